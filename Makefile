@@ -1,0 +1,53 @@
+# heapguard top-level build: library, command, tests, demo, benchmarks, install.
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+PREFIX  ?= /usr/local
+BUILD   := build
+VERSION := 0.1.0
+
+# The library is preloaded into arbitrary programs: hidden symbols by default,
+# initial-exec TLS (no __tls_get_addr, which may malloc), and no builtin
+# malloc-family folding (gcc would turn malloc+memset inside calloc into calloc).
+LIB_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -fPIC -fvisibility=hidden \
+	-ftls-model=initial-exec -fno-plt -pthread \
+	-fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
+	-Iinclude -Isrc -DHG_VERSION='"$(VERSION)"'
+LIB_SRCS := $(wildcard src/os/*.c src/base/*.c src/alloc/*.c src/api/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+
+CLI_SRCS := $(wildcard src/cli/*.c)
+
+.PHONY: all test demo bench install clean deps-test deps-bench
+all: $(BUILD)/libheapguard.so $(BUILD)/libheapguard.a $(BUILD)/heapguard
+
+$(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/libheapguard.so: $(LIB_OBJS)
+	$(CC) -shared -o $@ $^ -pthread -Wl,-z,now -Wl,-soname,libheapguard.so
+
+$(BUILD)/libheapguard.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/heapguard: $(CLI_SRCS) $(wildcard src/cli/*.h)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -DHG_VERSION='"$(VERSION)"' -o $@ $(CLI_SRCS)
+
+-include tests/tests.mk
+-include bench/bench.mk
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/libheapguard.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/libheapguard.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/heapguard.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(BUILD)/heapguard $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/heapguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' heapguard.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/heapguard.pc
+
+clean:
+	rm -rf $(BUILD)
+-include examples/examples.mk

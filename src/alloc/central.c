@@ -1,0 +1,323 @@
+/* central.c — the shared heap behind the thread caches: arenas, slices, span metadata, page map. */
+#include <errno.h>
+#include <string.h>
+
+#include "alloc/span.h"
+#include "base/lock.h"
+#include "base/options.h"
+#include "os/os.h"
+
+#define ARENA_SLICES 64
+#define ARENA_BYTES (ARENA_SLICES * HG_SLICE_BYTES)
+#define META_CHUNK_BYTES (1 * HG_MiB)
+#define PURGE_INTERVAL_MS 100 /* how often the slow path looks for memory to return */
+
+struct arena {
+	char *base;
+	uint64_t free_mask;  /* 1 = slice not in any span */
+	uint64_t dirty_mask; /* free slices whose pages may still be resident */
+	uint64_t dirty_ms;   /* when a slice last became dirty */
+	int from_brk;        /* brk memory is never unmapped */
+	struct arena *next;  /* list of arenas with a free slice */
+};
+
+struct hg_span **hg_pagemap_top[1u << HG_MAP_TOP_BITS];
+
+static hg_lock_t central_lock = HG_LOCK_INIT;
+static struct arena *nonfull;  /* arenas with at least one free slice */
+static struct hg_span *meta_free;
+static char *meta_cursor, *meta_end;
+static uint64_t last_purge_ms;
+
+/* ---------------- page map ---------------- */
+
+int hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span)
+{
+	uintptr_t a = (uintptr_t)start, end = a + bytes;
+	for (; a < end; a += HG_SLICE_BYTES) {
+		size_t top = a >> (HG_SLICE_SHIFT + HG_MAP_LEAF_BITS);
+		struct hg_span **leaf = __atomic_load_n(&hg_pagemap_top[top], __ATOMIC_ACQUIRE);
+		if (!leaf) {
+			size_t leaf_bytes = sizeof(*leaf) << HG_MAP_LEAF_BITS;
+			struct hg_span **fresh = hg_os_map(leaf_bytes, HG_OS_PAGE_BYTES);
+			if (!fresh)
+				return 0;
+			leaf = NULL;
+			if (!__atomic_compare_exchange_n(&hg_pagemap_top[top], &leaf, fresh, 0,
+							 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				hg_os_unmap(fresh, leaf_bytes); /* another thread installed one: use it */
+			else
+				leaf = fresh;
+		}
+		__atomic_store_n(&leaf[(a >> HG_SLICE_SHIFT) & ((1u << HG_MAP_LEAF_BITS) - 1)], span,
+				 __ATOMIC_RELEASE);
+	}
+	return 1;
+}
+
+/* ---------------- metadata (central lock held) ---------------- */
+
+static struct hg_span *meta_new_locked(void)
+{
+	struct hg_span *s = meta_free;
+	if (s) {
+		meta_free = s->next;
+		return s;
+	}
+	if (meta_cursor + sizeof *s > meta_end) {
+		/* A system call under the lock, but only once per ~800 spans. */
+		char *chunk = hg_os_map(META_CHUNK_BYTES, HG_OS_PAGE_BYTES);
+		if (!chunk)
+			return NULL;
+		meta_cursor = chunk;
+		meta_end = chunk + META_CHUNK_BYTES;
+	}
+	s = (struct hg_span *)meta_cursor;
+	meta_cursor += sizeof *s;
+	return s;
+}
+
+struct hg_span *hg_meta_new(void)
+{
+	hg_lock(&central_lock);
+	struct hg_span *s = meta_new_locked();
+	hg_unlock(&central_lock);
+	return s;
+}
+
+void hg_meta_free(struct hg_span *s)
+{
+	hg_lock(&central_lock);
+	s->next = meta_free;
+	meta_free = s;
+	hg_unlock(&central_lock);
+}
+
+/* ---------------- arenas and slices ---------------- */
+
+/* First index of a run of n set bits in mask, or -1. */
+static int find_run(uint64_t mask, unsigned n)
+{
+	uint64_t m = mask;
+	for (unsigned k = 1; k < n && m; k++)
+		m &= mask >> k;
+	return m ? __builtin_ctzll(m) : -1;
+}
+
+static void nonfull_remove(struct arena *a)
+{
+	for (struct arena **pp = &nonfull; *pp; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			return;
+		}
+}
+
+/* Takes n slices from an arena with room; the caller holds the lock. */
+static char *slices_take_locked(unsigned n, struct arena **arena)
+{
+	for (struct arena *a = nonfull; a; a = a->next) {
+		int i = find_run(a->free_mask, n);
+		if (i < 0)
+			continue;
+		uint64_t run = (n == 64 ? ~0ull : ((1ull << n) - 1)) << i;
+		a->free_mask &= ~run;
+		a->dirty_mask &= ~run;
+		if (!a->free_mask)
+			nonfull_remove(a);
+		*arena = a;
+		return a->base + (size_t)i * HG_SLICE_BYTES;
+	}
+	return NULL;
+}
+
+/* Gets a new arena from the OS, outside the lock; NULL when the OS refuses. */
+static struct arena *arena_grow(void)
+{
+	char *base = NULL;
+	int from_brk = 0;
+	if (hg_opt.backend == HG_BACKEND_BRK) {
+		base = hg_os_brk(ARENA_BYTES, HG_SLICE_BYTES);
+		from_brk = base != NULL;
+	}
+	if (!base)
+		base = hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
+	if (!base)
+		return NULL;
+	struct arena *a = (struct arena *)hg_meta_new();
+	if (!a) {
+		if (!from_brk)
+			hg_os_unmap(base, ARENA_BYTES);
+		return NULL;
+	}
+	*a = (struct arena){ .base = base, .free_mask = ~0ull, .from_brk = from_brk };
+	return a;
+}
+
+/* Returns slices to their arena; the caller holds the lock. */
+static void slices_give_locked(struct arena *a, char *p, unsigned n, uint64_t now_ms)
+{
+	unsigned i = (unsigned)((p - a->base) >> HG_SLICE_SHIFT);
+	uint64_t run = (n == 64 ? ~0ull : ((1ull << n) - 1)) << i;
+	if (!a->free_mask) {
+		a->next = nonfull;
+		nonfull = a;
+	}
+	a->free_mask |= run;
+	a->dirty_mask |= run;
+	a->dirty_ms = now_ms;
+}
+
+static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner, char *start,
+		      struct arena *a)
+{
+	const struct hg_class *c = &hg_classes[cls];
+	s->cursor = 0;
+	s->live = 0;
+	s->size = c->size;
+	s->recip = (uint32_t)((1ull << 32) / c->size + 1);
+	s->start = start;
+	s->owner = owner;
+	s->cls = (uint8_t)cls;
+	s->state = HG_SPAN_CUR;
+	s->capacity = c->count;
+	s->nwords = (uint16_t)((c->count + 63) / 64);
+	s->next = s->prev = NULL;
+	atomic_store_explicit(&s->remote_state, 0, memory_order_relaxed);
+	s->remote_next = NULL;
+	s->arena = a;
+	s->bytes = (size_t)c->slices << HG_SLICE_SHIFT;
+	for (unsigned w = 0; w < s->nwords; w++) {
+		unsigned left = c->count - w * 64;
+		s->bits[w] = left >= 64 ? ~0ull : (1ull << left) - 1;
+		atomic_store_explicit(&s->remote[w], 0, memory_order_relaxed);
+	}
+}
+
+struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner)
+{
+	unsigned n = hg_classes[cls].slices;
+	struct arena *a = NULL;
+	hg_lock(&central_lock);
+	char *p = slices_take_locked(n, &a);
+	struct hg_span *s = p ? meta_new_locked() : NULL;
+	hg_unlock(&central_lock);
+	if (!p) {
+		struct arena *fresh = arena_grow();
+		if (!fresh)
+			return NULL;
+		hg_lock(&central_lock);
+		fresh->next = nonfull;
+		nonfull = fresh;
+		p = slices_take_locked(n, &a);
+		s = meta_new_locked();
+		hg_unlock(&central_lock);
+	}
+	if (!s || !hg_pagemap_set(p, (size_t)n << HG_SLICE_SHIFT, NULL)) {
+		/* out of memory for metadata: put the slices back */
+		hg_lock(&central_lock);
+		slices_give_locked(a, p, n, hg_os_now_ms());
+		if (s) {
+			s->next = meta_free;
+			meta_free = s;
+		}
+		hg_unlock(&central_lock);
+		return NULL;
+	}
+	span_init(s, cls, owner, p, a);
+	hg_pagemap_set(p, s->bytes, s);
+	return s;
+}
+
+void hg_span_release(struct hg_span *s)
+{
+	hg_pagemap_set(s->start, s->bytes, NULL);
+	uint64_t now = hg_os_now_ms();
+	hg_lock(&central_lock);
+	slices_give_locked(s->arena, s->start, (unsigned)(s->bytes >> HG_SLICE_SHIFT), now);
+	s->next = meta_free;
+	meta_free = s;
+	int due = now - last_purge_ms >= PURGE_INTERVAL_MS;
+	hg_unlock(&central_lock);
+	if (due)
+		hg_central_purge(0);
+}
+
+struct purge_job {
+	struct arena *arena;
+	uint64_t mask; /* slices being purged (taken out of free_mask meanwhile) */
+	int unmap;     /* the whole arena goes back to the OS */
+};
+
+/* Picks what is due under the lock: dirty slices older than decay_ms, whole arenas free. */
+static unsigned purge_collect_locked(struct purge_job *jobs, unsigned max, uint64_t now, int force)
+{
+	unsigned n = 0;
+	for (struct arena **pp = &nonfull; *pp && n < max;) {
+		struct arena *a = *pp;
+		if (!a->dirty_mask || (!force && now - a->dirty_ms < hg_opt.decay_ms)) {
+			pp = &a->next;
+			continue;
+		}
+		jobs[n] = (struct purge_job){ a, a->dirty_mask, a->free_mask == ~0ull && !a->from_brk };
+		a->free_mask = jobs[n].unmap ? 0 : a->free_mask & ~a->dirty_mask;
+		a->dirty_mask = 0;
+		n++;
+		if (!a->free_mask)
+			*pp = a->next; /* nothing free while the pages are handed back */
+		else
+			pp = &a->next;
+	}
+	return n;
+}
+
+void hg_central_purge(int force)
+{
+	int saved = errno;
+	uint64_t now = hg_os_now_ms();
+	struct purge_job jobs[64];
+	unsigned n;
+	do {
+		hg_lock(&central_lock);
+		last_purge_ms = now;
+		n = purge_collect_locked(jobs, 64, now, force);
+		hg_unlock(&central_lock);
+		/* The system calls run unlocked: the slices are in no free mask meanwhile. */
+		for (unsigned j = 0; j < n; j++) {
+			struct arena *a = jobs[j].arena;
+			if (jobs[j].unmap) {
+				hg_os_unmap(a->base, ARENA_BYTES);
+				continue;
+			}
+			for (uint64_t m = jobs[j].mask; m;) {
+				unsigned i = (unsigned)__builtin_ctzll(m);
+				uint64_t rest = ~(m >> i);
+				unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
+				hg_os_purge(a->base + (size_t)i * HG_SLICE_BYTES, (size_t)len * HG_SLICE_BYTES);
+				m &= ~((len == 64 ? ~0ull : (1ull << len) - 1) << i);
+			}
+		}
+		hg_lock(&central_lock);
+		for (unsigned j = 0; j < n; j++) {
+			struct arena *a = jobs[j].arena;
+			if (jobs[j].unmap) {
+				struct hg_span *meta = (struct hg_span *)a;
+				meta->next = meta_free;
+				meta_free = meta;
+				continue;
+			}
+			if (!a->free_mask) {
+				a->next = nonfull;
+				nonfull = a;
+			}
+			a->free_mask |= jobs[j].mask;
+		}
+		hg_unlock(&central_lock);
+	} while (n == 64);
+	hg_large_purge(now, force);
+	errno = saved;
+}
+
+void hg_central_fork_prepare(void) { hg_lock(&central_lock); }
+void hg_central_fork_parent(void) { hg_unlock(&central_lock); }
+void hg_central_fork_child(void) { hg_lock_reset(&central_lock); }

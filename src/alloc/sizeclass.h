@@ -1,0 +1,32 @@
+/* sizeclass.h — size classes: request size → class index, and each class's span shape. */
+#ifndef HG_SIZECLASS_H
+#define HG_SIZECLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HG_NCLASSES 96
+#define HG_SMALL_MAX_BYTES ((size_t)256 << 10) /* larger requests get their own mapping */
+#define HG_SLICE_SHIFT 16                      /* spans are made of 64 KiB slices */
+#define HG_SLICE_BYTES ((size_t)1 << HG_SLICE_SHIFT)
+#define HG_SPAN_MAX_SLOTS 4096                 /* 64 KiB of 16-byte blocks */
+
+struct hg_class {
+	uint32_t size;   /* block size in bytes, a multiple of 16 */
+	uint16_t slices; /* span length in slices */
+	uint16_t count;  /* blocks per span */
+};
+
+extern const struct hg_class hg_classes[HG_NCLASSES];
+
+/* Class of the smallest block that holds n bytes (n <= HG_SMALL_MAX_BYTES). Up to 128
+ * bytes classes step by 16; above, 8 classes split each power of two (2^k, 2^(k+1)]. */
+static inline unsigned hg_size_class(size_t n)
+{
+	if (n <= 128)
+		return n ? (unsigned)((n - 1) >> 4) : 0;
+	unsigned k = 63u - (unsigned)__builtin_clzll(n - 1);
+	return (k - 7) * 8 + (unsigned)((n - 1) >> (k - 3));
+}
+
+#endif

@@ -1,0 +1,108 @@
+/* span.h — the allocator's data model: spans of equal blocks, their out-of-band metadata, and
+ * the page map from any address to its span. */
+#ifndef HG_SPAN_H
+#define HG_SPAN_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/sizeclass.h"
+#include "base/util.h"
+
+/*
+ * Type map
+ *   arena   4 MiB of address space from the OS (mmap or brk), cut into 64 slices of 64 KiB.
+ *   span    a run of slices holding blocks of one size class, owned by one thread cache;
+ *           or one large block (> 256 KiB) in a mapping of its own.
+ *   tcache  a thread's spans: the current one and the partly free ones, per class.
+ *   pagemap 64 KiB granule -> span. Every pointer free() gets is checked through it.
+ *
+ * No metadata lives next to the blocks: a block's state is one bit in its span's
+ * bitmap, kept in a separate mapping, so an overflow cannot corrupt the allocator and
+ * a double or interior free is always seen.
+ */
+
+struct hg_tcache;
+
+enum hg_span_state {
+	HG_SPAN_CUR,          /* tcache->cur[class]: the fast path allocates from it */
+	HG_SPAN_AVAIL,        /* on the owner's avail list: has free blocks */
+	HG_SPAN_FULL,         /* no free block when last looked at; on no list */
+	HG_SPAN_LARGE,        /* a large block in use */
+	HG_SPAN_LARGE_CACHED, /* a freed large block kept mapped for reuse */
+};
+
+/* owner of large spans: never a real thread cache, so free() takes the slow path */
+#define HG_OWNER_LARGE ((struct hg_tcache *)1)
+#define HG_LIVE_FULL INT32_MIN /* added to span->live while the span is FULL */
+#define HG_SPAN_WORDS (HG_SPAN_MAX_SLOTS / 64)
+
+struct hg_span {
+	/* fast path: one cache line */
+	uint32_t cursor;         /* no word below bits[cursor] has a bit set */
+	int32_t live;            /* blocks the program holds (owner's count) + HG_LIVE_FULL if FULL */
+	uint32_t size;           /* block bytes (large: 0) */
+	uint32_t recip;          /* floor(2^32/size)+1, so off*recip>>32 == off/size for multiples */
+	char *start;             /* first block */
+	struct hg_tcache *owner; /* the only thread that allocates from it / writes bits[] */
+	uint8_t cls;
+	uint8_t state;           /* enum hg_span_state */
+	uint16_t nwords;         /* words of bits[] in use */
+	uint32_t capacity;       /* blocks in the span */
+	struct hg_span *next, *prev; /* avail list, large cache or meta free list */
+
+	/* cross-thread frees: bit 0 = on the owner's remote list, bits 1.. = frees in flight */
+	_Atomic uint32_t remote_state;
+	struct hg_span *remote_next;
+
+	void *arena;            /* central.c's arena holding the slices (small spans) */
+	size_t bytes;           /* extent: slices * 64 KiB, or the large mapping's length */
+	size_t large_request;   /* large: bytes the program asked for (dirty prefix for calloc) */
+	uint64_t freed_ms;      /* large cached: when it was freed */
+
+	uint64_t bits[HG_SPAN_WORDS] __attribute__((aligned(64)));   /* 1 = block free */
+	_Atomic uint64_t remote[HG_SPAN_WORDS] __attribute__((aligned(64))); /* freed by others */
+};
+
+/* ---- page map: 48-bit address -> span, at 64 KiB granularity ---- */
+#define HG_MAP_LEAF_BITS 16
+#define HG_MAP_TOP_BITS (48 - HG_SLICE_SHIFT - HG_MAP_LEAF_BITS)
+extern struct hg_span **hg_pagemap_top[1u << HG_MAP_TOP_BITS];
+
+static inline struct hg_span *hg_pagemap_get(uintptr_t a)
+{
+	if (unlikely(a >> 48))
+		return NULL;
+	struct hg_span **leaf = __atomic_load_n(&hg_pagemap_top[a >> (HG_SLICE_SHIFT + HG_MAP_LEAF_BITS)],
+						__ATOMIC_ACQUIRE);
+	if (unlikely(!leaf))
+		return NULL;
+	return __atomic_load_n(&leaf[(a >> HG_SLICE_SHIFT) & ((1u << HG_MAP_LEAF_BITS) - 1)],
+			       __ATOMIC_RELAXED);
+}
+
+/* Points every granule of [start, start+bytes) at span (or NULL). 0 when a leaf cannot be mapped. */
+int hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span);
+
+/* ---- central heap (central.c): arenas, spans, metadata; one lock ---- */
+struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner);
+void hg_span_release(struct hg_span *s);
+struct hg_span *hg_meta_new(void);
+void hg_meta_free(struct hg_span *s);
+/* Returns free slices and cached large blocks older than decay_ms (all when force). */
+void hg_central_purge(int force);
+void hg_central_fork_prepare(void);
+void hg_central_fork_parent(void);
+void hg_central_fork_child(void);
+
+/* ---- large blocks (large.c) ---- */
+void *hg_large_alloc(size_t n, size_t align, int zero);
+void hg_large_free(struct hg_span *s, const void *p, const char *func);
+void *hg_large_realloc(struct hg_span *s, size_t n);
+void hg_large_purge(uint64_t now_ms, int force);
+void hg_large_fork_prepare(void);
+void hg_large_fork_parent(void);
+void hg_large_fork_child(void);
+
+#endif

@@ -1,0 +1,334 @@
+/* tcache.c — thread caches: slow paths of malloc and free, cross-thread frees, thread exit, fork. */
+#include "alloc/tcache.h"
+
+#include <errno.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <sys/auxv.h>
+
+#include "base/fmt.h"
+#include "base/lock.h"
+#include "os/os.h"
+
+struct hg_span hg_empty_span; /* no free bit: the fast path always misses on it */
+struct hg_tcache hg_empty_tcache = { .cur = { [0 ... HG_NCLASSES - 1] = &hg_empty_span } };
+__thread struct hg_tcache *hg_tc = &hg_empty_tcache;
+
+static hg_lock_t tc_lock = HG_LOCK_INIT;
+static struct hg_tcache *tc_all, *tc_pool;
+static pthread_key_t tc_key;
+
+/* ---------------- span lists ---------------- */
+
+static void avail_push(struct hg_tcache *tc, struct hg_span *s)
+{
+	s->state = HG_SPAN_AVAIL;
+	s->prev = NULL;
+	s->next = tc->avail[s->cls];
+	if (s->next)
+		s->next->prev = s;
+	tc->avail[s->cls] = s;
+}
+
+static void avail_unlink(struct hg_tcache *tc, struct hg_span *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		tc->avail[s->cls] = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+}
+
+void hg_span_settle(struct hg_span *s)
+{
+	struct hg_tcache *tc = s->owner;
+	if (s->live < 0) {
+		s->live -= HG_LIVE_FULL;
+		avail_push(tc, s);
+	}
+	/* A span with frees in flight from other threads stays: they will touch it again. */
+	if (s->live == 0 && s->state == HG_SPAN_AVAIL &&
+	    atomic_load_explicit(&s->remote_state, memory_order_acquire) == 0) {
+		avail_unlink(tc, s);
+		hg_span_release(s);
+	}
+}
+
+/* Takes back the blocks other threads freed into this thread's spans. */
+static void collect_remote(struct hg_tcache *tc)
+{
+	struct hg_span *s = atomic_exchange_explicit(&tc->remote_head, NULL, memory_order_acquire);
+	while (s) {
+		struct hg_span *next = s->remote_next;
+		atomic_fetch_and_explicit(&s->remote_state, ~1u, memory_order_acq_rel);
+		int32_t freed = 0;
+		for (uint32_t w = 0; w < s->nwords; w++) {
+			if (!atomic_load_explicit(&s->remote[w], memory_order_relaxed))
+				continue;
+			uint64_t x = atomic_exchange_explicit(&s->remote[w], 0, memory_order_acquire);
+			if (x & s->bits[w]) {
+				uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(x & s->bits[w]);
+				hg_fatal("free", "double free", s->start + (size_t)i * s->size, NULL, 0);
+			}
+			s->bits[w] |= x;
+			freed += __builtin_popcountll(x);
+			if (w < s->cursor)
+				s->cursor = w;
+		}
+		s->live -= freed;
+		if (freed && (s->live <= 0))
+			hg_span_settle(s);
+		s = next;
+	}
+}
+
+/* A free from a thread that does not own the span: publish the bit, then make sure the span
+ * is on its owner's remote list. The in-flight count keeps the owner from releasing the span
+ * while this thread may still touch it. */
+static void free_remote(struct hg_span *s, void *p, uint32_t idx)
+{
+	atomic_fetch_add_explicit(&s->remote_state, 2, memory_order_acq_rel);
+	uint64_t bit = 1ull << (idx % 64);
+	if (atomic_fetch_or_explicit(&s->remote[idx / 64], bit, memory_order_acq_rel) & bit)
+		hg_fatal("free", "double free", p, NULL, 0);
+	uint32_t st = atomic_load_explicit(&s->remote_state, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&s->remote_state, &st, (st - 2) | 1u,
+						      memory_order_acq_rel, memory_order_relaxed))
+		;
+	if (st & 1u)
+		return; /* already listed: the owner will see the bit */
+	struct hg_tcache *o = s->owner;
+	struct hg_span *head = atomic_load_explicit(&o->remote_head, memory_order_relaxed);
+	do
+		s->remote_next = head;
+	while (!atomic_compare_exchange_weak_explicit(&o->remote_head, &head, s, memory_order_release,
+						      memory_order_relaxed));
+}
+
+void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func)
+{
+	size_t off = (size_t)((char *)p - s->start);
+	if (s->owner == HG_OWNER_LARGE) {
+		if (off != 0)
+			hg_fatal(func, "invalid free", p, s->start, s->bytes);
+		hg_large_free(s, p, func);
+		return;
+	}
+	if ((size_t)idx * s->size != off || idx >= s->capacity) {
+		size_t i = off / s->size;
+		hg_fatal(func, "invalid free", p, i < s->capacity ? s->start + i * s->size : NULL, s->size);
+	}
+	if (s->owner == hg_tc)
+		hg_fatal(func, "double free", p, NULL, 0);
+	free_remote(s, p, idx);
+}
+
+/* ---------------- allocation slow path ---------------- */
+
+static void thread_exit(void *arg);
+
+/* Gives this thread a cache: an abandoned one if any (with its spans), else a new one. */
+static struct hg_tcache *tcache_attach(void)
+{
+	hg_init();
+	hg_lock(&tc_lock);
+	struct hg_tcache *tc = tc_pool;
+	if (tc)
+		tc_pool = tc->pool_next;
+	hg_unlock(&tc_lock);
+	if (!tc) {
+		tc = hg_os_map(hg_align_up(sizeof *tc, HG_OS_PAGE_BYTES), HG_OS_PAGE_BYTES);
+		if (!tc)
+			return NULL;
+		for (unsigned c = 0; c < HG_NCLASSES; c++)
+			tc->cur[c] = &hg_empty_span;
+		hg_lock(&tc_lock);
+		tc->all_next = tc_all;
+		tc_all = tc;
+		hg_unlock(&tc_lock);
+	}
+	tc->abandoned = 0;
+	hg_tc = tc;
+	pthread_setspecific(tc_key, tc); /* may call malloc: this thread has its cache already */
+	return tc;
+}
+
+/* Pops a block from a span known to have a free bit at or after its cursor. */
+static void *span_pop(struct hg_span *s)
+{
+	uint32_t i = s->cursor;
+	while (!s->bits[i])
+		i++;
+	s->cursor = i;
+	uint64_t w = s->bits[i];
+	s->bits[i] = w & (w - 1);
+	s->live++;
+	return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
+}
+
+static int span_has_free(struct hg_span *s)
+{
+	for (uint32_t i = s->cursor; i < s->nwords; i++)
+		if (s->bits[i]) {
+			s->cursor = i;
+			return 1;
+		}
+	s->cursor = s->nwords - 1; /* that word is 0: the fast path keeps missing */
+	return 0;
+}
+
+static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
+{
+	if (atomic_load_explicit(&tc->remote_head, memory_order_relaxed))
+		collect_remote(tc);
+	struct hg_span *s = tc->cur[c];
+	if (s != &hg_empty_span) {
+		if (span_has_free(s))
+			return span_pop(s);
+		s->state = HG_SPAN_FULL;
+		s->live += HG_LIVE_FULL;
+	}
+	s = tc->avail[c];
+	if (s) {
+		avail_unlink(tc, s);
+	} else if (!(s = hg_span_new(c, tc))) {
+		tc->cur[c] = &hg_empty_span;
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->state = HG_SPAN_CUR;
+	tc->cur[c] = s;
+	span_has_free(s);
+	return span_pop(s);
+}
+
+void *hg_alloc_slow(size_t n)
+{
+	if (n > HG_SMALL_MAX_BYTES)
+		return hg_large_alloc(n, 0, 0);
+	struct hg_tcache *tc = hg_tc;
+	if (unlikely(tc == &hg_empty_tcache) && !(tc = tcache_attach())) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc_small_slow(tc, hg_size_class(n));
+}
+
+void *hg_alloc_aligned(size_t align, size_t n)
+{
+	if (align <= 16)
+		return hg_alloc(n);
+	if (n <= HG_SMALL_MAX_BYTES && align <= HG_SLICE_BYTES) {
+		/* Spans start on a 64 KiB boundary: a class whose size is a multiple of align
+		 * has every block aligned. The power-of-two classes guarantee one exists. */
+		for (unsigned c = hg_size_class(n); c < HG_NCLASSES; c++)
+			if (hg_classes[c].size % align == 0)
+				return hg_alloc(hg_classes[c].size);
+	}
+	return hg_large_alloc(n, align, 0);
+}
+
+struct hg_span *hg_block_of(const void *p, size_t *usable)
+{
+	struct hg_span *s = hg_pagemap_get((uintptr_t)p);
+	if (!s)
+		return NULL;
+	size_t off = (size_t)((const char *)p - s->start);
+	if (s->owner == HG_OWNER_LARGE) {
+		*usable = s->bytes;
+		return off == 0 && s->state == HG_SPAN_LARGE ? s : NULL;
+	}
+	uint32_t idx = (uint32_t)((off * s->recip) >> 32);
+	if ((size_t)idx * s->size != off || idx >= s->capacity)
+		return NULL;
+	/* Another thread may own the span: the words are read relaxed, and a live block's bit
+	 * cannot change under us in a valid program. */
+	uint64_t bit = 1ull << (idx % 64);
+	if ((__atomic_load_n(&s->bits[idx / 64], __ATOMIC_RELAXED) |
+	     atomic_load_explicit(&s->remote[idx / 64], memory_order_relaxed)) & bit)
+		return NULL;
+	*usable = s->size;
+	return s;
+}
+
+size_t hg_usable_size(const void *p)
+{
+	size_t n = 0;
+	return hg_block_of(p, &n) ? n : 0;
+}
+
+/* ld.so's image: its start-up allocator hands out memory there before ours is bound, and
+ * such a pointer can reach free() in a valid program. */
+static uintptr_t ldso_start, ldso_end;
+
+void hg_free_unknown(void *p, const char *func)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (!p || (a >= ldso_start && a < ldso_end))
+		return;
+	hg_fatal(func, "invalid free", p, NULL, 0);
+}
+
+/* ---------------- thread exit and fork ---------------- */
+
+/* Runs at thread exit: empty spans go back to the central heap, the rest wait in the pool
+ * for the next thread, which adopts the whole cache. */
+static void thread_exit(void *arg)
+{
+	struct hg_tcache *tc = arg;
+	collect_remote(tc);
+	for (unsigned c = 0; c < HG_NCLASSES; c++) {
+		struct hg_span *s = tc->cur[c];
+		tc->cur[c] = &hg_empty_span;
+		if (s != &hg_empty_span)
+			avail_push(tc, s);
+		for (s = tc->avail[c]; s;) {
+			struct hg_span *next = s->next;
+			if (s->live == 0 && atomic_load_explicit(&s->remote_state, memory_order_acquire) == 0) {
+				avail_unlink(tc, s);
+				hg_span_release(s);
+			}
+			s = next;
+		}
+	}
+	hg_tc = &hg_empty_tcache;
+	hg_lock(&tc_lock);
+	tc->abandoned = 1;
+	tc->pool_next = tc_pool;
+	tc_pool = tc;
+	hg_unlock(&tc_lock);
+}
+
+void hg_tcache_init(void)
+{
+	pthread_key_create(&tc_key, thread_exit);
+	unsigned long base = getauxval(AT_BASE);
+	if (base) {
+		const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;
+		const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
+		uintptr_t end = 0;
+		for (unsigned i = 0; i < eh->e_phnum; i++)
+			if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr + ph[i].p_memsz > end)
+				end = ph[i].p_vaddr + ph[i].p_memsz;
+		ldso_start = base;
+		ldso_end = hg_align_up(base + end, HG_OS_PAGE_BYTES);
+	}
+}
+
+void hg_tcache_fork_prepare(void) { hg_lock(&tc_lock); }
+void hg_tcache_fork_parent(void) { hg_unlock(&tc_lock); }
+
+/* The child has one thread: every other thread's cache is abandoned, to be adopted later. */
+void hg_tcache_fork_child(void)
+{
+	hg_lock_reset(&tc_lock);
+	for (struct hg_tcache *tc = tc_all; tc; tc = tc->all_next) {
+		if (tc == hg_tc || tc->abandoned)
+			continue;
+		tc->abandoned = 1;
+		tc->pool_next = tc_pool;
+		tc_pool = tc;
+	}
+}

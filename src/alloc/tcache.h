@@ -1,0 +1,83 @@
+/* tcache.h — per-thread caches and the malloc/free fast paths: no lock, no atomic operation. */
+#ifndef HG_TCACHE_H
+#define HG_TCACHE_H
+
+#include "alloc/span.h"
+
+struct hg_tcache {
+	struct hg_span *cur[HG_NCLASSES];   /* never NULL: &hg_empty_span when the class has none */
+	struct hg_span *avail[HG_NCLASSES]; /* owned spans with free blocks, besides cur */
+	_Atomic(struct hg_span *) remote_head; /* spans other threads freed into (Treiber stack) */
+	struct hg_tcache *all_next;         /* every tcache ever made, for fork */
+	struct hg_tcache *pool_next;        /* abandoned tcaches waiting for a new thread */
+	int abandoned;
+};
+
+extern struct hg_span hg_empty_span;
+extern struct hg_tcache hg_empty_tcache;
+extern __thread struct hg_tcache *hg_tc;
+
+void *hg_alloc_slow(size_t n);
+void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func);
+/* After a block came back to span s of this thread: moves s off FULL, releases it if empty. */
+void hg_span_settle(struct hg_span *s);
+/* Frees p after it failed the page-map check: NULL, foreign or ld.so's. */
+void hg_free_unknown(void *p, const char *func);
+
+/* Allocates n bytes: pops the lowest free block of the thread's current span for the class. */
+HG_INLINE void *hg_alloc(size_t n)
+{
+	if (likely(n <= HG_SMALL_MAX_BYTES)) {
+		struct hg_span *s = hg_tc->cur[hg_size_class(n)];
+		uint32_t i = s->cursor;
+		uint64_t w = s->bits[i];
+		if (likely(w)) {
+			s->bits[i] = w & (w - 1);
+			s->live++;
+			return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
+		}
+	}
+	return hg_alloc_slow(n);
+}
+
+/* Frees p. Every pointer is checked: it must map to a span, sit at a block boundary and be
+ * in use, else the process ends with one line. `func` names the API call for that line. */
+HG_INLINE void hg_free(void *p, const char *func)
+{
+	struct hg_span *s = hg_pagemap_get((uintptr_t)p);
+	if (unlikely(!s)) {
+		hg_free_unknown(p, func);
+		return;
+	}
+	size_t off = (size_t)((char *)p - s->start);
+	uint32_t idx = (uint32_t)((off * s->recip) >> 32);
+	if (unlikely((size_t)idx * s->size != off || idx >= s->capacity || s->owner != hg_tc)) {
+		hg_free_slow(s, p, idx, func);
+		return;
+	}
+	uint32_t w = idx / 64;
+	uint64_t bit = 1ull << (idx % 64);
+	if (unlikely(s->bits[w] & bit)) {
+		hg_free_slow(s, p, idx, func); /* double free */
+		return;
+	}
+	s->bits[w] |= bit;
+	if (w < s->cursor)
+		s->cursor = w;
+	if (unlikely(--s->live <= 0))
+		hg_span_settle(s); /* span empty, or was FULL */
+}
+
+/* Usable bytes of the block at p (0 for NULL or a pointer that is not a block's start). */
+size_t hg_usable_size(const void *p);
+/* The live block starting at p and its usable size; NULL for NULL, foreign, interior or
+ * free pointers. */
+struct hg_span *hg_block_of(const void *p, size_t *usable);
+void *hg_alloc_aligned(size_t align, size_t n);
+void hg_tcache_fork_prepare(void);
+void hg_tcache_fork_parent(void);
+void hg_tcache_fork_child(void);
+void hg_tcache_init(void);
+void hg_init(void); /* api/init: reads options once; called by the first slow path */
+
+#endif

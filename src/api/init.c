@@ -1,0 +1,55 @@
+/* init.c — the one ordered initialization: options, thread-exit key, fork handlers. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "alloc/tcache.h"
+#include "api/stats.h"
+#include "base/fmt.h"
+#include "base/options.h"
+#include "os/os.h"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* Runs inside the first malloc slow path: nothing here may allocate. */
+static void init_once(void)
+{
+	hg_options_parse(getenv("HEAPGUARD_OPTIONS"));
+	hg_tcache_init();
+	hg_stats_on = (int)hg_opt.stats;
+	/* Statistics print at exit, after programs like coreutils have closed stderr. */
+	if (hg_stats_on)
+		hg_log_fd = hg_os_private_fd(2);
+}
+
+void hg_init(void)
+{
+	pthread_once(&once, init_once);
+}
+
+static void fork_prepare(void)
+{
+	hg_tcache_fork_prepare();
+	hg_central_fork_prepare();
+	hg_large_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+	hg_large_fork_parent();
+	hg_central_fork_parent();
+	hg_tcache_fork_parent();
+}
+
+static void fork_child(void)
+{
+	hg_large_fork_child();
+	hg_central_fork_child();
+	hg_tcache_fork_child();
+}
+
+/* pthread_atfork may allocate, so it runs here, after libc is up, not in the malloc path. */
+__attribute__((constructor)) static void init_at_load(void)
+{
+	hg_init();
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}

@@ -1,0 +1,14 @@
+/* stats.h — allocation counters kept when HEAPGUARD_OPTIONS has stats=1. */
+#ifndef HG_STATS_H
+#define HG_STATS_H
+
+#include <stddef.h>
+
+extern int hg_stats_on; /* set once at init; the API tests it after each call */
+
+void hg_stats_alloc(const void *p, size_t requested);
+void hg_stats_free(const void *p);
+void hg_stats_print(void);
+size_t hg_stats_in_use(void);
+
+#endif

@@ -1,0 +1,81 @@
+/* fmt.c — signal-safe formatting over write(2) and the one-line fatal error of hardened mode. */
+#define _GNU_SOURCE
+#include "base/fmt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+void hg_buf_str(struct hg_buf *b, const char *s)
+{
+	while (*s && b->len < sizeof b->text)
+		b->text[b->len++] = *s++;
+}
+
+void hg_buf_dec(struct hg_buf *b, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n > 0 && b->len < sizeof b->text)
+		b->text[b->len++] = tmp[--n];
+}
+
+void hg_buf_hex(struct hg_buf *b, uint64_t v)
+{
+	char tmp[16];
+	int n = 0;
+	do {
+		tmp[n++] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	hg_buf_str(b, "0x");
+	while (n > 0 && b->len < sizeof b->text)
+		b->text[b->len++] = tmp[--n];
+}
+
+int hg_log_fd = 2;
+
+void hg_buf_flush(struct hg_buf *b)
+{
+	hg_os_write(hg_log_fd, b->text, b->len);
+	b->len = 0;
+}
+
+void hg_buf_prog(struct hg_buf *b)
+{
+	hg_buf_str(b, "heapguard: ");
+	hg_buf_str(b, program_invocation_short_name ? program_invocation_short_name : "?");
+	hg_buf_str(b, "(");
+	hg_buf_dec(b, (uint64_t)getpid());
+	hg_buf_str(b, "): ");
+}
+
+void hg_fatal(const char *func, const char *what, const void *ptr, const void *block,
+	      size_t block_bytes)
+{
+	struct hg_buf b = { .len = 0 };
+	hg_buf_prog(&b);
+	hg_buf_str(&b, func);
+	hg_buf_str(&b, "(): ");
+	hg_buf_str(&b, what);
+	hg_buf_str(&b, " of ");
+	hg_buf_hex(&b, (uintptr_t)ptr);
+	if (block) {
+		hg_buf_str(&b, " (inside a block of size ");
+		hg_buf_dec(&b, block_bytes);
+		hg_buf_str(&b, " at ");
+		hg_buf_hex(&b, (uintptr_t)block);
+		hg_buf_str(&b, ", offset ");
+		hg_buf_dec(&b, (uint64_t)((const char *)ptr - (const char *)block));
+		hg_buf_str(&b, ")");
+	}
+	hg_buf_str(&b, "\n");
+	hg_buf_flush(&b);
+	abort();
+}

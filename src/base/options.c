@@ -1,0 +1,167 @@
+/* options.c — parser, defaults and help text generated from the one option table. */
+#include "base/options.h"
+
+#include <stddef.h>
+
+#include "base/fmt.h"
+
+enum type { T_BOOL, T_UINT, T_CHOICE };
+#define BOOL T_BOOL, NULL
+#define UINT T_UINT, NULL
+#define CHOICE(list) T_CHOICE, list
+
+struct option {
+	const char *name;
+	enum type type;
+	const char *choices;
+	uint32_t def;
+	size_t offset;
+	const char *help;
+};
+
+#define HG_OPTION_ROW(type, field, dflt, text) \
+	{ #field, type, dflt, offsetof(struct hg_options, field), text },
+static const struct option table[] = { HG_OPTION_TABLE(HG_OPTION_ROW) };
+#undef HG_OPTION_ROW
+#define NOPTIONS (sizeof table / sizeof table[0])
+
+struct hg_options hg_opt;
+
+/* Length of the key or value starting at s, up to '=', ':' or end. */
+static size_t token_len(const char *s)
+{
+	size_t n = 0;
+	while (s[n] && s[n] != '=' && s[n] != ':')
+		n++;
+	return n;
+}
+
+static int token_is(const char *s, size_t n, const char *word)
+{
+	size_t i = 0;
+	for (; i < n && word[i]; i++)
+		if (s[i] != word[i])
+			return 0;
+	return i == n && word[i] == 0;
+}
+
+/* Index of `v` (length n) in the "a|b|c" list, or -1. */
+static int choice_index(const char *list, const char *v, size_t n)
+{
+	int idx = 0;
+	for (const char *w = list;; idx++) {
+		size_t len = 0;
+		while (w[len] && w[len] != '|')
+			len++;
+		size_t i = 0;
+		while (i < n && i < len && v[i] == w[i])
+			i++;
+		if (i == n && n == len)
+			return idx;
+		if (!w[len])
+			return -1;
+		w += len + 1;
+	}
+}
+
+static int parse_value(const struct option *o, const char *v, size_t n, uint32_t *out)
+{
+	if (o->type == T_CHOICE) {
+		int i = choice_index(o->choices, v, n);
+		*out = (uint32_t)i;
+		return i >= 0;
+	}
+	if (n == 0 || n > 9)
+		return 0;
+	uint32_t x = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return 0;
+		x = x * 10 + (uint32_t)(v[i] - '0');
+	}
+	*out = x;
+	return o->type == T_UINT || x <= 1;
+}
+
+static void warn(const char *what, const char *s, size_t n, const char *tail)
+{
+	struct hg_buf b = { .len = 0 };
+	hg_buf_prog(&b);
+	hg_buf_str(&b, what);
+	hg_buf_str(&b, " '");
+	for (size_t i = 0; i < n && b.len < sizeof b.text; i++)
+		b.text[b.len++] = s[i];
+	hg_buf_str(&b, "'");
+	hg_buf_str(&b, tail);
+	if (what[0] == 'u') {
+		hg_buf_str(&b, "; valid options:");
+		for (size_t i = 0; i < NOPTIONS; i++) {
+			hg_buf_str(&b, " ");
+			hg_buf_str(&b, table[i].name);
+		}
+	}
+	hg_buf_str(&b, "\n");
+	hg_buf_flush(&b);
+}
+
+static void print_help(void)
+{
+	struct hg_buf b = { .len = 0 };
+	hg_buf_str(&b, "heapguard options (HEAPGUARD_OPTIONS=key=value:key=value):\n");
+	hg_buf_flush(&b);
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option *o = &table[i];
+		hg_buf_str(&b, "  ");
+		hg_buf_str(&b, o->name);
+		hg_buf_str(&b, "=");
+		hg_buf_str(&b, o->type == T_CHOICE ? o->choices : o->type == T_BOOL ? "0|1" : "N");
+		hg_buf_str(&b, " (default ");
+		if (o->type == T_CHOICE) {
+			const char *w = o->choices;
+			for (uint32_t k = 0; k < o->def; k++)
+				while (*w++ != '|')
+					;
+			while (*w && *w != '|')
+				b.text[b.len++] = *w++;
+		} else {
+			hg_buf_dec(&b, o->def);
+		}
+		hg_buf_str(&b, "): ");
+		hg_buf_str(&b, o->help);
+		hg_buf_str(&b, "\n");
+		hg_buf_flush(&b);
+	}
+}
+
+void hg_options_parse(const char *text)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		*(uint32_t *)((char *)&hg_opt + table[i].offset) = table[i].def;
+	for (const char *s = text; s && *s;) {
+		size_t klen = token_len(s);
+		const char *v = s[klen] == '=' ? s + klen + 1 : s + klen;
+		size_t vlen = s[klen] == '=' ? token_len(v) : 0;
+		const struct option *o = NULL;
+		for (size_t i = 0; i < NOPTIONS; i++)
+			if (token_is(s, klen, table[i].name))
+				o = &table[i];
+		uint32_t val;
+		if (klen == 0) {
+			/* empty item, e.g. "a=1::b=2" */
+		} else if (!o) {
+			warn("unknown option", s, klen, "");
+		} else if (!parse_value(o, v, vlen, &val)) {
+			warn("bad value for option", s, klen, o->type == T_BOOL ? " (expected 0 or 1)" :
+				 o->type == T_UINT ? " (expected a number)" : " (see help=1)");
+		} else {
+			*(uint32_t *)((char *)&hg_opt + o->offset) = val;
+		}
+		s = v + vlen;
+		while (*s && *s != ':')
+			s++;
+		if (*s == ':')
+			s++;
+	}
+	if (hg_opt.help)
+		print_help();
+}

@@ -1,0 +1,28 @@
+/* util.h — compiler hints and small arithmetic helpers shared by every layer. */
+#ifndef HG_UTIL_H
+#define HG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define HG_EXPORT __attribute__((visibility("default")))
+#define HG_NOINLINE __attribute__((noinline))
+#define HG_COLD __attribute__((noinline, cold))
+#define HG_INLINE static inline __attribute__((always_inline))
+
+#define HG_KiB ((size_t)1 << 10)
+#define HG_MiB ((size_t)1 << 20)
+
+static inline size_t hg_align_up(size_t n, size_t align)
+{
+	return (n + align - 1) & ~(align - 1);
+}
+
+static inline int hg_is_pow2(size_t n)
+{
+	return n != 0 && (n & (n - 1)) == 0;
+}
+
+#endif

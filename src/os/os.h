@@ -1,0 +1,30 @@
+/* os.h — the contract between heapguard and the kernel: every system call the allocator makes. */
+#ifndef HG_OS_H
+#define HG_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Fresh, zero-filled, read-write anonymous memory; NULL on failure. `align` is a
+ * power of two; the result is aligned to it (at least to the page). */
+void *hg_os_map(size_t bytes, size_t align);
+void hg_os_unmap(void *p, size_t bytes);
+/* Grows or shrinks a mapping made by hg_os_map, in place if it can, else moved to an
+ * `align`-aligned address: the contents are kept, a new tail reads as zero.
+ * NULL on failure (mapping unchanged). Shrinking is always in place. */
+void *hg_os_remap(void *p, size_t old_bytes, size_t new_bytes, size_t align);
+/* Hands the pages back to the kernel; the range stays mapped and reads as zero. */
+void hg_os_purge(void *p, size_t bytes);
+/* Grows the program break by `bytes` aligned to `align`; NULL when it cannot. */
+void *hg_os_brk(size_t bytes, size_t align);
+/* Bytes the allocator holds from the kernel now (mapped or taken from the break). */
+size_t hg_os_mapped_bytes(void);
+
+void hg_os_write(int fd, const char *s, size_t n);
+/* A close-on-exec copy of fd numbered high (>= 200), or fd itself if that fails. */
+int hg_os_private_fd(int fd);
+uint64_t hg_os_now_ms(void);
+
+#define HG_OS_PAGE_BYTES 4096u
+
+#endif

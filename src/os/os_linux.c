@@ -1,0 +1,123 @@
+/* os_linux.c — Linux implementation of os.h: mmap, mremap, madvise, brk and raw write. */
+#define _GNU_SOURCE
+#include "os/os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic size_t mapped_bytes;
+
+void *hg_os_map(size_t bytes, size_t align)
+{
+	if (align < HG_OS_PAGE_BYTES)
+		align = HG_OS_PAGE_BYTES;
+	/* Over-map by align - page and trim both ends: the kernel gives page alignment only. */
+	size_t slack = align - HG_OS_PAGE_BYTES;
+	if (bytes + slack < bytes)
+		return NULL;
+	char *raw = mmap(NULL, bytes + slack, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	char *p = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	if (p > raw)
+		munmap(raw, (size_t)(p - raw));
+	if (p + bytes < raw + bytes + slack)
+		munmap(p + bytes, (size_t)(raw + bytes + slack - (p + bytes)));
+	atomic_fetch_add_explicit(&mapped_bytes, bytes, memory_order_relaxed);
+	return p;
+}
+
+void hg_os_unmap(void *p, size_t bytes)
+{
+	munmap(p, bytes);
+	atomic_fetch_sub_explicit(&mapped_bytes, bytes, memory_order_relaxed);
+}
+
+void *hg_os_remap(void *p, size_t old_bytes, size_t new_bytes, size_t align)
+{
+	if (mremap(p, old_bytes, new_bytes, 0) != MAP_FAILED) {
+		atomic_fetch_add_explicit(&mapped_bytes, new_bytes - old_bytes, memory_order_relaxed);
+		return p;
+	}
+	if (new_bytes < old_bytes)
+		return NULL;
+	/* No room after it: reserve an aligned place and move the pages there (no copy). */
+	void *to = hg_os_map(new_bytes, align);
+	if (!to)
+		return NULL;
+	if (mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
+		hg_os_unmap(to, new_bytes);
+		return NULL;
+	}
+	atomic_fetch_sub_explicit(&mapped_bytes, old_bytes, memory_order_relaxed);
+	return to;
+}
+
+void hg_os_purge(void *p, size_t bytes)
+{
+	madvise(p, bytes, MADV_DONTNEED);
+}
+
+void *hg_os_brk(size_t bytes, size_t align)
+{
+	char *cur = sbrk(0);
+	if (cur == (char *)-1)
+		return NULL;
+	size_t pad = (size_t)(-(uintptr_t)cur & (align - 1));
+	if (bytes + pad < bytes || bytes + pad > (size_t)INTPTR_MAX)
+		return NULL;
+	/* The break moves only forward here; another sbrk user in between just costs a retry. */
+	char *got = sbrk((intptr_t)(bytes + pad));
+	if (got == (char *)-1)
+		return NULL;
+	if (got != cur) {
+		size_t pad2 = (size_t)(-(uintptr_t)got & (align - 1));
+		if (pad2 > pad) {
+			/* Someone moved the break between our two calls: the aligned block no longer fits. */
+			return NULL;
+		}
+		pad = pad2;
+	}
+	atomic_fetch_add_explicit(&mapped_bytes, bytes + pad, memory_order_relaxed);
+	return got + pad;
+}
+
+size_t hg_os_mapped_bytes(void)
+{
+	return atomic_load_explicit(&mapped_bytes, memory_order_relaxed);
+}
+
+void hg_os_write(int fd, const char *s, size_t n)
+{
+	int saved = errno;
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		s += w;
+		n -= (size_t)w;
+	}
+	errno = saved;
+}
+
+int hg_os_private_fd(int fd)
+{
+	int saved = errno;
+	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+	errno = saved;
+	return copy >= 0 ? copy : fd;
+}
+
+uint64_t hg_os_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
