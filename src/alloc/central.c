@@ -237,9 +237,13 @@ void hg_span_release(struct hg_span *s)
 	slices_give_locked(s->arena, s->start, (unsigned)(s->bytes >> HG_SLICE_SHIFT), now);
 	s->next = meta_free;
 	meta_free = s;
-	int due = now - last_purge_ms >= PURGE_INTERVAL_MS;
 	hg_unlock(&central_lock);
-	if (due)
+	hg_central_tick(now);
+}
+
+void hg_central_tick(uint64_t now_ms)
+{
+	if (now_ms - __atomic_load_n(&last_purge_ms, __ATOMIC_RELAXED) >= PURGE_INTERVAL_MS)
 		hg_central_purge(0);
 }
 
@@ -279,7 +283,7 @@ void hg_central_purge(int force)
 	unsigned n;
 	do {
 		hg_lock(&central_lock);
-		last_purge_ms = now;
+		__atomic_store_n(&last_purge_ms, now, __ATOMIC_RELAXED);
 		n = purge_collect_locked(jobs, 64, now, force);
 		hg_unlock(&central_lock);
 		/* The system calls run unlocked: the slices are in no free mask meanwhile. */

@@ -136,6 +136,7 @@ void *hg_large_alloc(size_t n, size_t align, int zero)
 	}
 	s->state = HG_SPAN_LARGE;
 	s->large_request = s->bytes;
+	hg_central_tick(hg_os_now_ms());
 	return s->start;
 }
 

@@ -35,13 +35,13 @@ enum hg_span_state {
 
 /* owner of large spans: never a real thread cache, so free() takes the slow path */
 #define HG_OWNER_LARGE ((struct hg_tcache *)1)
-#define HG_LIVE_FULL INT32_MIN /* added to span->live while the span is FULL */
 #define HG_SPAN_WORDS (HG_SPAN_MAX_SLOTS / 64)
 
 struct hg_span {
 	/* fast path: one cache line */
 	uint32_t cursor;         /* no word below bits[cursor] has a bit set */
-	int32_t live;            /* blocks the program holds (owner's count) + HG_LIVE_FULL if FULL */
+	int32_t live;            /* blocks not free in bits[]; kept only while not CUR, so the
+				    malloc/free pair on the current span has no counter to update */
 	uint32_t size;           /* block bytes (large: 0) */
 	uint32_t recip;          /* floor(2^32/size)+1, so off*recip>>32 == off/size for multiples */
 	char *start;             /* first block */
@@ -92,6 +92,8 @@ struct hg_span *hg_meta_new(void);
 void hg_meta_free(struct hg_span *s);
 /* Returns free slices and cached large blocks older than decay_ms (all when force). */
 void hg_central_purge(int force);
+/* Purges if the last purge is PURGE_INTERVAL_MS old: slow paths call it now and then. */
+void hg_central_tick(uint64_t now_ms);
 void hg_central_fork_prepare(void);
 void hg_central_fork_parent(void);
 void hg_central_fork_child(void);

@@ -44,10 +44,8 @@ static void avail_unlink(struct hg_tcache *tc, struct hg_span *s)
 void hg_span_settle(struct hg_span *s)
 {
 	struct hg_tcache *tc = s->owner;
-	if (s->live < 0) {
-		s->live -= HG_LIVE_FULL;
+	if (s->state == HG_SPAN_FULL)
 		avail_push(tc, s);
-	}
 	/* A span with frees in flight from other threads stays: they will touch it again. */
 	if (s->live == 0 && s->state == HG_SPAN_AVAIL &&
 	    atomic_load_explicit(&s->remote_state, memory_order_acquire) == 0) {
@@ -77,9 +75,10 @@ static void collect_remote(struct hg_tcache *tc)
 			if (w < s->cursor)
 				s->cursor = w;
 		}
-		s->live -= freed;
-		if (freed && (s->live <= 0))
+		if (freed && s->state != HG_SPAN_CUR) {
+			s->live -= freed;
 			hg_span_settle(s);
+		}
 		s = next;
 	}
 }
@@ -164,7 +163,6 @@ static void *span_pop(struct hg_span *s)
 	s->cursor = i;
 	uint64_t w = s->bits[i];
 	s->bits[i] = w & (w - 1);
-	s->live++;
 	return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
 }
 
@@ -188,8 +186,9 @@ static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
 		if (span_has_free(s))
 			return span_pop(s);
 		s->state = HG_SPAN_FULL;
-		s->live += HG_LIVE_FULL;
+		s->live = (int32_t)s->capacity; /* no free bit: every block is out */
 	}
+	hg_central_tick(hg_os_now_ms());
 	s = tc->avail[c];
 	if (s) {
 		avail_unlink(tc, s);
@@ -282,8 +281,12 @@ static void thread_exit(void *arg)
 	for (unsigned c = 0; c < HG_NCLASSES; c++) {
 		struct hg_span *s = tc->cur[c];
 		tc->cur[c] = &hg_empty_span;
-		if (s != &hg_empty_span)
+		if (s != &hg_empty_span) {
+			s->live = (int32_t)s->capacity;
+			for (uint32_t w = 0; w < s->nwords; w++)
+				s->live -= __builtin_popcountll(s->bits[w]);
 			avail_push(tc, s);
+		}
 		for (s = tc->avail[c]; s;) {
 			struct hg_span *next = s->next;
 			if (s->live == 0 && atomic_load_explicit(&s->remote_state, memory_order_acquire) == 0) {

@@ -19,7 +19,8 @@ extern __thread struct hg_tcache *hg_tc;
 
 void *hg_alloc_slow(size_t n);
 void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func);
-/* After a block came back to span s of this thread: moves s off FULL, releases it if empty. */
+/* After blocks came back to a span of this thread that is not CUR: a FULL one becomes
+ * AVAIL, an empty one goes back to the central heap. */
 void hg_span_settle(struct hg_span *s);
 /* Frees p after it failed the page-map check: NULL, foreign or ld.so's. */
 void hg_free_unknown(void *p, const char *func);
@@ -33,7 +34,6 @@ HG_INLINE void *hg_alloc(size_t n)
 		uint64_t w = s->bits[i];
 		if (likely(w)) {
 			s->bits[i] = w & (w - 1);
-			s->live++;
 			return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
 		}
 	}
@@ -64,8 +64,8 @@ HG_INLINE void hg_free(void *p, const char *func)
 	s->bits[w] |= bit;
 	if (w < s->cursor)
 		s->cursor = w;
-	if (unlikely(--s->live <= 0))
-		hg_span_settle(s); /* span empty, or was FULL */
+	if (s->state != HG_SPAN_CUR && (--s->live == 0 || s->state == HG_SPAN_FULL))
+		hg_span_settle(s);
 }
 
 /* Usable bytes of the block at p (0 for NULL or a pointer that is not a block's start). */

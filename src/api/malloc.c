@@ -13,23 +13,38 @@
 
 #define API HG_EXPORT
 
-static inline void *counted(void *p, size_t n)
+static void *counted(void *p, size_t n)
 {
 	if (unlikely(hg_stats_on))
 		hg_stats_alloc(p, n);
 	return p;
 }
 
-API void *malloc(size_t n)
+static HG_NOINLINE void *malloc_counted(size_t n)
 {
 	return counted(hg_alloc(n), n);
+}
+
+/* The stats flag is tested first so the fast path needs no stack frame. */
+API void *malloc(size_t n)
+{
+	if (unlikely(hg_stats_on))
+		return malloc_counted(n);
+	return hg_alloc(n);
+}
+
+static HG_NOINLINE void free_counted(void *p)
+{
+	hg_stats_free(p);
+	hg_free(p, "free");
 }
 
 API void free(void *p)
 {
 	if (unlikely(hg_stats_on))
-		hg_stats_free(p);
-	hg_free(p, "free");
+		free_counted(p);
+	else
+		hg_free(p, "free");
 }
 
 API void *calloc(size_t nmemb, size_t size)

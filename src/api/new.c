@@ -1,0 +1,92 @@
+/* new.c — every C++ operator new/delete form, exported from this C library so that C++
+ * programs never mix two heaps. Failure follows the standard: call the new_handler, else
+ * throw std::bad_alloc (found in libstdc++ at run time, so the library links only libc). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stddef.h>
+
+#include "alloc/tcache.h"
+#include "api/stats.h"
+#include "base/fmt.h"
+
+#define API HG_EXPORT
+typedef void (*new_handler_fn)(void);
+
+static new_handler_fn current_new_handler(void)
+{
+	/* A program calling operator new has libstdc++ (or libc++ with this ABI) loaded. */
+	new_handler_fn (*get)(void) = (new_handler_fn(*)(void))dlsym(RTLD_DEFAULT, "_ZSt15get_new_handlerv");
+	return get ? get() : NULL;
+}
+
+__attribute__((noreturn)) static void throw_bad_alloc(void)
+{
+	void (*thrower)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "_ZSt17__throw_bad_allocv");
+	if (thrower)
+		thrower();
+	hg_fatal("operator new", "out of memory (no C++ runtime to throw std::bad_alloc)", NULL, NULL, 0);
+}
+
+/* The retry loop of [new.delete.single]: ask the handler for memory until it gives up. */
+static void *new_slow(size_t n, size_t align, int nothrow)
+{
+	for (;;) {
+		void *p = align ? hg_alloc_aligned(align, n) : hg_alloc(n);
+		if (p) {
+			if (unlikely(hg_stats_on))
+				hg_stats_alloc(p, n);
+			return p;
+		}
+		new_handler_fn h = current_new_handler();
+		if (!h) {
+			if (nothrow)
+				return NULL;
+			throw_bad_alloc();
+		}
+		h();
+	}
+}
+
+static inline void *new_fast(size_t n, size_t align, int nothrow)
+{
+	void *p = align ? NULL : hg_alloc(n);
+	if (likely(p && !hg_stats_on))
+		return p;
+	if (p) {
+		hg_stats_alloc(p, n);
+		return p;
+	}
+	return new_slow(n, align, nothrow);
+}
+
+static inline void delete_any(void *p)
+{
+	if (unlikely(hg_stats_on))
+		hg_stats_free(p);
+	hg_free(p, "operator delete");
+}
+
+/* operator new / new[]: plain, nothrow, aligned, aligned nothrow */
+API void *_Znwm(size_t n) { return new_fast(n, 0, 0); }
+API void *_Znam(size_t n) { return new_fast(n, 0, 0); }
+API void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, 0, 1); }
+API void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, 0, 1); }
+API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, 0); }
+API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, 0); }
+API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, 1); }
+API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, 1); }
+
+/* operator delete / delete[]: plain, sized, nothrow, aligned, sized aligned, aligned nothrow */
+API void _ZdlPv(void *p) { delete_any(p); }
+API void _ZdaPv(void *p) { delete_any(p); }
+API void _ZdlPvm(void *p, size_t n) { (void)n; delete_any(p); }
+API void _ZdaPvm(void *p, size_t n) { (void)n; delete_any(p); }
+API void _ZdlPvRKSt9nothrow_t(void *p, const void *t) { (void)t; delete_any(p); }
+API void _ZdaPvRKSt9nothrow_t(void *p, const void *t) { (void)t; delete_any(p); }
+API void _ZdlPvSt11align_val_t(void *p, size_t a) { (void)a; delete_any(p); }
+API void _ZdaPvSt11align_val_t(void *p, size_t a) { (void)a; delete_any(p); }
+API void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; delete_any(p); }
+API void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; delete_any(p); }
+API void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) { (void)a; (void)t; delete_any(p); }
+API void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) { (void)a; (void)t; delete_any(p); }

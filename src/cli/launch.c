@@ -1,0 +1,99 @@
+/* launch.c — finds libheapguard.so, prepares the program's environment and executes it. */
+#include "launch.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char LIBRARY_NAME[] = "libheapguard.so";
+
+/* Copies the directory holding this executable into dir; /proc/self/exe rather than argv[0]
+ * because the command may have been found through PATH or a symlink. */
+static int get_exe_dir(char *dir, size_t size)
+{
+	ssize_t len = readlink("/proc/self/exe", dir, size - 1);
+	if (len < 0) {
+		fprintf(stderr, "heapguard: cannot read /proc/self/exe: %s\n", strerror(errno));
+		return -1;
+	}
+	dir[len] = '\0';
+	char *slash = strrchr(dir, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	return 0;
+}
+
+/* ld.so splits LD_PRELOAD at spaces and colons, so a path holding either cannot be preloaded. */
+static int is_preloadable(const char *path)
+{
+	return strpbrk(path, ": ") == NULL;
+}
+
+int hg_find_library(char path[PATH_MAX])
+{
+	/* The build tree first, so that a developer runs the library just built. */
+	static const char *const CANDIDATES[] = { "%s/%s", "%s/../lib/%s" };
+	char dir[PATH_MAX], candidate[PATH_MAX + sizeof "/../lib/" + sizeof LIBRARY_NAME];
+
+	if (get_exe_dir(dir, sizeof dir) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof CANDIDATES / sizeof CANDIDATES[0]; i++) {
+		snprintf(candidate, sizeof candidate, CANDIDATES[i], dir, LIBRARY_NAME);
+		if (realpath(candidate, path) == NULL)
+			continue;
+		if (is_preloadable(path))
+			return 0;
+		fprintf(stderr, "heapguard: cannot preload %s: LD_PRELOAD paths may not contain "
+			"spaces or colons\n", path);
+		return -1;
+	}
+	fprintf(stderr, "heapguard: %s not found in %s or %s/../lib\n", LIBRARY_NAME, dir, dir);
+	return -1;
+}
+
+/* Sets the variable name to first and second joined by ':', the separator of both variables
+ * we touch; no colon when either part is empty, since an empty item would be one more entry. */
+static int join_env(const char *name, const char *first, const char *second)
+{
+	size_t len = strlen(first) + 1 + strlen(second) + 1;
+	char *value = malloc(len);
+	if (value == NULL) {
+		fprintf(stderr, "heapguard: out of memory\n");
+		return -1;
+	}
+	snprintf(value, len, "%s%s%s", first, *first && *second ? ":" : "", second);
+	int rc = setenv(name, value, 1);
+	free(value);
+	if (rc < 0)
+		fprintf(stderr, "heapguard: cannot set %s: %s\n", name, strerror(errno));
+	return rc;
+}
+
+/* Our settings go after the user's: the library keeps the last value of a key, so the command
+ * line wins. */
+int hg_add_library_option(const char *setting)
+{
+	const char *old = getenv("HEAPGUARD_OPTIONS");
+	return join_env("HEAPGUARD_OPTIONS", old ? old : "", setting);
+}
+
+/* The library goes first so that its malloc interposes any other preloaded one. */
+int hg_exec_preloaded(const char *library, char *const argv[])
+{
+	const char *old = getenv("LD_PRELOAD");
+	if (join_env("LD_PRELOAD", library, old ? old : "") < 0)
+		return HG_EXIT_LAUNCHER;
+	execvp(argv[0], argv);
+
+	/* Same wording and statuses as a shell: a bare name is looked up in PATH. */
+	int err = errno;
+	if (err == ENOENT && strchr(argv[0], '/') == NULL) {
+		fprintf(stderr, "heapguard: %s: command not found\n", argv[0]);
+		return HG_EXIT_NOT_FOUND;
+	}
+	fprintf(stderr, "heapguard: %s: %s\n", argv[0], strerror(err));
+	return err == ENOENT ? HG_EXIT_NOT_FOUND : HG_EXIT_CANNOT_EXEC;
+}
