@@ -129,7 +129,7 @@ void *hg_large_alloc(size_t n, size_t align, int zero)
 	if (s) {
 		/* large_request bounds what the last user may have written; the rest is fresh zero */
 		if (zero)
-			memset(s->start, 0, n < s->large_request ? n : s->large_request);
+			hg_os_zero(s->start, n < s->large_request ? n : s->large_request);
 	} else if (!(s = large_fresh(bytes, align))) {
 		errno = ENOMEM;
 		return NULL;

@@ -52,16 +52,18 @@ struct hg_span {
 	uint32_t capacity;       /* blocks in the span */
 	struct hg_span *next, *prev; /* avail list, large cache or meta free list */
 
-	/* cross-thread frees: bit 0 = on the owner's remote list, bits 1.. = frees in flight */
-	_Atomic uint32_t remote_state;
-	struct hg_span *remote_next;
-
 	void *arena;            /* central.c's arena holding the slices (small spans) */
 	size_t bytes;           /* extent: slices * 64 KiB, or the large mapping's length */
 	size_t large_request;   /* large: bytes the program asked for (dirty prefix for calloc) */
 	uint64_t freed_ms;      /* large cached: when it was freed */
 
 	uint64_t bits[HG_SPAN_WORDS] __attribute__((aligned(64)));   /* 1 = block free */
+
+	/* Cross-thread frees, on cache lines of their own so that other threads' frees do not
+	 * evict the owner's fast-path line. remote_state: bit 0 = on the owner's remote list,
+	 * bits 1.. = frees in flight. */
+	_Atomic uint32_t remote_state __attribute__((aligned(64)));
+	struct hg_span *remote_next;
 	_Atomic uint64_t remote[HG_SPAN_WORDS] __attribute__((aligned(64))); /* freed by others */
 };
 

@@ -13,6 +13,9 @@ void hg_os_unmap(void *p, size_t bytes);
  * `align`-aligned address: the contents are kept, a new tail reads as zero.
  * NULL on failure (mapping unchanged). Shrinking is always in place. */
 void *hg_os_remap(void *p, size_t old_bytes, size_t new_bytes, size_t align);
+/* Zeroes [p, p+bytes) of an anonymous mapping by clearing only its resident pages: the
+ * others read as zero already, and touching them would fault them in. */
+void hg_os_zero(void *p, size_t bytes);
 /* Hands the pages back to the kernel; the range stays mapped and reads as zero. */
 void hg_os_purge(void *p, size_t bytes);
 /* Grows the program break by `bytes` aligned to `align`; NULL when it cannot. */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -56,6 +57,36 @@ void *hg_os_remap(void *p, size_t old_bytes, size_t new_bytes, size_t align)
 	}
 	atomic_fetch_sub_explicit(&mapped_bytes, old_bytes, memory_order_relaxed);
 	return to;
+}
+
+void hg_os_zero(void *p, size_t bytes)
+{
+	enum { BATCH_PAGES = 4096 };
+	unsigned char resident[BATCH_PAGES];
+	char *a = p, *end = a + bytes;
+	char *page = (char *)((uintptr_t)a & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1));
+	int saved = errno;
+	while (page < end) {
+		size_t n = (size_t)(end - page + HG_OS_PAGE_BYTES - 1) / HG_OS_PAGE_BYTES;
+		if (n > BATCH_PAGES)
+			n = BATCH_PAGES;
+		if (mincore(page, n * HG_OS_PAGE_BYTES, resident) != 0)
+			memset(resident, 1, n); /* cannot tell: clear them all */
+		for (size_t i = 0; i < n;) {
+			size_t j = i;
+			while (j < n && (resident[j] & 1) == (resident[i] & 1))
+				j++;
+			if (resident[i] & 1) {
+				char *from = page + i * HG_OS_PAGE_BYTES, *to = page + j * HG_OS_PAGE_BYTES;
+				from = from < a ? a : from;
+				to = to > end ? end : to;
+				memset(from, 0, (size_t)(to - from));
+			}
+			i = j;
+		}
+		page += n * HG_OS_PAGE_BYTES;
+	}
+	errno = saved;
 }
 
 void hg_os_purge(void *p, size_t bytes)
