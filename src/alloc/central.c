@@ -31,28 +31,31 @@ static uint64_t last_purge_ms;
 
 /* ---------------- page map ---------------- */
 
-int hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span)
+int hg_pagemap_reserve(const void *start, size_t bytes)
 {
 	uintptr_t a = (uintptr_t)start, end = a + bytes;
-	for (; a < end; a += HG_SLICE_BYTES) {
-		size_t top = a >> (HG_SLICE_SHIFT + HG_MAP_LEAF_BITS);
-		struct hg_span **leaf = __atomic_load_n(&hg_pagemap_top[top], __ATOMIC_ACQUIRE);
-		if (!leaf) {
-			size_t leaf_bytes = sizeof(*leaf) << HG_MAP_LEAF_BITS;
-			struct hg_span **fresh = hg_os_map(leaf_bytes, HG_OS_PAGE_BYTES);
-			if (!fresh)
-				return 0;
-			leaf = NULL;
-			if (!__atomic_compare_exchange_n(&hg_pagemap_top[top], &leaf, fresh, 0,
-							 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-				hg_os_unmap(fresh, leaf_bytes); /* another thread installed one: use it */
-			else
-				leaf = fresh;
-		}
+	uintptr_t leaf_span = (uintptr_t)1 << (HG_SLICE_SHIFT + HG_MAP_LEAF_BITS);
+	for (a &= ~(leaf_span - 1); a < end; a += leaf_span) {
+		struct hg_span ***top = &hg_pagemap_top[a >> (HG_SLICE_SHIFT + HG_MAP_LEAF_BITS)];
+		if (__atomic_load_n(top, __ATOMIC_ACQUIRE))
+			continue;
+		size_t leaf_bytes = sizeof(struct hg_span *) << HG_MAP_LEAF_BITS;
+		struct hg_span **fresh = hg_os_map(leaf_bytes, HG_OS_PAGE_BYTES), **none = NULL;
+		if (!fresh)
+			return 0;
+		if (!__atomic_compare_exchange_n(top, &none, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			hg_os_unmap(fresh, leaf_bytes); /* another thread installed one */
+	}
+	return 1;
+}
+
+void hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span)
+{
+	for (uintptr_t a = (uintptr_t)start, end = a + bytes; a < end; a += HG_SLICE_BYTES) {
+		struct hg_span **leaf = hg_pagemap_top[a >> (HG_SLICE_SHIFT + HG_MAP_LEAF_BITS)];
 		__atomic_store_n(&leaf[(a >> HG_SLICE_SHIFT) & ((1u << HG_MAP_LEAF_BITS) - 1)], span,
 				 __ATOMIC_RELEASE);
 	}
-	return 1;
 }
 
 /* ---------------- metadata (central lock held) ---------------- */
@@ -213,7 +216,7 @@ struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner)
 		s = meta_new_locked();
 		hg_unlock(&central_lock);
 	}
-	if (!s || !hg_pagemap_set(p, (size_t)n << HG_SLICE_SHIFT, NULL)) {
+	if (!s || !hg_pagemap_reserve(p, (size_t)n << HG_SLICE_SHIFT)) {
 		/* out of memory for metadata: put the slices back */
 		hg_lock(&central_lock);
 		slices_give_locked(a, p, n, hg_os_now_ms());

@@ -61,25 +61,34 @@ static void large_destroy(struct hg_span *s)
 	hg_meta_free(s);
 }
 
-/* Resizes a large span's mapping to `bytes`; 0 when the OS refuses. */
+/* Resizes a large span's mapping to `bytes`, moving its pages if it cannot grow in place;
+ * 0 (block unchanged) when the OS refuses. Page-map entries of a range are cleared before
+ * the range leaves our hands: once unmapped, another thread may get it and register it. */
 static int large_resize(struct hg_span *s, size_t bytes)
 {
 	char *old = s->start;
 	size_t old_bytes = s->bytes;
-	if (bytes == old_bytes)
-		return 1;
-	char *p = hg_os_remap(old, old_bytes, bytes, HG_SLICE_BYTES);
-	if (!p)
-		return 0;
-	if (p != old) {
-		hg_pagemap_set(p, bytes, s);
-		hg_pagemap_set(old, old_bytes, NULL);
-	} else if (bytes > old_bytes) {
-		hg_pagemap_set(p + old_bytes, bytes - old_bytes, s);
+	if (bytes <= old_bytes) {
+		hg_pagemap_set(old + bytes, old_bytes - bytes, NULL);
+		hg_os_resize(old, old_bytes, bytes);
+	} else if (hg_pagemap_reserve(old, bytes) && hg_os_resize(old, old_bytes, bytes)) {
+		hg_pagemap_set(old + old_bytes, bytes - old_bytes, s);
 	} else {
-		hg_pagemap_set(p + bytes, old_bytes - bytes, NULL);
+		char *to = hg_os_map(bytes, HG_SLICE_BYTES);
+		if (!to || !hg_pagemap_reserve(to, bytes)) {
+			if (to)
+				hg_os_unmap(to, bytes);
+			return 0;
+		}
+		hg_pagemap_set(old, old_bytes, NULL);
+		if (!hg_os_move(old, old_bytes, bytes, to)) {
+			hg_pagemap_set(old, old_bytes, s);
+			hg_os_unmap(to, bytes);
+			return 0;
+		}
+		hg_pagemap_set(to, bytes, s);
+		s->start = to;
 	}
-	s->start = p;
 	s->bytes = bytes;
 	if (s->large_request > bytes)
 		s->large_request = bytes;
@@ -92,7 +101,7 @@ static struct hg_span *large_fresh(size_t bytes, size_t align)
 	if (!p)
 		return NULL;
 	struct hg_span *s = hg_meta_new();
-	if (!s || !hg_pagemap_set(p, bytes, NULL)) {
+	if (!s || !hg_pagemap_reserve(p, bytes)) {
 		if (s)
 			hg_meta_free(s);
 		hg_os_unmap(p, bytes);
@@ -112,7 +121,7 @@ void *hg_large_alloc(size_t n, size_t align, int zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	size_t bytes = hg_align_up(n, HG_SLICE_BYTES);
+	size_t bytes = n ? hg_align_up(n, HG_SLICE_BYTES) : HG_SLICE_BYTES;
 	if (align < HG_SLICE_BYTES)
 		align = HG_SLICE_BYTES;
 	struct hg_span *s = cache_take(bytes, align);

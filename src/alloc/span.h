@@ -84,8 +84,10 @@ static inline struct hg_span *hg_pagemap_get(uintptr_t a)
 			       __ATOMIC_RELAXED);
 }
 
-/* Points every granule of [start, start+bytes) at span (or NULL). 0 when a leaf cannot be mapped. */
-int hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span);
+/* Makes sure the leaves covering [start, start+bytes) exist; 0 when one cannot be mapped. */
+int hg_pagemap_reserve(const void *start, size_t bytes);
+/* Points every granule of [start, start+bytes), already reserved, at span (or NULL). */
+void hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span);
 
 /* ---- central heap (central.c): arenas, spans, metadata; one lock ---- */
 struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner);

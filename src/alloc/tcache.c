@@ -189,10 +189,13 @@ static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
 		s->live = (int32_t)s->capacity; /* no free bit: every block is out */
 	}
 	hg_central_tick(hg_os_now_ms());
-	s = tc->avail[c];
-	if (s) {
+	while ((s = tc->avail[c])) {
 		avail_unlink(tc, s);
-	} else if (!(s = hg_span_new(c, tc))) {
+		if (span_has_free(s))
+			break;
+		s->state = HG_SPAN_FULL; /* its last free blocks went to the program before an exit */
+	}
+	if (!s && !(s = hg_span_new(c, tc))) {
 		tc->cur[c] = &hg_empty_span;
 		errno = ENOMEM;
 		return NULL;
@@ -285,7 +288,10 @@ static void thread_exit(void *arg)
 			s->live = (int32_t)s->capacity;
 			for (uint32_t w = 0; w < s->nwords; w++)
 				s->live -= __builtin_popcountll(s->bits[w]);
-			avail_push(tc, s);
+			if (s->live == (int32_t)s->capacity)
+				s->state = HG_SPAN_FULL;
+			else
+				avail_push(tc, s);
 		}
 		for (s = tc->avail[c]; s;) {
 			struct hg_span *next = s->next;

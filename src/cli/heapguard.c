@@ -101,6 +101,7 @@ static const struct option_spec *find_option(const char *arg, const char **value
 	return NULL;
 }
 
+/* Whether value is one of the '|'-separated choices, compared whole. */
 static int is_choice(const char *choices, const char *value)
 {
 	size_t len = strlen(value);
@@ -125,7 +126,7 @@ static void apply_option(const struct option_spec *opt, const char *value)
 	case SET_LIBRARY_OPTION:
 		break;
 	}
-	char setting[128];
+	char setting[128]; /* holds any key=choice of the table: values are checked first */
 	if (value != NULL && !is_choice(opt->choices, value))
 		usage_error("invalid value '%s' for --%s (expected %s)", value, opt->long_name,
 			    opt->choices);

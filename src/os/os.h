@@ -9,10 +9,12 @@
  * power of two; the result is aligned to it (at least to the page). */
 void *hg_os_map(size_t bytes, size_t align);
 void hg_os_unmap(void *p, size_t bytes);
-/* Grows or shrinks a mapping made by hg_os_map, in place if it can, else moved to an
- * `align`-aligned address: the contents are kept, a new tail reads as zero.
- * NULL on failure (mapping unchanged). Shrinking is always in place. */
-void *hg_os_remap(void *p, size_t old_bytes, size_t new_bytes, size_t align);
+/* Resizes a mapping made by hg_os_map without moving it (shrinking always works);
+ * 0 when the pages after it are taken. A new tail reads as zero. */
+int hg_os_resize(void *p, size_t old_bytes, size_t new_bytes);
+/* Moves a mapping's pages (no copy) onto `to`, a mapping of new_bytes made by hg_os_map,
+ * which it replaces; the tail beyond old_bytes reads as zero. 0 on failure. */
+int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to);
 /* Zeroes [p, p+bytes) of an anonymous mapping by clearing only its resident pages: the
  * others read as zero already, and touching them would fault them in. */
 void hg_os_zero(void *p, size_t bytes);

@@ -39,24 +39,23 @@ void hg_os_unmap(void *p, size_t bytes)
 	atomic_fetch_sub_explicit(&mapped_bytes, bytes, memory_order_relaxed);
 }
 
-void *hg_os_remap(void *p, size_t old_bytes, size_t new_bytes, size_t align)
+int hg_os_resize(void *p, size_t old_bytes, size_t new_bytes)
 {
-	if (mremap(p, old_bytes, new_bytes, 0) != MAP_FAILED) {
-		atomic_fetch_add_explicit(&mapped_bytes, new_bytes - old_bytes, memory_order_relaxed);
-		return p;
+	int saved = errno;
+	if (mremap(p, old_bytes, new_bytes, 0) == MAP_FAILED) {
+		errno = saved;
+		return 0;
 	}
-	if (new_bytes < old_bytes)
-		return NULL;
-	/* No room after it: reserve an aligned place and move the pages there (no copy). */
-	void *to = hg_os_map(new_bytes, align);
-	if (!to)
-		return NULL;
-	if (mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
-		hg_os_unmap(to, new_bytes);
-		return NULL;
-	}
+	atomic_fetch_add_explicit(&mapped_bytes, new_bytes - old_bytes, memory_order_relaxed);
+	return 1;
+}
+
+int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to)
+{
+	if (mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED)
+		return 0;
 	atomic_fetch_sub_explicit(&mapped_bytes, old_bytes, memory_order_relaxed);
-	return to;
+	return 1;
 }
 
 void hg_os_zero(void *p, size_t bytes)
