@@ -1,0 +1,44 @@
+#!/bin/sh
+# run-example.sh — one step of `make demo`: runs an example under heapguard, says what it reported.
+# Usage, from the repository root once `make all examples` has run: sh examples/run-example.sh NAME
+name=$1
+title=$(sed -n '1s|^/\* \(.*\) \*/$|\1|p' "examples/$name.c")
+log=$(mktemp) || exit 1
+trap 'rm -f "$log"' EXIT
+
+echo "== $title =="
+# The program's stdout and stderr go to the log, interleaved. The shell's own "Aborted" notice
+# goes to /dev/null, the stderr of the group that waits: the verdict below names the signal.
+# No core files: the aborts and crashes are the point of the demo.
+# shellcheck disable=SC3045 # ulimit -c: both dash and bash have it
+{
+	(ulimit -c 0; exec build/heapguard -- "build/examples/$name" >"$log" 2>&1)
+	status=$?
+} 2>/dev/null
+sed 's/^/   | /' "$log"
+
+if [ "$status" -gt 128 ]; then
+	outcome="was killed by SIG$(kill -l $((status - 128)))"
+else
+	outcome="exited with status $status"
+fi
+# A report names program, pid and function ("heapguard: prog(1234): free(): ..."), unlike the
+# library's option warnings. Bad frees are caught by the hardening today; the rest waits for
+# the checking mode.
+if [ "$status" -ge 125 ] && [ "$status" -le 127 ]; then
+	echo "-> the example did not run (exit status $status): see the message above"
+elif grep -q '^heapguard: .*([0-9]*): .*(): ' "$log"; then
+	echo "-> reported by heapguard; the program $outcome"
+elif [ "$name" = clean ]; then
+	echo "-> no report, as expected for a correct program; it $outcome"
+else
+	case $name in
+	double-free | invalid-free-*)
+		echo "-> NOT DETECTED, though the always-on hardening should catch this; the program $outcome" ;;
+	*)
+		echo "-> not detected yet: no heapguard report; the program $outcome"
+		echo "   (finding this kind of error is the job of the checking mode, in development:"
+		echo "   see README.md, Roadmap)" ;;
+	esac
+fi
+echo
