@@ -184,6 +184,7 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner, 
 	s->cls = (uint8_t)cls;
 	s->state = HG_SPAN_CUR;
 	s->capacity = c->count;
+	s->refill_live = (int32_t)(c->count - (c->count + 15) / 16);
 	s->nwords = (uint16_t)((c->count + 63) / 64);
 	s->next = s->prev = NULL;
 	atomic_store_explicit(&s->remote_state, 0, memory_order_relaxed);

@@ -28,7 +28,7 @@ struct hg_tcache;
 enum hg_span_state {
 	HG_SPAN_CUR,          /* tcache->cur[class]: the fast path allocates from it */
 	HG_SPAN_AVAIL,        /* on the owner's avail list: has free blocks */
-	HG_SPAN_FULL,         /* no free block when last looked at; on no list */
+	HG_SPAN_FULL,         /* (nearly) no free block: on no list until live <= refill_live */
 	HG_SPAN_LARGE,        /* a large block in use */
 	HG_SPAN_LARGE_CACHED, /* a freed large block kept mapped for reuse */
 };
@@ -50,6 +50,8 @@ struct hg_span {
 	uint8_t state;           /* enum hg_span_state */
 	uint16_t nwords;         /* words of bits[] in use */
 	uint32_t capacity;       /* blocks in the span */
+	int32_t refill_live;     /* a FULL span returns to AVAIL once live drops to this: a span
+				    with a single hole would give one block per slow path */
 	struct hg_span *next, *prev; /* avail list, large cache or meta free list */
 
 	void *arena;            /* central.c's arena holding the slices (small spans) */

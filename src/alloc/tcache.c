@@ -44,8 +44,11 @@ static void avail_unlink(struct hg_tcache *tc, struct hg_span *s)
 void hg_span_settle(struct hg_span *s)
 {
 	struct hg_tcache *tc = s->owner;
-	if (s->state == HG_SPAN_FULL)
+	if (s->state == HG_SPAN_FULL) {
+		if (s->live > s->refill_live)
+			return;
 		avail_push(tc, s);
+	}
 	/* A span with frees in flight from other threads stays: they will touch it again. */
 	if (s->live == 0 && s->state == HG_SPAN_AVAIL &&
 	    atomic_load_explicit(&s->remote_state, memory_order_acquire) == 0) {

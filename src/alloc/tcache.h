@@ -64,7 +64,8 @@ HG_INLINE void hg_free(void *p, const char *func)
 	s->bits[w] |= bit;
 	if (w < s->cursor)
 		s->cursor = w;
-	if (s->state != HG_SPAN_CUR && (--s->live == 0 || s->state == HG_SPAN_FULL))
+	if (s->state != HG_SPAN_CUR &&
+	    (--s->live == 0 || (s->state == HG_SPAN_FULL && s->live <= s->refill_live)))
 		hg_span_settle(s);
 }
 
