@@ -68,7 +68,9 @@ static int large_resize(struct hg_span *s, size_t bytes)
 {
 	char *old = s->start;
 	size_t old_bytes = s->bytes;
-	if (bytes <= old_bytes) {
+	if (bytes == old_bytes)
+		return 1;
+	if (bytes < old_bytes) {
 		hg_pagemap_set(old + bytes, old_bytes - bytes, NULL);
 		hg_os_resize(old, old_bytes, bytes);
 	} else if (hg_pagemap_reserve(old, bytes) && hg_os_resize(old, old_bytes, bytes)) {

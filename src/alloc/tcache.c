@@ -12,7 +12,8 @@
 #include "os/os.h"
 
 struct hg_span hg_empty_span; /* no free bit: the fast path always misses on it */
-struct hg_tcache hg_empty_tcache = { .cur = { [0 ... HG_NCLASSES - 1] = &hg_empty_span } };
+struct hg_tcache hg_empty_tcache = { .cur = { [0 ... HG_NCLASSES - 1] = &hg_empty_span },
+				     .last = &hg_empty_span };
 __thread struct hg_tcache *hg_tc = &hg_empty_tcache;
 
 static hg_lock_t tc_lock = HG_LOCK_INIT;
@@ -41,6 +42,14 @@ static void avail_unlink(struct hg_tcache *tc, struct hg_span *s)
 		s->next->prev = s->prev;
 }
 
+/* Only the owner releases its spans, so only its `last` can point at one. */
+static void span_release(struct hg_tcache *tc, struct hg_span *s)
+{
+	if (tc->last == s)
+		tc->last = &hg_empty_span;
+	hg_span_release(s);
+}
+
 void hg_span_settle(struct hg_span *s)
 {
 	struct hg_tcache *tc = s->owner;
@@ -53,7 +62,7 @@ void hg_span_settle(struct hg_span *s)
 	if (s->live == 0 && s->state == HG_SPAN_AVAIL &&
 	    atomic_load_explicit(&s->remote_state, memory_order_acquire) == 0) {
 		avail_unlink(tc, s);
-		hg_span_release(s);
+		span_release(tc, s);
 	}
 }
 
@@ -146,6 +155,7 @@ static struct hg_tcache *tcache_attach(void)
 			return NULL;
 		for (unsigned c = 0; c < HG_NCLASSES; c++)
 			tc->cur[c] = &hg_empty_span;
+		tc->last = &hg_empty_span;
 		hg_lock(&tc_lock);
 		tc->all_next = tc_all;
 		tc_all = tc;
@@ -300,7 +310,7 @@ static void thread_exit(void *arg)
 			struct hg_span *next = s->next;
 			if (s->live == 0 && atomic_load_explicit(&s->remote_state, memory_order_acquire) == 0) {
 				avail_unlink(tc, s);
-				hg_span_release(s);
+				span_release(tc, s);
 			}
 			s = next;
 		}

@@ -7,6 +7,7 @@
 struct hg_tcache {
 	struct hg_span *cur[HG_NCLASSES];   /* never NULL: &hg_empty_span when the class has none */
 	struct hg_span *avail[HG_NCLASSES]; /* owned spans with free blocks, besides cur */
+	struct hg_span *last;               /* span of the last local free; never NULL */
 	_Atomic(struct hg_span *) remote_head; /* spans other threads freed into (Treiber stack) */
 	struct hg_tcache *all_next;         /* every tcache ever made, for fork */
 	struct hg_tcache *pool_next;        /* abandoned tcaches waiting for a new thread */
@@ -44,14 +45,23 @@ HG_INLINE void *hg_alloc(size_t n)
  * in use, else the process ends with one line. `func` names the API call for that line. */
 HG_INLINE void hg_free(void *p, const char *func)
 {
-	struct hg_span *s = hg_pagemap_get((uintptr_t)p);
-	if (unlikely(!s)) {
-		hg_free_unknown(p, func);
-		return;
-	}
+	/* Frees come in runs on one span: a predicted range check on the last one takes the
+	 * page-map loads off the critical path of a malloc/free pair. */
+	struct hg_tcache *tc = hg_tc;
+	struct hg_span *s = tc->last;
 	size_t off = (size_t)((char *)p - s->start);
+	if (unlikely(off >= s->bytes)) {
+		s = hg_pagemap_get((uintptr_t)p);
+		if (unlikely(!s)) {
+			hg_free_unknown(p, func);
+			return;
+		}
+		off = (size_t)((char *)p - s->start);
+		if (s->owner == tc)
+			tc->last = s;
+	}
 	uint32_t idx = (uint32_t)((off * s->recip) >> 32);
-	if (unlikely((size_t)idx * s->size != off || idx >= s->capacity || s->owner != hg_tc)) {
+	if (unlikely((size_t)idx * s->size != off || idx >= s->capacity || s->owner != tc)) {
 		hg_free_slow(s, p, idx, func);
 		return;
 	}
