@@ -24,6 +24,7 @@ struct arena {
 struct hg_span **hg_pagemap_top[1u << HG_MAP_TOP_BITS];
 
 static hg_lock_t central_lock = HG_LOCK_INIT;
+static hg_lock_t brk_lock = HG_LOCK_INIT; /* sbrk is not thread-safe: one grower at a time */
 static struct arena *nonfull;  /* arenas with at least one free slice */
 static struct hg_span *meta_free;
 static char *meta_cursor, *meta_end;
@@ -140,7 +141,9 @@ static struct arena *arena_grow(void)
 	char *base = NULL;
 	int from_brk = 0;
 	if (hg_opt.backend == HG_BACKEND_BRK) {
+		hg_lock(&brk_lock);
 		base = hg_os_brk(ARENA_BYTES, HG_SLICE_BYTES);
+		hg_unlock(&brk_lock);
 		from_brk = base != NULL;
 	}
 	if (!base)
@@ -198,9 +201,9 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner, 
 	}
 }
 
-struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner)
+/* A metadata record and n slices for it, page map reserved; NULL when out of memory. */
+static struct hg_span *slices_new(unsigned n)
 {
-	unsigned n = hg_classes[cls].slices;
 	struct arena *a = NULL;
 	hg_lock(&central_lock);
 	char *p = slices_take_locked(n, &a);
@@ -228,9 +231,60 @@ struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner)
 		hg_unlock(&central_lock);
 		return NULL;
 	}
-	span_init(s, cls, owner, p, a);
-	hg_pagemap_set(p, s->bytes, s);
+	s->start = p;
+	s->arena = a;
+	s->bytes = (size_t)n << HG_SLICE_SHIFT;
 	return s;
+}
+
+struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner)
+{
+	struct hg_span *s = slices_new(hg_classes[cls].slices);
+	if (!s)
+		return NULL;
+	span_init(s, cls, owner, s->start, s->arena);
+	hg_pagemap_set(s->start, s->bytes, s);
+	return s;
+}
+
+struct hg_span *hg_medium_new(size_t bytes)
+{
+	struct hg_span *s = slices_new((unsigned)(bytes >> HG_SLICE_SHIFT));
+	if (!s)
+		return NULL;
+	char *p = s->start;
+	void *a = s->arena;
+	memset(s, 0, offsetof(struct hg_span, bits));
+	s->start = p;
+	s->arena = a;
+	s->bytes = bytes;
+	s->owner = HG_OWNER_LARGE;
+	hg_pagemap_set(p, bytes, s);
+	return s;
+}
+
+int hg_medium_grow(struct hg_span *s, size_t bytes)
+{
+	struct arena *a = s->arena;
+	unsigned first = (unsigned)((s->start - a->base) >> HG_SLICE_SHIFT);
+	unsigned have = (unsigned)(s->bytes >> HG_SLICE_SHIFT), want = (unsigned)(bytes >> HG_SLICE_SHIFT);
+	if (first + want > ARENA_SLICES)
+		return 0;
+	uint64_t more = (((want - have) == 64 ? ~0ull : (1ull << (want - have)) - 1)) << (first + have);
+	hg_lock(&central_lock);
+	int ok = (a->free_mask & more) == more;
+	if (ok) {
+		a->free_mask &= ~more;
+		a->dirty_mask &= ~more;
+		if (!a->free_mask)
+			nonfull_remove(a);
+	}
+	hg_unlock(&central_lock);
+	if (ok) {
+		hg_pagemap_set(s->start + s->bytes, bytes - s->bytes, s);
+		s->bytes = bytes;
+	}
+	return ok;
 }
 
 void hg_span_release(struct hg_span *s)
@@ -326,6 +380,20 @@ void hg_central_purge(int force)
 	errno = saved;
 }
 
-void hg_central_fork_prepare(void) { hg_lock(&central_lock); }
-void hg_central_fork_parent(void) { hg_unlock(&central_lock); }
-void hg_central_fork_child(void) { hg_lock_reset(&central_lock); }
+void hg_central_fork_prepare(void)
+{
+	hg_lock(&brk_lock);
+	hg_lock(&central_lock);
+}
+
+void hg_central_fork_parent(void)
+{
+	hg_unlock(&central_lock);
+	hg_unlock(&brk_lock);
+}
+
+void hg_central_fork_child(void)
+{
+	hg_lock_reset(&central_lock);
+	hg_lock_reset(&brk_lock);
+}

@@ -1,5 +1,6 @@
-/* large.c — blocks above 256 KiB: a mapping each, resized with mremap, and a small cache of
- * freed mappings so that programs cycling big buffers do not fault their pages in each time. */
+/* large.c — blocks above 256 KiB: up to 2 MiB a span of their own in the arenas; above, a
+ * mapping each, resized with mremap, and a small cache of freed mappings so that programs
+ * cycling big buffers do not fault their pages in each time. */
 #include <errno.h>
 #include <string.h>
 
@@ -124,6 +125,17 @@ void *hg_large_alloc(size_t n, size_t align, int zero)
 		return NULL;
 	}
 	size_t bytes = n ? hg_align_up(n, HG_SLICE_BYTES) : HG_SLICE_BYTES;
+	if (align <= HG_SLICE_BYTES && bytes <= HG_MEDIUM_MAX_BYTES) {
+		struct hg_span *m = hg_medium_new(bytes);
+		if (!m) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		if (zero)
+			hg_os_zero(m->start, n); /* slices freed earlier may still hold data */
+		m->state = HG_SPAN_LARGE;
+		return m->start;
+	}
 	if (align < HG_SLICE_BYTES)
 		align = HG_SLICE_BYTES;
 	struct hg_span *s = cache_take(bytes, align);
@@ -156,6 +168,11 @@ void hg_large_free(struct hg_span *s, const void *p, const char *func)
 	if (s->state != HG_SPAN_LARGE)
 		hg_fatal(func, "double free", p, NULL, 0);
 	int saved = errno;
+	if (s->arena) {
+		hg_span_release(s);
+		errno = saved;
+		return;
+	}
 	uint64_t now = hg_os_now_ms();
 	struct hg_span *evict = NULL;
 	hg_lock(&large_lock);
@@ -186,9 +203,29 @@ void hg_large_free(struct hg_span *s, const void *p, const char *func)
 	errno = saved;
 }
 
+/* A medium block grows into the free slices after it, else moves (copying at most 2 MiB). */
+static void *medium_realloc(struct hg_span *s, size_t n)
+{
+	size_t bytes = hg_align_up(n, HG_SLICE_BYTES);
+	if (bytes <= s->bytes || (bytes <= HG_MEDIUM_MAX_BYTES && hg_medium_grow(s, bytes)))
+		return s->start;
+	char *q = hg_large_alloc(n, 0, 0);
+	if (!q)
+		return NULL;
+	memcpy(q, s->start, s->bytes);
+	hg_large_free(s, s->start, "realloc");
+	return q;
+}
+
 void *hg_large_realloc(struct hg_span *s, size_t n)
 {
-	if (n > PTRDIFF_MAX - HG_SLICE_BYTES || !large_resize(s, hg_align_up(n, HG_SLICE_BYTES))) {
+	if (n > PTRDIFF_MAX - HG_SLICE_BYTES) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (s->arena)
+		return medium_realloc(s, n);
+	if (!large_resize(s, hg_align_up(n, HG_SLICE_BYTES))) {
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -6,7 +6,8 @@
 #include <stdint.h>
 
 #define HG_NCLASSES 96
-#define HG_SMALL_MAX_BYTES ((size_t)256 << 10) /* larger requests get their own mapping */
+#define HG_SMALL_MAX_BYTES ((size_t)256 << 10) /* larger requests get a span or mapping of their own */
+#define HG_MEDIUM_MAX_BYTES ((size_t)2 << 20)  /* up to here that span comes from the arenas */
 #define HG_SLICE_SHIFT 16                      /* spans are made of 64 KiB slices */
 #define HG_SLICE_BYTES ((size_t)1 << HG_SLICE_SHIFT)
 #define HG_SPAN_MAX_SLOTS 4096                 /* 64 KiB of 16-byte blocks */

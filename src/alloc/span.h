@@ -54,7 +54,7 @@ struct hg_span {
 				    with a single hole would give one block per slow path */
 	struct hg_span *next, *prev; /* avail list, large cache or meta free list */
 
-	void *arena;            /* central.c's arena holding the slices (small spans) */
+	void *arena;            /* central.c's arena holding the slices; NULL for a large mapping */
 	size_t bytes;           /* extent: slices * 64 KiB, or the large mapping's length */
 	size_t large_request;   /* large: bytes the program asked for (dirty prefix for calloc) */
 	uint64_t freed_ms;      /* large cached: when it was freed */
@@ -93,7 +93,13 @@ void hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span);
 
 /* ---- central heap (central.c): arenas, spans, metadata; one lock ---- */
 struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner);
+/* Releases a small span or a medium block: its slices go back to their arena. */
 void hg_span_release(struct hg_span *s);
+/* A medium block (256 KiB - 2 MiB): a span of `bytes` (whole slices) holding one block, in
+ * an arena, so that its pages are reused resident instead of faulted in from a new mapping. */
+struct hg_span *hg_medium_new(size_t bytes);
+/* Grows a medium block in place when the slices after it are free; 0 otherwise. */
+int hg_medium_grow(struct hg_span *s, size_t bytes);
 struct hg_span *hg_meta_new(void);
 void hg_meta_free(struct hg_span *s);
 /* Returns free slices and cached large blocks older than decay_ms (all when force). */
