@@ -1,0 +1,205 @@
+/* death.c — hardened-mode death tests: each invalid free/realloc aborts the child with one exact line. */
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char global_buffer[64];
+
+/* The parent prepares the pointers before fork, so it knows the address the report must name. */
+struct death_case {
+	const char *name;
+	void (*setup)(struct death_case *c);
+	void (*misuse)(struct death_case *c);
+	const char *function; /* "free" or "realloc" */
+	const char *kind;     /* "double free" or "invalid free" */
+	void *block;          /* a valid block the misuse involves, if any */
+	void *other;          /* a second valid block, if any */
+	void *reported;       /* the address the report must print */
+	int child_sends_address; /* reported is only known in the child, which writes it to address_pipe */
+};
+
+/* The child sends the stack address it frees through this pipe: only the child's frame has it. */
+static int address_pipe[2];
+
+static void setup_small(struct death_case *c)
+{
+	c->block = malloc(64);
+	c->reported = c->block;
+}
+
+static void setup_pair(struct death_case *c)
+{
+	c->block = malloc(64);
+	c->other = malloc(64);
+	c->reported = c->block;
+}
+
+static void setup_medium(struct death_case *c)
+{
+	c->block = malloc(3000);
+	c->reported = c->block;
+}
+
+static void setup_interior(struct death_case *c)
+{
+	c->block = malloc(64);
+	c->reported = (char *)c->block + 8;
+}
+
+static void setup_large_interior(struct death_case *c)
+{
+	c->block = malloc(MIB);
+	c->reported = (char *)c->block + 4096;
+}
+
+/* The case table is static, so this address is a global's. */
+static void setup_global(struct death_case *c)
+{
+	c->reported = global_buffer + 16;
+}
+
+static void setup_mmap(struct death_case *c)
+{
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(page != MAP_FAILED);
+	c->reported = page;
+}
+
+static void free_twice(struct death_case *c)
+{
+	free(tu_launder(c->block));
+	free(tu_launder(c->block));
+}
+
+/* Freeing another block in between defeats a check that only compares with the last free. */
+static void free_with_other_between(struct death_case *c)
+{
+	free(tu_launder(c->block));
+	free(tu_launder(c->other));
+	free(tu_launder(c->block));
+}
+
+static void free_reported(struct death_case *c)
+{
+	free(tu_launder(c->reported));
+}
+
+static void free_stack(struct death_case *c)
+{
+	char on_stack[64];
+
+	memset(on_stack, 1, sizeof on_stack);
+	c->reported = on_stack + 8;
+	if (write(address_pipe[1], &c->reported, sizeof c->reported) != sizeof c->reported)
+		_exit(101);
+	free(tu_launder(c->reported));
+}
+
+static void realloc_reported(struct death_case *c)
+{
+	void *r = realloc(tu_launder(c->reported), 128);
+
+	tu_launder(r);
+}
+
+static struct death_case CASES[] = {
+	{.name = "double_free_small", .setup = setup_small, .misuse = free_twice,
+	 .function = "free", .kind = "double free"},
+	{.name = "double_free_medium", .setup = setup_medium, .misuse = free_twice,
+	 .function = "free", .kind = "double free"},
+	{.name = "double_free_with_free_between", .setup = setup_pair, .misuse = free_with_other_between,
+	 .function = "free", .kind = "double free"},
+	{.name = "interior_pointer_free", .setup = setup_interior, .misuse = free_reported,
+	 .function = "free", .kind = "invalid free"},
+	{.name = "interior_pointer_free_large_block", .setup = setup_large_interior, .misuse = free_reported,
+	 .function = "free", .kind = "invalid free"},
+	{.name = "free_of_stack_address", .misuse = free_stack, .child_sends_address = 1,
+	 .function = "free", .kind = "invalid free"},
+	{.name = "free_of_global", .setup = setup_global, .misuse = free_reported,
+	 .function = "free", .kind = "invalid free"},
+	{.name = "free_of_foreign_mmap_page", .setup = setup_mmap, .misuse = free_reported,
+	 .function = "free", .kind = "invalid free"},
+	{.name = "realloc_of_interior_pointer", .setup = setup_interior, .misuse = realloc_reported,
+	 .function = "realloc", .kind = "invalid free"},
+};
+
+static void child_misuse(void *arg)
+{
+	struct death_case *c = arg;
+	struct rlimit no_core = {0, 0};
+
+	setrlimit(RLIMIT_CORE, &no_core);
+	c->misuse(c);
+	/* still alive: the misuse went unnoticed, and the child's exit status 0 makes the test fail */
+}
+
+static void test_death(void **state)
+{
+	struct death_case *c = *state;
+	const char *pattern = "^heapguard: (.+)\\(([0-9]+)\\): ([a-z_]+)\\(\\): (double free|invalid free) "
+			      "of 0x([0-9a-f]+)( .*)?\n$";
+	struct tu_child child;
+	regmatch_t m[7];
+	regex_t re;
+	char word[64];
+
+	if (c->setup != NULL)
+		c->setup(c);
+	assert_int_equal(pipe(address_pipe), 0);
+	tu_run_child(child_misuse, c, 20, &child);
+	close(address_pipe[1]);
+	if (c->child_sends_address)
+		CHECK(read(address_pipe[0], &c->reported, sizeof c->reported) == sizeof c->reported,
+		      "child sent no address");
+	close(address_pipe[0]);
+
+	CHECK(!child.timed_out, "%s: child hung; stderr: %s", c->name, child.err);
+	CHECK(WIFSIGNALED(child.status) && WTERMSIG(child.status) == SIGABRT,
+	      "%s: child %s %d instead of SIGABRT; stderr: '%s'", c->name,
+	      WIFEXITED(child.status) ? "exited with status" : "was killed by signal",
+	      WIFEXITED(child.status) ? WEXITSTATUS(child.status) : WTERMSIG(child.status), child.err);
+	CHECK(strchr(child.err, '\n') == child.err + child.err_len - 1,
+	      "%s: expected exactly one stderr line, got '%s'", c->name, child.err);
+	assert_int_equal(regcomp(&re, pattern, REG_EXTENDED), 0);
+	int rc = regexec(&re, child.err, 7, m, 0);
+	regfree(&re);
+	CHECK(rc == 0, "%s: stderr '%s' does not match %s", c->name, child.err, pattern);
+
+#define GROUP(i) (int)(m[i].rm_eo - m[i].rm_so), child.err + m[i].rm_so
+	snprintf(word, sizeof word, "%.*s", GROUP(1));
+	CHECK(strcmp(word, program_invocation_short_name) == 0, "%s: program '%s', expected '%s'", c->name, word,
+	      program_invocation_short_name);
+	CHECK(strtol(child.err + m[2].rm_so, NULL, 10) == child.pid, "%s: pid %.*s, expected %d", c->name, GROUP(2),
+	      (int)child.pid);
+	snprintf(word, sizeof word, "%.*s", GROUP(3));
+	CHECK(strcmp(word, c->function) == 0, "%s: function %s(), expected %s()", c->name, word, c->function);
+	snprintf(word, sizeof word, "%.*s", GROUP(4));
+	CHECK(strcmp(word, c->kind) == 0, "%s: kind '%s', expected '%s'", c->name, word, c->kind);
+	uintptr_t printed = (uintptr_t)strtoull(child.err + m[5].rm_so, NULL, 16);
+	CHECK(printed == (uintptr_t)c->reported, "%s: address 0x%lx printed, %p passed", c->name,
+	      (unsigned long)printed, c->reported);
+#undef GROUP
+}
+
+int main(void)
+{
+	enum { N = sizeof CASES / sizeof CASES[0] };
+	struct CMUnitTest tests[N];
+
+	for (size_t i = 0; i < N; i++)
+		tests[i] = (struct CMUnitTest){.name = CASES[i].name, .test_func = test_death,
+					       .initial_state = &CASES[i]};
+	tu_init();
+	return _cmocka_run_group_tests("death", tests, N, NULL, NULL);
+}

@@ -1,0 +1,56 @@
+# tests.mk — builds the test programs into $(BUILD)/tests and runs them (included by the top-level Makefile).
+# make test: installs what the tests need (scripts/deps.sh), builds the library and the tests, runs tests/run.sh.
+
+TEST_DIR := $(BUILD)/tests
+TEST_PACKAGES := libcmocka-dev zlib1g python3 perl git g++
+# -fno-builtin: gcc may otherwise fold or delete the very malloc/free calls under test.
+TEST_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -pthread -Iinclude -fno-builtin
+TEST_CXXFLAGS := $(CFLAGS) -std=gnu++17 -Wall -Wextra -pthread -Iinclude -fno-builtin
+TEST_LIBS := -lcmocka -pthread
+TEST_UTIL := $(TEST_DIR)/util.o
+
+TEST_BINS := $(TEST_DIR)/api $(TEST_DIR)/api-linked $(TEST_DIR)/api-static $(TEST_DIR)/threads \
+	$(TEST_DIR)/death $(TEST_DIR)/stress $(TEST_DIR)/cxx $(TEST_DIR)/optprog $(TEST_DIR)/containers
+
+.PHONY: test deps-test test-bins
+test: deps-test all test-bins
+	@tests/run.sh $(BUILD)
+
+test-bins: $(TEST_BINS)
+
+deps-test:
+	@scripts/deps.sh $(TEST_PACKAGES)
+
+# Every test object waits for the packages; the ordering is all that matters, not a timestamp.
+# util.c allocates nothing under test, and its pattern loops want gcc's inline memcpy.
+$(TEST_DIR)/util.o: tests/util.c tests/util.h | deps-test
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fno-builtin,$(TEST_CFLAGS)) -c $< -o $@
+
+# The plain build knows nothing of heapguard: it is preloaded at run time.
+$(TEST_DIR)/api: tests/api.c tests/util.h $(TEST_UTIL) include/heapguard.h
+	$(CC) $(TEST_CFLAGS) -DHG_EXPECT_VERSION='"$(VERSION)"' -o $@ $< $(TEST_UTIL) $(TEST_LIBS)
+
+# Linked the way a user links: -lheapguard ahead of libc, found again at run time through the rpath.
+$(TEST_DIR)/api-linked: tests/api.c tests/util.h $(TEST_UTIL) include/heapguard.h $(BUILD)/libheapguard.so
+	$(CC) $(TEST_CFLAGS) -DHG_LINKED -DHG_EXPECT_VERSION='"$(VERSION)"' -o $@ $< $(TEST_UTIL) \
+		-L$(BUILD) -lheapguard -Wl,-rpath,$(abspath $(BUILD)) $(TEST_LIBS)
+
+$(TEST_DIR)/api-static: tests/api.c tests/util.h $(TEST_UTIL) include/heapguard.h $(BUILD)/libheapguard.a
+	$(CC) $(TEST_CFLAGS) -DHG_LINKED -DHG_EXPECT_VERSION='"$(VERSION)"' -o $@ $< $(TEST_UTIL) \
+		$(BUILD)/libheapguard.a $(TEST_LIBS)
+
+$(TEST_DIR)/threads $(TEST_DIR)/death $(TEST_DIR)/stress: $(TEST_DIR)/%: tests/%.c tests/util.h $(TEST_UTIL)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_UTIL) $(TEST_LIBS)
+
+$(TEST_DIR)/cxx: tests/cxx.cc | deps-test
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) -o $@ $< $(TEST_LIBS)
+
+$(TEST_DIR)/optprog: tests/optprog.c | deps-test
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $<
+
+$(TEST_DIR)/containers: tests/real/containers.cc | deps-test
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) -o $@ $<

@@ -1,0 +1,518 @@
+/* threads.c — the allocator under threads: random churn, cross-thread frees, thread exit and churn, fork. */
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The first failure seen by any thread; the test function reports it from the main thread,
+ * where cmocka's fail() is allowed. */
+static char failure[512];
+static atomic_int failed;
+
+static void thread_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void thread_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_exchange(&failed, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(failure, sizeof failure, fmt, ap);
+	va_end(ap);
+}
+
+static void reset_failure(void)
+{
+	atomic_store(&failed, 0);
+	failure[0] = '\0';
+}
+
+#define ASSERT_NO_THREAD_FAILURE() CHECK(!atomic_load(&failed), "%s", failure)
+
+static uint64_t next_random(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Mostly small sizes, some medium, a rare large one: the mix real programs have. */
+static size_t random_size(uint64_t *s)
+{
+	uint64_t r = next_random(s) % 1000;
+
+	if (r < 900)
+		return 1 + next_random(s) % 256;
+	if (r < 995)
+		return 257 + next_random(s) % 8000;
+	return 8257 + next_random(s) % (512 * 1024);
+}
+
+static uint64_t key_of(const void *p, size_t n) { return (uintptr_t)p * 31 + n; }
+
+/* Checks a block filled with tu_fill(p, n, key_of(p, n)); returns 0 and records a failure if not. */
+static int verify(const char *what, const void *p, size_t n)
+{
+	size_t bad = tu_check(p, n, key_of(p, n));
+
+	if (bad != n)
+		thread_fail("%s: block %p of %zu bytes changed at offset %zu", what, p, n, bad);
+	return bad == n;
+}
+
+struct churn_arg {
+	uint64_t seed;
+	int ops;
+};
+
+static void *churn_thread(void *argp)
+{
+	enum { SLOTS = 512 };
+	struct churn_arg *arg = argp;
+	struct { char *p; size_t n; } slot[SLOTS] = {{0}};
+	uint64_t s = arg->seed;
+
+	for (int op = 0; op < arg->ops && !atomic_load(&failed); op++) {
+		int i = (int)(next_random(&s) % SLOTS);
+
+		if (slot[i].p != NULL) {
+			verify("churn", slot[i].p, slot[i].n);
+			if (next_random(&s) % 4 == 0) {
+				size_t n = random_size(&s);
+				char *q = realloc(slot[i].p, n);
+
+				if (q == NULL) {
+					thread_fail("realloc(%zu) failed", n);
+					break;
+				}
+				slot[i].p = q;
+				slot[i].n = n;
+				tu_fill(q, n, key_of(q, n));
+				continue;
+			}
+			free(slot[i].p);
+			slot[i].p = NULL;
+			continue;
+		}
+		slot[i].n = random_size(&s);
+		slot[i].p = malloc(slot[i].n);
+		if (slot[i].p == NULL) {
+			thread_fail("malloc(%zu) failed", slot[i].n);
+			break;
+		}
+		tu_fill(slot[i].p, slot[i].n, key_of(slot[i].p, slot[i].n));
+	}
+	for (int i = 0; i < SLOTS; i++)
+		if (slot[i].p != NULL) {
+			verify("churn at exit", slot[i].p, slot[i].n);
+			free(slot[i].p);
+		}
+	return NULL;
+}
+
+static void test_random_churn_2_to_16_threads(void **state)
+{
+	static const int counts[] = {2, 4, 8, 16};
+	pthread_t t[16];
+	struct churn_arg args[16];
+
+	(void)state;
+	reset_failure();
+	for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+		for (int i = 0; i < counts[c]; i++) {
+			args[i].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1) + c;
+			args[i].ops = 800000 / counts[c];
+			assert_int_equal(pthread_create(&t[i], NULL, churn_thread, &args[i]), 0);
+		}
+		for (int i = 0; i < counts[c]; i++)
+			pthread_join(t[i], NULL);
+		ASSERT_NO_THREAD_FAILURE();
+	}
+}
+
+/* A bounded queue: producers allocate, consumers verify and free, so nearly every free is remote. */
+enum { QUEUE_CAP = 1024, PRODUCERS = 2, CONSUMERS = 2, PER_PRODUCER = 200000 };
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t not_empty, not_full;
+	struct { char *p; size_t n; } item[QUEUE_CAP];
+	int head, count, producers_left;
+} queue = {.lock = PTHREAD_MUTEX_INITIALIZER, .not_empty = PTHREAD_COND_INITIALIZER,
+	   .not_full = PTHREAD_COND_INITIALIZER};
+
+static void *producer(void *arg)
+{
+	uint64_t s = (uintptr_t)arg * 7919 + 1;
+
+	for (int i = 0; i < PER_PRODUCER && !atomic_load(&failed); i++) {
+		size_t n = random_size(&s);
+		char *p = malloc(n);
+
+		if (p == NULL) {
+			thread_fail("producer: malloc(%zu) failed", n);
+			break;
+		}
+		tu_fill(p, n, key_of(p, n));
+		pthread_mutex_lock(&queue.lock);
+		while (queue.count == QUEUE_CAP)
+			pthread_cond_wait(&queue.not_full, &queue.lock);
+		queue.item[(queue.head + queue.count++) % QUEUE_CAP].p = p;
+		queue.item[(queue.head + queue.count - 1) % QUEUE_CAP].n = n;
+		pthread_cond_signal(&queue.not_empty);
+		pthread_mutex_unlock(&queue.lock);
+	}
+	pthread_mutex_lock(&queue.lock);
+	queue.producers_left--;
+	pthread_cond_broadcast(&queue.not_empty);
+	pthread_mutex_unlock(&queue.lock);
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		char *p;
+		size_t n;
+
+		pthread_mutex_lock(&queue.lock);
+		while (queue.count == 0 && queue.producers_left > 0)
+			pthread_cond_wait(&queue.not_empty, &queue.lock);
+		if (queue.count == 0) {
+			pthread_mutex_unlock(&queue.lock);
+			return NULL;
+		}
+		p = queue.item[queue.head].p;
+		n = queue.item[queue.head].n;
+		queue.head = (queue.head + 1) % QUEUE_CAP;
+		queue.count--;
+		pthread_cond_signal(&queue.not_full);
+		pthread_mutex_unlock(&queue.lock);
+		verify("cross-thread", p, n);
+		free(p);
+	}
+}
+
+/* At most QUEUE_CAP blocks are live, so remote frees that are never reclaimed show up as RSS growth
+ * (400000 blocks of ~1 KiB average would be ~400 MiB). */
+static void test_cross_thread_frees(void **state)
+{
+	pthread_t t[PRODUCERS + CONSUMERS];
+	size_t before, after;
+
+	(void)state;
+	reset_failure();
+	before = tu_rss_bytes();
+	queue.producers_left = PRODUCERS;
+	for (int i = 0; i < PRODUCERS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, producer, (void *)(uintptr_t)i), 0);
+	for (int i = 0; i < CONSUMERS; i++)
+		assert_int_equal(pthread_create(&t[PRODUCERS + i], NULL, consumer, NULL), 0);
+	for (int i = 0; i < PRODUCERS + CONSUMERS; i++)
+		pthread_join(t[i], NULL);
+	after = tu_rss_bytes();
+	ASSERT_NO_THREAD_FAILURE();
+	CHECK(after < before + 96 * MIB, "RSS grew from %zu MiB to %zu MiB", before / MIB, after / MIB);
+}
+
+/* Only the ends of each block carry a pattern: enough to see two threads handed the same block. */
+static void check_ends(const char *p, size_t n)
+{
+	if (tu_check(p, 64, key_of(p, n)) != 64 || tu_check(p + n - 64, 64, key_of(p, n) + 1) != 64)
+		thread_fail("large: block %p of %zu bytes changed at one of its ends", (const void *)p, n);
+}
+
+static void *large_block_churn(void *arg)
+{
+	uint64_t s = (uintptr_t)arg * 7919 + 1;
+	struct { char *p; size_t n; } slot[16] = {{0}};
+
+	for (int op = 0; op < 40000 && !atomic_load(&failed); op++) {
+		int i = (int)(next_random(&s) % 16);
+
+		if (slot[i].p != NULL) {
+			check_ends(slot[i].p, slot[i].n);
+			free(slot[i].p);
+		}
+		slot[i].n = 8192 + next_random(&s) % MIB;
+		slot[i].p = malloc(slot[i].n);
+		if (slot[i].p == NULL) {
+			thread_fail("malloc(%zu) failed", slot[i].n);
+			break;
+		}
+		tu_fill(slot[i].p, 64, key_of(slot[i].p, slot[i].n));
+		tu_fill(slot[i].p + slot[i].n - 64, 64, key_of(slot[i].p, slot[i].n) + 1);
+	}
+	for (int i = 0; i < 16; i++)
+		if (slot[i].p != NULL) {
+			check_ends(slot[i].p, slot[i].n);
+			free(slot[i].p);
+		}
+	return NULL;
+}
+
+/* Medium and large blocks (8 KiB .. 1 MiB) allocated and freed by several threads at once. */
+static void test_concurrent_large_blocks(void **state)
+{
+	pthread_t t[4];
+
+	(void)state;
+	reset_failure();
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, large_block_churn, (void *)(uintptr_t)i), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ASSERT_NO_THREAD_FAILURE();
+}
+
+enum { EXITING_THREADS = 8, BLOCKS_PER_EXITING_THREAD = 2000 };
+static struct { char *p; size_t n; } orphans[EXITING_THREADS][BLOCKS_PER_EXITING_THREAD];
+
+static void *allocate_and_exit(void *arg)
+{
+	int t = (int)(uintptr_t)arg;
+	uint64_t s = (uint64_t)t * 1000003 + 17;
+
+	for (int i = 0; i < BLOCKS_PER_EXITING_THREAD; i++) {
+		size_t n = i % 100 == 0 ? 100000 + (size_t)i : random_size(&s);
+
+		orphans[t][i].p = malloc(n);
+		orphans[t][i].n = n;
+		if (orphans[t][i].p == NULL) {
+			thread_fail("malloc(%zu) failed", n);
+			return NULL;
+		}
+		tu_fill(orphans[t][i].p, n, key_of(orphans[t][i].p, n));
+	}
+	return NULL;
+}
+
+/* Blocks outlive the thread that allocated them; main verifies and frees them, then reuses the memory. */
+static void test_blocks_outlive_their_thread(void **state)
+{
+	pthread_t t[EXITING_THREADS];
+
+	(void)state;
+	reset_failure();
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < EXITING_THREADS; i++)
+			assert_int_equal(pthread_create(&t[i], NULL, allocate_and_exit, (void *)(uintptr_t)i), 0);
+		for (int i = 0; i < EXITING_THREADS; i++)
+			pthread_join(t[i], NULL);
+		ASSERT_NO_THREAD_FAILURE();
+		for (int i = 0; i < EXITING_THREADS; i++)
+			for (int j = 0; j < BLOCKS_PER_EXITING_THREAD; j++) {
+				CHECK(verify("orphan", orphans[i][j].p, orphans[i][j].n), "round %d: %s", round, failure);
+				free(orphans[i][j].p);
+			}
+	}
+}
+
+static void *short_lived(void *arg)
+{
+	char *p[300];
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 300; i++) {
+		size_t n = 8 + (size_t)i * 37 % 3000 + (i % 50 == 0 ? 40000 : 0);
+
+		p[i] = malloc(n);
+		if (p[i] == NULL) {
+			thread_fail("malloc(%zu) failed in a short-lived thread", n);
+			return NULL;
+		}
+		memset(p[i], i, n);
+	}
+	/* freed in a different order from allocation, leaving partially used spans in the thread cache */
+	for (i = 0; i < 300; i += 2)
+		free(p[i]);
+	for (i = 1; i < 300; i += 2)
+		free(p[i]);
+	return NULL;
+}
+
+static void run_short_lived_threads(int count)
+{
+	enum { BATCH = 8 };
+	pthread_t t[BATCH];
+
+	for (int done = 0; done < count; done += BATCH) {
+		for (int i = 0; i < BATCH; i++)
+			assert_int_equal(pthread_create(&t[i], NULL, short_lived, NULL), 0);
+		for (int i = 0; i < BATCH; i++)
+			pthread_join(t[i], NULL);
+	}
+}
+
+/* Each exiting thread must hand its cache back: 4000 leaked caches would be hundreds of MiB. */
+static void test_thread_churn_memory_bounded(void **state)
+{
+	size_t warm, after;
+
+	(void)state;
+	reset_failure();
+	run_short_lived_threads(400);
+	warm = tu_rss_bytes();
+	run_short_lived_threads(4000);
+	after = tu_rss_bytes();
+	ASSERT_NO_THREAD_FAILURE();
+	CHECK(after < warm + 32 * MIB, "RSS after 400 threads %zu MiB, after 4000 more %zu MiB", warm / MIB,
+	      after / MIB);
+}
+
+/* A thread-specific destructor that allocates runs after (or before) the allocator's own cleanup:
+ * the thread must still be able to allocate and free there, for every destructor round. */
+static pthread_key_t late_key;
+static atomic_int late_allocations;
+
+static void late_destructor(void *value)
+{
+	char *p = value;
+
+	if (tu_check(p, 100, 100) != 100)
+		thread_fail("block handed to the destructor changed");
+	free(p);
+	if (atomic_fetch_add(&late_allocations, 1) % 4 < 3) {
+		p = malloc(100);
+		if (p == NULL) {
+			thread_fail("malloc in a thread destructor failed");
+			return;
+		}
+		tu_fill(p, 100, 100);
+		pthread_setspecific(late_key, p);
+	}
+}
+
+static void *thread_with_late_allocation(void *arg)
+{
+	char *p = malloc(100);
+
+	(void)arg;
+	tu_fill(p, 100, 100);
+	pthread_setspecific(late_key, p);
+	return NULL;
+}
+
+static void test_allocation_in_thread_destructor(void **state)
+{
+	pthread_t t;
+
+	(void)state;
+	reset_failure();
+	assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(pthread_create(&t, NULL, thread_with_late_allocation, NULL), 0);
+		pthread_join(t, NULL);
+	}
+	pthread_key_delete(late_key);
+	ASSERT_NO_THREAD_FAILURE();
+	assert_int_equal(atomic_load(&late_allocations), 200);
+}
+
+static atomic_int stop_hammering;
+
+static void *hammer(void *arg)
+{
+	uint64_t s = (uintptr_t)arg + 99;
+	char *p[64] = {0};
+
+	while (!atomic_load(&stop_hammering)) {
+		int i = (int)(next_random(&s) % 64);
+
+		free(p[i]);
+		p[i] = malloc(random_size(&s));
+		if (p[i] == NULL) {
+			thread_fail("hammer: malloc failed");
+			break;
+		}
+		p[i][0] = 1;
+	}
+	for (int i = 0; i < 64; i++)
+		free(p[i]);
+	return NULL;
+}
+
+static void *child_thread(void *arg)
+{
+	uint64_t s = 5;
+
+	(void)arg;
+	for (int i = 0; i < 20000; i++)
+		free(malloc(random_size(&s)));
+	return arg;
+}
+
+/* In the child of a multithreaded parent only one thread exists; every lock must be usable. */
+static void fork_child(void *arg)
+{
+	enum { N = 2000 };
+	static char *p[N];
+	uint64_t s = (uintptr_t)arg;
+	pthread_t t;
+
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < N; i++) {
+			size_t n = random_size(&s);
+
+			p[i] = malloc(n);
+			CHILD_CHECK(p[i] != NULL);
+			tu_fill(p[i], n, n);
+			p[i] = realloc(p[i], n + 10);
+			CHILD_CHECK(p[i] != NULL && tu_check(p[i], n, n) == n);
+		}
+		for (int i = 0; i < N; i++)
+			free(p[i]);
+	}
+	CHILD_CHECK(pthread_create(&t, NULL, child_thread, NULL) == 0);
+	CHILD_CHECK(pthread_join(t, NULL) == 0);
+}
+
+static void test_fork_while_threads_allocate(void **state)
+{
+	enum { HAMMERS = 3 };
+	pthread_t t[HAMMERS];
+	struct tu_child c;
+
+	(void)state;
+	reset_failure();
+	atomic_store(&stop_hammering, 0);
+	for (int i = 0; i < HAMMERS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, hammer, (void *)(uintptr_t)i), 0);
+	for (int i = 0; i < 20; i++) {
+		tu_run_child(fork_child, (void *)(uintptr_t)(i + 1), 30, &c);
+		if (c.timed_out || !WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
+			tu_note("fork #%d failed", i);
+			break;
+		}
+	}
+	atomic_store(&stop_hammering, 1);
+	for (int i = 0; i < HAMMERS; i++)
+		pthread_join(t[i], NULL);
+	tu_assert_child_ok(&c);
+	ASSERT_NO_THREAD_FAILURE();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_concurrent_large_blocks),
+		cmocka_unit_test(test_random_churn_2_to_16_threads),
+		cmocka_unit_test(test_cross_thread_frees),
+		cmocka_unit_test(test_blocks_outlive_their_thread),
+		cmocka_unit_test(test_thread_churn_memory_bounded),
+		cmocka_unit_test(test_allocation_in_thread_destructor),
+		cmocka_unit_test(test_fork_while_threads_allocate),
+	};
+
+	tu_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
