@@ -34,8 +34,8 @@ $(BUILD)/heapguard: $(CLI_SRCS) $(wildcard src/cli/*.h)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -DHG_VERSION='"$(VERSION)"' -o $@ $(CLI_SRCS)
 
--include tests/tests.mk
--include bench/bench.mk
+include tests/tests.mk
+include bench/bench.mk
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
@@ -50,4 +50,4 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
--include examples/examples.mk
+include examples/examples.mk
