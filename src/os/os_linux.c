@@ -58,10 +58,45 @@ int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to)
 	return 1;
 }
 
-void hg_os_zero(void *p, size_t bytes)
+/* Clears the resident runs of one batch of pages (the others read as zero already). A batch
+ * mostly not resident was used sparsely: handing its whole pages back in one call beats
+ * clearing them, which would keep them resident for every later user too. */
+static void zero_batch(char *page, size_t npages, char *from_min, char *to_max)
 {
 	enum { BATCH_PAGES = 4096 };
 	unsigned char resident[BATCH_PAGES];
+	if (mincore(page, npages * HG_OS_PAGE_BYTES, resident) != 0)
+		memset(resident, 1, npages); /* cannot tell: clear them all */
+	size_t count = 0;
+	for (size_t i = 0; i < npages; i++)
+		count += resident[i] & 1;
+	char *whole_from = page < from_min ? page + HG_OS_PAGE_BYTES : page;
+	char *whole_to = page + npages * HG_OS_PAGE_BYTES;
+	if (whole_to > to_max)
+		whole_to -= HG_OS_PAGE_BYTES;
+	int sparse = count * 2 < npages && whole_from < whole_to;
+	if (sparse)
+		madvise(whole_from, (size_t)(whole_to - whole_from), MADV_DONTNEED);
+	for (size_t i = 0; i < npages;) {
+		size_t j = i;
+		while (j < npages && (resident[j] & 1) == (resident[i] & 1))
+			j++;
+		char *from = page + i * HG_OS_PAGE_BYTES, *to = page + j * HG_OS_PAGE_BYTES;
+		if (sparse) { /* only the partial pages at the ends are left */
+			from = from < whole_from ? from : whole_to;
+			to = to > whole_to ? to : whole_from;
+		}
+		from = from < from_min ? from_min : from;
+		to = to > to_max ? to_max : to;
+		if ((resident[i] & 1) && from < to)
+			memset(from, 0, (size_t)(to - from));
+		i = j;
+	}
+}
+
+void hg_os_zero(void *p, size_t bytes)
+{
+	enum { BATCH_PAGES = 4096 };
 	char *a = p, *end = a + bytes;
 	char *page = (char *)((uintptr_t)a & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1));
 	int saved = errno;
@@ -69,20 +104,7 @@ void hg_os_zero(void *p, size_t bytes)
 		size_t n = (size_t)(end - page + HG_OS_PAGE_BYTES - 1) / HG_OS_PAGE_BYTES;
 		if (n > BATCH_PAGES)
 			n = BATCH_PAGES;
-		if (mincore(page, n * HG_OS_PAGE_BYTES, resident) != 0)
-			memset(resident, 1, n); /* cannot tell: clear them all */
-		for (size_t i = 0; i < n;) {
-			size_t j = i;
-			while (j < n && (resident[j] & 1) == (resident[i] & 1))
-				j++;
-			if (resident[i] & 1) {
-				char *from = page + i * HG_OS_PAGE_BYTES, *to = page + j * HG_OS_PAGE_BYTES;
-				from = from < a ? a : from;
-				to = to > end ? end : to;
-				memset(from, 0, (size_t)(to - from));
-			}
-			i = j;
-		}
+		zero_batch(page, n, a, end);
 		page += n * HG_OS_PAGE_BYTES;
 	}
 	errno = saved;
