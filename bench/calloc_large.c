@@ -2,12 +2,13 @@
 #include "bench.h"
 
 #define MIB (1024 * 1024)
-#define TOUCH_STRIDE_BYTES (64 * 1024) /* one page in sixteen: light use, as big buffers often get */
+#define DEFAULT_STRIDE_BYTES (64 * 1024) /* one page in sixteen: light use, as big buffers often get */
 
 int main(int argc, char **argv)
 {
 	long iters = arg_long(argc, argv, 1, 300);
 	long window = arg_long(argc, argv, 2, 8);
+	size_t stride = (size_t)arg_long(argc, argv, 3, DEFAULT_STRIDE_BYTES); /* 4096: every page */
 	unsigned char **live = xmalloc((size_t)window * sizeof *live);
 	size_t *sizes = xmalloc((size_t)window * sizeof *sizes);
 	uint64_t rng = 0x5eed;
@@ -22,7 +23,7 @@ int main(int argc, char **argv)
 		live[k] = calloc(1, sizes[k]);
 		check(live[k] != NULL, "calloc");
 		unsigned char *p = live[k];
-		for (size_t off = rng_range(&rng, 0, TOUCH_STRIDE_BYTES - 1); off < sizes[k]; off += TOUCH_STRIDE_BYTES) {
+		for (size_t off = rng_range(&rng, 0, stride - 1); off < sizes[k]; off += stride) {
 			check(p[off] == 0, "calloc memory is not zero");
 			p[off] = 1;
 			touched++;

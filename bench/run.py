@@ -50,6 +50,7 @@ WORKLOADS = [
     ("larson-4t", "larson: 4 threads replace random 16-512 B slots, arrays change hands each epoch",
      "{bin}/larson 4 8000 200000 20", {}),
     ("calloc-large", "calloc 1-25 MiB, 8 live, touch 1 page in 16", "{bin}/calloc_large 120 8", {}),
+    ("calloc-dense", "calloc 1-25 MiB, 8 live, touch every page", "{bin}/calloc_large 60 8 4096", {}),
     ("tree", "binary tree of 2M 24 B nodes built and freed, 10 times", "{bin}/tree 21 10", {}),
     ("lists", "1M nodes of 16-128 B on 256 interleaved lists, freed list by list, twice",
      "{bin}/lists 256 1000000 2", {}),
