@@ -10,9 +10,11 @@
 #include "base/options.h"
 #include "os/os.h"
 
-#define CACHE_MAX_BLOCKS 8
-#define CACHE_MAX_BYTES (256 * HG_MiB)
+#define CACHE_MAX_BLOCKS 16
+#define CACHE_MAX_BYTES (96 * HG_MiB)
 
+/* Freed mappings, kept resident for reuse like a page heap: a request takes the best fit
+ * and leaves the rest cached; a freed block merges with cached neighbours. */
 static hg_lock_t large_lock = HG_LOCK_INIT;
 static struct hg_span *cache_head, *cache_tail; /* newest first */
 static unsigned cache_blocks;
@@ -32,25 +34,103 @@ static void cache_unlink_locked(struct hg_span *s)
 	cache_bytes -= s->bytes;
 }
 
-/* Best fit among cached blocks that are aligned enough: the smallest that holds `bytes`,
- * else the largest (to be grown in place or moved by mremap, keeping its resident pages). */
+static void cache_push_locked(struct hg_span *s)
+{
+	s->prev = NULL;
+	s->next = cache_head;
+	if (cache_head)
+		cache_head->prev = s;
+	else
+		cache_tail = s;
+	cache_head = s;
+	cache_blocks++;
+	cache_bytes += s->bytes;
+}
+
+/* Absorbs cached neighbours of s (unlinked) into s; returns the absorbed records, whose
+ * metadata the caller frees after the unlock. */
+static struct hg_span *cache_merge_locked(struct hg_span *s)
+{
+	struct hg_span *absorbed = NULL;
+	for (struct hg_span *c = cache_head, *next; c; c = next) {
+		next = c->next;
+		if (c->start + c->bytes != s->start && s->start + s->bytes != c->start)
+			continue;
+		cache_unlink_locked(c);
+		if (c->start < s->start)
+			s->start = c->start;
+		s->bytes += c->bytes;
+		c->next = absorbed;
+		absorbed = c;
+		next = cache_head; /* s grew: look again */
+	}
+	if (absorbed) {
+		hg_pagemap_set(s->start, s->bytes, s);
+		s->large_request = s->bytes;
+	}
+	return absorbed;
+}
+
+/* Caches a freed mapping. The oldest blocks beyond the cache's bounds come back in *evict
+ * (to unmap), the records merged into s in *absorbed (to free), both after the unlock. */
+static void cache_put(struct hg_span *s, uint64_t now, struct hg_span **evict,
+		      struct hg_span **absorbed)
+{
+	hg_lock(&large_lock);
+	s->state = HG_SPAN_LARGE_CACHED;
+	s->freed_ms = now;
+	*absorbed = cache_merge_locked(s);
+	cache_push_locked(s);
+	*evict = NULL;
+	while (cache_blocks > CACHE_MAX_BLOCKS || cache_bytes > CACHE_MAX_BYTES) {
+		struct hg_span *old = cache_tail;
+		cache_unlink_locked(old);
+		old->next = *evict;
+		*evict = old;
+	}
+	hg_unlock(&large_lock);
+}
+
+static void large_destroy(struct hg_span *s);
+
+static void cache_put_and_drop(struct hg_span *s)
+{
+	struct hg_span *evict, *absorbed;
+	cache_put(s, hg_os_now_ms(), &evict, &absorbed);
+	for (struct hg_span *next; absorbed; absorbed = next) {
+		next = absorbed->next;
+		hg_meta_free(absorbed);
+	}
+	for (struct hg_span *next; evict; evict = next) {
+		next = evict->next;
+		large_destroy(evict);
+	}
+}
+
+/* Takes the smallest cached block that holds `bytes` at an `align` boundary, and gives
+ * back to the cache what it has beyond `bytes`. */
 static struct hg_span *cache_take(size_t bytes, size_t align)
 {
-	struct hg_span *best = NULL, *largest = NULL;
+	struct hg_span *best = NULL;
 	hg_lock(&large_lock);
-	for (struct hg_span *s = cache_head; s; s = s->next) {
-		if ((uintptr_t)s->start & (align - 1))
-			continue;
-		if (s->bytes >= bytes && (!best || s->bytes < best->bytes))
+	for (struct hg_span *s = cache_head; s; s = s->next)
+		if (!((uintptr_t)s->start & (align - 1)) && s->bytes >= bytes &&
+		    (!best || s->bytes < best->bytes))
 			best = s;
-		if (!largest || s->bytes > largest->bytes)
-			largest = s;
-	}
-	if (!best && align <= HG_SLICE_BYTES)
-		best = largest;
 	if (best)
 		cache_unlink_locked(best);
 	hg_unlock(&large_lock);
+	struct hg_span *tail = best && best->bytes > bytes ? hg_meta_new() : NULL;
+	if (tail) {
+		memset(tail, 0, offsetof(struct hg_span, bits));
+		tail->owner = HG_OWNER_LARGE;
+		tail->start = best->start + bytes;
+		tail->bytes = best->bytes - bytes;
+		tail->large_request = best->large_request > bytes ? best->large_request - bytes : 0;
+		best->bytes = bytes;
+		hg_pagemap_set(tail->start, tail->bytes, tail);
+		cache_put_and_drop(tail);
+	}
 	return best;
 }
 
@@ -140,16 +220,6 @@ void *hg_large_alloc(size_t n, size_t align, int zero)
 		align = HG_SLICE_BYTES;
 	struct hg_span *s = cache_take(bytes, align);
 	if (s) {
-		/* Trim a block much larger than asked: its tail pages would stay resident unused. */
-		size_t keep = s->bytes > bytes + bytes / 4 ? bytes : s->bytes;
-		if (keep != s->bytes || s->bytes < bytes) {
-			if (!large_resize(s, bytes > s->bytes ? bytes : keep)) {
-				large_destroy(s);
-				s = NULL;
-			}
-		}
-	}
-	if (s) {
 		/* large_request bounds what the last user may have written; the rest is fresh zero */
 		if (zero)
 			hg_os_zero(s->start, n < s->large_request ? n : s->large_request);
@@ -168,67 +238,40 @@ void hg_large_free(struct hg_span *s, const void *p, const char *func)
 	if (s->state != HG_SPAN_LARGE)
 		hg_fatal(func, "double free", p, NULL, 0);
 	int saved = errno;
-	if (s->arena) {
+	if (s->arena)
 		hg_span_release(s);
-		errno = saved;
-		return;
-	}
-	uint64_t now = hg_os_now_ms();
-	struct hg_span *evict = NULL;
-	hg_lock(&large_lock);
-	s->state = HG_SPAN_LARGE_CACHED;
-	s->freed_ms = now;
-	s->prev = NULL;
-	s->next = cache_head;
-	if (cache_head)
-		cache_head->prev = s;
 	else
-		cache_tail = s;
-	cache_head = s;
-	cache_blocks++;
-	cache_bytes += s->bytes;
-	/* Evict the oldest beyond the cache's bounds; they are unmapped after the unlock. */
-	while (cache_blocks > CACHE_MAX_BLOCKS || cache_bytes > CACHE_MAX_BYTES) {
-		struct hg_span *old = cache_tail;
-		cache_unlink_locked(old);
-		old->next = evict;
-		evict = old;
-	}
-	hg_unlock(&large_lock);
-	while (evict) {
-		struct hg_span *next = evict->next;
-		large_destroy(evict);
-		evict = next;
-	}
+		cache_put_and_drop(s);
 	errno = saved;
 }
 
-/* A medium block grows into the free slices after it, else moves (copying at most 2 MiB). */
-static void *medium_realloc(struct hg_span *s, size_t n)
+/* Moves a block to a new one of n bytes (copying), freeing the old one on success. */
+static void *large_move(struct hg_span *s, size_t n)
 {
-	size_t bytes = hg_align_up(n, HG_SLICE_BYTES);
-	if (bytes <= s->bytes || (bytes <= HG_MEDIUM_MAX_BYTES && hg_medium_grow(s, bytes)))
-		return s->start;
 	char *q = hg_large_alloc(n, 0, 0);
 	if (!q)
 		return NULL;
-	memcpy(q, s->start, s->bytes);
+	memcpy(q, s->start, s->bytes < n ? s->bytes : n);
 	hg_large_free(s, s->start, "realloc");
 	return q;
 }
 
+/* A medium block grows into the free slices after it, else moves (copying at most 2 MiB);
+ * a mapped one is resized by mremap, and copied only where mremap cannot. */
 void *hg_large_realloc(struct hg_span *s, size_t n)
 {
 	if (n > PTRDIFF_MAX - HG_SLICE_BYTES) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (s->arena)
-		return medium_realloc(s, n);
-	if (!large_resize(s, hg_align_up(n, HG_SLICE_BYTES))) {
-		errno = ENOMEM;
-		return NULL;
+	size_t bytes = hg_align_up(n, HG_SLICE_BYTES);
+	if (s->arena) {
+		if (bytes <= s->bytes || (bytes <= HG_MEDIUM_MAX_BYTES && hg_medium_grow(s, bytes)))
+			return s->start;
+		return large_move(s, n);
 	}
+	if (!large_resize(s, bytes))
+		return large_move(s, n);
 	s->large_request = s->bytes;
 	return s->start;
 }
