@@ -22,41 +22,19 @@ static struct slot {
 } slots[SLOTS];
 
 static uint64_t seed;
-static char failure[512];
-static atomic_int failed;
-
-static void stress_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void stress_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (atomic_exchange(&failed, 1))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(failure, sizeof failure, fmt, ap);
-	va_end(ap);
-}
-
-static uint64_t next_random(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 /* 90% up to 256 bytes, then medium sizes, and a 1-in-2000 tail up to 4 MiB. */
 static size_t random_size(uint64_t *s)
 {
-	uint64_t r = next_random(s) % 10000;
+	uint64_t r = tu_random(s) % 10000;
 
 	if (r < 9000)
-		return next_random(s) % 257;
+		return tu_random(s) % 257;
 	if (r < 9900)
-		return 257 + next_random(s) % 8000;
+		return 257 + tu_random(s) % 8000;
 	if (r < 9995)
-		return 8257 + next_random(s) % (256 * 1024);
-	return 256 * 1024 + next_random(s) % (4 * MIB);
+		return 8257 + tu_random(s) % (256 * 1024);
+	return 256 * 1024 + tu_random(s) % (4 * MIB);
 }
 
 static uint64_t key_of(const void *p, size_t n) { return (uintptr_t)p * 31 + n; }
@@ -66,7 +44,7 @@ static int verify(const char *what, uint64_t op, const char *p, size_t n, size_t
 	size_t bad = tu_check(p, keep, key_of(p, n));
 
 	if (bad != keep)
-		stress_fail("op %lu, %s: block %p of %zu bytes changed at offset %zu",
+		tu_thread_fail("op %lu, %s: block %p of %zu bytes changed at offset %zu",
 			    (unsigned long)op, what, (const void *)p, n, bad);
 	return bad == keep;
 }
@@ -74,15 +52,15 @@ static int verify(const char *what, uint64_t op, const char *p, size_t n, size_t
 /* Allocates with a randomly chosen entry point; returns NULL (and records why) on any broken promise. */
 static char *random_allocation(uint64_t *s, uint64_t op, size_t n)
 {
-	size_t align = (size_t)1 << (next_random(s) % 13);
+	size_t align = (size_t)1 << (tu_random(s) % 13);
 	void *p = NULL;
 
-	switch (next_random(s) % 10) {
+	switch (tu_random(s) % 10) {
 	case 0:
 	case 1:
 		p = calloc(1, n);
 		if (p != NULL && tu_first_nonzero(p, n) != n) {
-			stress_fail("op %lu: calloc(1, %zu) = %p is not zeroed", (unsigned long)op, n, p);
+			tu_thread_fail("op %lu: calloc(1, %zu) = %p is not zeroed", (unsigned long)op, n, p);
 			return NULL;
 		}
 		break;
@@ -103,9 +81,9 @@ static char *random_allocation(uint64_t *s, uint64_t op, size_t n)
 		p = malloc(n);
 	}
 	if (p == NULL)
-		stress_fail("op %lu: allocation of %zu bytes failed", (unsigned long)op, n);
+		tu_thread_fail("op %lu: allocation of %zu bytes failed", (unsigned long)op, n);
 	else if (malloc_usable_size(p) < n)
-		stress_fail("op %lu: %p usable %zu < %zu", (unsigned long)op, p, malloc_usable_size(p), n);
+		tu_thread_fail("op %lu: %p usable %zu < %zu", (unsigned long)op, p, malloc_usable_size(p), n);
 	return p;
 }
 
@@ -119,8 +97,8 @@ static void *worker(void *argp)
 	struct worker *w = argp;
 	uint64_t s = w->seed;
 
-	for (uint64_t op = 0; op < w->ops && !atomic_load_explicit(&failed, memory_order_relaxed); op++) {
-		struct slot *sl = &slots[next_random(&s) % SLOTS];
+	for (uint64_t op = 0; op < w->ops && !atomic_load_explicit(&tu_failed, memory_order_relaxed); op++) {
+		struct slot *sl = &slots[tu_random(&s) % SLOTS];
 
 		if (atomic_flag_test_and_set(&sl->busy))
 			continue;
@@ -129,18 +107,18 @@ static void *worker(void *argp)
 			sl->p = random_allocation(&s, op, sl->n);
 			if (sl->p != NULL)
 				tu_fill(sl->p, sl->n, key_of(sl->p, sl->n));
-		} else if (verify("before free/realloc", op, sl->p, sl->n, sl->n) && next_random(&s) % 3 == 0) {
+		} else if (verify("before free/realloc", op, sl->p, sl->n, sl->n) && tu_random(&s) % 3 == 0) {
 			size_t n = random_size(&s), keep = n < sl->n ? n : sl->n;
 			char *q = realloc(sl->p, n);
 
 			if (q == NULL && n != 0) {
-				stress_fail("op %lu: realloc(%zu -> %zu) failed", (unsigned long)op, sl->n, n);
+				tu_thread_fail("op %lu: realloc(%zu -> %zu) failed", (unsigned long)op, sl->n, n);
 			} else if (q != NULL) {
 				/* the preserved prefix still carries the old block's pattern */
 				size_t bad = tu_check(q, keep, key_of(sl->p, sl->n));
 
 				if (bad != keep)
-					stress_fail("op %lu: realloc(%p, %zu -> %zu) lost byte %zu", (unsigned long)op,
+					tu_thread_fail("op %lu: realloc(%p, %zu -> %zu) lost byte %zu", (unsigned long)op,
 						    (void *)sl->p, sl->n, n, bad);
 				tu_fill(q, n, key_of(q, n));
 			}
@@ -170,7 +148,7 @@ static void run(int threads, uint64_t ops_per_thread)
 	pthread_t t[16];
 	struct worker w[16];
 
-	atomic_store(&failed, 0);
+	tu_reset_failure();
 	for (int i = 0; i < threads; i++) {
 		w[i].seed = seed * 0x9e3779b97f4a7c15ull + (uint64_t)i + 1;
 		w[i].ops = ops_per_thread;
@@ -179,8 +157,8 @@ static void run(int threads, uint64_t ops_per_thread)
 	for (int i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
 	release_all();
-	CHECK(!atomic_load(&failed), "seed %lu (rerun with HG_STRESS_SEED=%lu), %d threads: %s",
-	      (unsigned long)seed, (unsigned long)seed, threads, failure);
+	CHECK(!atomic_load(&tu_failed), "seed %lu (rerun with HG_STRESS_SEED=%lu), %d threads: %s",
+	      (unsigned long)seed, (unsigned long)seed, threads, tu_failure);
 }
 
 static void test_single_thread(void **state)

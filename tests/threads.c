@@ -11,49 +11,18 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The first failure seen by any thread; the test function reports it from the main thread,
- * where cmocka's fail() is allowed. */
-static char failure[512];
-static atomic_int failed;
-
-static void thread_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void thread_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (atomic_exchange(&failed, 1))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(failure, sizeof failure, fmt, ap);
-	va_end(ap);
-}
-
-static void reset_failure(void)
-{
-	atomic_store(&failed, 0);
-	failure[0] = '\0';
-}
-
-#define ASSERT_NO_THREAD_FAILURE() CHECK(!atomic_load(&failed), "%s", failure)
-
-static uint64_t next_random(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
+#define ASSERT_NO_THREAD_FAILURE() CHECK(!atomic_load(&tu_failed), "%s", tu_failure)
 
 /* Mostly small sizes, some medium, a rare large one: the mix real programs have. */
 static size_t random_size(uint64_t *s)
 {
-	uint64_t r = next_random(s) % 1000;
+	uint64_t r = tu_random(s) % 1000;
 
 	if (r < 900)
-		return 1 + next_random(s) % 256;
+		return 1 + tu_random(s) % 256;
 	if (r < 995)
-		return 257 + next_random(s) % 8000;
-	return 8257 + next_random(s) % (512 * 1024);
+		return 257 + tu_random(s) % 8000;
+	return 8257 + tu_random(s) % (512 * 1024);
 }
 
 static uint64_t key_of(const void *p, size_t n) { return (uintptr_t)p * 31 + n; }
@@ -64,7 +33,7 @@ static int verify(const char *what, const void *p, size_t n)
 	size_t bad = tu_check(p, n, key_of(p, n));
 
 	if (bad != n)
-		thread_fail("%s: block %p of %zu bytes changed at offset %zu", what, p, n, bad);
+		tu_thread_fail("%s: block %p of %zu bytes changed at offset %zu", what, p, n, bad);
 	return bad == n;
 }
 
@@ -80,17 +49,17 @@ static void *churn_thread(void *argp)
 	struct { char *p; size_t n; } slot[SLOTS] = {{0}};
 	uint64_t s = arg->seed;
 
-	for (int op = 0; op < arg->ops && !atomic_load(&failed); op++) {
-		int i = (int)(next_random(&s) % SLOTS);
+	for (int op = 0; op < arg->ops && !atomic_load(&tu_failed); op++) {
+		int i = (int)(tu_random(&s) % SLOTS);
 
 		if (slot[i].p != NULL) {
 			verify("churn", slot[i].p, slot[i].n);
-			if (next_random(&s) % 4 == 0) {
+			if (tu_random(&s) % 4 == 0) {
 				size_t n = random_size(&s);
 				char *q = realloc(slot[i].p, n);
 
 				if (q == NULL) {
-					thread_fail("realloc(%zu) failed", n);
+					tu_thread_fail("realloc(%zu) failed", n);
 					break;
 				}
 				slot[i].p = q;
@@ -105,7 +74,7 @@ static void *churn_thread(void *argp)
 		slot[i].n = random_size(&s);
 		slot[i].p = malloc(slot[i].n);
 		if (slot[i].p == NULL) {
-			thread_fail("malloc(%zu) failed", slot[i].n);
+			tu_thread_fail("malloc(%zu) failed", slot[i].n);
 			break;
 		}
 		tu_fill(slot[i].p, slot[i].n, key_of(slot[i].p, slot[i].n));
@@ -125,7 +94,7 @@ static void test_random_churn_2_to_16_threads(void **state)
 	struct churn_arg args[16];
 
 	(void)state;
-	reset_failure();
+	tu_reset_failure();
 	for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
 		for (int i = 0; i < counts[c]; i++) {
 			args[i].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1) + c;
@@ -152,12 +121,12 @@ static void *producer(void *arg)
 {
 	uint64_t s = (uintptr_t)arg * 7919 + 1;
 
-	for (int i = 0; i < PER_PRODUCER && !atomic_load(&failed); i++) {
+	for (int i = 0; i < PER_PRODUCER && !atomic_load(&tu_failed); i++) {
 		size_t n = random_size(&s);
 		char *p = malloc(n);
 
 		if (p == NULL) {
-			thread_fail("producer: malloc(%zu) failed", n);
+			tu_thread_fail("producer: malloc(%zu) failed", n);
 			break;
 		}
 		tu_fill(p, n, key_of(p, n));
@@ -209,7 +178,7 @@ static void test_cross_thread_frees(void **state)
 	size_t before, after;
 
 	(void)state;
-	reset_failure();
+	tu_reset_failure();
 	before = tu_rss_bytes();
 	queue.producers_left = PRODUCERS;
 	for (int i = 0; i < PRODUCERS; i++)
@@ -227,7 +196,7 @@ static void test_cross_thread_frees(void **state)
 static void check_ends(const char *p, size_t n)
 {
 	if (tu_check(p, 64, key_of(p, n)) != 64 || tu_check(p + n - 64, 64, key_of(p, n) + 1) != 64)
-		thread_fail("large: block %p of %zu bytes changed at one of its ends", (const void *)p, n);
+		tu_thread_fail("large: block %p of %zu bytes changed at one of its ends", (const void *)p, n);
 }
 
 static void *large_block_churn(void *arg)
@@ -235,17 +204,17 @@ static void *large_block_churn(void *arg)
 	uint64_t s = (uintptr_t)arg * 7919 + 1;
 	struct { char *p; size_t n; } slot[16] = {{0}};
 
-	for (int op = 0; op < 40000 && !atomic_load(&failed); op++) {
-		int i = (int)(next_random(&s) % 16);
+	for (int op = 0; op < 40000 && !atomic_load(&tu_failed); op++) {
+		int i = (int)(tu_random(&s) % 16);
 
 		if (slot[i].p != NULL) {
 			check_ends(slot[i].p, slot[i].n);
 			free(slot[i].p);
 		}
-		slot[i].n = 8192 + next_random(&s) % MIB;
+		slot[i].n = 8192 + tu_random(&s) % MIB;
 		slot[i].p = malloc(slot[i].n);
 		if (slot[i].p == NULL) {
-			thread_fail("malloc(%zu) failed", slot[i].n);
+			tu_thread_fail("malloc(%zu) failed", slot[i].n);
 			break;
 		}
 		tu_fill(slot[i].p, 64, key_of(slot[i].p, slot[i].n));
@@ -265,7 +234,7 @@ static void test_concurrent_large_blocks(void **state)
 	pthread_t t[4];
 
 	(void)state;
-	reset_failure();
+	tu_reset_failure();
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, large_block_churn, (void *)(uintptr_t)i), 0);
 	for (int i = 0; i < 4; i++)
@@ -287,7 +256,7 @@ static void *allocate_and_exit(void *arg)
 		orphans[t][i].p = malloc(n);
 		orphans[t][i].n = n;
 		if (orphans[t][i].p == NULL) {
-			thread_fail("malloc(%zu) failed", n);
+			tu_thread_fail("malloc(%zu) failed", n);
 			return NULL;
 		}
 		tu_fill(orphans[t][i].p, n, key_of(orphans[t][i].p, n));
@@ -301,7 +270,7 @@ static void test_blocks_outlive_their_thread(void **state)
 	pthread_t t[EXITING_THREADS];
 
 	(void)state;
-	reset_failure();
+	tu_reset_failure();
 	for (int round = 0; round < 3; round++) {
 		for (int i = 0; i < EXITING_THREADS; i++)
 			assert_int_equal(pthread_create(&t[i], NULL, allocate_and_exit, (void *)(uintptr_t)i), 0);
@@ -310,7 +279,7 @@ static void test_blocks_outlive_their_thread(void **state)
 		ASSERT_NO_THREAD_FAILURE();
 		for (int i = 0; i < EXITING_THREADS; i++)
 			for (int j = 0; j < BLOCKS_PER_EXITING_THREAD; j++) {
-				CHECK(verify("orphan", orphans[i][j].p, orphans[i][j].n), "round %d: %s", round, failure);
+				CHECK(verify("orphan", orphans[i][j].p, orphans[i][j].n), "round %d: %s", round, tu_failure);
 				free(orphans[i][j].p);
 			}
 	}
@@ -327,7 +296,7 @@ static void *short_lived(void *arg)
 
 		p[i] = malloc(n);
 		if (p[i] == NULL) {
-			thread_fail("malloc(%zu) failed in a short-lived thread", n);
+			tu_thread_fail("malloc(%zu) failed in a short-lived thread", n);
 			return NULL;
 		}
 		memset(p[i], i, n);
@@ -359,7 +328,7 @@ static void test_thread_churn_memory_bounded(void **state)
 	size_t warm, after;
 
 	(void)state;
-	reset_failure();
+	tu_reset_failure();
 	run_short_lived_threads(400);
 	warm = tu_rss_bytes();
 	run_short_lived_threads(4000);
@@ -379,12 +348,12 @@ static void late_destructor(void *value)
 	char *p = value;
 
 	if (tu_check(p, 100, 100) != 100)
-		thread_fail("block handed to the destructor changed");
+		tu_thread_fail("block handed to the destructor changed");
 	free(p);
 	if (atomic_fetch_add(&late_allocations, 1) % 4 < 3) {
 		p = malloc(100);
 		if (p == NULL) {
-			thread_fail("malloc in a thread destructor failed");
+			tu_thread_fail("malloc in a thread destructor failed");
 			return;
 		}
 		tu_fill(p, 100, 100);
@@ -407,7 +376,7 @@ static void test_allocation_in_thread_destructor(void **state)
 	pthread_t t;
 
 	(void)state;
-	reset_failure();
+	tu_reset_failure();
 	assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
 	for (int i = 0; i < 50; i++) {
 		assert_int_equal(pthread_create(&t, NULL, thread_with_late_allocation, NULL), 0);
@@ -426,12 +395,12 @@ static void *hammer(void *arg)
 	char *p[64] = {0};
 
 	while (!atomic_load(&stop_hammering)) {
-		int i = (int)(next_random(&s) % 64);
+		int i = (int)(tu_random(&s) % 64);
 
 		free(p[i]);
 		p[i] = malloc(random_size(&s));
 		if (p[i] == NULL) {
-			thread_fail("hammer: malloc failed");
+			tu_thread_fail("hammer: malloc failed");
 			break;
 		}
 		p[i][0] = 1;
@@ -483,7 +452,7 @@ static void test_fork_while_threads_allocate(void **state)
 	struct tu_child c;
 
 	(void)state;
-	reset_failure();
+	tu_reset_failure();
 	atomic_store(&stop_hammering, 0);
 	for (int i = 0; i < HAMMERS; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, hammer, (void *)(uintptr_t)i), 0);

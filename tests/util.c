@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -202,4 +203,24 @@ void tu_init(void)
 		cmocka_set_test_filter(only);
 	if (skip != NULL)
 		cmocka_set_skip_filter(skip);
+}
+
+char tu_failure[512];
+_Atomic int tu_failed;
+
+void tu_thread_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_exchange(&tu_failed, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(tu_failure, sizeof tu_failure, fmt, ap);
+	va_end(ap);
+}
+
+void tu_reset_failure(void)
+{
+	atomic_store(&tu_failed, 0);
+	tu_failure[0] = '\0';
 }

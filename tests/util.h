@@ -65,4 +65,20 @@ void *tu_launder(void *p);
  * HG_TEST_ONLY / HG_TEST_SKIP name patterns (cmocka's '*' and '?' wildcards) for debugging. */
 void tu_init(void);
 
+/* The first failure seen by any thread: threads record it and stop, the test function
+ * reports it from the main thread, where cmocka's fail() is allowed. */
+extern char tu_failure[512];
+extern _Atomic int tu_failed;
+void tu_thread_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tu_reset_failure(void);
+
+/* xorshift64: a fast, seedable generator for the random tests. */
+static inline uint64_t tu_random(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
 #endif
