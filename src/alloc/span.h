@@ -14,7 +14,8 @@
  * Type map
  *   arena   4 MiB of address space from the OS (mmap or brk), cut into 64 slices of 64 KiB.
  *   span    a run of slices holding blocks of one size class, owned by one thread cache;
- *           or one large block (> 256 KiB) in a mapping of its own.
+ *           or one block of 256 KiB-2 MiB (medium: slices of its own), or one larger block
+ *           in a mapping of its own (large).
  *   tcache  a thread's spans: the current one and the partly free ones, per class.
  *   pagemap 64 KiB granule -> span. Every pointer free() gets is checked through it.
  *

@@ -121,7 +121,7 @@ static void print_help(void)
 			for (uint32_t k = 0; k < o->def; k++)
 				while (*w++ != '|')
 					;
-			while (*w && *w != '|')
+			while (*w && *w != '|' && b.len < sizeof b.text)
 				b.text[b.len++] = *w++;
 		} else {
 			hg_buf_dec(&b, o->def);
