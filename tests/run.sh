@@ -60,6 +60,7 @@ component() {
 }
 
 T=$B/tests
+component unit 60 "$T/unit"
 component api 120 env LD_PRELOAD="$LIB" "$T/api"
 component api-linked 120 "$T/api-linked"
 component api-static 120 "$T/api-static"

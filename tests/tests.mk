@@ -9,7 +9,7 @@ TEST_CXXFLAGS := $(CFLAGS) -std=gnu++17 -Wall -Wextra -pthread -Iinclude -fno-bu
 TEST_LIBS := -lcmocka -pthread
 TEST_UTIL := $(TEST_DIR)/util.o
 
-TEST_BINS := $(TEST_DIR)/api $(TEST_DIR)/api-linked $(TEST_DIR)/api-static $(TEST_DIR)/threads \
+TEST_BINS := $(TEST_DIR)/unit $(TEST_DIR)/api $(TEST_DIR)/api-linked $(TEST_DIR)/api-static $(TEST_DIR)/threads \
 	$(TEST_DIR)/death $(TEST_DIR)/stress $(TEST_DIR)/cxx $(TEST_DIR)/optprog $(TEST_DIR)/containers
 
 .PHONY: test deps-test test-bins
@@ -54,3 +54,9 @@ $(TEST_DIR)/optprog: tests/optprog.c | deps-test
 $(TEST_DIR)/containers: tests/real/containers.cc | deps-test
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) -o $@ $<
+
+# Unit tests build the internal modules they test straight from the sources, without the
+# allocator: they run under the plain C library.
+UNIT_SRCS := src/alloc/sizeclass.c src/base/options.c src/base/fmt.c src/os/os_linux.c
+$(TEST_DIR)/unit: tests/unit.c tests/util.h $(TEST_UTIL) $(UNIT_SRCS) $(wildcard src/*/*.h)
+	$(CC) $(TEST_CFLAGS) -Isrc -o $@ $< $(UNIT_SRCS) $(TEST_UTIL) $(TEST_LIBS)

@@ -1,0 +1,168 @@
+/* unit.c — unit tests of internal modules: the size-class table, the options parser, the formatter. */
+#include "util.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc/sizeclass.h"
+#include "base/fmt.h"
+#include "base/options.h"
+
+/* Every request size maps to the smallest class that holds it. */
+static void test_size_class_is_smallest_fit(void **state)
+{
+	(void)state;
+	for (size_t n = 0; n <= HG_SMALL_MAX_BYTES; n++) {
+		unsigned c = hg_size_class(n);
+		assert_true(c < HG_NCLASSES);
+		assert_true(hg_classes[c].size >= n);
+		if (c > 0)
+			assert_true(hg_classes[c - 1].size < n);
+	}
+	assert_int_equal(hg_classes[HG_NCLASSES - 1].size, HG_SMALL_MAX_BYTES);
+}
+
+/* 16-byte aligned sizes, growing, wasting at most 1/9 of a block above 128 bytes. */
+static void test_size_classes_shape(void **state)
+{
+	(void)state;
+	for (unsigned c = 0; c < HG_NCLASSES; c++) {
+		uint32_t size = hg_classes[c].size;
+		assert_int_equal(size % 16, 0);
+		if (c > 0)
+			assert_true(size > hg_classes[c - 1].size);
+		if (c > 0 && size > 128) {
+			uint32_t worst = size - (hg_classes[c - 1].size + 1); /* bytes unused by the smallest fit */
+			assert_true((uint64_t)worst * 9 <= size);
+		}
+	}
+}
+
+/* Each class's span holds `count` blocks, at most 4096, and wastes at most 1/32 of itself. */
+static void test_span_shapes(void **state)
+{
+	(void)state;
+	for (unsigned c = 0; c < HG_NCLASSES; c++) {
+		const struct hg_class *k = &hg_classes[c];
+		size_t span = (size_t)k->slices * HG_SLICE_BYTES;
+		assert_true(k->count >= 1 && k->count <= HG_SPAN_MAX_SLOTS);
+		assert_int_equal(k->count, span / k->size);
+		assert_true((span - (size_t)k->count * k->size) * 32 <= span);
+	}
+}
+
+/* Runs the parser with its warnings captured; returns what it wrote. */
+static const char *parse_capturing(const char *text)
+{
+	static char out[4096];
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	int saved = hg_log_fd;
+	hg_log_fd = fds[1];
+	hg_options_parse(text);
+	hg_log_fd = saved;
+	close(fds[1]);
+	ssize_t n = read(fds[0], out, sizeof out - 1);
+	close(fds[0]);
+	out[n > 0 ? n : 0] = '\0';
+	return out;
+}
+
+static void test_options_defaults(void **state)
+{
+	(void)state;
+	assert_string_equal(parse_capturing(NULL), "");
+	assert_int_equal(hg_opt.backend, HG_BACKEND_MMAP);
+	assert_int_equal(hg_opt.decay_ms, 1000);
+	assert_int_equal(hg_opt.stats, 0);
+	assert_int_equal(hg_opt.help, 0);
+}
+
+static void test_options_values(void **state)
+{
+	(void)state;
+	assert_string_equal(parse_capturing("stats=1:decay_ms=250:backend=brk"), "");
+	assert_int_equal(hg_opt.stats, 1);
+	assert_int_equal(hg_opt.decay_ms, 250);
+	assert_int_equal(hg_opt.backend, HG_BACKEND_BRK);
+	/* the last value of a key counts; empty items are skipped */
+	assert_string_equal(parse_capturing("decay_ms=5::decay_ms=7"), "");
+	assert_int_equal(hg_opt.decay_ms, 7);
+}
+
+static void test_options_unknown_key_warns(void **state)
+{
+	(void)state;
+	const char *out = parse_capturing("bogus=1:stats=1");
+	assert_non_null(strstr(out, "unknown option 'bogus'"));
+	assert_non_null(strstr(out, "valid options: backend decay_ms stats help"));
+	assert_int_equal(hg_opt.stats, 1); /* the rest still applies */
+}
+
+static void test_options_bad_values_keep_defaults(void **state)
+{
+	(void)state;
+	const char *out = parse_capturing("stats=2:decay_ms=ten:backend=sbrk");
+	assert_non_null(strstr(out, "bad value for option 'stats' (expected 0 or 1)"));
+	assert_non_null(strstr(out, "bad value for option 'decay_ms' (expected a number)"));
+	assert_non_null(strstr(out, "bad value for option 'backend'"));
+	assert_int_equal(hg_opt.stats, 0);
+	assert_int_equal(hg_opt.decay_ms, 1000);
+	assert_int_equal(hg_opt.backend, HG_BACKEND_MMAP);
+}
+
+static void test_options_help_lists_every_key(void **state)
+{
+	(void)state;
+	const char *out = parse_capturing("help=1");
+	assert_non_null(strstr(out, "backend=mmap|brk (default mmap)"));
+	assert_non_null(strstr(out, "decay_ms=N (default 1000)"));
+	assert_non_null(strstr(out, "stats=0|1 (default 0)"));
+	assert_non_null(strstr(out, "help=0|1 (default 0)"));
+}
+
+static void test_fmt_numbers(void **state)
+{
+	(void)state;
+	struct hg_buf b = { .len = 0 };
+	hg_buf_dec(&b, 0);
+	hg_buf_str(&b, " ");
+	hg_buf_dec(&b, UINT64_MAX);
+	hg_buf_str(&b, " ");
+	hg_buf_hex(&b, 0xdeadbeef);
+	hg_buf_str(&b, " ");
+	hg_buf_hex(&b, 0);
+	assert_int_equal(b.len, strlen("0 18446744073709551615 0xdeadbeef 0x0"));
+	assert_memory_equal(b.text, "0 18446744073709551615 0xdeadbeef 0x0", b.len);
+}
+
+/* A message longer than the buffer is cut, never written past it. */
+static void test_fmt_bounded(void **state)
+{
+	(void)state;
+	struct hg_buf b = { .len = 0 };
+	char big[3000];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	hg_buf_str(&b, big);
+	hg_buf_dec(&b, 12345);
+	assert_int_equal(b.len, sizeof b.text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_size_class_is_smallest_fit),
+		cmocka_unit_test(test_size_classes_shape),
+		cmocka_unit_test(test_span_shapes),
+		cmocka_unit_test(test_options_defaults),
+		cmocka_unit_test(test_options_values),
+		cmocka_unit_test(test_options_unknown_key_warns),
+		cmocka_unit_test(test_options_bad_values_keep_defaults),
+		cmocka_unit_test(test_options_help_lists_every_key),
+		cmocka_unit_test(test_fmt_numbers),
+		cmocka_unit_test(test_fmt_bounded),
+	};
+	tu_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
