@@ -72,6 +72,7 @@ component stress 120 env LD_PRELOAD="$LIB" "$T/stress"
 component stress-backend-brk 120 env LD_PRELOAD="$LIB" HEAPGUARD_OPTIONS=backend=brk "$T/stress"
 component cxx 60 env LD_PRELOAD="$LIB" "$T/cxx"
 component options 120 tests/options.sh "$BUILD"
+component cli 120 tests/cli.sh "$BUILD"
 component real-programs 300 tests/real_programs.sh "$BUILD"
 
 if [ ${#failures[@]} -gt 0 ]; then

@@ -1,0 +1,74 @@
+#!/bin/bash
+# cli.sh — the heapguard command: help, version, bad options, exit statuses, library lookup, preloading.
+# shellcheck disable=SC2016 # single quotes on purpose: the program under test expands them
+set -u
+cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=tests/tap.sh
+. tests/tap.sh
+BUILD=${1:-build}
+B=$(cd "$BUILD" && pwd)
+HG=$B/heapguard
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+
+# run ARGS...: runs the command, leaving $W/out, $W/err and the status in $rc.
+run() {
+	timeout 60 "$@" >"$W/out" 2>"$W/err"
+	rc=$?
+}
+
+# expect STATUS [OUT_REGEX [ERR_REGEX]]: the reasons the last run differs, empty when it matches.
+expect() {
+	local why=
+	[ "$rc" = "$1" ] || why+="exit status $rc, expected $1; stderr: $(cat "$W/err")"$'\n'
+	if [ -n "${2-}" ] && ! grep -Eq -- "$2" "$W/out"; then why+="stdout lacks /$2/: $(cat "$W/out")"$'\n'; fi
+	if [ -n "${3-}" ] && ! grep -Eq -- "$3" "$W/err"; then why+="stderr lacks /$3/: $(cat "$W/err")"$'\n'; fi
+	printf '%s' "$why"
+}
+
+tap_plan 14
+
+run "$HG" --help
+tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk')"
+
+run "$HG" --version
+tap_result version "$(expect 0 '^heapguard [0-9]+\.[0-9]+\.[0-9]+$')"
+
+run "$HG" --bogus /bin/true
+tap_result unknown_option_is_usage_error "$(expect 2 '' "unknown option '--bogus'" && expect 2 '' 'Usage:')"
+
+run "$HG"
+tap_result missing_program "$(expect 2 '' 'no PROGRAM given')"
+
+run "$HG" --backend=foo /bin/true
+tap_result bad_choice "$(expect 2 '' "invalid value 'foo' for --backend")"
+
+run "$HG" no-such-program-xyz
+tap_result program_not_found_127 "$(expect 127 '' 'no-such-program-xyz: command not found')"
+
+run "$HG" /tmp
+tap_result not_executable_126 "$(expect 126)"
+
+run "$HG" -- /bin/echo hi
+tap_result runs_the_program "$(expect 0 '^hi$')"
+
+run "$HG" /bin/sh -c 'exit 7'
+tap_result exit_status_is_the_programs "$(expect 7)"
+
+run "$HG" /usr/bin/printf '%s\n' --help
+tap_result options_stop_at_program "$(expect 0 '^--help$')"
+
+run env LD_PRELOAD=/x.so "$HG" /bin/sh -c 'echo "$LD_PRELOAD"'
+tap_result library_first_in_ld_preload "$(expect 0 "^$B/libheapguard.so:/x.so$")"
+
+run env HEAPGUARD_OPTIONS=decay_ms=5 "$HG" --stats --backend brk /bin/sh -c 'echo "$HEAPGUARD_OPTIONS"'
+tap_result options_reach_the_library "$(expect 0 '^decay_ms=5:stats=1:backend=brk$')"
+
+run "$HG" --stats -- /bin/ls /
+tap_result stats_from_the_program "$(expect 0 '' '^heapguard stats: allocs=[1-9][0-9]* ')"
+
+# the installed layout: bin/heapguard finds ../lib/libheapguard.so
+mkdir -p "$W/bin" "$W/lib"
+cp "$HG" "$W/bin/" && cp "$B/libheapguard.so" "$W/lib/"
+run "$W/bin/heapguard" /bin/sh -c 'echo "$LD_PRELOAD"'
+tap_result installed_layout "$(expect 0 "^$W/lib/libheapguard.so$")"
