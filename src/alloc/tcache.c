@@ -98,12 +98,12 @@ static void collect_remote(struct hg_tcache *tc)
 /* A free from a thread that does not own the span: publish the bit, then make sure the span
  * is on its owner's remote list. The in-flight count keeps the owner from releasing the span
  * while this thread may still touch it. */
-static void free_remote(struct hg_span *s, void *p, uint32_t idx)
+static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *func)
 {
 	atomic_fetch_add_explicit(&s->remote_state, 2, memory_order_acq_rel);
 	uint64_t bit = 1ull << (idx % 64);
 	if (atomic_fetch_or_explicit(&s->remote[idx / 64], bit, memory_order_acq_rel) & bit)
-		hg_fatal("free", "double free", p, NULL, 0);
+		hg_fatal(func, "double free", p, NULL, 0);
 	uint32_t st = atomic_load_explicit(&s->remote_state, memory_order_relaxed);
 	while (!atomic_compare_exchange_weak_explicit(&s->remote_state, &st, (st - 2) | 1u,
 						      memory_order_acq_rel, memory_order_relaxed))
@@ -133,7 +133,7 @@ void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func)
 	}
 	if (s->owner == hg_tc)
 		hg_fatal(func, "double free", p, NULL, 0);
-	free_remote(s, p, idx);
+	free_remote(s, p, idx, func);
 }
 
 /* ---------------- allocation slow path ---------------- */
