@@ -27,5 +27,14 @@ print('#include "alloc/sizeclass.h"\n')
 print("const struct hg_class hg_classes[HG_NCLASSES] = {")
 for i, (s, n, c) in enumerate(rows):
     print(f"\t{{ {s}, {n}, {c} }}, /* {i} */")
+print("};\n")
+# Small requests find their class with one load: index (n + 15) / 16, n <= 1024.
+print("const uint8_t hg_class_of_small[HG_CLASS_TABLE_ENTRIES] = {")
+line = []
+for j in range(0, 1024 // 16 + 1):
+    n = j * 16
+    line.append(str(next(i for i, (sz, _, _) in enumerate(rows) if sz >= n)))
+for k in range(0, len(line), 16):
+    print("\t" + ", ".join(line[k:k + 16]) + ",")
 print("};")
 assert len(rows) == 96

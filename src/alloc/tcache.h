@@ -26,17 +26,28 @@ void hg_span_settle(struct hg_span *s);
 /* Frees p after it failed the page-map check: NULL, foreign or ld.so's. */
 void hg_free_unknown(void *p, const char *func);
 
-/* Allocates n bytes: pops the lowest free block of the thread's current span for the class. */
+/* Allocates n bytes: pops the lowest free block of the thread's current span for the class.
+ * When the current bitmap word runs out, the next one is found in line; the slow path runs
+ * only when the span has none left or other threads have freed blocks to take back. */
 HG_INLINE void *hg_alloc(size_t n)
 {
 	if (likely(n <= HG_SMALL_MAX_BYTES)) {
-		struct hg_span *s = hg_tc->cur[hg_size_class(n)];
+		struct hg_tcache *tc = hg_tc;
+		struct hg_span *s = tc->cur[hg_size_class(n)];
 		uint32_t i = s->cursor;
 		uint64_t w = s->bits[i];
-		if (likely(w)) {
-			s->bits[i] = w & (w - 1);
-			return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
+		if (unlikely(!w)) {
+			if (atomic_load_explicit(&tc->remote_head, memory_order_relaxed))
+				return hg_alloc_slow(n);
+			do {
+				if (++i >= s->nwords)
+					return hg_alloc_slow(n);
+				w = s->bits[i];
+			} while (!w);
+			s->cursor = i;
 		}
+		s->bits[i] = w & (w - 1);
+		return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
 	}
 	return hg_alloc_slow(n);
 }
@@ -72,8 +83,8 @@ HG_INLINE void hg_free(void *p, const char *func)
 		return;
 	}
 	s->bits[w] |= bit;
-	if (w < s->cursor)
-		s->cursor = w;
+	uint32_t cursor = s->cursor;
+	s->cursor = w < cursor ? w : cursor; /* a branch here would be a coin toss for random frees */
 	if (s->state != HG_SPAN_CUR &&
 	    (--s->live == 0 || (s->state == HG_SPAN_FULL && s->live <= s->refill_live)))
 		hg_span_settle(s);
