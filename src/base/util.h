@@ -9,10 +9,8 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define HG_EXPORT __attribute__((visibility("default")))
 #define HG_NOINLINE __attribute__((noinline))
-#define HG_COLD __attribute__((noinline, cold))
 #define HG_INLINE static inline __attribute__((always_inline))
 
-#define HG_KiB ((size_t)1 << 10)
 #define HG_MiB ((size_t)1 << 20)
 
 static inline size_t hg_align_up(size_t n, size_t align)
