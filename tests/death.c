@@ -50,6 +50,19 @@ static void setup_medium(struct death_case *c)
 	c->reported = c->block;
 }
 
+/* 1 MiB lives in a span of its own in an arena, 8 MiB in a mapping of its own. */
+static void setup_mib(struct death_case *c)
+{
+	c->block = malloc(MIB);
+	c->reported = c->block;
+}
+
+static void setup_8mib(struct death_case *c)
+{
+	c->block = malloc(8 * MIB);
+	c->reported = c->block;
+}
+
 static void setup_interior(struct death_case *c)
 {
 	c->block = malloc(64);
@@ -117,6 +130,10 @@ static struct death_case CASES[] = {
 	{.name = "double_free_small", .setup = setup_small, .misuse = free_twice,
 	 .function = "free", .kind = "double free"},
 	{.name = "double_free_medium", .setup = setup_medium, .misuse = free_twice,
+	 .function = "free", .kind = "double free"},
+	{.name = "double_free_1mib", .setup = setup_mib, .misuse = free_twice,
+	 .function = "free", .kind = "double free"},
+	{.name = "double_free_8mib", .setup = setup_8mib, .misuse = free_twice,
 	 .function = "free", .kind = "double free"},
 	{.name = "double_free_with_free_between", .setup = setup_pair, .misuse = free_with_other_between,
 	 .function = "free", .kind = "double free"},

@@ -22,6 +22,7 @@ struct arena {
 };
 
 struct hg_span **hg_pagemap_top[1u << HG_MAP_TOP_BITS];
+struct hg_span hg_freed_span = { .owner = HG_OWNER_FREED };
 
 static hg_lock_t central_lock = HG_LOCK_INIT;
 static hg_lock_t brk_lock = HG_LOCK_INIT; /* sbrk is not thread-safe: one grower at a time */
@@ -289,7 +290,7 @@ int hg_medium_grow(struct hg_span *s, size_t bytes)
 
 void hg_span_release(struct hg_span *s)
 {
-	hg_pagemap_set(s->start, s->bytes, NULL);
+	hg_pagemap_set(s->start, s->bytes, &hg_freed_span);
 	uint64_t now = hg_os_now_ms();
 	hg_lock(&central_lock);
 	slices_give_locked(s->arena, s->start, (unsigned)(s->bytes >> HG_SLICE_SHIFT), now);
@@ -348,6 +349,7 @@ void hg_central_purge(int force)
 		for (unsigned j = 0; j < n; j++) {
 			struct arena *a = jobs[j].arena;
 			if (jobs[j].unmap) {
+				hg_pagemap_set(a->base, ARENA_BYTES, NULL);
 				hg_os_unmap(a->base, ARENA_BYTES);
 				continue;
 			}

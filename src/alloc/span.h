@@ -36,6 +36,10 @@ enum hg_span_state {
 
 /* owner of large spans: never a real thread cache, so free() takes the slow path */
 #define HG_OWNER_LARGE ((struct hg_tcache *)1)
+/* owner of hg_freed_span, which the page map names for slices no span holds any more: a
+ * pointer into them was a block, and freeing it again is a double free */
+#define HG_OWNER_FREED ((struct hg_tcache *)2)
+extern struct hg_span hg_freed_span;
 #define HG_SPAN_WORDS (HG_SPAN_MAX_SLOTS / 64)
 
 struct hg_span {

@@ -121,6 +121,8 @@ static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *fu
 void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func)
 {
 	size_t off = (size_t)((char *)p - s->start);
+	if (s->owner == HG_OWNER_FREED)
+		hg_fatal(func, "double free", p, NULL, 0);
 	if (s->owner == HG_OWNER_LARGE) {
 		if (off != 0)
 			hg_fatal(func, "invalid free", p, s->start, s->bytes);
