@@ -60,6 +60,16 @@ void hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span)
 	}
 }
 
+void hg_span_init_block(struct hg_span *s, char *start, size_t bytes, void *arena)
+{
+	memset(s, 0, offsetof(struct hg_span, bits));
+	s->start = start;
+	s->bytes = bytes;
+	s->arena = arena;
+	s->owner = HG_OWNER_LARGE;
+	hg_pagemap_set(start, bytes, s);
+}
+
 /* ---------------- metadata (central lock held) ---------------- */
 
 static struct hg_span *meta_new_locked(void)
@@ -100,6 +110,12 @@ void hg_meta_free(struct hg_span *s)
 
 /* ---------------- arenas and slices ---------------- */
 
+/* The mask of n slices from slice i (n + i <= 64). */
+static uint64_t run_mask(unsigned n, unsigned i)
+{
+	return (n == 64 ? ~0ull : (1ull << n) - 1) << i;
+}
+
 /* First index of a run of n set bits in mask, or -1. */
 static int find_run(uint64_t mask, unsigned n)
 {
@@ -125,7 +141,7 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 		int i = find_run(a->free_mask, n);
 		if (i < 0)
 			continue;
-		uint64_t run = (n == 64 ? ~0ull : ((1ull << n) - 1)) << i;
+		uint64_t run = run_mask(n, (unsigned)i);
 		a->free_mask &= ~run;
 		a->dirty_mask &= ~run;
 		if (!a->free_mask)
@@ -165,7 +181,7 @@ static struct arena *arena_grow(void)
 static void slices_give_locked(struct arena *a, char *p, unsigned n, uint64_t now_ms)
 {
 	unsigned i = (unsigned)((p - a->base) >> HG_SLICE_SHIFT);
-	uint64_t run = (n == 64 ? ~0ull : ((1ull << n) - 1)) << i;
+	uint64_t run = run_mask(n, i);
 	if (!a->free_mask) {
 		a->next = nonfull;
 		nonfull = a;
@@ -175,15 +191,14 @@ static void slices_give_locked(struct arena *a, char *p, unsigned n, uint64_t no
 	a->dirty_ms = now_ms;
 }
 
-static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner, char *start,
-		      struct arena *a)
+/* Turns a record from slices_new into a span of class cls owned by owner. */
+static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 {
 	const struct hg_class *c = &hg_classes[cls];
 	s->cursor = 0;
 	s->live = 0;
 	s->size = c->size;
 	s->recip = (uint32_t)((1ull << 32) / c->size + 1);
-	s->start = start;
 	s->owner = owner;
 	s->cls = (uint8_t)cls;
 	s->state = HG_SPAN_CUR;
@@ -193,8 +208,6 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner, 
 	s->next = s->prev = NULL;
 	atomic_store_explicit(&s->remote_state, 0, memory_order_relaxed);
 	s->remote_next = NULL;
-	s->arena = a;
-	s->bytes = (size_t)c->slices << HG_SLICE_SHIFT;
 	for (unsigned w = 0; w < s->nwords; w++) {
 		unsigned left = c->count - w * 64;
 		s->bits[w] = left >= 64 ? ~0ull : (1ull << left) - 1;
@@ -243,7 +256,7 @@ struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner)
 	struct hg_span *s = slices_new(hg_classes[cls].slices);
 	if (!s)
 		return NULL;
-	span_init(s, cls, owner, s->start, s->arena);
+	span_init(s, cls, owner);
 	hg_pagemap_set(s->start, s->bytes, s);
 	return s;
 }
@@ -251,16 +264,8 @@ struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner)
 struct hg_span *hg_medium_new(size_t bytes)
 {
 	struct hg_span *s = slices_new((unsigned)(bytes >> HG_SLICE_SHIFT));
-	if (!s)
-		return NULL;
-	char *p = s->start;
-	void *a = s->arena;
-	memset(s, 0, offsetof(struct hg_span, bits));
-	s->start = p;
-	s->arena = a;
-	s->bytes = bytes;
-	s->owner = HG_OWNER_LARGE;
-	hg_pagemap_set(p, bytes, s);
+	if (s)
+		hg_span_init_block(s, s->start, bytes, s->arena);
 	return s;
 }
 
@@ -271,7 +276,7 @@ int hg_medium_grow(struct hg_span *s, size_t bytes)
 	unsigned have = (unsigned)(s->bytes >> HG_SLICE_SHIFT), want = (unsigned)(bytes >> HG_SLICE_SHIFT);
 	if (first + want > ARENA_SLICES)
 		return 0;
-	uint64_t more = (((want - have) == 64 ? ~0ull : (1ull << (want - have)) - 1)) << (first + have);
+	uint64_t more = run_mask(want - have, first + have);
 	hg_lock(&central_lock);
 	int ok = (a->free_mask & more) == more;
 	if (ok) {
@@ -358,7 +363,7 @@ void hg_central_purge(int force)
 				uint64_t rest = ~(m >> i);
 				unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
 				hg_os_purge(a->base + (size_t)i * HG_SLICE_BYTES, (size_t)len * HG_SLICE_BYTES);
-				m &= ~((len == 64 ? ~0ull : (1ull << len) - 1) << i);
+				m &= ~run_mask(len, i);
 			}
 		}
 		hg_lock(&central_lock);

@@ -122,13 +122,9 @@ static struct hg_span *cache_take(size_t bytes, size_t align)
 	hg_unlock(&large_lock);
 	struct hg_span *tail = best && best->bytes > bytes ? hg_meta_new() : NULL;
 	if (tail) {
-		memset(tail, 0, offsetof(struct hg_span, bits));
-		tail->owner = HG_OWNER_LARGE;
-		tail->start = best->start + bytes;
-		tail->bytes = best->bytes - bytes;
+		hg_span_init_block(tail, best->start + bytes, best->bytes - bytes, NULL);
 		tail->large_request = best->large_request > bytes ? best->large_request - bytes : 0;
 		best->bytes = bytes;
-		hg_pagemap_set(tail->start, tail->bytes, tail);
 		cache_put_and_drop(tail);
 	}
 	return best;
@@ -190,11 +186,7 @@ static struct hg_span *large_fresh(size_t bytes, size_t align)
 		hg_os_unmap(p, bytes);
 		return NULL;
 	}
-	memset(s, 0, offsetof(struct hg_span, bits));
-	s->start = p;
-	s->bytes = bytes;
-	s->owner = HG_OWNER_LARGE; /* recip = 0: only the block's first byte passes free()'s check */
-	hg_pagemap_set(p, bytes, s);
+	hg_span_init_block(s, p, bytes, NULL);
 	return s;
 }
 

@@ -74,6 +74,11 @@ struct hg_span {
 	_Atomic uint64_t remote[HG_SPAN_WORDS] __attribute__((aligned(64))); /* freed by others */
 };
 
+/* Makes s the record of one block of `bytes` at start (arena NULL for a mapping of its own)
+ * and points the page map at it. recip stays 0, so only the block's first byte passes
+ * free()'s boundary check. */
+void hg_span_init_block(struct hg_span *s, char *start, size_t bytes, void *arena);
+
 /* ---- page map: 48-bit address -> span, at 64 KiB granularity ---- */
 #define HG_MAP_LEAF_BITS 16
 #define HG_MAP_TOP_BITS (48 - HG_SLICE_SHIFT - HG_MAP_LEAF_BITS)
