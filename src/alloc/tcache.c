@@ -280,10 +280,14 @@ size_t hg_usable_size(const void *p)
  * such a pointer can reach free() in a valid program. */
 static uintptr_t ldso_start, ldso_end;
 
+int hg_is_ldso_pointer(const void *p)
+{
+	return (uintptr_t)p >= ldso_start && (uintptr_t)p < ldso_end;
+}
+
 void hg_free_unknown(void *p, const char *func)
 {
-	uintptr_t a = (uintptr_t)p;
-	if (!p || (a >= ldso_start && a < ldso_end))
+	if (!p || hg_is_ldso_pointer(p))
 		return;
 	hg_fatal(func, "invalid free", p, NULL, 0);
 }

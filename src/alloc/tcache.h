@@ -23,6 +23,8 @@ void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func);
 /* After blocks came back to a span of this thread that is not CUR: a FULL one becomes
  * AVAIL, an empty one goes back to the central heap. */
 void hg_span_settle(struct hg_span *s);
+/* 1 when p lies in ld.so's image: its start-up allocator's blocks may reach free(). */
+int hg_is_ldso_pointer(const void *p);
 /* Frees p after it failed the page-map check: NULL, foreign or ld.so's. */
 void hg_free_unknown(void *p, const char *func);
 

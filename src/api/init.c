@@ -7,6 +7,9 @@
 #include "base/fmt.h"
 #include "base/options.h"
 #include "os/os.h"
+#ifdef HG_CHECK
+#include "check/check.h"
+#endif
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -19,6 +22,9 @@ static void init_once(void)
 	/* Statistics print at exit, after programs like coreutils have closed stderr. */
 	if (hg_stats_on)
 		hg_log_fd = hg_os_private_fd(2);
+#ifdef HG_CHECK
+	hgc_init();
+#endif
 }
 
 void hg_init(void)
@@ -28,6 +34,9 @@ void hg_init(void)
 
 static void fork_prepare(void)
 {
+#ifdef HG_CHECK
+	hgc_fork_prepare();
+#endif
 	hg_tcache_fork_prepare();
 	hg_central_fork_prepare();
 	hg_large_fork_prepare();
@@ -38,6 +47,9 @@ static void fork_parent(void)
 	hg_large_fork_parent();
 	hg_central_fork_parent();
 	hg_tcache_fork_parent();
+#ifdef HG_CHECK
+	hgc_fork_parent();
+#endif
 }
 
 static void fork_child(void)
@@ -45,6 +57,9 @@ static void fork_child(void)
 	hg_large_fork_child();
 	hg_central_fork_child();
 	hg_tcache_fork_child();
+#ifdef HG_CHECK
+	hgc_fork_child();
+#endif
 }
 
 /* pthread_atfork may allocate, so it runs here, after libc is up, not in the malloc path. */
@@ -52,4 +67,10 @@ __attribute__((constructor)) static void init_at_load(void)
 {
 	hg_init();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
+#ifdef HG_CHECK
+	/* dlsym and sigaction may allocate: only now that the heap works. */
+	hgc_intercept_init();
+	hgc_signal_init();
+	hgc_ready = 1;
+#endif
 }

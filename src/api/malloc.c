@@ -5,46 +5,21 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "alloc/tcache.h"
-#include "api/stats.h"
+#include "api/heap.h"
 #include "base/options.h"
 #include "heapguard.h"
 #include "os/os.h"
 
 #define API HG_EXPORT
 
-static void *counted(void *p, size_t n)
-{
-	if (unlikely(hg_stats_on))
-		hg_stats_alloc(p, n);
-	return p;
-}
-
-static HG_NOINLINE void *malloc_counted(size_t n)
-{
-	return counted(hg_alloc(n), n);
-}
-
-/* The stats flag is tested first so the fast path needs no stack frame. */
 API void *malloc(size_t n)
 {
-	if (unlikely(hg_stats_on))
-		return malloc_counted(n);
-	return hg_alloc(n);
-}
-
-static HG_NOINLINE void free_counted(void *p)
-{
-	hg_stats_free(p);
-	hg_free(p, "free");
+	return heap_alloc(n, HEAP_BY_MALLOC, "malloc");
 }
 
 API void free(void *p)
 {
-	if (unlikely(hg_stats_on))
-		free_counted(p);
-	else
-		hg_free(p, "free");
+	heap_free(p, HEAP_BY_MALLOC, "free");
 }
 
 API void *calloc(size_t nmemb, size_t size)
@@ -54,23 +29,7 @@ API void *calloc(size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (n > HG_SMALL_MAX_BYTES)
-		return counted(hg_large_alloc(n, 0, 1), n);
-	void *p = hg_alloc(n);
-	if (p)
-		memset(p, 0, n);
-	return counted(p, n);
-}
-
-/* Moves the block to a new one of n bytes; the old one is freed only on success. */
-static void *realloc_move(void *p, size_t old_usable, size_t n)
-{
-	void *q = hg_alloc(n);
-	if (!q)
-		return NULL;
-	memcpy(q, p, old_usable < n ? old_usable : n);
-	hg_free(p, "realloc");
-	return q;
+	return heap_calloc(n);
 }
 
 API void *realloc(void *p, size_t n)
@@ -81,25 +40,7 @@ API void *realloc(void *p, size_t n)
 		free(p);
 		return NULL;
 	}
-	size_t usable;
-	struct hg_span *s = hg_block_of(p, &usable);
-	if (!s) {
-		hg_free(p, "realloc"); /* not a live block: this reports it */
-		errno = EINVAL;
-		return NULL;
-	}
-	if (unlikely(hg_stats_on))
-		hg_stats_free(p);
-	void *q;
-	if (s->owner == HG_OWNER_LARGE && n > HG_SMALL_MAX_BYTES)
-		q = hg_large_realloc(s, n); /* mremap: no copy */
-	else if (s->owner != HG_OWNER_LARGE && n <= usable && hg_size_class(n) + 8 > s->cls)
-		q = p; /* fits, and shrinks by less than half: stay */
-	else
-		q = realloc_move(p, usable, n);
-	if (unlikely(hg_stats_on))
-		hg_stats_alloc(q ? q : p, q ? n : usable);
-	return q;
+	return heap_realloc(p, n);
 }
 
 API void *reallocarray(void *p, size_t nmemb, size_t size)
@@ -122,7 +63,7 @@ static void *aligned(size_t align, size_t n)
 		}
 		align = align < 2 ? 1 : (size_t)1 << (64 - __builtin_clzll(align - 1));
 	}
-	return counted(hg_alloc_aligned(align, n), n);
+	return heap_aligned(align, n, HEAP_BY_MALLOC);
 }
 
 API void *memalign(size_t align, size_t n) { return aligned(align, n); }
@@ -160,7 +101,7 @@ API void *pvalloc(size_t n)
 	return aligned(HG_OS_PAGE_BYTES, n ? hg_align_up(n, HG_OS_PAGE_BYTES) : HG_OS_PAGE_BYTES);
 }
 
-API size_t malloc_usable_size(void *p) { return hg_usable_size(p); }
+API size_t malloc_usable_size(void *p) { return heap_usable(p); }
 
 API int malloc_trim(size_t pad)
 {

@@ -6,8 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 
-#include "alloc/tcache.h"
-#include "api/stats.h"
+#include "api/heap.h"
 #include "base/fmt.h"
 
 #define API HG_EXPORT
@@ -29,15 +28,12 @@ __attribute__((noreturn)) static void throw_bad_alloc(void)
 }
 
 /* The retry loop of [new.delete.single]: ask the handler for memory until it gives up. */
-static void *new_slow(size_t n, size_t align, int nothrow)
+static void *new_slow(size_t n, size_t align, int kind, int nothrow)
 {
 	for (;;) {
-		void *p = align ? hg_alloc_aligned(align, n) : hg_alloc(n);
-		if (p) {
-			if (unlikely(hg_stats_on))
-				hg_stats_alloc(p, n);
+		void *p = align ? heap_aligned(align, n, kind) : heap_alloc(n, kind, "operator new");
+		if (p)
 			return p;
-		}
 		new_handler_fn h = current_new_handler();
 		if (!h) {
 			if (nothrow)
@@ -48,45 +44,37 @@ static void *new_slow(size_t n, size_t align, int nothrow)
 	}
 }
 
-static inline void *new_fast(size_t n, size_t align, int nothrow)
+static inline void *new_fast(size_t n, int kind, int nothrow)
 {
-	void *p = align ? NULL : hg_alloc(n);
-	if (likely(p && !hg_stats_on))
+	void *p = heap_alloc(n, kind, kind == HEAP_BY_NEW ? "operator new" : "operator new[]");
+	if (likely(p))
 		return p;
-	if (p) {
-		hg_stats_alloc(p, n);
-		return p;
-	}
-	return new_slow(n, align, nothrow);
+	return new_slow(n, 0, kind, nothrow);
 }
 
-static inline void delete_any(void *p)
-{
-	if (unlikely(hg_stats_on))
-		hg_stats_free(p);
-	hg_free(p, "operator delete");
-}
+#define DELETE(p) heap_free(p, HEAP_BY_NEW, "operator delete")
+#define DELETE_ARRAY(p) heap_free(p, HEAP_BY_NEW_ARRAY, "operator delete[]")
 
 /* operator new / new[]: plain, nothrow, aligned, aligned nothrow */
-API void *_Znwm(size_t n) { return new_fast(n, 0, 0); }
-API void *_Znam(size_t n) { return new_fast(n, 0, 0); }
-API void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, 0, 1); }
-API void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, 0, 1); }
-API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, 0); }
-API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, 0); }
-API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, 1); }
-API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, 1); }
+API void *_Znwm(size_t n) { return new_fast(n, HEAP_BY_NEW, 0); }
+API void *_Znam(size_t n) { return new_fast(n, HEAP_BY_NEW_ARRAY, 0); }
+API void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW, 1); }
+API void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW_ARRAY, 1); }
+API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW, 0); }
+API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW_ARRAY, 0); }
+API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW, 1); }
+API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW_ARRAY, 1); }
 
 /* operator delete / delete[]: plain, sized, nothrow, aligned, sized aligned, aligned nothrow */
-API void _ZdlPv(void *p) { delete_any(p); }
-API void _ZdaPv(void *p) { delete_any(p); }
-API void _ZdlPvm(void *p, size_t n) { (void)n; delete_any(p); }
-API void _ZdaPvm(void *p, size_t n) { (void)n; delete_any(p); }
-API void _ZdlPvRKSt9nothrow_t(void *p, const void *t) { (void)t; delete_any(p); }
-API void _ZdaPvRKSt9nothrow_t(void *p, const void *t) { (void)t; delete_any(p); }
-API void _ZdlPvSt11align_val_t(void *p, size_t a) { (void)a; delete_any(p); }
-API void _ZdaPvSt11align_val_t(void *p, size_t a) { (void)a; delete_any(p); }
-API void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; delete_any(p); }
-API void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; delete_any(p); }
-API void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) { (void)a; (void)t; delete_any(p); }
-API void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) { (void)a; (void)t; delete_any(p); }
+API void _ZdlPv(void *p) { DELETE(p); }
+API void _ZdaPv(void *p) { DELETE_ARRAY(p); }
+API void _ZdlPvm(void *p, size_t n) { (void)n; DELETE(p); }
+API void _ZdaPvm(void *p, size_t n) { (void)n; DELETE_ARRAY(p); }
+API void _ZdlPvRKSt9nothrow_t(void *p, const void *t) { (void)t; DELETE(p); }
+API void _ZdaPvRKSt9nothrow_t(void *p, const void *t) { (void)t; DELETE_ARRAY(p); }
+API void _ZdlPvSt11align_val_t(void *p, size_t a) { (void)a; DELETE(p); }
+API void _ZdaPvSt11align_val_t(void *p, size_t a) { (void)a; DELETE_ARRAY(p); }
+API void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; DELETE(p); }
+API void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; DELETE_ARRAY(p); }
+API void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) { (void)a; (void)t; DELETE(p); }
+API void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) { (void)a; (void)t; DELETE_ARRAY(p); }

@@ -5,16 +5,17 @@
 
 #include "base/fmt.h"
 
-enum type { T_BOOL, T_UINT, T_CHOICE };
+enum type { T_BOOL, T_UINT, T_SIZE, T_CHOICE };
 #define BOOL T_BOOL, NULL
 #define UINT T_UINT, NULL
+#define SIZE T_SIZE, NULL
 #define CHOICE(list) T_CHOICE, list
 
 struct option {
 	const char *name;
 	enum type type;
 	const char *choices;
-	uint32_t def;
+	uint64_t def;
 	size_t offset;
 	const char *help;
 };
@@ -64,23 +65,31 @@ static int choice_index(const char *list, const char *v, size_t n)
 	}
 }
 
-static int parse_value(const struct option *o, const char *v, size_t n, uint32_t *out)
+static int parse_value(const struct option *o, const char *v, size_t n, uint64_t *out)
 {
 	if (o->type == T_CHOICE) {
 		int i = choice_index(o->choices, v, n);
-		*out = (uint32_t)i;
+		*out = (uint64_t)i;
 		return i >= 0;
 	}
-	if (n == 0 || n > 9)
+	unsigned shift = 0;
+	if (o->type == T_SIZE && n > 1) {
+		const char *units = "KMG";
+		for (unsigned u = 0; u < 3; u++)
+			if (v[n - 1] == units[u] || v[n - 1] == units[u] + ('a' - 'A'))
+				shift = 10 * (u + 1);
+		n -= shift != 0;
+	}
+	if (n == 0 || n > 12)
 		return 0;
-	uint32_t x = 0;
+	uint64_t x = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i] < '0' || v[i] > '9')
 			return 0;
-		x = x * 10 + (uint32_t)(v[i] - '0');
+		x = x * 10 + (uint64_t)(v[i] - '0');
 	}
-	*out = x;
-	return o->type == T_UINT || x <= 1;
+	*out = x << shift;
+	return o->type != T_BOOL || x <= 1;
 }
 
 static void warn(const char *what, const char *s, size_t n, const char *tail)
@@ -114,7 +123,8 @@ static void print_help(void)
 		hg_buf_str(&b, "  ");
 		hg_buf_str(&b, o->name);
 		hg_buf_str(&b, "=");
-		hg_buf_str(&b, o->type == T_CHOICE ? o->choices : o->type == T_BOOL ? "0|1" : "N");
+		hg_buf_str(&b, o->type == T_CHOICE ? o->choices : o->type == T_BOOL ? "0|1" :
+			   o->type == T_SIZE ? "BYTES[K|M|G]" : "N");
 		hg_buf_str(&b, " (default ");
 		if (o->type == T_CHOICE) {
 			const char *w = o->choices;
@@ -136,7 +146,7 @@ static void print_help(void)
 void hg_options_parse(const char *text)
 {
 	for (size_t i = 0; i < NOPTIONS; i++)
-		*(uint32_t *)((char *)&hg_opt + table[i].offset) = table[i].def;
+		*(uint64_t *)((char *)&hg_opt + table[i].offset) = table[i].def;
 	for (const char *s = text; s && *s;) {
 		size_t klen = token_len(s);
 		const char *v = s[klen] == '=' ? s + klen + 1 : s + klen;
@@ -145,16 +155,17 @@ void hg_options_parse(const char *text)
 		for (size_t i = 0; i < NOPTIONS; i++)
 			if (token_is(s, klen, table[i].name))
 				o = &table[i];
-		uint32_t val;
+		uint64_t val;
 		if (klen == 0) {
 			/* empty item, e.g. "a=1::b=2" */
 		} else if (!o) {
 			warn("unknown option", s, klen, "");
 		} else if (!parse_value(o, v, vlen, &val)) {
 			warn("bad value for option", s, klen, o->type == T_BOOL ? " (expected 0 or 1)" :
-				 o->type == T_UINT ? " (expected a number)" : " (see help=1)");
+				 o->type == T_UINT ? " (expected a number)" :
+				 o->type == T_SIZE ? " (expected bytes, e.g. 64M)" : " (see help=1)");
 		} else {
-			*(uint32_t *)((char *)&hg_opt + o->offset) = val;
+			*(uint64_t *)((char *)&hg_opt + o->offset) = val;
 		}
 		s = v + vlen;
 		while (*s && *s != ':')

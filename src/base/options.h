@@ -4,16 +4,26 @@
 
 #include <stdint.h>
 
-/* X(type, field, default, help). type is BOOL, UINT or a CHOICE list "a|b" (value = index). */
+/* X(type, field, default, help). type is BOOL, UINT, SIZE (bytes, with an optional K, M or G
+ * suffix) or a CHOICE list "a|b" (value = index). The fast library reads the first four; the
+ * rest belong to the checking library (libheapguard-check.so). */
 #define HG_OPTION_TABLE(X)                                                                   \
 	X(CHOICE("mmap|brk"), backend, 0,                                                    \
 	  "where the heap comes from: mmap, or brk/sbrk (falls back to mmap when the break cannot grow)") \
 	X(UINT, decay_ms, 1000, "milliseconds a freed region stays mapped before it goes back to the OS") \
 	X(BOOL, stats, 0, "print allocation statistics to stderr at exit")                   \
-	X(BOOL, help, 0, "print this table to stderr")
+	X(BOOL, help, 0, "print this table to stderr")                                        \
+	X(SIZE, quarantine, 256 << 20, "bytes of freed blocks held back (poisoned) before reuse") \
+	X(UINT, stack_depth, 16, "frames recorded per allocation, free and error (0-64)")      \
+	X(CHOICE("no|summary|full"), leak_check, 2, "leak check at exit: none, totals, or every leak") \
+	X(BOOL, show_reachable, 0, "list still-reachable blocks in the leak report")           \
+	X(UINT, guard, 0, "guard pages: 0 off, 1 every block, N one block in N")               \
+	X(CHOICE("right|left"), guard_side, 0, "which side of a guarded block the PROT_NONE page is on") \
+	X(BOOL, abort_on_error, 0, "abort after the first error report")                     \
+	X(UINT, error_exitcode, 0, "exit status when errors or leaks were reported (0: keep the program's)")
 
 struct hg_options {
-#define HG_OPTION_FIELD(type, name, def, help) uint32_t name;
+#define HG_OPTION_FIELD(type, name, def, help) uint64_t name;
 	HG_OPTION_TABLE(HG_OPTION_FIELD)
 #undef HG_OPTION_FIELD
 };

@@ -30,6 +30,10 @@ void hg_os_write(int fd, const char *s, size_t n);
 int hg_os_private_fd(int fd);
 uint64_t hg_os_now_ms(void);
 
+/* A private read-only mapping of the whole file at path (its size in *bytes); NULL when it
+ * cannot be opened or mapped. */
+const void *hg_os_map_file(const char *path, size_t *bytes);
+
 #define HG_OS_PAGE_BYTES 4096u
 
 #endif

@@ -173,3 +173,21 @@ uint64_t hg_os_now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+const void *hg_os_map_file(const char *path, size_t *bytes)
+{
+	int saved = errno;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		errno = saved;
+		return NULL;
+	}
+	off_t end = lseek(fd, 0, SEEK_END);
+	void *p = end > 0 ? mmap(NULL, (size_t)end, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+	close(fd);
+	errno = saved;
+	if (p == MAP_FAILED)
+		return NULL;
+	*bytes = (size_t)end;
+	return p;
+}

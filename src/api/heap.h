@@ -1,0 +1,130 @@
+/* heap.h — the heap behind the exported API: the fast core, or in the checking library
+ * (HG_CHECK) the checked heap of src/check/. One API source serves both libraries. */
+#ifndef HG_API_HEAP_H
+#define HG_API_HEAP_H
+
+#include <string.h>
+
+#include "alloc/tcache.h"
+#include "api/stats.h"
+
+#ifdef HG_CHECK
+#include "check/check.h"
+
+#define HEAP_BY_MALLOC HGC_BY_MALLOC
+#define HEAP_BY_NEW HGC_BY_NEW
+#define HEAP_BY_NEW_ARRAY HGC_BY_NEW_ARRAY
+
+static inline void *heap_alloc(size_t n, int kind, const char *func)
+{
+	return hgc_alloc(n, 0, 0, (enum hgc_alloc_kind)kind, func);
+}
+static inline void *heap_aligned(size_t align, size_t n, int kind)
+{
+	return hgc_alloc(n, align, 0, (enum hgc_alloc_kind)kind, "memalign");
+}
+static inline void *heap_calloc(size_t n) { return hgc_alloc(n, 0, 1, HGC_BY_MALLOC, "calloc"); }
+static inline void heap_free(void *p, int kind, const char *func)
+{
+	hgc_free(p, (enum hgc_alloc_kind)kind, func);
+}
+static inline void *heap_realloc(void *p, size_t n) { return hgc_realloc(p, n); }
+static inline size_t heap_usable(const void *p) { return hgc_usable_size(p); }
+
+#else /* the fast library */
+
+#define HEAP_BY_MALLOC 0
+#define HEAP_BY_NEW 0
+#define HEAP_BY_NEW_ARRAY 0
+
+static inline void *heap_counted(void *p, size_t n)
+{
+	if (unlikely(hg_stats_on))
+		hg_stats_alloc(p, n);
+	return p;
+}
+
+static HG_NOINLINE void *heap_alloc_counted(size_t n)
+{
+	return heap_counted(hg_alloc(n), n);
+}
+
+/* The stats flag is tested first so the fast path needs no stack frame. */
+HG_INLINE void *heap_alloc(size_t n, int kind, const char *func)
+{
+	(void)kind;
+	(void)func;
+	if (unlikely(hg_stats_on))
+		return heap_alloc_counted(n);
+	return hg_alloc(n);
+}
+
+static inline void *heap_aligned(size_t align, size_t n, int kind)
+{
+	(void)kind;
+	return heap_counted(hg_alloc_aligned(align, n), n);
+}
+
+static inline void *heap_calloc(size_t n)
+{
+	if (n > HG_SMALL_MAX_BYTES)
+		return heap_counted(hg_large_alloc(n, 0, 1), n);
+	void *p = hg_alloc(n);
+	if (p)
+		memset(p, 0, n);
+	return heap_counted(p, n);
+}
+
+static HG_NOINLINE void heap_free_counted(void *p, const char *func)
+{
+	hg_stats_free(p);
+	hg_free(p, func);
+}
+
+HG_INLINE void heap_free(void *p, int kind, const char *func)
+{
+	(void)kind;
+	if (unlikely(hg_stats_on))
+		heap_free_counted(p, func);
+	else
+		hg_free(p, func);
+}
+
+/* Moves the block to a new one of n bytes; the old one is freed only on success. */
+static inline void *heap_realloc_move(void *p, size_t old_usable, size_t n)
+{
+	void *q = hg_alloc(n);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old_usable < n ? old_usable : n);
+	hg_free(p, "realloc");
+	return q;
+}
+
+/* p is not NULL and n not 0: the API sorted those out. */
+static inline void *heap_realloc(void *p, size_t n)
+{
+	size_t usable;
+	struct hg_span *s = hg_block_of(p, &usable);
+	if (!s) {
+		hg_free(p, "realloc"); /* not a live block: this reports it */
+		return NULL;
+	}
+	if (unlikely(hg_stats_on))
+		hg_stats_free(p);
+	void *q;
+	if (s->owner == HG_OWNER_LARGE && n > HG_SMALL_MAX_BYTES)
+		q = hg_large_realloc(s, n); /* mremap: no copy */
+	else if (s->owner != HG_OWNER_LARGE && n <= usable && hg_size_class(n) + 8 > s->cls)
+		q = p; /* fits, and shrinks by less than half: stay */
+	else
+		q = heap_realloc_move(p, usable, n);
+	if (unlikely(hg_stats_on))
+		hg_stats_alloc(q ? q : p, q ? n : usable);
+	return q;
+}
+
+static inline size_t heap_usable(const void *p) { return hg_usable_size(p); }
+
+#endif
+#endif
