@@ -14,15 +14,32 @@ LIB_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -fPIC -fvisibility=hidden \
 	-Iinclude -Isrc -DHG_VERSION='"$(VERSION)"'
 LIB_SRCS := $(wildcard src/os/*.c src/base/*.c src/alloc/*.c src/api/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# The checking library: the same sources built with HG_CHECK (api/ then calls the checked heap),
+# plus src/check/. It links libunwind, whose cached unwinding is ~15x faster than libgcc's.
+CHECK_SRCS := $(LIB_SRCS) $(wildcard src/check/*.c)
+CHECK_OBJS := $(CHECK_SRCS:%.c=$(BUILD)/obj-check/%.o)
+CHECK_LIBS := -l:libunwind.so.8
 
 CLI_SRCS := $(wildcard src/cli/*.c)
+# The command symbolizes with elfutils (libdw, libelf) and demangles with libstdc++'s
+# __cxa_demangle; it reads check/records.h, the contract with the library.
+CLI_LIBS := -ldw -lelf -lstdc++
 
-.PHONY: all test demo bench install clean deps-test deps-bench
-all: $(BUILD)/libheapguard.so $(BUILD)/libheapguard.a $(BUILD)/heapguard
+.PHONY: all test demo bench install clean deps-build deps-test deps-bench
+all: $(BUILD)/libheapguard.so $(BUILD)/libheapguard.a $(BUILD)/libheapguard-check.so $(BUILD)/heapguard
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj-check/%.o: %.c $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -DHG_CHECK -c $< -o $@
+
+# libunwind8 (the library) and libdw-dev (the command) are the packages the build needs
+# beyond gcc and make.
+$(BUILD)/libheapguard-check.so: $(CHECK_OBJS) | deps-build
+	$(CC) -shared -o $@ $^ -pthread -Wl,-z,now -Wl,-soname,libheapguard-check.so -Wl,--no-undefined $(CHECK_LIBS)
 
 $(BUILD)/libheapguard.so: $(LIB_OBJS)
 	$(CC) -shared -o $@ $^ -pthread -Wl,-z,now -Wl,-soname,libheapguard.so
@@ -30,9 +47,12 @@ $(BUILD)/libheapguard.so: $(LIB_OBJS)
 $(BUILD)/libheapguard.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/heapguard: $(CLI_SRCS) $(wildcard src/cli/*.h)
+$(BUILD)/heapguard: $(CLI_SRCS) $(wildcard src/cli/*.h) src/check/records.h | deps-build
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -DHG_VERSION='"$(VERSION)"' -o $@ $(CLI_SRCS)
+	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Isrc -DHG_VERSION='"$(VERSION)"' -o $@ $(CLI_SRCS) $(CLI_LIBS)
+
+deps-build:
+	@scripts/deps.sh libunwind8 libdw-dev
 
 include tests/tests.mk
 include bench/bench.mk
@@ -40,7 +60,7 @@ include bench/bench.mk
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 $(BUILD)/libheapguard.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libheapguard.so $(BUILD)/libheapguard-check.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/libheapguard.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/heapguard.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(BUILD)/heapguard $(DESTDIR)$(PREFIX)/bin/

@@ -1,33 +1,39 @@
-/* uninitialized-read: use malloc'd memory before writing it */
+/* uninitialized-read: write a record whose bytes were never set */
 /*
- * The bug: malloc() does not clear memory, yet the counters are summed before being set.
- * The result depends on what the block held before (here: a scratch buffer freed just
- * earlier); calloc() or a memset was meant.
+ * The bug: save() fills the header's magic, version and name, but malloc() does not clear
+ * memory, so the unused tail of name[] goes to the file as whatever the heap held before:
+ * the output changes from run to run, and may leak data. calloc() or a memset was meant.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { COUNTERS = 16 };
+struct header {
+	char magic[4];
+	int version;
+	char name[24];
+};
 
-/* gcc 12 spots this one at compile time; the example is about catching it at run time. */
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+static int save(FILE *out, const char *name)
+{
+	struct header *h = malloc(sizeof *h); /* BUG: calloc() was meant */
+	if (h == NULL)
+		return -1;
+	memcpy(h->magic, "HGRD", 4);
+	h->version = 1;
+	strcpy(h->name, name); /* fills 5 of the 24 bytes */
+	size_t n = fwrite(h, sizeof *h, 1, out);
+	free(h);
+	return n == 1 ? 0 : -1;
+}
 
 int main(void)
 {
-	char *scratch = malloc(COUNTERS * sizeof(long));
-	if (scratch == NULL)
+	FILE *out = fopen("/dev/null", "wb");
+	if (out == NULL)
 		return 1;
-	memset(scratch, 0x11, COUNTERS * sizeof(long));
-	free(scratch);
-
-	long *counters = malloc(COUNTERS * sizeof *counters); /* BUG: calloc() was meant */
-	if (counters == NULL)
-		return 1;
-	long total = 0;
-	for (size_t i = 0; i < COUNTERS; i++)
-		total += counters[i];
-	fprintf(stderr, "total of never-written counters: %ld\n", total);
-	free(counters);
-	return 0;
+	int rc = save(out, "demo");
+	fclose(out);
+	fprintf(stderr, "saved a header of %zu bytes\n", sizeof(struct header));
+	return rc == 0 ? 0 : 1;
 }

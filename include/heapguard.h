@@ -15,6 +15,13 @@ const char *heapguard_version(void);
  * prints at exit) to stderr now. Counters are collected only when stats=1. */
 void heapguard_print_stats(void);
 
+/* Runs the leak check now (in libheapguard-check.so; the fast library returns 0): the live blocks no root reaches are
+ * reported on the log as at exit ("LEAK: KIND: ..." groups, then "LEAK SUMMARY: ..."), with
+ * the detail leak_check asks for (leak_check=no turns off the check at exit only). Returns
+ * the bytes definitely and indirectly lost, 0 when none (and before the first allocation).
+ * Programs that may run without the library can declare it weak, or find it with dlsym. */
+size_t heapguard_check_leaks(void);
+
 #ifdef __cplusplus
 }
 #endif

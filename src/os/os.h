@@ -25,7 +25,20 @@ void *hg_os_brk(size_t bytes, size_t align);
 /* Bytes the allocator holds from the kernel now (mapped or taken from the break). */
 size_t hg_os_mapped_bytes(void);
 
-void hg_os_write(int fd, const char *s, size_t n);
+/* Address space only: an inaccessible, uncommitted mapping (guard slots are carved from it);
+ * NULL on failure. Page aligned. */
+void *hg_os_reserve(size_t bytes);
+/* Makes whole pages read-write (writable 1) or inaccessible (0); 0 on failure (e.g. ENOMEM
+ * when the split would pass vm.max_map_count). errno is preserved. */
+int hg_os_protect(void *p, size_t bytes, int writable);
+/* Swaps whole pages for fresh inaccessible ones in one call: their memory goes back to the
+ * kernel and a later hg_os_protect(.., 1) finds them zeroed. */
+void hg_os_decommit(void *p, size_t bytes);
+
+/* Writes all n bytes (retrying short writes); 0 when the descriptor fails, errno kept. */
+int hg_os_write(int fd, const char *s, size_t n);
+/* Opens path for appending (created 0600 if missing, close-on-exec); -1 on failure. */
+int hg_os_open_append(const char *path);
 /* A close-on-exec copy of fd numbered high (>= 200), or fd itself if that fails. */
 int hg_os_private_fd(int fd);
 uint64_t hg_os_now_ms(void);

@@ -144,7 +144,32 @@ size_t hg_os_mapped_bytes(void)
 	return atomic_load_explicit(&mapped_bytes, memory_order_relaxed);
 }
 
-void hg_os_write(int fd, const char *s, size_t n)
+void *hg_os_reserve(size_t bytes)
+{
+	int saved = errno;
+	void *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	errno = saved;
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int hg_os_protect(void *p, size_t bytes, int writable)
+{
+	int saved = errno;
+	int ok = mprotect(p, bytes, writable ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+	errno = saved;
+	return ok;
+}
+
+void hg_os_decommit(void *p, size_t bytes)
+{
+	/* Same flags as hg_os_reserve, so the new pages merge back into the reservation's
+	 * mapping instead of costing one more. */
+	int saved = errno;
+	mmap(p, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	errno = saved;
+}
+
+int hg_os_write(int fd, const char *s, size_t n)
 {
 	int saved = errno;
 	while (n > 0) {
@@ -157,6 +182,15 @@ void hg_os_write(int fd, const char *s, size_t n)
 		n -= (size_t)w;
 	}
 	errno = saved;
+	return n == 0;
+}
+
+int hg_os_open_append(const char *path)
+{
+	int saved = errno;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	errno = saved;
+	return fd;
 }
 
 int hg_os_private_fd(int fd)

@@ -1,0 +1,160 @@
+/* check.h — checking mode's data model: block records, fill bytes, stacks, error records. */
+#ifndef HG_CHECK_H
+#define HG_CHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/util.h"
+
+/*
+ * Checked block layout (a block of the core allocator, or a guard slot):
+ *
+ *   core                      user = core + left             user + size        core + core_bytes
+ *   | left redzone (>= 16 B)  | the program's bytes          | right redzone (>= 16 B)    |
+ *     HGC_REDZONE               HGC_UNINIT after malloc        HGC_REDZONE
+ *                               (zero after calloc),
+ *                               HGC_FREED while quarantined
+ *
+ * The record of each block (struct hgc_block) lives out of band in a hash table keyed by
+ * `core`, so an overflow can neither corrupt it nor hide. A freed block keeps its record and
+ * stays allocated in the core while it waits in the quarantine; only then is it checked
+ * (poison and redzones intact) and given back.
+ */
+#define HGC_UNINIT 0xbe  /* malloc'd, not yet written: a read of it is a bug */
+#define HGC_FREED 0xdd   /* freed, in quarantine */
+#define HGC_REDZONE 0xfa /* around every block */
+#define HGC_REDZONE_BYTES 16u
+
+/* How a block was allocated, so that the matching release can be checked. */
+enum hgc_alloc_kind { HGC_BY_MALLOC, HGC_BY_NEW, HGC_BY_NEW_ARRAY };
+enum hgc_state { HGC_LIVE = 1, HGC_QUARANTINED = 2 };
+
+struct hgc_block {
+	struct hgc_block *hash_next;  /* bucket chain */
+	struct hgc_block *fifo_next;  /* quarantine order */
+	char *core;                   /* key: the core block or guard slot */
+	char *user;                   /* what the program got */
+	size_t size;                  /* bytes the program asked for */
+	size_t core_bytes;            /* bytes of the core block (the extent checked) */
+	uint32_t alloc_stack, free_stack; /* stack depot ids, 0 = none */
+	uint32_t alloc_thread, free_thread;
+	uint8_t state;                /* enum hgc_state */
+	uint8_t kind;                 /* enum hgc_alloc_kind */
+	uint8_t guarded;              /* in a guard slot (guard.c) instead of the core heap */
+	uint8_t reported;             /* an overflow of it was reported: say it once */
+};
+
+/* ---- block records (block.c) ---- */
+/* Copies the record of the block (live or quarantined) whose extent [core, core+core_bytes)
+ * holds addr into *out; 0 when addr is in no block heapguard handed out. */
+int hgc_lookup(const void *addr, struct hgc_block *out);
+/* The key (core block or guard slot) of the block whose extent may hold addr, or NULL. */
+char *hgc_key_of(const void *addr);
+/* Checks an access of n bytes at p made by an intercepted function `func` (is_write: 1 for a
+ * store); reports heap-buffer-overflow or heap-use-after-free when it leaves a live block or
+ * touches a freed one. Accesses outside the heap are not its business. */
+void hgc_check_access(const void *p, size_t n, int is_write, const char *func);
+/* Marks the block's overflow as reported, so that its broken redzone is not reported again. */
+void hgc_mark_reported(const char *core);
+/* Calls fn on every live block record (quarantined ones are skipped). The table's locks are
+ * held during the calls: fn must not allocate nor call back into heapguard. */
+void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, void *arg), void *arg);
+/* Number of live blocks and their bytes. */
+void hgc_blocks_in_use(size_t *blocks, size_t *bytes);
+
+/* ---- guard slots (guard.c): a sampled block on its own pages against a PROT_NONE page ---- */
+/* A guard slot for n bytes aligned to align, or NULL when not sampled or out of budget;
+ * fills *b's core, user, core_bytes, guarded. */
+int hgc_guard_alloc(size_t n, size_t align, struct hgc_block *b);
+/* Makes the slot inaccessible (it waits in the quarantine like any freed block). */
+void hgc_guard_retire(const struct hgc_block *b);
+/* Gives the slot back for reuse, when it leaves the quarantine. */
+void hgc_guard_release(const struct hgc_block *b);
+/* The slot holding addr, or NULL: the key for hgc_lookup's table. */
+char *hgc_guard_slot_of(const void *addr);
+
+/* ---- stacks (stack.c) ---- */
+/* Captures the caller's stack without heapguard's own frames and stores it once in the depot;
+ * returns its id (0 when capture is off or failed). */
+uint32_t hgc_stack_capture(void);
+/* Copies up to max return addresses of stack `id`; returns how many. */
+int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max);
+/* The calling thread's number: 1 for the main thread, then 2, 3... in order of first use. */
+uint32_t hgc_thread_id(void);
+/* 1 when pc lies in heapguard's own code (stack capture drops such frames). */
+int hgc_is_own_pc(uintptr_t pc);
+
+/* ---- errors (report.c) ---- */
+struct hg_buf;
+/* Starts a report line: "==PID== ". */
+void hgc_line_start(struct hg_buf *b);
+struct hgc_error {
+	const char *kind;      /* stable id: heap-buffer-overflow, heap-use-after-free, double-free,
+				  invalid-free, alloc-dealloc-mismatch, uninitialized-read,
+				  invalid-access, allocation-size-too-big */
+	const char *access;    /* "read", "write", "free", "realloc", or NULL */
+	const char *func;      /* the API or intercepted call, or NULL */
+	uintptr_t addr;        /* the bad address */
+	size_t size;           /* bytes accessed (0: not an access) */
+	uint32_t stack;        /* where it happened; 0: captured by hgc_report itself */
+	int has_block;
+	struct hgc_block block; /* the block it concerns, when has_block */
+	const char *detail;    /* one more line, or NULL */
+};
+/* Prints the error (one report at a time, never allocating) and counts it; the same kind
+ * from the same place is shown once and counted. Honours abort_on_error. */
+void hgc_report(struct hgc_error *e);
+/* Errors reported and distinct contexts, for the summary at exit. */
+void hgc_error_counts(size_t *errors, size_t *contexts);
+/* Writes "    #N 0xPC in function (module+0xOFF)" lines for stack id. */
+void hgc_print_stack(uint32_t id);
+
+/* ---- the record stream for the command (records.c, format in records.h) ---- */
+void hgc_records_init(void);
+/* 1 when the command collects records: then no text report is printed. */
+int hgc_records_on(void);
+void hgc_record_error(const struct hgc_error *e, uint32_t thread);
+void hgc_record_count(const char *kind, uint32_t stack, size_t count);
+void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack);
+/* A summary record: type "H" or "X" and its n numbers (records.h). */
+void hgc_record_numbers(const char *type, const uint64_t *v, int n);
+void hgc_records_fork_child(void);
+/* At exit: the counts of contexts seen more than once, as C records. */
+void hgc_report_counts(void);
+
+/* ---- the checked heap (heap.c): what api/ calls in the check build ---- */
+void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func);
+void hgc_free(void *p, enum hgc_alloc_kind kind, const char *func);
+void *hgc_realloc(void *p, size_t n);
+/* The requested size of the live block at p (0 when p is not one): programs that trust
+ * malloc_usable_size then never write into the redzone. */
+size_t hgc_usable_size(const void *p);
+/* Checks and drains the quarantine, so that writes to freed blocks are reported (at exit). */
+void hgc_quarantine_drain(void);
+/* Called by the first allocation's init (api/init.c): nothing may allocate. */
+void hgc_init(void);
+void hgc_fork_prepare(void);
+void hgc_fork_parent(void);
+void hgc_fork_child(void);
+
+/* ---- leaks (leak.c) ---- */
+/* The conservative scan from the roots; prints the leak report. Returns bytes definitely and
+ * indirectly lost. */
+size_t hgc_leak_check(int at_exit);
+
+/* ---- libc interceptors (intercept.c) ---- */
+/* Resolves the libc functions behind the interceptors; called once the heap works. */
+void hgc_intercept_init(void);
+
+/* ---- faults (signal.c) ---- */
+/* Installs the SIGSEGV/SIGBUS reporter (chaining to the program's own handlers). */
+void hgc_signal_init(void);
+/* Gives the calling thread an alternate signal stack; stack.c calls it on a thread's first
+ * allocation, so that a stack overflow is still reported. */
+void hgc_signal_thread_init(void);
+
+/* Set once init is done; before that the interceptors pass straight through. */
+extern int hgc_ready;
+
+#endif

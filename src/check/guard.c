@@ -1,0 +1,322 @@
+/* guard.c — guard mode: sampled blocks on their own pages, against an inaccessible guard page. */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/lock.h"
+#include "base/options.h"
+#include "check/check.h"
+#include "check/guard.h"
+#include "os/os.h"
+
+/*
+ * The guard region, reserved inaccessible at the first guarded allocation (GWP-ASan's pool,
+ * with size classes). Class k owns CLASS_SPAN_BYTES of it, cut into slots of 2^k data pages,
+ * each between two guard pages (a guard page serves the slots on both sides):
+ *
+ *   class base
+ *   | G | slot 0: 2^k pages | G | slot 1 | G | ...  | slot n-1 | G | unused to the span's end
+ *
+ * guard_side=right: user = slot end - round_up(size, 16), so the block ends against the next G
+ *   (closer than that would break malloc's 16-byte alignment). Up to 15 bytes of slack lie
+ *   between the block's end and G, and [slot, user) before it: heap.c checks both as redzone at
+ *   free, as for any block.
+ * guard_side=left: user = slot start, just after the previous G; the slack is after the block.
+ *
+ * A slot is read-write only while its block is live. hgc_guard_retire swaps its pages for fresh
+ * inaccessible ones (any access faults, and the memory goes back to the kernel); the slot waits
+ * in heap.c's quarantine, then hgc_guard_release queues it for reuse, oldest first. A released
+ * slot waits behind REUSE_DEPTH others (fresh slots serve meanwhile), so that a dangling
+ * pointer keeps faulting long after the quarantine let the block go.
+ *
+ * Budget: a live slot splits the region's mapping into up to 2 more, against vm.max_map_count
+ * (65530 by default, for the whole process). LIVE_SLOTS_MAX live slots cost at most 32769
+ * mappings, half of it. Retired slots merge back into the reservation and cost none. A block
+ * that finds no budget or no free slot of its class, is over CLASS_MAX_BYTES or asks for an
+ * alignment over a page is not guarded:
+ * hgc_guard_alloc returns 0 and heap.c gives it a redzone block. Never an abort.
+ */
+#define PAGE_BYTES HG_OS_PAGE_BYTES
+#define CLASSES 13                               /* slots of 1, 2, 4 ... 4096 pages */
+#define CLASS_MAX_BYTES ((size_t)PAGE_BYTES << (CLASSES - 1)) /* 16 MiB: larger blocks are not guarded */
+#define CLASS_SPAN_SHIFT 30                      /* 1 GiB of address space per class: 13 GiB */
+#define CLASS_SPAN_BYTES ((size_t)1 << CLASS_SPAN_SHIFT)
+#define CLASS_SLOTS_MAX 131072u                  /* live + quarantined + free, per class:
+						    more than live + a full default quarantine */
+#define REUSE_DEPTH 4096u                        /* released slots queued before one is reused */
+#define LIVE_SLOTS_MAX 16384                     /* read-write slots at once, all classes */
+#define MIN_ALIGN_BYTES 16                       /* malloc's alignment */
+#define NO_SLOT UINT32_MAX
+
+struct guard_class {
+	hg_lock_t lock;          /* guards fresh, head, tail, queued and next[] */
+	char *base;              /* slot 0's first byte */
+	size_t slot_bytes;       /* data bytes per slot: 2^k pages */
+	size_t stride_bytes;     /* slot_bytes + its guard page */
+	uint32_t capacity;       /* slots in the span */
+	uint32_t fresh;          /* slots [fresh, capacity) were never used */
+	uint32_t head, tail;     /* released slots, oldest first, linked by next[]; NO_SLOT: none */
+	uint32_t queued;         /* how many */
+	uint32_t *next;          /* capacity entries */
+	_Atomic uint8_t *state;  /* capacity entries, enum hgc_slot_state */
+} __attribute__((aligned(64)));
+
+static struct guard_class classes[CLASSES];
+static char *region;                    /* set once, never unmapped */
+static _Atomic size_t region_bytes;     /* 0 until reserved: every address is outside */
+static int region_failed;
+static hg_lock_t region_lock = HG_LOCK_INIT;
+static _Atomic int live_slots;
+
+/* ---- sampling: guard=N takes one allocation in N per thread, at random gaps ---- */
+static __thread uint32_t until_sample; /* allocations left before the next guarded one; 0: not drawn */
+static __thread uint32_t rng;
+
+/* A gap uniform in [1, 2N-1] (mean N): a fixed period could keep missing the same call site
+ * of a loop that allocates a few blocks per round. */
+static uint32_t draw_gap(uint64_t every)
+{
+	if (!rng)
+		rng = ((uint32_t)((uintptr_t)&rng >> 4) ^ (uint32_t)hg_os_now_ms() * 2654435761u) | 1;
+	rng ^= rng << 13;
+	rng ^= rng >> 17;
+	rng ^= rng << 5;
+	uint64_t span = every * 2 - 1;
+	if (span > UINT32_MAX)
+		span = UINT32_MAX;
+	return 1 + (uint32_t)(rng % span);
+}
+
+static inline int is_sampled(void)
+{
+	uint64_t every = hg_opt.guard;
+	if (every == 1)
+		return 1;
+	if (likely(until_sample > 1)) {
+		until_sample--;
+		return 0;
+	}
+	int hit = until_sample == 1;
+	until_sample = draw_gap(every);
+	return hit;
+}
+
+/* ---- the region ---- */
+static void fork_prepare(void)
+{
+	for (unsigned k = 0; k < CLASSES; k++)
+		hg_lock(&classes[k].lock);
+}
+
+static void fork_parent(void)
+{
+	for (unsigned k = 0; k < CLASSES; k++)
+		hg_unlock(&classes[k].lock);
+}
+
+static void fork_child(void)
+{
+	for (unsigned k = 0; k < CLASSES; k++)
+		hg_lock_reset(&classes[k].lock);
+}
+
+/* Reserves the region and maps the slot tables; a one-time init, so the system calls under
+ * region_lock hold nobody up for long. */
+static HG_NOINLINE int region_init(void)
+{
+	hg_lock(&region_lock);
+	if (atomic_load(&region_bytes) || region_failed)
+		goto out;
+	size_t bytes = (size_t)CLASSES << CLASS_SPAN_SHIFT;
+	char *r = hg_os_reserve(bytes);
+	size_t table_bytes = (size_t)CLASSES * CLASS_SLOTS_MAX * (sizeof(uint32_t) + 1);
+	char *tables = r ? hg_os_map(table_bytes, 0) : NULL;
+	if (!tables) {
+		if (r)
+			hg_os_unmap(r, bytes);
+		region_failed = 1; /* e.g. ulimit -v: guard mode stays off */
+		goto out;
+	}
+	for (unsigned k = 0; k < CLASSES; k++) {
+		struct guard_class *c = &classes[k];
+		c->lock = (hg_lock_t)HG_LOCK_INIT;
+		c->base = r + ((size_t)k << CLASS_SPAN_SHIFT) + PAGE_BYTES;
+		c->slot_bytes = (size_t)PAGE_BYTES << k;
+		c->stride_bytes = c->slot_bytes + PAGE_BYTES;
+		size_t fit = (CLASS_SPAN_BYTES - PAGE_BYTES) / c->stride_bytes;
+		c->capacity = fit < CLASS_SLOTS_MAX ? (uint32_t)fit : CLASS_SLOTS_MAX;
+		c->head = c->tail = NO_SLOT;
+		c->next = (uint32_t *)tables + (size_t)k * CLASS_SLOTS_MAX;
+		c->state = (_Atomic uint8_t *)(tables + (size_t)CLASSES * CLASS_SLOTS_MAX * sizeof(uint32_t)) +
+			   (size_t)k * CLASS_SLOTS_MAX;
+	}
+	/* glibc keeps its first 48 fork handlers in static storage: this does not allocate. */
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	region = r;
+	atomic_store(&region_bytes, bytes);
+out:
+	hg_unlock(&region_lock);
+	return atomic_load(&region_bytes) != 0;
+}
+
+static inline unsigned class_of(size_t bytes)
+{
+	size_t pages = (bytes + PAGE_BYTES - 1) / PAGE_BYTES;
+	return pages <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(pages - 1);
+}
+
+static inline char *slot_at(const struct guard_class *c, uint32_t i)
+{
+	return c->base + (size_t)i * c->stride_bytes;
+}
+
+/* The class and index of the slot starting exactly at p; 0 when p is no slot. */
+static int slot_index(const void *p, struct guard_class **cp, uint32_t *ip)
+{
+	char *slot, *below, *above;
+	if (hgc_guard_place(p, &slot, &below, &above) != HGC_GUARD_IN_SLOT || slot != p)
+		return 0;
+	size_t off = (size_t)(slot - region);
+	struct guard_class *c = &classes[off >> CLASS_SPAN_SHIFT];
+	*cp = c;
+	*ip = (uint32_t)((size_t)(slot - c->base) / c->stride_bytes);
+	return 1;
+}
+
+static uint32_t take_locked(struct guard_class *c)
+{
+	if (c->fresh < c->capacity && c->queued < REUSE_DEPTH)
+		return c->fresh++;
+	uint32_t i = c->head;
+	if (i != NO_SLOT) {
+		c->head = c->next[i];
+		if (c->head == NO_SLOT)
+			c->tail = NO_SLOT;
+		c->queued--;
+	}
+	return i;
+}
+
+static void put_locked(struct guard_class *c, uint32_t i)
+{
+	c->next[i] = NO_SLOT;
+	if (c->tail == NO_SLOT)
+		c->head = i;
+	else
+		c->next[c->tail] = i;
+	c->tail = i;
+	c->queued++;
+}
+
+/* ---- the interface of check.h ---- */
+static HG_NOINLINE int guard_alloc(size_t n, size_t align, struct hgc_block *b)
+{
+	if (align < MIN_ALIGN_BYTES)
+		align = MIN_ALIGN_BYTES;
+	if (align > PAGE_BYTES || n > CLASS_MAX_BYTES)
+		return 0;
+	size_t need = n ? hg_align_up(n, align) : align; /* malloc(0) too gets a byte-less slot */
+	if (!atomic_load_explicit(&region_bytes, memory_order_acquire) && !region_init())
+		return 0;
+	if (atomic_fetch_add(&live_slots, 1) >= LIVE_SLOTS_MAX)
+		goto no_slot;
+	struct guard_class *c = &classes[class_of(need)];
+	hg_lock(&c->lock);
+	uint32_t i = take_locked(c);
+	hg_unlock(&c->lock);
+	if (i == NO_SLOT)
+		goto no_slot; /* every slot of the class is live or quarantined */
+	char *slot = slot_at(c, i);
+	if (!hg_os_protect(slot, c->slot_bytes, 1)) {
+		/* Out of mappings (the program's own use counts too): give it back. */
+		hg_lock(&c->lock);
+		put_locked(c, i);
+		hg_unlock(&c->lock);
+		goto no_slot;
+	}
+	atomic_store_explicit(&c->state[i], HGC_SLOT_LIVE, memory_order_relaxed);
+	b->core = slot;
+	b->core_bytes = c->slot_bytes;
+	b->user = hg_opt.guard_side == 0 ? slot + c->slot_bytes - need : slot;
+	b->guarded = 1;
+	return 1;
+no_slot:
+	atomic_fetch_sub(&live_slots, 1);
+	return 0;
+}
+
+int hgc_guard_alloc(size_t n, size_t align, struct hgc_block *b)
+{
+	if (likely(!hg_opt.guard) || !is_sampled())
+		return 0;
+	return guard_alloc(n, align, b);
+}
+
+void hgc_guard_retire(const struct hgc_block *b)
+{
+	struct guard_class *c;
+	uint32_t i;
+	if (!slot_index(b->core, &c, &i) || atomic_load(&c->state[i]) != HGC_SLOT_LIVE)
+		return;
+	atomic_store(&c->state[i], HGC_SLOT_RETIRED);
+	hg_os_decommit(b->core, c->slot_bytes);
+	atomic_fetch_sub(&live_slots, 1);
+}
+
+void hgc_guard_release(const struct hgc_block *b)
+{
+	struct guard_class *c;
+	uint32_t i;
+	if (!slot_index(b->core, &c, &i))
+		return;
+	if (atomic_load(&c->state[i]) == HGC_SLOT_LIVE)
+		hgc_guard_retire(b); /* released without a retire: still make it inaccessible */
+	if (atomic_load(&c->state[i]) != HGC_SLOT_RETIRED)
+		return; /* released twice: queueing it again would hand it out twice */
+	atomic_store(&c->state[i], HGC_SLOT_RELEASED);
+	hg_lock(&c->lock);
+	put_locked(c, i);
+	hg_unlock(&c->lock);
+}
+
+char *hgc_guard_slot_of(const void *addr)
+{
+	char *slot, *below, *above;
+	return hgc_guard_place(addr, &slot, &below, &above) == HGC_GUARD_IN_SLOT ? slot : NULL;
+}
+
+/* ---- for signal.c ---- */
+enum hgc_guard_place hgc_guard_place(const void *addr, char **slot, char **below, char **above)
+{
+	size_t bytes = atomic_load_explicit(&region_bytes, memory_order_acquire); /* then region */
+	size_t off = (size_t)((uintptr_t)addr - (uintptr_t)region);
+	if (likely(off >= bytes))
+		return HGC_GUARD_OUTSIDE;
+	const struct guard_class *c = &classes[off >> CLASS_SPAN_SHIFT];
+	*slot = *below = *above = NULL;
+	size_t in_span = off & (CLASS_SPAN_BYTES - 1);
+	if (in_span < PAGE_BYTES) { /* the guard page before slot 0 */
+		*above = c->base;
+		return HGC_GUARD_IN_PAGE;
+	}
+	size_t i = (in_span - PAGE_BYTES) / c->stride_bytes;
+	size_t in_stride = (in_span - PAGE_BYTES) % c->stride_bytes;
+	if (i >= c->capacity)
+		return HGC_GUARD_IN_PAGE;
+	if (in_stride < c->slot_bytes) {
+		*slot = slot_at(c, (uint32_t)i);
+		return HGC_GUARD_IN_SLOT;
+	}
+	*below = slot_at(c, (uint32_t)i);
+	if (i + 1 < c->capacity)
+		*above = slot_at(c, (uint32_t)i + 1);
+	return HGC_GUARD_IN_PAGE;
+}
+
+int hgc_guard_slot_state(const char *slot)
+{
+	struct guard_class *c;
+	uint32_t i;
+	if (!slot_index(slot, &c, &i))
+		return HGC_SLOT_UNUSED;
+	return atomic_load_explicit(&c->state[i], memory_order_relaxed);
+}

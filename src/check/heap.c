@@ -1,0 +1,443 @@
+/* heap.c — the checked heap: redzones, fill bytes, alloc/free records and checks, the
+ * quarantine, and the summary at exit. The exported API calls it in the checking library. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc/tcache.h"
+#include "base/fmt.h"
+#include "base/lock.h"
+#include "base/options.h"
+#include "check/check.h"
+#include "check/table.h"
+#include "os/os.h"
+
+#define MAX_REQUEST_BYTES ((size_t)1 << 47) /* above: allocation-size-too-big */
+#define RIGHT_REDZONE_MAX_BYTES 4096u       /* slack of large blocks checked beyond the end */
+
+int hgc_ready;
+
+static _Atomic size_t total_allocs, total_frees, total_bytes;
+
+static const char *const KIND_NAMES[] = { "malloc()", "operator new", "operator new[]" };
+static const char *const FREE_NAMES[] = { "free()", "operator delete", "operator delete[]" };
+
+/* ---------------- fill bytes and their checks ---------------- */
+
+/* Offset of the first byte of [p, p+n) that is not `byte`, or n. Word by word: blocks in
+ * the quarantine are checked whole. */
+static size_t first_not(const unsigned char *p, size_t n, unsigned char byte)
+{
+	size_t i = 0;
+	uint64_t w = 0x0101010101010101ull * byte;
+	while (i < n && ((uintptr_t)(p + i) & 7))
+		if (p[i++] != byte)
+			return i - 1;
+	for (; i + 8 <= n; i += 8)
+		if (*(const uint64_t *)(const void *)(p + i) != w)
+			break;
+	for (; i < n; i++)
+		if (p[i] != byte)
+			return i;
+	return n;
+}
+
+/* Length of the run of bytes different from `byte` starting at p, at most n. */
+static size_t run_not(const unsigned char *p, size_t n, unsigned char byte)
+{
+	size_t i = 0;
+	while (i < n && p[i] != byte)
+		i++;
+	return i;
+}
+
+static void fill_block(const struct hgc_block *b, int zero)
+{
+	memset(b->core, HGC_REDZONE, (size_t)(b->user - b->core));
+	if (!zero)
+		memset(b->user, HGC_UNINIT, b->size);
+	memset(b->user + b->size, HGC_REDZONE, (size_t)(b->core + b->core_bytes - (b->user + b->size)));
+}
+
+/* Reports a write into a redzone, found where `where` says; 1 when there was one. */
+static int check_redzones(const struct hgc_block *b, uint32_t stack, const char *where)
+{
+	const unsigned char *lo = (const unsigned char *)b->core, *user = (const unsigned char *)b->user;
+	const unsigned char *end = user + b->size, *hi = lo + b->core_bytes;
+	size_t left = first_not(lo, (size_t)(user - lo), HGC_REDZONE);
+	size_t right = first_not(end, (size_t)(hi - end), HGC_REDZONE);
+	const unsigned char *bad;
+	size_t run;
+	if (right < (size_t)(hi - end)) { /* overflows are the common case: report those first */
+		bad = end + right;
+		run = run_not(bad, (size_t)(hi - bad), HGC_REDZONE);
+	} else if (left < (size_t)(user - lo)) {
+		bad = lo + left;
+		run = run_not(bad, (size_t)(user - bad), HGC_REDZONE);
+	} else {
+		return 0;
+	}
+	if (b->reported)
+		return 1;
+	struct hgc_error e = { .kind = "heap-buffer-overflow", .access = "write", .addr = (uintptr_t)bad,
+			       .size = run, .stack = stack, .has_block = 1, .block = *b, .detail = where };
+	hgc_report(&e);
+	hgc_mark_reported(b->core);
+	return 1;
+}
+
+/* ---------------- allocation ---------------- */
+
+void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func)
+{
+	uint32_t thread = hgc_thread_id();
+	uint32_t stack = hgc_stack_capture();
+	if (n > MAX_REQUEST_BYTES) {
+		struct hgc_error e = { .kind = "allocation-size-too-big", .func = func, .addr = n,
+				       .stack = stack, .detail = "requested size exceeds 2^47 bytes" };
+		hgc_report(&e);
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct hgc_block rec = { .size = n, .alloc_stack = stack, .alloc_thread = thread,
+				 .state = HGC_LIVE, .kind = (uint8_t)kind };
+	int fresh_zero = 0;
+	if (!(hg_opt.guard && hgc_guard_alloc(n, align, &rec))) {
+		size_t left = align > HGC_REDZONE_BYTES ? align : HGC_REDZONE_BYTES;
+		size_t total = left + n + HGC_REDZONE_BYTES;
+		char *core;
+		if (zero && total > HG_SMALL_MAX_BYTES) {
+			core = hg_large_alloc(total, align > HGC_REDZONE_BYTES ? align : 0, 1);
+			fresh_zero = 1; /* fresh pages: no memset touching them all */
+		} else {
+			core = align > HGC_REDZONE_BYTES ? hg_alloc_aligned(align, total) : hg_alloc(total);
+		}
+		if (!core) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		size_t usable = align <= HGC_REDZONE_BYTES && total <= HG_SMALL_MAX_BYTES && !fresh_zero
+					? hg_classes[hg_size_class(total)].size : hg_usable_size(core);
+		size_t cap = hg_align_up(left + n, 16) + RIGHT_REDZONE_MAX_BYTES;
+		rec.core = core;
+		rec.user = core + left;
+		rec.core_bytes = usable < cap ? usable : cap;
+	}
+	if (zero && !fresh_zero)
+		memset(rec.user, 0, n);
+	fill_block(&rec, zero);
+	if (!hgc_table_insert(&rec)) {
+		if (rec.guarded)
+			hgc_guard_release(&rec);
+		else
+			hg_free(rec.core, "free");
+		errno = ENOMEM;
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&total_allocs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&total_bytes, n, memory_order_relaxed);
+	return rec.user;
+}
+
+/* ---------------- the quarantine: freed blocks wait here, poisoned, oldest first ---------------- */
+
+static hg_lock_t q_lock = HG_LOCK_INIT;
+static struct hgc_block *q_head, *q_tail;
+static size_t q_bytes;
+
+/* The block leaves the quarantine: a write after free or into its redzones is reported, then
+ * the memory goes back to the allocator. */
+static void q_release(struct hgc_block *b, const char *where)
+{
+	struct hgc_block copy = *b;
+	if (!copy.guarded) {
+		size_t at = first_not((const unsigned char *)copy.user, copy.size, HGC_FREED);
+		if (at < copy.size) {
+			const char *bad = copy.user + at;
+			struct hgc_error e = {
+				.kind = "heap-use-after-free", .access = "write", .addr = (uintptr_t)bad,
+				.size = run_not((const unsigned char *)bad, copy.size - at, HGC_FREED),
+				.stack = copy.free_stack, .has_block = 1, .block = copy, .detail = where };
+			hgc_report(&e);
+		}
+		check_redzones(&copy, copy.free_stack, where);
+	}
+	hgc_table_remove(copy.core);
+	if (copy.guarded)
+		hgc_guard_release(&copy);
+	else
+		hg_free(copy.core, "free");
+}
+
+static void q_push(struct hgc_block *b)
+{
+	struct hgc_block *out = NULL;
+	hg_lock(&q_lock);
+	b->fifo_next = NULL;
+	if (q_tail)
+		q_tail->fifo_next = b;
+	else
+		q_head = b;
+	q_tail = b;
+	q_bytes += b->core_bytes;
+	/* Pop what exceeds the budget now; check and release it after the lock. */
+	struct hgc_block **link = &out;
+	while (q_head && q_bytes > hg_opt.quarantine) {
+		struct hgc_block *x = q_head;
+		q_head = x->fifo_next;
+		if (!q_head)
+			q_tail = NULL;
+		q_bytes -= x->core_bytes;
+		*link = x;
+		link = &x->fifo_next;
+		*link = NULL;
+	}
+	hg_unlock(&q_lock);
+	while (out) {
+		struct hgc_block *next = out->fifo_next;
+		q_release(out, "found when the block left the quarantine");
+		out = next;
+	}
+}
+
+void hgc_quarantine_drain(void)
+{
+	hg_lock(&q_lock);
+	struct hgc_block *out = q_head;
+	q_head = q_tail = NULL;
+	q_bytes = 0;
+	hg_unlock(&q_lock);
+	while (out) {
+		struct hgc_block *next = out->fifo_next;
+		q_release(out, "found at exit");
+		out = next;
+	}
+}
+
+/* ---------------- free ---------------- */
+
+enum verdict { FREE_OK, FREE_MISMATCH, FREE_INTERIOR, FREE_DOUBLE, FREE_GONE };
+
+struct free_ctx {
+	const char *p;
+	enum hgc_alloc_kind kind;
+	uint32_t stack, thread;
+	struct hgc_block copy;
+	struct hgc_block *rec;
+};
+
+/* Under the record's lock: the check and the state change are one step, so two threads
+ * freeing one block see one free and one double free. */
+static int judge_free(struct hgc_block *b, void *arg)
+{
+	struct free_ctx *c = arg;
+	if (!b)
+		return FREE_GONE;
+	c->copy = *b;
+	c->rec = b;
+	if (b->user != c->p)
+		return FREE_INTERIOR;
+	if (b->state != HGC_LIVE)
+		return FREE_DOUBLE;
+	b->state = HGC_QUARANTINED;
+	b->free_stack = c->stack;
+	b->free_thread = c->thread;
+	c->copy = *b;
+	return b->kind == c->kind ? FREE_OK : FREE_MISMATCH;
+}
+
+static void report_bad_free(const char *kind, const char *func, const void *p, uint32_t stack,
+			    const struct hgc_block *b, const char *detail)
+{
+	struct hgc_error e = { .kind = kind, .access = "free", .func = func, .addr = (uintptr_t)p,
+			       .stack = stack, .detail = detail };
+	if (b) {
+		e.has_block = 1;
+		e.block = *b;
+	}
+	hgc_report(&e);
+}
+
+static const char *describe_foreign(const void *p)
+{
+	char probe;
+	uintptr_t a = (uintptr_t)p, sp = (uintptr_t)&probe;
+	if (a - sp < ((size_t)8 << 20)) /* within 8 MiB above our frame: this thread's stack */
+		return "the address is on the stack";
+	return "the address is not in any block heapguard allocated (a global, or memory from elsewhere)";
+}
+
+/* Frees p, allocated by `kind`; returns 1 when it was a live block (now in the quarantine). */
+static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
+{
+	struct free_ctx c = { .p = p, .kind = kind, .thread = hgc_thread_id() };
+	c.stack = hgc_stack_capture();
+	char *core = hgc_key_of(p);
+	int v = core ? hgc_table_update(core, judge_free, &c) : FREE_GONE;
+	switch (v) {
+	case FREE_GONE:
+		if (!hg_is_ldso_pointer(p))
+			report_bad_free("invalid-free", func, p, c.stack, NULL, describe_foreign(p));
+		return 0;
+	case FREE_INTERIOR:
+		report_bad_free("invalid-free", func, p, c.stack, &c.copy,
+				"the pointer is not the start of a block");
+		return 0;
+	case FREE_DOUBLE:
+		report_bad_free("double-free", func, p, c.stack, &c.copy, NULL);
+		return 0;
+	case FREE_MISMATCH: {
+		char detail[96];
+		size_t len = 0;
+		const char *parts[] = { "allocated with ", KIND_NAMES[c.copy.kind], ", released with ",
+					FREE_NAMES[kind] };
+		for (unsigned i = 0; i < 4; i++)
+			for (const char *s = parts[i]; *s && len < sizeof detail - 1; s++)
+				detail[len++] = *s;
+		detail[len] = 0;
+		report_bad_free("alloc-dealloc-mismatch", func, p, c.stack, &c.copy, detail);
+		break;
+	}
+	}
+	atomic_fetch_add_explicit(&total_frees, 1, memory_order_relaxed);
+	check_redzones(&c.copy, c.stack, "found when the block was freed");
+	if (c.copy.guarded)
+		hgc_guard_retire(&c.copy);
+	else
+		memset(c.copy.user, HGC_FREED, c.copy.size);
+	q_push(c.rec);
+	return 1;
+}
+
+void hgc_free(void *p, enum hgc_alloc_kind kind, const char *func)
+{
+	if (!p)
+		return;
+	int saved = errno;
+	free_checked(p, kind, func);
+	errno = saved;
+}
+
+/* Always moves the block, as valgrind does, so that a stale pointer to the old one lands in
+ * the quarantine and is caught. */
+void *hgc_realloc(void *p, size_t n)
+{
+	struct hgc_block b;
+	if (!hgc_lookup(p, &b) || b.user != (char *)p || b.state != HGC_LIVE) {
+		free_checked(p, HGC_BY_MALLOC, "realloc"); /* reports it */
+		errno = EINVAL;
+		return NULL;
+	}
+	void *q = hgc_alloc(n, 0, 0, HGC_BY_MALLOC, "realloc");
+	if (!q)
+		return NULL;
+	memcpy(q, p, b.size < n ? b.size : n);
+	free_checked(p, HGC_BY_MALLOC, "realloc");
+	return q;
+}
+
+size_t hgc_usable_size(const void *p)
+{
+	struct hgc_block b;
+	return p && hgc_lookup(p, &b) && b.user == p && b.state == HGC_LIVE ? b.size : 0;
+}
+
+/* ---------------- exit: the last checks and the summaries ---------------- */
+
+#define EXIT_REDZONE_REPORTS 64
+struct rz_scan {
+	struct hgc_block bad[EXIT_REDZONE_REPORTS];
+	unsigned n;
+};
+
+static void scan_live_redzones(const struct hgc_block *b, void *arg)
+{
+	struct rz_scan *s = arg;
+	if (b->guarded || b->reported || s->n >= EXIT_REDZONE_REPORTS)
+		return;
+	const unsigned char *lo = (const unsigned char *)b->core, *end = (const unsigned char *)b->user + b->size;
+	if (first_not(lo, (size_t)((const unsigned char *)b->user - lo), HGC_REDZONE) <
+		    (size_t)((const unsigned char *)b->user - lo) ||
+	    first_not(end, (size_t)(lo + b->core_bytes - end), HGC_REDZONE) < (size_t)(lo + b->core_bytes - end))
+		s->bad[s->n++] = *b;
+}
+
+static void print_summaries(void)
+{
+	size_t blocks, bytes, errors, contexts;
+	hgc_blocks_in_use(&blocks, &bytes);
+	hgc_error_counts(&errors, &contexts);
+	if (hgc_records_on()) {
+		uint64_t v[] = { atomic_load(&total_allocs), atomic_load(&total_frees),
+				 atomic_load(&total_bytes), bytes, blocks };
+		hgc_report_counts();
+		hgc_record_numbers("H", v, 5);
+		return;
+	}
+	struct hg_buf b = { .len = 0 };
+	hgc_line_start(&b);
+	hg_buf_str(&b, "HEAP SUMMARY: in use at exit: ");
+	hg_buf_dec(&b, bytes);
+	hg_buf_str(&b, " bytes in ");
+	hg_buf_dec(&b, blocks);
+	hg_buf_str(&b, " blocks; total: ");
+	hg_buf_dec(&b, atomic_load(&total_allocs));
+	hg_buf_str(&b, " allocs, ");
+	hg_buf_dec(&b, atomic_load(&total_frees));
+	hg_buf_str(&b, " frees, ");
+	hg_buf_dec(&b, atomic_load(&total_bytes));
+	hg_buf_str(&b, " bytes allocated\n");
+	hgc_line_start(&b);
+	hg_buf_str(&b, "ERROR SUMMARY: ");
+	hg_buf_dec(&b, errors);
+	hg_buf_str(&b, " errors from ");
+	hg_buf_dec(&b, contexts);
+	hg_buf_str(&b, " contexts\n");
+	hg_buf_flush(&b);
+}
+
+__attribute__((destructor)) static void check_at_exit(void)
+{
+	if (!hgc_ready)
+		return;
+	static struct rz_scan scan; /* static: too big for the stack of a late destructor */
+	hgc_quarantine_drain();
+	hgc_blocks_foreach(scan_live_redzones, &scan);
+	for (unsigned i = 0; i < scan.n; i++)
+		check_redzones(&scan.bad[i], 0, "found at exit");
+	size_t lost = hgc_leak_check(1);
+	size_t errors, contexts;
+	hgc_error_counts(&errors, &contexts);
+	if (!hg_opt.quiet || errors || lost || hgc_records_on())
+		print_summaries();
+	if (hg_opt.error_exitcode && (errors || lost))
+		_exit((int)hg_opt.error_exitcode);
+}
+
+void hgc_init(void)
+{
+	hgc_table_init();
+	hgc_records_init();
+	/* Reports come last, after programs like coreutils have closed stderr. */
+	hg_log_fd = hg_os_private_fd((int)hg_opt.log_fd);
+}
+
+void hgc_fork_prepare(void)
+{
+	hg_lock(&q_lock);
+	hgc_table_fork_prepare();
+}
+
+void hgc_fork_parent(void)
+{
+	hgc_table_fork_parent();
+	hg_unlock(&q_lock);
+}
+
+void hgc_fork_child(void)
+{
+	hgc_table_fork_child();
+	hgc_records_fork_child();
+	hg_lock_reset(&q_lock);
+}

@@ -1,0 +1,718 @@
+/* intercept.c — libc calls that check the heap ranges they touch; never-written output. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "alloc/span.h"
+#include "base/options.h"
+#include "check/check.h"
+#include "os/os.h"
+
+/*
+ * What a report of these calls says (hgc_check_access decides, block.c): `addr` is the first
+ * byte of the access outside the block's live bytes — the first byte past the block for an
+ * overflow, the access start for an underflow, the first freed byte for a use after free —
+ * and `size` is the whole access as the call makes it: memcpy(d, s, 12) into an 8-byte block
+ * is a "write of size 12 at d+8". A string that runs off its block (no NUL before the end)
+ * has no known length without reading past the block, so the access reported is what the
+ * call is certain to touch, [s, first byte past the block]: strlen of 9 unterminated bytes
+ * is a "read of size 10 at s+9", and a copy of that string is not checked further.
+ * vsnprintf reports after the call, on the bytes it wrote (as ASan does).
+ *
+ * Cost: the fast path is one page-map lookup per range end (two loads each; one when both
+ * ends share a 64 KiB granule), a load of the guard option, and a tail call into glibc. Only
+ * a range whose first or last byte the page map names (or that lies in a guard slot) goes out
+ * of line to hgc_check_access: a record lookup under a lock, ~15 ns a range.
+ */
+
+/* ---- the real functions ----
+ * glibc's fortified entry points and _IO_ aliases reach its internal implementations and never
+ * come back through our exported symbols; with an unknown object size ((size_t)-1) the _chk
+ * forms are the plain functions. Declared under our own names so that gcc does not fold
+ * __memcpy_chk(d, s, n, -1) back into a call to memcpy, which is ourselves. */
+void *real_memcpy_chk(void *, const void *, size_t, size_t) __asm__("__memcpy_chk");
+void *real_memmove_chk(void *, const void *, size_t, size_t) __asm__("__memmove_chk");
+void *real_memset_chk(void *, int, size_t, size_t) __asm__("__memset_chk");
+char *real_strcpy_chk(char *, const char *, size_t) __asm__("__strcpy_chk");
+char *real_strncpy_chk(char *, const char *, size_t, size_t) __asm__("__strncpy_chk");
+char *real_strcat_chk(char *, const char *, size_t) __asm__("__strcat_chk");
+char *real_strncat_chk(char *, const char *, size_t, size_t) __asm__("__strncat_chk");
+wchar_t *real_wmemcpy_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wmemcpy_chk");
+wchar_t *real_wmemmove_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wmemmove_chk");
+wchar_t *real_wmemset_chk(wchar_t *, wchar_t, size_t, size_t) __asm__("__wmemset_chk");
+wchar_t *real_wcscpy_chk(wchar_t *, const wchar_t *, size_t) __asm__("__wcscpy_chk");
+wchar_t *real_wcsncpy_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wcsncpy_chk");
+wchar_t *real_wcscat_chk(wchar_t *, const wchar_t *, size_t) __asm__("__wcscat_chk");
+wchar_t *real_wcsncat_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wcsncat_chk");
+int real_vsnprintf_chk(char *, size_t, int, size_t, const char *, va_list) __asm__("__vsnprintf_chk");
+int real_vfprintf_chk(FILE *, int, const char *, va_list) __asm__("__vfprintf_chk");
+int real_vprintf_chk(int, const char *, va_list) __asm__("__vprintf_chk");
+int real_vdprintf_chk(int, int, const char *, va_list) __asm__("__vdprintf_chk");
+ssize_t real_read(int, void *, size_t) __asm__("__read");
+ssize_t real_write(int, const void *, size_t) __asm__("__write");
+ssize_t real_send(int, const void *, size_t, int) __asm__("__send");
+size_t real_fread(void *, size_t, size_t, FILE *) __asm__("_IO_fread");
+size_t real_fwrite(const void *, size_t, size_t, FILE *) __asm__("_IO_fwrite");
+char *real_fgets(char *, int, FILE *) __asm__("_IO_fgets");
+int real_fputs(const char *, FILE *) __asm__("_IO_fputs");
+int real_puts(const char *) __asm__("_IO_puts");
+
+/* Those without such an entry point come from dlsym once the heap works (dlsym allocates);
+ * until then these loops serve, kept loops: gcc would turn them back into library calls. */
+#define PLAIN_LOOP __attribute__((optimize("no-tree-loop-distribute-patterns"), noinline))
+
+PLAIN_LOOP static size_t loop_strnlen(const char *s, size_t max)
+{
+	size_t i = 0;
+	while (i < max && s[i])
+		i++;
+	return i;
+}
+PLAIN_LOOP static size_t loop_wcsnlen(const wchar_t *s, size_t max)
+{
+	size_t i = 0;
+	while (i < max && s[i])
+		i++;
+	return i;
+}
+static size_t loop_strlen(const char *s) { return loop_strnlen(s, SIZE_MAX); }
+static size_t loop_wcslen(const wchar_t *s) { return loop_wcsnlen(s, SIZE_MAX); }
+PLAIN_LOOP static int loop_memcmp(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+	for (size_t i = 0; i < n; i++)
+		if (x[i] != y[i])
+			return x[i] - y[i];
+	return 0;
+}
+PLAIN_LOOP static void *loop_memchr(const void *p, int c, size_t n)
+{
+	const unsigned char *s = p;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == (unsigned char)c)
+			return (void *)(s + i);
+	return NULL;
+}
+
+static struct {
+	size_t (*strlen)(const char *);
+	size_t (*strnlen)(const char *, size_t);
+	size_t (*wcslen)(const wchar_t *);
+	size_t (*wcsnlen)(const wchar_t *, size_t);
+	int (*memcmp)(const void *, const void *, size_t);
+	void *(*memchr)(const void *, int, size_t);
+} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, loop_memchr };
+
+#define RESOLVE(field)                                        \
+	do {                                                  \
+		void *f_ = dlsym(RTLD_NEXT, #field);          \
+		if (f_)                                       \
+			*(void **)&real.field = f_;           \
+	} while (0)
+
+void hgc_intercept_init(void)
+{
+	RESOLVE(strlen);
+	RESOLVE(strnlen);
+	RESOLVE(wcslen);
+	RESOLVE(wcsnlen);
+	RESOLVE(memcmp);
+	RESOLVE(memchr);
+}
+
+/* ---- the fast test and the gate to the slow path ---- */
+#define RET __builtin_return_address(0)
+#define UNINIT_RUN_BYTES 4 /* a shorter run of HGC_UNINIT is taken for data */
+#define WSIZE sizeof(wchar_t)
+
+/* Guard slots are whole pages, so one page holds no slot boundary. */
+static HG_NOINLINE int in_guard_slot(uintptr_t a, uintptr_t z)
+{
+	return hgc_guard_slot_of((void *)a) ||
+	       ((a ^ z) / HG_OS_PAGE_BYTES && hgc_guard_slot_of((void *)z));
+}
+
+/* 1 when [p, p+n) may touch a block heapguard handed out: the page map names a span for its
+ * first or last byte, or one of them lies in a guard slot (outside the page map). n > 0. */
+HG_INLINE int may_be_heap(const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, z = a + n - 1;
+	if (hg_pagemap_get(a) || (((a ^ z) >> HG_SLICE_SHIFT) && hg_pagemap_get(z)))
+		return 1;
+	return unlikely(hg_opt.guard != 0) && in_guard_slot(a, z);
+}
+
+static __thread int in_check;    /* this thread is inside a check: the calls it makes pass */
+static __thread int saved_errno; /* a report writes; the program's errno must not change */
+
+/* 0 when the call must pass unchecked: before init, from heapguard's own code (its memset of
+ * a block it just freed is no use after free), or from inside a check or a report. */
+static int enter(const void *ret)
+{
+	if (!hgc_ready || in_check || hgc_is_own_pc((uintptr_t)ret))
+		return 0;
+	in_check = 1;
+	saved_errno = errno;
+	return 1;
+}
+
+static void leave(void)
+{
+	errno = saved_errno;
+	in_check = 0;
+}
+
+/* The memory calls' slow path: a read of [r, r+nr) (or of two ranges, both_read), then a
+ * write of [w, w+nw); a size of 0 checks nothing. */
+static HG_NOINLINE void check2(const void *r, size_t nr, void *w, size_t nw, int both_read,
+			       const char *func, const void *ret)
+{
+	if (!enter(ret))
+		return;
+	hgc_check_access(r, nr, 0, func);
+	hgc_check_access(w, nw, !both_read, func);
+	leave();
+}
+
+/* ---- strings ---- */
+
+/* Length of the string at s, in units of `unit` bytes, at most max, as the real function
+ * finds it. */
+static size_t plain_len(const void *s, size_t max, size_t unit)
+{
+	if (unit == 1)
+		return max == SIZE_MAX ? real.strlen(s) : real.strnlen(s, max);
+	return max == SIZE_MAX ? real.wcslen(s) : real.wcsnlen(s, max);
+}
+
+/* Length of the string at s (units of `unit` bytes, at most max), read by func. Within a
+ * heap block the scan stops at the block's end: a string that reaches it, or lies in a freed
+ * block or a redzone, is reported (see the top) and *bad set. The length returned is always
+ * the real function's, so that the program behaves as it would without us. */
+static size_t str_extent(const void *s, size_t max, size_t unit, const char *func, int *bad)
+{
+	struct hgc_block b;
+	*bad = 0;
+	if (!hgc_lookup(s, &b))
+		return plain_len(s, max, unit);
+	const char *p = s, *end = b.user + b.size;
+	size_t room = p < end ? (size_t)(end - p) / unit : 0;
+	size_t lim = room < max ? room : max;
+	size_t len = plain_len(s, lim, unit);
+	size_t access;
+	if (len < lim)
+		access = (len + 1) * unit; /* up to its NUL */
+	else if (lim == max)
+		access = max * unit;       /* stopped by max, no NUL read */
+	else
+		access = (room + 1) * unit; /* runs off the block */
+	if (b.state == HGC_LIVE && p >= b.user && access <= (size_t)(end - p))
+		return len;
+	hgc_check_access(s, access, 0, func);
+	*bad = 1;
+	return len < lim || lim == max ? len : plain_len(s, max, unit);
+}
+
+enum str_op {
+	STR_READ,   /* strlen, strdup: the string only */
+	STR_COPY,   /* strcpy: writes the string and its NUL at d */
+	STR_COPY_N, /* strncpy: writes max units at d */
+	STR_APPEND, /* strcat, strncat: writes the string and a NUL after the string at d */
+};
+
+/* The string calls' slow path; returns the length of s (at most max units). */
+static HG_NOINLINE size_t str_check(enum str_op op, void *d, const void *s, size_t max, size_t unit,
+				    const char *func, const void *ret)
+{
+	if (!enter(ret))
+		return plain_len(s, max, unit);
+	int bad = 0, dbad = 0;
+	size_t dlen = op == STR_APPEND ? str_extent(d, SIZE_MAX, unit, func, &dbad) : 0;
+	size_t len = str_extent(s, max, unit, func, &bad);
+	if (op == STR_COPY_N)
+		hgc_check_access(d, max * unit, 1, func);
+	else if (op != STR_READ && !bad && !dbad)
+		hgc_check_access((char *)d + dlen * unit, (len + 1) * unit, 1, func);
+	leave();
+	return len;
+}
+
+/* 1 when either string may be in the heap (NULL: none). */
+HG_INLINE int may_be_heap_str(const void *a, const void *b)
+{
+	return may_be_heap(a, 1) || (b && may_be_heap(b, 1));
+}
+
+/* ---- uninitialized bytes in output ---- */
+
+/* The first byte of a run of UNINIT_RUN_BYTES HGC_UNINIT bytes in [lo, hi), or lo when the
+ * range is shorter than that and all HGC_UNINIT; NULL when there is none. */
+static const char *uninit_run(const char *lo, const char *hi)
+{
+	const unsigned char *p = (const unsigned char *)lo, *q, *e = (const unsigned char *)hi;
+	if (e - p < UNINIT_RUN_BYTES) {
+		for (q = p; q < e; q++)
+			if (*q != HGC_UNINIT)
+				return NULL;
+		return lo;
+	}
+	while (e - p >= UNINIT_RUN_BYTES &&
+	       (q = real.memchr(p, HGC_UNINIT, (size_t)(e - p) - (UNINIT_RUN_BYTES - 1)))) {
+		unsigned i = 1;
+		while (i < UNINIT_RUN_BYTES && q[i] == HGC_UNINIT)
+			i++;
+		if (i == UNINIT_RUN_BYTES)
+			return (const char *)q;
+		p = q + i; /* q[i] breaks the run: no run starts before it */
+	}
+	return NULL;
+}
+
+/* Reports uninitialized bytes among those of [p, p+n) in the live block holding p. */
+static void uninit_check(const void *p, size_t n, const char *func)
+{
+	struct hgc_block b;
+	if (!n || !hgc_lookup(p, &b) || b.state != HGC_LIVE)
+		return;
+	const char *lo = p, *hi = lo + n, *end = b.user + b.size;
+	if (lo < b.user)
+		lo = b.user;
+	if (hi > end)
+		hi = end;
+	const char *u = lo < hi ? uninit_run(lo, hi) : NULL;
+	if (!u)
+		return;
+	struct hgc_error e = { .kind = "uninitialized-read", .access = "read", .func = func,
+			       .addr = (uintptr_t)u, .size = (size_t)(hi - lo), .has_block = 1, .block = b };
+	hgc_report(&e);
+}
+
+/* The output calls' slow path for a range: it is read (overflow, use after free), and its
+ * heap bytes must have been written. */
+static HG_NOINLINE void out_check(const void *p, size_t n, const char *func, const void *ret)
+{
+	if (!enter(ret))
+		return;
+	hgc_check_access(p, n, 0, func);
+	uninit_check(p, n, func);
+	leave();
+}
+
+/* The same for a string (at most max units), e.g. the argument of puts or of a %s. */
+static HG_NOINLINE void out_str_check(const void *s, size_t max, size_t unit, const char *func,
+				      const void *ret)
+{
+	if (!enter(ret))
+		return;
+	int bad;
+	size_t len = str_extent(s, max, unit, func, &bad);
+	if (!bad)
+		uninit_check(s, len * unit, func);
+	leave();
+}
+
+static int is_digit(unsigned c) { return c - '0' < 10; }
+
+/* Checks the %s and %ls arguments of a printf format, taking the others off a copy of the
+ * argument list. Stops at what it cannot follow: positional arguments (%1$s), conversions it
+ * does not know (register_printf_function's). */
+static void check_format(const char *fmt, va_list ap, const char *func, const void *ret)
+{
+	enum { NONE, HH, H, L, LL, BIG_L, J, Z, T };
+	const unsigned char *f = (const unsigned char *)fmt;
+	va_list aq;
+	va_copy(aq, ap);
+	for (;;) {
+		while (*f && *f != '%')
+			f++;
+		if (!*f++)
+			break;
+		while (*f == '-' || *f == '+' || *f == ' ' || *f == '#' || *f == '0' || *f == '\'' || *f == 'I')
+			f++;
+		if (*f == '*') {
+			if (is_digit(*++f))
+				break; /* *N$ */
+			(void)va_arg(aq, int);
+		}
+		while (is_digit(*f))
+			f++;
+		if (*f == '$')
+			break;
+		long prec = -1;
+		if (*f == '.') {
+			if (*++f == '*') {
+				if (is_digit(*++f))
+					break;
+				prec = va_arg(aq, int);
+			} else {
+				for (prec = 0; is_digit(*f); f++)
+					prec = prec < 100000000 ? prec * 10 + (*f - '0') : prec;
+			}
+		}
+		int len = NONE;
+		switch (*f) {
+		case 'h': len = *++f == 'h' ? (f++, HH) : H; break;
+		case 'l': len = *++f == 'l' ? (f++, LL) : L; break;
+		case 'q': case 'L': len = BIG_L; f++; break;
+		case 'j': len = J; f++; break;
+		case 'z': case 'Z': len = Z; f++; break;
+		case 't': len = T; f++; break;
+		}
+		size_t max = prec < 0 ? SIZE_MAX : (size_t)prec;
+		const void *s;
+		switch (*f++) {
+		case '%': case 'm':
+			break;
+		case 'd': case 'i': case 'o': case 'u': case 'x': case 'X': case 'b': case 'B':
+			if (len == L || len == LL || len == BIG_L || len == J || len == Z || len == T)
+				(void)va_arg(aq, long long);
+			else
+				(void)va_arg(aq, int);
+			break;
+		case 'c': case 'C':
+			(void)va_arg(aq, int); /* int or wint_t */
+			break;
+		case 'a': case 'A': case 'e': case 'E': case 'f': case 'F': case 'g': case 'G':
+			if (len == BIG_L)
+				(void)va_arg(aq, long double);
+			else
+				(void)va_arg(aq, double);
+			break;
+		case 'p': case 'n':
+			(void)va_arg(aq, void *);
+			break;
+		case 's': case 'S':
+			s = va_arg(aq, const void *);
+			if (s && may_be_heap(s, 1))
+				out_str_check(s, max, len == L || f[-1] == 'S' ? WSIZE : 1, func, ret);
+			break;
+		default:
+			goto done;
+		}
+	}
+done:
+	va_end(aq);
+}
+
+/* ---- memory ----
+ * The hot four keep their checks in a separate function, tail-called like glibc, so that the
+ * fast path needs no stack frame. */
+
+static HG_NOINLINE void *memcpy_slow(void *d, const void *s, size_t n, const void *ret)
+{
+	check2(s, n, d, n, 0, "memcpy", ret);
+	return real_memcpy_chk(d, s, n, (size_t)-1);
+}
+
+HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
+{
+	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
+		return memcpy_slow(d, s, n, RET);
+	return real_memcpy_chk(d, s, n, (size_t)-1);
+}
+
+static HG_NOINLINE void *memmove_slow(void *d, const void *s, size_t n, const void *ret)
+{
+	check2(s, n, d, n, 0, "memmove", ret);
+	return real_memmove_chk(d, s, n, (size_t)-1);
+}
+
+HG_EXPORT void *memmove(void *d, const void *s, size_t n)
+{
+	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
+		return memmove_slow(d, s, n, RET);
+	return real_memmove_chk(d, s, n, (size_t)-1);
+}
+
+static HG_NOINLINE void *memset_slow(void *d, int c, size_t n, const void *ret)
+{
+	check2(NULL, 0, d, n, 0, "memset", ret);
+	return real_memset_chk(d, c, n, (size_t)-1);
+}
+
+HG_EXPORT void *memset(void *d, int c, size_t n)
+{
+	if (n && may_be_heap(d, n))
+		return memset_slow(d, c, n, RET);
+	return real_memset_chk(d, c, n, (size_t)-1);
+}
+
+static HG_NOINLINE int memcmp_slow(const void *a, const void *b, size_t n, const void *ret)
+{
+	check2(a, n, (void *)b, n, 1, "memcmp", ret);
+	return real.memcmp(a, b, n);
+}
+
+HG_EXPORT int memcmp(const void *a, const void *b, size_t n)
+{
+	if (n && (may_be_heap(a, n) || may_be_heap(b, n)))
+		return memcmp_slow(a, b, n, RET);
+	return real.memcmp(a, b, n);
+}
+
+HG_EXPORT wchar_t *wmemcpy(wchar_t *restrict d, const wchar_t *restrict s, size_t n)
+{
+	if (n && (may_be_heap(s, n * WSIZE) || may_be_heap(d, n * WSIZE)))
+		check2(s, n * WSIZE, d, n * WSIZE, 0, "wmemcpy", RET);
+	return real_wmemcpy_chk(d, s, n, (size_t)-1);
+}
+
+HG_EXPORT wchar_t *wmemmove(wchar_t *d, const wchar_t *s, size_t n)
+{
+	if (n && (may_be_heap(s, n * WSIZE) || may_be_heap(d, n * WSIZE)))
+		check2(s, n * WSIZE, d, n * WSIZE, 0, "wmemmove", RET);
+	return real_wmemmove_chk(d, s, n, (size_t)-1);
+}
+
+HG_EXPORT wchar_t *wmemset(wchar_t *d, wchar_t c, size_t n)
+{
+	if (n && may_be_heap(d, n * WSIZE))
+		check2(NULL, 0, d, n * WSIZE, 0, "wmemset", RET);
+	return real_wmemset_chk(d, c, n, (size_t)-1);
+}
+
+/* ---- strings ---- */
+
+HG_EXPORT size_t strlen(const char *s)
+{
+	if (may_be_heap(s, 1))
+		return str_check(STR_READ, NULL, s, SIZE_MAX, 1, "strlen", RET);
+	return real.strlen(s);
+}
+
+HG_EXPORT char *strcpy(char *restrict d, const char *restrict s)
+{
+	if (may_be_heap_str(d, s))
+		str_check(STR_COPY, d, s, SIZE_MAX, 1, "strcpy", RET);
+	return real_strcpy_chk(d, s, (size_t)-1);
+}
+
+HG_EXPORT char *strncpy(char *restrict d, const char *restrict s, size_t n)
+{
+	if (n && may_be_heap_str(d, s))
+		str_check(STR_COPY_N, d, s, n, 1, "strncpy", RET);
+	return real_strncpy_chk(d, s, n, (size_t)-1);
+}
+
+HG_EXPORT char *strcat(char *restrict d, const char *restrict s)
+{
+	if (may_be_heap_str(d, s))
+		str_check(STR_APPEND, d, s, SIZE_MAX, 1, "strcat", RET);
+	return real_strcat_chk(d, s, (size_t)-1);
+}
+
+HG_EXPORT char *strncat(char *restrict d, const char *restrict s, size_t n)
+{
+	if (may_be_heap_str(d, s))
+		str_check(STR_APPEND, d, s, n, 1, "strncat", RET);
+	return real_strncat_chk(d, s, n, (size_t)-1);
+}
+
+/* The copy comes from our malloc, so its allocation stack starts at the caller. */
+static char *dup_n(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (d) {
+		real_memcpy_chk(d, s, n, (size_t)-1);
+		d[n] = 0;
+	}
+	return d;
+}
+
+HG_EXPORT char *strdup(const char *s)
+{
+	size_t n = may_be_heap(s, 1) ? str_check(STR_READ, NULL, s, SIZE_MAX, 1, "strdup", RET)
+				     : real.strlen(s);
+	return dup_n(s, n);
+}
+
+HG_EXPORT char *strndup(const char *s, size_t max)
+{
+	size_t n = may_be_heap(s, 1) ? str_check(STR_READ, NULL, s, max, 1, "strndup", RET)
+				     : real.strnlen(s, max);
+	return dup_n(s, n);
+}
+
+HG_EXPORT size_t wcslen(const wchar_t *s)
+{
+	if (may_be_heap(s, 1))
+		return str_check(STR_READ, NULL, s, SIZE_MAX, WSIZE, "wcslen", RET);
+	return real.wcslen(s);
+}
+
+HG_EXPORT wchar_t *wcscpy(wchar_t *restrict d, const wchar_t *restrict s)
+{
+	if (may_be_heap_str(d, s))
+		str_check(STR_COPY, d, s, SIZE_MAX, WSIZE, "wcscpy", RET);
+	return real_wcscpy_chk(d, s, (size_t)-1);
+}
+
+HG_EXPORT wchar_t *wcsncpy(wchar_t *restrict d, const wchar_t *restrict s, size_t n)
+{
+	if (n && may_be_heap_str(d, s))
+		str_check(STR_COPY_N, d, s, n, WSIZE, "wcsncpy", RET);
+	return real_wcsncpy_chk(d, s, n, (size_t)-1);
+}
+
+HG_EXPORT wchar_t *wcscat(wchar_t *restrict d, const wchar_t *restrict s)
+{
+	if (may_be_heap_str(d, s))
+		str_check(STR_APPEND, d, s, SIZE_MAX, WSIZE, "wcscat", RET);
+	return real_wcscat_chk(d, s, (size_t)-1);
+}
+
+HG_EXPORT wchar_t *wcsncat(wchar_t *restrict d, const wchar_t *restrict s, size_t n)
+{
+	if (may_be_heap_str(d, s))
+		str_check(STR_APPEND, d, s, n, WSIZE, "wcsncat", RET);
+	return real_wcsncat_chk(d, s, n, (size_t)-1);
+}
+
+/* ---- formatted strings: the destination is the bytes written, NUL included ---- */
+
+HG_INLINE int vsnprintf_checked(char *s, size_t n, const char *fmt, va_list ap, const char *func,
+				const void *ret)
+{
+	int r = real_vsnprintf_chk(s, n, 0, (size_t)-1, fmt, ap);
+	if (n && r >= 0 && may_be_heap(s, n))
+		check2(NULL, 0, s, (size_t)r + 1 < n ? (size_t)r + 1 : n, 0, func, ret);
+	return r;
+}
+
+HG_EXPORT int vsnprintf(char *restrict s, size_t n, const char *restrict fmt, va_list ap)
+{
+	return vsnprintf_checked(s, n, fmt, ap, "vsnprintf", RET);
+}
+
+HG_EXPORT int snprintf(char *restrict s, size_t n, const char *restrict fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf_checked(s, n, fmt, ap, "snprintf", RET);
+	va_end(ap);
+	return r;
+}
+
+/* ---- input: the destination is all the call may write ---- */
+
+HG_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	if (n && may_be_heap(buf, n))
+		check2(NULL, 0, buf, n, 0, "read", RET);
+	return real_read(fd, buf, n);
+}
+
+HG_EXPORT size_t fread(void *restrict p, size_t size, size_t n, FILE *restrict fp)
+{
+	size_t bytes;
+	if (!__builtin_mul_overflow(size, n, &bytes) && bytes && may_be_heap(p, bytes))
+		check2(NULL, 0, p, bytes, 0, "fread", RET);
+	return real_fread(p, size, n, fp);
+}
+
+HG_EXPORT char *fgets(char *restrict s, int n, FILE *restrict fp)
+{
+	if (n > 0 && may_be_heap(s, (size_t)n))
+		check2(NULL, 0, s, (size_t)n, 0, "fgets", RET);
+	return real_fgets(s, n, fp);
+}
+
+/* ---- output: what leaves the process must have been written ---- */
+
+HG_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (n && may_be_heap(buf, n))
+		out_check(buf, n, "write", RET);
+	return real_write(fd, buf, n);
+}
+
+HG_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	if (n && may_be_heap(buf, n))
+		out_check(buf, n, "send", RET);
+	return real_send(fd, buf, n, flags);
+}
+
+HG_EXPORT size_t fwrite(const void *restrict p, size_t size, size_t n, FILE *restrict fp)
+{
+	size_t bytes;
+	if (!__builtin_mul_overflow(size, n, &bytes) && bytes && may_be_heap(p, bytes))
+		out_check(p, bytes, "fwrite", RET);
+	return real_fwrite(p, size, n, fp);
+}
+
+HG_EXPORT int fputs(const char *restrict s, FILE *restrict fp)
+{
+	if (may_be_heap(s, 1))
+		out_str_check(s, SIZE_MAX, 1, "fputs", RET);
+	return real_fputs(s, fp);
+}
+
+HG_EXPORT int puts(const char *s)
+{
+	if (may_be_heap(s, 1))
+		out_str_check(s, SIZE_MAX, 1, "puts", RET);
+	return real_puts(s);
+}
+
+/* The printf family: the format walk runs only once the checks are on. Flag 0 makes the
+ * _chk forms the plain functions. */
+#define CHECK_FORMAT(fmt, ap, func)                              \
+	do {                                                     \
+		if (hgc_ready)                                   \
+			check_format(fmt, ap, func, RET);        \
+	} while (0)
+
+HG_EXPORT int vfprintf(FILE *restrict fp, const char *restrict fmt, va_list ap)
+{
+	CHECK_FORMAT(fmt, ap, "vfprintf");
+	return real_vfprintf_chk(fp, 0, fmt, ap);
+}
+
+HG_EXPORT int vprintf(const char *restrict fmt, va_list ap)
+{
+	CHECK_FORMAT(fmt, ap, "vprintf");
+	return real_vprintf_chk(0, fmt, ap);
+}
+
+HG_EXPORT int vdprintf(int fd, const char *restrict fmt, va_list ap)
+{
+	CHECK_FORMAT(fmt, ap, "vdprintf");
+	return real_vdprintf_chk(fd, 0, fmt, ap);
+}
+
+HG_EXPORT int fprintf(FILE *restrict fp, const char *restrict fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	CHECK_FORMAT(fmt, ap, "fprintf");
+	int r = real_vfprintf_chk(fp, 0, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+HG_EXPORT int printf(const char *restrict fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	CHECK_FORMAT(fmt, ap, "printf");
+	int r = real_vprintf_chk(0, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+HG_EXPORT int dprintf(int fd, const char *restrict fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	CHECK_FORMAT(fmt, ap, "dprintf");
+	int r = real_vdprintf_chk(fd, 0, fmt, ap);
+	va_end(ap);
+	return r;
+}

@@ -1,0 +1,1016 @@
+/* leak.c — the leak check: a conservative mark-and-sweep from the roots over a snapshot of the
+ * live blocks, valgrind's classification, and the grouped report. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "alloc/span.h"
+#include "base/fmt.h"
+#include "base/options.h"
+#include "check/check.h"
+#include "check/guard.h"
+#include "heapguard.h"
+#include "os/os.h"
+
+/*
+ * The check, in the order it runs (valgrind's mc_leakcheck.c, LSan's lsan_common.cpp):
+ *
+ *  1. snapshot  every live block's (user, size, stack) into `ents`, sorted by address, and the
+ *               addresses of their records (block.c's pools hold every block's user pointer:
+ *               scanned as roots they would make the whole heap reachable);
+ *  2. roots     scanned word by word (8-byte aligned), conservatively:
+ *               - the writable PT_LOAD segments of every module but ours (dl_iterate_phdr);
+ *               - the calling thread's static TLS blocks (dl_iterate_phdr's dlpi_tls_data);
+ *               - every private read-write anonymous mapping in /proc/self/maps. That covers
+ *                 other threads' stacks, whole (their dead frames too: we cannot stop them and
+ *                 read their stack pointers), their TLS and TCB (glibc puts both at the top of
+ *                 the thread's stack mapping), ld.so's early allocations, and memory programs
+ *                 take from mmap themselves (python's arenas), as valgrind does;
+ *               - the calling thread's own stack only from the check's entry frame up, where
+ *                 its registers were spilled: a pointer left in a dead frame is no root.
+ *               Never scanned: heapguard's heap (the page map), guard slots, our own module,
+ *               the pages holding live block records, and this check's own buffers. Pages
+ *               holding only freed records are scanned: a stale record naming a block whose
+ *               memory was reused (past the quarantine) can hide that block's leak.
+ *  3. mark      a start pointer from a root or a reachable block makes a block reachable; an
+ *               interior pointer, or any pointer from a possibly-reached block, makes it
+ *               possibly lost; marked blocks are scanned in turn;
+ *  4. cliques   each unreached block, in address order, scans what it points to: unreached
+ *               blocks found so become indirectly lost (an earlier clique's leader too), so a
+ *               lost cycle has one definitely lost block and the rest indirect;
+ *  5. report    blocks grouped by (kind, allocation stack), largest bytes first.
+ *
+ * Other threads keep running meanwhile (at exit too: exit() does not stop them), so what they
+ * change during the scan may be missed or seen twice, and a pointer only in a running
+ * thread's registers is not seen: the check is conservative, not exact. Unreached blocks that
+ * another thread freed during the scan are dropped before the report (drop_freed).
+ * Memory that can vanish under us (mappings read from /proc/self/maps, guard slots and large
+ * blocks that another thread frees) is read through process_vm_readv, which fails instead of
+ * faulting; where the kernel refuses it (seccomp), memory is read in place.
+ */
+
+enum leak_kind { K_DEFINITE, K_INDIRECT, K_POSSIBLE, K_REACHABLE, K_COUNT };
+enum mark { M_UNREACHED, M_REACHABLE, M_POSSIBLE, M_INDIRECT, M_GONE /* freed during the scan */ };
+
+static const char *const KIND_IDS[K_COUNT] = { "definitely-lost", "indirectly-lost", "possibly-lost",
+					       "still-reachable" };
+static const char *const KIND_WORDS[K_COUNT] = { "definitely lost", "indirectly lost", "possibly lost",
+						 "still reachable" };
+
+#define FRAGILE_MIN_BYTES ((size_t)64 << 10) /* large blocks: their own mapping, may be unmapped */
+#define BOUNCE_BYTES ((size_t)64 << 10)      /* process_vm_readv copies this much at a time */
+#define MODULE_RANGES_MAX 4096u               /* writable segments and TLS blocks */
+#define MAPS_MIN_BYTES ((size_t)256 << 10)
+#define MAPS_MAX_BYTES ((size_t)64 << 20)
+#define NO_MAPS_STACK_BYTES ((size_t)8 << 20) /* without /proc/self/maps: stack scanned */
+#define RESIDENCY_PAGES 4096u               /* pages per mincore call */
+#define SNAPSHOT_TRIES 4                     /* the heap may grow between counting and copying */
+#define RADIX_BITS 11                        /* digit of the radix sorts: 2048 counters */
+
+/* A live block, as the snapshot saw it. Sorted by user while marking; afterwards sorted by
+ * (kind, stack) and folded in place into struct group entries at the front of the array. */
+struct ent {
+	uintptr_t user;
+	size_t size;
+	uint32_t stack;
+	uint8_t mark;     /* enum mark */
+	uint8_t fragile;  /* guarded or large: read it through process_vm_readv */
+	uint8_t new_array;/* allocated by new[]: a pointer past its count cookie is a start pointer */
+};
+
+struct group {
+	size_t bytes;
+	size_t blocks;
+	uint32_t stack;
+	uint8_t kind;     /* enum leak_kind */
+};
+
+struct range {
+	uintptr_t lo, hi;
+};
+
+/*
+ * The work area: one mapping per check (nothing here calls malloc), 56 bytes per block:
+ *   ents     cap entries
+ *   scratch  as large as ents: the radix sorts' buffer; while marking, the mark stack
+ *            (2 * cap: a block is pushed at most twice) and the bucket index (<= 2 * cap + 1)
+ *   recs     cap record addresses
+ * plus the bounce buffer and the module ranges. The skip list is mapped apart, once its
+ * length is known.
+ */
+struct work {
+	struct ent *ents;
+	size_t n, cap;
+	int overflow;
+	void *scratch;
+	uintptr_t *recs;
+	uint32_t *stack;
+	size_t depth;
+	uint32_t *index;           /* bucket b: the first entry with user >= lo + (b << shift) */
+	unsigned shift;
+	struct range *skip;        /* sorted, disjoint: never scanned as roots */
+	size_t nskip, skip_bytes;
+	struct range *mods;        /* module segments and TLS blocks */
+	size_t nmods;
+	uintptr_t own_lo, own_hi;  /* our module */
+	unsigned char *bounce;     /* BOUNCE_BYTES */
+	uintptr_t lo, hi;          /* extent of all blocks: the cheap filter before the search */
+	int skip_absent;           /* no swap: pages not resident hold no pointer */
+	void *map;
+	size_t map_bytes;
+};
+
+/* ---------------- sorting, without malloc ---------------- */
+
+typedef int (*less_fn)(const void *a, const void *b);
+
+static void swap_words(uint64_t *a, uint64_t *b, size_t words)
+{
+	for (size_t i = 0; i < words; i++) {
+		uint64_t t = a[i];
+		a[i] = b[i];
+		b[i] = t;
+	}
+}
+
+/* Quicksort (median of three, insertion sort below 16): recursion only into the smaller part,
+ * so the depth stays under log2(n). Elements are a whole number of words. */
+static void sort(void *base, size_t n, size_t size, less_fn less)
+{
+	char *a = base;
+	size_t w = size / 8;
+#define AT(i) (a + (i) * size)
+#define SWAP(i, j) swap_words((uint64_t *)(void *)AT(i), (uint64_t *)(void *)AT(j), w)
+	while (n > 16) {
+		size_t mid = n / 2;
+		if (less(AT(mid), AT(0)))
+			SWAP(mid, 0);
+		if (less(AT(n - 1), AT(0)))
+			SWAP(n - 1, 0);
+		if (less(AT(n - 1), AT(mid)))
+			SWAP(n - 1, mid);
+		SWAP(mid, n - 2); /* the pivot waits at n - 2; a[0] <= pivot <= a[n-1] */
+		size_t i = 0, j = n - 2;
+		for (;;) {
+			while (less(AT(++i), AT(n - 2)))
+				;
+			while (less(AT(n - 2), AT(--j)))
+				;
+			if (i >= j)
+				break;
+			SWAP(i, j);
+		}
+		SWAP(i, n - 2);
+		if (i < n - i - 1) {
+			sort(a, i, size, less);
+			a = AT(i + 1);
+			n = n - i - 1;
+		} else {
+			sort(AT(i + 1), n - i - 1, size, less);
+			n = i;
+		}
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && less(AT(j), AT(j - 1)); j--)
+			SWAP(j, j - 1);
+#undef AT
+#undef SWAP
+}
+
+typedef uint64_t (*key_fn)(const void *elem);
+
+static size_t radix_counts[1u << RADIX_BITS]; /* static: one check at a time */
+
+static void copy_words(uint64_t *d, const uint64_t *s, size_t words)
+{
+	for (size_t i = 0; i < words; i++)
+		d[i] = s[i];
+}
+
+/* LSD radix sort by key through tmp (as large as base), over the digits in which the keys
+ * differ only: a million entries sort in tens of milliseconds, where a comparison sort takes
+ * ten times that. */
+static void radix_sort(void *base, void *tmp, size_t n, size_t size, key_fn key)
+{
+	size_t w = size / 8;
+	uint64_t min = UINT64_MAX, max = 0;
+	char *src = base, *dst = tmp;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = key(src + i * size);
+		min = k < min ? k : min;
+		max = k > max ? k : max;
+	}
+	const size_t mask = ((size_t)1 << RADIX_BITS) - 1;
+	for (unsigned shift = 0; n > 1 && shift < 64 && (max - min) >> shift; shift += RADIX_BITS) {
+		for (size_t d = 0; d <= mask; d++)
+			radix_counts[d] = 0;
+		for (size_t i = 0; i < n; i++)
+			radix_counts[((key(src + i * size) - min) >> shift) & mask]++;
+		size_t sum = 0;
+		for (size_t d = 0; d <= mask; d++) {
+			size_t c = radix_counts[d];
+			radix_counts[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++) {
+			size_t at = radix_counts[((key(src + i * size) - min) >> shift) & mask]++;
+			copy_words((uint64_t *)(void *)(dst + at * size), (const uint64_t *)(void *)(src + i * size), w);
+		}
+		char *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != base)
+		copy_words(base, (const uint64_t *)(void *)src, n * w);
+}
+
+static uint64_t ent_user_key(const void *e)
+{
+	return ((const struct ent *)e)->user;
+}
+
+static uint64_t word_key(const void *e)
+{
+	return *(const uintptr_t *)e;
+}
+
+static int range_less(const void *a, const void *b)
+{
+	return ((const struct range *)a)->lo < ((const struct range *)b)->lo;
+}
+
+static unsigned kind_of(const struct ent *e)
+{
+	static const uint8_t BY_MARK[] = { [M_UNREACHED] = K_DEFINITE, [M_REACHABLE] = K_REACHABLE,
+					   [M_POSSIBLE] = K_POSSIBLE, [M_INDIRECT] = K_INDIRECT,
+					   [M_GONE] = K_COUNT };
+	return BY_MARK[e->mark];
+}
+
+static uint64_t ent_group_key(const void *e)
+{
+	return (uint64_t)kind_of(e) << 32 | ((const struct ent *)e)->stack;
+}
+
+/* Largest first; ties in kind order, then by stack id, so the report is stable. */
+static int group_by_bytes(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	if (x->bytes != y->bytes)
+		return x->bytes > y->bytes;
+	return x->kind != y->kind ? x->kind < y->kind : x->stack < y->stack;
+}
+
+_Static_assert(sizeof(struct ent) % 8 == 0 && sizeof(struct group) <= sizeof(struct ent) &&
+		       sizeof(struct ent) >= 6 * sizeof(uint32_t),
+	       "groups are folded into the entry array; scratch holds 6 uint32_t per entry");
+
+/* ---------------- reading memory that may vanish ---------------- */
+
+static int vm_read_broken; /* process_vm_readv refused (ENOSYS, EPERM): read in place */
+
+/* Copies what it can of [src, src+n) (within one BOUNCE_BYTES chunk) into dst; returns the
+ * bytes copied, 0 when the first page is gone. -1 when the call is unavailable. */
+static ssize_t read_self(void *dst, uintptr_t src, size_t n)
+{
+	struct iovec local = { dst, n }, remote = { (void *)src, n };
+	ssize_t r = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+	if (r >= 0)
+		return r;
+	if (errno == EFAULT || errno == ESRCH)
+		return 0;
+	vm_read_broken = 1;
+	return -1;
+}
+
+/* ---------------- marking ---------------- */
+
+/* Index of the block whose user bytes hold p (a zero-size block: p at its start), or -1. */
+static inline long find_block(const struct work *wk, uintptr_t p)
+{
+	if (p - wk->lo >= wk->hi - wk->lo)
+		return -1;
+	size_t b = (p - wk->lo) >> wk->shift;
+	size_t lo = wk->index[b], hi = wk->index[b + 1];
+	/* The answer is the last entry with user <= p: in the bucket, or the one before it. */
+	if (lo == hi || wk->ents[lo].user > p) {
+		if (!lo)
+			return -1;
+		lo--;
+		hi = lo + 1;
+	}
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (wk->ents[mid].user <= p)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	const struct ent *e = &wk->ents[lo];
+	if (p < e->user || (p - e->user >= e->size && !(e->size == 0 && p == e->user)))
+		return -1;
+	return (long)lo;
+}
+
+/* Valgrind's "newarray" heuristic: new[] of a class with a destructor returns the block's
+ * start plus an 8-byte element count. */
+static int is_start(const struct ent *e, uintptr_t p)
+{
+	if (p == e->user)
+		return 1;
+	if (!e->new_array || p != e->user + sizeof(size_t) || e->size < sizeof(size_t))
+		return 0;
+	size_t count;
+	if (!e->fragile || vm_read_broken)
+		count = *(const size_t *)e->user;
+	else if (read_self(&count, e->user, sizeof count) != (ssize_t)sizeof count)
+		return 0;
+	return count != 0 && count <= e->size - sizeof(size_t);
+}
+
+static inline void push(struct work *wk, size_t i)
+{
+	wk->stack[wk->depth++] = (uint32_t)i;
+}
+
+/* Phase 3: a word seen in a root (definite) or in a marked block. */
+static inline void mark_word(struct work *wk, uintptr_t p, int from_definite)
+{
+	long i = find_block(wk, p);
+	if (i < 0)
+		return;
+	struct ent *e = &wk->ents[i];
+	if (from_definite && e->mark != M_REACHABLE && is_start(e, p)) {
+		e->mark = M_REACHABLE;
+		push(wk, (size_t)i);
+	} else if (e->mark == M_UNREACHED) {
+		e->mark = M_POSSIBLE;
+		push(wk, (size_t)i);
+	}
+}
+
+/* Phase 4: a word seen in a block of the clique led by `leader`. */
+static inline void clique_word(struct work *wk, uintptr_t p, size_t leader)
+{
+	long i = find_block(wk, p);
+	if (i < 0 || (size_t)i == leader || wk->ents[i].mark != M_UNREACHED)
+		return;
+	wk->ents[i].mark = M_INDIRECT;
+	push(wk, (size_t)i);
+}
+
+/* Calls mark_word (leader < 0) or clique_word on each aligned word of [p, p+n), n a multiple
+ * of 8, p readable. */
+static void scan_words(struct work *wk, const uintptr_t *p, size_t words, int from_definite, long leader)
+{
+	for (size_t i = 0; i < words; i++) {
+		uintptr_t v = p[i];
+		if (v - wk->lo >= wk->hi - wk->lo)
+			continue;
+		if (leader < 0)
+			mark_word(wk, v, from_definite);
+		else
+			clique_word(wk, v, (size_t)leader);
+	}
+}
+
+/* Scans [lo, hi) (8-byte aligned), in place or through the bounce buffer; pages that vanished
+ * are skipped. */
+static void scan_range(struct work *wk, uintptr_t lo, uintptr_t hi, int fragile, int from_definite,
+		       long leader)
+{
+	if (!fragile || vm_read_broken) {
+		scan_words(wk, (const uintptr_t *)lo, (hi - lo) / 8, from_definite, leader);
+		return;
+	}
+	while (lo < hi) {
+		size_t n = hi - lo < BOUNCE_BYTES ? hi - lo : BOUNCE_BYTES;
+		ssize_t got = read_self(wk->bounce, lo, n);
+		if (got < 0) { /* unavailable: in place from here on */
+			scan_words(wk, (const uintptr_t *)lo, (hi - lo) / 8, from_definite, leader);
+			return;
+		}
+		scan_words(wk, (const uintptr_t *)(void *)wk->bounce, (size_t)got / 8, from_definite, leader);
+		lo += (size_t)got;
+		if ((size_t)got < n) /* the page at lo is gone: go on after it */
+			lo = (lo | (HG_OS_PAGE_BYTES - 1)) + 1;
+	}
+}
+
+static void scan_block(struct work *wk, size_t i, long leader)
+{
+	const struct ent *e = &wk->ents[i];
+	uintptr_t lo = hg_align_up(e->user, 8), hi = (e->user + e->size) & ~(uintptr_t)7;
+	if (lo < hi)
+		scan_range(wk, lo, hi, e->fragile, e->mark == M_REACHABLE, leader);
+}
+
+static void drain(struct work *wk, long leader)
+{
+	while (wk->depth)
+		scan_block(wk, wk->stack[--wk->depth], leader);
+}
+
+/* ---------------- roots ---------------- */
+
+/* Without swap, a page that is not resident was never written (or was handed back with
+ * MADV_DONTNEED): it reads as zero, or as its file's bytes, and holds no heap pointer.
+ * Skipping such pages spares faulting in heapguard's own metadata reservations (tens of
+ * MiB, mostly untouched) at every check. With swap, a swapped-out page may hold pointers. */
+static int has_no_swap(void)
+{
+	static char text[4096]; /* static: this stays out of the scanned stack */
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/swaps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = syscall(SYS_read, fd, text, sizeof text);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return 0;
+	int lines = 0; /* the header, then one line per swap area */
+	for (ssize_t i = 0; i < n; i++)
+		lines += text[i] == '\n';
+	return lines == 1 && n < (ssize_t)sizeof text;
+}
+
+/* Scans the root [lo, hi), its resident pages only when skip_absent. */
+static void scan_resident(struct work *wk, uintptr_t lo, uintptr_t hi)
+{
+	static unsigned char resident[RESIDENCY_PAGES];
+	const uintptr_t PAGE = HG_OS_PAGE_BYTES;
+	if (!wk->skip_absent) {
+		scan_range(wk, lo, hi, 1, 1, -1);
+		return;
+	}
+	while (lo < hi) {
+		uintptr_t page = lo & ~(PAGE - 1);
+		size_t pages = (hi - page + PAGE - 1) / PAGE;
+		pages = pages < RESIDENCY_PAGES ? pages : RESIDENCY_PAGES;
+		uintptr_t chunk_end = page + pages * PAGE < hi ? page + pages * PAGE : hi;
+		if (syscall(SYS_mincore, page, pages * PAGE, resident) != 0) {
+			scan_range(wk, lo, chunk_end, 1, 1, -1); /* a hole: read it all, as it goes */
+			lo = chunk_end;
+			continue;
+		}
+		for (size_t i = 0, j; i < pages; i = j) {
+			for (j = i + 1; j < pages && (resident[j] & 1) == (resident[i] & 1); j++)
+				;
+			uintptr_t a = page + i * PAGE, b = page + j * PAGE;
+			if (resident[i] & 1)
+				scan_range(wk, a > lo ? a : lo, b < chunk_end ? b : chunk_end, 1, 1, -1);
+		}
+		lo = chunk_end;
+	}
+}
+
+/* Scans [lo, hi) as a root, less the skip ranges and heapguard's heap. */
+static void scan_root(struct work *wk, uintptr_t lo, uintptr_t hi)
+{
+	lo = hg_align_up(lo, 8);
+	hi &= ~(uintptr_t)7;
+	/* The first skip range that ends after lo. */
+	size_t s = 0, e = wk->nskip;
+	while (s < e) {
+		size_t m = (s + e) / 2;
+		if (wk->skip[m].hi <= lo)
+			s = m + 1;
+		else
+			e = m;
+	}
+	while (lo < hi) {
+		if (s < wk->nskip && wk->skip[s].lo <= lo) {
+			lo = wk->skip[s++].hi;
+			continue;
+		}
+		uintptr_t end = s < wk->nskip && wk->skip[s].lo < hi ? wk->skip[s].lo : hi;
+		/* Cut out heap slices (64 KiB granules of the page map). */
+		while (lo < end) {
+			uintptr_t g = (lo | (HG_SLICE_BYTES - 1)) + 1;
+			uintptr_t stop = g < end ? g : end;
+			if (!hg_pagemap_get(lo)) {
+				while (stop < end && !hg_pagemap_get(stop))
+					stop = stop + HG_SLICE_BYTES < end ? stop + HG_SLICE_BYTES : end;
+				scan_resident(wk, lo, stop);
+			}
+			lo = stop;
+		}
+	}
+}
+
+struct phdr_ctx {
+	struct work *wk;
+	uintptr_t own_pc;
+};
+
+static void add_module_range(struct work *wk, uintptr_t lo, uintptr_t hi)
+{
+	if (wk->nmods < MODULE_RANGES_MAX && lo < hi)
+		wk->mods[wk->nmods++] = (struct range){ lo, hi };
+}
+
+/* Collects every module's writable segments (to the page's end: ld.so's start-up allocator
+ * uses the rest of its last page) and this thread's TLS blocks; finds our own module. */
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct phdr_ctx *c = arg;
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	int own = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr, b = a + ph->p_memsz;
+		if (ph->p_type != PT_LOAD)
+			continue;
+		lo = a < lo ? a : lo;
+		hi = b > hi ? b : hi;
+		own |= c->own_pc >= a && c->own_pc < b;
+	}
+	if (own) {
+		c->wk->own_lo = lo & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1);
+		c->wk->own_hi = hg_align_up(hi, HG_OS_PAGE_BYTES);
+		return 0;
+	}
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
+			add_module_range(c->wk, a & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1),
+					 hg_align_up(a + ph->p_memsz, HG_OS_PAGE_BYTES));
+		else if (ph->p_type == PT_TLS && info->dlpi_tls_data)
+			add_module_range(c->wk, (uintptr_t)info->dlpi_tls_data,
+					 (uintptr_t)info->dlpi_tls_data + ph->p_memsz);
+	}
+	return 0;
+}
+
+/* /proc/self/maps, whole, into a mapping of its own; NULL when it cannot be read. */
+static char *read_maps(size_t *len, size_t *map_bytes)
+{
+	for (size_t cap = MAPS_MIN_BYTES; cap <= MAPS_MAX_BYTES; cap *= 2) {
+		char *buf = hg_os_map(cap, 0);
+		if (!buf)
+			return NULL;
+		int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			hg_os_unmap(buf, cap);
+			return NULL;
+		}
+		size_t n = 0;
+		ssize_t r;
+		while (n < cap && (r = syscall(SYS_read, fd, buf + n, cap - n)) > 0)
+			n += (size_t)r;
+		syscall(SYS_close, fd);
+		if (n < cap) {
+			*len = n;
+			*map_bytes = cap;
+			return buf;
+		}
+		hg_os_unmap(buf, cap); /* did not fit: again, twice as large */
+	}
+	return NULL;
+}
+
+static const char *parse_hex(const char *s, const char *end, uintptr_t *v)
+{
+	uintptr_t x = 0;
+	for (; s < end; s++) {
+		unsigned c = (unsigned char)*s, d;
+		if (c - '0' < 10)
+			d = c - '0';
+		else if ((c | 0x20) - 'a' < 6)
+			d = (c | 0x20) - 'a' + 10;
+		else
+			break;
+		x = x << 4 | d;
+	}
+	*v = x;
+	return s;
+}
+
+/* Private read-write mappings that are anonymous: no path, or a bracketed name ([heap],
+ * [stack], [anon:...]). File mappings are the modules' (scanned from their headers) or data
+ * files; device mappings are never read. */
+static int is_anon_rw(const char *perms, const char *path, const char *eol)
+{
+	if (perms[0] != 'r' || perms[1] != 'w' || perms[3] != 'p')
+		return 0;
+	return path == eol || *path == '[';
+}
+
+/* Live guard slots are blocks, scanned as such. */
+static int is_guard_region(uintptr_t a)
+{
+	char *slot, *below, *above;
+	return hgc_guard_place((const void *)a, &slot, &below, &above) != HGC_GUARD_OUTSIDE;
+}
+
+/* Scans every anonymous read-write mapping; the calling thread's stack from sp up only. */
+static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t sp)
+{
+	const char *p = text, *end = text + len;
+	while (p < end) {
+		const char *eol = p;
+		while (eol < end && *eol != '\n')
+			eol++;
+		uintptr_t lo, hi;
+		const char *q = parse_hex(p, eol, &lo);
+		if (q < eol && *q == '-')
+			q = parse_hex(q + 1, eol, &hi);
+		else
+			hi = lo;
+		const char *perms = q + 1, *path = perms;
+		for (int field = 0; field < 4 && path < eol; field++) { /* perms offset dev inode */
+			while (path < eol && *path != ' ')
+				path++;
+			while (path < eol && *path == ' ')
+				path++;
+		}
+		if (perms + 4 <= eol && lo < hi && is_anon_rw(perms, path, eol) && !is_guard_region(lo))
+			scan_root(wk, sp >= lo && sp < hi ? sp : lo, hi);
+		p = eol + 1;
+	}
+}
+
+/* ---------------- snapshot ---------------- */
+
+static void take(const struct hgc_block *b, void *arg)
+{
+	struct work *wk = arg;
+	if (wk->n == wk->cap) {
+		wk->overflow = 1;
+		return;
+	}
+	struct ent *e = &wk->ents[wk->n];
+	e->user = (uintptr_t)b->user;
+	e->size = b->size;
+	e->stack = b->alloc_stack;
+	e->mark = M_UNREACHED;
+	e->fragile = b->guarded || b->size >= FRAGILE_MIN_BYTES;
+	e->new_array = b->kind == HGC_BY_NEW_ARRAY;
+	wk->recs[wk->n++] = (uintptr_t)b;
+}
+
+static void work_free(struct work *wk)
+{
+	if (wk->map)
+		hg_os_unmap(wk->map, wk->map_bytes);
+	if (wk->skip)
+		hg_os_unmap(wk->skip, wk->skip_bytes);
+	wk->map = NULL;
+	wk->skip = NULL;
+	wk->nskip = 0;
+}
+
+/* Maps the work area for cap blocks; 0 when out of memory. */
+static int work_alloc(struct work *wk, size_t cap)
+{
+	size_t bytes = 2 * cap * sizeof(struct ent) + cap * sizeof(uintptr_t) +
+		       MODULE_RANGES_MAX * sizeof(struct range) + BOUNCE_BYTES;
+	bytes = hg_align_up(bytes, HG_OS_PAGE_BYTES);
+	char *m = hg_os_map(bytes, 0);
+	if (!m)
+		return 0;
+	wk->map = m;
+	wk->map_bytes = bytes;
+	wk->cap = cap;
+	wk->bounce = (unsigned char *)m; /* first: page aligned */
+	m += BOUNCE_BYTES;
+	wk->ents = (struct ent *)(void *)m;
+	m += cap * sizeof(struct ent);
+	wk->scratch = m;
+	m += cap * sizeof(struct ent);
+	wk->recs = (uintptr_t *)(void *)m;
+	m += cap * sizeof(uintptr_t);
+	wk->mods = (struct range *)(void *)m;
+	return 1;
+}
+
+/* Copies the live blocks, sorted by address; 0 when the work area cannot be mapped. */
+static int snapshot(struct work *wk)
+{
+	for (int tries = 0; tries < SNAPSHOT_TRIES; tries++) {
+		size_t blocks, bytes;
+		hgc_blocks_in_use(&blocks, &bytes);
+		if (!work_alloc(wk, blocks + blocks / 8 + 1024))
+			return 0;
+		wk->n = 0;
+		wk->overflow = 0;
+		hgc_blocks_foreach(take, wk);
+		if (!wk->overflow || tries == SNAPSHOT_TRIES - 1)
+			break; /* the last try keeps what fitted */
+		work_free(wk);
+	}
+	radix_sort(wk->ents, wk->scratch, wk->n, sizeof *wk->ents, ent_user_key);
+	wk->lo = wk->n ? wk->ents[0].user : 1;
+	wk->hi = wk->n ? wk->ents[wk->n - 1].user + wk->ents[wk->n - 1].size + 1 : 1;
+	return 1;
+}
+
+/* The skip list: pages holding live records, our module, the work area, the maps text. */
+static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
+{
+	const uintptr_t PAGE_MASK = HG_OS_PAGE_BYTES - 1;
+	radix_sort(wk->recs, wk->scratch, wk->n, sizeof *wk->recs, word_key);
+	/* Record pages merge into a few runs (block.c carves records from 256 KiB chunks):
+	 * count them, then map the list. */
+	size_t runs = 0;
+	uintptr_t end = 0;
+	for (size_t i = 0; i < wk->n; i++) {
+		uintptr_t lo = wk->recs[i] & ~PAGE_MASK;
+		runs += !runs || lo > end;
+		end = hg_align_up(wk->recs[i] + sizeof(struct hgc_block), HG_OS_PAGE_BYTES);
+	}
+	wk->skip_bytes = hg_align_up((runs + 4) * sizeof(struct range), HG_OS_PAGE_BYTES);
+	wk->skip = hg_os_map(wk->skip_bytes, 0);
+	if (!wk->skip)
+		return; /* then the records are scanned too: everything looks reachable */
+	size_t k = 0;
+	for (size_t i = 0; i < wk->n; i++) {
+		uintptr_t lo = wk->recs[i] & ~PAGE_MASK;
+		uintptr_t hi = hg_align_up(wk->recs[i] + sizeof(struct hgc_block), HG_OS_PAGE_BYTES);
+		if (k && lo <= wk->skip[k - 1].hi)
+			wk->skip[k - 1].hi = hi > wk->skip[k - 1].hi ? hi : wk->skip[k - 1].hi;
+		else
+			wk->skip[k++] = (struct range){ lo, hi };
+	}
+	wk->skip[k++] = (struct range){ wk->own_lo, wk->own_hi };
+	wk->skip[k++] = (struct range){ (uintptr_t)wk->map, (uintptr_t)wk->map + wk->map_bytes };
+	wk->skip[k++] = (struct range){ (uintptr_t)wk->skip, (uintptr_t)wk->skip + wk->skip_bytes };
+	if (maps)
+		wk->skip[k++] = (struct range){ maps, maps + maps_bytes };
+	sort(wk->skip, k, sizeof *wk->skip, range_less);
+	size_t m = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (wk->skip[i].lo >= wk->skip[i].hi)
+			continue;
+		if (m && wk->skip[i].lo <= wk->skip[m - 1].hi) {
+			if (wk->skip[i].hi > wk->skip[m - 1].hi)
+				wk->skip[m - 1].hi = wk->skip[i].hi;
+		} else {
+			wk->skip[m++] = wk->skip[i];
+		}
+	}
+	wk->nskip = m;
+}
+
+/* Buckets of 2^shift bytes over [lo, hi), at most 2n of them, each pointing at its first
+ * entry: a lookup searches one bucket instead of the whole array. */
+static void build_index(struct work *wk)
+{
+	size_t nb = 1;
+	while (nb < wk->n)
+		nb <<= 1;
+	unsigned shift = 0;
+	while ((wk->hi - wk->lo - 1) >> shift >= nb)
+		shift++;
+	wk->shift = shift;
+	wk->stack = wk->scratch;
+	wk->index = wk->stack + 2 * wk->cap;
+	size_t i = 0;
+	for (size_t b = 0; b <= nb; b++) {
+		uintptr_t start = wk->lo + ((uintptr_t)b << shift);
+		while (i < wk->n && wk->ents[i].user < start)
+			i++;
+		wk->index[b] = (uint32_t)i;
+	}
+}
+
+/* Phases 2-4. sp: where the scan of this thread's stack starts. */
+static void mark_all(struct work *wk, uintptr_t sp)
+{
+	struct phdr_ctx pc = { wk, (uintptr_t)&mark_all };
+	dl_iterate_phdr(phdr_cb, &pc);
+	size_t maps_len = 0, maps_bytes = 0;
+	char *maps = read_maps(&maps_len, &maps_bytes);
+	build_skips(wk, (uintptr_t)maps, maps_bytes);
+	build_index(wk);
+	wk->skip_absent = has_no_swap();
+	for (size_t i = 0; i < wk->nmods; i++)
+		scan_root(wk, wk->mods[i].lo, wk->mods[i].hi);
+	if (maps) {
+		scan_maps(wk, maps, maps_len, sp);
+		hg_os_unmap(maps, maps_bytes);
+	} else {
+		/* No /proc: at least this thread's stack, up to the environment strings on the main
+		 * thread's, else a bounded stretch (the rest of a thread stack, then pages that
+		 * fail to read). Other threads' stacks and mmap'd memory are missed. */
+		uintptr_t top = sp + NO_MAPS_STACK_BYTES;
+		if ((uintptr_t)environ > sp && (uintptr_t)environ < top)
+			top = (uintptr_t)environ;
+		scan_root(wk, sp, top);
+	}
+	drain(wk, -1);
+	for (size_t i = 0; i < wk->n; i++) {
+		if (wk->ents[i].mark != M_UNREACHED)
+			continue;
+		scan_block(wk, i, (long)i);
+		drain(wk, (long)i);
+	}
+}
+
+/* Another thread may have freed a block since the snapshot, and dropped its last pointer
+ * with it: such a block is no leak. Unreached blocks are checked again against the live
+ * records (reachable ones need not be: their count may only be a little stale). */
+static void drop_freed(struct work *wk)
+{
+	for (size_t i = 0; i < wk->n; i++) {
+		struct ent *e = &wk->ents[i];
+		struct hgc_block b;
+		if (e->mark == M_REACHABLE)
+			continue;
+		if (!hgc_lookup((const void *)e->user, &b) || b.state != HGC_LIVE ||
+		    (uintptr_t)b.user != e->user || b.size != e->size || b.alloc_stack != e->stack)
+			e->mark = M_GONE;
+	}
+}
+
+/* ---------------- report ---------------- */
+
+struct totals {
+	size_t bytes[K_COUNT], blocks[K_COUNT];
+};
+
+static void put_bytes_blocks(struct hg_buf *b, size_t bytes, size_t blocks)
+{
+	hg_buf_dec(b, bytes);
+	hg_buf_str(b, " bytes in ");
+	hg_buf_dec(b, blocks);
+	hg_buf_str(b, " blocks");
+}
+
+/* Folds the entries into groups by (kind, stack) at the front of the array, totals them, and
+ * sorts the groups largest first; returns how many. */
+static size_t group(struct work *wk, struct totals *t)
+{
+	radix_sort(wk->ents, wk->scratch, wk->n, sizeof *wk->ents, ent_group_key);
+	struct group *g = (struct group *)(void *)wk->ents;
+	size_t ng = 0;
+	for (size_t i = 0; i < wk->n; i++) {
+		/* Read the entry before group ng (ng <= i) may overwrite it. */
+		unsigned kind = kind_of(&wk->ents[i]);
+		uint32_t stack = wk->ents[i].stack;
+		size_t size = wk->ents[i].size;
+		if (kind == K_COUNT)
+			break; /* the M_GONE entries sort last */
+		t->bytes[kind] += size;
+		t->blocks[kind]++;
+		if (!ng || g[ng - 1].kind != kind || g[ng - 1].stack != stack) {
+			struct group fresh = { .bytes = 0, .blocks = 0, .stack = stack, .kind = (uint8_t)kind };
+			g[ng++] = fresh;
+		}
+		g[ng - 1].bytes += size;
+		g[ng - 1].blocks++;
+	}
+	sort(g, ng, sizeof *g, group_by_bytes);
+	return ng;
+}
+
+static void print_groups(const struct group *g, size_t ng)
+{
+	for (size_t i = 0; i < ng; i++) {
+		if (g[i].kind == K_REACHABLE && !hg_opt.show_reachable)
+			continue;
+		if (hgc_records_on()) { /* the command renders it */
+			hgc_record_leak(KIND_IDS[g[i].kind], g[i].bytes, g[i].blocks, g[i].stack);
+			continue;
+		}
+		struct hg_buf b = { .len = 0 };
+		hgc_line_start(&b);
+		hg_buf_str(&b, "LEAK: ");
+		hg_buf_str(&b, KIND_IDS[g[i].kind]);
+		hg_buf_str(&b, ": ");
+		put_bytes_blocks(&b, g[i].bytes, g[i].blocks);
+		hg_buf_str(&b, "\n");
+		hg_buf_flush(&b);
+		hgc_print_stack(g[i].stack);
+	}
+}
+
+static void print_summary(const struct totals *t)
+{
+	if (hgc_records_on()) {
+		uint64_t v[2 * K_COUNT];
+		for (unsigned k = 0; k < K_COUNT; k++) {
+			v[2 * k] = t->bytes[k];
+			v[2 * k + 1] = t->blocks[k];
+		}
+		hgc_record_numbers("X", v, 2 * K_COUNT);
+		return;
+	}
+	struct hg_buf b = { .len = 0 };
+	hgc_line_start(&b);
+	hg_buf_str(&b, "LEAK SUMMARY: ");
+	for (unsigned k = 0; k < K_COUNT; k++) {
+		hg_buf_str(&b, k ? "; " : "");
+		hg_buf_str(&b, KIND_WORDS[k]);
+		hg_buf_str(&b, ": ");
+		put_bytes_blocks(&b, t->bytes[k], t->blocks[k]);
+	}
+	hg_buf_str(&b, "\n");
+	hg_buf_flush(&b);
+}
+
+static void print_failure(void)
+{
+	struct hg_buf b = { .len = 0 };
+	hgc_line_start(&b);
+	hg_buf_str(&b, "LEAK CHECK FAILED: cannot map memory for the scan\n");
+	hg_buf_flush(&b);
+}
+
+/* ---------------- the check ---------------- */
+
+/* One check at a time. Holds the owner's pid: a fork child inherits a held lock from a parent
+ * thread that does not exist in it, and takes it over. */
+static _Atomic int busy_pid;
+
+static void check_lock(void)
+{
+	int self = (int)getpid();
+	for (;;) {
+		int cur = 0;
+		if (__atomic_compare_exchange_n(&busy_pid, &cur, self, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return;
+		if (cur != self && __atomic_compare_exchange_n(&busy_pid, &cur, self, 0, __ATOMIC_ACQUIRE,
+							     __ATOMIC_RELAXED))
+			return; /* held by our parent before fork */
+		sched_yield();
+	}
+}
+
+static void check_unlock(void)
+{
+	__atomic_store_n(&busy_pid, 0, __ATOMIC_RELEASE);
+}
+
+/* detail: 2 every group and the summary, 1 the summary only. */
+static HG_NOINLINE size_t run_check(unsigned detail, int quiet, uintptr_t sp)
+{
+	/* Static, in our own module, which is never scanned: wk.lo is a block's address and
+	 * must not turn up as a root anywhere. check_lock serializes the users. */
+	static struct work wk;
+	static struct totals t;
+	wk.map = NULL;
+	wk.skip = NULL;
+	wk.nmods = wk.nskip = wk.depth = 0;
+	wk.own_lo = wk.own_hi = 0;
+	for (unsigned k = 0; k < K_COUNT; k++)
+		t.bytes[k] = t.blocks[k] = 0;
+	if (!snapshot(&wk)) {
+		print_failure();
+		return 0;
+	}
+	if (wk.n) {
+		mark_all(&wk, sp);
+		drop_freed(&wk);
+	}
+	size_t ng = group(&wk, &t);
+	size_t lost = t.bytes[K_DEFINITE] + t.bytes[K_INDIRECT];
+	int found = lost || t.blocks[K_POSSIBLE];
+	if (detail >= 2)
+		print_groups((const struct group *)(void *)wk.ents, ng);
+	if (!quiet || found)
+		print_summary(&t);
+	work_free(&wk);
+	return lost;
+}
+
+/* Spills the callee-saved registers into this frame, and scans this thread's stack from its
+ * lowest local up: the spilled registers and the program's frames are roots; the frames of
+ * the check itself, below, hold stale words of earlier calls (a pointer the program dropped
+ * in free() or memset()) and are not. GCC places locals below the register saves. */
+static HG_NOINLINE size_t check_with_registers(unsigned detail, int quiet)
+{
+	__builtin_unwind_init();
+	volatile uintptr_t anchor = 0;
+	size_t lost = run_check(detail, quiet, (uintptr_t)&anchor);
+	__asm__ volatile("" ::: "memory"); /* keeps this frame (and its spills) alive until here */
+	return lost;
+}
+
+size_t hgc_leak_check(int at_exit)
+{
+	unsigned detail = (unsigned)hg_opt.leak_check;
+	if (at_exit && detail == 0)
+		return 0;
+	if (detail == 0)
+		detail = 2; /* leak_check=no turns off the check at exit only */
+	int saved = errno;
+	check_lock();
+	size_t lost = check_with_registers(detail, at_exit && hg_opt.quiet);
+	check_unlock();
+	errno = saved;
+	return lost;
+}
+
+HG_EXPORT size_t heapguard_check_leaks(void)
+{
+	if (!hgc_ready)
+		return 0;
+	return hgc_leak_check(0);
+}

@@ -1,0 +1,261 @@
+/* records.c — writes the record stream of records.h for the heapguard command: raw addresses
+ * and module offsets, one line per write(2), as things happen. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/lock.h"
+#include "check/check.h"
+#include "check/records.h"
+#include "check/symbols.h"
+#include "os/os.h"
+
+#define LINE_BYTES 4096
+#define MAX_MODULES 64
+#define STACK_BITS (1u << 22) /* stack ids the "already written" bitmap covers */
+
+struct line {
+	char text[LINE_BYTES];
+	size_t len;
+};
+
+static char path[4096];
+static int fd = -1;
+static pid_t written_pid;   /* the process the "already written" sets below belong to */
+static uint64_t modules_written;
+static uint64_t *stacks_written; /* bitmap by stack id, mapped at init */
+static hg_lock_t records_lock = HG_LOCK_INIT;
+
+int hgc_records_on(void)
+{
+	return fd >= 0;
+}
+
+void hgc_records_init(void)
+{
+	const char *p = getenv(HG_RECORDS_ENV);
+	if (!p || !*p || strlen(p) >= sizeof path)
+		return;
+	strcpy(path, p);
+	stacks_written = hg_os_map(STACK_BITS / 8, 0);
+	if (stacks_written)
+		fd = hg_os_open_append(path);
+}
+
+static void put(struct line *l, const char *s)
+{
+	while (*s && l->len < LINE_BYTES - 1)
+		l->text[l->len++] = *s++;
+}
+
+static void put_dec_raw(struct line *l, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < 24);
+	while (n > 0 && l->len < LINE_BYTES - 1)
+		l->text[l->len++] = tmp[--n];
+}
+
+static void put_dec(struct line *l, uint64_t v)
+{
+	put(l, " ");
+	put_dec_raw(l, v);
+}
+
+static void put_hex_raw(struct line *l, uint64_t v)
+{
+	char tmp[16];
+	int n = 0;
+	do
+		tmp[n++] = "0123456789abcdef"[v & 15];
+	while ((v >>= 4) && n < 16);
+	put(l, "0x");
+	while (n > 0 && l->len < LINE_BYTES - 1)
+		l->text[l->len++] = tmp[--n];
+}
+
+static void put_hex(struct line *l, uint64_t v)
+{
+	put(l, " ");
+	put_hex_raw(l, v);
+}
+
+/* A string field: escaped as records.h says, "-" when absent. */
+static void put_str(struct line *l, const char *s)
+{
+	put(l, " ");
+	if (!s || !*s) {
+		put(l, "-");
+		return;
+	}
+	for (; *s && l->len < LINE_BYTES - 4; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '%' || c < 0x21 || c >= 0x7f) {
+			l->text[l->len++] = '%';
+			l->text[l->len++] = "0123456789ABCDEF"[c >> 4];
+			l->text[l->len++] = "0123456789ABCDEF"[c & 15];
+		} else {
+			l->text[l->len++] = (char)c;
+		}
+	}
+}
+
+static void start(struct line *l, const char *type)
+{
+	l->len = 0;
+	put(l, type);
+	put_dec(l, (uint64_t)getpid());
+}
+
+/* Ends and writes the line. A program may have closed every descriptor: the file is then
+ * opened again by its absolute path, which no chdir() changes. */
+static void emit(struct line *l)
+{
+	l->text[l->len++] = '\n';
+	if (!hg_os_write(fd, l->text, l->len)) {
+		int again = hg_os_open_append(path);
+		if (again >= 0) {
+			fd = again;
+			hg_os_write(fd, l->text, l->len);
+		}
+	}
+}
+
+/* Records are per process: after fork the child starts its own sets (and its P record). */
+static void begin_process_locked(void)
+{
+	pid_t pid = getpid();
+	if (pid == written_pid)
+		return;
+	if (written_pid) /* a fork child: the parent's sets are not ours (fresh ones are zero) */
+		memset(stacks_written, 0, STACK_BITS / 8);
+	written_pid = pid;
+	modules_written = 0;
+	char exe[1024];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = 0;
+	struct line l;
+	start(&l, "P");
+	put_dec(&l, (uint64_t)getppid());
+	put_str(&l, exe);
+	emit(&l);
+}
+
+static void write_stack_locked(uint32_t id)
+{
+	if (!id || id >= STACK_BITS || (stacks_written[id / 64] >> (id % 64) & 1))
+		return;
+	stacks_written[id / 64] |= 1ull << (id % 64);
+	uintptr_t pcs[64], offs[64];
+	int mods[64];
+	int n = hgc_stack_get(id, pcs, 64);
+	for (int i = 0; i < n; i++) {
+		const char *mpath = NULL;
+		mods[i] = hgc_module_of(pcs[i], &offs[i], &mpath);
+		if (mods[i] >= 0 && mods[i] < MAX_MODULES && !(modules_written >> mods[i] & 1)) {
+			modules_written |= 1ull << mods[i];
+			struct line m;
+			start(&m, "M");
+			put_dec(&m, (uint64_t)mods[i]);
+			put_str(&m, mpath);
+			emit(&m);
+		}
+	}
+	struct line l;
+	start(&l, "S");
+	put_dec(&l, id);
+	for (int i = 0; i < n; i++) {
+		put_hex(&l, pcs[i]);
+		put(&l, ":");
+		if (mods[i] < 0)
+			put(&l, "-1");
+		else
+			put_dec_raw(&l, (uint64_t)mods[i]);
+		put(&l, ":");
+		put_hex_raw(&l, mods[i] < 0 ? 0 : offs[i]);
+	}
+	emit(&l);
+}
+
+void hgc_record_error(const struct hgc_error *e, uint32_t thread)
+{
+	const struct hgc_block *b = &e->block;
+	hg_lock(&records_lock);
+	begin_process_locked();
+	write_stack_locked(e->stack);
+	if (e->has_block) {
+		write_stack_locked(b->alloc_stack);
+		write_stack_locked(b->free_stack);
+	}
+	struct line l;
+	start(&l, "E");
+	put_str(&l, e->kind);
+	put_str(&l, e->access);
+	put_str(&l, e->func);
+	put_hex(&l, e->addr);
+	put_dec(&l, e->size);
+	put_dec(&l, thread);
+	put_dec(&l, e->stack);
+	put_str(&l, e->detail);
+	put_dec(&l, (uint64_t)e->has_block);
+	if (e->has_block) {
+		put_hex(&l, (uintptr_t)b->user);
+		put_dec(&l, b->size);
+		put_dec(&l, b->alloc_thread);
+		put_dec(&l, b->alloc_stack);
+		put_dec(&l, b->free_thread);
+		put_dec(&l, b->free_stack);
+	}
+	emit(&l);
+	hg_unlock(&records_lock);
+}
+
+void hgc_record_count(const char *kind, uint32_t stack, size_t count)
+{
+	hg_lock(&records_lock);
+	begin_process_locked();
+	struct line l;
+	start(&l, "C");
+	put_str(&l, kind);
+	put_dec(&l, stack);
+	put_dec(&l, count);
+	emit(&l);
+	hg_unlock(&records_lock);
+}
+
+void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack)
+{
+	hg_lock(&records_lock);
+	begin_process_locked();
+	write_stack_locked(stack);
+	struct line l;
+	start(&l, "L");
+	put_str(&l, kind);
+	put_dec(&l, bytes);
+	put_dec(&l, blocks);
+	put_dec(&l, stack);
+	emit(&l);
+	hg_unlock(&records_lock);
+}
+
+/* n numbers after the type and pid: the H and X summaries. */
+void hgc_record_numbers(const char *type, const uint64_t *v, int n)
+{
+	hg_lock(&records_lock);
+	begin_process_locked();
+	struct line l;
+	start(&l, type);
+	for (int i = 0; i < n; i++)
+		put_dec(&l, v[i]);
+	emit(&l);
+	hg_unlock(&records_lock);
+}
+
+void hgc_records_fork_child(void)
+{
+	hg_lock_reset(&records_lock);
+}

@@ -1,0 +1,35 @@
+/* records.h — the record stream from libheapguard-check.so to the heapguard command: the
+ * contract between the two sides (check/records.c writes it, cli/records.c reads it). */
+#ifndef HG_CHECK_RECORDS_H
+#define HG_CHECK_RECORDS_H
+
+/*
+ * The command sets HEAPGUARD_RECORDS=/abs/path; every process of the run (children after
+ * fork and exec included) appends its records there with O_APPEND, one write(2) per line,
+ * as they happen, so a run killed by a signal keeps what it recorded. When the variable is
+ * set, the library prints no text report: the command symbolizes and renders.
+ *
+ * One record per line; fields separated by one space; the first field is the record type,
+ * the second the writing process's pid. Numbers are decimal, addresses 0x-hex. Strings are
+ * escaped: '%', space, and bytes < 0x21 or >= 0x7f as %XX; "-" stands for an absent string.
+ *
+ *   P pid ppid exe                          a process started (its first record)
+ *   M pid index path                        a module; frames name it by index
+ *   S pid id frame...                       a stack, before the first record using it;
+ *                                           frame = pc:module-index:offset-in-module (hex),
+ *                                           module-index -1 when pc is in no module
+ *   E pid kind access func addr size thread stack detail has-block
+ *        [user bytes alloc-thread alloc-stack free-thread free-stack]
+ *                                           an error, the first time its context (kind and
+ *                                           stack) is seen; access/func/detail may be "-";
+ *                                           stack ids 0 = none; free-thread 0 = not freed
+ *   C pid kind stack count                  at exit: a context seen count (> 1) times
+ *   L pid kind bytes blocks stack           a leak group at exit (kind: definitely-lost,
+ *                                           indirectly-lost, possibly-lost, still-reachable)
+ *   H pid allocs frees bytes-allocated in-use-bytes in-use-blocks
+ *   X pid def-bytes def-blocks ind-bytes ind-blocks pos-bytes pos-blocks reach-bytes reach-blocks
+ *                                           heap and leak summaries, at exit
+ */
+#define HG_RECORDS_ENV "HEAPGUARD_RECORDS"
+
+#endif

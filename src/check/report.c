@@ -1,0 +1,234 @@
+/* report.c — the one renderer of error records, one report at a time, never allocating; and
+ * the error counts by context (kind + stack) behind the ERROR SUMMARY. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/fmt.h"
+#include "base/options.h"
+#include "check/check.h"
+#include "check/symbols.h"
+#include "os/os.h"
+
+#define CONTEXTS 4096 /* distinct (kind, stack) pairs remembered; later ones count, shown each */
+
+struct context {
+	const char *kind;
+	uint32_t stack;
+	uintptr_t addr; /* for errors without a stack */
+	size_t count;
+};
+
+static struct context contexts[CONTEXTS];
+static size_t n_errors, n_contexts;
+static _Atomic uint32_t reporter; /* thread number holding the report "lock", 0 when free */
+
+void hgc_line_start(struct hg_buf *b)
+{
+	hg_buf_str(b, "==");
+	hg_buf_dec(b, (uint64_t)getpid());
+	hg_buf_str(b, "== ");
+}
+
+/* Counts the error; 1 when its context is new and so is shown. */
+static int count_context(const struct hgc_error *e)
+{
+	n_errors++;
+	uintptr_t addr = e->stack ? 0 : e->addr;
+	size_t h = ((uintptr_t)e->kind * 31 + e->stack * 0x9e3779b9u + addr) % CONTEXTS;
+	for (size_t i = 0; i < CONTEXTS; i++, h = (h + 1) % CONTEXTS) {
+		struct context *c = &contexts[h];
+		if (!c->kind) {
+			*c = (struct context){ e->kind, e->stack, addr, 1 };
+			n_contexts++;
+			return 1;
+		}
+		if (c->kind == e->kind && c->stack == e->stack && c->addr == addr) {
+			c->count++;
+			return 0;
+		}
+	}
+	n_contexts++;
+	return 1;
+}
+
+void hgc_report_counts(void)
+{
+	for (size_t i = 0; i < CONTEXTS; i++)
+		if (contexts[i].kind && contexts[i].count > 1)
+			hgc_record_count(contexts[i].kind, contexts[i].stack, contexts[i].count);
+}
+
+void hgc_error_counts(size_t *errors, size_t *ctx)
+{
+	*errors = n_errors;
+	*ctx = n_contexts;
+}
+
+static const char *first_function(uint32_t stack)
+{
+	uintptr_t pc;
+	struct hgc_symbol s;
+	if (hgc_stack_get(stack, &pc, 1) != 1)
+		return "??";
+	hgc_symbolize(pc, &s);
+	return s.function ? s.function : "??";
+}
+
+void hgc_print_stack(uint32_t id)
+{
+	uintptr_t pcs[64];
+	int n = hgc_stack_get(id, pcs, 64);
+	struct hg_buf b = { .len = 0 };
+	if (n == 0) {
+		hgc_line_start(&b);
+		hg_buf_str(&b, "    (no stack recorded)\n");
+		hg_buf_flush(&b);
+	}
+	for (int i = 0; i < n; i++) {
+		struct hgc_symbol s;
+		hgc_symbolize(pcs[i], &s);
+		hgc_line_start(&b);
+		hg_buf_str(&b, "    #");
+		hg_buf_dec(&b, (uint64_t)i);
+		hg_buf_str(&b, " ");
+		hg_buf_hex(&b, pcs[i]);
+		hg_buf_str(&b, " in ");
+		hg_buf_str(&b, s.function ? s.function : "??");
+		hg_buf_str(&b, " (");
+		hg_buf_str(&b, s.module ? s.module : "?");
+		hg_buf_str(&b, "+");
+		hg_buf_hex(&b, s.offset);
+		hg_buf_str(&b, ")\n");
+		hg_buf_flush(&b);
+	}
+}
+
+static void print_headline(const struct hgc_error *e, uint32_t thread)
+{
+	struct hg_buf b = { .len = 0 };
+	hgc_line_start(&b);
+	hg_buf_str(&b, "ERROR: ");
+	hg_buf_str(&b, e->kind);
+	hg_buf_str(&b, ": ");
+	if (e->access && (!strcmp(e->access, "read") || !strcmp(e->access, "write"))) {
+		hg_buf_str(&b, e->access);
+		if (e->size) {
+			hg_buf_str(&b, " of size ");
+			hg_buf_dec(&b, e->size);
+		}
+		hg_buf_str(&b, " at ");
+		hg_buf_hex(&b, e->addr);
+		if (e->func) {
+			hg_buf_str(&b, " by ");
+			hg_buf_str(&b, e->func);
+			hg_buf_str(&b, "()");
+		}
+	} else {
+		hg_buf_str(&b, e->func ? e->func : "?");
+		hg_buf_str(&b, "() of ");
+		hg_buf_hex(&b, e->addr);
+	}
+	hg_buf_str(&b, " (thread ");
+	hg_buf_dec(&b, thread);
+	hg_buf_str(&b, ")\n");
+	hg_buf_flush(&b);
+}
+
+static void print_block(const struct hgc_error *e)
+{
+	const struct hgc_block *k = &e->block;
+	uintptr_t user = (uintptr_t)k->user, end = user + k->size;
+	struct hg_buf b = { .len = 0 };
+	hgc_line_start(&b);
+	hg_buf_str(&b, "  ");
+	hg_buf_hex(&b, e->addr);
+	hg_buf_str(&b, " is ");
+	if (e->addr < user) {
+		hg_buf_dec(&b, user - e->addr);
+		hg_buf_str(&b, " bytes before");
+	} else if (e->addr >= end && (e->addr > user || k->size)) {
+		hg_buf_dec(&b, e->addr - end);
+		hg_buf_str(&b, " bytes after");
+	} else {
+		hg_buf_dec(&b, e->addr - user);
+		hg_buf_str(&b, " bytes inside");
+	}
+	hg_buf_str(&b, " a block of size ");
+	hg_buf_dec(&b, k->size);
+	hg_buf_str(&b, " at ");
+	hg_buf_hex(&b, user);
+	hg_buf_str(&b, "\n");
+	hg_buf_flush(&b);
+}
+
+static void print_who(const char *what, uint32_t thread, uint32_t stack)
+{
+	struct hg_buf b = { .len = 0 };
+	hgc_line_start(&b);
+	hg_buf_str(&b, "  ");
+	hg_buf_str(&b, what);
+	hg_buf_str(&b, " by thread ");
+	hg_buf_dec(&b, thread);
+	hg_buf_str(&b, ":\n");
+	hg_buf_flush(&b);
+	hgc_print_stack(stack);
+}
+
+/* The block this thread's last intercepted access reported: the real function then faults on
+ * its guard page, and that fault is the same error. */
+static __thread const char *last_intercepted;
+
+void hgc_report(struct hgc_error *e)
+{
+	uint32_t self = hgc_thread_id();
+	if (e->has_block && !e->func && e->access && e->block.core == last_intercepted)
+		return;
+	last_intercepted = e->has_block && e->func ? e->block.core : NULL;
+	if (!e->stack)
+		e->stack = hgc_stack_capture();
+	uint32_t expected = 0;
+	while (!atomic_compare_exchange_weak(&reporter, &expected, self)) {
+		if (expected == self) { /* a fault inside our own reporting */
+			static const char LINE[] = "heapguard: internal error while reporting; exiting\n";
+			hg_os_write(hg_log_fd, LINE, sizeof LINE - 1);
+			_exit(99);
+		}
+		expected = 0;
+		sched_yield();
+	}
+	int is_new = count_context(e);
+	if (is_new && hgc_records_on()) {
+		hgc_record_error(e, self);
+	} else if (is_new) {
+		print_headline(e, self);
+		hgc_print_stack(e->stack);
+		if (e->has_block)
+			print_block(e);
+		struct hg_buf b = { .len = 0 };
+		if (e->detail) {
+			hgc_line_start(&b);
+			hg_buf_str(&b, "  ");
+			hg_buf_str(&b, e->detail);
+			hg_buf_str(&b, "\n");
+			hg_buf_flush(&b);
+		}
+		if (e->has_block && e->block.free_thread)
+			print_who("freed", e->block.free_thread, e->block.free_stack);
+		if (e->has_block)
+			print_who("allocated", e->block.alloc_thread, e->block.alloc_stack);
+		hgc_line_start(&b);
+		hg_buf_str(&b, "SUMMARY: ");
+		hg_buf_str(&b, e->kind);
+		hg_buf_str(&b, " in ");
+		hg_buf_str(&b, first_function(e->stack));
+		hg_buf_str(&b, "\n");
+		hg_buf_flush(&b);
+	}
+	atomic_store(&reporter, 0);
+	if (hg_opt.abort_on_error)
+		abort();
+}

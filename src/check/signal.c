@@ -1,0 +1,351 @@
+/* signal.c — the SIGSEGV/SIGBUS reporter: names the block a fault hit, reports it, then hands
+ * the signal to the program's own handler or lets the fault kill the process. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <ucontext.h>
+
+#include "base/fmt.h"
+#include "base/lock.h"
+#include "base/options.h"
+#include "check/check.h"
+#include "check/guard.h"
+#include "os/os.h"
+
+/* libc's own sigaction: ours below interposes the public name. */
+extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+#define ALTSTACK_BYTES (64u << 10) /* unwinding and symbolizing a report fit with room to spare */
+#define PAGE_BYTES HG_OS_PAGE_BYTES
+#define STACK_NEAR_BYTES (64u << 10) /* a fault this close to the stack pointer: stack overflow */
+#define X86_TRAP_PF 14               /* page fault: REG_ERR holds the access */
+#define X86_PF_WRITE 2u
+#define X86_PF_FETCH 16u
+
+/* ---- the program's handlers: it sees its own, ours stays installed ---- */
+enum { SEGV, BUS, SIGNALS };
+/* Written under handlers_lock; the fault handler reads single fields without it (a handler
+ * changed while a fault is being handled on another thread is a race in the program anyway). */
+static struct sigaction program[SIGNALS];
+static hg_lock_t handlers_lock = HG_LOCK_INIT;
+static _Atomic int installed;
+
+static int index_of(int sig)
+{
+	return sig == SIGSEGV ? SEGV : sig == SIGBUS ? BUS : -1;
+}
+
+static int has_program_handler(int i)
+{
+	void (*h)(int) = program[i].sa_handler;
+	return h != SIG_DFL && h != SIG_IGN; /* an ignored fault kills all the same */
+}
+
+/* After the report: the program's handler, with its mask and flags, as the kernel would have
+ * called it; or else the default action. */
+static void chain(int i, int sig, siginfo_t *si, void *ctx)
+{
+	if (has_program_handler(i)) {
+		int flags = program[i].sa_flags;
+		void (*h)(int) = program[i].sa_handler;
+		void (*hi)(int, siginfo_t *, void *) = program[i].sa_sigaction;
+		sigset_t mask = program[i].sa_mask;
+		if (flags & SA_RESETHAND)
+			program[i].sa_handler = SIG_DFL;
+		pthread_sigmask(SIG_BLOCK, &mask, NULL); /* the kernel restores the old mask at return */
+		if (flags & SA_SIGINFO)
+			hi(sig, si, ctx);
+		else
+			h(sig);
+		return;
+	}
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigemptyset(&dfl.sa_mask);
+	__sigaction(sig, &dfl, NULL);
+	/* A fault happens again when we return, now fatal; a signal sent by kill() must be sent
+	 * again (it stays blocked until we return). */
+	if (si->si_code <= 0)
+		raise(sig);
+}
+
+/* ---- classification ---- */
+static void text_terminate(struct hg_buf *d)
+{
+	if (d->len >= sizeof d->text)
+		d->len = sizeof d->text - 1;
+	d->text[d->len] = 0;
+}
+
+/* Bytes from addr to the block's bytes (0 inside). */
+static uintptr_t distance(uintptr_t addr, const struct hgc_block *b)
+{
+	uintptr_t user = (uintptr_t)b->user, end = user + b->size;
+	return addr < user ? user - addr : addr >= end ? addr - end : 0;
+}
+
+/* The block of a guard page hit: a live neighbour before a freed one, then the nearer. */
+static int guard_page_block(uintptr_t addr, char *below, char *above, struct hgc_block *out)
+{
+	struct hgc_block nb[2];
+	int have[2] = { below && hgc_lookup(below, &nb[0]), above && hgc_lookup(above, &nb[1]) };
+	int pick = -1;
+	for (int k = 0; k < 2; k++) {
+		if (!have[k])
+			continue;
+		if (pick < 0 || (nb[k].state == HGC_LIVE && nb[pick].state != HGC_LIVE) ||
+		    (nb[k].state == nb[pick].state && distance(addr, &nb[k]) < distance(addr, &nb[pick])))
+			pick = k;
+	}
+	if (pick >= 0)
+		*out = nb[pick];
+	return pick >= 0;
+}
+
+/* Fills e for a fault inside a known block: freed, in a redzone or slack, or (a live
+ * guarded page refusing an access) inside. */
+static void block_error(uintptr_t addr, const struct hgc_block *b, struct hgc_error *e, struct hg_buf *d)
+{
+	e->has_block = 1;
+	e->block = *b;
+	if (b->state != HGC_LIVE) {
+		e->kind = "heap-use-after-free";
+	} else if (addr < (uintptr_t)b->user || addr >= (uintptr_t)b->user + b->size) {
+		e->kind = "heap-buffer-overflow";
+	} else {
+		e->kind = "invalid-access";
+		hg_buf_str(d, "the block is live, yet its page refused the access");
+	}
+}
+
+/* A register holding a fill byte repeated looks like a pointer read from such memory: the
+ * usual source of a general protection fault, whose address the kernel does not give. */
+static void fill_pointer_hint(const ucontext_t *uc, struct hg_buf *d)
+{
+	static const char *const NAMES[NGREG] = {
+		[REG_RAX] = "rax", [REG_RBX] = "rbx", [REG_RCX] = "rcx", [REG_RDX] = "rdx",
+		[REG_RSI] = "rsi", [REG_RDI] = "rdi", [REG_RBP] = "rbp", [REG_R8] = "r8",
+		[REG_R9] = "r9", [REG_R10] = "r10", [REG_R11] = "r11", [REG_R12] = "r12",
+		[REG_R13] = "r13", [REG_R14] = "r14", [REG_R15] = "r15",
+	};
+	for (int r = 0; r < NGREG; r++) {
+		uint64_t v = (uint64_t)uc->uc_mcontext.gregs[r];
+		uint8_t top = (uint8_t)(v >> 56);
+		if (!NAMES[r] || (top != HGC_FREED && top != HGC_UNINIT && top != HGC_REDZONE) ||
+		    (v >> 16) != 0x010101010101ull * top) /* the 6 high bytes: the fill byte */
+			continue;
+		hg_buf_str(d, "; ");
+		hg_buf_str(d, NAMES[r]);
+		hg_buf_str(d, " = ");
+		hg_buf_hex(d, v);
+		hg_buf_str(d, top == HGC_FREED ? ", read from a freed block?" :
+			      top == HGC_UNINIT ? ", read from uninitialized heap memory?" :
+						  ", read from a redzone?");
+		return;
+	}
+}
+
+/* Fills e for the fault at si; returns 1 when it concerns heapguard's blocks (a program's
+ * own handler is then called after the report; other faults are left to it alone). */
+static int classify(int sig, const siginfo_t *si, const ucontext_t *uc, struct hgc_error *e, struct hg_buf *d)
+{
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	const greg_t *g = uc->uc_mcontext.gregs;
+	int known_access = g[REG_TRAPNO] == X86_TRAP_PF;
+	e->kind = "invalid-access";
+	e->addr = addr;
+	e->access = known_access && (g[REG_ERR] & X86_PF_WRITE) ? "write" : "read";
+	if (sig == SIGSEGV && si->si_code == SI_KERNEL) {
+		hg_buf_str(d, "general protection fault: a non-canonical address, which the kernel does "
+			      "not report (0x0 above), read or write unknown");
+		fill_pointer_hint(uc, d);
+		return 0;
+	}
+	struct hgc_block b;
+	char *slot, *below, *above;
+	switch (hgc_guard_place(si->si_addr, &slot, &below, &above)) {
+	case HGC_GUARD_IN_PAGE:
+		if (guard_page_block(addr, below, above, &b)) {
+			block_error(addr, &b, e, d);
+			return 1;
+		}
+		hg_buf_str(d, "the address is in a guard page, next to no block");
+		return 1;
+	case HGC_GUARD_IN_SLOT:
+		if (hgc_lookup(si->si_addr, &b)) {
+			block_error(addr, &b, e, d);
+			return 1;
+		}
+		if (hgc_guard_slot_state(slot) == HGC_SLOT_RELEASED) {
+			e->kind = "heap-use-after-free";
+			hg_buf_str(d, "the address is in a guard slot whose block was freed and has left "
+				      "the quarantine (no record of it is left)");
+		} else {
+			hg_buf_str(d, "the address is in a guard slot holding no block");
+		}
+		return 1;
+	case HGC_GUARD_OUTSIDE:
+		break;
+	}
+	if (hgc_lookup(si->si_addr, &b)) {
+		block_error(addr, &b, e, d);
+		return 1;
+	}
+	hg_buf_str(d, "address ");
+	hg_buf_hex(d, addr);
+	uintptr_t sp = (uintptr_t)g[REG_RSP];
+	if (addr < PAGE_BYTES) {
+		hg_buf_str(d, " is in the NULL page");
+	} else if (addr + STACK_NEAR_BYTES > sp && addr < sp + STACK_NEAR_BYTES) {
+		hg_buf_str(d, " is next to the stack pointer: a stack overflow");
+	} else if (sig == SIGBUS) {
+		hg_buf_str(d, " is mapped but has no page behind it (a file truncated under its mapping?)");
+	} else if (si->si_code == SEGV_ACCERR) {
+		hg_buf_str(d, known_access && (g[REG_ERR] & X86_PF_FETCH) ?
+			      " is mapped but not executable" :
+			      " is mapped but forbids the access, and is in no heap block");
+	} else {
+		hg_buf_str(d, " is not in any mapped block");
+	}
+	return 0;
+}
+
+static void on_fault(int sig, siginfo_t *si, void *ctx)
+{
+	int saved = errno;
+	int i = index_of(sig);
+	/* Only faults the kernel raised are reported; kill() and raise() (si_code <= 0) just pass. */
+	if (si->si_code > 0) {
+		struct hgc_error e = { 0 };
+		struct hg_buf d = { .len = 0 };
+		int is_heap = classify(sig, si, ctx, &e, &d);
+		text_terminate(&d);
+		e.detail = d.len ? d.text : NULL;
+		/* A program with its own handler may fault on purpose (a JIT, a GC barrier, a probe):
+		 * its faults outside the heap are its business. An overflow already reported (by
+		 * an interceptor, before the copy that faults here) is said once. */
+		int said = e.has_block && e.block.reported && e.block.state == HGC_LIVE;
+		if ((is_heap || !has_program_handler(i)) && !said)
+			hgc_report(&e);
+	}
+	chain(i, sig, si, ctx);
+	errno = saved;
+}
+
+void hgc_signal_init(void)
+{
+	if (atomic_load(&installed))
+		return;
+	hg_lock(&handlers_lock);
+	static const int SIGS[SIGNALS] = { [SEGV] = SIGSEGV, [BUS] = SIGBUS };
+	for (int i = 0; i < SIGNALS; i++) {
+		/* A handler set before ours (by a constructor that ran first) becomes the program's. */
+		struct sigaction act = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK };
+		sigemptyset(&act.sa_mask);
+		__sigaction(SIGS[i], &act, &program[i]);
+	}
+	atomic_store(&installed, 1);
+	hg_unlock(&handlers_lock);
+	hgc_signal_thread_init();
+}
+
+/* ---- the program's view of SIGSEGV and SIGBUS ---- */
+HG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int i = index_of(sig);
+	if (i < 0 || !atomic_load(&installed))
+		return __sigaction(sig, act, old);
+	hg_lock(&handlers_lock);
+	if (old)
+		*old = program[i];
+	if (act)
+		program[i] = *act;
+	hg_unlock(&handlers_lock);
+	return 0;
+}
+
+/* glibc's signal() calls its internal sigaction, which ours cannot see: BSD semantics redone. */
+HG_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+	struct sigaction act = { .sa_handler = handler, .sa_flags = SA_RESTART }, old;
+	sigemptyset(&act.sa_mask);
+	if (handler == SIG_ERR || sig < 1 || sig >= NSIG || sigaddset(&act.sa_mask, sig) < 0) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	return sigaction(sig, &act, &old) < 0 ? SIG_ERR : old.sa_handler;
+}
+
+HG_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
+{
+	return signal(sig, handler);
+}
+
+/* System V semantics: one-shot, not blocked while it runs. */
+HG_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+	struct sigaction act = { .sa_handler = handler, .sa_flags = SA_RESETHAND | SA_NODEFER }, old;
+	sigemptyset(&act.sa_mask);
+	if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	return sigaction(sig, &act, &old) < 0 ? SIG_ERR : old.sa_handler;
+}
+
+/* ---- alternate signal stacks: one per thread, recycled when the thread exits ---- */
+static pthread_key_t altstack_key;
+static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
+static hg_lock_t altstack_lock = HG_LOCK_INIT;
+static void *altstack_free; /* stacks of exited threads, linked through their first word */
+static __thread int altstack_done;
+
+/* At thread exit: stop using the stack (unless the program put its own in place) and keep it
+ * for the next thread. Later destructors fault on the thread's own stack, still reported. */
+static void altstack_release(void *mem)
+{
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == (char *)mem + PAGE_BYTES) {
+		stack_t off = { .ss_flags = SS_DISABLE };
+		sigaltstack(&off, NULL);
+	}
+	hg_lock(&altstack_lock);
+	*(void **)((char *)mem + PAGE_BYTES) = altstack_free;
+	altstack_free = mem;
+	hg_unlock(&altstack_lock);
+}
+
+static void altstack_key_create(void)
+{
+	pthread_key_create(&altstack_key, altstack_release);
+}
+
+void hgc_signal_thread_init(void)
+{
+	if (altstack_done)
+		return;
+	altstack_done = 1; /* first: pthread_setspecific may allocate, and allocation calls us */
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+		return; /* the program has its own */
+	pthread_once(&altstack_once, altstack_key_create);
+	hg_lock(&altstack_lock);
+	char *mem = altstack_free;
+	if (mem)
+		altstack_free = *(void **)(mem + PAGE_BYTES);
+	hg_unlock(&altstack_lock);
+	if (!mem) {
+		/* A guard page below: an overflow of the handler's own stack faults, not corrupts. */
+		mem = hg_os_map(PAGE_BYTES + ALTSTACK_BYTES, 0);
+		if (!mem)
+			return;
+		hg_os_protect(mem, PAGE_BYTES, 0);
+	}
+	stack_t ss = { .ss_sp = mem + PAGE_BYTES, .ss_size = ALTSTACK_BYTES };
+	if (sigaltstack(&ss, NULL) != 0) {
+		altstack_release(mem);
+		return;
+	}
+	pthread_setspecific(altstack_key, mem);
+}

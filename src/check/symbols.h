@@ -1,0 +1,18 @@
+/* symbols.h — what the library itself can say about a return address (the command says more). */
+#ifndef HG_CHECK_SYMBOLS_H
+#define HG_CHECK_SYMBOLS_H
+
+#include <stdint.h>
+
+struct hgc_symbol {
+	const char *function; /* NULL when unknown */
+	const char *module;   /* path of the object holding pc; NULL when none */
+	uintptr_t offset;     /* pc - the module's load address */
+};
+
+void hgc_symbolize(uintptr_t pc, struct hgc_symbol *out);
+/* The index (0..63) of the module holding pc, its path and pc's offset in it; -1 when pc is
+ * in no module (or past the 64 tracked). Indexes are stable for the process's life. */
+int hgc_module_of(uintptr_t pc, uintptr_t *offset, const char **path);
+
+#endif

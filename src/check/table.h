@@ -1,0 +1,18 @@
+/* table.h — block.c's record table as heap.c uses it: insert, update under the lock, remove. */
+#ifndef HG_CHECK_TABLE_H
+#define HG_CHECK_TABLE_H
+
+#include "check/check.h"
+
+void hgc_table_init(void);
+/* Stores a copy of rec (keyed by rec->core); NULL when out of memory. */
+struct hgc_block *hgc_table_insert(const struct hgc_block *rec);
+/* Runs fn on the record keyed by core (NULL when there is none) under its lock, so that a
+ * check and a state change are one step; returns what fn returns. */
+int hgc_table_update(const char *core, int (*fn)(struct hgc_block *b, void *arg), void *arg);
+void hgc_table_remove(const char *core);
+void hgc_table_fork_prepare(void);
+void hgc_table_fork_parent(void);
+void hgc_table_fork_child(void);
+
+#endif
