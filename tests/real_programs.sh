@@ -1,5 +1,5 @@
 #!/bin/bash
-# real_programs.sh — real programs run plain and under heapguard must print the same bytes; stats prove heapguard ran.
+# real_programs.sh — real programs print the same bytes plain, under the fast library, and in check and guard mode (with no report).
 # shellcheck disable=SC2016 # $RUN, $OUT and $ROOT in single quotes are for the bash -c inside pair
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.." || exit 1
 BUILD=${1:-build}
 BUILD_DIR=$(cd "$BUILD" && pwd)
 LIB=$BUILD_DIR/libheapguard.so
+CHECK_LIB=$BUILD_DIR/libheapguard-check.so
 ROOT=$PWD
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -31,25 +32,32 @@ for i in $(seq 1 40); do
 	GIT_COMMITTER_DATE="2020-01-01T00:00:$((i % 60))Z" git -C "$W/repo" commit -q -m "commit $i"
 done
 
-# pair NAME COMMAND: runs COMMAND (a bash snippet) twice, with $RUN empty and then with $RUN
-# preloading heapguard with stats=1; $OUT is a fresh directory for each run's files.
+# pair NAME COMMAND: runs COMMAND (a bash snippet) plain, with $RUN empty, then with $RUN
+# preloading heapguard three ways: the fast library with stats=1 (the stats line proves it
+# ran), the checking library (quiet: a correct program gets no report at all), and the
+# checking library with every block guarded. $OUT is a fresh directory for each run's files.
 pair() {
-	local name=$1 script=$2 why=
-	for run in plain preloaded; do
+	local name=$1 script=$2 why= run
+	local -A how=([plain]= [fast]="env LD_PRELOAD=$LIB HEAPGUARD_OPTIONS=stats=1"
+		[check]="env LD_PRELOAD=$CHECK_LIB HEAPGUARD_OPTIONS=quiet=1"
+		[guard]="env LD_PRELOAD=$CHECK_LIB HEAPGUARD_OPTIONS=quiet=1:guard=1")
+	for run in plain fast check guard; do
 		mkdir -p "$W/$name.$run"
-		if [ $run = plain ]; then RUN=; else RUN="env LD_PRELOAD=$LIB HEAPGUARD_OPTIONS=stats=1"; fi
-		RUN=$RUN OUT=$W/$name.$run ROOT=$ROOT timeout 240 bash -c "$script" \
+		RUN=${how[$run]} OUT=$W/$name.$run ROOT=$ROOT timeout 240 bash -c "$script" \
 			>"$W/$name.$run.out" 2>"$W/$name.$run.err"
 		echo $? >"$W/$name.$run.rc"
 	done
-	local p=$W/$name.plain q=$W/$name.preloaded
+	local p=$W/$name.plain
 	[ "$(cat "$p.rc")" = 0 ] || why+="plain run failed with status $(cat "$p.rc"): $(head -c 2000 "$p.err")"$'\n'
-	[ "$(cat "$q.rc")" = 0 ] || why+="preloaded run failed with status $(cat "$q.rc"): $(head -c 2000 "$q.err")"$'\n'
-	cmp -s "$p.out" "$q.out" || why+="stdout differs: $(diff "$p.out" "$q.out" | head -n 10)"$'\n'
-	grep -Eq '^heapguard stats: allocs=[1-9]' "$q.err" ||
-		why+="no 'heapguard stats: allocs=N' line with N > 0 from the preloaded run"$'\n'
-	grep -v '^heapguard stats:' "$q.err" | cmp -s - "$p.err" ||
-		why+="stderr besides the stats differs: $(grep -v '^heapguard stats:' "$q.err" | diff "$p.err" - | head -n 10)"$'\n'
+	for run in fast check guard; do
+		local q=$W/$name.$run
+		[ "$(cat "$q.rc")" = 0 ] || why+="$run run failed with status $(cat "$q.rc"): $(head -c 2000 "$q.err")"$'\n'
+		cmp -s "$p.out" "$q.out" || why+="$run: stdout differs: $(diff "$p.out" "$q.out" | head -n 10)"$'\n'
+		grep -v '^heapguard stats:' "$q.err" | cmp -s - "$p.err" ||
+			why+="$run: stderr differs: $(grep -v '^heapguard stats:' "$q.err" | diff "$p.err" - | head -n 20)"$'\n'
+	done
+	grep -Eq '^heapguard stats: allocs=[1-9]' "$W/$name.fast.err" ||
+		why+="no 'heapguard stats: allocs=N' line with N > 0 from the fast run"$'\n'
 	tap_result "$name" "$why"
 }
 

@@ -10,7 +10,7 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 
 # Every component gets at most its own limit and never more than what is left of this budget,
 # so a hung allocator still ends make test within its 10 minutes.
-BUDGET_S=540
+BUDGET_S=570
 start=$SECONDS
 passed=0 failed=0 skipped=0
 failures=()
@@ -73,7 +73,11 @@ component stress-backend-brk 120 env LD_PRELOAD="$LIB" HEAPGUARD_OPTIONS=backend
 component cxx 60 env LD_PRELOAD="$LIB" "$T/cxx"
 component options 120 tests/options.sh "$BUILD"
 component cli 120 tests/cli.sh "$BUILD"
-component real-programs 300 tests/real_programs.sh "$BUILD"
+component check-heap 120 tests/check_heap.py "$BUILD"
+component check-intercept 120 tests/check_intercept.py "$BUILD"
+component check-leak 120 tests/check_leak.py "$BUILD"
+component check-guard 120 tests/check_guard.py "$BUILD"
+component real-programs 420 tests/real_programs.sh "$BUILD"
 
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "== failures"

@@ -13,7 +13,7 @@ TEST_BINS := $(TEST_DIR)/unit $(TEST_DIR)/api $(TEST_DIR)/api-linked $(TEST_DIR)
 	$(TEST_DIR)/death $(TEST_DIR)/stress $(TEST_DIR)/cxx $(TEST_DIR)/optprog $(TEST_DIR)/containers
 
 .PHONY: test deps-test test-bins
-test: deps-test all test-bins
+test: deps-test all test-bins examples
 	@tests/run.sh $(BUILD)
 
 test-bins: $(TEST_BINS)

@@ -1,0 +1,178 @@
+/* heap_cases.c — one checked-heap scenario per argv[1], for tests/check_heap.py. Each bug sits
+ * in a function of its own so that the test can name it in the reported stacks. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char global_buffer[16];
+static void *volatile sink;
+
+__attribute__((noinline)) static int *make_array(size_t n) { return malloc(n * sizeof(int)); }
+__attribute__((noinline)) static void fill_past_end(int *a, size_t n)
+{
+	for (size_t i = 0; i <= n; i++) /* one too many */
+		a[i] = (int)i;
+}
+__attribute__((noinline)) static void release_it(void *p) { free(p); }
+__attribute__((noinline)) static void first_free(void *p) { free(p); }
+__attribute__((noinline)) static void second_free(void *p) { free(p); }
+__attribute__((noinline)) static void write_before(char *p) { p[-1] = 'x'; }
+__attribute__((noinline)) static void write_after_free(char *p) { p[8] = 1; }
+
+static void *thread_free(void *p)
+{
+	first_free(p);
+	return NULL;
+}
+
+static void *churn(void *arg)
+{
+	void **slots = calloc(64, sizeof *slots);
+	for (int i = 0; i < 20000; i++) {
+		int k = (i * 7 + (int)(intptr_t)arg) & 63;
+		free(slots[k]);
+		slots[k] = malloc((size_t)(16 + (i & 255)));
+		memset(slots[k], i, 16);
+	}
+	for (int k = 0; k < 64; k++)
+		free(slots[k]);
+	free(slots);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+	if (!strcmp(c, "overflow")) {
+		int *a = make_array(10);
+		fill_past_end(a, 10);
+		release_it(a);
+	} else if (!strcmp(c, "underflow")) {
+		char *p = malloc(16);
+		write_before(p);
+		release_it(p);
+	} else if (!strcmp(c, "use-after-free")) {
+		char *p = malloc(32);
+		release_it(p);
+		write_after_free(p);
+	} else if (!strcmp(c, "use-after-free-quarantine")) {
+		char *p = malloc(32);
+		release_it(p);
+		write_after_free(p);
+		for (int i = 0; i < 1000; i++) /* pushes p out of a 4 KiB quarantine */
+			free(malloc(64));
+		fprintf(stderr, "churned\n");
+	} else if (!strcmp(c, "double-free")) {
+		char *p = malloc(24);
+		first_free(p);
+		second_free(p);
+		printf("survived\n");
+	} else if (!strcmp(c, "double-free-threads")) {
+		char *p = malloc(24);
+		pthread_t t;
+		pthread_create(&t, NULL, thread_free, p);
+		pthread_join(t, NULL);
+		second_free(p);
+	} else if (!strcmp(c, "interior")) {
+		char *p = malloc(128);
+		release_it(p + 16);
+		free(p);
+	} else if (!strcmp(c, "global")) {
+		release_it(global_buffer);
+	} else if (!strcmp(c, "stack")) {
+		char local[32];
+		sink = local;
+		release_it(local);
+	} else if (!strcmp(c, "realloc-moves")) {
+		char *p = malloc(16);
+		memset(p, 'a', 16);
+		char *q = realloc(p, 16);
+		printf("moved=%d kept=%d\n", q != p, q[15] == 'a');
+		write_after_free(p);
+		free(q);
+	} else if (!strcmp(c, "realloc-invalid")) {
+		char local[16];
+		sink = local;
+		errno = 0;
+		void *q = realloc(local, 32);
+		printf("null=%d\n", q == NULL);
+	} else if (!strcmp(c, "usable-size")) {
+		char *p = malloc(13);
+		printf("usable=%zu\n", malloc_usable_size(p));
+		free(p);
+	} else if (!strcmp(c, "fill")) {
+		unsigned char *m = malloc(64), *z = calloc(64, 1), *r = malloc(8);
+		int uninit = 1, zero = 1;
+		for (int i = 0; i < 64; i++) {
+			uninit &= m[i] == 0xbe;
+			zero &= z[i] == 0;
+		}
+		memset(r, 'r', 8);
+		r = realloc(r, 4096);
+		printf("uninit=%d zero=%d kept=%d tail=%d\n", uninit, zero, r[7] == 'r', r[8] == 0xbe);
+		free(m);
+		free(z);
+		free(r);
+	} else if (!strcmp(c, "too-big")) {
+		errno = 0;
+		void *p = malloc((size_t)1 << 48);
+		printf("null=%d enomem=%d\n", p == NULL, errno == ENOMEM);
+	} else if (!strcmp(c, "calloc-overflow")) {
+		errno = 0;
+		volatile size_t half = SIZE_MAX / 2;
+		void *p = calloc(half, 4);
+		printf("null=%d enomem=%d\n", p == NULL, errno == ENOMEM);
+	} else if (!strcmp(c, "aligned")) {
+		int ok = 1;
+		for (size_t a = 16; a <= ((size_t)1 << 22); a <<= 2) {
+			void *p;
+			if (posix_memalign(&p, a, 100) || (uintptr_t)p % a)
+				ok = 0;
+			memset(p, 1, 100);
+			free(p);
+		}
+		printf("aligned=%d\n", ok);
+	} else if (!strcmp(c, "threads")) {
+		pthread_t t[4];
+		for (intptr_t i = 0; i < 4; i++)
+			pthread_create(&t[i], NULL, churn, (void *)i);
+		for (int i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
+		printf("done\n");
+	} else if (!strcmp(c, "fork")) {
+		pthread_t t;
+		pthread_create(&t, NULL, churn, NULL);
+		pid_t pid = fork();
+		if (pid == 0) {
+			char *p = malloc(100);
+			strcpy(p, "child");
+			free(p);
+			_exit(7);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		pthread_join(t, NULL);
+		printf("child=%d\n", WEXITSTATUS(st));
+	} else if (!strcmp(c, "errno")) {
+		void *p = malloc(10);
+		errno = 1234;
+		free(p);
+		printf("errno=%d\n", errno);
+	} else if (!strcmp(c, "clean")) {
+		char *p = malloc(10);
+		strcpy(p, "fine");
+		puts(p);
+		free(p);
+	} else {
+		fprintf(stderr, "unknown case %s\n", c);
+		return 2;
+	}
+	return 0;
+}

@@ -1,0 +1,137 @@
+/* intercept_clean.c — every intercepted call used correctly on heap blocks (argv[1]: a group). */
+/* check_intercept.py wants no report and the same output as without heapguard. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <wchar.h>
+
+static void clean_memory(void)
+{
+	char *a = malloc(32), *b = malloc(32);
+	memset(a, 'a', 32);
+	memcpy(b, a, 32);
+	memmove(b + 1, b, 31);
+	b[0] = 'b';
+	memcpy(b, b, 0);          /* empty ranges are no access */
+	memcpy(NULL, NULL, 0);
+	printf("memcmp %d %d\n", memcmp(a, b, 32) < 0, memcmp(a + 1, b + 1, 31));
+	wchar_t *w = malloc(8 * sizeof(wchar_t)), *v = malloc(8 * sizeof(wchar_t));
+	wmemset(w, L'w', 8);
+	wmemcpy(v, w, 8);
+	wmemmove(v + 1, v, 7);
+	printf("wide %d\n", wmemcmp(v, w, 8));
+	free(a), free(b), free(w), free(v);
+}
+
+static void clean_strings(void)
+{
+	char *s = malloc(6);
+	strcpy(s, "hello");                 /* the NUL is the block's last byte */
+	char *d = malloc(11);
+	strncpy(d, s, 11);                  /* pads to the end */
+	strcat(d, "12345");
+	char *e = malloc(9);
+	strcpy(e, "ab");
+	strncat(e, "cdefghijkl", 6);        /* 8 bytes and the NUL */
+	char *u = malloc(4);
+	memcpy(u, "wxyz", 4);               /* not terminated: only bounded calls read it */
+	char *nd = strndup(u, 4);
+	char *dup = strdup(d);
+	printf("%s %s %s %zu %zu %s %s\n", s, d, e, strlen(s), strlen(e), nd, dup);
+	wchar_t *w = malloc(6 * sizeof(wchar_t)), *x = malloc(9 * sizeof(wchar_t));
+	wcscpy(w, L"abcde");
+	wcsncpy(x, w, 9);
+	wcscat(x, L"fgh");
+	wcsncat(w, L"zz", 0);
+	printf("%zu %zu %ls %ls\n", wcslen(w), wcslen(x), w, x);
+	free(s), free(d), free(e), free(u), free(nd), free(dup), free(w), free(x);
+}
+
+static int vformat(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static void clean_format(void)
+{
+	char *b = malloc(8);
+	int r1 = snprintf(b, 8, "%s-%d", "truncated", 12345); /* cut to 7 bytes and the NUL */
+	char *c = malloc(12);
+	int r2 = vformat(c, 12, "%05d|%x", 42, 255);
+	char *name = strdup("heap string");
+	printf("%d %s %d %s\n", r1, b, r2, c);
+	printf("%s|%.4s|%10s|%-12s|\n", name, name, "x", name);
+	fprintf(stdout, "%s %ls %5.1f %lld %c%%\n", name, L"wide", 2.5, 1LL << 40, 'k');
+	fflush(stdout);
+	dprintf(1, "dprintf %s\n", name);
+	fputs(name, stdout);
+	puts("");
+	puts(name);
+	free(b), free(c), free(name);
+}
+
+static void clean_input(void)
+{
+	int fd = open("/dev/zero", O_RDONLY);
+	char *r = malloc(16);
+	ssize_t got = read(fd, r, 16);
+	close(fd);
+	FILE *f = fopen("/dev/zero", "r");
+	char *g = malloc(16), *h = malloc(16);
+	char *line = fgets(g, 16, f);
+	size_t items = fread(h, 4, 4, f);
+	fclose(f);
+	printf("read %zd %d fgets %d fread %zu %d\n", got, r[15], line == g, items, h[15]);
+	free(r), free(g), free(h);
+}
+
+static void clean_output(void)
+{
+	char *z = calloc(1, 24);          /* calloc'd: zeros are written bytes */
+	write(1, z, 24);
+	fwrite(z, 1, 24, stdout);
+	unsigned char *bin = malloc(64);  /* data with lone 0xbe bytes and runs of three */
+	for (int i = 0; i < 64; i++)
+		bin[i] = (unsigned char)(i % 5 == 0 ? 0xbe : i);
+	memset(bin + 40, 0xbe, 3);
+	fflush(stdout);
+	write(1, bin, 64);
+	fwrite(bin, 1, 64, stdout);
+	fwrite(bin + 40, 1, 4, stdout);   /* 0xbe 0xbe 0xbe 0x2b */
+	fflush(stdout);
+	int sv[2];
+	char back[64];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	send(sv[0], bin, 64, 0);
+	ssize_t n = recv(sv[1], back, sizeof back, 0);
+	printf("\nsend %zd %d\n", n, memcmp(back, bin, 64));
+	free(z), free(bin);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} CASES[] = {
+	{ "memory", clean_memory }, { "strings", clean_strings }, { "format", clean_format },
+	{ "input", clean_input }, { "output", clean_output },
+};
+
+int main(int argc, char **argv)
+{
+	for (size_t i = 0; argc > 1 && i < sizeof CASES / sizeof CASES[0]; i++)
+		if (strcmp(argv[1], CASES[i].name) == 0) {
+			CASES[i].run();
+			return 0;
+		}
+	fprintf(stderr, "usage: %s CASE\n", argv[0]);
+	return 2;
+}

@@ -1,0 +1,173 @@
+/* intercept_errors.c — one bad libc call per case (argv[1]), for check_intercept.py. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <wchar.h>
+
+/* Each case allocates in its own function and misuses the block there, so both the access
+ * stack and the allocated-by stack start at the case's name. Block sizes leave the overflows
+ * inside the 16-byte right redzone. */
+static char sink[64];
+
+void duplicate(void)
+{
+	const char *s = "abcdefghi";
+	char *d = malloc(9); /* strlen(s): no room for the NUL */
+	strcpy(d, s);
+}
+
+void copy_bytes(void)
+{
+	char src[32] = "0123456789abcdefghijklmnopqrstu";
+	char *d = malloc(16);
+	memcpy(d, src, 20);
+}
+
+void copy_before(void)
+{
+	char *p = malloc(16);
+	memset(p, 'x', 16);
+	memcpy(sink, p - 4, 8);
+}
+
+void fill(void)
+{
+	char *d = malloc(24);
+	memset(d, 0, 25);
+}
+
+void append(void)
+{
+	char *d = malloc(8);
+	strcpy(d, "abcd");
+	strcat(d, "efgh");
+}
+
+void append_n(void)
+{
+	char *d = malloc(8);
+	strcpy(d, "abcdef");
+	strncat(d, "ghijkl", 3);
+}
+
+void copy_n(void)
+{
+	char *d = malloc(8);
+	strncpy(d, "abc", 12);
+}
+
+void shift(void)
+{
+	char *d = malloc(16);
+	memset(d, 'y', 16);
+	memmove(d + 4, d, 16);
+}
+
+void measure(void)
+{
+	char *p = malloc(9);
+	memcpy(p, "abcdefghi", 9);
+	sink[0] = (char)strlen(p);
+}
+
+void clone_string(void)
+{
+	char *p = malloc(6);
+	memcpy(p, "abcdef", 6);
+	free(strdup(p));
+}
+
+void compare(void)
+{
+	char *a = malloc(8), *b = malloc(16);
+	memset(a, 'z', 8);
+	memset(b, 'z', 16);
+	sink[0] = (char)memcmp(a, b, 12);
+}
+
+void format(void)
+{
+	char *d = malloc(8);
+	snprintf(d, 32, "%s", "hello world!");
+}
+
+void read_into(void)
+{
+	int fd = open("/dev/zero", O_RDONLY);
+	char *p = malloc(8);
+	sink[0] = (char)read(fd, p, 16);
+	close(fd);
+}
+
+void read_line(void)
+{
+	FILE *f = fopen("/dev/zero", "r");
+	char *p = malloc(8);
+	fgets(p, 16, f);
+	fclose(f);
+}
+
+void read_block(void)
+{
+	FILE *f = fopen("/dev/zero", "r");
+	char *p = malloc(8);
+	sink[0] = (char)fread(p, 4, 4, f);
+	fclose(f);
+}
+
+void wide_copy(void)
+{
+	wchar_t *d = malloc(4 * sizeof(wchar_t));
+	wcscpy(d, L"abcd");
+}
+
+void wide_fill(void)
+{
+	wchar_t *d = malloc(4 * sizeof(wchar_t));
+	wmemset(d, L'x', 5);
+}
+
+void wide_move(void)
+{
+	wchar_t *d = malloc(4 * sizeof(wchar_t));
+	wchar_t src[8] = L"abcdefg";
+	wmemcpy(d, src, 6);
+}
+
+void release(char *p)
+{
+	free(p);
+}
+
+void use_after_free(void)
+{
+	char *p = malloc(16);
+	memset(p, 'q', 16);
+	release(p);
+	memcpy(sink, p, 8);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} CASES[] = {
+	{ "strcpy", duplicate }, { "memcpy", copy_bytes }, { "memcpy-before", copy_before },
+	{ "memset", fill }, { "strcat", append }, { "strncat", append_n }, { "strncpy", copy_n },
+	{ "memmove", shift }, { "strlen", measure }, { "strdup", clone_string },
+	{ "memcmp", compare }, { "snprintf", format }, { "read", read_into },
+	{ "fgets", read_line }, { "fread", read_block }, { "wcscpy", wide_copy },
+	{ "wmemset", wide_fill }, { "wmemcpy", wide_move }, { "use-after-free", use_after_free },
+};
+
+int main(int argc, char **argv)
+{
+	for (size_t i = 0; argc > 1 && i < sizeof CASES / sizeof CASES[0]; i++)
+		if (strcmp(argv[1], CASES[i].name) == 0) {
+			CASES[i].run();
+			return 0;
+		}
+	fprintf(stderr, "usage: %s CASE\n", argv[0]);
+	return 2;
+}

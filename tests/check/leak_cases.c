@@ -1,0 +1,227 @@
+/* leak_cases.c — one leak scenario per argument, for tests/check_leak.py: blocks lost in each
+ * way the leak check classifies, and blocks kept alive by each kind of root. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+/* Defined by libheapguard-check.so; NULL without it. */
+extern size_t heapguard_check_leaks(void) __attribute__((weak));
+
+struct node {
+	struct node *next;
+	char pad[16];
+};
+
+static void *global_ptr;          /* reachable from a global */
+static void **global_holder;      /* a block holding the only pointer to another */
+static char *global_interior;     /* points into the middle of a block only */
+static __thread void *tls_ptr;    /* reachable from TLS only */
+
+/* Clears the stack below the caller, so that no dead frame keeps a copy of a lost pointer
+ * (the check scans the stack above its own frames conservatively). */
+static NOINLINE void scrub_stack(void)
+{
+	volatile char buf[64 << 10];
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = 0;
+}
+
+static void say(const char *s)
+{
+	write(2, s, strlen(s));
+}
+
+/* ---- lost ---- */
+static NOINLINE void lose_definite(void)
+{
+	char *volatile p = malloc(111);
+	memset(p, 1, 111);
+	p = malloc(7); /* overwrites the only pointer to the first block */
+	global_ptr = p;
+}
+
+static NOINLINE struct node *alloc_head(void)
+{
+	struct node *h = malloc(64);
+	memset(h, 0, 64);
+	return h;
+}
+
+static NOINLINE struct node *alloc_node(void)
+{
+	struct node *n = malloc(24);
+	memset(n, 0, 24);
+	return n;
+}
+
+/* A list head (64 bytes) and three nodes (24 bytes each), all lost with the head. */
+static NOINLINE void lose_list(void)
+{
+	struct node *volatile head = alloc_head();
+	struct node *prev = head;
+	for (int i = 0; i < 3; i++) {
+		prev->next = alloc_node();
+		prev = prev->next;
+	}
+	head = NULL;
+	prev = NULL;
+}
+
+static NOINLINE struct node *alloc_cycle_node(void)
+{
+	struct node *n = malloc(40);
+	memset(n, 0, 40);
+	return n;
+}
+
+/* A -> B -> C -> A, all lost. One call site, so that the three share a stack. */
+static NOINLINE void lose_cycle(void)
+{
+	struct node *volatile n[3];
+	for (int i = 0; i < 3; i++)
+		n[i] = alloc_cycle_node();
+	for (int i = 0; i < 3; i++)
+		n[i]->next = n[(i + 1) % 3];
+	for (int i = 0; i < 3; i++)
+		n[i] = NULL;
+}
+
+static NOINLINE void keep_interior(void)
+{
+	char *volatile p = malloc(200);
+	memset(p, 2, 200);
+	global_interior = p + 50;
+	p = NULL;
+}
+
+/* ---- reachable ---- */
+static NOINLINE void keep_global(void)
+{
+	global_ptr = malloc(130);
+}
+
+static NOINLINE void keep_held(void **holder)
+{
+	holder[0] = malloc(150);
+}
+
+static NOINLINE void keep_holder(void)
+{
+	global_holder = malloc(16);
+	global_holder[1] = NULL;
+	keep_held(global_holder);
+}
+
+static NOINLINE void keep_tls(void)
+{
+	tls_ptr = malloc(170);
+}
+
+/* ---- a thread holding the only pointer on its stack while main exits ---- */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int ready;
+
+static NOINLINE void *hold_in_thread(void *arg)
+{
+	(void)arg;
+	void *volatile p = malloc(190);
+	memset(p, 3, 190);
+	pthread_mutex_lock(&mu);
+	ready = 1;
+	pthread_cond_broadcast(&cv);
+	for (;;)
+		pthread_cond_wait(&cv, &mu); /* never signalled again */
+	return p;
+}
+
+/* ---- mid-program check ---- */
+static NOINLINE void lose_mid(void)
+{
+	char *volatile p = malloc(230);
+	memset(p, 4, 230);
+	p = NULL;
+}
+
+/* Leaves the only pointer in a dead frame far below the caller's stack pointer: the check,
+ * called later from main, scans from its own stack pointer up and must not see it. */
+static NOINLINE void leave_in_dead_frame(void)
+{
+	void *volatile slots[8192];
+	slots[0] = malloc(210);
+	memset(slots[0], 5, 210);
+	slots[1] = NULL;
+}
+
+static NOINLINE void *keep_local(void)
+{
+	void *p = malloc(240);
+	memset(p, 6, 240);
+	return p;
+}
+
+static void run_mid(void)
+{
+	char line[64];
+	void *volatile local = keep_local(); /* on main's stack: reachable */
+	lose_mid();
+	leave_in_dead_frame();
+	size_t lost = heapguard_check_leaks ? heapguard_check_leaks() : (size_t)-1;
+	snprintf(line, sizeof line, "MID-CHECK-RETURNED %zu\n", lost);
+	say(line);
+	free(local);
+}
+
+/* Allocates and frees everything, without stdio: nothing is left at exit. */
+static void run_clean(void)
+{
+	void *p[64];
+	for (int i = 0; i < 64; i++)
+		p[i] = malloc((size_t)i * 8 + 1);
+	for (int i = 0; i < 64; i++)
+		free(p[i]);
+	p[0] = realloc(NULL, 100);
+	p[0] = realloc(p[0], 300);
+	free(p[0]);
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+	if (!strcmp(c, "definite")) {
+		lose_definite();
+	} else if (!strcmp(c, "indirect")) {
+		lose_list();
+	} else if (!strcmp(c, "possible")) {
+		keep_interior();
+	} else if (!strcmp(c, "cycle")) {
+		lose_cycle();
+	} else if (!strcmp(c, "reachable")) {
+		keep_global();
+		keep_holder();
+		keep_tls();
+	} else if (!strcmp(c, "thread")) {
+		pthread_t t;
+		pthread_create(&t, NULL, hold_in_thread, NULL);
+		pthread_mutex_lock(&mu);
+		while (!ready)
+			pthread_cond_wait(&cv, &mu);
+		pthread_mutex_unlock(&mu);
+		scrub_stack();
+		exit(0); /* the thread still runs: its stack is a root */
+	} else if (!strcmp(c, "mid")) {
+		run_mid();
+	} else if (!strcmp(c, "clean")) {
+		run_clean();
+		return 0;
+	} else {
+		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|mid|clean\n");
+		return 2;
+	}
+	scrub_stack();
+	return 0;
+}

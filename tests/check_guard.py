@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""check_guard.py — guard mode (guard=N) and the SIGSEGV/SIGBUS reporter of libheapguard-check.so:
+overflows onto guard pages, reads of freed guarded blocks, NULL and wild pointers, a program's own
+handler, the guard budget, threads. Prints TAP. Usage: tests/check_guard.py [BUILD_DIR]"""
+import os
+import re
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hgreport  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
+LIB = os.path.join(BUILD, "libheapguard-check.so")
+OUT = os.path.join(BUILD, "tests", "check")
+os.makedirs(OUT, exist_ok=True)
+GUARD = "guard=1:leak_check=no"
+PLAIN = "leak_check=no"
+SIGSEGV = -signal.SIGSEGV
+
+results = []
+
+
+def build(src):
+    exe = os.path.join(OUT, os.path.splitext(os.path.basename(src))[0])
+    subprocess.run(["gcc", "-g", "-O0", "-pthread", "-o", exe, src], check=True)
+    return exe
+
+
+def run(argv, options):
+    env = dict(os.environ, LD_PRELOAD=LIB, HEAPGUARD_OPTIONS=options)
+    try:
+        p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return None, "", "timed out", hgreport.parse("")
+    return p.returncode, p.stdout, p.stderr, hgreport.parse(p.stderr)
+
+
+def check(name, why):
+    results.append((name, [w for w in why if w]))
+
+
+def expect_error(r, kind, access=None, relation=None, distance=None, block_size=None, top=None,
+                 free_top=None, detail=None, thread=None, count=1):
+    """Why the report's errors (count of them, all alike: the first is checked) differ."""
+    errs = r["errors"]
+    if len(errs) != count:
+        return ["expected %d error(s), got %d: %s" % (count, len(errs), [e["kind"] for e in errs])]
+    e, why = errs[0], []
+
+    def want(label, got, exp):
+        if exp is not None and got != exp:
+            why.append("%s: got %r, expected %r" % (label, got, exp))
+    want("kind", e["kind"], kind)
+    want("access", e["access"], access)
+    want("thread", e["thread"], thread)
+    b = e["block"] or {}
+    want("relation", b.get("relation"), relation)
+    want("distance", b.get("distance"), distance)
+    want("block size", b.get("size"), block_size)
+    want("access stack #0", (e["stack"] or ["(none)"])[0], top)
+    want("freed-by #0", (e["free_stack"] or ["(none)"])[0], free_top)
+    if detail is not None and detail not in (e["detail"] or ""):
+        why.append("detail %r lacks %r" % (e["detail"], detail))
+    return why
+
+
+def killed_by_segv(rc):
+    return [] if rc == SIGSEGV else ["exit status %r, expected %d (SIGSEGV)" % (rc, SIGSEGV)]
+
+
+def exited_ok(rc, err):
+    return [] if rc == 0 else ["exit status %r; stderr tail: %s" % (rc, err[-600:])]
+
+
+def src(name):
+    return os.path.join(ROOT, "tests", "check", name + ".c")
+
+
+exe = {n: build(src(n)) for n in ("guard_overflow", "guard_underflow", "guard_use_after_free",
+                                   "guard_wild", "guard_own_handler", "guard_many", "guard_thread",
+                                   "guard_api", "guard_churn", "guard_sample")}
+strcpy_null = build(os.path.join(ROOT, "examples", "unallocated-strcpy.c"))
+
+# 1. a store one past the end, onto the guard page
+rc, out, err, r = run([exe["guard_overflow"]], GUARD)
+check("guard: a store past the end faults on the guard page",
+      expect_error(r, "heap-buffer-overflow", access="write", relation="after", distance=0,
+                   block_size=64, top="fill") + killed_by_segv(rc) +
+      (["the program went on after the fault"] if "survived" in err else []))
+
+# 2. guard_side=left: a store before the start
+rc, out, err, r = run([exe["guard_underflow"]], GUARD + ":guard_side=left")
+check("guard_side=left: a store before the start faults",
+      expect_error(r, "heap-buffer-overflow", access="write", relation="before", distance=8,
+                   block_size=64, top="store_before") + killed_by_segv(rc))
+
+# 3. a read of a freed guarded block
+rc, out, err, r = run([exe["guard_use_after_free"]], GUARD)
+check("guard: a read after free faults, with the freeing stack",
+      expect_error(r, "heap-use-after-free", access="read", relation="inside", distance=10,
+                   block_size=100, top="peek", free_top="release") + killed_by_segv(rc))
+
+# 4. strcpy through NULL, without guard mode
+rc, out, err, r = run([strcpy_null], PLAIN)
+check("NULL strcpy: invalid-access in the NULL page, death by SIGSEGV",
+      expect_error(r, "invalid-access", access="write", top="main",
+                   detail="address 0x0 is in the NULL page") + killed_by_segv(rc))
+
+# 5. a wild pointer
+rc, out, err, r = run([exe["guard_wild"]], PLAIN)
+check("wild pointer: invalid-access, not in any mapped block",
+      expect_error(r, "invalid-access", access="write", top="poke",
+                   detail="is not in any mapped block") + killed_by_segv(rc))
+
+# 6. the program's own handler recovers from its NULL reads: no report, exit 0
+rc, out, err, r = run([exe["guard_own_handler"], "null"], PLAIN)
+check("own SIGSEGV handler: called, the program recovers and exits normally",
+      exited_ok(rc, err) + ([] if out.strip().endswith("caught 11") and "no fault" not in out
+                            and "sigaction" not in out and "previous" not in out
+                            else ["stdout %r" % out]) +
+      (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
+
+# 7. ... and a heap overflow onto a guard page is reported before its handler runs
+rc, out, err, r = run([exe["guard_own_handler"], "heap"], GUARD)
+check("own SIGSEGV handler: a guard page fault is reported, then the handler recovers",
+      exited_ok(rc, err) + ([] if out.strip().endswith("caught 11") else ["stdout %r" % out]) +
+      expect_error(r, "heap-buffer-overflow", access="read", relation="after", distance=0,
+                   top="probe") +
+      ([] if r["error_summary"] == {"errors": 3, "contexts": 1}
+       else ["error summary %r" % r["error_summary"]]))
+
+# 8. more live blocks than the guard budget: the rest get redzones, nothing aborts
+rc, out, err, r = run([exe["guard_many"]], GUARD)
+check("guard=1 with 100000 live blocks: budget fallback, right output",
+      exited_ok(rc, err) + ([] if out == "sum -4999950000\n" else ["stdout %r" % out]) +
+      (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
+
+# 9. a real program
+py = [sys.executable, "-c", "import json; print(json.dumps(list(range(10))))"]
+rc, out, err, r = run(py, GUARD)
+plain = subprocess.run(py, capture_output=True, text=True, timeout=30).stdout
+check("guard=1 under python3: same output as without",
+      exited_ok(rc, err) + ([] if out == plain and out.startswith("[0, 1") else
+                            ["stdout %r, expected %r" % (out, plain)]) +
+      (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
+
+# 10. a fault on another thread
+rc, out, err, r = run([exe["guard_thread"]], GUARD)
+check("guard: an overflow on a second thread is reported as thread 2",
+      expect_error(r, "heap-buffer-overflow", access="write", relation="after", distance=0,
+                   block_size=32, top="overrun", thread=2) + killed_by_segv(rc) +
+      ([] if r["errors"] and "worker" in r["errors"][0]["stack"] else ["worker not in the stack"]))
+
+# 11. the allocation calls keep their contracts on guarded blocks
+rc, out, err, r = run([exe["guard_api"]], GUARD)
+check("guard=1: alignment, realloc, calloc, memalign, big blocks",
+      exited_ok(rc, err) + ([] if out == "ok\n" else ["stdout %r" % out]) +
+      (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
+
+# 12. churn through a small quarantine (64 slots): slots are retired, released, queued behind
+# 4096 others and reused, so the last blocks are still guarded
+rc, out, err, r = run([exe["guard_churn"], "12000"], GUARD + ":quarantine=256K")
+check("guard=1 churn: slots come back from the quarantine and are reused",
+      exited_ok(rc, err) + ([] if out == "guarded 1000 of the last 1000, reused\n" else ["stdout %r" % out]) +
+      (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
+
+# 13. sampling: guard=3 guards about one block in 3, and the calls keep their contracts
+rc, out, err, r = run([exe["guard_sample"]], "guard=3:leak_check=no")
+m = re.match(r"guarded (\d+)$", out.strip())
+check("guard=3 guards about one block in three",
+      exited_ok(rc, err) + ([] if m and 700 <= int(m.group(1)) <= 1300 else ["stdout %r" % out]))
+rc, out, err, r = run([exe["guard_api"]], "guard=3:leak_check=no")
+check("guard=3: the allocation calls keep their contracts",
+      exited_ok(rc, err) + ([] if out == "ok\n" else ["stdout %r" % out]))
+
+print("1..%d" % len(results))
+for i, (name, why) in enumerate(results, 1):
+    print("%s %d - %s" % ("not ok" if why else "ok", i, name))
+    for w in why:
+        for line in str(w).splitlines():
+            print("# " + line)

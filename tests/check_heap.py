@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""check_heap.py — the checked heap under libheapguard-check.so: each error kind found at free,
+realloc or exit, with the block, offsets and stacks asserted; exit statuses; the examples
+through the heapguard command. Prints TAP. Usage: tests/check_heap.py [BUILD_DIR]"""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hgreport  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
+LIB = os.path.join(BUILD, "libheapguard-check.so")
+OUT = os.path.join(BUILD, "tests", "check")
+os.makedirs(OUT, exist_ok=True)
+
+results = []
+
+
+def build(src, compiler="gcc"):
+    exe = os.path.join(OUT, os.path.splitext(os.path.basename(src))[0])
+    subprocess.run([compiler, "-g", "-O0", "-fno-builtin", "-pthread", "-o", exe, src], check=True)
+    return exe
+
+
+def run(argv, options="leak_check=no", env_extra=None, preload=True):
+    env = dict(os.environ)
+    env.pop("HEAPGUARD_OPTIONS", None)
+    if preload:
+        env["LD_PRELOAD"] = LIB
+        env["HEAPGUARD_OPTIONS"] = options
+    env.update(env_extra or {})
+    p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr, hgreport.parse(p.stderr)
+
+
+def check(name, why):
+    results.append((name, [w for w in why if w]))
+
+
+def expect_error(r, kind, access=None, size=None, func=None, relation=None, distance=None,
+                 block_size=None, top=None, alloc_top=None, free_top=None, detail=None):
+    """The reasons the only error of report r differs from the expectation."""
+    errs = r["errors"]
+    if len(errs) != 1:
+        return ["expected 1 error, got %d: %s" % (len(errs), [e["kind"] for e in errs])]
+    e, why = errs[0], []
+
+    def want(label, got, exp):
+        if exp is not None and got != exp:
+            why.append("%s: got %r, expected %r" % (label, got, exp))
+    want("kind", e["kind"], kind)
+    want("access", e["access"], access)
+    want("size", e["size"], size)
+    want("func", e["func"], func)
+    b = e["block"] or {}
+    want("relation", b.get("relation"), relation)
+    want("distance", b.get("distance"), distance)
+    want("block size", b.get("size"), block_size)
+    # Without the command C++ names stay mangled: _ZL10drop_arrayPi holds drop_array.
+    def want_frame(label, stack, exp):
+        got = (stack or ["(none)"])[0]
+        if exp is not None and got != exp and not (got.startswith("_Z") and exp in got):
+            why.append("%s: got %r, expected %r" % (label, got, exp))
+    want_frame("access stack #0", e["stack"], top)
+    want_frame("allocated-by #0", e["alloc_stack"], alloc_top)
+    want_frame("freed-by #0", e["free_stack"], free_top)
+    if detail is not None and (e["detail"] or "").find(detail) < 0:
+        why.append("detail %r lacks %r" % (e["detail"], detail))
+    return why
+
+
+def summary_is(r, errors, contexts):
+    s = r["error_summary"]
+    return [] if s == {"errors": errors, "contexts": contexts} else ["error summary %r" % s]
+
+
+cases = build(os.path.join(ROOT, "tests", "check", "heap_cases.c"))
+mismatch = build(os.path.join(ROOT, "tests", "check", "heap_mismatch.cc"), "g++")
+
+rc, out, err, r = run([cases, "overflow"])
+check("overflow found at free: offset, size, stacks",
+      expect_error(r, "heap-buffer-overflow", "write", 4, None, "after", 0, 40, "release_it",
+                   "make_array", None, "freed") + summary_is(r, 1, 1))
+
+rc, out, err, r = run([cases, "underflow"])
+check("underflow found at free", expect_error(r, "heap-buffer-overflow", "write", 1, None, "before", 1, 16,
+                                              "release_it", "main"))
+
+rc, out, err, r = run([cases, "use-after-free"])
+check("write after free found at exit",
+      expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
+                   "release_it", "at exit"))
+
+rc, out, err, r = run([cases, "use-after-free-quarantine"], "leak_check=no:quarantine=4K")
+e = r["errors"][0] if r["errors"] else {}
+check("write after free found when the block leaves the quarantine",
+      expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, None, "main",
+                   "release_it", "left the quarantine") +
+      ([] if err.find("churned") > err.find("ERROR: heap-use-after-free") >= 0 else
+       ["reported after the program's last line, not when the block left the quarantine"]))
+
+rc, out, err, r = run([cases, "double-free"])
+check("double free: three stacks, program goes on",
+      expect_error(r, "double-free", None, 0, "free", "inside", 0, 24, "second_free", "main", "first_free") +
+      ([] if out == "survived\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+
+rc, out, err, r = run([cases, "double-free-threads"])
+e = r["errors"][0] if r["errors"] else {}
+check("double free across threads names both threads",
+      expect_error(r, "double-free", free_top="first_free", top="second_free") +
+      ([] if e.get("free_thread") == 2 and e.get("thread") == 1 else ["threads %r" % e]))
+
+rc, out, err, r = run([cases, "interior"])
+check("interior free: offset 16 in a block of 128",
+      expect_error(r, "invalid-free", None, 0, "free", "inside", 16, 128, "release_it", "main", None,
+                   "not the start"))
+
+rc, out, err, r = run([cases, "global"])
+check("free of a global", expect_error(r, "invalid-free", func="free", top="release_it", detail="not in any block"))
+
+rc, out, err, r = run([cases, "stack"])
+check("free of a stack address", expect_error(r, "invalid-free", func="free", top="release_it", detail="stack"))
+
+rc, out, err, r = run([cases, "realloc-moves"])
+check("realloc always moves; the old block is quarantined",
+      expect_error(r, "heap-use-after-free", "write", block_size=16, free_top="main", top="main") +
+      ([] if out == "moved=1 kept=1\n" else ["out %r" % out]))
+
+rc, out, err, r = run([cases, "realloc-invalid"])
+check("realloc of a stack address is an invalid free and returns NULL",
+      expect_error(r, "invalid-free", func="realloc", top="main") + ([] if out == "null=1\n" else [out]))
+
+rc, out, err, r = run([cases, "usable-size"])
+check("malloc_usable_size is the requested size", ([] if out == "usable=13\n" else [out]) + summary_is(r, 0, 0))
+
+rc, out, err, r = run([cases, "fill"])
+check("malloc fills with 0xbe, calloc zeroes, realloc keeps and fills",
+      [] if out == "uninit=1 zero=1 kept=1 tail=1\n" else [out])
+
+rc, out, err, r = run([cases, "too-big"])
+check("allocation-size-too-big: reported, NULL and ENOMEM",
+      expect_error(r, "allocation-size-too-big", func="malloc", top="main") +
+      ([] if out == "null=1 enomem=1\n" else [out]))
+
+rc, out, err, r = run([cases, "calloc-overflow"])
+check("calloc overflow: NULL and ENOMEM, not an error", ([] if out == "null=1 enomem=1\n" else [out]) + summary_is(r, 0, 0))
+
+rc, out, err, r = run([cases, "aligned"])
+check("alignments 16 B to 4 MiB", ([] if out == "aligned=1\n" else [out]) + summary_is(r, 0, 0))
+
+rc, out, err, r = run([cases, "threads"])
+hs = r["heap_summary"] or {"allocs": -1, "frees": 0, "blocks": 0}
+check("4 threads churning: no error, every block freed",
+      ([] if out == "done\n" else [out]) + summary_is(r, 0, 0) +
+      ([] if hs.get("allocs") == hs.get("frees") + hs.get("blocks", -1) else ["heap summary %r" % hs]))
+
+rc, out, err, r = run([cases, "fork"])
+check("fork while another thread allocates; the child allocates",
+      ([] if out == "child=7\n" else [out, err[-500:]]) + summary_is(r, 0, 0))
+
+rc, out, err, r = run([cases, "errno"])
+check("free keeps errno", [] if out == "errno=1234\n" else [out])
+
+rc, out, err, r = run([mismatch])
+check("new[] released with delete",
+      expect_error(r, "alloc-dealloc-mismatch", None, 0, "operator delete", top="drop_array", alloc_top="main",
+                   detail="allocated with operator new[], released with operator delete"))
+rc, out, err, r = run([mismatch, "malloc-delete"])
+check("malloc released with delete",
+      expect_error(r, "alloc-dealloc-mismatch", top="drop_malloced",
+                   detail="allocated with malloc(), released with operator delete"))
+
+rc, out, err, r = run([cases, "double-free"], "leak_check=no:error_exitcode=23")
+check("error_exitcode=23 after an error", [] if rc == 23 else ["rc %d" % rc])
+rc, out, err, r = run([cases, "clean"], "leak_check=no:error_exitcode=23")
+check("error_exitcode keeps a clean program's status", [] if rc == 0 and out == "fine\n" else ["rc %d" % rc])
+rc, out, err, r = run([cases, "double-free"], "leak_check=no:abort_on_error=1")
+check("abort_on_error stops at the first report", [] if rc == -6 and out == "" else ["rc %d out %r" % (rc, out)])
+rc, out, err, r = run([cases, "clean"], "leak_check=no:quiet=1")
+check("quiet: nothing printed for a clean run", [] if err == "" and out == "fine\n" else [err])
+rc, out, err, r = run([cases, "double-free"], "leak_check=no:stack_depth=0")
+check("stack_depth=0 still reports", expect_error(r, "double-free", block_size=24))
+
+# Examples through the command, as `make demo` runs them.
+HG = os.path.join(BUILD, "heapguard")
+EX = os.path.join(BUILD, "examples")
+for name, kind, want in [
+        ("off-by-one", "heap-buffer-overflow", dict(access="write", size=4, relation="after", distance=0,
+                                                    block_size=40, top="main", alloc_top="main")),
+        ("use-after-free", "heap-use-after-free", dict(access="write", relation="inside", distance=0,
+                                                       block_size=32, free_top="main")),
+        ("double-free", "double-free", dict(func="free", block_size=64, top="main", free_top="main")),
+        ("invalid-free-interior", "invalid-free", dict(func="free", relation="inside", distance=16,
+                                                       block_size=128, top="main")),
+        ("invalid-free-stack", "invalid-free", dict(func="free", top="main", detail="stack"))]:
+    rc, out, err, r = run([HG, "--leak-check=no", "--", os.path.join(EX, name)], preload=False)
+    check("example %s through the command" % name, expect_error(r, kind, **want))
+rc, out, err, r = run([HG, "--", os.path.join(EX, "clean")], preload=False)
+check("example clean: no error, no leak", summary_is(r, 0, 0) + [e["kind"] for e in r["errors"]] +
+      ([] if err.startswith('copied "heap" and "guard"\n') else [err]))
+log = os.path.join(OUT, "log.txt")
+rc, out, err, r = run([HG, "--log-file=" + log, "--leak-check=no", "--", os.path.join(EX, "double-free")],
+                      preload=False)
+check("--log-file gets the report, stderr keeps the program's own",
+      expect_error(hgreport.parse(open(log).read()), "double-free") +
+      ([] if "ERROR" not in err and "second free" in err else [err]))
+
+print("1..%d" % len(results))
+for i, (name, why) in enumerate(results, 1):
+    print(("ok %d - %s" if not why else "not ok %d - %s") % (i, name))
+    for w in why:
+        print("# " + str(w).replace("\n", "\n# "))

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""check_intercept.py — the libc interceptors of libheapguard-check.so: each bad call reported at
+the call with its kind, access, size and block; uninitialized heap bytes in output; correct
+calls silent and unchanged. Prints TAP. Usage: tests/check_intercept.py [BUILD_DIR]"""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hgreport  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
+LIB = os.path.join(BUILD, "libheapguard-check.so")
+SRC = os.path.join(ROOT, "tests", "check")
+OUT = os.path.join(BUILD, "tests", "check")
+
+HBO, UAF, UNINIT = "heap-buffer-overflow", "heap-use-after-free", "uninitialized-read"
+
+# (case, kind, access, func, size, relation, distance, block size, function of frame #0 of
+#  both the access and the allocated-by stacks[, freed-by #0])
+ERRORS = [
+    ("strcpy", HBO, "write", "strcpy", 10, "after", 0, 9, "duplicate"),
+    ("memcpy", HBO, "write", "memcpy", 20, "after", 0, 16, "copy_bytes"),
+    ("memcpy-before", HBO, "read", "memcpy", 8, "before", 4, 16, "copy_before"),
+    ("memset", HBO, "write", "memset", 25, "after", 0, 24, "fill"),
+    ("strcat", HBO, "write", "strcat", 5, "after", 0, 8, "append"),
+    ("strncat", HBO, "write", "strncat", 4, "after", 0, 8, "append_n"),
+    ("strncpy", HBO, "write", "strncpy", 12, "after", 0, 8, "copy_n"),
+    ("memmove", HBO, "write", "memmove", 16, "after", 0, 16, "shift"),
+    ("strlen", HBO, "read", "strlen", 10, "after", 0, 9, "measure"),
+    ("strdup", HBO, "read", "strdup", 7, "after", 0, 6, "clone_string"),
+    ("memcmp", HBO, "read", "memcmp", 12, "after", 0, 8, "compare"),
+    ("snprintf", HBO, "write", "snprintf", 13, "after", 0, 8, "format"),
+    ("read", HBO, "write", "read", 16, "after", 0, 8, "read_into"),
+    ("fgets", HBO, "write", "fgets", 16, "after", 0, 8, "read_line"),
+    ("fread", HBO, "write", "fread", 16, "after", 0, 8, "read_block"),
+    ("wcscpy", HBO, "write", "wcscpy", 20, "after", 0, 16, "wide_copy"),
+    ("wmemset", HBO, "write", "wmemset", 20, "after", 0, 16, "wide_fill"),
+    ("wmemcpy", HBO, "write", "wmemcpy", 24, "after", 0, 16, "wide_move"),
+    ("use-after-free", UAF, "read", "memcpy", 8, "inside", 0, 16, "use_after_free", "release"),
+]
+# Uninitialized output: (case, func, size output from the block, offset of the first
+# never-written byte = distance inside the block, block size, function)
+UNINITS = [
+    ("write", "write", 16, 4, 16, "emit_write"),
+    ("fwrite", "fwrite", 32, 0, 32, "emit_fwrite"),
+    ("puts", "puts", 15, 2, 16, "emit_puts"),
+    ("printf", "printf", 15, 5, 16, "emit_printf"),
+    ("fprintf", "fprintf", 3, 0, 8, "emit_fprintf"),
+]
+CLEAN = ["memory", "strings", "format", "input", "output"]
+
+
+def build(name):
+    src = os.path.join(SRC, name + ".c")
+    exe = os.path.join(OUT, name)
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        subprocess.run(["gcc", "-g", "-O0", "-fno-builtin", "-o", exe, src], check=True,
+                       capture_output=True, text=True)
+    return exe
+
+
+def run(argv, preload=True):
+    env = dict(os.environ)
+    env.pop("HEAPGUARD_OPTIONS", None)
+    env.pop("LD_PRELOAD", None)
+    if preload:
+        env["LD_PRELOAD"] = LIB
+        env["HEAPGUARD_OPTIONS"] = "leak_check=no"
+    p = subprocess.run(argv, env=env, capture_output=True, timeout=30)
+    err = p.stderr.decode("utf-8", "replace")
+    return p.returncode, p.stdout, err, hgreport.parse(err)
+
+
+def expect(r, kind, access, func, size, relation, distance, block_size, top, free_top=None):
+    """Why the report r is not the one error expected (empty when it is)."""
+    errs = r["errors"]
+    if len(errs) != 1:
+        return ["expected 1 error, got %d: %s"
+                % (len(errs), [(e["kind"], e["func"]) for e in errs])]
+    e, b, why = errs[0], errs[0]["block"] or {}, []
+    for label, got, exp in (("kind", e["kind"], kind), ("access", e["access"], access),
+                            ("func", e["func"], func), ("size", e["size"], size),
+                            ("relation", b.get("relation"), relation),
+                            ("distance", b.get("distance"), distance),
+                            ("block size", b.get("size"), block_size),
+                            ("access stack #0", (e["stack"] or [None])[0], top),
+                            ("allocated-by #0", (e["alloc_stack"] or [None])[0], top)):
+        if got != exp:
+            why.append("%s: got %r, expected %r" % (label, got, exp))
+    if free_top is not None and (e["free_stack"] or [None])[0] != free_top:
+        why.append("freed-by #0: got %r, expected %r" % ((e["free_stack"] or [None])[0], free_top))
+    # addr is the first bad byte: the block start plus or minus the distance
+    if b and e["addr"] != b["address"] + {"after": b["size"] + distance, "inside": distance,
+                                          "before": -distance}[relation]:
+        why.append("addr 0x%x does not match the block line" % e["addr"])
+    return why
+
+
+def main():
+    results = []
+    os.makedirs(OUT, exist_ok=True)
+    tests = len(ERRORS) + len(UNINITS) + len(CLEAN)
+    print("1..%d" % tests)
+    try:
+        errors, uninit, clean = (build(n) for n in ("intercept_errors", "intercept_uninit",
+                                                     "intercept_clean"))
+    except subprocess.CalledProcessError as e:
+        for i in range(tests):
+            print("not ok %d - build\n# %s" % (i + 1, (e.stderr or "").replace("\n", "\n# ")))
+        return 1
+    if not os.path.exists(LIB):
+        for i in range(tests):
+            print("not ok %d - no %s" % (i + 1, LIB))
+        return 1
+
+    for case, *exp in ERRORS:
+        rc, out, err, r = run([errors, case])
+        why = expect(r, *exp) + ([] if rc == 0 else ["exit status %d" % rc])
+        results.append(("%s: %s by %s()" % (case, exp[0], exp[2]), why, err))
+    for case, func, size, distance, block_size, top in UNINITS:
+        rc, out, err, r = run([uninit, case])
+        why = expect(r, UNINIT, "read", func, size, "inside", distance, block_size, top)
+        results.append(("%s: %s by %s()" % (case, UNINIT, func), why, err))
+    for case in CLEAN:
+        rc0, plain, _, _ = run([clean, case], preload=False)
+        rc, out, err, r = run([clean, case])
+        why = ["%s: %s by %s()" % (e["kind"], e["access"], e["func"]) for e in r["errors"]]
+        if "ERROR:" in err:
+            why.append("an ERROR line")
+        if r["error_summary"] is None:
+            why.append("no ERROR SUMMARY: the library did not run")
+        if out != plain or rc != rc0:
+            why.append("stdout or status differs from the run without heapguard (%d/%d bytes)"
+                       % (len(out), len(plain)))
+        results.append(("clean %s: no report, same output" % case, why, err))
+
+    failed = 0
+    for i, (name, why, err) in enumerate(results, 1):
+        print("%sok %d - %s" % ("not " if why else "", i, name))
+        if why:
+            failed += 1
+            for line in why + err.splitlines()[:40]:
+                print("# " + line)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""check_leak.py — the leak check of libheapguard-check.so: each kind of loss and each kind of
+root, the report options, the on-demand check, and real programs without false positives.
+Prints TAP. Usage: tests/check_leak.py [BUILD_DIR]"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hgreport  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
+LIB = os.path.join(BUILD, "libheapguard-check.so")
+OUT = os.path.join(BUILD, "tests", "check")
+os.makedirs(OUT, exist_ok=True)
+
+KINDS = ("definitely lost", "indirectly lost", "possibly lost", "still reachable")
+results = []
+
+
+def build(src, name=None):
+    exe = os.path.join(OUT, name or os.path.splitext(os.path.basename(src))[0])
+    subprocess.run(["gcc", "-g", "-O0", "-pthread", "-o", exe, src], check=True)
+    return exe
+
+
+def run(argv, options="", records=None):
+    env = dict(os.environ)
+    env.pop("HEAPGUARD_RECORDS", None)
+    env["LD_PRELOAD"] = LIB
+    env["HEAPGUARD_OPTIONS"] = options
+    if records:
+        env["HEAPGUARD_RECORDS"] = records
+    p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stderr, hgreport.parse(p.stderr)
+
+
+def check(name, why):
+    results.append((name, [w for w in why if w]))
+
+
+def leaks_of(r, kind):
+    return [l for l in r["leaks"] if l["kind"] == kind]
+
+
+def expect_group(r, kind, nbytes, blocks, top):
+    """Reasons why report r has no group (kind, nbytes, blocks) allocated in function top."""
+    groups = leaks_of(r, kind)
+    for g in groups:
+        if g["bytes"] == nbytes and g["blocks"] == blocks and g["stack"][:1] == [top]:
+            return []
+    return ["no %s group of %d bytes in %d blocks allocated in %s; got %s" %
+            (kind, nbytes, blocks, top, [(g["bytes"], g["blocks"], g["stack"][:1]) for g in groups])]
+
+
+def expect_summary(r, **want):
+    """want: definitely=(bytes, blocks), ... for the kinds given."""
+    s = r["leak_summary"]
+    if not s:
+        return ["no LEAK SUMMARY line"]
+    why = []
+    for key, exp in want.items():
+        kind = key + (" reachable" if key == "still" else " lost")
+        if s.get(kind) != exp:
+            why.append("summary %s: got %r, expected %r" % (kind, s.get(kind), exp))
+    return why
+
+
+def no_group(r, kind):
+    got = leaks_of(r, kind)
+    return ["unexpected %s groups: %s" % (kind, [(g["bytes"], g["blocks"], g["stack"][:1]) for g in got])] if got else []
+
+
+cases = build(os.path.join(ROOT, "tests", "check", "leak_cases.c"))
+
+# ---- each kind of loss ----
+rc, err, r = run([cases, "definite"])
+check("definitely lost: overwritten pointer", expect_group(r, "definitely-lost", 111, 1, "lose_definite") +
+      expect_summary(r, definitely=(111, 1), indirectly=(0, 0), possibly=(0, 0)))
+check("still-reachable hidden by default", no_group(r, "still-reachable") +
+      (["the 7-byte block kept in a global is not counted reachable"]
+       if r["leak_summary"].get("still reachable", (0, 0))[1] < 1 else []))
+
+rc, err, r = run([cases, "indirect"])
+check("indirectly lost: lost list head and its 3 nodes",
+      expect_group(r, "definitely-lost", 64, 1, "alloc_head") +
+      expect_group(r, "indirectly-lost", 72, 3, "alloc_node") +
+      expect_summary(r, definitely=(64, 1), indirectly=(72, 3), possibly=(0, 0)))
+check("leak groups print largest first",
+      [] if [l["bytes"] for l in r["leaks"]] == sorted([l["bytes"] for l in r["leaks"]], reverse=True)
+      else ["order %s" % [l["bytes"] for l in r["leaks"]]])
+
+rc, err, r = run([cases, "possible"])
+check("possibly lost: only an interior pointer in a global",
+      expect_group(r, "possibly-lost", 200, 1, "keep_interior") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(200, 1)))
+
+rc, err, r = run([cases, "cycle"])
+check("lost cycle: one definite, the rest indirect",
+      expect_group(r, "definitely-lost", 40, 1, "alloc_cycle_node") +
+      expect_group(r, "indirectly-lost", 80, 2, "alloc_cycle_node") +
+      expect_summary(r, definitely=(40, 1), indirectly=(80, 2), possibly=(0, 0)))
+
+# ---- each kind of root ----
+rc, err, r = run([cases, "reachable"])
+check("reachable blocks are not listed by default", no_group(r, "still-reachable") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+rc, err, r = run([cases, "reachable"], "show_reachable=1")
+check("reachable from a global (show_reachable=1)", expect_group(r, "still-reachable", 130, 1, "keep_global"))
+check("reachable from a heap block reachable from a global",
+      expect_group(r, "still-reachable", 16, 1, "keep_holder") +
+      expect_group(r, "still-reachable", 150, 1, "keep_held"))
+check("reachable from TLS (__thread)", expect_group(r, "still-reachable", 170, 1, "keep_tls") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+
+rc, err, r = run([cases, "thread"], "show_reachable=1")
+check("reachable from another thread's stack while main exits",
+      expect_group(r, "still-reachable", 190, 1, "hold_in_thread") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0)) + ([] if rc == 0 else ["exit status %d" % rc]))
+
+# ---- the on-demand check, from the caller's stack pointer up ----
+rc, err, r = run([cases, "mid"], "show_reachable=1")
+mid, _, at_exit = err.partition("MID-CHECK-RETURNED")
+m = re.match(r" (\d+)", at_exit)
+rm, rx = hgreport.parse(mid), hgreport.parse(at_exit)
+check("heapguard_check_leaks() mid-program reports the lost blocks",
+      expect_group(rm, "definitely-lost", 230, 1, "lose_mid") +
+      expect_summary(rm, indirectly=(0, 0), possibly=(0, 0)) +
+      ([] if m else ["no MID-CHECK-RETURNED line"]))
+check("heapguard_check_leaks() returns the bytes lost",
+      [] if m and int(m.group(1)) == 440 else ["returned %s, expected 440" % (m and m.group(1))])
+check("a pointer in a dead frame below the stack pointer keeps nothing alive",
+      expect_group(rm, "definitely-lost", 210, 1, "leave_in_dead_frame") +
+      expect_summary(rm, definitely=(440, 2)))
+check("a pointer in the caller's live frame is a root",
+      expect_group(rm, "still-reachable", 240, 1, "keep_local"))
+check("the check at exit still runs after the on-demand one",
+      expect_summary(rx, definitely=(440, 2)) + no_group(rx, "still-reachable")[:0] +
+      (["block freed after the mid check still listed"] if
+       expect_group(rx, "still-reachable", 240, 1, "keep_local") == [] else []))
+
+# ---- guard mode: live guard slots are blocks, not roots; they are read through process_vm_readv ----
+rc, err, r = run([cases, "indirect"], "guard=1")
+check("guard=1: lost list head and nodes in guard slots",
+      expect_group(r, "definitely-lost", 64, 1, "alloc_head") +
+      expect_group(r, "indirectly-lost", 72, 3, "alloc_node") +
+      expect_summary(r, definitely=(64, 1), indirectly=(72, 3), possibly=(0, 0)))
+rc, err, r = run([cases, "reachable"], "guard=1:show_reachable=1")
+check("guard=1: blocks reachable from a global, a guarded block and TLS",
+      expect_group(r, "still-reachable", 130, 1, "keep_global") +
+      expect_group(r, "still-reachable", 150, 1, "keep_held") +
+      expect_group(r, "still-reachable", 170, 1, "keep_tls") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+
+# ---- the record stream for the heapguard command (records.h: L and X records) ----
+rec = os.path.join(OUT, "leak_records.txt")
+if os.path.exists(rec):
+    os.remove(rec)
+rc, err, r = run([cases, "indirect"], records=rec)
+lines = open(rec).read().split("\n") if os.path.exists(rec) else []
+got_l = sorted(tuple(l.split()[2:5]) for l in lines if l.startswith("L "))
+got_x = [l.split()[2:] for l in lines if l.startswith("X ")]
+check("HEAPGUARD_RECORDS: L records per group and an X summary, no text",
+      (["L records %s" % got_l] if got_l != [("definitely-lost", "64", "1"), ("indirectly-lost", "72", "3")] else []) +
+      (["X records %s" % got_x] if got_x != [["64", "1", "72", "3", "0", "0", "0", "0"]] else []) +
+      (["text LEAK lines with records on"] if r["leaks"] or r["leak_summary"] else []))
+
+# ---- options ----
+rc, err, r = run([cases, "definite"], "leak_check=summary")
+check("leak_check=summary: the summary line only",
+      ["LEAK lines: %d" % len(r["leaks"])] * bool(r["leaks"]) + expect_summary(r, definitely=(111, 1)))
+rc, err, r = run([cases, "definite"], "leak_check=no")
+check("leak_check=no: no leak report",
+      ["LEAK lines: %d" % len(r["leaks"])] * bool(r["leaks"]) +
+      (["a LEAK SUMMARY line"] if r["leak_summary"] else []))
+
+rc, err, r = run([cases, "clean"])
+check("clean program: no LEAK line, all-zero summary",
+      ["LEAK lines: %s" % r["leaks"]] * bool(r["leaks"]) +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0), still=(0, 0)))
+
+# ---- valgrind's answer on the example: main has returned, so `line` is dead ----
+example = build(os.path.join(ROOT, "examples", "leak.c"), "example_leak")
+rc, err, r = run([example])
+check("examples/leak.c: 10 blocks of 100 definitely lost, as valgrind says",
+      expect_group(r, "definitely-lost", 1000, 10, "main") +
+      expect_summary(r, definitely=(1000, 10), indirectly=(0, 0), possibly=(0, 0)))
+
+# ---- real programs: libc's and ld.so's own blocks are reachable from their data ----
+FRAME = re.compile(r"^==\d+==  +#0 0x[0-9a-f]+ in \S+ \((.*)\+0x[0-9a-f]+\)$")
+
+
+def libc_losses(text):
+    """Lost groups whose allocating frame lies in libc or ld.so."""
+    bad, kind = [], None
+    for line in text.splitlines():
+        h = re.match(r"^==\d+== LEAK: ([a-z-]+): (.*)$", line)
+        if h:
+            kind = h.group(1) if h.group(1) in ("definitely-lost", "indirectly-lost") else None
+            what = h.group(2)
+            continue
+        f = FRAME.match(line)
+        if f and kind:
+            mod = os.path.basename(f.group(1))
+            if mod.startswith("libc.so") or mod.startswith("ld-linux"):
+                bad.append("%s %s allocated in %s" % (kind, what, mod))
+            kind = None
+    return bad
+
+
+py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+rc, err, r = run([py, "-c", "print(1)"])
+check("python3 -c 'print(1)': nothing definitely or indirectly lost",
+      libc_losses(err) + expect_summary(r, definitely=(0, 0), indirectly=(0, 0)) +
+      ([] if rc == 0 else ["exit status %d" % rc]))
+
+data = os.path.join(OUT, "leak_sort_input.txt")
+with open(data, "w") as f:
+    f.write("".join("line %d\n" % (i * 7919 % 1000) for i in range(1000)))
+sort = shutil.which("sort") or "/usr/bin/sort"
+rc, err, r = run([sort, data])
+check("sort: no lost block allocated by libc or ld.so", libc_losses(err) + (["no LEAK SUMMARY"] if not r["leak_summary"] else []) +
+      ([] if rc == 0 else ["exit status %d" % rc]))
+
+print("1..%d" % len(results))
+failed = 0
+for i, (name, why) in enumerate(results, 1):
+    print(("ok %d - %s" if not why else "not ok %d - %s") % (i, name))
+    for w in why:
+        print("# " + w)
+    failed += bool(why)
+sys.exit(1 if failed else 0)

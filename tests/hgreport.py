@@ -1,0 +1,115 @@
+"""hgreport.py — parses the text reports of libheapguard-check.so, for the check-mode tests.
+
+The format (README, "Report format"); every line starts with "==PID== ":
+  ERROR: KIND: ACCESS[ of size N] at 0xADDR[ by FUNC()] (thread T)   an access (no size: unknown)
+  ERROR: KIND: FUNC() of 0xADDR (thread T)                           a free/realloc/allocation
+      #I 0xPC in FUNCTION (MODULE+0xOFF)                               the access stack
+      #I 0xPC in FUNCTION FILE:LINE                                    (the heapguard command,
+                                                                       with debug information)
+    0xADDR is N bytes after|before|inside a block of size M at 0xB   the block
+    DETAIL TEXT                                                      optional, one line
+    freed by thread T:                                               + stack
+    allocated by thread T:                                           + stack
+  SUMMARY: KIND in FUNCTION
+  LEAK: KIND: B bytes in N blocks                                    + allocation stack
+  LEAK SUMMARY: definitely lost: B bytes in N blocks; indirectly lost: ...; possibly lost: ...;
+                still reachable: ...
+  HEAP SUMMARY: in use at exit: B bytes in N blocks; total: A allocs, F frees, X bytes allocated
+  ERROR SUMMARY: N errors from M contexts
+"""
+import re
+
+LINE = re.compile(r"^==(\d+)== (.*)$")
+HEAD_ACCESS = re.compile(r"^ERROR: ([a-z-]+): (read|write)(?: of size (\d+))? at (0x[0-9a-f]+)"
+                         r"(?: by ([\w\[\] ]+)\(\))? \(thread (\d+)\)$")
+HEAD_CALL = re.compile(r"^ERROR: ([a-z-]+): ([\w\[\] ]+)\(\) of (0x[0-9a-f]+) \(thread (\d+)\)$")
+# FUNCTION may hold spaces (demangled C++), so it ends at the last " (" or " FILE:LINE".
+FRAME = re.compile(r"^ +#(\d+) (0x[0-9a-f]+) in (.+?) (?:\((.*)\)|(\S+:\d+))$")
+BLOCK = re.compile(r"^ +(0x[0-9a-f]+) is (\d+) bytes (after|before|inside) a block of size (\d+) at (0x[0-9a-f]+)$")
+WHO = re.compile(r"^ +(freed|allocated) by thread (\d+):$")
+LEAK = re.compile(r"^LEAK: ([a-z-]+): (\d+) bytes in (\d+) blocks$")
+SUM_PART = re.compile(r"(definitely lost|indirectly lost|possibly lost|still reachable): (\d+) bytes in (\d+) blocks")
+HEAP_SUM = re.compile(r"^HEAP SUMMARY: in use at exit: (\d+) bytes in (\d+) blocks; total: (\d+) allocs, (\d+) frees, (\d+) bytes allocated$")
+ERR_SUM = re.compile(r"^ERROR SUMMARY: (\d+) errors from (\d+) contexts$")
+
+
+def parse(text):
+    """Returns {"errors": [...], "leaks": [...], "leak_summary": {...}, "heap_summary": {...},
+    "error_summary": {...}, "pids": set()}. Each error is a dict with kind, access, size, addr,
+    func, thread, stack (function names), frames ((pc, function, "module+0xoff" or "file:line")
+    tuples), block
+    (relation, distance, size, address) or None, detail, free_stack, alloc_stack, free_thread,
+    alloc_thread, summary. Each leak: kind, bytes, blocks, stack."""
+    out = {"errors": [], "leaks": [], "leak_summary": {}, "heap_summary": None,
+           "error_summary": None, "pids": set()}
+    cur = None      # the error or leak being read
+    target = None   # the list its frames go to
+    for raw in text.splitlines():
+        m = LINE.match(raw)
+        if not m:
+            continue
+        out["pids"].add(int(m.group(1)))
+        body = m.group(2)
+        h = HEAD_ACCESS.match(body)
+        if h:
+            cur = {"kind": h.group(1), "access": h.group(2), "size": int(h.group(3) or 0),
+                   "addr": int(h.group(4), 16), "func": h.group(5), "thread": int(h.group(6))}
+        else:
+            h = HEAD_CALL.match(body)
+            if h:
+                cur = {"kind": h.group(1), "access": None, "size": 0, "func": h.group(2),
+                       "addr": int(h.group(3), 16), "thread": int(h.group(4))}
+        if h:
+            cur.update(stack=[], frames=[], block=None, detail=None, free_stack=[],
+                       alloc_stack=[], free_thread=None, alloc_thread=None, summary=None)
+            out["errors"].append(cur)
+            target = cur["stack"]
+            continue
+        f = FRAME.match(body)
+        if f and target is not None:
+            target.append(f.group(3))
+            if cur is not None and target is cur.get("stack"):
+                cur["frames"].append((int(f.group(2), 16), f.group(3), f.group(4) or f.group(5)))
+            continue
+        b = BLOCK.match(body)
+        if b and cur is not None and "block" in cur:
+            cur["block"] = {"relation": b.group(3), "distance": int(b.group(2)),
+                            "size": int(b.group(4)), "address": int(b.group(5), 16)}
+            target = None
+            continue
+        w = WHO.match(body)
+        if w and cur is not None and "block" in cur:
+            cur["free_thread" if w.group(1) == "freed" else "alloc_thread"] = int(w.group(2))
+            target = cur["free_stack" if w.group(1) == "freed" else "alloc_stack"]
+            continue
+        l = LEAK.match(body)
+        if l:
+            cur = {"kind": l.group(1), "bytes": int(l.group(2)), "blocks": int(l.group(3)), "stack": [],
+                   "frames": []}
+            out["leaks"].append(cur)
+            target = cur["stack"]
+            continue
+        if body.startswith("SUMMARY: ") and cur is not None and "block" in cur:
+            cur["summary"] = body[len("SUMMARY: "):]
+            target = None
+            continue
+        if body.startswith("LEAK SUMMARY: "):
+            for k, b_, n in SUM_PART.findall(body):
+                out["leak_summary"][k] = (int(b_), int(n))
+            target = None
+            continue
+        hs = HEAP_SUM.match(body)
+        if hs:
+            out["heap_summary"] = dict(zip(("bytes", "blocks", "allocs", "frees", "allocated"),
+                                           map(int, hs.groups())))
+            target = None
+            continue
+        es = ERR_SUM.match(body)
+        if es:
+            out["error_summary"] = {"errors": int(es.group(1)), "contexts": int(es.group(2))}
+            target = None
+            continue
+        if cur is not None and "block" in cur and body.startswith("  ") and cur["detail"] is None:
+            cur["detail"] = body.strip()
+            target = None
+    return out
