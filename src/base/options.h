@@ -20,6 +20,9 @@
 	X(UINT, guard, 0, "guard pages: 0 off, 1 every block, N one block in N")               \
 	X(CHOICE("right|left"), guard_side, 0, "which side of a guarded block the PROT_NONE page is on") \
 	X(BOOL, abort_on_error, 0, "abort after the first error report")                     \
+	X(UINT, log_fd, 2, "file descriptor the reports go to (heapguard --log-file opens it)")   \
+	X(BOOL, quiet, 0, "no summaries at exit when nothing was found")                     \
+	X(BOOL, trace_children, 1, "check the programs this one executes (0: they run unchecked)") \
 	X(UINT, error_exitcode, 0, "exit status when errors or leaks were reported (0: keep the program's)")
 
 struct hg_options {

@@ -419,6 +419,8 @@ void hgc_init(void)
 {
 	hgc_table_init();
 	hgc_records_init();
+	if (!hg_opt.trace_children)
+		hgc_untrace_children();
 	/* Reports come last, after programs like coreutils have closed stderr. */
 	hg_log_fd = hg_os_private_fd((int)hg_opt.log_fd);
 }

@@ -1,6 +1,7 @@
-/* records.c — writes the record stream of records.h for the heapguard command: raw addresses
- * and module offsets, one line per write(2), as things happen. */
+/* records.c — writes the record stream of records.h for the heapguard command (raw addresses
+ * and module offsets, one line per write(2), as things happen), and reads what it hands down. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,25 +23,76 @@ struct line {
 
 static char path[4096];
 static int fd = -1;
+static dev_t fd_dev;  /* what fd must still be: a program may close every descriptor and */
+static ino_t fd_ino;  /* open its own files, which then get our old number */
 static pid_t written_pid;   /* the process the "already written" sets below belong to */
 static uint64_t modules_written;
 static uint64_t *stacks_written; /* bitmap by stack id, mapped at init */
 static hg_lock_t records_lock = HG_LOCK_INIT;
 
+/* Opens the records file again by its absolute path (no chdir() changes it), on a high
+ * close-on-exec descriptor. */
+static void reopen(void)
+{
+	int low = hg_os_open_append(path);
+	if (low < 0)
+		return;
+	fd = hg_os_private_fd(low);
+	if (fd != low)
+		hg_os_close(low);
+	if (!hg_os_file_id(fd, &fd_dev, &fd_ino))
+		fd = -1;
+}
+
+static int records_on;
+
 int hgc_records_on(void)
 {
-	return fd >= 0;
+	return records_on;
 }
 
 void hgc_records_init(void)
 {
 	const char *p = getenv(HG_RECORDS_ENV);
-	if (!p || !*p || strlen(p) >= sizeof path)
+	if (!p || !*p || p[0] != '/' || strlen(p) >= sizeof path)
 		return;
 	strcpy(path, p);
 	stacks_written = hg_os_map(STACK_BITS / 8, 0);
 	if (stacks_written)
-		fd = hg_os_open_append(path);
+		reopen();
+	records_on = fd >= 0;
+}
+
+/* Removes entry (one of the ':'- or ' '-separated items) from list, in place. */
+static void remove_item(char *list, const char *entry)
+{
+	size_t n = strlen(entry);
+	for (char *p = list; *p;) {
+		size_t len = strcspn(p, ": ");
+		if (len == n && !strncmp(p, entry, n)) {
+			char *next = p + len + (p[len] != 0);
+			memmove(p, next, strlen(next) + 1);
+			continue;
+		}
+		p += len + (p[len] != 0);
+	}
+}
+
+/* trace_children=0: the programs this one executes run unchecked. The environment is edited
+ * in place (setenv would allocate, and this runs inside the first malloc); a fork child keeps
+ * this process's heap, so it stays checked. */
+void hgc_untrace_children(void)
+{
+	Dl_info self;
+	char *preload = getenv("LD_PRELOAD");
+	if (preload && dladdr((void *)hgc_untrace_children, &self) && self.dli_fname)
+		remove_item(preload, self.dli_fname);
+	static const char *const OURS[] = { HG_RECORDS_ENV, "HEAPGUARD_OPTIONS" };
+	for (unsigned i = 0; i < 2; i++) {
+		char *v = getenv(OURS[i]);
+		if (v)
+			*v = 0;
+	}
 }
 
 static void put(struct line *l, const char *s)
@@ -111,18 +163,17 @@ static void start(struct line *l, const char *type)
 	put_dec(l, (uint64_t)getpid());
 }
 
-/* Ends and writes the line. A program may have closed every descriptor: the file is then
- * opened again by its absolute path, which no chdir() changes. */
+/* Ends and writes the line, to our file only: records are rare (a new error context, the
+ * summaries), so checking the descriptor's identity each time costs nothing that matters. */
 static void emit(struct line *l)
 {
 	l->text[l->len++] = '\n';
-	if (!hg_os_write(fd, l->text, l->len)) {
-		int again = hg_os_open_append(path);
-		if (again >= 0) {
-			fd = again;
-			hg_os_write(fd, l->text, l->len);
-		}
-	}
+	dev_t dev;
+	ino_t ino;
+	if (!hg_os_file_id(fd, &dev, &ino) || dev != fd_dev || ino != fd_ino)
+		reopen();
+	if (fd >= 0)
+		hg_os_write(fd, l->text, l->len);
 }
 
 /* Records are per process: after fork the child starts its own sets (and its P record). */

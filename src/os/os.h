@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Fresh, zero-filled, read-write anonymous memory; NULL on failure. `align` is a
  * power of two; the result is aligned to it (at least to the page). */
@@ -39,6 +40,9 @@ void hg_os_decommit(void *p, size_t bytes);
 int hg_os_write(int fd, const char *s, size_t n);
 /* Opens path for appending (created 0600 if missing, close-on-exec); -1 on failure. */
 int hg_os_open_append(const char *path);
+void hg_os_close(int fd);
+/* The device and inode fd is open on; 0 when fd is not open. */
+int hg_os_file_id(int fd, dev_t *dev, ino_t *ino);
 /* A close-on-exec copy of fd numbered high (>= 200), or fd itself if that fails. */
 int hg_os_private_fd(int fd);
 uint64_t hg_os_now_ms(void);

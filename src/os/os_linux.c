@@ -7,6 +7,7 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -199,6 +200,26 @@ int hg_os_private_fd(int fd)
 	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 200);
 	errno = saved;
 	return copy >= 0 ? copy : fd;
+}
+
+void hg_os_close(int fd)
+{
+	int saved = errno;
+	close(fd);
+	errno = saved;
+}
+
+int hg_os_file_id(int fd, dev_t *dev, ino_t *ino)
+{
+	int saved = errno;
+	struct stat st;
+	int ok = fstat(fd, &st) == 0;
+	errno = saved;
+	if (ok) {
+		*dev = st.st_dev;
+		*ino = st.st_ino;
+	}
+	return ok;
 }
 
 uint64_t hg_os_now_ms(void)
