@@ -1,5 +1,6 @@
 #!/bin/bash
-# cli.sh — the heapguard command: help, version, bad options, exit statuses, library lookup, preloading.
+# cli.sh — the heapguard command: help, version, bad options, exit statuses, library lookup, preloading
+# (the report itself: tests/command.py).
 # shellcheck disable=SC2016 # single quotes on purpose: the program under test expands them
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -26,10 +27,10 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 14
+tap_plan 19
 
 run "$HG" --help
-tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk')"
+tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
 
 run "$HG" --version
 tap_result version "$(expect 0 '^heapguard [0-9]+\.[0-9]+\.[0-9]+$')"
@@ -42,6 +43,12 @@ tap_result missing_program "$(expect 2 '' 'no PROGRAM given')"
 
 run "$HG" --backend=foo /bin/true
 tap_result bad_choice "$(expect 2 '' "invalid value 'foo' for --backend")"
+
+run "$HG" --trace-children=maybe /bin/true
+tap_result bad_command_option_choice "$(expect 2 '' "invalid value 'maybe' for --trace-children")"
+
+run "$HG" --fast --json=x.json /bin/true
+tap_result report_option_needs_checking "$(expect 2 '' "json needs the checking library")"
 
 run "$HG" no-such-program-xyz
 tap_result program_not_found_127 "$(expect 127 '' 'no-such-program-xyz: command not found')"
@@ -59,7 +66,17 @@ run "$HG" /usr/bin/printf '%s\n' --help
 tap_result options_stop_at_program "$(expect 0 '^--help$')"
 
 run env LD_PRELOAD=/x.so "$HG" /bin/sh -c 'echo "$LD_PRELOAD"'
-tap_result library_first_in_ld_preload "$(expect 0 "^$B/libheapguard.so:/x.so$")"
+tap_result library_first_in_ld_preload "$(expect 0 "^$B/libheapguard-check.so:/x.so$")"
+
+run env LD_PRELOAD=/x.so "$HG" --fast /bin/sh -c 'echo "$LD_PRELOAD"'
+tap_result fast_preloads_the_fast_library "$(expect 0 "^$B/libheapguard.so:/x.so$")"
+
+# the records go to a fresh file in a private directory, by absolute path (the program may chdir)
+run "$HG" /bin/sh -c 'echo "$HEAPGUARD_RECORDS"; stat -c %a "$(dirname "$HEAPGUARD_RECORDS")"'
+tap_result records_in_a_private_file "$(expect 0 '^/.*/heapguard\.[A-Za-z0-9]{6}/records$' && expect 0 '^700$')"
+
+run env HEAPGUARD_OPTIONS=quarantine=1M "$HG" --leak-check=summary --guard=all /bin/sh -c 'echo "$HEAPGUARD_OPTIONS"'
+tap_result checking_options_reach_the_library "$(expect 0 '^quarantine=1M:leak_check=summary:guard=1$')"
 
 run env HEAPGUARD_OPTIONS=decay_ms=5 "$HG" --stats --backend brk /bin/sh -c 'echo "$HEAPGUARD_OPTIONS"'
 tap_result options_reach_the_library "$(expect 0 '^decay_ms=5:stats=1:backend=brk$')"
@@ -67,8 +84,10 @@ tap_result options_reach_the_library "$(expect 0 '^decay_ms=5:stats=1:backend=br
 run "$HG" --stats -- /bin/ls /
 tap_result stats_from_the_program "$(expect 0 '' '^heapguard stats: allocs=[1-9][0-9]* ')"
 
-# the installed layout: bin/heapguard finds ../lib/libheapguard.so
+# the installed layout: bin/heapguard finds ../lib/libheapguard-check.so and ../lib/libheapguard.so
 mkdir -p "$W/bin" "$W/lib"
-cp "$HG" "$W/bin/" && cp "$B/libheapguard.so" "$W/lib/"
+cp "$HG" "$W/bin/" && cp "$B/libheapguard.so" "$B/libheapguard-check.so" "$W/lib/"
 run "$W/bin/heapguard" /bin/sh -c 'echo "$LD_PRELOAD"'
-tap_result installed_layout "$(expect 0 "^$W/lib/libheapguard.so$")"
+why=$(expect 0 "^$W/lib/libheapguard-check.so$")
+run "$W/bin/heapguard" --fast /bin/sh -c 'echo "$LD_PRELOAD"'
+tap_result installed_layout "$why$(expect 0 "^$W/lib/libheapguard.so$")"

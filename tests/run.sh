@@ -77,6 +77,7 @@ component check-heap 120 tests/check_heap.py "$BUILD"
 component check-intercept 120 tests/check_intercept.py "$BUILD"
 component check-leak 120 tests/check_leak.py "$BUILD"
 component check-guard 120 tests/check_guard.py "$BUILD"
+component command 120 tests/command.py "$BUILD"
 component real-programs 420 tests/real_programs.sh "$BUILD"
 
 if [ ${#failures[@]} -gt 0 ]; then

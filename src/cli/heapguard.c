@@ -1,174 +1,134 @@
-/* heapguard.c — the heapguard command: reads its options, runs PROGRAM with the library preloaded. */
-#include "launch.h"
-
-#include <stdarg.h>
+/* heapguard.c — the heapguard command: PROGRAM run as a child with the checking library
+ * preloaded, its record stream read and rendered as it runs, the reports written at its end
+ * (or, with --fast, PROGRAM executed in place with the fast library). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#ifndef HG_VERSION
-#error "HG_VERSION comes from the Makefile (-DHG_VERSION=...)"
-#endif
+#include "check/records.h"
+#include "launch.h"
+#include "options.h"
+#include "report.h"
 
-enum option_action { SHOW_HELP, SHOW_VERSION, SET_LIBRARY_OPTION };
+#define POLL_MS 50 /* how often the stream is read while the program runs */
 
-/* One row per option; both parse_options() and print_usage() walk this table, so an option
- * cannot be accepted without being documented, or documented without being accepted. */
-struct option_spec {
-	char short_name;        /* 0: long form only */
-	const char *long_name;
-	const char *choices;    /* values accepted, '|'-separated; NULL: takes no value */
-	enum option_action action;
-	const char *setting;    /* SET_LIBRARY_OPTION: "key=value" for a flag, "key" otherwise */
-	const char *help;
+/* What the wait loop's poll needs. */
+struct session {
+	struct hg_reader reader;
+	struct hg_report report;
+	struct hg_render_options render;
+	size_t next_event;
 };
 
-static const struct option_spec OPTIONS[] = {
-	{ 'h', "help", NULL, SHOW_HELP, NULL, "show this help and exit" },
-	{ 0, "version", NULL, SHOW_VERSION, NULL, "print the version and exit" },
-	{ 0, "stats", NULL, SET_LIBRARY_OPTION, "stats=1",
-	  "print allocation statistics on stderr when PROGRAM exits" },
-	{ 0, "backend", "mmap|brk", SET_LIBRARY_OPTION, "backend",
-	  "where the heap gets memory from the kernel (default mmap)" },
-};
-static const size_t OPTION_COUNT = sizeof OPTIONS / sizeof OPTIONS[0];
-
-/* Width of "--name=choices", the widest of which sets the column of the help texts. */
-static int usage_name_width(const struct option_spec *opt)
+static void poll_records(void *arg)
 {
-	int width = 2 + (int)strlen(opt->long_name);
-	return opt->choices ? width + 1 + (int)strlen(opt->choices) : width;
+	struct session *s = arg;
+	hg_records_read(&s->reader, &s->report);
+	hg_render_events(&s->report, &s->render, &s->next_event);
 }
 
-static void print_usage(FILE *out)
-{
-	int column = 0;
-	for (size_t i = 0; i < OPTION_COUNT; i++)
-		if (usage_name_width(&OPTIONS[i]) > column)
-			column = usage_name_width(&OPTIONS[i]);
+static char records_dir[PATH_MAX], records_path[PATH_MAX + 16];
 
-	fputs("Usage: heapguard [OPTIONS] [--] PROGRAM [ARGS...]\n"
-	      "Run PROGRAM with the heapguard allocator (libheapguard.so) preloaded.\n\nOptions:\n",
-	      out);
-	for (size_t i = 0; i < OPTION_COUNT; i++) {
-		const struct option_spec *opt = &OPTIONS[i];
-		if (opt->short_name)
-			fprintf(out, "  -%c, ", opt->short_name);
-		else
-			fputs("      ", out);
-		fprintf(out, "--%s%s%s", opt->long_name, opt->choices ? "=" : "",
-			opt->choices ? opt->choices : "");
-		fprintf(out, "%*s  %s\n", column - usage_name_width(opt), "", opt->help);
+/* A private directory (mode 0700) holds the stream, so that no other user can read it or
+ * slip records into it; its path is absolute because the program may chdir(). */
+static int make_records_file(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char pattern[PATH_MAX];
+	snprintf(pattern, sizeof pattern, "%s/heapguard.XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+	if (mkdtemp(pattern) == NULL || realpath(pattern, records_dir) == NULL) {
+		fprintf(stderr, "heapguard: cannot make a directory in %s: %s\n",
+			tmp && tmp[0] == '/' ? tmp : "/tmp", strerror(errno));
+		return -1;
 	}
-	fputs("\nOptions end at '--' or at PROGRAM. Library options are added to the\n"
-	      "HEAPGUARD_OPTIONS environment variable (key=value:...). See heapguard(1).\n", out);
-}
-
-/* Bad command lines: one line saying what is wrong, then the usage, then exit status 2. */
-static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("heapguard: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\n\n", stderr);
-	print_usage(stderr);
-	exit(HG_EXIT_USAGE);
-}
-
-/* Matches "-h", "--name" or "--name=value"; sets *value to the text after '=', if any. */
-static const struct option_spec *find_option(const char *arg, const char **value)
-{
-	*value = NULL;
-	for (size_t i = 0; i < OPTION_COUNT; i++) {
-		const struct option_spec *opt = &OPTIONS[i];
-		if (arg[1] != '-') {
-			if (opt->short_name && arg[1] == opt->short_name && arg[2] == '\0')
-				return opt;
-			continue;
-		}
-		size_t len = strlen(opt->long_name);
-		if (strncmp(arg + 2, opt->long_name, len) != 0)
-			continue;
-		if (arg[2 + len] == '\0')
-			return opt;
-		if (arg[2 + len] == '=') {
-			*value = arg + 3 + len;
-			return opt;
-		}
+	snprintf(records_path, sizeof records_path, "%s/records", records_dir);
+	int fd = open(records_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "heapguard: cannot create %s: %s\n", records_path, strerror(errno));
+		rmdir(records_dir);
+		return -1;
 	}
-	return NULL;
+	if (setenv(HG_RECORDS_ENV, records_path, 1) < 0) {
+		fprintf(stderr, "heapguard: cannot set %s: %s\n", HG_RECORDS_ENV, strerror(errno));
+		return -1;
+	}
+	return fd;
 }
 
-/* Whether value is one of the '|'-separated choices, compared whole. */
-static int is_choice(const char *choices, const char *value)
+static void remove_records_file(void)
 {
-	size_t len = strlen(value);
-	for (const char *p = choices; ; p++) {
-		if (strncmp(p, value, len) == 0 && (p[len] == '|' || p[len] == '\0'))
-			return 1;
-		p = strchr(p, '|');
-		if (p == NULL)
-			return 0;
-	}
+	unlink(records_path);
+	rmdir(records_dir);
 }
 
-static void apply_option(const struct option_spec *opt, const char *value)
+/* The end of a checked run: the closing lines, the JSON and SARIF files, then the exit
+ * status: --error-exitcode's when something was reported, else the program's own. */
+static void __attribute__((noreturn)) finish(struct session *s, char **argv, int status)
 {
-	switch (opt->action) {
-	case SHOW_HELP:
-		print_usage(stdout);
-		exit(0);
-	case SHOW_VERSION:
-		printf("heapguard %s\n", HG_VERSION);
-		exit(0);
-	case SET_LIBRARY_OPTION:
-		break;
-	}
-	char setting[128]; /* holds any key=choice of the table: values are checked first */
-	if (value != NULL && !is_choice(opt->choices, value))
-		usage_error("invalid value '%s' for --%s (expected %s)", value, opt->long_name,
-			    opt->choices);
-	snprintf(setting, sizeof setting, "%s%s%s", opt->setting, value ? "=" : "",
-		 value ? value : "");
-	if (hg_add_library_option(setting) < 0)
+	hg_render_end(&s->report, &s->render);
+	if (s->report.bad_records)
+		fprintf(stderr, "heapguard: %zu records could not be read\n", s->report.bad_records);
+	struct hg_exit ex = { .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+			      .code = WIFEXITED(status) ? WEXITSTATUS(status) : 0 };
+	int failed = 0;
+	if (hg_settings.json_file)
+		failed |= hg_write_json(hg_settings.json_file, &s->report, argv, &ex) < 0;
+	if (hg_settings.sarif_file)
+		failed |= hg_write_sarif(hg_settings.sarif_file, &s->report, argv, &ex) < 0;
+	if (s->render.out != stderr)
+		fclose(s->render.out);
+	struct hg_totals t;
+	hg_report_totals(&s->report, &t);
+	if (hg_settings.has_error_exitcode && (t.errors || t.lost_blocks))
+		exit(hg_settings.error_exitcode);
+	if (failed)
 		exit(HG_EXIT_LAUNCHER);
+	hg_exit_as(status);
 }
 
-/* Applies the options in order and returns the index of PROGRAM in argv. Options end at "--"
- * or at the first argument that is not one, so PROGRAM's own options are left alone. */
-static int parse_options(int argc, char **argv)
+/* Runs argv checked: the report is read and rendered while it runs, written at its end. */
+static int run_checked(char **argv)
 {
-	int i = 1;
-	while (i < argc && argv[i][0] == '-' && argv[i][1] != '\0') {
-		const char *arg = argv[i++], *value;
-		if (strcmp(arg, "--") == 0)
-			break;
-		const struct option_spec *opt = find_option(arg, &value);
-		if (opt == NULL)
-			usage_error("unknown option '%s'", arg);
-		if (opt->choices == NULL && value != NULL)
-			usage_error("option '--%s' takes no value", opt->long_name);
-		if (opt->choices != NULL && value == NULL) {
-			if (i == argc)
-				usage_error("option '--%s' needs a value (%s)", opt->long_name,
-					    opt->choices);
-			value = argv[i++];
-		}
-		apply_option(opt, value);
+	char library[PATH_MAX];
+	if (hg_find_library("libheapguard-check.so", library) < 0 || hg_set_preload(library) < 0)
+		return HG_EXIT_LAUNCHER;
+	if (!hg_settings.trace_children && hg_add_library_option("trace_children=0") < 0)
+		return HG_EXIT_LAUNCHER;
+	static struct session s;
+	s.render = (struct hg_render_options){ .out = stderr, .quiet = hg_settings.quiet,
+					       .gen_suppressions = hg_settings.gen_suppressions };
+	if (hg_settings.log_file && !(s.render.out = fopen(hg_settings.log_file, "w"))) {
+		fprintf(stderr, "heapguard: cannot open log file %s: %s\n", hg_settings.log_file,
+			strerror(errno));
+		return HG_EXIT_LAUNCHER;
 	}
-	return i;
+	s.reader.fd = make_records_file();
+	if (s.reader.fd < 0)
+		return HG_EXIT_LAUNCHER;
+	pid_t pid;
+	int rc = hg_run_start(argv, &pid);
+	if (rc != 0) {
+		remove_records_file();
+		return rc;
+	}
+	s.report.main_pid = (int)pid;
+	int status = hg_run_wait(pid, POLL_MS, poll_records, &s);
+	remove_records_file();
+	finish(&s, argv, status);
 }
 
 int main(int argc, char **argv)
 {
-	int program = parse_options(argc, argv);
-	if (program == argc)
-		usage_error("no PROGRAM given");
+	int program = hg_parse_command_line(argc, argv);
+	if (!hg_settings.fast)
+		return run_checked(argv + program);
 
 	char library[PATH_MAX];
-	if (hg_find_library(library) < 0)
+	if (hg_find_library("libheapguard.so", library) < 0)
 		return HG_EXIT_LAUNCHER;
 	return hg_exec_preloaded(library, argv + program);
 }

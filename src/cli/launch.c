@@ -8,8 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char LIBRARY_NAME[] = "libheapguard.so";
-
 /* Copies the directory holding this executable into dir; /proc/self/exe rather than argv[0]
  * because the command may have been found through PATH or a symlink. */
 static int get_exe_dir(char *dir, size_t size)
@@ -32,16 +30,16 @@ static int is_preloadable(const char *path)
 	return strpbrk(path, ": ") == NULL;
 }
 
-int hg_find_library(char path[PATH_MAX])
+int hg_find_library(const char *name, char path[PATH_MAX])
 {
 	/* The build tree first, so that a developer runs the library just built. */
 	static const char *const CANDIDATES[] = { "%s/%s", "%s/../lib/%s" };
-	char dir[PATH_MAX], candidate[PATH_MAX + sizeof "/../lib/" + sizeof LIBRARY_NAME];
+	char dir[PATH_MAX], candidate[2 * PATH_MAX];
 
 	if (get_exe_dir(dir, sizeof dir) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof CANDIDATES / sizeof CANDIDATES[0]; i++) {
-		snprintf(candidate, sizeof candidate, CANDIDATES[i], dir, LIBRARY_NAME);
+		snprintf(candidate, sizeof candidate, CANDIDATES[i], dir, name);
 		if (realpath(candidate, path) == NULL)
 			continue;
 		if (is_preloadable(path))
@@ -50,7 +48,7 @@ int hg_find_library(char path[PATH_MAX])
 			"spaces or colons\n", path);
 		return -1;
 	}
-	fprintf(stderr, "heapguard: %s not found in %s or %s/../lib\n", LIBRARY_NAME, dir, dir);
+	fprintf(stderr, "heapguard: %s not found in %s or %s/../lib\n", name, dir, dir);
 	return -1;
 }
 
@@ -81,19 +79,27 @@ int hg_add_library_option(const char *setting)
 }
 
 /* The library goes first so that its malloc interposes any other preloaded one. */
-int hg_exec_preloaded(const char *library, char *const argv[])
+int hg_set_preload(const char *library)
 {
 	const char *old = getenv("LD_PRELOAD");
-	if (join_env("LD_PRELOAD", library, old ? old : "") < 0)
-		return HG_EXIT_LAUNCHER;
-	execvp(argv[0], argv);
+	return join_env("LD_PRELOAD", library, old ? old : "");
+}
 
-	/* Same wording and statuses as a shell: a bare name is looked up in PATH. */
-	int err = errno;
-	if (err == ENOENT && strchr(argv[0], '/') == NULL) {
-		fprintf(stderr, "heapguard: %s: command not found\n", argv[0]);
+/* Same wording and statuses as a shell: a bare name is looked up in PATH. */
+int hg_exec_failed(const char *argv0, int err)
+{
+	if (err == ENOENT && strchr(argv0, '/') == NULL) {
+		fprintf(stderr, "heapguard: %s: command not found\n", argv0);
 		return HG_EXIT_NOT_FOUND;
 	}
-	fprintf(stderr, "heapguard: %s: %s\n", argv[0], strerror(err));
+	fprintf(stderr, "heapguard: %s: %s\n", argv0, strerror(err));
 	return err == ENOENT ? HG_EXIT_NOT_FOUND : HG_EXIT_CANNOT_EXEC;
+}
+
+int hg_exec_preloaded(const char *library, char *const argv[])
+{
+	if (hg_set_preload(library) < 0)
+		return HG_EXIT_LAUNCHER;
+	execvp(argv[0], argv);
+	return hg_exec_failed(argv[0], errno);
 }

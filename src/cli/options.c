@@ -1,0 +1,329 @@
+/* options.c — the command's options: one table behind the parser, the usage text and the
+ * command's keys of HEAPGUARD_OPTIONS; library options are passed on in HEAPGUARD_OPTIONS. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "launch.h"
+#include "options.h"
+#include "report.h"
+
+#ifndef HG_VERSION
+#error "HG_VERSION comes from the Makefile (-DHG_VERSION=...)"
+#endif
+
+enum option_action {
+	SHOW_HELP, SHOW_VERSION,
+	SET_LIBRARY_OPTION, /* passed on in HEAPGUARD_OPTIONS */
+	SET_FAST_OPTION,    /* passed on, and runs the fast library (no checking, no report) */
+	SET_COMMAND_OPTION, /* the command's own: how the report is written */
+};
+
+struct hg_settings hg_settings = { .trace_children = 1 };
+static const char *reporting_option; /* a report option given on the command line, named in
+					the message when it meets --fast */
+
+/* One row per option; both parse_options() and print_usage() walk this table, so an option
+ * cannot be accepted without being documented, or documented without being accepted. */
+struct option_spec {
+	char short_name;        /* 0: long form only */
+	const char *long_name;
+	const char *choices;    /* values accepted, '|'-separated, where N stands for a number,
+				   SIZE for bytes with an optional K, M or G, FILE for a path;
+				   NULL: takes no value */
+	enum option_action action;
+	const char *setting;    /* library options: "key=value" for a flag, "key" otherwise */
+	void (*apply)(const char *value); /* SET_COMMAND_OPTION; value NULL for a flag */
+	const char *help;
+};
+
+/* The setters of the command's options; a flag gets NULL (on) or "0" (off, from the
+ * environment). */
+static int is_on(const char *v)
+{
+	return v == NULL || strcmp(v, "0") != 0;
+}
+
+static void set_error_exitcode(const char *v)
+{
+	hg_settings.error_exitcode = atoi(v);
+	hg_settings.has_error_exitcode = 1;
+}
+
+static void set_log_file(const char *v) { hg_settings.log_file = v; }
+static void set_json(const char *v) { hg_settings.json_file = v; }
+static void set_sarif(const char *v) { hg_settings.sarif_file = v; }
+static void set_gen_suppressions(const char *v) { hg_settings.gen_suppressions = is_on(v); }
+static void set_quiet(const char *v) { hg_settings.quiet = is_on(v); }
+static void set_trace_children(const char *v) { hg_settings.trace_children = !strcmp(v, "yes"); }
+
+static void add_suppressions(const char *v)
+{
+	if (hg_suppressions_load(v) < 0)
+		exit(HG_EXIT_USAGE);
+}
+
+static const struct option_spec OPTIONS[] = {
+	{ 'h', "help", NULL, SHOW_HELP, NULL, NULL, "show this help and exit" },
+	{ 0, "version", NULL, SHOW_VERSION, NULL, NULL, "print the version and exit" },
+	{ 0, "leak-check", "no|summary|full", SET_LIBRARY_OPTION, "leak_check", NULL,
+	  "leak report at exit: none, totals only, or every leak (default full)" },
+	{ 0, "show-reachable", NULL, SET_LIBRARY_OPTION, "show_reachable=1", NULL,
+	  "also list blocks still reachable at exit (default off)" },
+	{ 0, "error-exitcode", "N", SET_COMMAND_OPTION, NULL, set_error_exitcode,
+	  "exit with N when errors or leaks were reported (default: the program's status)" },
+	{ 0, "log-file", "FILE", SET_COMMAND_OPTION, NULL, set_log_file,
+	  "write the text report to FILE instead of stderr" },
+	{ 0, "json", "FILE", SET_COMMAND_OPTION, NULL, set_json,
+	  "also write the report to FILE as one JSON document" },
+	{ 0, "sarif", "FILE", SET_COMMAND_OPTION, NULL, set_sarif,
+	  "also write the report to FILE as SARIF 2.1.0, for code-scanning tools" },
+	{ 0, "suppressions", "FILE", SET_COMMAND_OPTION, NULL, add_suppressions,
+	  "hide the errors and leaks FILE describes (repeatable)" },
+	{ 0, "gen-suppressions", NULL, SET_COMMAND_OPTION, NULL, set_gen_suppressions,
+	  "print a suppression entry after each report (default off)" },
+	{ 0, "guard", "all|N", SET_LIBRARY_OPTION, "guard", NULL,
+	  "put every block (all) or one in N against a PROT_NONE page (default 0: none)" },
+	{ 0, "guard-side", "right|left", SET_LIBRARY_OPTION, "guard_side", NULL,
+	  "side of a guarded block the PROT_NONE page is on (default right)" },
+	{ 0, "quarantine", "SIZE", SET_LIBRARY_OPTION, "quarantine", NULL,
+	  "bytes of freed blocks held back before reuse (default 256M)" },
+	{ 0, "stack-depth", "N", SET_LIBRARY_OPTION, "stack_depth", NULL,
+	  "frames recorded per allocation, free and error (default 16)" },
+	{ 0, "abort-on-error", NULL, SET_LIBRARY_OPTION, "abort_on_error=1", NULL,
+	  "abort after the first error report (default off)" },
+	{ 0, "trace-children", "yes|no", SET_COMMAND_OPTION, NULL, set_trace_children,
+	  "check the programs PROGRAM executes too (default yes; forks always are)" },
+	{ 'q', "quiet", NULL, SET_COMMAND_OPTION, NULL, set_quiet,
+	  "print the error and leak reports only: no summaries" },
+	{ 0, "fast", NULL, SET_FAST_OPTION, NULL, NULL,
+	  "no checking: run with the fast allocator (libheapguard.so)" },
+	{ 0, "stats", NULL, SET_FAST_OPTION, "stats=1", NULL,
+	  "print allocation statistics on stderr when PROGRAM exits (implies --fast)" },
+	{ 0, "backend", "mmap|brk", SET_FAST_OPTION, "backend", NULL,
+	  "where the heap gets memory from the kernel (default mmap; implies --fast)" },
+};
+static const size_t OPTION_COUNT = sizeof OPTIONS / sizeof OPTIONS[0];
+
+/* Width of "--name=choices", the widest of which sets the column of the help texts. */
+static int usage_name_width(const struct option_spec *opt)
+{
+	int width = 2 + (int)strlen(opt->long_name);
+	return opt->choices ? width + 1 + (int)strlen(opt->choices) : width;
+}
+
+static void print_usage(FILE *out)
+{
+	int column = 0;
+	for (size_t i = 0; i < OPTION_COUNT; i++)
+		if (usage_name_width(&OPTIONS[i]) > column)
+			column = usage_name_width(&OPTIONS[i]);
+
+	fputs("Usage: heapguard [OPTIONS] [--] PROGRAM [ARGS...]\n"
+	      "Run PROGRAM with heapguard's checking allocator (libheapguard-check.so) preloaded:\n"
+	      "heap errors and leaks are reported on stderr, with function, file and line.\n\nOptions:\n",
+	      out);
+	for (size_t i = 0; i < OPTION_COUNT; i++) {
+		const struct option_spec *opt = &OPTIONS[i];
+		if (opt->short_name)
+			fprintf(out, "  -%c, ", opt->short_name);
+		else
+			fputs("      ", out);
+		fprintf(out, "--%s%s%s", opt->long_name, opt->choices ? "=" : "",
+			opt->choices ? opt->choices : "");
+		fprintf(out, "%*s  %s\n", column - usage_name_width(opt), "", opt->help);
+	}
+	fputs("\nOptions end at '--' or at PROGRAM. Each can also be set in the HEAPGUARD_OPTIONS\n"
+	      "environment variable as key=value, dashes written as underscores, items separated\n"
+	      "by ':' (HEAPGUARD_OPTIONS=leak_check=summary:json=run.json); the command line wins.\n"
+	      "Exit status: the program's own (or its signal), N with --error-exitcode=N when\n"
+	      "something was reported, 2 for a bad command line, 126/127 when PROGRAM cannot be\n"
+	      "run, 125 when heapguard itself fails. See heapguard(1).\n", out);
+}
+
+/* Bad command lines: one line saying what is wrong, then the usage, then exit status 2. */
+void hg_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("heapguard: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n\n", stderr);
+	print_usage(stderr);
+	exit(HG_EXIT_USAGE);
+}
+
+/* Matches "-h", "--name" or "--name=value"; sets *value to the text after '=', if any. */
+static const struct option_spec *find_option(const char *arg, const char **value)
+{
+	*value = NULL;
+	for (size_t i = 0; i < OPTION_COUNT; i++) {
+		const struct option_spec *opt = &OPTIONS[i];
+		if (arg[1] != '-') {
+			if (opt->short_name && arg[1] == opt->short_name && arg[2] == '\0')
+				return opt;
+			continue;
+		}
+		size_t len = strlen(opt->long_name);
+		if (strncmp(arg + 2, opt->long_name, len) != 0)
+			continue;
+		if (arg[2 + len] == '\0')
+			return opt;
+		if (arg[2 + len] == '=') {
+			*value = arg + 3 + len;
+			return opt;
+		}
+	}
+	return NULL;
+}
+
+/* Whether value matches the choice word of length len: itself, or N, SIZE or FILE. */
+static int matches(const char *word, size_t len, const char *value)
+{
+	size_t digits = strspn(value, "0123456789");
+	if (len == 1 && word[0] == 'N')
+		return digits > 0 && digits < 10 && value[digits] == '\0';
+	if (len == 4 && strncmp(word, "SIZE", 4) == 0)
+		return digits > 0 && digits < 13 &&
+		       (value[digits] == '\0' || (strchr("KMGkmg", value[digits]) && value[digits + 1] == '\0'));
+	if (len == 4 && strncmp(word, "FILE", 4) == 0)
+		return value[0] != '\0';
+	return strlen(value) == len && strncmp(word, value, len) == 0;
+}
+
+/* Whether value is one of the '|'-separated choices. */
+static int is_choice(const char *choices, const char *value)
+{
+	for (const char *p = choices;;) {
+		size_t len = strcspn(p, "|");
+		if (matches(p, len, value))
+			return 1;
+		if (p[len] == '\0')
+			return 0;
+		p += len + 1;
+	}
+}
+
+static void apply_option(const struct option_spec *opt, const char *value, int from_env)
+{
+	if (opt->choices != NULL && !is_choice(opt->choices, value))
+		hg_usage_error("invalid value '%s' for --%s (expected %s)", value, opt->long_name,
+			       opt->choices);
+	switch (opt->action) {
+	case SHOW_HELP:
+		print_usage(stdout);
+		exit(0);
+	case SHOW_VERSION:
+		printf("heapguard %s\n", HG_VERSION);
+		exit(0);
+	case SET_COMMAND_OPTION:
+		if (!from_env)
+			reporting_option = opt->long_name;
+		opt->apply(value);
+		return;
+	case SET_FAST_OPTION:
+		hg_settings.fast = 1;
+		break;
+	case SET_LIBRARY_OPTION:
+		break;
+	}
+	if (opt->setting == NULL)
+		return;
+	if (value != NULL && strcmp(value, "all") == 0)
+		value = "1"; /* --guard=all: one block in 1 */
+	char setting[128]; /* holds any key=choice of the table: values are checked first */
+	snprintf(setting, sizeof setting, "%s%s%s", opt->setting, value ? "=" : "",
+		 value ? value : "");
+	if (hg_add_library_option(setting) < 0)
+		exit(HG_EXIT_LAUNCHER);
+}
+
+/* Applies the options in order and returns the index of PROGRAM in argv. Options end at "--"
+ * or at the first argument that is not one, so PROGRAM's own options are left alone. */
+static int parse_options(int argc, char **argv)
+{
+	int i = 1;
+	while (i < argc && argv[i][0] == '-' && argv[i][1] != '\0') {
+		const char *arg = argv[i++], *value;
+		if (strcmp(arg, "--") == 0)
+			break;
+		const struct option_spec *opt = find_option(arg, &value);
+		if (opt == NULL)
+			hg_usage_error("unknown option '%s'", arg);
+		if (opt->choices == NULL && value != NULL)
+			hg_usage_error("option '--%s' takes no value", opt->long_name);
+		if (opt->choices != NULL && value == NULL) {
+			if (i == argc)
+				hg_usage_error("option '--%s' needs a value (%s)", opt->long_name,
+					    opt->choices);
+			value = argv[i++];
+		}
+		apply_option(opt, value, 0);
+	}
+	return i;
+}
+
+/* The command option whose key (its long name, '_' for '-') is item[0..len), or NULL. */
+static const struct option_spec *command_key(const char *item, size_t len)
+{
+	for (size_t i = 0; i < OPTION_COUNT; i++) {
+		const char *name = OPTIONS[i].long_name;
+		if (OPTIONS[i].action != SET_COMMAND_OPTION || strlen(name) != len)
+			continue;
+		size_t k = 0;
+		while (k < len && (item[k] == name[k] || (item[k] == '_' && name[k] == '-')))
+			k++;
+		if (k == len)
+			return &OPTIONS[i];
+	}
+	return NULL;
+}
+
+/* The command's own keys in HEAPGUARD_OPTIONS (json=FILE, error_exitcode=N, quiet=1...) are
+ * applied here and taken out, so that the library sees only its keys; the command line,
+ * applied later, still wins. */
+static void take_command_keys_from_env(void)
+{
+	const char *env = getenv("HEAPGUARD_OPTIONS");
+	if (env == NULL)
+		return;
+	/* copy stays allocated: the settings point into it (json's FILE, ...) */
+	char *copy = hg_xstrdup(env), *save = NULL;
+	struct hg_text kept = { 0 };
+	hg_text_add(&kept, "");
+	for (char *item = strtok_r(copy, ":", &save); item; item = strtok_r(NULL, ":", &save)) {
+		char *eq = strchr(item, '=');
+		int klen = eq ? (int)(eq - item) : (int)strlen(item);
+		const struct option_spec *opt = command_key(item, (size_t)klen);
+		const char *value = eq ? eq + 1 : NULL;
+		if (opt == NULL) {
+			hg_text_printf(&kept, "%s%s", kept.len ? ":" : "", item);
+			continue;
+		}
+		if (opt->choices == NULL && value && strcmp(value, "1") && strcmp(value, "0"))
+			hg_usage_error("invalid value '%s' for %.*s in HEAPGUARD_OPTIONS (expected 0 or 1)",
+				       value, klen, item);
+		if (opt->choices != NULL && value == NULL)
+			hg_usage_error("%.*s in HEAPGUARD_OPTIONS needs a value (%s)", klen, item,
+				       opt->choices);
+		if (opt->choices == NULL && value && strcmp(value, "1") == 0)
+			value = NULL; /* a flag set: as on the command line */
+		apply_option(opt, value, 1);
+	}
+	setenv("HEAPGUARD_OPTIONS", kept.s, 1);
+	free(kept.s);
+}
+
+int hg_parse_command_line(int argc, char **argv)
+{
+	take_command_keys_from_env();
+	int program = parse_options(argc, argv);
+	if (program == argc)
+		hg_usage_error("no PROGRAM given");
+	if (hg_settings.fast && reporting_option)
+		hg_usage_error("--%s needs the checking library: it does nothing with --fast, --stats "
+			       "or --backend", reporting_option);
+	return program;
+}

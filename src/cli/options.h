@@ -1,0 +1,23 @@
+/* options.h — the command's settings, as its options and HEAPGUARD_OPTIONS give them. */
+#ifndef HG_CLI_OPTIONS_H
+#define HG_CLI_OPTIONS_H
+
+/* What the command itself does with the report; the library's options go straight into
+ * HEAPGUARD_OPTIONS while they are parsed. */
+struct hg_settings {
+	const char *log_file, *json_file, *sarif_file; /* NULL: not asked for */
+	int has_error_exitcode, error_exitcode;
+	int quiet, gen_suppressions;
+	int trace_children;    /* 0: --trace-children=no */
+	int fast;              /* --fast, --stats or --backend: exec the fast library instead */
+};
+extern struct hg_settings hg_settings;
+
+/* Applies the command's keys of HEAPGUARD_OPTIONS, then the command line; returns the index of
+ * PROGRAM in argv. Exits 0 after --help or --version, 2 after a usage error. */
+int hg_parse_command_line(int argc, char **argv);
+
+/* Bad command lines: one line saying what is wrong, then the usage, then exit status 2. */
+void __attribute__((noreturn, format(printf, 1, 2))) hg_usage_error(const char *fmt, ...);
+
+#endif

@@ -1,0 +1,171 @@
+/* render.c — the text report, in the shape the library prints when preloaded alone
+ * (tests/hgreport.py parses both): every line "==PID== ", frames with source lines. */
+#include <string.h>
+#include <stdlib.h>
+
+#include "report.h"
+
+static const char *const LOST_NAMES[HG_LOST_KINDS] = {
+	"definitely lost", "indirectly lost", "possibly lost", "still reachable",
+};
+
+static void stack_lines(struct hg_text *t, int pid, const struct hg_stack *s)
+{
+	if (s == NULL || s->count == 0) {
+		hg_text_printf(t, "==%d==     (no stack recorded)\n", pid);
+		return;
+	}
+	for (size_t i = 0; i < s->count; i++) {
+		hg_text_printf(t, "==%d==     #%zu 0x%llx in ", pid, i, (unsigned long long)s->frames[i].pc);
+		hg_frame_text(&s->frames[i], t);
+		hg_text_add(t, "\n");
+	}
+}
+
+static void headline(struct hg_text *t, const struct hg_error *e)
+{
+	hg_text_printf(t, "==%d== ERROR: %s: ", e->pid, e->kind);
+	if (e->access && (!strcmp(e->access, "read") || !strcmp(e->access, "write"))) {
+		hg_text_add(t, e->access);
+		if (e->size)
+			hg_text_printf(t, " of size %llu", (unsigned long long)e->size);
+		hg_text_printf(t, " at 0x%llx", (unsigned long long)e->address);
+		if (e->func)
+			hg_text_printf(t, " by %s()", e->func);
+	} else {
+		hg_text_printf(t, "%s() of 0x%llx", e->func ? e->func : "?",
+			       (unsigned long long)e->address);
+	}
+	hg_text_printf(t, " (thread %u)\n", e->thread);
+}
+
+/* "0xA is N bytes after|before|inside a block of size M at 0xB", as the library says it. */
+static void block_line(struct hg_text *t, const struct hg_error *e)
+{
+	uint64_t user = e->block_address, end = user + e->block_size, a = e->address;
+	hg_text_printf(t, "==%d==   0x%llx is ", e->pid, (unsigned long long)a);
+	if (a < user)
+		hg_text_printf(t, "%llu bytes before", (unsigned long long)(user - a));
+	else if (a >= end && (a > user || e->block_size))
+		hg_text_printf(t, "%llu bytes after", (unsigned long long)(a - end));
+	else
+		hg_text_printf(t, "%llu bytes inside", (unsigned long long)(a - user));
+	hg_text_printf(t, " a block of size %llu at 0x%llx\n", (unsigned long long)e->block_size,
+		       (unsigned long long)user);
+}
+
+static void error_report(struct hg_text *t, const struct hg_error *e)
+{
+	headline(t, e);
+	stack_lines(t, e->pid, e->stack);
+	if (e->has_block)
+		block_line(t, e);
+	if (e->detail)
+		hg_text_printf(t, "==%d==   %s\n", e->pid, e->detail);
+	if (e->has_block && e->free_thread) {
+		hg_text_printf(t, "==%d==   freed by thread %u:\n", e->pid, e->free_thread);
+		stack_lines(t, e->pid, e->free_stack);
+	}
+	if (e->has_block) {
+		hg_text_printf(t, "==%d==   allocated by thread %u:\n", e->pid, e->alloc_thread);
+		stack_lines(t, e->pid, e->alloc_stack);
+	}
+	hg_text_printf(t, "==%d== SUMMARY: %s in ", e->pid, e->kind);
+	if (e->stack && e->stack->count)
+		hg_frame_text(&e->stack->frames[0], t);
+	else
+		hg_text_add(t, "??");
+	hg_text_add(t, "\n");
+}
+
+/* A suppression entry, unprefixed as Valgrind prints them, so that it can be copied as is. */
+static void suppression_entry(struct hg_text *t, const char *kind, const struct hg_stack *s)
+{
+	hg_suppression_generate(kind, s, t);
+}
+
+static void leak_summary(struct hg_text *t, const struct hg_process *p)
+{
+	uint64_t sup_bytes = 0, sup_blocks = 0;
+	hg_text_printf(t, "==%d== LEAK SUMMARY: ", p->pid);
+	for (int k = 0; k < HG_LOST_KINDS; k++) {
+		uint64_t bytes = hg_lost_shown(p, k, 0), blocks = hg_lost_shown(p, k, 1);
+		sup_bytes += p->suppressed_lost[k][0];
+		sup_blocks += p->suppressed_lost[k][1];
+		hg_text_printf(t, "%s%s: %llu bytes in %llu blocks", k ? "; " : "", LOST_NAMES[k],
+			       (unsigned long long)bytes, (unsigned long long)blocks);
+	}
+	if (sup_blocks)
+		hg_text_printf(t, "; suppressed: %llu bytes in %llu blocks",
+			       (unsigned long long)sup_bytes, (unsigned long long)sup_blocks);
+	hg_text_add(t, "\n");
+}
+
+static void event_text(struct hg_text *t, const struct hg_event *ev, const struct hg_render_options *o)
+{
+	const struct hg_error *e = ev->what;
+	const struct hg_leak *l = ev->what;
+	const struct hg_process *p = ev->what;
+	switch (ev->type) {
+	case HG_EV_ERROR:
+		error_report(t, e);
+		if (o->gen_suppressions)
+			suppression_entry(t, e->kind, e->stack);
+		hg_text_printf(t, "==%d== \n", e->pid);
+		break;
+	case HG_EV_LEAK:
+		hg_text_printf(t, "==%d== LEAK: %s: %llu bytes in %llu blocks\n", l->pid, l->kind,
+			       (unsigned long long)l->bytes, (unsigned long long)l->blocks);
+		stack_lines(t, l->pid, l->stack);
+		if (o->gen_suppressions)
+			suppression_entry(t, l->kind, l->stack);
+		hg_text_printf(t, "==%d== \n", l->pid);
+		break;
+	case HG_EV_LEAK_SUMMARY:
+		if (!o->quiet)
+			leak_summary(t, p);
+		break;
+	case HG_EV_HEAP_SUMMARY:
+		if (!o->quiet)
+			hg_text_printf(t, "==%d== HEAP SUMMARY: in use at exit: %llu bytes in %llu blocks; "
+				       "total: %llu allocs, %llu frees, %llu bytes allocated\n", p->pid,
+				       (unsigned long long)p->heap[HG_HEAP_IN_USE_BYTES],
+				       (unsigned long long)p->heap[HG_HEAP_IN_USE_BLOCKS],
+				       (unsigned long long)p->heap[HG_HEAP_ALLOCS],
+				       (unsigned long long)p->heap[HG_HEAP_FREES],
+				       (unsigned long long)p->heap[HG_HEAP_BYTES]);
+		break;
+	}
+}
+
+/* One write per batch of events, so that a report is not cut by the program's own output. */
+void hg_render_events(const struct hg_report *rep, const struct hg_render_options *o, size_t *next)
+{
+	struct hg_text t = { 0 };
+	for (; *next < rep->events.count; (*next)++)
+		event_text(&t, rep->events.items[*next], o);
+	if (t.len) {
+		fwrite(t.s, 1, t.len, o->out);
+		fflush(o->out);
+	}
+	free(t.s);
+}
+
+void hg_render_end(const struct hg_report *rep, const struct hg_render_options *o)
+{
+	struct hg_totals tot;
+	hg_report_totals(rep, &tot);
+	if (o->quiet)
+		return;
+	struct hg_text t = { 0 };
+	int pid = rep->main_pid;
+	if (tot.suppressed_errors)
+		hg_text_printf(&t, "==%d== SUPPRESSED: %llu errors from %llu contexts\n", pid,
+			       (unsigned long long)tot.suppressed_errors,
+			       (unsigned long long)tot.suppressed_contexts);
+	hg_text_printf(&t, "==%d== ERROR SUMMARY: %llu errors from %llu contexts\n", pid,
+		       (unsigned long long)tot.errors, (unsigned long long)tot.contexts);
+	fwrite(t.s, 1, t.len, o->out);
+	fflush(o->out);
+	free(t.s);
+}

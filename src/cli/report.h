@@ -1,0 +1,176 @@
+/* report.h — the command's data model: what a run's record stream (check/records.h) becomes once
+ * read and symbolized — processes, stacks of named frames, error contexts, leak groups and
+ * summaries — and the contracts of the files that build it and write it out. */
+#ifndef HG_CLI_REPORT_H
+#define HG_CLI_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util.h"
+
+/*
+ * Type map:
+ *   hg_report      one run: every process's records merged
+ *     hg_process   one process image (pid; an exec starts a new image under the same pid)
+ *     hg_error     one error context: (kind, symbolized stack) across all processes, counted
+ *     hg_leak      one leak group of one process (its allocation stack)
+ *     hg_event     the order in which the above appeared, for the live text report
+ *   hg_stack       interned: equal symbolized stacks share one object, so contexts compare
+ *                  stacks by address
+ *     hg_frame     one named frame; inlined calls are frames of their own at the same pc
+ * Strings in these structures are interned (util.h) and live as long as the command.
+ */
+
+struct hg_frame {
+	uint64_t pc;          /* as recorded: a return address (or the faulting pc) */
+	const char *module;   /* path of the ELF object holding pc; NULL when in none */
+	uint64_t offset;      /* pc - the module's load address */
+	const char *function; /* demangled name; NULL when unknown */
+	const char *file;     /* source file; NULL when unknown (no debug information) */
+	unsigned line;        /* source line; 0 when unknown */
+	int inlined;          /* 1: code inlined into the next frame, at the same pc */
+};
+
+struct hg_stack {
+	size_t count;
+	struct hg_frame *frames; /* innermost first */
+	const char *key;         /* identity: "function file:line" or "module+0xoff" per frame */
+};
+
+struct hg_suppression; /* suppress.c */
+
+struct hg_error {
+	const char *kind;       /* heap-buffer-overflow, heap-use-after-free, ... (check.h) */
+	const char *access;     /* read, write, free, realloc; NULL when none */
+	const char *func;       /* the API or intercepted call; NULL when none */
+	const char *detail;     /* one more line of explanation; NULL when none */
+	int pid;                /* the process that reported it first */
+	unsigned thread;
+	uint64_t address, size; /* the bad address; bytes accessed (0: not an access) */
+	const struct hg_stack *stack;
+	int has_block;
+	uint64_t block_address, block_size;
+	unsigned alloc_thread, free_thread; /* free_thread 0: the block was not freed */
+	const struct hg_stack *alloc_stack, *free_stack;
+	uint64_t count;         /* times seen, all processes together */
+	const struct hg_suppression *suppressed_by; /* NULL: shown */
+};
+
+struct hg_leak {
+	const char *kind; /* definitely-lost, indirectly-lost, possibly-lost, still-reachable */
+	int pid;
+	uint64_t bytes, blocks;
+	const struct hg_stack *stack; /* where the blocks were allocated */
+	const struct hg_suppression *suppressed_by;
+};
+
+enum { HG_HEAP_ALLOCS, HG_HEAP_FREES, HG_HEAP_BYTES, HG_HEAP_IN_USE_BYTES, HG_HEAP_IN_USE_BLOCKS,
+       HG_HEAP_FIELDS };
+/* The X record's order: bytes then blocks for each kind. */
+enum { HG_LOST_DEFINITE, HG_LOST_INDIRECT, HG_LOST_POSSIBLE, HG_LOST_REACHABLE, HG_LOST_KINDS };
+
+struct hg_process {
+	int pid, ppid;
+	const char *exe;
+	int has_heap, has_leaks;            /* an H, an X record arrived */
+	uint64_t heap[HG_HEAP_FIELDS];
+	uint64_t lost[HG_LOST_KINDS][2];    /* [kind][0 bytes, 1 blocks], from the X record */
+	uint64_t suppressed_lost[HG_LOST_KINDS][2]; /* of the leak groups suppressed */
+	uint64_t shown_lost[2];             /* definitely and indirectly lost groups shown:
+					       bytes, blocks (for a process without X) */
+	/* Raw tables of this image, by the ids its records use. */
+	struct hg_map modules;              /* index + 1 -> interned path */
+	struct hg_map stacks;               /* stack id -> const struct hg_stack * */
+	struct hg_map contexts;             /* (stack id, kind) -> struct hg_error *, for C records */
+};
+
+enum hg_event_type { HG_EV_ERROR, HG_EV_LEAK, HG_EV_LEAK_SUMMARY, HG_EV_HEAP_SUMMARY };
+struct hg_event {
+	enum hg_event_type type;
+	void *what; /* struct hg_error *, struct hg_leak *, struct hg_process * */
+};
+
+struct hg_report {
+	struct hg_vec errors;    /* struct hg_error *, in order of first report */
+	struct hg_vec leaks;     /* struct hg_leak * */
+	struct hg_vec processes; /* struct hg_process *, in order of first record, all images */
+	struct hg_vec events;    /* struct hg_event *, in order of arrival */
+	struct hg_map contexts;  /* hash of (kind, stack, address) -> chain of struct hg_error * */
+	struct hg_map live;      /* pid -> the process's current image */
+	int main_pid;            /* the process the command started */
+	size_t bad_records;      /* lines that did not parse */
+};
+
+/* ---- symbolize.c: names for module offsets (elfutils libdw) ---- */
+/* Fills out[0..] with the frames at offset in module (the innermost inlined call first,
+ * the function holding the code last) and returns how many (at least 1, at most max).
+ * pc and offset are copied into each frame; results are cached per (module, offset). */
+size_t hg_symbolize(const char *module, uint64_t pc, uint64_t offset, struct hg_frame *out,
+		    size_t max);
+/* Demangles a C++ symbol; returns an interned string, or name itself when not mangled. */
+const char *hg_demangle(const char *name);
+
+/* ---- stacks (records.c) ---- */
+/* The interned stack of these frames (copied). */
+const struct hg_stack *hg_stack_intern(const struct hg_frame *frames, size_t count);
+/* "function file:line" for frame f, or "function (module+0xoff)" without a source line. */
+void hg_frame_text(const struct hg_frame *f, struct hg_text *out);
+
+/* ---- records.c: reading the stream into the report ---- */
+struct hg_reader {
+	int fd;
+	struct hg_text pending; /* the part of a line not yet terminated */
+};
+/* Reads what was appended since the last call and adds it to the report. */
+void hg_records_read(struct hg_reader *r, struct hg_report *rep);
+/* Parses one record line (without its newline); exposed for tests of the parser. */
+void hg_records_line(struct hg_report *rep, char *line);
+
+/* ---- report totals (records.c) ---- */
+struct hg_totals {
+	uint64_t errors, contexts;                      /* shown (not suppressed) */
+	uint64_t suppressed_errors, suppressed_contexts;
+	uint64_t lost_bytes, lost_blocks;               /* definitely + indirectly lost, shown */
+	const struct hg_process *main;                  /* the started process's last image
+							   with a heap summary; NULL when none */
+};
+void hg_report_totals(const struct hg_report *rep, struct hg_totals *t);
+/* The bytes (blocks 0) or blocks (1) of a leak kind in p's summary, less the suppressed. */
+uint64_t hg_lost_shown(const struct hg_process *p, int kind, int blocks);
+
+/* ---- suppress.c ---- */
+/* Reads a suppressions file; on error prints "heapguard: FILE:LINE: why" and returns -1. */
+int hg_suppressions_load(const char *path);
+/* The first suppression matching kind and stack, or NULL. */
+const struct hg_suppression *hg_suppression_match(const char *kind, const struct hg_stack *stack);
+/* Name and use count of a suppression. */
+const char *hg_suppression_name(const struct hg_suppression *s);
+/* Appends a ready suppression entry for kind and stack. */
+void hg_suppression_generate(const char *kind, const struct hg_stack *stack, struct hg_text *out);
+
+/* ---- render.c: the text report ---- */
+struct hg_render_options {
+	FILE *out;
+	int quiet;           /* reports only: no summaries */
+	int gen_suppressions;
+};
+/* Writes the events that arrived since the last call. */
+void hg_render_events(const struct hg_report *rep, const struct hg_render_options *o, size_t *next);
+/* The closing lines: ERROR SUMMARY (and the suppressed counts). */
+void hg_render_end(const struct hg_report *rep, const struct hg_render_options *o);
+
+/* ---- json.c, sarif.c ---- */
+struct hg_exit {
+	int signal; /* the signal that killed the program, or 0 */
+	int code;   /* its exit status when signal is 0 */
+};
+/* Each returns 0, or -1 after saying why on stderr. */
+int hg_write_json(const char *path, const struct hg_report *rep, char *const argv[],
+		  const struct hg_exit *ex);
+int hg_write_sarif(const char *path, const struct hg_report *rep, char *const argv[],
+		   const struct hg_exit *ex);
+/* JSON string escaping, shared by both writers. */
+void hg_json_string(FILE *out, const char *s);
+
+#endif

@@ -1,0 +1,335 @@
+/* symbolize.c — names for module offsets with elfutils libdw: function, source file and line,
+ * inlined calls as frames of their own, demangled C++ names; module+offset stays as the only
+ * information for code without symbols. One Dwfl per module, results cached per address. */
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+
+#define MAX_INLINED 32 /* frames one address expands to, at most */
+#define PAGE_BYTES 4096u /* ld.so maps a module from its first PT_LOAD rounded down to a page */
+
+/* libstdc++'s demangler, declared here so that the command stays a C program. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+struct module {
+	Dwfl *dwfl;          /* NULL when the file could not be read as ELF */
+	Dwfl_Module *mod;
+	uint64_t offset_base; /* dwfl address of module offset 0 */
+	struct hg_map cache; /* offset + 1 -> struct cached */
+	struct hg_map cus;   /* CU DIE offset + 1 -> struct cu_index */
+};
+
+/* The functions of one compilation unit sorted by address, so that finding the one holding an
+ * address is a binary search instead of dwarf_getscopes' walk over the whole unit, which made
+ * symbolizing a large program's reports quadratic. */
+struct function_range {
+	uint64_t low, high; /* [low, high) in the CU's addresses */
+	Dwarf_Off die;
+};
+struct cu_index {
+	struct function_range *ranges;
+	size_t count, cap;
+};
+
+struct cached {
+	size_t count;
+	struct hg_frame frames[];
+};
+
+static struct hg_map modules; /* interned path -> struct module */
+
+static char *debuginfo_path; /* NULL: the standard places (/usr/lib/debug, build-ids) */
+static const Dwfl_Callbacks CALLBACKS = {
+	.find_elf = dwfl_build_id_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.section_address = dwfl_offline_section_address,
+	.debuginfo_path = &debuginfo_path,
+};
+
+const char *hg_demangle(const char *name)
+{
+	if (name == NULL || strncmp(name, "_Z", 2) != 0)
+		return hg_intern(name);
+	int status;
+	char *plain = __cxa_demangle(name, NULL, NULL, &status);
+	if (plain == NULL || status != 0)
+		return hg_intern(name);
+	const char *s = hg_intern(plain);
+	free(plain);
+	return s;
+}
+
+/* The dwfl address of the module's first mapped byte: records give offsets from where ld.so
+ * mapped the module (dladdr's dli_fbase), which is the first PT_LOAD rounded down to a page. */
+static uint64_t find_offset_base(Dwfl_Module *mod)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	size_t n;
+	if (elf == NULL || elf_getphdrnum(elf, &n) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD)
+			return (ph.p_vaddr & ~(uint64_t)(PAGE_BYTES - 1)) + bias;
+	}
+	return 0;
+}
+
+static struct module *module_for(const char *path)
+{
+	struct module *m = hg_map_get(&modules, (uintptr_t)path);
+	if (m != NULL)
+		return m;
+	m = hg_xcalloc(1, sizeof *m);
+	hg_map_put(&modules, (uintptr_t)path, m);
+	m->dwfl = dwfl_begin(&CALLBACKS);
+	if (m->dwfl == NULL)
+		return m;
+	dwfl_report_begin(m->dwfl);
+	/* Base 0: a PIE or library then has dwfl addresses equal to its offsets. */
+	m->mod = dwfl_report_elf(m->dwfl, path, path, -1, 0, false);
+	dwfl_report_end(m->dwfl, NULL, NULL);
+	if (m->mod == NULL) {
+		dwfl_end(m->dwfl);
+		m->dwfl = NULL;
+		return m;
+	}
+	m->offset_base = find_offset_base(m->mod);
+	return m;
+}
+
+/* A DIE's name: the demangled linkage name (which qualifies C++ names), else DW_AT_name;
+ * both looked for through DW_AT_abstract_origin and DW_AT_specification. */
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *s = NULL;
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+		s = dwarf_formstring(&attr);
+	if (s != NULL)
+		return hg_demangle(s);
+	if (dwarf_attr_integrate(die, DW_AT_name, &attr))
+		s = dwarf_formstring(&attr);
+	return hg_intern(s);
+}
+
+/* An absolute path for a source file name: relative ones are relative to the CU's directory. */
+static const char *source_path(Dwarf_Die *cudie, const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	Dwarf_Attribute attr;
+	const char *dir = NULL;
+	if (name[0] != '/' && cudie && dwarf_attr(cudie, DW_AT_comp_dir, &attr))
+		dir = dwarf_formstring(&attr);
+	if (dir == NULL)
+		return hg_intern(name);
+	struct hg_text t = { 0 };
+	hg_text_printf(&t, "%s/%s", dir, name);
+	const char *s = hg_intern(t.s);
+	free(t.s);
+	return s;
+}
+
+/* Where an inlined call was made: its DW_AT_call_file and DW_AT_call_line. */
+static void call_site(Dwarf_Die *cudie, Dwarf_Die *inlined, const char **file, unsigned *line)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word value;
+	Dwarf_Files *files;
+	size_t nfiles;
+	*file = NULL;
+	*line = 0;
+	if (dwarf_attr(inlined, DW_AT_call_line, &attr) && dwarf_formudata(&attr, &value) == 0)
+		*line = (unsigned)value;
+	if (dwarf_attr(inlined, DW_AT_call_file, &attr) && dwarf_formudata(&attr, &value) == 0 &&
+	    dwarf_getsrcfiles(cudie, &files, &nfiles) == 0 && value < nfiles)
+		*file = source_path(cudie, dwarf_filesrc(files, value, NULL, NULL));
+}
+
+static void add_function(struct cu_index *ix, Dwarf_Die *fn)
+{
+	Dwarf_Addr base, low, high;
+	ptrdiff_t off = 0;
+	while ((off = dwarf_ranges(fn, off, &base, &low, &high)) > 0) {
+		if (ix->count == ix->cap) {
+			ix->cap = ix->cap ? 2 * ix->cap : 64;
+			ix->ranges = hg_xrealloc(ix->ranges, ix->cap * sizeof *ix->ranges);
+		}
+		ix->ranges[ix->count++] = (struct function_range){ low, high, dwarf_dieoffset(fn) };
+	}
+}
+
+/* Functions with code sit at the top of a unit, or inside namespaces (C++). */
+static void index_functions(struct cu_index *ix, Dwarf_Die *parent)
+{
+	Dwarf_Die child;
+	if (dwarf_child(parent, &child) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&child);
+		if (tag == DW_TAG_subprogram)
+			add_function(ix, &child);
+		else if (tag == DW_TAG_namespace || tag == DW_TAG_module)
+			index_functions(ix, &child);
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static int by_low(const void *a, const void *b)
+{
+	const struct function_range *x = a, *y = b;
+	return x->low < y->low ? -1 : x->low > y->low;
+}
+
+static struct cu_index *cu_index_of(struct module *m, Dwarf_Die *cudie)
+{
+	uint64_t key = dwarf_dieoffset(cudie) + 1;
+	struct cu_index *ix = hg_map_get(&m->cus, key);
+	if (ix == NULL) {
+		ix = hg_xcalloc(1, sizeof *ix);
+		index_functions(ix, cudie);
+		qsort(ix->ranges, ix->count, sizeof *ix->ranges, by_low);
+		hg_map_put(&m->cus, key, ix);
+	}
+	return ix;
+}
+
+/* The DIE of the function holding pc, or 0 when the index has none. */
+static int function_at(struct cu_index *ix, Dwarf *dbg, uint64_t pc, Dwarf_Die *out)
+{
+	size_t lo = 0, hi = ix->count;
+	while (lo < hi) { /* the last range starting at or before pc */
+		size_t mid = (lo + hi) / 2;
+		if (ix->ranges[mid].low <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Ranges do not nest, but a function may start before a shorter one ends: look back. */
+	for (size_t i = lo; i-- > 0 && lo - i <= 8;)
+		if (pc < ix->ranges[i].high)
+			return dwarf_offdie(dbg, ix->ranges[i].die, out) != NULL;
+	return 0;
+}
+
+/* dwarf_getscopes' answer, for a function the index missed (one nested in a type, say). */
+static int scopes_by_walk(Dwarf_Die *cudie, uint64_t pc, Dwarf_Die *scopes)
+{
+	Dwarf_Die *all = NULL;
+	int n = dwarf_getscopes(cudie, pc, &all), count = 0;
+	for (int i = 0; i < n && count < MAX_INLINED; i++) {
+		int tag = dwarf_tag(&all[i]);
+		if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram)
+			scopes[count++] = all[i];
+		if (tag == DW_TAG_subprogram)
+			break;
+	}
+	free(all);
+	return count > 0 && dwarf_tag(&scopes[count - 1]) == DW_TAG_subprogram ? count : 0;
+}
+
+/* The scopes around pc, innermost first: the inlined calls, then the function. Returns how
+ * many (0 when no function is known). */
+static int scopes_at(struct module *m, Dwarf_Die *cudie, uint64_t pc, Dwarf_Die *scopes)
+{
+	Dwarf_Addr bias;
+	Dwarf *dbg = dwfl_module_getdwarf(m->mod, &bias);
+	Dwarf_Die path[MAX_INLINED];
+	int n = 0;
+	if (dbg == NULL)
+		return 0;
+	if (!function_at(cu_index_of(m, cudie), dbg, pc, &path[n++]))
+		return scopes_by_walk(cudie, pc, scopes);
+	/* Down through the blocks and inlined calls that hold pc. */
+	for (int found = 1; found && n < MAX_INLINED;) {
+		Dwarf_Die child;
+		found = 0;
+		if (dwarf_child(&path[n - 1], &child) != 0)
+			break;
+		do {
+			int tag = dwarf_tag(&child);
+			if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block) &&
+			    dwarf_haspc(&child, pc) == 1) {
+				path[n++] = child;
+				found = 1;
+			}
+		} while (!found && dwarf_siblingof(&child, &child) == 0);
+	}
+	int count = 0;
+	for (int i = n; i-- > 0;)
+		if (i == 0 || dwarf_tag(&path[i]) == DW_TAG_inlined_subroutine)
+			scopes[count++] = path[i];
+	return count;
+}
+
+/* The frames at dwfl address a: one per inlined call around it, then the function. */
+static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
+{
+	size_t n = 0;
+	const char *file = NULL;
+	unsigned line = 0;
+	Dwfl_Line *l = dwfl_module_getsrc(m->mod, a);
+	int lineno = 0;
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, a, &bias);
+	if (l != NULL) {
+		file = source_path(cudie, dwfl_lineinfo(l, NULL, &lineno, NULL, NULL, NULL));
+		line = lineno > 0 ? (unsigned)lineno : 0;
+	}
+	Dwarf_Die scopes[MAX_INLINED];
+	int nscopes = cudie ? scopes_at(m, cudie, a - bias, scopes) : 0;
+	const char *function = NULL;
+	for (int i = 0; i < nscopes; i++) {
+		if (i == nscopes - 1) { /* the function itself */
+			function = die_name(&scopes[i]);
+			break;
+		}
+		out[n++] = (struct hg_frame){ .function = die_name(&scopes[i]), .file = file,
+					      .line = line, .inlined = 1 };
+		call_site(cudie, &scopes[i], &file, &line);
+	}
+	if (function == NULL) /* no debug information: the symbol table, or nothing */
+		function = hg_demangle(dwfl_module_addrname(m->mod, a));
+	out[n++] = (struct hg_frame){ .function = function, .file = file, .line = line };
+	return n;
+}
+
+size_t hg_symbolize(const char *module, uint64_t pc, uint64_t offset, struct hg_frame *out,
+		    size_t max)
+{
+	struct hg_frame unknown = { 0 };
+	const struct hg_frame *found = &unknown;
+	size_t n = 1;
+	module = hg_intern(module);
+	struct module *m = module ? module_for(module) : NULL;
+	if (m != NULL && m->mod != NULL) {
+		struct cached *c = hg_map_get(&m->cache, offset + 1);
+		if (c == NULL) {
+			struct hg_frame tmp[MAX_INLINED];
+			/* offset - 1: a return address follows the call, maybe on the next line */
+			size_t count = lookup(m, m->offset_base + offset - (offset > 0), tmp);
+			c = hg_xmalloc(sizeof *c + count * sizeof c->frames[0]);
+			c->count = count;
+			memcpy(c->frames, tmp, count * sizeof tmp[0]);
+			hg_map_put(&m->cache, offset + 1, c);
+		}
+		found = c->frames;
+		n = c->count;
+	}
+	if (n > max)
+		n = max;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = found[i];
+		out[i].pc = pc;
+		out[i].offset = offset;
+		out[i].module = module;
+	}
+	return n;
+}

@@ -1,0 +1,676 @@
+#!/usr/bin/env python3
+"""command.py — the heapguard command end to end (TAP): the JSON report field by field against
+the examples, SARIF 2.1.0, the text report, suppressions, exit statuses, children after fork and
+exec, programs killed or crashing, closing their descriptors or changing directory, stdout left
+alone, and the time to symbolize 1,000 stacks.
+
+Usage: tests/command.py BUILD_DIR   (BUILD_DIR holds heapguard, the libraries and examples/)
+Expected line numbers come from grepping the sources for their BUG or ERROR- comments.
+The SARIF log is checked field by field, and validated against the schema too when
+HG_SARIF_SCHEMA names a copy of the SARIF 2.1.0 JSON schema (python3-jsonschema needed).
+"""
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
+HG = os.path.join(BUILD, "heapguard")
+EXAMPLES = os.path.join(BUILD, "examples")
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
+import hgreport  # noqa: E402
+
+WORK = tempfile.mkdtemp(prefix="hg-command-")
+HELPER_SRC = os.path.join(HERE, "command", "helper.c")
+HELPER = os.path.join(WORK, "helper")
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def run(args, env=None, timeout=60, cwd=None):
+    """Runs args; returns (status, stdout, stderr), status negative for a signal."""
+    e = dict(os.environ)
+    e.pop("HEAPGUARD_OPTIONS", None)
+    e.update(env or {})
+    p = subprocess.run(args, capture_output=True, text=True, errors="replace", env=e,
+                       timeout=timeout, cwd=cwd)
+    return p.returncode, p.stdout, p.stderr
+
+
+def hg_json(program, *options, env=None):
+    """Runs program under heapguard with --json; returns (status, stdout, stderr, document)."""
+    path = os.path.join(WORK, "report.json")
+    if os.path.exists(path):
+        os.unlink(path)
+    rc, out, err = run([HG, "--json=" + path, *options, "--", *program], env=env)
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as ex:
+        doc = {"unreadable": str(ex)}
+    return rc, out, err, doc
+
+
+def source_line(path, marker, nth=0):
+    """The number of the nth line of path holding marker."""
+    with open(path) as f:
+        hits = [i + 1 for i, line in enumerate(f) if marker in line]
+    return hits[nth] if len(hits) > nth else -1
+
+
+def example(name):
+    return os.path.join(EXAMPLES, name)
+
+
+def example_src(name):
+    return os.path.join(ROOT, "examples", name + ".c")
+
+
+def frame_is(where, frame, function, src, line):
+    """Reasons why frame is not function at src:line."""
+    if frame is None:
+        return ["%s: no such frame" % where]
+    got = (frame.get("function"), frame.get("file"), frame.get("line"))
+    ok = (got[0] == function and got[1] is not None and os.path.realpath(got[1]) == os.path.realpath(src)
+          and got[2] == line and frame.get("pc", "").startswith("0x") and frame.get("module"))
+    return [] if ok else ["%s: %r, expected %s %s:%d" % (where, frame, function, src, line)]
+
+
+def nth(stack, i):
+    return stack[i] if stack and len(stack) > i else None
+
+
+def fields(where, obj, expected):
+    """Reasons why obj's fields differ from the expected ones."""
+    return ["%s.%s = %r, expected %r" % (where, k, obj.get(k), v) for k, v in expected.items()
+            if obj.get(k) != v]
+
+
+def one_error(doc, kind):
+    errs = [e for e in doc.get("errors", []) if e.get("kind") == kind]
+    return errs[0] if errs else None
+
+
+# ---------------------------------------------------------------- JSON, per example
+
+def check_document(doc, argv):
+    why = fields("document", doc, {"tool": "heapguard", "command": argv})
+    if not re.match(r"^\d+\.\d+\.\d+$", str(doc.get("version"))):
+        why.append("version %r" % doc.get("version"))
+    for key in ("errors", "leaks"):
+        if not isinstance(doc.get(key), list):
+            why.append("%s is not a list" % key)
+    s = doc.get("summary", {})
+    if not all(isinstance(s.get(k), int) for k in ("errors", "contexts")):
+        why.append("summary %r" % s)
+    return why
+
+
+@test
+def json_heap_overflow():
+    src = example_src("heap-overflow")
+    rc, _, err, doc = hg_json([example("heap-overflow")])
+    e = one_error(doc, "heap-buffer-overflow") or {}
+    why = check_document(doc, [example("heap-overflow")]) + fields("exit", doc.get("exit", {}), {"code": 0})
+    why += fields("error", e, {"access": "write", "size": 10, "thread": 1, "count": 1})
+    why += fields("block", e.get("block", {}), {"size": 9, "offset": 9})
+    if int(e.get("address", "0"), 16) - int(e.get("block", {}).get("address", "0"), 16) != 9:
+        why.append("address and block address are not 9 bytes apart: %r" % e)
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "duplicate", src, source_line(src, "strcpy(copy, s)"))
+    why += frame_is("stack[1]", nth(e.get("stack"), 1), "main", src, source_line(src, 'duplicate("heapguard")'))
+    why += frame_is("alloc_stack[0]", nth(e.get("block", {}).get("alloc_stack"), 0), "duplicate", src,
+                    source_line(src, "BUG"))
+    if "free_stack" in e.get("block", {}):
+        why.append("a free_stack for a live block")
+    s = doc.get("summary", {})
+    why += fields("summary", s, {"allocs": 1, "frees": 1, "bytes_allocated": 9,
+                                 "in_use_at_exit": {"bytes": 0, "blocks": 0}})
+    if s.get("errors") != len(doc.get("errors", [])) or s.get("contexts") != len(doc.get("errors", [])):
+        why.append("summary %r for %d errors" % (s, len(doc.get("errors", []))))
+    return why
+
+
+@test
+def json_off_by_one():
+    src = example_src("off-by-one")
+    _, _, _, doc = hg_json([example("off-by-one")])
+    e = one_error(doc, "heap-buffer-overflow") or {}
+    why = fields("error", e, {"access": "write", "size": 4}) + fields("block", e.get("block", {}), {"size": 40, "offset": 40})
+    # The store is plain code: it is found when the block is freed, which is where it is reported.
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "main", src, source_line(src, "free(a)"))
+    why += frame_is("alloc_stack[0]", nth(e.get("block", {}).get("alloc_stack"), 0), "main", src,
+                    source_line(src, "malloc(n * sizeof"))
+    return why
+
+
+@test
+def json_use_after_free():
+    src = example_src("use-after-free")
+    _, _, _, doc = hg_json([example("use-after-free")])
+    e = one_error(doc, "heap-use-after-free") or {}
+    b = e.get("block", {})
+    why = fields("error", e, {"access": "write"}) + fields("block", b, {"size": 32, "offset": 0})
+    f = nth(e.get("stack"), 0) or {}
+    # A plain store to freed memory is found when its poison is checked: at the free's line or
+    # the faulty lines, depending on when the check runs.
+    lines = {source_line(src, "free(r)"), source_line(src, "BUG"), source_line(src, "BUG", 1)}
+    why += frame_is("stack[0]", f, "main", src, f.get("line") if f.get("line") in lines else -1)
+    why += frame_is("free_stack[0]", nth(b.get("free_stack"), 0), "main", src, source_line(src, "free(r)"))
+    why += frame_is("alloc_stack[0]", nth(b.get("alloc_stack"), 0), "main", src, source_line(src, "malloc(sizeof *r)"))
+    return why
+
+
+@test
+def json_double_free():
+    src = example_src("double-free")
+    _, _, _, doc = hg_json([example("double-free")])
+    e = one_error(doc, "double-free") or {}
+    b = e.get("block", {})
+    why = fields("error", e, {"access": "free", "count": 1}) + fields("block", b, {"size": 64, "offset": 0})
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "main", src, source_line(src, "BUG"))
+    why += frame_is("free_stack[0]", nth(b.get("free_stack"), 0), "main", src, source_line(src, "free(buffer)"))
+    why += frame_is("alloc_stack[0]", nth(b.get("alloc_stack"), 0), "main", src, source_line(src, "malloc(64)"))
+    return why
+
+
+@test
+def json_invalid_free_interior():
+    src = example_src("invalid-free-interior")
+    _, _, _, doc = hg_json([example("invalid-free-interior")])
+    e = one_error(doc, "invalid-free") or {}
+    b = e.get("block", {})
+    why = fields("error", e, {"access": "free"}) + fields("block", b, {"size": 128, "offset": 16})
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "main", src, source_line(src, "BUG"))
+    why += frame_is("alloc_stack[0]", nth(b.get("alloc_stack"), 0), "main", src, source_line(src, "malloc(128)"))
+    return why
+
+
+@test
+def json_invalid_free_stack():
+    src = example_src("invalid-free-stack")
+    _, _, _, doc = hg_json([example("invalid-free-stack")])
+    e = one_error(doc, "invalid-free") or {}
+    why = fields("error", e, {"access": "free"}) + (["a block for a stack address"] if "block" in e else [])
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "main", src, source_line(src, "BUG"))
+    return why
+
+
+@test
+def json_uninitialized_read():
+    src = example_src("uninitialized-read")
+    _, _, _, doc = hg_json([example("uninitialized-read")])
+    e = one_error(doc, "uninitialized-read") or {}
+    b = e.get("block", {})
+    why = fields("error", e, {"access": "read", "size": 32}) + fields("block", b, {"size": 32})
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "save", src, source_line(src, "fwrite(h"))
+    why += frame_is("stack[1]", nth(e.get("stack"), 1), "main", src, source_line(src, 'save(out, "demo")'))
+    why += frame_is("alloc_stack[0]", nth(b.get("alloc_stack"), 0), "save", src, source_line(src, "BUG"))
+    return why
+
+
+@test
+def json_unallocated_strcpy_dies_by_sigsegv():
+    src = example_src("unallocated-strcpy")
+    rc, _, _, doc = hg_json([example("unallocated-strcpy")])
+    e = one_error(doc, "invalid-access") or {}
+    why = fields("error", e, {"access": "write", "address": "0x0"}) + fields("exit", doc.get("exit", {}), {"signal": 11})
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "main", src, source_line(src, "strcpy(name"))
+    return why + ([] if rc == -signal.SIGSEGV else ["status %d, expected death by SIGSEGV" % rc])
+
+
+@test
+def json_leak():
+    src = example_src("leak")
+    _, _, _, doc = hg_json([example("leak")])
+    leaks = [l for l in doc.get("leaks", []) if l.get("kind") == "definitely-lost"]
+    if not leaks:
+        return ["no definitely-lost leak: %r" % doc.get("leaks")]
+    l = leaks[0]
+    why = [] if l.get("bytes") == 100 * l.get("blocks", 0) and l.get("blocks", 0) >= 9 else ["leak %r" % l]
+    why += frame_is("leak stack[0]", nth(l.get("stack"), 0), "main", src, source_line(src, "BUG"))
+    return why
+
+
+@test
+def json_clean():
+    rc, _, _, doc = hg_json([example("clean")])
+    why = fields("document", doc, {"errors": [], "leaks": [], "exit": {"code": 0}})
+    why += fields("summary", doc.get("summary", {}), {"errors": 0, "contexts": 0, "allocs": 3, "frees": 3})
+    return why + ([] if rc == 0 else ["status %d" % rc])
+
+
+# ---------------------------------------------------------------- text report
+
+@test
+def text_report_parses_with_source_lines():
+    src = example_src("heap-overflow")
+    rc, _, err = run([HG, example("heap-overflow")])
+    r = hgreport.parse(err)
+    why = [] if r["errors"] else ["no error parsed from: " + err[-2000:]]
+    e = r["errors"][0] if r["errors"] else {"frames": [], "alloc_stack": []}
+    want = ("duplicate", os.path.realpath(src), str(source_line(src, "strcpy(copy, s)")))
+    got = e["frames"][0] if e["frames"] else (0, "", ":")
+    path, line = got[2].rsplit(":", 1)
+    if (got[1], os.path.realpath(path), line) != want:
+        why.append("first frame %r, expected %s %s:%s" % (got, *want))
+    if e["alloc_stack"][:2] != ["duplicate", "main"]:
+        why.append("allocation stack %r" % e["alloc_stack"])
+    if r["error_summary"] != {"errors": len(r["errors"]), "contexts": len(r["errors"])}:
+        why.append("error summary %r" % r["error_summary"])
+    if not r["heap_summary"] or r["heap_summary"]["allocs"] != 1:
+        why.append("heap summary %r" % r["heap_summary"])
+    lines = [l for l in err.splitlines() if l.startswith("==")]
+    if not all(l.startswith("==%d== " % next(iter(r["pids"]))) for l in lines) or len(r["pids"]) != 1:
+        why.append("lines with other prefixes: %r" % r["pids"])
+    return why
+
+
+@test
+def quiet_prints_reports_only():
+    _, _, err = run([HG, "-q", example("heap-overflow")])
+    r = hgreport.parse(err)
+    why = [] if r["errors"] else ["no error report"]
+    if r["error_summary"] or r["heap_summary"] or r["leak_summary"]:
+        why.append("summaries with -q: " + err[-1000:])
+    _, _, err = run([HG, "--quiet", example("clean")])
+    return why + ([] if "==" not in err else ["output for a clean program with -q: " + err])
+
+
+@test
+def log_file_takes_the_report():
+    log = os.path.join(WORK, "log.txt")
+    _, _, err = run([HG, "--log-file", log, example("heap-overflow")])
+    with open(log) as f:
+        r = hgreport.parse(f.read())
+    why = [] if r["errors"] and r["error_summary"] else ["log file report %r" % r]
+    return why + (["report on stderr too: " + err] if "ERROR" in err else [])
+
+
+@test
+def repeated_error_counted_once_shown():
+    src = HELPER_SRC
+    _, _, err, doc = hg_json([HELPER, "repeat"])
+    errs = doc.get("errors", [])
+    why = [] if len(errs) == 1 else ["%d error contexts, expected 1" % len(errs)]
+    if errs:
+        why += fields("error", errs[0], {"count": 5})
+        why += frame_is("stack[0]", nth(errs[0].get("stack"), 0), "main", src, source_line(src, "ERROR-REPEAT"))
+    why += fields("summary", doc.get("summary", {}), {"errors": 5, "contexts": 1})
+    r = hgreport.parse(err)
+    return why + ([] if r["error_summary"] == {"errors": 5, "contexts": 1} and len(r["errors"]) == 1
+                  else ["text: %r, %d reports" % (r["error_summary"], len(r["errors"]))])
+
+
+@test
+def reports_appear_while_the_program_runs():
+    _, _, err = run([HG, HELPER, "live"])
+    report = err.find("ERROR: heap-buffer-overflow")
+    marker = err.find("program still running")
+    return [] if 0 <= report < marker else ["report at %d, program's last line at %d" % (report, marker)]
+
+
+# ---------------------------------------------------------------- SARIF
+
+def sarif_schema_problems(doc):
+    """Validation against the official schema, when a copy and jsonschema are at hand."""
+    path = os.environ.get("HG_SARIF_SCHEMA")
+    if not path:
+        return None
+    import jsonschema  # noqa: WPS433 (only needed here)
+    with open(path) as f:
+        schema = json.load(f)
+    cls = jsonschema.validators.validator_for(schema)  # the draft the schema names
+    v = cls(schema, format_checker=jsonschema.FormatChecker())
+    return ["schema: %s at %s" % (e.message, list(e.absolute_path)) for e in v.iter_errors(doc)][:5]
+
+
+@test
+def sarif_2_1_0():
+    src = example_src("heap-overflow")
+    path = os.path.join(WORK, "report.sarif")
+    rc, _, _ = run([HG, "--sarif=" + path, example("heap-overflow")])
+    with open(path) as f:
+        doc = json.load(f)
+    why = fields("log", doc, {"version": "2.1.0"})
+    if "sarif-schema-2.1.0.json" not in doc.get("$schema", ""):
+        why.append("$schema %r" % doc.get("$schema"))
+    run0 = (doc.get("runs") or [{}])[0]
+    driver = run0.get("tool", {}).get("driver", {})
+    why += fields("driver", driver, {"name": "heapguard"})
+    rules = [r.get("id") for r in driver.get("rules", [])]
+    results = run0.get("results", [])
+    if not results:
+        return why + ["no results"]
+    base = run0.get("originalUriBaseIds", {})
+    for i, res in enumerate(results):
+        if res.get("ruleId") not in rules or rules.index(res["ruleId"]) != res.get("ruleIndex"):
+            why.append("result %d: ruleId %r / ruleIndex %r" % (i, res.get("ruleId"), res.get("ruleIndex")))
+        if not res.get("message", {}).get("text"):
+            why.append("result %d: no message text" % i)
+        if res.get("level") not in ("error", "warning", "note"):
+            why.append("result %d: level %r" % (i, res.get("level")))
+    first = results[0]
+    loc = ((first.get("locations") or [{}])[0]).get("physicalLocation", {})
+    art = loc.get("artifactLocation", {})
+    uri = art.get("uri", "")
+    if art.get("uriBaseId"):
+        uri = base.get(art["uriBaseId"], {}).get("uri", "?") + uri
+    if uri != "file://" + os.path.realpath(src):
+        why.append("uri %r, expected file://%s" % (uri, src))
+    if loc.get("region", {}).get("startLine") != source_line(src, "strcpy(copy, s)"):
+        why.append("region %r" % loc.get("region"))
+    frames = ((first.get("stacks") or [{}])[0]).get("frames", [])
+    names = [f.get("location", {}).get("logicalLocations", [{}])[0].get("fullyQualifiedName") for f in frames]
+    if names[:2] != ["duplicate", "main"]:
+        why.append("stack frames %r" % names)
+    schema = sarif_schema_problems(doc)
+    if schema is not None:
+        why += schema
+    return why
+
+
+# ---------------------------------------------------------------- suppressions
+
+def suppressions_file(text):
+    path = os.path.join(WORK, "supp-%d.txt" % hash(text))
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def generated_entries(err):
+    """The entries --gen-suppressions printed: from a '{' line to the next '}' line."""
+    return re.findall(r"^\{\n(?:.*\n)*?\}$", err, re.M)
+
+
+@test
+def gen_suppressions_round_trip():
+    _, _, err, before = hg_json([example("heap-overflow")], "--gen-suppressions")
+    entries = generated_entries(err)
+    why = [] if len(entries) == len(before.get("errors", [])) > 0 else \
+        ["%d entries for %d errors: %s" % (len(entries), len(before.get("errors", [])), err[-1500:])]
+    supp = suppressions_file("# generated\n" + "\n".join(entries) + "\n")
+    rc, _, err, after = hg_json([example("heap-overflow")], "--suppressions=" + supp)
+    why += fields("suppressed run", after, {"errors": []})
+    why += fields("summary", after.get("summary", {}), {"errors": 0, "contexts": 0})
+    r = hgreport.parse(err)
+    if r["errors"] or r["error_summary"] != {"errors": 0, "contexts": 0}:
+        why.append("text after suppression: %r %r" % (r["errors"], r["error_summary"]))
+    if "SUPPRESSED: %d errors" % len(before.get("errors", [])) not in err:
+        why.append("no SUPPRESSED line: " + err[-500:])
+    return why
+
+
+@test
+def suppression_hides_only_what_it_matches():
+    supp = suppressions_file("{\n  strcpy in duplicate\n  heapguard:heap-buffer-overflow\n"
+                             "  fun:dup*\n  fun:main\n}\n")
+    _, _, _, doc = hg_json([example("heap-overflow")], "--suppressions", supp)
+    _, _, _, full = hg_json([example("heap-overflow")])
+    left = [nth(e["stack"], 0).get("function") for e in doc.get("errors", [])]
+    want = [nth(e["stack"], 0).get("function") for e in full.get("errors", []) if nth(e["stack"], 0).get("function") != "duplicate"]
+    why = [] if left == want and len(left) < len(full.get("errors", [])) else ["left %r, expected %r" % (left, want)]
+    # The same frames under another kind, or a frame that is not there, hide nothing.
+    other = suppressions_file("{\n  x\n  heapguard:double-free\n  fun:duplicate\n}\n"
+                              "{\n  y\n  heapguard:heap-*\n  ...\n  fun:no_such_function\n}\n")
+    _, _, _, doc = hg_json([example("heap-overflow")], "--suppressions=" + other)
+    if len(doc.get("errors", [])) != len(full.get("errors", [])):
+        why.append("non-matching entries hid errors: %r" % doc.get("errors"))
+    # "..." and '?' reach down the stack: this one matches every error of the example.
+    every = suppressions_file("{\n  z\n  heapguard:heap-buffer-overfl?w\n  ...\n  fun:main\n}\n")
+    _, _, _, doc = hg_json([example("heap-overflow")], "--suppressions=" + other, "--suppressions=" + every)
+    return why + ([] if doc.get("errors") == [] else ["'...' entry left %r" % doc.get("errors")])
+
+
+@test
+def leak_suppression():
+    supp = suppressions_file("{\n  lines\n  heapguard:definitely-lost\n  fun:main\n}\n")
+    rc, _, err, doc = hg_json([example("leak")], "--suppressions=" + supp, "--error-exitcode=9")
+    why = fields("document", doc, {"leaks": []})
+    r = hgreport.parse(err)
+    if r["leaks"] or r["leak_summary"].get("definitely lost", (0, 0))[0] != 0:
+        why.append("text after suppression: %r %r" % (r["leaks"], r["leak_summary"]))
+    return why + ([] if rc == 0 else ["status %d: a suppressed leak counted" % rc])
+
+
+@test
+def bad_suppressions_file_is_usage_error():
+    supp = suppressions_file("{\n  name\n  Memcheck:Leak\n}\n")
+    rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])
+    why = [] if rc == 2 and "%s:3:" % supp in err else ["status %d, stderr %r" % (rc, err)]
+    rc, _, err = run([HG, "--suppressions=" + os.path.join(WORK, "none"), example("clean")])
+    return why + ([] if rc == 2 and "cannot read suppressions" in err else ["missing file: %d %r" % (rc, err)])
+
+
+# ---------------------------------------------------------------- exit statuses
+
+@test
+def exit_status_is_the_programs():
+    rc, _, _ = run([HG, HELPER, "exit", "3"])
+    why = [] if rc == 3 else ["status %d, expected 3" % rc]
+    rc, _, _ = run([HG, example("heap-overflow")])
+    return why + ([] if rc == 0 else ["status %d for an error without --error-exitcode" % rc])
+
+
+@test
+def error_exitcode():
+    why = []
+    for program, want in (([example("heap-overflow")], 42), ([example("clean")], 0),
+                          ([example("leak")], 42), ([HELPER, "exit", "3"], 3)):
+        rc, _, _ = run([HG, "--error-exitcode=42", *program])
+        if rc != want:
+            why.append("%s: status %d, expected %d" % (program[0], rc, want))
+    return why
+
+
+@test
+def killed_by_sigkill_still_reported():
+    src = HELPER_SRC
+    rc, _, err, doc = hg_json([HELPER, "kill"])
+    e = one_error(doc, "heap-buffer-overflow") or {}
+    why = frame_is("stack[0]", nth(e.get("stack"), 0), "overflow", src, source_line(src, "ERROR-OVERFLOW"))
+    why += fields("exit", doc.get("exit", {}), {"signal": 9})
+    if not hgreport.parse(err)["errors"]:
+        why.append("no text report")
+    return why + ([] if rc == -signal.SIGKILL else ["status %d, expected death by SIGKILL" % rc])
+
+
+@test
+def crash_by_sigsegv_still_reported():
+    src = HELPER_SRC
+    rc, _, err, doc = hg_json([HELPER, "segv"])
+    e = one_error(doc, "heap-buffer-overflow") or {}
+    why = frame_is("stack[0]", nth(e.get("stack"), 0), "overflow", src, source_line(src, "ERROR-OVERFLOW"))
+    why += fields("exit", doc.get("exit", {}), {"signal": 11})
+    return why + ([] if rc == -signal.SIGSEGV else ["status %d, expected death by SIGSEGV" % rc])
+
+
+@test
+def abort_on_error_dies_by_sigabrt():
+    rc, _, err = run([HG, "--abort-on-error", example("double-free")])
+    why = [] if rc == -signal.SIGABRT else ["status %d, expected death by SIGABRT" % rc]
+    return why + ([] if hgreport.parse(err)["errors"] else ["no report before the abort"])
+
+
+@test
+def program_not_found_and_not_executable():
+    rc, _, err = run([HG, "no-such-program-xyz"])
+    why = [] if rc == 127 and "command not found" in err else ["not found: %d %r" % (rc, err)]
+    rc, _, err = run([HG, "/tmp"])
+    return why + ([] if rc == 126 and "ERROR SUMMARY" not in err else ["not executable: %d %r" % (rc, err)])
+
+
+# ---------------------------------------------------------------- processes
+
+@test
+def children_after_fork_and_exec_have_their_pids():
+    src = HELPER_SRC
+    rc, out, err, doc = hg_json([HELPER, "children", example("double-free")])
+    pids = dict(l.split() for l in out.splitlines() if l.split()[0] in ("parent", "child", "exec"))
+    pids = {k: int(v) for k, v in pids.items()}
+    by = {}
+    for e in doc.get("errors", []):
+        by.setdefault(e.get("pid"), []).append(e)
+    why = [] if len(pids) == 3 else ["program output %r" % out]
+    for who, kind, marker in (("parent", "heap-buffer-overflow", "ERROR-PARENT"),
+                              ("child", "heap-buffer-overflow", "ERROR-CHILD"),
+                              ("exec", "double-free", None)):
+        errs = by.get(pids.get(who), [])
+        if not errs or errs[0].get("kind") != kind:
+            why.append("%s (pid %s): errors %r" % (who, pids.get(who), errs))
+        elif marker:
+            why += frame_is(who, nth(errs[0].get("stack"), 0), "children", src, source_line(src, marker))
+    text_pids = hgreport.parse(err)["pids"]
+    if not set(pids.values()) <= text_pids:
+        why.append("text report pids %r, program's %r" % (text_pids, pids))
+    return why
+
+
+def library_knows(key):
+    _, _, err = run(["env", "LD_PRELOAD=" + os.path.join(BUILD, "libheapguard-check.so"),
+                     "HEAPGUARD_OPTIONS=help=1", "true"])
+    return key in err
+
+
+@test
+def trace_children_no_stops_at_exec():
+    if not library_knows("trace_children"):
+        return "SKIP the library has no trace_children option yet"
+    rc, out, err, doc = hg_json([HELPER, "children", example("double-free")], "--trace-children=no")
+    pids = {l.split()[0]: int(l.split()[1]) for l in out.splitlines() if len(l.split()) == 2}
+    kinds = {(e.get("pid"), e.get("kind")) for e in doc.get("errors", [])}
+    why = [] if (pids.get("child"), "heap-buffer-overflow") in kinds else ["forked child not checked: %r" % kinds]
+    return why + ([] if all(k != "double-free" for _, k in kinds) else ["exec'd program checked: %r" % kinds])
+
+
+@test
+def closed_descriptors_still_reported():
+    src = HELPER_SRC
+    why = []
+    for mode in ("closefds", "closefrom"):
+        d = tempfile.mkdtemp(dir=WORK)
+        rc, _, _, doc = hg_json([HELPER, mode, d])
+        e = one_error(doc, "heap-buffer-overflow") or {}
+        why += frame_is(mode, nth(e.get("stack"), 0), "overflow", src, source_line(src, "ERROR-OVERFLOW"))
+        if "allocs" not in doc.get("summary", {}):
+            why.append("%s: no heap summary %r" % (mode, doc.get("summary")))
+        for name in os.listdir(d):
+            with open(os.path.join(d, name), errors="replace") as f:
+                if f.read():
+                    why.append("%s: records written into the program's file %s" % (mode, name))
+    return why
+
+
+@test
+def chdir_still_reported():
+    src = HELPER_SRC
+    rc, _, _, doc = hg_json([HELPER, "chdir"])
+    e = one_error(doc, "heap-buffer-overflow") or {}
+    why = frame_is("stack[0]", nth(e.get("stack"), 0), "overflow", src, source_line(src, "ERROR-OVERFLOW"))
+    return why + fields("block", e.get("block", {}), {"size": 8, "offset": 8})
+
+
+@test
+def stdout_identical_to_a_plain_run():
+    rc1, plain, _ = run([HELPER, "stdout"])
+    rc2, checked, err = run([HG, HELPER, "stdout"])
+    why = [] if plain == checked and rc1 == rc2 == 0 else \
+        ["stdout differs (%d vs %d bytes), status %d vs %d" % (len(plain), len(checked), rc1, rc2)]
+    return why + ([] if "ERROR: heap-buffer-overflow" in err else ["no report"])
+
+
+@test
+def record_stream_removed_even_when_the_reader_goes_away():
+    tmp = tempfile.mkdtemp(dir=WORK)
+    rc, out, _ = run(["sh", "-c", '"$0" "$1" 2>&1 | head -n 1',
+                      HG, example("heap-overflow")], env={"TMPDIR": tmp})
+    rc2, _, _ = run([HG, example("clean")], env={"TMPDIR": tmp})
+    left = os.listdir(tmp)
+    return ([] if not left else ["left in TMPDIR: %r" % left]) + \
+        ([] if rc == 0 and rc2 == 0 and out.count("\n") >= 1 else ["status %d/%d, output %r" % (rc, rc2, out)])
+
+
+# ---------------------------------------------------------------- options and speed
+
+@test
+def options_from_heapguard_options():
+    path = os.path.join(WORK, "env.json")
+    rc, _, err = run([HG, example("heap-overflow")],
+                     env={"HEAPGUARD_OPTIONS": "json=%s:error_exitcode=7:quiet=1:leak_check=full" % path})
+    why = [] if rc == 7 else ["status %d, expected 7" % rc]
+    why += [] if os.path.exists(path) else ["no JSON from json= in HEAPGUARD_OPTIONS"]
+    why += [] if "ERROR SUMMARY" not in err else ["quiet=1 ignored"]
+    rc, _, _ = run([HG, "--error-exitcode=8", example("heap-overflow")], env={"HEAPGUARD_OPTIONS": "error_exitcode=7"})
+    why += [] if rc == 8 else ["command line lost to HEAPGUARD_OPTIONS: %d" % rc]
+    return why + (["library warned: " + err] if "unknown" in err.lower() else [])
+
+
+@test
+def symbolizes_1000_stacks_in_under_a_second():
+    n = 1000
+    src = os.path.join(WORK, "many.c")
+    with open(src, "w") as f:
+        f.write("#include <stdlib.h>\n")
+        for i in range(n):  # each invalid free is its own context: a distinct stack
+            f.write("__attribute__((noinline)) void f%d(void) { char c; free(&c + %d); }\n" % (i, i % 7))
+        f.write("int main(void) {\n%s\treturn 0;\n}\n" % "".join("\tf%d();\n" % i for i in range(n)))
+    exe = os.path.join(WORK, "many")
+    subprocess.run(["gcc", "-w", "-g", "-O0", "-o", exe, src], check=True)
+    records = os.path.join(WORK, "many.records")
+
+    def timed(args):
+        """Runs args; returns (wall seconds, CPU seconds of it and its children)."""
+        cpu0, wall0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+        result = hg_json(args) if args[0] != "env" else run(args)
+        cpu1, wall1 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        return wall1 - wall0, cpu, result
+
+    bare_wall, bare_cpu, _ = timed(["env", "LD_PRELOAD=" + os.path.join(BUILD, "libheapguard-check.so"),
+                                    "HEAPGUARD_RECORDS=" + records, exe])
+    full_wall, full_cpu, (rc, _, _, doc) = timed([exe])
+    lines = {nth(e.get("stack"), 0).get("line") for e in doc.get("errors", []) if e.get("stack")}
+    why = [] if len(doc.get("errors", [])) == n and len(lines) == n else \
+        ["%d errors, %d distinct lines" % (len(doc.get("errors", [])), len(lines))]
+    # CPU time, not wall time, is compared: the machine may be busy with other work.
+    print("# %d stacks: the command added %.2f s of CPU time, %.2f s of wall time (%.2f s in all)"
+          % (n, full_cpu - bare_cpu, full_wall - bare_wall, full_wall))
+    return why + ([] if full_cpu - bare_cpu < 1.0 else ["the command took %.2f s of CPU" % (full_cpu - bare_cpu)])
+
+
+def main():
+    subprocess.run(["gcc", "-g", "-O0", "-Wall", "-o", HELPER, HELPER_SRC], check=True)
+    print("1..%d" % len(TESTS))
+    failed = 0
+    for i, fn in enumerate(TESTS, 1):
+        try:
+            why = fn()
+        except Exception as ex:  # a crash of the check is a failure of the test, not the script
+            why = ["%s: %s" % (type(ex).__name__, ex)]
+        name = fn.__name__
+        if isinstance(why, str):  # a SKIP: what the library has yet to provide
+            print("not ok %d - %s # %s" % (i, name, why))
+            continue
+        print("%s %d - %s" % ("not ok" if why else "ok", i, name))
+        for w in why:
+            for line in str(w).splitlines():
+                print("# " + line)
+        failed += bool(why)
+    subprocess.run(["rm", "-rf", WORK])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

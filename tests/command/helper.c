@@ -1,0 +1,118 @@
+/* helper.c — one small program per situation the heapguard command must survive, chosen by
+ * argv[1]; tests/command.py runs it. Each heap error sits on a line marked ERROR-<NAME>, which
+ * the test finds by grepping this file. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *block(void)
+{
+	return malloc(8); /* ALLOC-BLOCK */
+}
+
+/* memset is intercepted: the overflow is reported where it happens. */
+static void overflow(char *p, size_t n)
+{
+	memset(p, 'x', n); /* ERROR-OVERFLOW */
+}
+
+static int children(const char *exec_path)
+{
+	char *p = block();
+	printf("parent %d\n", (int)getpid());
+	fflush(stdout);
+	pid_t child = fork();
+	if (child == 0) {
+		printf("child %d\n", (int)getpid());
+		fflush(stdout);
+		memset(p, 'c', 9); /* ERROR-CHILD */
+		_exit(0);
+	}
+	waitpid(child, NULL, 0);
+	pid_t execd = fork();
+	if (execd == 0) {
+		printf("exec %d\n", (int)getpid());
+		fflush(stdout);
+		execl(exec_path, exec_path, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(execd, NULL, 0);
+	memset(p, 'p', 10); /* ERROR-PARENT */
+	free(p);
+	return 0;
+}
+
+/* Closes every descriptor, then opens files that take the low numbers, the ones the library
+ * may have used: its records must reach the command, never these files. */
+static int close_all(int use_closefrom, const char *dir)
+{
+#ifdef __GLIBC__
+	if (use_closefrom)
+		closefrom(0);
+	else
+#endif
+		for (int fd = 0; fd < 1024; fd++)
+			close(fd);
+	for (int i = 0; i < 8; i++) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/file%d", dir, i);
+		if (open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600) < 0)
+			return 1;
+	}
+	overflow(block(), 11);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "children"))
+		return children(argv[2]);
+	if (!strcmp(mode, "kill") || !strcmp(mode, "segv")) {
+		overflow(block(), 9);
+		fflush(stdout);
+		if (!strcmp(mode, "kill"))
+			kill(getpid(), SIGKILL);
+		*(volatile int *)16 = 1; /* ERROR-SEGV */
+		return 0;
+	}
+	if (!strcmp(mode, "closefds") || !strcmp(mode, "closefrom"))
+		return close_all(!strcmp(mode, "closefrom"), argv[2]);
+	if (!strcmp(mode, "chdir")) {
+		if (chdir("/") != 0)
+			return 1;
+		overflow(block(), 12);
+		return 0;
+	}
+	if (!strcmp(mode, "stdout")) { /* a lot of output around an error */
+		for (int i = 0; i < 20000; i++) {
+			printf("line %d of the program's own output\n", i);
+			if (i == 10000)
+				overflow(block(), 9);
+		}
+		return 0;
+	}
+	if (!strcmp(mode, "exit")) {
+		return atoi(argv[2]);
+	}
+	if (!strcmp(mode, "repeat")) { /* one context, five errors */
+		char *p = block();
+		for (int i = 0; i < 5; i++)
+			memset(p, 'r', 9); /* ERROR-REPEAT */
+		free(p);
+		return 0;
+	}
+	if (!strcmp(mode, "live")) { /* the report must come out while the program still runs */
+		overflow(block(), 9);
+		usleep(600 * 1000);
+		fprintf(stderr, "program still running\n");
+		return 0;
+	}
+	fprintf(stderr, "helper: unknown mode '%s'\n", mode);
+	return 2;
+}
