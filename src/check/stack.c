@@ -19,7 +19,7 @@ int unw_backtrace(void **buffer, int size);
 
 #define MAX_DEPTH 64
 #define OWN_FRAMES_MAX 8     /* heapguard's frames on top of a captured stack, at most */
-#define BUCKETS (1u << 16)  /* 512 KiB: a short process touches few pages */
+#define BUCKETS (1u << 18)  /* 2 MiB, touched only where stacks land */
 #define MAX_IDS (1u << 22)   /* distinct stacks; later ones get id 0 (no stack) */
 #define CHUNK_BYTES (1u << 20)
 
@@ -84,11 +84,13 @@ uint32_t hgc_thread_id(void)
 static uint64_t hash_pcs(const uintptr_t *pcs, int n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-	for (int i = 0; i < n; i++) {
-		h ^= pcs[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
+	for (int i = 0; i < n; i++)
+		h = (h ^ pcs[i]) * 0xff51afd7ed558ccdull + (h >> 29);
+	/* murmur3's finalizer: stacks differ in a few low bits of one frame (a recursion's two
+	 * call sites), and every bit must reach the bucket index. */
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
 	return h;
 }
 
