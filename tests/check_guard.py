@@ -45,26 +45,9 @@ def check(name, why):
 def expect_error(r, kind, access=None, relation=None, distance=None, block_size=None, top=None,
                  free_top=None, detail=None, thread=None, count=1):
     """Why the report's errors (count of them, all alike: the first is checked) differ."""
-    errs = r["errors"]
-    if len(errs) != count:
-        return ["expected %d error(s), got %d: %s" % (count, len(errs), [e["kind"] for e in errs])]
-    e, why = errs[0], []
-
-    def want(label, got, exp):
-        if exp is not None and got != exp:
-            why.append("%s: got %r, expected %r" % (label, got, exp))
-    want("kind", e["kind"], kind)
-    want("access", e["access"], access)
-    want("thread", e["thread"], thread)
-    b = e["block"] or {}
-    want("relation", b.get("relation"), relation)
-    want("distance", b.get("distance"), distance)
-    want("block size", b.get("size"), block_size)
-    want("access stack #0", (e["stack"] or ["(none)"])[0], top)
-    want("freed-by #0", (e["free_stack"] or ["(none)"])[0], free_top)
-    if detail is not None and detail not in (e["detail"] or ""):
-        why.append("detail %r lacks %r" % (e["detail"], detail))
-    return why
+    return hgreport.mismatches(r, count, detail, kind=kind, access=access, relation=relation,
+                               distance=distance, block_size=block_size, top=top, free_top=free_top,
+                               thread=thread)
 
 
 def killed_by_segv(rc):

@@ -42,33 +42,9 @@ def check(name, why):
 def expect_error(r, kind, access=None, size=None, func=None, relation=None, distance=None,
                  block_size=None, top=None, alloc_top=None, free_top=None, detail=None):
     """The reasons the only error of report r differs from the expectation."""
-    errs = r["errors"]
-    if len(errs) != 1:
-        return ["expected 1 error, got %d: %s" % (len(errs), [e["kind"] for e in errs])]
-    e, why = errs[0], []
-
-    def want(label, got, exp):
-        if exp is not None and got != exp:
-            why.append("%s: got %r, expected %r" % (label, got, exp))
-    want("kind", e["kind"], kind)
-    want("access", e["access"], access)
-    want("size", e["size"], size)
-    want("func", e["func"], func)
-    b = e["block"] or {}
-    want("relation", b.get("relation"), relation)
-    want("distance", b.get("distance"), distance)
-    want("block size", b.get("size"), block_size)
-    # Without the command C++ names stay mangled: _ZL10drop_arrayPi holds drop_array.
-    def want_frame(label, stack, exp):
-        got = (stack or ["(none)"])[0]
-        if exp is not None and got != exp and not (got.startswith("_Z") and exp in got):
-            why.append("%s: got %r, expected %r" % (label, got, exp))
-    want_frame("access stack #0", e["stack"], top)
-    want_frame("allocated-by #0", e["alloc_stack"], alloc_top)
-    want_frame("freed-by #0", e["free_stack"], free_top)
-    if detail is not None and (e["detail"] or "").find(detail) < 0:
-        why.append("detail %r lacks %r" % (e["detail"], detail))
-    return why
+    return hgreport.mismatches(r, kind=kind, access=access, size=size, func=func, relation=relation,
+                               distance=distance, block_size=block_size, top=top, alloc_top=alloc_top,
+                               free_top=free_top, detail=detail)
 
 
 def summary_is(r, errors, contexts):

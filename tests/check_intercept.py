@@ -79,18 +79,10 @@ def expect(r, kind, access, func, size, relation, distance, block_size, top, fre
     if len(errs) != 1:
         return ["expected 1 error, got %d: %s"
                 % (len(errs), [(e["kind"], e["func"]) for e in errs])]
-    e, b, why = errs[0], errs[0]["block"] or {}, []
-    for label, got, exp in (("kind", e["kind"], kind), ("access", e["access"], access),
-                            ("func", e["func"], func), ("size", e["size"], size),
-                            ("relation", b.get("relation"), relation),
-                            ("distance", b.get("distance"), distance),
-                            ("block size", b.get("size"), block_size),
-                            ("access stack #0", (e["stack"] or [None])[0], top),
-                            ("allocated-by #0", (e["alloc_stack"] or [None])[0], top)):
-        if got != exp:
-            why.append("%s: got %r, expected %r" % (label, got, exp))
-    if free_top is not None and (e["free_stack"] or [None])[0] != free_top:
-        why.append("freed-by #0: got %r, expected %r" % ((e["free_stack"] or [None])[0], free_top))
+    why = hgreport.mismatches(r, kind=kind, access=access, func=func, size=size, relation=relation,
+                              distance=distance, block_size=block_size, top=top, alloc_top=top,
+                              free_top=free_top)
+    e, b = errs[0], errs[0]["block"] or {}
     # addr is the first bad byte: the block start plus or minus the distance
     if b and e["addr"] != b["address"] + {"after": b["size"] + distance, "inside": distance,
                                           "before": -distance}[relation]:

@@ -113,3 +113,42 @@ def parse(text):
             cur["detail"] = body.strip()
             target = None
     return out
+
+
+FIELDS = {  # expectation keyword -> (label, how to read it from an error)
+    "kind": ("kind", lambda e: e["kind"]),
+    "access": ("access", lambda e: e["access"]),
+    "size": ("size", lambda e: e["size"]),
+    "func": ("func", lambda e: e["func"]),
+    "thread": ("thread", lambda e: e["thread"]),
+    "relation": ("relation", lambda e: (e["block"] or {}).get("relation")),
+    "distance": ("distance", lambda e: (e["block"] or {}).get("distance")),
+    "block_size": ("block size", lambda e: (e["block"] or {}).get("size")),
+    "top": ("access stack #0", lambda e: (e["stack"] or ["(none)"])[0]),
+    "alloc_top": ("allocated-by #0", lambda e: (e["alloc_stack"] or ["(none)"])[0]),
+    "free_top": ("freed-by #0", lambda e: (e["free_stack"] or ["(none)"])[0]),
+}
+
+
+def _frame_matches(got, exp):
+    # Without the command C++ names stay mangled: _ZL10drop_arrayPi holds drop_array.
+    return got == exp or (got.startswith("_Z") and exp in got)
+
+
+def mismatches(r, count=1, detail=None, **want):
+    """Why the errors of report r (count of them; the first is checked) differ from the
+    expected fields (keywords of FIELDS; None = not checked) and detail (a substring)."""
+    errs = r["errors"]
+    if len(errs) != count:
+        return ["expected %d error(s), got %d: %s" % (count, len(errs), [(e["kind"], e["func"]) for e in errs])]
+    e, why = errs[0], []
+    for key, exp in want.items():
+        if exp is None:
+            continue
+        label, read = FIELDS[key]
+        got = read(e)
+        if not (_frame_matches(got, exp) if key.endswith("top") else got == exp):
+            why.append("%s: got %r, expected %r" % (label, got, exp))
+    if detail is not None and detail not in (e["detail"] or ""):
+        why.append("detail %r lacks %r" % (e["detail"], detail))
+    return why
