@@ -618,6 +618,80 @@ def options_from_heapguard_options():
 
 
 @test
+def leak_check_levels():
+    why = []
+    for level, want_leaks in (("full", True), ("summary", False), ("no", False)):
+        rc, _, err, doc = hg_json([example("leak")], "--leak-check=" + level)
+        has = any(l.get("kind") == "definitely-lost" for l in doc.get("leaks", []))
+        if has != want_leaks:
+            why.append("--leak-check=%s: leaks %r" % (level, doc.get("leaks")))
+        if ("LEAK SUMMARY" in err) != (level != "no"):
+            why.append("--leak-check=%s: LEAK SUMMARY %s" % (level, "missing" if level != "no" else "printed"))
+    return why
+
+
+@test
+def show_reachable_lists_reachable_blocks():
+    prog = [HELPER, "reachable"]
+    _, _, _, plain = hg_json(prog)
+    _, _, _, shown = hg_json(prog, "--show-reachable")
+    kinds = lambda doc: {l.get("kind") for l in doc.get("leaks", [])}
+    why = [] if "still-reachable" not in kinds(plain) else ["still-reachable listed without --show-reachable"]
+    reach = [l for l in shown.get("leaks", []) if l.get("kind") == "still-reachable" and l.get("bytes", 0) >= 4242]
+    return why + ([] if reach else ["--show-reachable: %r" % shown.get("leaks")])
+
+
+@test
+def guard_all_stops_at_the_store():
+    # Without guards a plain store past the end is found at free(); on a guard page it faults
+    # at the store itself, and the program dies by SIGSEGV. (64 bytes: a guarded block ends
+    # against its guard page when its size is a multiple of 16.)
+    rc, _, _, doc = hg_json([HELPER, "overflow-store"], "--guard=all")
+    e = one_error(doc, "heap-buffer-overflow")
+    if e is None:
+        return ["no heap-buffer-overflow: %r" % doc.get("errors")]
+    why = fields("error", e, {"access": "write"}) + fields("block", e.get("block", {}), {"size": 64, "offset": 64})
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "main", HELPER_SRC,
+                    source_line(HELPER_SRC, "ERROR-OVERFLOW-STORE"))
+    return why + ([] if rc == -signal.SIGSEGV else ["status %d, expected death by SIGSEGV" % rc])
+
+
+@test
+def guard_side_left_catches_underflow():
+    rc, _, _, doc = hg_json([HELPER, "underflow"], "--guard=all", "--guard-side=left")
+    e = one_error(doc, "heap-buffer-overflow")
+    if e is None:
+        return ["no heap-buffer-overflow: %r" % doc.get("errors")]
+    return fields("block", e.get("block", {}), {"size": 64, "offset": -1}) + \
+        ([] if rc == -signal.SIGSEGV else ["status %d, expected death by SIGSEGV" % rc])
+
+
+@test
+def quarantine_size_sets_when_a_freed_write_is_found():
+    # A write after free is found when the block leaves the quarantine: with 4K while the
+    # program runs on, with the default 256M only at exit.
+    why = []
+    for opts, when in ((["--quarantine=4K"], "found when the block left the quarantine"), ([], "found at exit")):
+        _, _, err, doc = hg_json([HELPER, "write-after-free-churn"], *opts)
+        e = one_error(doc, "heap-use-after-free")
+        if e is None or when not in err:
+            why.append("%s: no report %r:\n%s" % (opts, when, err[-800:]))
+        elif e.get("block", {}).get("offset") != 8:
+            why.append("%s: block %r" % (opts, e.get("block")))
+    return why
+
+
+@test
+def stack_depth_limits_frames():
+    _, _, _, doc = hg_json([example("double-free")], "--stack-depth=2")
+    e = one_error(doc, "double-free")
+    if e is None:
+        return ["no double-free: %r" % doc.get("errors")]
+    n = len(e.get("stack", []))
+    return [] if 1 <= n <= 2 else ["%d frames with --stack-depth=2" % n]
+
+
+@test
 def symbolizes_1000_stacks_in_under_a_second():
     n = 1000
     src = os.path.join(WORK, "many.c")

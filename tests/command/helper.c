@@ -113,6 +113,32 @@ int main(int argc, char **argv)
 		fprintf(stderr, "program still running\n");
 		return 0;
 	}
+	if (!strcmp(mode, "reachable")) { /* a block a global still points to at exit */
+		static void *keep;
+		keep = malloc(4242);
+		return keep == NULL;
+	}
+	if (!strcmp(mode, "overflow-store")) { /* a plain store just past a block */
+		char *volatile p = malloc(64);
+		p[64] = 'o'; /* ERROR-OVERFLOW-STORE */
+		free(p);
+		return 0;
+	}
+	if (!strcmp(mode, "underflow")) { /* a plain store just before a block */
+		char *volatile p = malloc(64);
+		p[-1] = 'u'; /* ERROR-UNDERFLOW */
+		free(p);
+		return 0;
+	}
+	if (!strcmp(mode, "write-after-free-churn")) {
+		char *volatile p = malloc(32);
+		free(p);
+		p[8] = 'w'; /* ERROR-WRITE-AFTER-FREE */
+		for (int i = 0; i < 1000; i++) /* pushes p out of a small quarantine */
+			free(malloc(64));
+		fprintf(stderr, "churn done\n");
+		return 0;
+	}
 	fprintf(stderr, "helper: unknown mode '%s'\n", mode);
 	return 2;
 }
