@@ -152,6 +152,9 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 	return NULL;
 }
 
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+int hg_arena_huge_pages;
+
 /* Gets a new arena from the OS, outside the lock; NULL when the OS refuses. */
 static struct arena *arena_grow(void)
 {
@@ -163,8 +166,13 @@ static struct arena *arena_grow(void)
 		hg_unlock(&brk_lock);
 		from_brk = base != NULL;
 	}
-	if (!base)
+	if (!base && hg_arena_huge_pages) {
+		base = hg_os_map(ARENA_BYTES, HUGE_PAGE_BYTES);
+		if (base)
+			hg_os_prefer_huge(base, ARENA_BYTES);
+	} else if (!base) {
 		base = hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
+	}
 	if (!base)
 		return NULL;
 	struct arena *a = (struct arena *)hg_meta_new();

@@ -102,6 +102,11 @@ int hg_pagemap_reserve(const void *start, size_t bytes);
 void hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span);
 
 /* ---- central heap (central.c): arenas, spans, metadata; one lock ---- */
+/* Set by the checking library before its first allocation: arenas are then 2 MiB-aligned
+ * and asked for transparent huge pages. Its quarantine makes most allocations land on fresh
+ * pages, and one fault per 2 MiB instead of per 4 KiB took 3-4x fewer faults and 7-20 % of
+ * the time off gcc and malloc loops in check mode. The fast library keeps 4 KiB pages: RSS. */
+extern int hg_arena_huge_pages;
 struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner);
 /* Releases a small span or a medium block: its slices go back to their arena. */
 void hg_span_release(struct hg_span *s);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc/span.h"
 #include "alloc/tcache.h"
 #include "base/fmt.h"
 #include "base/lock.h"
@@ -417,6 +418,7 @@ __attribute__((destructor)) static void check_at_exit(void)
 
 void hgc_init(void)
 {
+	hg_arena_huge_pages = 1; /* before the first arena: see span.h */
 	hgc_table_init();
 	hgc_records_init();
 	if (!hg_opt.trace_children)

@@ -19,6 +19,8 @@ int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to);
 /* Zeroes [p, p+bytes) of an anonymous mapping by clearing only its resident pages: the
  * others read as zero already, and touching them would fault them in. */
 void hg_os_zero(void *p, size_t bytes);
+/* Asks for transparent huge pages on the range (a hint: ignored where THP is off). */
+void hg_os_prefer_huge(void *p, size_t bytes);
 /* Hands the pages back to the kernel; the range stays mapped and reads as zero. */
 void hg_os_purge(void *p, size_t bytes);
 /* Grows the program break by `bytes` aligned to `align`; NULL when it cannot. */

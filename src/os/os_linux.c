@@ -202,6 +202,13 @@ int hg_os_private_fd(int fd)
 	return copy >= 0 ? copy : fd;
 }
 
+void hg_os_prefer_huge(void *p, size_t bytes)
+{
+	int saved = errno;
+	madvise(p, bytes, MADV_HUGEPAGE);
+	errno = saved;
+}
+
 void hg_os_close(int fd)
 {
 	int saved = errno;
