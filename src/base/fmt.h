@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 struct hg_buf {
-	char text[1024];
+	char text[4096]; /* a record line of 64 frames fits */
 	size_t len;
 };
 

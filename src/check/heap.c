@@ -61,24 +61,30 @@ static void fill_block(const struct hgc_block *b, int zero)
 	memset(b->user + b->size, HGC_REDZONE, (size_t)(b->core + b->core_bytes - (b->user + b->size)));
 }
 
-/* Reports a write into a redzone, found where `where` says; 1 when there was one. */
-static int check_redzones(const struct hgc_block *b, uint32_t stack, const char *where)
+/* The first overwritten redzone byte of b (the right redzone first: overflows are the common
+ * case) and the length of the run there; NULL when both redzones are intact. */
+static const unsigned char *redzone_damage(const struct hgc_block *b, size_t *run)
 {
 	const unsigned char *lo = (const unsigned char *)b->core, *user = (const unsigned char *)b->user;
 	const unsigned char *end = user + b->size, *hi = lo + b->core_bytes;
-	size_t left = first_not(lo, (size_t)(user - lo), HGC_REDZONE);
-	size_t right = first_not(end, (size_t)(hi - end), HGC_REDZONE);
-	const unsigned char *bad;
-	size_t run;
-	if (right < (size_t)(hi - end)) { /* overflows are the common case: report those first */
-		bad = end + right;
-		run = run_not(bad, (size_t)(hi - bad), HGC_REDZONE);
-	} else if (left < (size_t)(user - lo)) {
-		bad = lo + left;
-		run = run_not(bad, (size_t)(user - bad), HGC_REDZONE);
-	} else {
-		return 0;
+	const unsigned char *bad = end + first_not(end, (size_t)(hi - end), HGC_REDZONE), *limit = hi;
+	if (bad == hi) {
+		bad = lo + first_not(lo, (size_t)(user - lo), HGC_REDZONE);
+		limit = user;
+		if (bad == user)
+			return NULL;
 	}
+	*run = run_not(bad, (size_t)(limit - bad), HGC_REDZONE);
+	return bad;
+}
+
+/* Reports a write into a redzone, found where `where` says; 1 when there was one. */
+static int check_redzones(const struct hgc_block *b, uint32_t stack, const char *where)
+{
+	size_t run;
+	const unsigned char *bad = redzone_damage(b, &run);
+	if (!bad)
+		return 0;
 	if (b->reported)
 		return 1;
 	struct hgc_error e = { .kind = "heap-buffer-overflow", .access = "write", .addr = (uintptr_t)bad,
@@ -289,15 +295,13 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 		report_bad_free("double-free", func, p, c.stack, &c.copy, NULL);
 		return 0;
 	case FREE_MISMATCH: {
-		char detail[96];
-		size_t len = 0;
-		const char *parts[] = { "allocated with ", KIND_NAMES[c.copy.kind], ", released with ",
-					FREE_NAMES[kind] };
-		for (unsigned i = 0; i < 4; i++)
-			for (const char *s = parts[i]; *s && len < sizeof detail - 1; s++)
-				detail[len++] = *s;
-		detail[len] = 0;
-		report_bad_free("alloc-dealloc-mismatch", func, p, c.stack, &c.copy, detail);
+		struct hg_buf d = { .len = 0 };
+		hg_buf_str(&d, "allocated with ");
+		hg_buf_str(&d, KIND_NAMES[c.copy.kind]);
+		hg_buf_str(&d, ", released with ");
+		hg_buf_str(&d, FREE_NAMES[kind]);
+		d.text[d.len] = 0; /* short: never full */
+		report_bad_free("alloc-dealloc-mismatch", func, p, c.stack, &c.copy, d.text);
 		break;
 	}
 	}
@@ -355,12 +359,8 @@ struct rz_scan {
 static void scan_live_redzones(const struct hgc_block *b, void *arg)
 {
 	struct rz_scan *s = arg;
-	if (b->guarded || b->reported || s->n >= EXIT_REDZONE_REPORTS)
-		return;
-	const unsigned char *lo = (const unsigned char *)b->core, *end = (const unsigned char *)b->user + b->size;
-	if (first_not(lo, (size_t)((const unsigned char *)b->user - lo), HGC_REDZONE) <
-		    (size_t)((const unsigned char *)b->user - lo) ||
-	    first_not(end, (size_t)(lo + b->core_bytes - end), HGC_REDZONE) < (size_t)(lo + b->core_bytes - end))
+	size_t run;
+	if (!b->guarded && !b->reported && s->n < EXIT_REDZONE_REPORTS && redzone_damage(b, &run))
 		s->bad[s->n++] = *b;
 }
 

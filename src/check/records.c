@@ -6,20 +6,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "base/lock.h"
 #include "check/check.h"
 #include "check/records.h"
 #include "check/symbols.h"
 #include "os/os.h"
 
-#define LINE_BYTES 4096
 #define MAX_MODULES 64
 #define STACK_BITS (1u << 22) /* stack ids the "already written" bitmap covers */
-
-struct line {
-	char text[LINE_BYTES];
-	size_t len;
-};
 
 static char path[4096];
 static int fd = -1;
@@ -95,56 +90,29 @@ void hgc_untrace_children(void)
 	}
 }
 
-static void put(struct line *l, const char *s)
+/* A number field: " N". */
+static void put_dec(struct hg_buf *l, uint64_t v)
 {
-	while (*s && l->len < LINE_BYTES - 1)
-		l->text[l->len++] = *s++;
+	hg_buf_str(l, " ");
+	hg_buf_dec(l, v);
 }
 
-static void put_dec_raw(struct line *l, uint64_t v)
+/* An address field: " 0xN". */
+static void put_hex(struct hg_buf *l, uint64_t v)
 {
-	char tmp[24];
-	int n = 0;
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) && n < 24);
-	while (n > 0 && l->len < LINE_BYTES - 1)
-		l->text[l->len++] = tmp[--n];
-}
-
-static void put_dec(struct line *l, uint64_t v)
-{
-	put(l, " ");
-	put_dec_raw(l, v);
-}
-
-static void put_hex_raw(struct line *l, uint64_t v)
-{
-	char tmp[16];
-	int n = 0;
-	do
-		tmp[n++] = "0123456789abcdef"[v & 15];
-	while ((v >>= 4) && n < 16);
-	put(l, "0x");
-	while (n > 0 && l->len < LINE_BYTES - 1)
-		l->text[l->len++] = tmp[--n];
-}
-
-static void put_hex(struct line *l, uint64_t v)
-{
-	put(l, " ");
-	put_hex_raw(l, v);
+	hg_buf_str(l, " ");
+	hg_buf_hex(l, v);
 }
 
 /* A string field: escaped as records.h says, "-" when absent. */
-static void put_str(struct line *l, const char *s)
+static void put_str(struct hg_buf *l, const char *s)
 {
-	put(l, " ");
+	hg_buf_str(l, " ");
 	if (!s || !*s) {
-		put(l, "-");
+		hg_buf_str(l, "-");
 		return;
 	}
-	for (; *s && l->len < LINE_BYTES - 4; s++) {
+	for (; *s && l->len + 3 <= sizeof l->text; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '%' || c < 0x21 || c >= 0x7f) {
 			l->text[l->len++] = '%';
@@ -156,17 +124,19 @@ static void put_str(struct line *l, const char *s)
 	}
 }
 
-static void start(struct line *l, const char *type)
+static void start(struct hg_buf *l, const char *type)
 {
 	l->len = 0;
-	put(l, type);
+	hg_buf_str(l, type);
 	put_dec(l, (uint64_t)getpid());
 }
 
 /* Ends and writes the line, to our file only: records are rare (a new error context, the
  * summaries), so checking the descriptor's identity each time costs nothing that matters. */
-static void emit(struct line *l)
+static void emit(struct hg_buf *l)
 {
+	if (l->len == sizeof l->text)
+		l->len--; /* a cut line still ends */
 	l->text[l->len++] = '\n';
 	dev_t dev;
 	ino_t ino;
@@ -189,7 +159,7 @@ static void begin_process_locked(void)
 	char exe[1024];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	exe[n > 0 ? n : 0] = 0;
-	struct line l;
+	struct hg_buf l;
 	start(&l, "P");
 	put_dec(&l, (uint64_t)getppid());
 	put_str(&l, exe);
@@ -209,25 +179,25 @@ static void write_stack_locked(uint32_t id)
 		mods[i] = hgc_module_of(pcs[i], &offs[i], &mpath);
 		if (mods[i] >= 0 && mods[i] < MAX_MODULES && !(modules_written >> mods[i] & 1)) {
 			modules_written |= 1ull << mods[i];
-			struct line m;
+			struct hg_buf m;
 			start(&m, "M");
 			put_dec(&m, (uint64_t)mods[i]);
 			put_str(&m, mpath);
 			emit(&m);
 		}
 	}
-	struct line l;
+	struct hg_buf l;
 	start(&l, "S");
 	put_dec(&l, id);
 	for (int i = 0; i < n; i++) {
 		put_hex(&l, pcs[i]);
-		put(&l, ":");
+		hg_buf_str(&l, ":");
 		if (mods[i] < 0)
-			put(&l, "-1");
+			hg_buf_str(&l, "-1");
 		else
-			put_dec_raw(&l, (uint64_t)mods[i]);
-		put(&l, ":");
-		put_hex_raw(&l, mods[i] < 0 ? 0 : offs[i]);
+			hg_buf_dec(&l, (uint64_t)mods[i]);
+		hg_buf_str(&l, ":");
+		hg_buf_hex(&l, mods[i] < 0 ? 0 : offs[i]);
 	}
 	emit(&l);
 }
@@ -242,7 +212,7 @@ void hgc_record_error(const struct hgc_error *e, uint32_t thread)
 		write_stack_locked(b->alloc_stack);
 		write_stack_locked(b->free_stack);
 	}
-	struct line l;
+	struct hg_buf l;
 	start(&l, "E");
 	put_str(&l, e->kind);
 	put_str(&l, e->access);
@@ -269,7 +239,7 @@ void hgc_record_count(const char *kind, uint32_t stack, size_t count)
 {
 	hg_lock(&records_lock);
 	begin_process_locked();
-	struct line l;
+	struct hg_buf l;
 	start(&l, "C");
 	put_str(&l, kind);
 	put_dec(&l, stack);
@@ -283,7 +253,7 @@ void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t sta
 	hg_lock(&records_lock);
 	begin_process_locked();
 	write_stack_locked(stack);
-	struct line l;
+	struct hg_buf l;
 	start(&l, "L");
 	put_str(&l, kind);
 	put_dec(&l, bytes);
@@ -298,7 +268,7 @@ void hgc_record_numbers(const char *type, const uint64_t *v, int n)
 {
 	hg_lock(&records_lock);
 	begin_process_locked();
-	struct line l;
+	struct hg_buf l;
 	start(&l, type);
 	for (int i = 0; i < n; i++)
 		put_dec(&l, v[i]);
