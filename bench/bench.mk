@@ -9,11 +9,15 @@
 #                                   DUMA and ASan against plain glibc on scaled-down workloads;
 #                                   CHECK_RUNS=3, CHECK_TIMEOUT=120 s per run. `make bench` runs it too.
 # Results: stdout, $(BUILD)/bench/check-results.md and every run in $(BUILD)/bench/check-runs.csv.
+# make bench-scale                  thread scaling (bench/scale.py): xthread and larson at 1-16 threads
+#                                   under every allocator; meant for a machine with 16 cores.
+#                                   SCALE_THREADS=1,2,4,8,16, SCALE_RUNS=3.
+# Results: stdout, $(BUILD)/bench/scale-results.md and every run in $(BUILD)/bench/scale-results-runs.csv.
 
 BENCH_DIR := $(BUILD)/bench
 # Fixed flags: the workloads must not change when CFLAGS is set to debug the library.
 BENCH_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -pthread
-BENCH_PROGS := runone churn random realloc prodcons larson calloc_large tree lists pair
+BENCH_PROGS := runone churn random realloc prodcons xthread larson calloc_large tree lists pair
 BENCH_BINS := $(BENCH_PROGS:%=$(BENCH_DIR)/%)
 # gcc and python3 are workloads too.
 BENCH_PKGS := libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3 gcc
@@ -28,7 +32,10 @@ BENCH_CHECK_GCC_FUNCTIONS := 20
 CHECK_RUNS ?= $(if $(filter command line,$(origin RUNS)),$(RUNS),3)
 CHECK_TIMEOUT ?= 120
 
-.PHONY: bench bench-bins bench-list bench-save deps-bench bench-check bench-check-bins deps-bench-check
+SCALE_THREADS ?= 1,2,4,8,16
+SCALE_RUNS ?= 3
+
+.PHONY: bench-scale bench bench-bins bench-list bench-save deps-bench bench-check bench-check-bins deps-bench-check
 
 $(BENCH_DIR)/%: bench/%.c bench/bench.h
 	@mkdir -p $(dir $@)
@@ -67,6 +74,10 @@ BENCH_CHECK_CMD = python3 bench/check.py --build $(BUILD) --runs $(CHECK_RUNS) -
 
 bench-check: deps-bench deps-bench-check all bench-check-bins
 	$(BENCH_CHECK_CMD)
+
+bench-scale: deps-bench all bench-bins
+	python3 bench/scale.py --build $(BUILD) --threads $(SCALE_THREADS) --runs $(SCALE_RUNS) \
+		--out $(BENCH_DIR)/scale-results.md
 
 bench-list:
 	@python3 bench/run.py --list

@@ -1,0 +1,179 @@
+# Thread scaling: throughput of the cross-thread workloads at 1..N threads under every allocator, one run.
+"""Usage: python3 bench/scale.py [--threads 1,2,4,8,16] [--runs N] [--libdir DIR] [--out FILE]
+
+Normally started by `make bench-scale`. Weak scaling: every thread does the same work
+whatever the thread count, so an allocator that scales perfectly keeps the time flat and
+its throughput grows with the threads. Each workload times its threaded phase itself and
+prints `ops=N seconds=S` on stderr; throughput is ops / seconds. Allocators alternate
+(round-robin, first one rotated per run); medians of --runs runs.
+
+The issue's target (on a 16-core machine): heapguard's throughput at 16 threads is at least
+12x its throughput at 1 thread on both workloads. Peer libraries are looked up in --libdir
+(default: Debian's), so a copy can be carried to a machine without the packages;
+DIR/VERSIONS (lines `name version`) names their versions there.
+"""
+import argparse
+import csv
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as bench  # noqa: E402  (bench/run.py: runone, allocator list, machine description)
+
+WORKLOADS = [
+    ("xthread", "ring of threads: each allocates 64-block batches (16 B-1 KiB, 1/16 up to 8 KiB) "
+     "and passes them to the next thread, which frees them; 1 thread frees its own",
+     "{bin}/xthread {n} 8000000"),
+    ("larson", "larson: each thread replaces random 16-512 B slots of an 8000-slot array, "
+     "arrays change hands every epoch, so most frees are of another thread's blocks",
+     "{bin}/larson {n} 8000 200000 20"),
+]
+TARGET_SPEEDUP = 12.0
+TARGET_THREADS = 16
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", default="1,2,4,8,16", help="comma-separated thread counts")
+    p.add_argument("--runs", type=int, default=3, help="runs per point and allocator (default 3)")
+    p.add_argument("--allocators", default="", help="comma-separated subset, e.g. glibc,heapguard")
+    p.add_argument("--libdir", default=bench.LIBDIR, help="where the peer libraries are")
+    p.add_argument("--build", default=os.path.join(bench.ROOT, "build"), help="build directory")
+    p.add_argument("--out", default="", help="results file (default BUILD/bench/scale-results.md)")
+    p.add_argument("--timeout", type=int, default=120, help="seconds before one run is killed")
+    return p.parse_args()
+
+
+def allocators(args):
+    allocs = [(name, lib and os.path.join(args.libdir, os.path.basename(lib)), pkg)
+              for name, lib, pkg in bench.PEERS]
+    allocs.append((bench.SUBJECT, os.path.join(os.path.abspath(args.build), "libheapguard.so"), None))
+    if args.allocators:
+        wanted = {s.strip() for s in args.allocators.split(",") if s.strip()}
+        allocs = [a for a in allocs if a[0] in wanted]
+    for name, lib, _ in allocs:
+        if lib and not os.path.exists(lib):
+            sys.exit(f"scale: {name}: {lib} is missing (install the package or pass --libdir)")
+    return allocs
+
+
+def versions(allocs, libdir):
+    known = {}
+    path = os.path.join(libdir, "VERSIONS")
+    if os.path.exists(path):
+        with open(path) as f:
+            known = dict(line.split(None, 1) for line in f.read().splitlines() if line.strip())
+    out = []
+    for name, _, pkg in allocs:
+        v = known.get(name, "").strip()
+        if not v and pkg:
+            v = bench.command_output(["dpkg-query", "-W", "-f=${Version}", pkg])
+        if not v and pkg == "libc6":
+            v = os.confstr("CS_GNU_LIBC_VERSION")
+        if not v and not pkg:
+            v = bench.command_output(["git", "-C", bench.ROOT, "describe", "--always", "--dirty"])
+        out.append(f"{name} {v or '?'}")
+    return out
+
+
+def throughput(err):
+    """Mops/s from the workload's `ops=N seconds=S` line (its last stderr line)."""
+    fields = dict(kv.split("=", 1) for kv in err.splitlines()[-1].split())
+    return int(fields["ops"]) / float(fields["seconds"]) / 1e6
+
+
+def measure(name, cmd, threads, allocs, args, runone, log):
+    """{allocator: {threads: [Mops/s per run]}}; a failed allocator is reported and left out."""
+    res = {a[0]: {n: [] for n in threads} for a in allocs}
+    failed = set()
+    for n in threads:
+        argv = cmd.format(bin=os.path.join(os.path.abspath(args.build), "bench"), n=n)
+        for r in range(args.runs):
+            for aname, lib, _ in bench.rotated(allocs, r):
+                if aname in failed:
+                    continue
+                wall, rss, cpu, status, _, err = bench.run_once(runone, lib, argv, {}, args.timeout)
+                if status != "ok":
+                    failed.add(aname)
+                    bench.report_failure(f"{name} {n}t", aname, status, err)
+                    continue
+                mops = throughput(err)
+                res[aname][n].append(mops)
+                log.writerow([name, n, aname, r + 1, f"{mops:.3f}", f"{wall:.6f}", rss, f"{cpu:.6f}"])
+        print(f"scale: {name} {n:2}t " + "  ".join(
+            f"{a}={statistics.median(v[n]):.1f}" for a, v in res.items() if v[n]) + " Mops/s",
+            file=sys.stderr)
+    return {a: {n: statistics.median(v) for n, v in d.items() if v} for a, d in res.items()}, failed
+
+
+def table(name, what, med, failed, threads, allocs):
+    names = [a[0] for a in allocs]
+    peers = [n for n in names if n != bench.SUBJECT]
+    lines = [f"## {name}", "", what + ".", "",
+             "Throughput in million malloc+free pairs per second (median), and in brackets the "
+             "speedup over the same allocator at 1 thread. Bold: the best peer.", "",
+             "| threads | " + " | ".join(names) + " | heapguard ÷ best peer |",
+             "|---:" + "|---:" * (len(names) + 1) + "|"]
+    for n in threads:
+        best = max((med[p][n] for p in peers if n in med[p]), default=None)
+        row = [str(n)]
+        for a in names:
+            if a in failed or n not in med[a]:
+                row.append("FAIL" if a in failed else "—")
+                continue
+            text = f"{med[a][n]:.1f}"
+            if a in peers and med[a][n] == best:
+                text = f"**{text}**"
+            base = med[a].get(threads[0])
+            row.append(f"{text} ({med[a][n] / base:.1f}×)" if base else text)
+        hg = med.get(bench.SUBJECT, {}).get(n)
+        row.append(f"{hg / best:.2f}×" if hg and best else "—")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def main():
+    args = parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
+    allocs = allocators(args)
+    runone = os.path.join(os.path.abspath(args.build), "bench", "runone")
+    if not os.path.exists(runone):
+        sys.exit(f"scale: {runone} is missing: run `make bench-bins`")
+    out = args.out or os.path.join(os.path.abspath(args.build), "bench", "scale-results.md")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    load_before = bench.load_average()
+    vers = versions(allocs, args.libdir)
+    doc = ["# heapguard thread-scaling results", ""]
+    doc += bench.machine_lines(vers, args, load_before)[:3]
+    doc += [f"- method: weak scaling (the same work per thread at every count), {args.runs} run(s) "
+            "per point, allocators alternating; the workload times its threaded phase itself",
+            f"- load average (1, 5, 15 min) before: {load_before}; after: {{after}}", ""]
+    verdicts = []
+    with open(os.path.splitext(out)[0] + "-runs.csv", "w", newline="") as f:
+        log = csv.writer(f)
+        log.writerow(["workload", "threads", "allocator", "run", "mops", "wall_s", "maxrss_kib", "cpu_s"])
+        for name, what, cmd in WORKLOADS:
+            med, failed = measure(name, cmd, threads, allocs, args, runone, log)
+            doc += table(name, what, med, failed, threads, allocs)
+            hg = med.get(bench.SUBJECT, {})
+            top = threads[-1]
+            if bench.SUBJECT not in failed and threads[0] == 1 and hg.get(1) and hg.get(top):
+                sp = hg[top] / hg[1]
+                verdict = "met" if sp >= TARGET_SPEEDUP else "MISSED"
+                if top != TARGET_THREADS:
+                    verdict = f"not judged: the target is for {TARGET_THREADS} threads"
+                verdicts.append(f"- {name}: {top} threads ÷ 1 thread = {sp:.1f}× "
+                                f"(target ≥ {TARGET_SPEEDUP:g}× at {TARGET_THREADS}): {verdict}")
+    doc += ["## heapguard against its target", ""] + verdicts + [""]
+    doc += ["## Commands", ""] + [f"- {name}: `{cmd.format(bin='build/bench', n='THREADS')}`"
+                                   for name, _, cmd in WORKLOADS] + [""]
+    text = "\n".join(doc).replace("{after}", bench.load_average())
+    print(text)
+    with open(out, "w") as f:
+        f.write(text)
+    print(f"scale: wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
