@@ -2,7 +2,7 @@
 # make bench                        all workloads, RUNS=5 (8-10 minutes on 2 cores)
 # make bench RUNS=1 ONLY=random-*   one quick pass of the named workloads (comma-separated globs)
 # make bench-list                   workload names
-# make bench-save                   copy the last results to bench/RESULTS.md (and CHECK-RESULTS.md)
+# make bench-save                   copy the last results to bench/RESULTS.md (and CHECK-, SCALE-RESULTS.md)
 # Results: stdout, $(BUILD)/bench/results.md and every single run in $(BUILD)/bench/runs.csv.
 # make bench-check                  the checkers' table (bench/check.py): heapguard's check and guard
 #                                   modes through build/heapguard, valgrind memcheck, Electric Fence,
@@ -85,3 +85,4 @@ bench-list:
 bench-save:
 	cp $(BENCH_DIR)/results.md bench/RESULTS.md
 	test ! -f $(BENCH_DIR)/check-results.md || cp $(BENCH_DIR)/check-results.md bench/CHECK-RESULTS.md
+	test ! -f $(BENCH_DIR)/scale-results.md || cp $(BENCH_DIR)/scale-results.md bench/SCALE-RESULTS.md
