@@ -203,15 +203,14 @@ static void slices_give_locked(struct arena *a, char *p, unsigned n, uint64_t no
 static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 {
 	const struct hg_class *c = &hg_classes[cls];
-	s->cursor = 0;
+	s->nonempty = c->count > 64 * 63 ? ~0ull : (1ull << ((c->count + 63) / 64)) - 1;
 	s->live = 0;
 	s->size = c->size;
 	s->recip = (uint32_t)((1ull << 32) / c->size + 1);
 	s->owner = owner;
 	s->cls = (uint8_t)cls;
-	s->state = HG_SPAN_CUR;
+	hg_span_set_state(s, HG_SPAN_CUR);
 	s->capacity = c->count;
-	s->refill_live = (int32_t)(c->count - (c->count + 15) / 16);
 	s->nwords = (uint16_t)((c->count + 63) / 64);
 	s->next = s->prev = NULL;
 	atomic_store_explicit(&s->remote_state, 0, memory_order_relaxed);

@@ -29,7 +29,7 @@ struct hg_tcache;
 enum hg_span_state {
 	HG_SPAN_CUR,          /* tcache->cur[class]: the fast path allocates from it */
 	HG_SPAN_AVAIL,        /* on the owner's avail list: has free blocks */
-	HG_SPAN_FULL,         /* (nearly) no free block: on no list until live <= refill_live */
+	HG_SPAN_FULL,         /* (nearly) no free block: on no list until hg_span_refill_live */
 	HG_SPAN_LARGE,        /* a large block in use */
 	HG_SPAN_LARGE_CACHED, /* a freed large block kept mapped for reuse */
 };
@@ -44,19 +44,23 @@ extern struct hg_span hg_freed_span;
 
 struct hg_span {
 	/* fast path: one cache line */
-	uint32_t cursor;         /* no word below bits[cursor] has a bit set */
+	uint64_t nonempty;       /* bit w set => bits[w] has a free block; malloc takes the lowest
+				    block of the lowest such word, with no loop. free() leaves it
+				    alone (words it refills are flagged again when the span seems
+				    empty), so a malloc/free pair stores nothing here */
 	int32_t live;            /* blocks not free in bits[]; kept only while not CUR, so the
 				    malloc/free pair on the current span has no counter to update */
 	uint32_t size;           /* block bytes (large: 0) */
 	uint32_t recip;          /* floor(2^32/size)+1, so off*recip>>32 == off/size for multiples */
+	uint32_t capacity;       /* blocks in the span */
 	char *start;             /* first block */
 	struct hg_tcache *owner; /* the only thread that allocates from it / writes bits[] */
 	uint8_t cls;
 	uint8_t state;           /* enum hg_span_state */
 	uint16_t nwords;         /* words of bits[] in use */
-	uint32_t capacity;       /* blocks in the span */
-	int32_t refill_live;     /* a FULL span returns to AVAIL once live drops to this: a span
-				    with a single hole would give one block per slow path */
+	int32_t settle_live;     /* free() calls hg_span_settle once live drops to this: 0 when
+				    AVAIL (empty: release), the refill mark when FULL, never when
+				    CUR; one predictable branch instead of tests on the state */
 	struct hg_span *next, *prev; /* avail list, large cache or meta free list */
 
 	void *arena;            /* central.c's arena holding the slices; NULL for a large mapping */
@@ -73,6 +77,22 @@ struct hg_span {
 	struct hg_span *remote_next;
 	_Atomic uint64_t remote[HG_SPAN_WORDS] __attribute__((aligned(64))); /* freed by others */
 };
+
+/* A FULL span returns to AVAIL once a sixteenth of it is free: a span with a single hole
+ * would give one block per slow path. */
+static inline int32_t hg_span_refill_live(const struct hg_span *s)
+{
+	return (int32_t)(s->capacity - (s->capacity + 15) / 16);
+}
+
+/* Sets a small span's state and the free() threshold that goes with it. */
+static inline void hg_span_set_state(struct hg_span *s, enum hg_span_state state)
+{
+	s->state = (uint8_t)state;
+	s->settle_live = state == HG_SPAN_AVAIL ? 0
+			 : state == HG_SPAN_FULL ? hg_span_refill_live(s)
+						 : INT32_MIN;
+}
 
 /* Makes s the record of one block of `bytes` at start (arena NULL for a mapping of its own)
  * and points the page map at it. recip stays 0, so only the block's first byte passes

@@ -24,7 +24,7 @@ static pthread_key_t tc_key;
 
 static void avail_push(struct hg_tcache *tc, struct hg_span *s)
 {
-	s->state = HG_SPAN_AVAIL;
+	hg_span_set_state(s, HG_SPAN_AVAIL);
 	s->prev = NULL;
 	s->next = tc->avail[s->cls];
 	if (s->next)
@@ -54,7 +54,7 @@ void hg_span_settle(struct hg_span *s)
 {
 	struct hg_tcache *tc = s->owner;
 	if (s->state == HG_SPAN_FULL) {
-		if (s->live > s->refill_live)
+		if (s->live > hg_span_refill_live(s))
 			return;
 		avail_push(tc, s);
 	}
@@ -83,9 +83,8 @@ static void collect_remote(struct hg_tcache *tc)
 				hg_fatal("free", "double free", s->start + (size_t)i * s->size, NULL, 0);
 			}
 			s->bits[w] |= x;
+			s->nonempty |= 1ull << w;
 			freed += __builtin_popcountll(x);
-			if (w < s->cursor)
-				s->cursor = w;
 		}
 		if (freed && s->state != HG_SPAN_CUR) {
 			s->live -= freed;
@@ -169,27 +168,34 @@ static struct hg_tcache *tcache_attach(void)
 	return tc;
 }
 
-/* Pops a block from a span known to have a free bit at or after its cursor. */
-static void *span_pop(struct hg_span *s)
+void *hg_alloc_word_emptied(struct hg_span *s, uint32_t i, uint64_t w)
 {
-	uint32_t i = s->cursor;
-	while (!s->bits[i])
-		i++;
-	s->cursor = i;
-	uint64_t w = s->bits[i];
-	s->bits[i] = w & (w - 1);
+	s->nonempty &= ~(1ull << i);
+	/* Now and then: blocks other threads freed are taken back before new ones are used. */
+	struct hg_tcache *tc = hg_tc;
+	if (atomic_load_explicit(&tc->remote_head, memory_order_relaxed))
+		collect_remote(tc);
 	return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
 }
 
-static int span_has_free(struct hg_span *s)
+/* Flags every word that has a free block; 0 when the span has none. */
+static uint64_t span_flag_words(struct hg_span *s)
 {
-	for (uint32_t i = s->cursor; i < s->nwords; i++)
-		if (s->bits[i]) {
-			s->cursor = i;
-			return 1;
-		}
-	s->cursor = s->nwords - 1; /* that word is 0: the fast path keeps missing */
-	return 0;
+	uint64_t words = 0;
+	for (uint32_t w = 0; w < s->nwords; w++)
+		words |= (uint64_t)(s->bits[w] != 0) << w;
+	return s->nonempty = words;
+}
+
+/* Pops the lowest free block of a span with a flagged word, as the fast path does. */
+static void *span_pop(struct hg_span *s)
+{
+	uint32_t i = (uint32_t)__builtin_ctzll(s->nonempty);
+	uint64_t w = s->bits[i], rest = w & (w - 1);
+	s->bits[i] = rest;
+	if (!rest)
+		s->nonempty &= ~(1ull << i);
+	return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
 }
 
 static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
@@ -198,26 +204,25 @@ static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
 		collect_remote(tc);
 	struct hg_span *s = tc->cur[c];
 	if (s != &hg_empty_span) {
-		if (span_has_free(s))
+		if (span_flag_words(s))
 			return span_pop(s);
-		s->state = HG_SPAN_FULL;
+		hg_span_set_state(s, HG_SPAN_FULL);
 		s->live = (int32_t)s->capacity; /* no free bit: every block is out */
 	}
 	hg_central_tick(hg_os_now_ms());
 	while ((s = tc->avail[c])) {
 		avail_unlink(tc, s);
-		if (span_has_free(s))
+		if (span_flag_words(s))
 			break;
-		s->state = HG_SPAN_FULL; /* its last free blocks went to the program before an exit */
+		hg_span_set_state(s, HG_SPAN_FULL); /* its last free blocks went to the program before an exit */
 	}
 	if (!s && !(s = hg_span_new(c, tc))) {
 		tc->cur[c] = &hg_empty_span;
 		errno = ENOMEM;
 		return NULL;
 	}
-	s->state = HG_SPAN_CUR;
+	hg_span_set_state(s, HG_SPAN_CUR);
 	tc->cur[c] = s;
-	span_has_free(s);
 	return span_pop(s);
 }
 
@@ -308,7 +313,7 @@ static void thread_exit(void *arg)
 			for (uint32_t w = 0; w < s->nwords; w++)
 				s->live -= __builtin_popcountll(s->bits[w]);
 			if (s->live == (int32_t)s->capacity)
-				s->state = HG_SPAN_FULL;
+				hg_span_set_state(s, HG_SPAN_FULL);
 			else
 				avail_push(tc, s);
 		}

@@ -19,6 +19,8 @@ extern struct hg_tcache hg_empty_tcache;
 extern __thread struct hg_tcache *hg_tc;
 
 void *hg_alloc_slow(size_t n);
+/* The end of a malloc whose block was the last free one of bitmap word i (w: the word before). */
+void *hg_alloc_word_emptied(struct hg_span *s, uint32_t i, uint64_t w);
 void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func);
 /* After blocks came back to a span of this thread that is not CUR: a FULL one becomes
  * AVAIL, an empty one goes back to the central heap. */
@@ -28,27 +30,21 @@ int hg_is_ldso_pointer(const void *p);
 /* Frees p after it failed the page-map check: NULL, foreign or ld.so's. */
 void hg_free_unknown(void *p, const char *func);
 
-/* Allocates n bytes: pops the lowest free block of the thread's current span for the class.
- * When the current bitmap word runs out, the next one is found in line; the slow path runs
- * only when the span has none left or other threads have freed blocks to take back. */
+/* Allocates n bytes: pops the lowest free block of the lowest flagged word of the thread's
+ * current span for the class, without a loop. When no word is flagged, the slow path flags
+ * the words that frees refilled, or moves on to another span. */
 HG_INLINE void *hg_alloc(size_t n)
 {
 	if (likely(n <= HG_SMALL_MAX_BYTES)) {
-		struct hg_tcache *tc = hg_tc;
-		struct hg_span *s = tc->cur[hg_size_class(n)];
-		uint32_t i = s->cursor;
-		uint64_t w = s->bits[i];
-		if (unlikely(!w)) {
-			if (atomic_load_explicit(&tc->remote_head, memory_order_relaxed))
-				return hg_alloc_slow(n);
-			do {
-				if (++i >= s->nwords)
-					return hg_alloc_slow(n);
-				w = s->bits[i];
-			} while (!w);
-			s->cursor = i;
-		}
-		s->bits[i] = w & (w - 1);
+		struct hg_span *s = hg_tc->cur[hg_size_class(n)];
+		uint64_t words = s->nonempty;
+		if (unlikely(!words))
+			return hg_alloc_slow(n);
+		uint32_t i = (uint32_t)__builtin_ctzll(words);
+		uint64_t w = s->bits[i], rest = w & (w - 1);
+		s->bits[i] = rest;
+		if (unlikely(!rest))
+			return hg_alloc_word_emptied(s, i, w); /* a tail call: no frame here */
 		return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
 	}
 	return hg_alloc_slow(n);
@@ -85,10 +81,9 @@ HG_INLINE void hg_free(void *p, const char *func)
 		return;
 	}
 	s->bits[w] |= bit;
-	uint32_t cursor = s->cursor;
-	s->cursor = w < cursor ? w : cursor; /* a branch here would be a coin toss for random frees */
-	if (s->state != HG_SPAN_CUR &&
-	    (--s->live == 0 || (s->state == HG_SPAN_FULL && s->live <= s->refill_live)))
+	int32_t live = s->live - (s->state != HG_SPAN_CUR); /* counted only off CUR */
+	s->live = live;
+	if (unlikely(live <= s->settle_live))
 		hg_span_settle(s);
 }
 
