@@ -38,6 +38,8 @@ def parse_args():
     p.add_argument("--threads", default="1,2,4,8,16", help="comma-separated thread counts")
     p.add_argument("--runs", type=int, default=3, help="runs per point and allocator (default 3)")
     p.add_argument("--allocators", default="", help="comma-separated subset, e.g. glibc,heapguard")
+    p.add_argument("--also", action="append", default=[], metavar="NAME=LIB",
+                   help="one more library to preload, e.g. an older heapguard build to compare with")
     p.add_argument("--libdir", default=bench.LIBDIR, help="where the peer libraries are")
     p.add_argument("--build", default=os.path.join(bench.ROOT, "build"), help="build directory")
     p.add_argument("--out", default="", help="results file (default BUILD/bench/scale-results.md)")
@@ -52,6 +54,11 @@ def allocators(args):
     if args.allocators:
         wanted = {s.strip() for s in args.allocators.split(",") if s.strip()}
         allocs = [a for a in allocs if a[0] in wanted]
+    for spec in args.also:
+        name, sep, lib = spec.partition("=")
+        if not sep or not name or not lib:
+            sys.exit(f"scale: --also {spec!r}: expected NAME=LIB")
+        allocs.append((name, os.path.abspath(lib), None))
     for name, lib, _ in allocs:
         if lib and not os.path.exists(lib):
             sys.exit(f"scale: {name}: {lib} is missing (install the package or pass --libdir)")
@@ -65,8 +72,11 @@ def versions(allocs, libdir):
         with open(path) as f:
             known = dict(line.split(None, 1) for line in f.read().splitlines() if line.strip())
     out = []
-    for name, _, pkg in allocs:
+    peer_names = {p[0] for p in bench.PEERS}
+    for name, lib, pkg in allocs:
         v = known.get(name, "").strip()
+        if not v and name not in peer_names and name != bench.SUBJECT:
+            v = f"({lib})"  # an --also library
         if not v and pkg:
             v = bench.command_output(["dpkg-query", "-W", "-f=${Version}", pkg])
         if not v and pkg == "libc6":
@@ -109,7 +119,7 @@ def measure(name, cmd, threads, allocs, args, runone, log):
 
 def table(name, what, med, failed, threads, allocs):
     names = [a[0] for a in allocs]
-    peers = [n for n in names if n != bench.SUBJECT]
+    peers = [n for n in names if n in {p[0] for p in bench.PEERS}]
     lines = [f"## {name}", "", what + ".", "",
              "Throughput in million malloc+free pairs per second (median), and in brackets the "
              "speedup over the same allocator at 1 thread. Bold: the best peer.", "",
