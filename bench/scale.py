@@ -114,17 +114,24 @@ def measure(name, cmd, threads, allocs, args, runone, log):
         print(f"scale: {name} {n:2}t " + "  ".join(
             f"{a}={statistics.median(v[n]):.1f}" for a, v in res.items() if v[n]) + " Mops/s",
             file=sys.stderr)
-    return {a: {n: statistics.median(v) for n, v in d.items() if v} for a, d in res.items()}, failed
+    return res, failed
 
 
-def table(name, what, med, failed, threads, allocs):
+def medians(res):
+    return {a: {n: statistics.median(v) for n, v in d.items() if v} for a, d in res.items()}
+
+
+def table(name, what, res, failed, threads, allocs):
+    """res: {allocator: {threads: [Mops/s per run]}}."""
+    med = medians(res)
     names = [a[0] for a in allocs]
     peers = [n for n in names if n in {p[0] for p in bench.PEERS}]
     lines = [f"## {name}", "", what + ".", "",
              "Throughput in million malloc+free pairs per second (median), and in brackets the "
-             "speedup over the same allocator at 1 thread. Bold: the best peer.", "",
-             "| threads | " + " | ".join(names) + " | heapguard ÷ best peer |",
-             "|---:" + "|---:" * (len(names) + 1) + "|"]
+             "speedup over the same allocator at 1 thread. Bold: the best peer. Run spread: the "
+             "largest max/min of one allocator's runs on the row; ratios inside it are noise.", "",
+             "| threads | " + " | ".join(names) + " | heapguard ÷ best peer | run spread |",
+             "|---:" + "|---:" * (len(names) + 2) + "|"]
     for n in threads:
         best = max((med[p][n] for p in peers if n in med[p]), default=None)
         row = [str(n)]
@@ -139,6 +146,8 @@ def table(name, what, med, failed, threads, allocs):
             row.append(f"{text} ({med[a][n] / base:.1f}×)" if base else text)
         hg = med.get(bench.SUBJECT, {}).get(n)
         row.append(f"{hg / best:.2f}×" if hg and best else "—")
+        spreads = [max(d[n]) / min(d[n]) for d in res.values() if len(d.get(n, [])) > 1]
+        row.append(f"{max(spreads):.2f}×" if spreads else "—")
         lines.append("| " + " | ".join(row) + " |")
     return lines + [""]
 
@@ -164,9 +173,9 @@ def main():
         log = csv.writer(f)
         log.writerow(["workload", "threads", "allocator", "run", "mops", "wall_s", "maxrss_kib", "cpu_s"])
         for name, what, cmd in WORKLOADS:
-            med, failed = measure(name, cmd, threads, allocs, args, runone, log)
-            doc += table(name, what, med, failed, threads, allocs)
-            hg = med.get(bench.SUBJECT, {})
+            res, failed = measure(name, cmd, threads, allocs, args, runone, log)
+            doc += table(name, what, res, failed, threads, allocs)
+            hg = medians(res).get(bench.SUBJECT, {})
             top = threads[-1]
             if bench.SUBJECT not in failed and threads[0] == 1 and hg.get(1) and hg.get(top):
                 sp = hg[top] / hg[1]
