@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """check_guard.py — guard mode (guard=N) and the SIGSEGV/SIGBUS reporter of libheapguard-check.so:
-overflows onto guard pages, reads of freed guarded blocks, NULL and wild pointers, a program's own
-handler, the guard budget, threads. Prints TAP. Usage: tests/check_guard.py [BUILD_DIR]"""
+overflows onto guard pages, reads of freed guarded blocks, first uses that read (guard_uninit),
+NULL and wild pointers, a program's own handler, the guard budget, threads. Prints TAP. Usage: tests/check_guard.py [BUILD_DIR]"""
 import os
 import re
 import signal
@@ -64,7 +64,7 @@ def src(name):
 
 exe = {n: build(src(n)) for n in ("guard_overflow", "guard_underflow", "guard_use_after_free",
                                    "guard_wild", "guard_own_handler", "guard_many", "guard_thread",
-                                   "guard_api", "guard_churn", "guard_sample")}
+                                   "guard_api", "guard_churn", "guard_sample", "guard_uninit")}
 strcpy_null = build(os.path.join(ROOT, "examples", "unallocated-strcpy.c"))
 
 # 1. a store one past the end, onto the guard page
@@ -158,6 +158,23 @@ check("guard=3 guards about one block in three",
 rc, out, err, r = run([exe["guard_api"]], "guard=3:leak_check=no")
 check("guard=3: the allocation calls keep their contracts",
       exited_ok(rc, err) + ([] if out == "ok\n" else ["stdout %r" % out]))
+
+# 14. guard_uninit: the one plain read of a never-written block is reported at the read; a
+# write first, calloc, read()/fgets() into a fresh block, realloc and free of unused blocks are
+# not, and the kernel never meets an inaccessible page (read() would fail with EFAULT)
+UNINIT_OUT = ("read the poison pattern\nwritten w\ncalloc 0\nread() through a pipe\nfgets ok\n"
+              "realloc grown\n")
+rc, out, err, r = run([exe["guard_uninit"]], GUARD + ":guard_uninit=1")
+check("guard_uninit: a block's first use that reads is uninitialized-read, at the read",
+      exited_ok(rc, err) + ([] if out == UNINIT_OUT else ["stdout %r" % out]) +
+      expect_error(r, "uninitialized-read", access="read", relation="inside", distance=12,
+                   block_size=40, top="first_read", detail="first use") +
+      ([] if r["errors"] and r["errors"][0]["alloc_stack"][:1] and "main" in r["errors"][0]["alloc_stack"][0]
+       else ["allocation stack does not start in main"]))
+rc, out, err, r = run([exe["guard_uninit"]], GUARD)
+check("guard without guard_uninit: the same program runs clean",
+      exited_ok(rc, err) + ([] if out == UNINIT_OUT else ["stdout %r" % out]) +
+      (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
 
 print("1..%d" % len(results))
 for i, (name, why) in enumerate(results, 1):

@@ -667,6 +667,20 @@ def guard_side_left_catches_underflow():
 
 
 @test
+def guard_uninit_reports_a_first_read():
+    src = os.path.join(ROOT, "tests", "check", "guard_uninit.c")
+    exe = os.path.join(WORK, "guard_uninit")
+    subprocess.run(["gcc", "-g", "-O0", "-o", exe, src], check=True)
+    rc, _, _, doc = hg_json([exe], "--guard=all", "--guard-uninit")
+    e = one_error(doc, "uninitialized-read")
+    if e is None:
+        return ["no uninitialized-read: %r" % doc.get("errors")]
+    why = fields("error", e, {"access": "read"}) + fields("block", e.get("block", {}), {"size": 40, "offset": 12})
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "first_read", src, source_line(src, "return v[3];"))
+    return why + ([] if rc == 0 else ["status %d, expected 0" % rc])
+
+
+@test
 def quarantine_size_sets_when_a_freed_write_is_found():
     # A write after free is found when the block leaves the quarantine: with 4K while the
     # program runs on, with the default 256M only at exit.

@@ -70,6 +70,7 @@ __attribute__((constructor)) static void init_at_load(void)
 #ifdef HG_CHECK
 	/* dlsym and sigaction may allocate: only now that the heap works. */
 	hgc_intercept_init();
+	hgc_syscalls_init();
 	hgc_signal_init();
 	hgc_ready = 1;
 #endif

@@ -19,6 +19,7 @@
 	X(BOOL, show_reachable, 0, "list still-reachable blocks in the leak report")           \
 	X(UINT, guard, 0, "guard pages: 0 off, 1 every block, N one block in N")               \
 	X(CHOICE("right|left"), guard_side, 0, "which side of a guarded block the PROT_NONE page is on") \
+	X(BOOL, guard_uninit, 0, "guard mode: a guarded block stays inaccessible until its first use, and a first use that reads is reported") \
 	X(BOOL, abort_on_error, 0, "abort after the first error report")                     \
 	X(UINT, log_fd, 2, "file descriptor the reports go to (heapguard --log-file opens it)")   \
 	X(BOOL, quiet, 0, "no summaries at exit when nothing was found")                     \

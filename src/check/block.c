@@ -6,6 +6,7 @@
 #include "alloc/span.h"
 #include "base/fmt.h"
 #include "base/lock.h"
+#include "base/options.h"
 #include "check/check.h"
 #include "check/table.h"
 #include "os/os.h"
@@ -249,6 +250,8 @@ void hgc_check_access(const void *p, size_t n, int is_write, const char *func)
 {
 	if (!n || !hgc_ready)
 		return;
+	if (hg_opt.guard_uninit) /* a library call's use is not the program's read of the bytes */
+		hgc_guard_touch_range(p, n);
 	struct hgc_block b;
 	const char *a = p, *last = a + n - 1;
 	if (!hgc_lookup(a, &b) && !hgc_lookup(last, &b))

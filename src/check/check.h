@@ -66,7 +66,18 @@ void hgc_blocks_in_use(size_t *blocks, size_t *bytes);
 /* ---- guard slots (guard.c): a sampled block on its own pages against a PROT_NONE page ---- */
 /* A guard slot for n bytes aligned to align, or NULL when not sampled or out of budget;
  * fills *b's core, user, core_bytes, guarded. */
-int hgc_guard_alloc(size_t n, size_t align, struct hgc_block *b);
+int hgc_guard_alloc(size_t n, size_t align, int untouched, struct hgc_block *b);
+/* guard_uninit: the slot holding addr, if still untouched, made read-write and filled like a
+ * new block. 2: this call did it; 1: another thread did meanwhile; 0: addr is in no untouched
+ * slot. Async-signal-safe: the SIGSEGV handler calls it on a block's first use. */
+int hgc_guard_touch(const void *addr);
+/* The same for the slots holding the first and the last byte of [p, p+n): an intercepted call
+ * uses the range, and the kernel must not meet an inaccessible page there (EFAULT). */
+void hgc_guard_touch_range(const void *p, size_t n) __attribute__((access(none, 1)));
+/* 1 while the block in the slot at core was never used (its pages are inaccessible). */
+int hgc_guard_untouched(const char *core);
+/* Fills a new block's redzones with HGC_REDZONE and, unless zero, its bytes with HGC_UNINIT. */
+void hgc_fill_block(const struct hgc_block *b, int zero);
 /* Makes the slot inaccessible (it waits in the quarantine like any freed block). */
 void hgc_guard_retire(const struct hgc_block *b);
 /* Gives the slot back for reuse, when it leaves the quarantine. */
@@ -82,6 +93,8 @@ uint32_t hgc_stack_capture(void);
 int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max);
 /* The calling thread's number: 1 for the main thread, then 2, 3... in order of first use. */
 uint32_t hgc_thread_id(void);
+/* 1 when the stack's first frame lies in the main program's executable, not in a library. */
+int hgc_stack_from_program(uint32_t id);
 /* 1 when pc lies in heapguard's own code (stack capture drops such frames). */
 int hgc_is_own_pc(uintptr_t pc);
 
@@ -148,6 +161,8 @@ size_t hgc_leak_check(int at_exit);
 /* ---- libc interceptors (intercept.c) ---- */
 /* Resolves the libc functions behind the interceptors; called once the heap works. */
 void hgc_intercept_init(void);
+/* The same for the system-call wrappers of guard_uninit (syscalls.c). */
+void hgc_syscalls_init(void);
 
 /* ---- faults (signal.c) ---- */
 /* Installs the SIGSEGV/SIGBUS reporter (chaining to the program's own handlers). */

@@ -1,5 +1,6 @@
 /* guard.c — guard mode: sampled blocks on their own pages, against an inaccessible guard page. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "base/lock.h"
@@ -208,7 +209,7 @@ static void put_locked(struct guard_class *c, uint32_t i)
 }
 
 /* ---- the interface of check.h ---- */
-static HG_NOINLINE int guard_alloc(size_t n, size_t align, struct hgc_block *b)
+static HG_NOINLINE int guard_alloc(size_t n, size_t align, int untouched, struct hgc_block *b)
 {
 	if (align < MIN_ALIGN_BYTES)
 		align = MIN_ALIGN_BYTES;
@@ -226,14 +227,15 @@ static HG_NOINLINE int guard_alloc(size_t n, size_t align, struct hgc_block *b)
 	if (i == NO_SLOT)
 		goto no_slot; /* every slot of the class is live or quarantined */
 	char *slot = slot_at(c, i);
-	if (!hg_os_protect(slot, c->slot_bytes, 1)) {
+	if (!untouched && !hg_os_protect(slot, c->slot_bytes, 1)) {
 		/* Out of mappings (the program's own use counts too): give it back. */
 		hg_lock(&c->lock);
 		put_locked(c, i);
 		hg_unlock(&c->lock);
 		goto no_slot;
 	}
-	atomic_store_explicit(&c->state[i], HGC_SLOT_LIVE, memory_order_relaxed);
+	atomic_store_explicit(&c->state[i], untouched ? HGC_SLOT_UNTOUCHED : HGC_SLOT_LIVE,
+			      memory_order_relaxed);
 	b->core = slot;
 	b->core_bytes = c->slot_bytes;
 	b->user = hg_opt.guard_side == 0 ? slot + c->slot_bytes - need : slot;
@@ -244,18 +246,62 @@ no_slot:
 	return 0;
 }
 
-int hgc_guard_alloc(size_t n, size_t align, struct hgc_block *b)
+int hgc_guard_alloc(size_t n, size_t align, int untouched, struct hgc_block *b)
 {
 	if (likely(!hg_opt.guard) || !is_sampled())
 		return 0;
-	return guard_alloc(n, align, b);
+	return guard_alloc(n, align, untouched, b);
+}
+
+/* A slot that is live, used or not. */
+static int is_live(uint8_t state)
+{
+	return state == HGC_SLOT_LIVE || state == HGC_SLOT_UNTOUCHED || state == HGC_SLOT_TOUCHING;
+}
+
+int hgc_guard_touch(const void *addr)
+{
+	char *slot, *below, *above;
+	struct guard_class *c;
+	uint32_t i;
+	if (hgc_guard_place(addr, &slot, &below, &above) != HGC_GUARD_IN_SLOT || !slot_index(slot, &c, &i))
+		return 0;
+	uint8_t state = HGC_SLOT_UNTOUCHED;
+	if (!atomic_compare_exchange_strong(&c->state[i], &state, HGC_SLOT_TOUCHING)) {
+		if (state != HGC_SLOT_TOUCHING)
+			return 0;
+		while (atomic_load(&c->state[i]) == HGC_SLOT_TOUCHING) /* another thread's first use */
+			sched_yield();
+		return 1;
+	}
+	/* Out of mappings, the slot stays inaccessible: the access then faults as a wild one. */
+	int ok = hg_os_protect(slot, c->slot_bytes, 1);
+	struct hgc_block b;
+	if (ok && hgc_lookup(slot, &b))
+		hgc_fill_block(&b, 0);
+	atomic_store(&c->state[i], ok ? HGC_SLOT_LIVE : HGC_SLOT_UNTOUCHED);
+	return ok ? 2 : 0;
+}
+
+void hgc_guard_touch_range(const void *p, size_t n)
+{
+	if (!n || !atomic_load_explicit(&region_bytes, memory_order_relaxed))
+		return;
+	hgc_guard_touch(p);
+	hgc_guard_touch((const char *)p + n - 1);
+}
+
+int hgc_guard_untouched(const char *core)
+{
+	int state = hgc_guard_slot_state(core);
+	return state == HGC_SLOT_UNTOUCHED || state == HGC_SLOT_TOUCHING;
 }
 
 void hgc_guard_retire(const struct hgc_block *b)
 {
 	struct guard_class *c;
 	uint32_t i;
-	if (!slot_index(b->core, &c, &i) || atomic_load(&c->state[i]) != HGC_SLOT_LIVE)
+	if (!slot_index(b->core, &c, &i) || !is_live(atomic_load(&c->state[i])))
 		return;
 	atomic_store(&c->state[i], HGC_SLOT_RETIRED);
 	hg_os_decommit(b->core, c->slot_bytes);
@@ -268,7 +314,7 @@ void hgc_guard_release(const struct hgc_block *b)
 	uint32_t i;
 	if (!slot_index(b->core, &c, &i))
 		return;
-	if (atomic_load(&c->state[i]) == HGC_SLOT_LIVE)
+	if (is_live(atomic_load(&c->state[i])))
 		hgc_guard_retire(b); /* released without a retire: still make it inaccessible */
 	if (atomic_load(&c->state[i]) != HGC_SLOT_RETIRED)
 		return; /* released twice: queueing it again would hand it out twice */

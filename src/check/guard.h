@@ -11,6 +11,8 @@ enum hgc_guard_place {
 enum hgc_slot_state {
 	HGC_SLOT_UNUSED,     /* never handed out */
 	HGC_SLOT_LIVE,       /* holds a live block: read-write */
+	HGC_SLOT_UNTOUCHED,  /* holds a live block not used yet (guard_uninit): inaccessible */
+	HGC_SLOT_TOUCHING,   /* an untouched slot being made read-write by hgc_guard_touch */
 	HGC_SLOT_RETIRED,    /* its block was freed and waits in the quarantine: inaccessible */
 	HGC_SLOT_RELEASED,   /* out of the quarantine, waiting for reuse: inaccessible, no record */
 };

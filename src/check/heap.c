@@ -53,7 +53,7 @@ static size_t run_not(const unsigned char *p, size_t n, unsigned char byte)
 	return i;
 }
 
-static void fill_block(const struct hgc_block *b, int zero)
+void hgc_fill_block(const struct hgc_block *b, int zero)
 {
 	memset(b->core, HGC_REDZONE, (size_t)(b->user - b->core));
 	if (!zero)
@@ -110,7 +110,11 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 	struct hgc_block rec = { .size = n, .alloc_stack = stack, .alloc_thread = thread,
 				 .state = HGC_LIVE, .kind = (uint8_t)kind };
 	int fresh_zero = 0;
-	if (!(hg_opt.guard && hgc_guard_alloc(n, align, &rec))) {
+	/* guard_uninit leaves out blocks that libraries allocate for themselves (stdio buffers,
+	 * iostreams): the kernel fills those, and would meet an inaccessible page. */
+	int untouched = hg_opt.guard_uninit && !zero && hgc_stack_from_program(stack);
+	if (!(hg_opt.guard && hgc_guard_alloc(n, align, untouched, &rec))) {
+		untouched = 0;
 		size_t left = align > HGC_REDZONE_BYTES ? align : HGC_REDZONE_BYTES;
 		size_t total = left + n + HGC_REDZONE_BYTES;
 		char *core;
@@ -133,7 +137,8 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 	}
 	if (zero && !fresh_zero)
 		memset(rec.user, 0, n);
-	fill_block(&rec, zero);
+	if (!untouched) /* an untouched slot is filled on its first use (hgc_guard_touch) */
+		hgc_fill_block(&rec, zero);
 	if (!hgc_table_insert(&rec)) {
 		if (rec.guarded)
 			hgc_guard_release(&rec);
@@ -306,7 +311,8 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 	}
 	}
 	atomic_fetch_add_explicit(&total_frees, 1, memory_order_relaxed);
-	check_redzones(&c.copy, c.stack, "found when the block was freed");
+	if (!c.copy.guarded || !hgc_guard_untouched(c.copy.core)) /* never used: nothing to check */
+		check_redzones(&c.copy, c.stack, "found when the block was freed");
 	if (c.copy.guarded)
 		hgc_guard_retire(&c.copy);
 	else
@@ -337,7 +343,8 @@ void *hgc_realloc(void *p, size_t n)
 	void *q = hgc_alloc(n, 0, 0, HGC_BY_MALLOC, "realloc");
 	if (!q)
 		return NULL;
-	memcpy(q, p, b.size < n ? b.size : n);
+	if (!b.guarded || !hgc_guard_untouched(b.core)) /* else nothing was written to copy */
+		memcpy(q, p, b.size < n ? b.size : n);
 	free_checked(p, HGC_BY_MALLOC, "realloc");
 	return q;
 }

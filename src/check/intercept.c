@@ -199,6 +199,8 @@ static size_t str_extent(const void *s, size_t max, size_t unit, const char *fun
 {
 	struct hgc_block b;
 	*bad = 0;
+	if (hg_opt.guard_uninit)
+		hgc_guard_touch(s); /* measured here: a library call's use, as in hgc_check_access */
 	if (!hgc_lookup(s, &b))
 		return plain_len(s, max, unit);
 	const char *p = s, *end = b.user + b.size;

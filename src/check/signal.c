@@ -211,10 +211,34 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc, struct h
 	return 0;
 }
 
+/* guard_uninit: the first use of a block whose slot is still inaccessible. A read is reported
+ * as uninitialized-read; either way the slot becomes read-write, filled like a new block, and
+ * the access is retried. */
+static int first_use(const siginfo_t *si, const ucontext_t *uc)
+{
+	int done = hgc_guard_touch(si->si_addr);
+	if (!done)
+		return 0;
+	const greg_t *g = uc->uc_mcontext.gregs;
+	struct hgc_block b;
+	if (done == 2 && g[REG_TRAPNO] == X86_TRAP_PF && !(g[REG_ERR] & X86_PF_WRITE) &&
+	    hgc_lookup(si->si_addr, &b)) {
+		struct hgc_error e = { .kind = "uninitialized-read", .access = "read",
+				       .addr = (uintptr_t)si->si_addr, .has_block = 1, .block = b,
+				       .detail = "the block's first use since it was allocated is this read" };
+		hgc_report(&e);
+	}
+	return 1;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ctx)
 {
 	int saved = errno;
 	int i = index_of(sig);
+	if (sig == SIGSEGV && si->si_code > 0 && hg_opt.guard_uninit && first_use(si, ctx)) {
+		errno = saved;
+		return;
+	}
 	/* Only faults the kernel raised are reported; kill() and raise() (si_code <= 0) just pass. */
 	if (si->si_code > 0) {
 		struct hgc_error e = { 0 };

@@ -5,6 +5,7 @@
 #include <link.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "base/lock.h"
@@ -64,6 +65,37 @@ int hgc_is_own_pc(uintptr_t pc)
 	if (!own_hi)
 		find_own_extent();
 	return pc >= own_lo && pc < own_hi;
+}
+
+/* ---- the main program's code, from the auxiliary vector ---- */
+static uintptr_t main_lo, main_hi;
+
+static void find_main_extent(void)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	size_t n = getauxval(AT_PHNUM);
+	uintptr_t bias = 0, lo = UINTPTR_MAX, hi = 0;
+	for (size_t i = 0; ph && i < n; i++)
+		if (ph[i].p_type == PT_PHDR)
+			bias = (uintptr_t)ph - ph[i].p_vaddr;
+	for (size_t i = 0; ph && i < n; i++) {
+		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
+			continue;
+		if (bias + ph[i].p_vaddr < lo)
+			lo = bias + ph[i].p_vaddr;
+		if (bias + ph[i].p_vaddr + ph[i].p_memsz > hi)
+			hi = bias + ph[i].p_vaddr + ph[i].p_memsz;
+	}
+	main_lo = lo;
+	main_hi = hi ? hi : 1;
+}
+
+int hgc_stack_from_program(uint32_t id)
+{
+	uintptr_t pc;
+	if (!main_hi)
+		find_main_extent();
+	return hgc_stack_get(id, &pc, 1) == 1 && pc >= main_lo && pc < main_hi;
 }
 
 /* ---- threads ---- */

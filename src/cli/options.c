@@ -87,6 +87,8 @@ static const struct option_spec OPTIONS[] = {
 	  "put every block (all) or one in N against a PROT_NONE page (default 0: none)" },
 	{ 0, "guard-side", "right|left", SET_LIBRARY_OPTION, "guard_side", NULL,
 	  "side of a guarded block the PROT_NONE page is on (default right)" },
+	{ 0, "guard-uninit", NULL, SET_LIBRARY_OPTION, "guard_uninit=1", NULL,
+	  "with --guard: report a guarded block whose first use is a read (default off)" },
 	{ 0, "quarantine", "SIZE", SET_LIBRARY_OPTION, "quarantine", NULL,
 	  "bytes of freed blocks held back before reuse (default 256M)" },
 	{ 0, "stack-depth", "N", SET_LIBRARY_OPTION, "stack_depth", NULL,

@@ -1,0 +1,216 @@
+/* syscalls.c — guard_uninit: libc calls whose system call writes into the program's buffers
+ * first make an untouched guarded block there accessible, since the kernel would fail with
+ * EFAULT on its inaccessible pages (read, fread and fgets do it in intercept.c). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/options.h"
+#include "check/check.h"
+
+/* The next definitions (libc's), found at load; a call before that goes to the system call. */
+static struct {
+	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
+	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
+	int (*fstatat)(int, const char *, struct stat *, int);
+	int (*statx)(int, const char *, int, unsigned, struct statx *);
+	ssize_t (*pread)(int, void *, size_t, off_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*preadv)(int, const struct iovec *, int, off_t);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	char *(*getcwd)(char *, size_t);
+	ssize_t (*readlink)(const char *, char *, size_t);
+	int (*pipe2)(int *, int);
+} next;
+
+void hgc_syscalls_init(void)
+{
+#define NEXT(f) (*(void **)&next.f = dlsym(RTLD_NEXT, #f))
+	NEXT(wait4);
+	NEXT(waitid);
+	NEXT(fstatat);
+	NEXT(statx);
+	NEXT(pread);
+	NEXT(readv);
+	NEXT(preadv);
+	NEXT(recv);
+	NEXT(recvfrom);
+	NEXT(recvmsg);
+	NEXT(getcwd);
+	NEXT(readlink);
+	NEXT(pipe2);
+#undef NEXT
+}
+
+static inline void touch(const void *p, size_t n)
+{
+	if (hg_opt.guard_uninit && p)
+		hgc_guard_touch_range(p, n);
+}
+
+static void touch_iov(const struct iovec *iov, int n)
+{
+	for (int i = 0; hg_opt.guard_uninit && iov && i < n; i++)
+		touch(iov[i].iov_base, iov[i].iov_len);
+}
+
+HG_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+	touch(status, sizeof *status);
+	touch(ru, sizeof *ru);
+	return next.wait4 ? next.wait4(pid, status, options, ru) : syscall(SYS_wait4, pid, status, options, ru);
+}
+
+HG_EXPORT pid_t waitpid(pid_t pid, int *status, int options)
+{
+	return wait4(pid, status, options, NULL);
+}
+
+HG_EXPORT pid_t wait(int *status)
+{
+	return wait4(-1, status, 0, NULL);
+}
+
+HG_EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options)
+{
+	touch(info, sizeof *info);
+	return next.waitid ? next.waitid(type, id, info, options)
+			   : (int)syscall(SYS_waitid, type, id, info, options, NULL);
+}
+
+HG_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	touch(st, sizeof *st);
+	return next.fstatat ? next.fstatat(dirfd, path, st, flags)
+			    : (int)syscall(SYS_newfstatat, dirfd, path, st, flags);
+}
+
+HG_EXPORT int stat(const char *path, struct stat *st)
+{
+	return fstatat(AT_FDCWD, path, st, 0);
+}
+
+HG_EXPORT int lstat(const char *path, struct stat *st)
+{
+	return fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+HG_EXPORT int fstat(int fd, struct stat *st)
+{
+	return fstatat(fd, "", st, AT_EMPTY_PATH);
+}
+
+HG_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *st)
+{
+	touch(st, sizeof *st);
+	return next.statx ? next.statx(dirfd, path, flags, mask, st)
+			  : (int)syscall(SYS_statx, dirfd, path, flags, mask, st);
+}
+
+HG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	touch(buf, n);
+	return next.pread ? next.pread(fd, buf, n, off) : syscall(SYS_pread64, fd, buf, n, off);
+}
+
+HG_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+	touch_iov(iov, n);
+	return next.readv ? next.readv(fd, iov, n) : syscall(SYS_readv, fd, iov, n);
+}
+
+HG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
+{
+	touch_iov(iov, n);
+	return next.preadv ? next.preadv(fd, iov, n, off) : syscall(SYS_preadv, fd, iov, n, off, 0);
+}
+
+HG_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
+{
+	touch(buf, n);
+	if (from && len)
+		touch(from, *len);
+	return next.recvfrom ? next.recvfrom(fd, buf, n, flags, from, len)
+			     : syscall(SYS_recvfrom, fd, buf, n, flags, from, len);
+}
+
+HG_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	touch(buf, n);
+	return next.recv ? next.recv(fd, buf, n, flags) : syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+}
+
+HG_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	if (msg) {
+		touch_iov(msg->msg_iov, (int)msg->msg_iovlen);
+		touch(msg->msg_name, msg->msg_namelen);
+		touch(msg->msg_control, msg->msg_controllen);
+	}
+	return next.recvmsg ? next.recvmsg(fd, msg, flags) : syscall(SYS_recvmsg, fd, msg, flags);
+}
+
+HG_EXPORT char *getcwd(char *buf, size_t n)
+{
+	touch(buf, n);
+	if (next.getcwd)
+		return next.getcwd(buf, n);
+	return syscall(SYS_getcwd, buf, n) < 0 ? NULL : buf;
+}
+
+HG_EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
+{
+	touch(buf, n);
+	return next.readlink ? next.readlink(path, buf, n) : syscall(SYS_readlink, path, buf, n);
+}
+
+HG_EXPORT int pipe2(int fds[2], int flags)
+{
+	touch(fds, 2 * sizeof *fds);
+	return next.pipe2 ? next.pipe2(fds, flags) : (int)syscall(SYS_pipe2, fds, flags);
+}
+
+HG_EXPORT int pipe(int fds[2])
+{
+	return pipe2(fds, 0);
+}
+
+/* The large-file names, the same calls on x86-64. */
+HG_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+
+HG_EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	return fstatat64(AT_FDCWD, path, st, 0);
+}
+
+HG_EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	return fstatat64(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+HG_EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	return fstatat64(fd, "", st, AT_EMPTY_PATH);
+}
+
+HG_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
+{
+	return pread(fd, buf, n, off);
+}
+
+HG_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
+{
+	return preadv(fd, iov, n, off);
+}
