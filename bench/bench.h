@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* splitmix64: fast, and the same sequence on every run and every allocator. */
 static inline uint64_t rng_next(uint64_t *state)
@@ -45,6 +46,14 @@ static inline void check(int ok, const char *what)
 		fprintf(stderr, "bench: corrupted data: %s\n", what);
 		exit(3);
 	}
+}
+
+/* Monotonic seconds: the multi-thread workloads time their threaded phase with it. */
+static inline double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static inline long arg_long(int argc, char **argv, int i, long dflt)

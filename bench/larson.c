@@ -1,7 +1,6 @@
 /* Larson-style server: threads replace random slots of a slot array, and the arrays change hands every epoch. */
 #include "bench.h"
 #include <pthread.h>
-#include <time.h>
 
 /* Larson's original run used blocks of 10..400 bytes; this keeps that shape. */
 #define MIN_BYTES 16
@@ -61,13 +60,6 @@ static void *run(void *arg)
 		pthread_barrier_wait(&sh->barrier);
 	}
 	return NULL;
-}
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)

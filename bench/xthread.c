@@ -5,7 +5,6 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 #define BATCH_BLOCKS 64 /* blocks per hand-over */
 #define BOX_BATCHES 8   /* a mailbox holds this many batches; the sender waits when it is full */
@@ -75,13 +74,6 @@ static void *run(void *arg)
 		atomic_store_explicit(&w->in->taken, n + 1, memory_order_release);
 	}
 	return NULL;
-}
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)

@@ -184,33 +184,13 @@ HG_EXPORT int pipe(int fds[2])
 	return pipe2(fds, 0);
 }
 
-/* The large-file names, the same calls on x86-64. */
-HG_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	return fstatat(dirfd, path, (struct stat *)st, flags);
-}
-
-HG_EXPORT int stat64(const char *path, struct stat64 *st)
-{
-	return fstatat64(AT_FDCWD, path, st, 0);
-}
-
-HG_EXPORT int lstat64(const char *path, struct stat64 *st)
-{
-	return fstatat64(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
-}
-
-HG_EXPORT int fstat64(int fd, struct stat64 *st)
-{
-	return fstatat64(fd, "", st, AT_EMPTY_PATH);
-}
-
-HG_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
-{
-	return pread(fd, buf, n, off);
-}
-
-HG_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
-{
-	return preadv(fd, iov, n, off);
-}
+/* The large-file names: on x86-64 the same structures, so the same functions. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wattribute-alias"
+HG_EXPORT __typeof(stat64) stat64 __attribute__((alias("stat")));
+HG_EXPORT __typeof(lstat64) lstat64 __attribute__((alias("lstat")));
+HG_EXPORT __typeof(fstat64) fstat64 __attribute__((alias("fstat")));
+HG_EXPORT __typeof(fstatat64) fstatat64 __attribute__((alias("fstatat")));
+HG_EXPORT __typeof(pread64) pread64 __attribute__((alias("pread")));
+HG_EXPORT __typeof(preadv64) preadv64 __attribute__((alias("preadv")));
+#pragma GCC diagnostic pop
