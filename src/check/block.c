@@ -35,19 +35,32 @@ static unsigned bucket_bits;
 static _Atomic size_t records;
 static struct stripe stripes[STRIPES];
 
+/* The blocks of one 64 KiB slice take consecutive buckets, from a random start per slice:
+ * blocks allocated one after another share bucket lines, a stripe, and that stripe's record
+ * pool. The bucket is the low bits of the hash, the stripe bits 6-11: the stripe of a record
+ * stays the same when the table grows. */
 static inline uint64_t hash_of(const char *core)
 {
-	return ((uintptr_t)core >> 4) * 0x9e3779b97f4a7c15ull;
+	uint64_t slice = (uintptr_t)core >> 16;
+	slice ^= slice >> 31;
+	slice *= 0xbf58476d1ce4e5b9ull;
+	slice ^= slice >> 29;
+	return slice + (((uintptr_t)core >> 4) & 0xfff);
 }
 
 static inline struct stripe *stripe_of(uint64_t h)
 {
-	return &stripes[h & (STRIPES - 1)];
+	return &stripes[(h >> 6) & (STRIPES - 1)];
+}
+
+static inline size_t bucket_index(uint64_t h, unsigned bits)
+{
+	return h & (((size_t)1 << bits) - 1);
 }
 
 static inline struct hgc_block **bucket_of(uint64_t h)
 {
-	return &buckets[h >> (64 - bucket_bits)];
+	return &buckets[bucket_index(h, bucket_bits)];
 }
 
 void hgc_table_init(void)
@@ -99,7 +112,7 @@ static void grow(void)
 		for (size_t i = 0; i < old_n; i++) {
 			for (struct hgc_block *b = old[i], *next; b; b = next) {
 				next = b->hash_next;
-				struct hgc_block **head = &fresh[hash_of(b->core) >> (64 - bits)];
+				struct hgc_block **head = &fresh[bucket_index(hash_of(b->core), bits)];
 				b->hash_next = *head;
 				*head = b;
 			}
