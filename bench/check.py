@@ -453,11 +453,7 @@ def main():
             "- Run spread is not shown: on a shared machine single runs of the fast columns move by "
             "10-30 %; the ratios here are mostly far larger than that.", ""]
     doc += workload_list(chosen) + tool_list(tools, versions)
-    text = "\n".join(doc)
-    print(text)
-    with open(out, "w") as f:
-        f.write(text)
-    print(f"bench-check: wrote {out}", file=sys.stderr)
+    run.write_results(doc, out, "bench-check")
 
 
 if __name__ == "__main__":

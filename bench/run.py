@@ -265,6 +265,15 @@ def machine_lines(versions, args, load_before):
     ]
 
 
+def write_results(doc, out, tag):
+    """Prints the results document (a list of lines) and writes it to out."""
+    text = "\n".join(doc)
+    print(text)
+    with open(out, "w") as f:
+        f.write(text)
+    print(f"{tag}: wrote {out}", file=sys.stderr)
+
+
 def cell_text(cell, value, digits):
     if cell.failure:
         return f"FAIL ({cell.failure})"
@@ -419,11 +428,7 @@ def main():
         doc += pair_table(pair, pair_failures, allocs)
     doc += targets(time_ratios, rss_ratios, pair, results)
     doc += workload_list(chosen)
-    text = "\n".join(doc)
-    print(text)
-    with open(out, "w") as f:
-        f.write(text)
-    print(f"bench: wrote {out}", file=sys.stderr)
+    write_results(doc, out, "bench")
 
 
 if __name__ == "__main__":

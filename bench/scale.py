@@ -187,11 +187,7 @@ def main():
     doc += ["## heapguard against its target", ""] + verdicts + [""]
     doc += ["## Commands", ""] + [f"- {name}: `{cmd.format(bin='build/bench', n='THREADS')}`"
                                    for name, _, cmd in WORKLOADS] + [""]
-    text = "\n".join(doc).replace("{after}", bench.load_average())
-    print(text)
-    with open(out, "w") as f:
-        f.write(text)
-    print(f"scale: wrote {out}", file=sys.stderr)
+    bench.write_results([line.replace("{after}", bench.load_average()) for line in doc], out, "scale")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """check_guard.py — guard mode (guard=N) and the SIGSEGV/SIGBUS reporter of libheapguard-check.so:
 overflows onto guard pages, reads of freed guarded blocks, first uses that read (guard_uninit),
-NULL and wild pointers, a program's own handler, the guard budget, threads. Prints TAP. Usage: tests/check_guard.py [BUILD_DIR]"""
+NULL and wild pointers, a program's own handler, the guard budget, threads. Prints TAP.
+Usage: tests/check_guard.py [BUILD_DIR]"""
 import os
 import re
 import signal
@@ -10,36 +11,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hgreport  # noqa: E402
+from checklib import ROOT, Tap, build, run  # noqa: E402
+import checklib  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
-LIB = os.path.join(BUILD, "libheapguard-check.so")
-OUT = os.path.join(BUILD, "tests", "check")
-os.makedirs(OUT, exist_ok=True)
 GUARD = "guard=1:leak_check=no"
 PLAIN = "leak_check=no"
 SIGSEGV = -signal.SIGSEGV
 
-results = []
-
-
-def build(src):
-    exe = os.path.join(OUT, os.path.splitext(os.path.basename(src))[0])
-    subprocess.run(["gcc", "-g", "-O0", "-pthread", "-o", exe, src], check=True)
-    return exe
-
-
-def run(argv, options):
-    env = dict(os.environ, LD_PRELOAD=LIB, HEAPGUARD_OPTIONS=options)
-    try:
-        p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
-    except subprocess.TimeoutExpired:
-        return None, "", "timed out", hgreport.parse("")
-    return p.returncode, p.stdout, p.stderr, hgreport.parse(p.stderr)
-
-
-def check(name, why):
-    results.append((name, [w for w in why if w]))
+tap = Tap()
+check = tap.check
 
 
 def expect_error(r, kind, access=None, relation=None, distance=None, block_size=None, top=None,
@@ -59,7 +39,7 @@ def exited_ok(rc, err):
 
 
 def src(name):
-    return os.path.join(ROOT, "tests", "check", name + ".c")
+    return checklib.src(name + ".c")
 
 
 exe = {n: build(src(n)) for n in ("guard_overflow", "guard_underflow", "guard_use_after_free",
@@ -176,9 +156,4 @@ check("guard without guard_uninit: the same program runs clean",
       exited_ok(rc, err) + ([] if out == UNINIT_OUT else ["stdout %r" % out]) +
       (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
 
-print("1..%d" % len(results))
-for i, (name, why) in enumerate(results, 1):
-    print("%s %d - %s" % ("not ok" if why else "ok", i, name))
-    for w in why:
-        for line in str(w).splitlines():
-            print("# " + line)
+sys.exit(tap.finish())

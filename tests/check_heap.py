@@ -3,40 +3,19 @@
 realloc or exit, with the block, offsets and stacks asserted; exit statuses; the examples
 through the heapguard command. Prints TAP. Usage: tests/check_heap.py [BUILD_DIR]"""
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hgreport  # noqa: E402
+from checklib import BUILD, OUT, Tap, build, src  # noqa: E402
+import checklib  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
-LIB = os.path.join(BUILD, "libheapguard-check.so")
-OUT = os.path.join(BUILD, "tests", "check")
-os.makedirs(OUT, exist_ok=True)
-
-results = []
-
-
-def build(src, compiler="gcc"):
-    exe = os.path.join(OUT, os.path.splitext(os.path.basename(src))[0])
-    subprocess.run([compiler, "-g", "-O0", "-fno-builtin", "-pthread", "-o", exe, src], check=True)
-    return exe
+tap = Tap()
+check = tap.check
 
 
 def run(argv, options="leak_check=no", env_extra=None, preload=True):
-    env = dict(os.environ)
-    env.pop("HEAPGUARD_OPTIONS", None)
-    if preload:
-        env["LD_PRELOAD"] = LIB
-        env["HEAPGUARD_OPTIONS"] = options
-    env.update(env_extra or {})
-    p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-    return p.returncode, p.stdout, p.stderr, hgreport.parse(p.stderr)
-
-
-def check(name, why):
-    results.append((name, [w for w in why if w]))
+    return checklib.run(argv, options, preload, env_extra, timeout=60)
 
 
 def expect_error(r, kind, access=None, size=None, func=None, relation=None, distance=None,
@@ -52,8 +31,8 @@ def summary_is(r, errors, contexts):
     return [] if s == {"errors": errors, "contexts": contexts} else ["error summary %r" % s]
 
 
-cases = build(os.path.join(ROOT, "tests", "check", "heap_cases.c"))
-mismatch = build(os.path.join(ROOT, "tests", "check", "heap_mismatch.cc"), "g++")
+cases = build(src("heap_cases.c"), ("-fno-builtin", "-pthread"))
+mismatch = build(src("heap_mismatch.cc"), ("-fno-builtin", "-pthread"), compiler="g++")
 
 rc, out, err, r = run([cases, "overflow"])
 check("overflow found at free: offset, size, stacks",
@@ -183,8 +162,4 @@ check("--log-file gets the report, stderr keeps the program's own",
       expect_error(hgreport.parse(open(log).read()), "double-free") +
       ([] if "ERROR" not in err and "second free" in err else [err]))
 
-print("1..%d" % len(results))
-for i, (name, why) in enumerate(results, 1):
-    print(("ok %d - %s" if not why else "not ok %d - %s") % (i, name))
-    for w in why:
-        print("# " + str(w).replace("\n", "\n# "))
+sys.exit(tap.finish())

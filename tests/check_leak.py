@@ -5,41 +5,21 @@ Prints TAP. Usage: tests/check_leak.py [BUILD_DIR]"""
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hgreport  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
-LIB = os.path.join(BUILD, "libheapguard-check.so")
-OUT = os.path.join(BUILD, "tests", "check")
-os.makedirs(OUT, exist_ok=True)
+from checklib import OUT, ROOT, Tap, build, src  # noqa: E402
+import checklib  # noqa: E402
 
 KINDS = ("definitely lost", "indirectly lost", "possibly lost", "still reachable")
-results = []
-
-
-def build(src, name=None):
-    exe = os.path.join(OUT, name or os.path.splitext(os.path.basename(src))[0])
-    subprocess.run(["gcc", "-g", "-O0", "-pthread", "-o", exe, src], check=True)
-    return exe
+tap = Tap()
+check = tap.check
 
 
 def run(argv, options="", records=None):
-    env = dict(os.environ)
-    env.pop("HEAPGUARD_RECORDS", None)
-    env["LD_PRELOAD"] = LIB
-    env["HEAPGUARD_OPTIONS"] = options
-    if records:
-        env["HEAPGUARD_RECORDS"] = records
-    p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
-    return p.returncode, p.stderr, hgreport.parse(p.stderr)
-
-
-def check(name, why):
-    results.append((name, [w for w in why if w]))
+    rc, _, err, r = checklib.run(argv, options, env_extra={"HEAPGUARD_RECORDS": records} if records else None)
+    return rc, err, r
 
 
 def leaks_of(r, kind):
@@ -74,7 +54,7 @@ def no_group(r, kind):
     return ["unexpected %s groups: %s" % (kind, [(g["bytes"], g["blocks"], g["stack"][:1]) for g in got])] if got else []
 
 
-cases = build(os.path.join(ROOT, "tests", "check", "leak_cases.c"))
+cases = build(src("leak_cases.c"))
 
 # ---- each kind of loss ----
 rc, err, r = run([cases, "definite"])
@@ -183,7 +163,7 @@ check("clean program: no LEAK line, all-zero summary",
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0), still=(0, 0)))
 
 # ---- valgrind's answer on the example: main has returned, so `line` is dead ----
-example = build(os.path.join(ROOT, "examples", "leak.c"), "example_leak")
+example = build(os.path.join(ROOT, "examples", "leak.c"), name="example_leak")
 rc, err, r = run([example])
 check("examples/leak.c: 10 blocks of 100 definitely lost, as valgrind says",
       expect_group(r, "definitely-lost", 1000, 10, "main") +
@@ -225,11 +205,4 @@ rc, err, r = run([sort, data])
 check("sort: no lost block allocated by libc or ld.so", libc_losses(err) + (["no LEAK SUMMARY"] if not r["leak_summary"] else []) +
       ([] if rc == 0 else ["exit status %d" % rc]))
 
-print("1..%d" % len(results))
-failed = 0
-for i, (name, why) in enumerate(results, 1):
-    print(("ok %d - %s" if not why else "not ok %d - %s") % (i, name))
-    for w in why:
-        print("# " + w)
-    failed += bool(why)
-sys.exit(1 if failed else 0)
+sys.exit(tap.finish())

@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "cases.h"
+
 static void clean_memory(void)
 {
 	char *a = malloc(32), *b = malloc(32);
@@ -117,21 +119,12 @@ static void clean_output(void)
 	free(z), free(bin);
 }
 
-static const struct {
-	const char *name;
-	void (*run)(void);
-} CASES[] = {
+static const struct test_case CASES[] = {
 	{ "memory", clean_memory }, { "strings", clean_strings }, { "format", clean_format },
 	{ "input", clean_input }, { "output", clean_output },
 };
 
 int main(int argc, char **argv)
 {
-	for (size_t i = 0; argc > 1 && i < sizeof CASES / sizeof CASES[0]; i++)
-		if (strcmp(argv[1], CASES[i].name) == 0) {
-			CASES[i].run();
-			return 0;
-		}
-	fprintf(stderr, "usage: %s CASE\n", argv[0]);
-	return 2;
+	return run_case(argc, argv, CASES, sizeof CASES / sizeof CASES[0]);
 }

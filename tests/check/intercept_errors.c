@@ -6,6 +6,8 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "cases.h"
+
 /* Each case allocates in its own function and misuses the block there, so both the access
  * stack and the allocated-by stack start at the case's name. Block sizes leave the overflows
  * inside the 16-byte right redzone. */
@@ -149,10 +151,7 @@ void use_after_free(void)
 	memcpy(sink, p, 8);
 }
 
-static const struct {
-	const char *name;
-	void (*run)(void);
-} CASES[] = {
+static const struct test_case CASES[] = {
 	{ "strcpy", duplicate }, { "memcpy", copy_bytes }, { "memcpy-before", copy_before },
 	{ "memset", fill }, { "strcat", append }, { "strncat", append_n }, { "strncpy", copy_n },
 	{ "memmove", shift }, { "strlen", measure }, { "strdup", clone_string },
@@ -163,11 +162,5 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	for (size_t i = 0; argc > 1 && i < sizeof CASES / sizeof CASES[0]; i++)
-		if (strcmp(argv[1], CASES[i].name) == 0) {
-			CASES[i].run();
-			return 0;
-		}
-	fprintf(stderr, "usage: %s CASE\n", argv[0]);
-	return 2;
+	return run_case(argc, argv, CASES, sizeof CASES / sizeof CASES[0]);
 }

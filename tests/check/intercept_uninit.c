@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cases.h"
+
 void emit_write(void)
 {
 	char *p = malloc(16);
@@ -41,21 +43,12 @@ void emit_fprintf(void)
 	fprintf(stdout, "%5.2f %*d %lu %c %p %-3s|%.3s|\n", 1.5, 4, 7, 9UL, 'c', (void *)p, "ab", p);
 }
 
-static const struct {
-	const char *name;
-	void (*run)(void);
-} CASES[] = {
+static const struct test_case CASES[] = {
 	{ "write", emit_write }, { "fwrite", emit_fwrite }, { "puts", emit_puts },
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf },
 };
 
 int main(int argc, char **argv)
 {
-	for (size_t i = 0; argc > 1 && i < sizeof CASES / sizeof CASES[0]; i++)
-		if (strcmp(argv[1], CASES[i].name) == 0) {
-			CASES[i].run();
-			return 0;
-		}
-	fprintf(stderr, "usage: %s CASE\n", argv[0]);
-	return 2;
+	return run_case(argc, argv, CASES, sizeof CASES / sizeof CASES[0]);
 }
