@@ -389,12 +389,8 @@ def main():
         return
     chosen = select_workloads(args.only)
     tools = select_tools(tools, args.tools)
-    bindir = os.path.join(os.path.abspath(args.build), "bench")
-    runone = os.path.join(bindir, "runone")
-    if not os.path.exists(runone):
-        sys.exit(f"bench-check: {runone} is missing: run `make bench-check` (it builds the workloads)")
-    out = args.out or os.path.join(bindir, "check-results.md")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    bindir, runone, out = run.bench_paths(args.build, args.out, "check-results.md", "bench-check",
+                                          "make bench-check")
     quarantine = quarantine_bytes(os.path.join(bindir, "check-under-test", "heapguard"), args.quarantine)
     # Only the settings each column names: none inherited from the caller's environment.
     for var in ("HEAPGUARD_OPTIONS", "ASAN_OPTIONS", "LSAN_OPTIONS", "MALLOC_CHECK_", "MALLOC_PERTURB_"):

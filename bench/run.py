@@ -265,6 +265,18 @@ def machine_lines(versions, args, load_before):
     ]
 
 
+def bench_paths(build, out, default_name, tag, make_target):
+    """(workload binaries' folder, runone, results file): runone must have been built, and the
+    results file's folder is made."""
+    bindir = os.path.join(os.path.abspath(build), "bench")
+    runone = os.path.join(bindir, "runone")
+    if not os.path.exists(runone):
+        sys.exit(f"{tag}: {runone} is missing: run `{make_target}` (it builds the workloads)")
+    out = out or os.path.join(bindir, default_name)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    return bindir, runone, out
+
+
 def write_results(doc, out, tag):
     """Prints the results document (a list of lines) and writes it to out."""
     text = "\n".join(doc)
@@ -383,12 +395,7 @@ def main():
         return
     chosen = select_workloads(args.only)
     allocs = select_allocators(args.allocators, args.build)
-    bindir = os.path.join(os.path.abspath(args.build), "bench")
-    runone = os.path.join(bindir, "runone")
-    if not os.path.exists(runone):
-        sys.exit(f"bench: {runone} is missing: run `make bench` (it builds the workloads)")
-    out = args.out or os.path.join(bindir, "results.md")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    bindir, runone, out = bench_paths(args.build, args.out, "results.md", "bench", "make bench")
 
     def expand(cmd):
         return cmd.format(bin=bindir, bench=os.path.join(ROOT, "bench"))

@@ -156,11 +156,7 @@ def main():
     args = parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     allocs = allocators(args)
-    runone = os.path.join(os.path.abspath(args.build), "bench", "runone")
-    if not os.path.exists(runone):
-        sys.exit(f"scale: {runone} is missing: run `make bench-bins`")
-    out = args.out or os.path.join(os.path.abspath(args.build), "bench", "scale-results.md")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    _, runone, out = bench.bench_paths(args.build, args.out, "scale-results.md", "scale", "make bench-bins")
     load_before = bench.load_average()
     vers = versions(allocs, args.libdir)
     doc = ["# heapguard thread-scaling results", ""]
