@@ -2,7 +2,10 @@
  * distinct stack once under a 32-bit id. */
 #define _GNU_SOURCE
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -10,6 +13,7 @@
 
 #include "base/lock.h"
 #include "base/options.h"
+#include "base/util.h"
 #include "check/check.h"
 #include "os/os.h"
 
@@ -19,7 +23,8 @@
 int unw_backtrace(void **buffer, int size);
 
 #define MAX_DEPTH 64
-#define OWN_FRAMES_MAX 8     /* heapguard's frames on top of a captured stack, at most */
+#define OWN_FRAMES_USUAL 4   /* heapguard's frames on top of a captured stack: malloc's 3 */
+#define OWN_FRAMES_MAX 8     /* ... and at most (the fault handler's) */
 #define BUCKETS (1u << 18)  /* 2 MiB, touched only where stacks land */
 #define MAX_IDS (1u << 22)   /* distinct stacks; later ones get id 0 (no stack) */
 #define CHUNK_BYTES (1u << 20)
@@ -192,6 +197,32 @@ static int is_sigreturn(const unsigned char *pc)
 	return !memcmp(pc, CODE, sizeof CODE);
 }
 
+/* Unwinds from our caller into raw; the number of frames, our own ones skipped. */
+static int unwind(void **raw, int depth)
+{
+	/* Asking for fewer frames is cheaper: leave room for the usual number of our own, and
+	 * unwind again only when there were more of them. */
+	int own = OWN_FRAMES_USUAL, n, skip;
+	for (;;) {
+		in_capture = 1;
+		n = unw_backtrace(raw, depth + own);
+		in_capture = 0;
+		skip = 0;
+		while (skip < n && hgc_is_own_pc((uintptr_t)raw[skip]))
+			skip++;
+		if (skip < own || own == OWN_FRAMES_MAX)
+			break;
+		own = OWN_FRAMES_MAX;
+	}
+	/* Captured in our fault handler: libc's signal trampoline sits between our frames and
+	 * the faulting one. */
+	if (skip > 0 && skip < n && is_sigreturn((const unsigned char *)raw[skip]))
+		skip++;
+	n -= skip;
+	memmove(raw, raw + skip, (size_t)(n > 0 ? n : 0) * sizeof *raw);
+	return n < depth ? n : depth;
+}
+
 uint32_t hgc_stack_capture(void)
 {
 	int depth = (int)hg_opt.stack_depth;
@@ -200,22 +231,26 @@ uint32_t hgc_stack_capture(void)
 	if (depth > MAX_DEPTH)
 		depth = MAX_DEPTH;
 	void *raw[MAX_DEPTH + OWN_FRAMES_MAX];
-	in_capture = 1;
-	int n = unw_backtrace(raw, depth + OWN_FRAMES_MAX);
-	in_capture = 0;
-	int skip = 0;
-	while (skip < n && hgc_is_own_pc((uintptr_t)raw[skip]))
-		skip++;
-	/* Captured in our fault handler: libc's signal trampoline sits between our frames and
-	 * the faulting one. */
-	if (skip > 0 && skip < n && is_sigreturn((const unsigned char *)raw[skip]))
-		skip++;
-	n -= skip;
-	if (n > depth)
-		n = depth;
-	if (n <= 0)
+	int n = unwind(raw, depth);
+	return n > 0 ? depot_put((const uintptr_t *)raw, n) : 0;
+}
+
+/* libunwind blocks all signals around each lookup of unwind tables it has not cached yet,
+ * two rt_sigprocmask system calls each time, so that a signal handler that unwinds cannot
+ * deadlock on its locks: ~110,000 calls, 0.12 s of a 0.6 s gcc run in check mode. Our own
+ * capture is never reentered (in_capture), so while it runs those calls are skipped; every
+ * other caller gets the real one. The remaining risk, a handler in the program unwinding
+ * with libunwind itself while our capture holds one of its locks, is taken knowingly. */
+HG_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	if (in_capture)
 		return 0;
-	return depot_put((const uintptr_t *)(raw + skip), n);
+	int err = pthread_sigmask(how, set, old);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max)
