@@ -83,6 +83,10 @@ check("realloc always moves; the old block is quarantined",
       expect_error(r, "heap-use-after-free", "write", block_size=16, free_top="main", top="main") +
       ([] if out == "moved=1 kept=1\n" else ["out %r" % out]))
 
+rc, out, err, r = run([cases, "span-reuse"], "leak_check=no:quarantine=0")
+check("blocks in reused span structs are found: no false invalid-free",
+      ([] if out == "found=12288\n" else ["out %r" % out]) + summary_is(r, 0, 0))
+
 rc, out, err, r = run([cases, "realloc-invalid"])
 check("realloc of a stack address is an invalid free and returns NULL",
       expect_error(r, "invalid-free", func="realloc", top="main") + ([] if out == "null=1\n" else [out]))

@@ -76,6 +76,11 @@ struct hg_span {
 	_Atomic uint32_t remote_state __attribute__((aligned(64)));
 	struct hg_span *remote_next;
 	_Atomic uint64_t remote[HG_SPAN_WORDS] __attribute__((aligned(64))); /* freed by others */
+
+	/* The checking library's records of the span's blocks (check/block.c), one per block.
+	 * Past `bits`, so that no reinitialization of the span clears it: a span struct used
+	 * again keeps its array, and the checker reuses it when it is large enough. */
+	_Atomic(void *) check_records;
 };
 
 /* A FULL span returns to AVAIL once a sixteenth of it is free: a span with a single hole

@@ -1,5 +1,6 @@
-/* block.c — the out-of-band records of checked blocks: a hash table keyed by the core block,
- * found again from any address inside it through the allocator's page map. */
+/* block.c — the out-of-band records of checked blocks: one slot per block in an array that
+ * hangs off its span (or its guard class), found from any address inside it through the
+ * allocator's page map. */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -11,66 +12,61 @@
 #include "check/table.h"
 #include "os/os.h"
 
-#define STRIPES 64               /* locks, by the hash's low bits */
-#define FIRST_BUCKET_BITS 12     /* 32 KiB of buckets to start: most processes are small */
-#define POOL_CHUNK_BYTES (256u << 10)
+#define STRIPES 64                       /* locks, by the key's hash */
+#define ARRAY_CLASSES 14                 /* arrays of 1, 2, 4 ... 8192 records */
+#define POOL_CHUNK_BYTES ((size_t)4 << 20)
 
+/*
+ * A block's record sits at a fixed place: slot i of its span's array (span->check_records),
+ * or of its guard class's. Finding it costs the page-map lookup that finding the span costs
+ * anyway, and one cache line: a record is 64 bytes, and arrays are 64-byte aligned. (A hash
+ * table keyed by the block walked chains of cold records: 30-45 % of check-mode time on
+ * malloc-bound programs.)
+ *
+ * A span gets its array at its first checked block, sized for its capacity; a span struct
+ * used again for another size class keeps it when it is large enough, else swaps it for a
+ * larger one. Arrays are never unmapped, and a record's key (core) is cleared when its block
+ * goes back to the allocator, so a reader with a stale span pointer reads a record whose key
+ * does not match at worst, never a hole.
+ *
+ * Writers hold the lock of the key's stripe. Lookups, which every intercepted memcpy makes,
+ * take no lock: they read the stripe's seq, copy the record, and retry when seq was odd or
+ * moved (a seqlock).
+ */
 struct stripe {
 	hg_lock_t lock;
-	_Atomic uint32_t seq;     /* odd while a writer changes a chain or a record of it */
-	struct hgc_block *free;   /* unused records */
-	char *cursor, *end;       /* bump area for new ones */
+	_Atomic uint32_t seq;     /* odd while a writer changes a record of the stripe */
 	size_t live_blocks, live_bytes;
 } __attribute__((aligned(64)));
 
-/* The table grows by 4x when it holds twice as many records as buckets. A record's stripe
- * depends on its hash only, so the lock that guards it is the same before and after; the
- * table itself changes only while every stripe lock is held.
- *
- * Lookups, which every intercepted memcpy makes, take no lock: they read a stripe's seq,
- * walk the chain, and retry when seq was odd or moved (a seqlock). Records and bucket arrays
- * are never unmapped, so a racing reader reads stale memory at worst, never a hole. */
-static struct hgc_block **buckets;
-static unsigned bucket_bits;
-static _Atomic size_t records;
+struct array {
+	struct array *all_next;   /* every array, for hgc_blocks_foreach */
+	struct array *free_next;  /* unused arrays of one size */
+	uint32_t slots;
+	unsigned cls;
+	char pad[64 - 2 * sizeof(void *) - 2 * sizeof(uint32_t)];
+	struct hgc_block recs[];  /* 64-byte aligned */
+};
+_Static_assert(sizeof(struct array) == 64, "records start on a cache line");
+_Static_assert(sizeof(struct hgc_block) == 64, "a record is one cache line");
+
 static struct stripe stripes[STRIPES];
+static hg_lock_t arrays_lock = HG_LOCK_INIT; /* all of the following */
+static struct array *all_arrays, *free_arrays[ARRAY_CLASSES];
+static char *pool_cursor, *pool_end;
 
-/* The blocks of one 64 KiB slice take consecutive buckets, from a random start per slice:
- * blocks allocated one after another share bucket lines, a stripe, and that stripe's record
- * pool. The bucket is the low bits of the hash, the stripe bits 6-11: the stripe of a record
- * stays the same when the table grows. */
-static inline uint64_t hash_of(const char *core)
+static inline struct stripe *stripe_of(const char *core)
 {
-	uint64_t slice = (uintptr_t)core >> 16;
-	slice ^= slice >> 31;
-	slice *= 0xbf58476d1ce4e5b9ull;
-	slice ^= slice >> 29;
-	return slice + (((uintptr_t)core >> 4) & 0xfff);
-}
-
-static inline struct stripe *stripe_of(uint64_t h)
-{
-	return &stripes[(h >> 6) & (STRIPES - 1)];
-}
-
-static inline size_t bucket_index(uint64_t h, unsigned bits)
-{
-	return h & (((size_t)1 << bits) - 1);
-}
-
-static inline struct hgc_block **bucket_of(uint64_t h)
-{
-	return &buckets[bucket_index(h, bucket_bits)];
+	uint64_t h = (uintptr_t)core >> 4;
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return &stripes[(h >> 40) & (STRIPES - 1)];
 }
 
 void hgc_table_init(void)
 {
 	for (unsigned i = 0; i < STRIPES; i++)
 		stripes[i].lock = (hg_lock_t)HG_LOCK_INIT;
-	bucket_bits = FIRST_BUCKET_BITS;
-	buckets = hg_os_map(sizeof *buckets << bucket_bits, 0);
-	if (!buckets)
-		hg_fatal("heapguard", "cannot map the block table", NULL, NULL, 0);
 }
 
 static void write_begin(struct stripe *st)
@@ -100,97 +96,129 @@ static void unlock_all(void)
 	}
 }
 
-static void grow(void)
+/* An array of at least `slots` records, all clear; NULL when out of memory. Under arrays_lock. */
+static struct array *array_new_locked(uint32_t slots)
 {
-	lock_all();
-	unsigned bits = bucket_bits + 2;
-	struct hgc_block **old = buckets, **fresh = NULL;
-	size_t old_n = (size_t)1 << bucket_bits;
-	if (atomic_load(&records) > (old_n << 1) && bits < 40)
-		fresh = hg_os_map(sizeof *fresh << bits, 0);
-	if (fresh) {
-		for (size_t i = 0; i < old_n; i++) {
-			for (struct hgc_block *b = old[i], *next; b; b = next) {
-				next = b->hash_next;
-				struct hgc_block **head = &fresh[bucket_index(hash_of(b->core), bits)];
-				b->hash_next = *head;
-				*head = b;
-			}
-		}
-		buckets = fresh;
-		bucket_bits = bits;
+	unsigned cls = slots <= 1 ? 0 : 32u - (unsigned)__builtin_clz(slots - 1);
+	if (cls >= ARRAY_CLASSES)
+		return NULL;
+	struct array *a = free_arrays[cls];
+	if (a) {
+		free_arrays[cls] = a->free_next;
+		return a;
 	}
-	unlock_all();
-	(void)old; /* kept mapped for lock-free readers; the old arrays sum to 1/3 of the new */
+	size_t bytes = sizeof *a + (sizeof(struct hgc_block) << cls);
+	if (pool_cursor + bytes > pool_end) {
+		pool_cursor = hg_os_map(POOL_CHUNK_BYTES, 64);
+		pool_end = pool_cursor ? pool_cursor + POOL_CHUNK_BYTES : NULL;
+		if (!pool_cursor)
+			return NULL;
+	}
+	a = (struct array *)pool_cursor;
+	pool_cursor += bytes;
+	a->slots = 1u << cls;
+	a->cls = cls;
+	a->all_next = all_arrays;
+	all_arrays = a;
+	return a;
 }
 
-/* The key of the block whose extent holds addr: its guard slot, or its core block found
- * through the page map. Another thread may be changing the span; a stale key only misses. */
-char *hgc_key_of(const void *addr)
+/* Gives span s an array with room for its `slots` blocks; returns block idx's record. Only
+ * the span's owner allocates from it, but lookups from other threads may be reading its old
+ * array: that one is cleared already (its blocks went back before the span was made again)
+ * and only goes back to the free list. */
+static HG_NOINLINE struct hgc_block *attach(struct hg_span *s, uint32_t idx, uint32_t slots)
+{
+	hg_lock(&arrays_lock);
+	struct array *old = atomic_load_explicit(&s->check_records, memory_order_relaxed);
+	struct array *a = old;
+	if (!a || a->slots < slots) {
+		a = array_new_locked(slots);
+		if (a) {
+			if (old) {
+				old->free_next = free_arrays[old->cls];
+				free_arrays[old->cls] = old;
+			}
+			atomic_store_explicit(&s->check_records, a, memory_order_release);
+		}
+	}
+	hg_unlock(&arrays_lock);
+	return a && idx < a->slots ? &a->recs[idx] : NULL;
+}
+
+/* The key of the block whose extent may hold addr (its guard slot, or its core block found
+ * through the page map) and the slot for its record; NULL when addr is in no block's place.
+ * Another thread may be changing the span: a stale key only misses. `create`: give the span
+ * an array when it has none large enough (else such a block has no record: NULL). */
+static struct hgc_block *locate(const void *addr, char **key, int create)
 {
 	char *slot = hgc_guard_slot_of(addr);
-	if (slot)
-		return slot;
+	if (slot) {
+		*key = slot;
+		return hgc_guard_record(slot);
+	}
 	struct hg_span *s = hg_pagemap_get((uintptr_t)addr);
 	if (!s || s->owner == HG_OWNER_FREED || !s->start)
 		return NULL;
 	size_t off = (size_t)((const char *)addr - s->start);
 	if (off >= s->bytes)
 		return NULL;
-	if (s->owner == HG_OWNER_LARGE || !s->size)
-		return s->start;
-	size_t idx = off / s->size;
-	return idx < s->capacity ? s->start + idx * s->size : NULL;
+	uint32_t idx = 0, slots = 1;
+	if (s->owner != HG_OWNER_LARGE && s->size) {
+		idx = (uint32_t)(off / s->size);
+		slots = s->capacity;
+		if (idx >= slots)
+			return NULL;
+	}
+	*key = s->start + (size_t)idx * s->size;
+	/* Room for every block of the span, not just this one: an array too small for the span
+	 * is one of an earlier use of the span struct, and is replaced before any of its slots
+	 * is used again. */
+	struct array *a = atomic_load_explicit(&s->check_records, memory_order_acquire);
+	if (likely(a && slots <= a->slots))
+		return &a->recs[idx];
+	return create ? attach(s, idx, slots) : NULL;
 }
 
-static struct hgc_block *find_locked(uint64_t h, const char *core)
+char *hgc_key_of(const void *addr)
 {
-	for (struct hgc_block *b = *bucket_of(h); b; b = b->hash_next)
-		if (b->core == core)
-			return b;
-	return NULL;
+	char *key;
+	return locate(addr, &key, 0) ? key : NULL;
+}
+
+void hgc_table_prefetch(const void *addr)
+{
+	char *key;
+	struct hgc_block *b = locate(addr, &key, 0);
+	if (b)
+		__builtin_prefetch(b, 1);
 }
 
 struct hgc_block *hgc_table_insert(const struct hgc_block *rec)
 {
-	uint64_t h = hash_of(rec->core);
-	struct stripe *st = stripe_of(h);
+	char *key;
+	struct hgc_block *b = locate(rec->core, &key, 1);
+	if (!b || key != rec->core)
+		return NULL;
+	struct stripe *st = stripe_of(key);
 	hg_lock(&st->lock);
-	struct hgc_block *b = st->free;
-	if (b) {
-		st->free = b->hash_next;
-	} else {
-		if (st->cursor + sizeof *b > st->end) {
-			st->cursor = hg_os_map(POOL_CHUNK_BYTES, 0);
-			st->end = st->cursor ? st->cursor + POOL_CHUNK_BYTES : NULL;
-		}
-		if (!st->cursor) {
-			hg_unlock(&st->lock);
-			return NULL;
-		}
-		b = (struct hgc_block *)st->cursor;
-		st->cursor += sizeof *b;
-	}
 	write_begin(st);
 	*b = *rec;
-	struct hgc_block **head = bucket_of(h);
-	b->hash_next = *head;
-	*head = b;
 	write_end(st);
 	st->live_blocks++;
 	st->live_bytes += rec->size;
 	hg_unlock(&st->lock);
-	if (atomic_fetch_add_explicit(&records, 1, memory_order_relaxed) + 1 > ((size_t)2 << bucket_bits))
-		grow();
 	return b;
 }
 
 int hgc_table_update(const char *core, int (*fn)(struct hgc_block *b, void *arg), void *arg)
 {
-	uint64_t h = hash_of(core);
-	struct stripe *st = stripe_of(h);
+	char *key;
+	struct hgc_block *b = locate(core, &key, 0);
+	struct stripe *st = stripe_of(core);
 	hg_lock(&st->lock);
-	struct hgc_block *b = find_locked(h, core);
+	if (b && b->core != core)
+		b = NULL;
 	int was_live = b && b->state == HGC_LIVE;
 	write_begin(st);
 	int r = fn(b, arg);
@@ -205,58 +233,44 @@ int hgc_table_update(const char *core, int (*fn)(struct hgc_block *b, void *arg)
 
 void hgc_table_remove(const char *core)
 {
-	uint64_t h = hash_of(core);
-	struct stripe *st = stripe_of(h);
+	char *key;
+	struct hgc_block *b = locate(core, &key, 0);
+	if (!b)
+		return;
+	struct stripe *st = stripe_of(core);
 	hg_lock(&st->lock);
-	for (struct hgc_block **pp = bucket_of(h); *pp; pp = &(*pp)->hash_next) {
-		struct hgc_block *b = *pp;
-		if (b->core != core)
-			continue;
+	if (b->core == core) {
 		write_begin(st);
-		*pp = b->hash_next;
-		b->hash_next = st->free;
 		b->core = NULL;
+		b->state = 0;
 		write_end(st);
-		st->free = b;
-		atomic_fetch_sub_explicit(&records, 1, memory_order_relaxed);
-		break;
 	}
 	hg_unlock(&st->lock);
 }
 
 int hgc_lookup(const void *addr, struct hgc_block *out)
 {
-	if (!buckets)
+	char *key;
+	struct hgc_block *b = locate(addr, &key, 0);
+	if (!b)
 		return 0;
-	char *core = hgc_key_of(addr);
-	if (!core)
-		return 0;
-	uint64_t h = hash_of(core);
-	struct stripe *st = stripe_of(h);
-	struct hgc_block *b = NULL;
-	for (int tries = 0; tries < 4; tries++) {
+	struct stripe *st = stripe_of(key);
+	for (int tries = 0;; tries++) {
+		if (tries == 4) {
+			hg_lock(&st->lock); /* writers keep coming: wait for them */
+			*out = *b;
+			hg_unlock(&st->lock);
+			break;
+		}
 		uint32_t seq = atomic_load_explicit(&st->seq, memory_order_acquire);
 		if (seq & 1)
 			continue;
-		/* A chain changing under us may lead anywhere, even in a circle: a bounded walk. */
-		unsigned steps = 0;
-		for (b = *bucket_of(h); b && b->core != core && steps < 256; b = b->hash_next)
-			steps++;
-		if (steps == 256)
-			break;
-		if (b)
-			*out = *b;
+		*out = *b;
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&st->seq, memory_order_relaxed) == seq)
-			goto found;
+			break;
 	}
-	hg_lock(&st->lock); /* writers keep coming: wait for them */
-	b = find_locked(h, core);
-	if (b)
-		*out = *b;
-	hg_unlock(&st->lock);
-found:
-	return b && (const char *)addr < out->core + out->core_bytes;
+	return out->core == key && (const char *)addr < out->core + out->core_bytes;
 }
 
 void hgc_check_access(const void *p, size_t n, int is_write, const char *func)
@@ -301,15 +315,25 @@ void hgc_mark_reported(const char *core)
 	hgc_table_update(core, set_reported, NULL);
 }
 
+static void foreach_in(struct hgc_block *recs, uint32_t n,
+		       void (*fn)(const struct hgc_block *b, void *arg), void *arg)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (recs[i].core && recs[i].state == HGC_LIVE)
+			fn(&recs[i], arg);
+}
+
 void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, void *arg), void *arg)
 {
-	if (!buckets)
-		return;
 	lock_all();
-	for (size_t i = 0; i < ((size_t)1 << bucket_bits); i++)
-		for (struct hgc_block *b = buckets[i]; b; b = b->hash_next)
-			if (b->state == HGC_LIVE)
-				fn(b, arg);
+	hg_lock(&arrays_lock);
+	for (struct array *a = all_arrays; a; a = a->all_next)
+		foreach_in(a->recs, a->slots, fn, arg);
+	hg_unlock(&arrays_lock);
+	struct hgc_block *recs;
+	uint32_t n;
+	for (unsigned k = 0; (recs = hgc_guard_records(k, &n)); k++)
+		foreach_in(recs, n, fn, arg);
 	unlock_all();
 }
 
@@ -325,15 +349,18 @@ void hgc_blocks_in_use(size_t *blocks, size_t *bytes)
 void hgc_table_fork_prepare(void)
 {
 	lock_all();
+	hg_lock(&arrays_lock);
 }
 
 void hgc_table_fork_parent(void)
 {
+	hg_unlock(&arrays_lock);
 	unlock_all();
 }
 
 void hgc_table_fork_child(void)
 {
+	hg_lock_reset(&arrays_lock);
 	for (unsigned s = 0; s < STRIPES; s++)
 		hg_lock_reset(&stripes[s].lock);
 }

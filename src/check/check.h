@@ -31,7 +31,6 @@ enum hgc_alloc_kind { HGC_BY_MALLOC, HGC_BY_NEW, HGC_BY_NEW_ARRAY };
 enum hgc_state { HGC_LIVE = 1, HGC_QUARANTINED = 2 };
 
 struct hgc_block {
-	struct hgc_block *hash_next;  /* bucket chain */
 	struct hgc_block *fifo_next;  /* quarantine order */
 	char *core;                   /* key: the core block or guard slot */
 	char *user;                   /* what the program got */
@@ -84,6 +83,11 @@ void hgc_guard_retire(const struct hgc_block *b);
 void hgc_guard_release(const struct hgc_block *b);
 /* The slot holding addr, or NULL: the key for hgc_lookup's table. */
 char *hgc_guard_slot_of(const void *addr);
+/* The record of the guard slot starting at slot (block.c's), or NULL when slot is none. */
+struct hgc_block *hgc_guard_record(const char *slot);
+/* Guard class k's records and in *n how many slots it ever used; NULL past the last class or
+ * before the first guarded block. */
+struct hgc_block *hgc_guard_records(unsigned k, uint32_t *n);
 
 /* ---- stacks (stack.c) ---- */
 /* Captures the caller's stack without heapguard's own frames and stores it once in the depot;

@@ -59,6 +59,7 @@ struct guard_class {
 	uint32_t queued;         /* how many */
 	uint32_t *next;          /* capacity entries */
 	_Atomic uint8_t *state;  /* capacity entries, enum hgc_slot_state */
+	struct hgc_block *records; /* capacity entries: block.c's record of each slot */
 } __attribute__((aligned(64)));
 
 static struct guard_class classes[CLASSES];
@@ -129,7 +130,7 @@ static HG_NOINLINE int region_init(void)
 		goto out;
 	size_t bytes = (size_t)CLASSES << CLASS_SPAN_SHIFT;
 	char *r = hg_os_reserve(bytes);
-	size_t table_bytes = (size_t)CLASSES * CLASS_SLOTS_MAX * (sizeof(uint32_t) + 1);
+	size_t table_bytes = (size_t)CLASSES * CLASS_SLOTS_MAX * (sizeof(struct hgc_block) + sizeof(uint32_t) + 1);
 	char *tables = r ? hg_os_map(table_bytes, 0) : NULL;
 	if (!tables) {
 		if (r)
@@ -137,6 +138,9 @@ static HG_NOINLINE int region_init(void)
 		region_failed = 1; /* e.g. ulimit -v: guard mode stays off */
 		goto out;
 	}
+	struct hgc_block *all_records = (struct hgc_block *)tables;
+	uint32_t *all_next = (uint32_t *)(all_records + (size_t)CLASSES * CLASS_SLOTS_MAX);
+	_Atomic uint8_t *all_state = (_Atomic uint8_t *)(all_next + (size_t)CLASSES * CLASS_SLOTS_MAX);
 	for (unsigned k = 0; k < CLASSES; k++) {
 		struct guard_class *c = &classes[k];
 		c->lock = (hg_lock_t)HG_LOCK_INIT;
@@ -146,9 +150,9 @@ static HG_NOINLINE int region_init(void)
 		size_t fit = (CLASS_SPAN_BYTES - PAGE_BYTES) / c->stride_bytes;
 		c->capacity = fit < CLASS_SLOTS_MAX ? (uint32_t)fit : CLASS_SLOTS_MAX;
 		c->head = c->tail = NO_SLOT;
-		c->next = (uint32_t *)tables + (size_t)k * CLASS_SLOTS_MAX;
-		c->state = (_Atomic uint8_t *)(tables + (size_t)CLASSES * CLASS_SLOTS_MAX * sizeof(uint32_t)) +
-			   (size_t)k * CLASS_SLOTS_MAX;
+		c->records = all_records + (size_t)k * CLASS_SLOTS_MAX;
+		c->next = all_next + (size_t)k * CLASS_SLOTS_MAX;
+		c->state = all_state + (size_t)k * CLASS_SLOTS_MAX;
 	}
 	/* glibc keeps its first 48 fork handlers in static storage: this does not allocate. */
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -328,6 +332,21 @@ char *hgc_guard_slot_of(const void *addr)
 {
 	char *slot, *below, *above;
 	return hgc_guard_place(addr, &slot, &below, &above) == HGC_GUARD_IN_SLOT ? slot : NULL;
+}
+
+struct hgc_block *hgc_guard_record(const char *slot)
+{
+	struct guard_class *c;
+	uint32_t i;
+	return slot_index(slot, &c, &i) ? &c->records[i] : NULL;
+}
+
+struct hgc_block *hgc_guard_records(unsigned k, uint32_t *n)
+{
+	if (k >= CLASSES || !atomic_load_explicit(&region_bytes, memory_order_acquire))
+		return NULL;
+	*n = __atomic_load_n(&classes[k].fresh, __ATOMIC_RELAXED); /* slots ever handed out */
+	return classes[k].records;
 }
 
 /* ---- for signal.c ---- */

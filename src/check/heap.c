@@ -99,20 +99,21 @@ static int check_redzones(const struct hgc_block *b, uint32_t stack, const char 
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func)
 {
 	uint32_t thread = hgc_thread_id();
-	uint32_t stack = hgc_stack_capture();
 	if (n > MAX_REQUEST_BYTES) {
 		struct hgc_error e = { .kind = "allocation-size-too-big", .func = func, .addr = n,
-				       .stack = stack, .detail = "requested size exceeds 2^47 bytes" };
+				       .stack = hgc_stack_capture(), .detail = "requested size exceeds 2^47 bytes" };
 		hgc_report(&e);
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct hgc_block rec = { .size = n, .alloc_stack = stack, .alloc_thread = thread,
-				 .state = HGC_LIVE, .kind = (uint8_t)kind };
-	int fresh_zero = 0;
-	/* guard_uninit leaves out blocks that libraries allocate for themselves (stdio buffers,
-	 * iostreams): the kernel fills those, and would meet an inaccessible page. */
-	int untouched = hg_opt.guard_uninit && !zero && hgc_stack_from_program(stack);
+	struct hgc_block rec = { .size = n, .alloc_thread = thread, .state = HGC_LIVE, .kind = (uint8_t)kind };
+	int fresh_zero = 0, untouched = 0;
+	if (hg_opt.guard) {
+		/* guard_uninit leaves out blocks that libraries allocate for themselves (stdio
+		 * buffers, iostreams): the kernel fills those, and would meet an inaccessible page. */
+		rec.alloc_stack = hgc_stack_capture();
+		untouched = hg_opt.guard_uninit && !zero && hgc_stack_from_program(rec.alloc_stack);
+	}
 	if (!(hg_opt.guard && hgc_guard_alloc(n, align, untouched, &rec))) {
 		untouched = 0;
 		size_t left = align > HGC_REDZONE_BYTES ? align : HGC_REDZONE_BYTES;
@@ -134,6 +135,10 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 		rec.core = core;
 		rec.user = core + left;
 		rec.core_bytes = usable < cap ? usable : cap;
+		if (!hg_opt.guard) { /* the capture hides the record's cache miss */
+			hgc_table_prefetch(core);
+			rec.alloc_stack = hgc_stack_capture();
+		}
 	}
 	if (zero && !fresh_zero)
 		memset(rec.user, 0, n);
@@ -284,6 +289,7 @@ static const char *describe_foreign(const void *p)
 static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 {
 	struct free_ctx c = { .p = p, .kind = kind, .thread = hgc_thread_id() };
+	hgc_table_prefetch(p); /* the capture hides the record's cache miss */
 	c.stack = hgc_stack_capture();
 	char *core = hgc_key_of(p);
 	int v = core ? hgc_table_update(core, judge_free, &c) : FREE_GONE;

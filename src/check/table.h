@@ -5,6 +5,10 @@
 #include "check/check.h"
 
 void hgc_table_init(void);
+/* Starts loading the record of the block holding addr, which the caller will update soon:
+ * records are cold (the quarantine hands out blocks freed long ago), and a stack capture
+ * in between hides the cache miss. */
+void hgc_table_prefetch(const void *addr);
 /* Stores a copy of rec (keyed by rec->core); NULL when out of memory. */
 struct hgc_block *hgc_table_insert(const struct hgc_block *rec);
 /* Runs fn on the record keyed by core (NULL when there is none) under its lock, so that a

@@ -69,6 +69,24 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 1000; i++) /* pushes p out of a 4 KiB quarantine */
 			free(malloc(64));
 		fprintf(stderr, "churned\n");
+	} else if (!strcmp(c, "span-reuse")) {
+		/* Spans of a few large blocks go back, and their structs come again for spans of
+		 * many small ones (and back): every block must still be found by free. */
+		static char *blocks[4096];
+		int found = 0;
+		for (int round = 0; round < 3; round++) {
+			for (int i = 0; i < 64; i++)
+				blocks[i] = malloc(100000);
+			for (int i = 0; i < 64; i++)
+				free(blocks[i]);
+			for (int i = 0; i < 4096; i++)
+				blocks[i] = malloc(16);
+			for (int i = 0; i < 4096; i++)
+				found += malloc_usable_size(blocks[i]) == 16;
+			for (int i = 0; i < 4096; i++)
+				free(blocks[i]);
+		}
+		printf("found=%d\n", found);
 	} else if (!strcmp(c, "double-free")) {
 		char *p = malloc(24);
 		first_free(p);
