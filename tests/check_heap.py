@@ -87,6 +87,10 @@ rc, out, err, r = run([cases, "span-reuse"], "leak_check=no:quarantine=0")
 check("blocks in reused span structs are found: no false invalid-free",
       ([] if out == "found=12288\n" else ["out %r" % out]) + summary_is(r, 0, 0))
 
+rc, out, err, r = run([cases, "sigprocmask-in-handler"])
+check("sigprocmask works in a signal handler that interrupts a stack capture",
+      ([] if out == "handled=1 wrong=0\n" else ["out %r" % out]) + summary_is(r, 0, 0))
+
 rc, out, err, r = run([cases, "realloc-invalid"])
 check("realloc of a stack address is an invalid free and returns NULL",
       expect_error(r, "invalid-free", func="realloc", top="main") + ([] if out == "null=1\n" else [out]))

@@ -1,6 +1,7 @@
 /* stack.c — stack capture with libunwind's cached unwinder, and the depot that stores each
  * distinct stack once under a 32-bit id. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
@@ -58,9 +59,10 @@ static hg_lock_t depot_lock = HG_LOCK_INIT;
 extern const ElfW(Ehdr) __ehdr_start;
 static uintptr_t own_lo, own_hi;
 
-static void find_own_extent(void)
+/* The extent of the executable segments of the shared object whose ELF header is at eh (a
+ * shared object's first PT_LOAD has vaddr 0, so the header's address is the base). */
+static void code_extent(const ElfW(Ehdr) *eh, uintptr_t *lo_out, uintptr_t *hi_out)
 {
-	const ElfW(Ehdr) *eh = &__ehdr_start;
 	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
 	uintptr_t lo = UINTPTR_MAX, hi = 0;
 	for (int i = 0; i < eh->e_phnum; i++) {
@@ -71,9 +73,13 @@ static void find_own_extent(void)
 		if (ph[i].p_vaddr + ph[i].p_memsz > hi)
 			hi = ph[i].p_vaddr + ph[i].p_memsz;
 	}
-	/* A shared object's first PT_LOAD has vaddr 0, so the header's address is the base. */
-	own_lo = (uintptr_t)eh + lo;
-	own_hi = (uintptr_t)eh + hi;
+	*lo_out = (uintptr_t)eh + lo;
+	*hi_out = (uintptr_t)eh + hi;
+}
+
+static void find_own_extent(void)
+{
+	code_extent(&__ehdr_start, &own_lo, &own_hi);
 }
 
 int hgc_is_own_pc(uintptr_t pc)
@@ -117,6 +123,16 @@ int hgc_stack_from_program(uint32_t id)
 /* ---- threads ---- */
 static __thread uint32_t thread_id;
 static __thread int in_capture;
+static uintptr_t unwinder_lo, unwinder_hi = 1; /* libunwind's code, found before the first capture */
+
+static void find_unwinder_extent(void)
+{
+	Dl_info info;
+	if (dladdr((void *)unw_backtrace, &info) && info.dli_fbase)
+		code_extent(info.dli_fbase, &unwinder_lo, &unwinder_hi);
+	else
+		unwinder_hi = 0; /* unknown: never skip */
+}
 static _Atomic uint32_t threads_seen = 1;
 
 uint32_t hgc_thread_id(void)
@@ -287,6 +303,8 @@ uint32_t hgc_stack_capture(void)
 		return 0; /* off, or reentered from the unwinder's own allocations */
 	if (depth > MAX_DEPTH)
 		depth = MAX_DEPTH;
+	if (unlikely(unwinder_hi == 1))
+		find_unwinder_extent();
 	void *raw[MAX_DEPTH + OWN_FRAMES_MAX];
 	int n = unwind(raw, depth);
 	return n > 0 ? depot_put((const uintptr_t *)raw, n) : 0;
@@ -294,13 +312,14 @@ uint32_t hgc_stack_capture(void)
 
 /* libunwind blocks all signals around each lookup of unwind tables it has not cached yet,
  * two rt_sigprocmask system calls each time, so that a signal handler that unwinds cannot
- * deadlock on its locks: ~110,000 calls, 0.12 s of a 0.6 s gcc run in check mode. Our own
- * capture is never reentered (in_capture), so while it runs those calls are skipped; every
- * other caller gets the real one. The remaining risk, a handler in the program unwinding
- * with libunwind itself while our capture holds one of its locks, is taken knowingly. */
+ * deadlock on its locks: ~110,000 calls, 0.12 s of a 0.6 s gcc run in check mode. While our
+ * capture runs, the calls that come from libunwind's own code are skipped (our capture is
+ * never reentered: in_capture); every other caller, a signal handler that interrupts a capture
+ * included, gets the real one. The remaining risk, a handler in the program unwinding with
+ * libunwind itself while our capture holds one of its locks, is taken knowingly. */
 HG_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-	if (in_capture)
+	if (in_capture && (uintptr_t)__builtin_return_address(0) - unwinder_lo < unwinder_hi - unwinder_lo)
 		return 0;
 	int err = pthread_sigmask(how, set, old);
 	if (err) {

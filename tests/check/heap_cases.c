@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +27,24 @@ __attribute__((noinline)) static void first_free(void *p) { free(p); }
 __attribute__((noinline)) static void second_free(void *p) { free(p); }
 __attribute__((noinline)) static void write_before(char *p) { p[-1] = 'x'; }
 __attribute__((noinline)) static void write_after_free(char *p) { p[8] = 1; }
+
+/* A profiling-timer handler that blocks a signal with sigprocmask and reads the mask back:
+ * signals land during heapguard's stack captures too, where libunwind's own sigprocmask
+ * calls are skipped but the handler's must not be. */
+static volatile sig_atomic_t handled, mask_wrong;
+static void on_prof(int sig)
+{
+	(void)sig;
+	sigset_t block, cur, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR2);
+	sigfillset(&cur);
+	if (sigprocmask(SIG_BLOCK, &block, &old) || sigprocmask(SIG_SETMASK, NULL, &cur) ||
+	    !sigismember(&cur, SIGUSR2) || sigismember(&cur, SIGTERM))
+		mask_wrong++;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	handled++;
+}
 
 static void *thread_free(void *p)
 {
@@ -87,6 +107,16 @@ int main(int argc, char **argv)
 				free(blocks[i]);
 		}
 		printf("found=%d\n", found);
+	} else if (!strcmp(c, "sigprocmask-in-handler")) {
+		signal(SIGPROF, on_prof);
+		struct itimerval every = { { 0, 200 }, { 0, 200 } }, off = { { 0, 0 }, { 0, 0 } };
+		setitimer(ITIMER_PROF, &every, NULL);
+		for (long i = 0; handled < 200 && i < 20000000; i++) {
+			sink = malloc(32);
+			free(sink);
+		}
+		setitimer(ITIMER_PROF, &off, NULL);
+		printf("handled=%d wrong=%d\n", handled >= 200, (int)mask_wrong);
 	} else if (!strcmp(c, "double-free")) {
 		char *p = malloc(24);
 		first_free(p);
