@@ -120,10 +120,8 @@ int hgc_stack_from_program(uint32_t id)
 	return hgc_stack_get(id, &pc, 1) == 1 && pc >= main_lo && pc < main_hi;
 }
 
-/* ---- threads ---- */
-static __thread uint32_t thread_id;
-static __thread int in_capture;
-static uintptr_t unwinder_lo, unwinder_hi = 1; /* libunwind's code, found before the first capture */
+/* ---- libunwind's code, found before the first capture (see sigprocmask below) ---- */
+static uintptr_t unwinder_lo, unwinder_hi = 1; /* 1: not looked up yet; 0: unknown */
 
 static void find_unwinder_extent(void)
 {
@@ -133,6 +131,10 @@ static void find_unwinder_extent(void)
 	else
 		unwinder_hi = 0; /* unknown: never skip */
 }
+
+/* ---- threads ---- */
+static __thread uint32_t thread_id;
+static __thread int in_capture;
 static _Atomic uint32_t threads_seen = 1;
 
 uint32_t hgc_thread_id(void)
