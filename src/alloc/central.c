@@ -116,15 +116,6 @@ static uint64_t run_mask(unsigned n, unsigned i)
 	return (n == 64 ? ~0ull : (1ull << n) - 1) << i;
 }
 
-/* First index of a run of n set bits in mask, or -1. */
-static int find_run(uint64_t mask, unsigned n)
-{
-	uint64_t m = mask;
-	for (unsigned k = 1; k < n && m; k++)
-		m &= mask >> k;
-	return m ? __builtin_ctzll(m) : -1;
-}
-
 static void nonfull_remove(struct arena *a)
 {
 	for (struct arena **pp = &nonfull; *pp; pp = &(*pp)->next)
@@ -134,22 +125,37 @@ static void nonfull_remove(struct arena *a)
 		}
 }
 
-/* Takes n slices from an arena with room; the caller holds the lock. */
+/* Takes n slices from an arena with room, best fit: the smallest free run that holds them
+ * (the oldest arena's on a tie), so that the long runs stay for spans of many slices; the
+ * caller holds the lock. */
 static char *slices_take_locked(unsigned n, struct arena **arena)
 {
-	for (struct arena *a = nonfull; a; a = a->next) {
-		int i = find_run(a->free_mask, n);
-		if (i < 0)
-			continue;
-		uint64_t run = run_mask(n, (unsigned)i);
-		a->free_mask &= ~run;
-		a->dirty_mask &= ~run;
-		if (!a->free_mask)
-			nonfull_remove(a);
-		*arena = a;
-		return a->base + (size_t)i * HG_SLICE_BYTES;
+	struct arena *best = NULL;
+	unsigned best_at = 0, best_len = ARENA_SLICES + 1;
+	for (struct arena *a = nonfull; a && best_len != n; a = a->next) {
+		for (uint64_t m = a->free_mask; m;) {
+			unsigned at = (unsigned)__builtin_ctzll(m);
+			uint64_t rest = ~(m >> at);
+			unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : ARENA_SLICES - at;
+			if (len >= n && len <= best_len) {
+				best = a;
+				best_at = at;
+				best_len = len;
+				if (len == n)
+					break;
+			}
+			m &= ~run_mask(len, at);
+		}
 	}
-	return NULL;
+	if (!best)
+		return NULL;
+	uint64_t run = run_mask(n, best_at);
+	best->free_mask &= ~run;
+	best->dirty_mask &= ~run;
+	if (!best->free_mask)
+		nonfull_remove(best);
+	*arena = best;
+	return best->base + (size_t)best_at * HG_SLICE_BYTES;
 }
 
 #define HUGE_PAGE_BYTES ((size_t)2 << 20)
