@@ -37,6 +37,7 @@ struct stripe {
 	hg_lock_t lock;
 	_Atomic uint32_t seq;     /* odd while a writer changes a record of the stripe */
 	size_t live_blocks, live_bytes;
+	size_t allocs, frees, allocated_bytes; /* totals, here rather than in shared atomics */
 } __attribute__((aligned(64)));
 
 struct array {
@@ -210,6 +211,8 @@ struct hgc_block *hgc_table_insert(const struct hgc_block *rec)
 	write_end(st);
 	st->live_blocks++;
 	st->live_bytes += rec->size;
+	st->allocs++;
+	st->allocated_bytes += rec->size;
 	hg_unlock(&st->lock);
 	return b;
 }
@@ -229,6 +232,7 @@ int hgc_table_update(const char *core, int (*fn)(struct hgc_block *b, void *arg)
 	if (was_live && b->state != HGC_LIVE) {
 		st->live_blocks--;
 		st->live_bytes -= b->size;
+		st->frees++;
 	}
 	hg_unlock(&st->lock);
 	return r;
@@ -346,6 +350,16 @@ void hgc_blocks_in_use(size_t *blocks, size_t *bytes)
 	for (unsigned s = 0; s < STRIPES; s++) {
 		*blocks += __atomic_load_n(&stripes[s].live_blocks, __ATOMIC_RELAXED);
 		*bytes += __atomic_load_n(&stripes[s].live_bytes, __ATOMIC_RELAXED);
+	}
+}
+
+void hgc_blocks_totals(size_t *allocs, size_t *frees, size_t *bytes)
+{
+	*allocs = *frees = *bytes = 0;
+	for (unsigned s = 0; s < STRIPES; s++) {
+		*allocs += __atomic_load_n(&stripes[s].allocs, __ATOMIC_RELAXED);
+		*frees += __atomic_load_n(&stripes[s].frees, __ATOMIC_RELAXED);
+		*bytes += __atomic_load_n(&stripes[s].allocated_bytes, __ATOMIC_RELAXED);
 	}
 }
 

@@ -61,6 +61,8 @@ void hgc_mark_reported(const char *core);
 void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, void *arg), void *arg);
 /* Number of live blocks and their bytes. */
 void hgc_blocks_in_use(size_t *blocks, size_t *bytes);
+/* Allocations, frees and bytes allocated since the start. */
+void hgc_blocks_totals(size_t *allocs, size_t *frees, size_t *bytes);
 
 /* ---- guard slots (guard.c): a sampled block on its own pages against a PROT_NONE page ---- */
 /* A guard slot for n bytes aligned to align, or NULL when not sampled or out of budget;

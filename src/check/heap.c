@@ -19,8 +19,6 @@
 
 int hgc_ready;
 
-static _Atomic size_t total_allocs, total_frees, total_bytes;
-
 static const char *const KIND_NAMES[] = { "malloc()", "operator new", "operator new[]" };
 static const char *const FREE_NAMES[] = { "free()", "operator delete", "operator delete[]" };
 
@@ -152,8 +150,6 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 		errno = ENOMEM;
 		return NULL;
 	}
-	atomic_fetch_add_explicit(&total_allocs, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&total_bytes, n, memory_order_relaxed);
 	return rec.user;
 }
 
@@ -316,7 +312,6 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 		break;
 	}
 	}
-	atomic_fetch_add_explicit(&total_frees, 1, memory_order_relaxed);
 	if (!c.copy.guarded || !hgc_guard_untouched(c.copy.core)) /* never used: nothing to check */
 		check_redzones(&c.copy, c.stack, "found when the block was freed");
 	if (c.copy.guarded)
@@ -379,12 +374,12 @@ static void scan_live_redzones(const struct hgc_block *b, void *arg)
 
 static void print_summaries(void)
 {
-	size_t blocks, bytes, errors, contexts;
+	size_t blocks, bytes, errors, contexts, allocs, frees, allocated;
 	hgc_blocks_in_use(&blocks, &bytes);
+	hgc_blocks_totals(&allocs, &frees, &allocated);
 	hgc_error_counts(&errors, &contexts);
 	if (hgc_records_on()) {
-		uint64_t v[] = { atomic_load(&total_allocs), atomic_load(&total_frees),
-				 atomic_load(&total_bytes), bytes, blocks };
+		uint64_t v[] = { allocs, frees, allocated, bytes, blocks };
 		hgc_report_counts();
 		hgc_record_numbers("H", v, 5);
 		return;
@@ -396,11 +391,11 @@ static void print_summaries(void)
 	hg_buf_str(&b, " bytes in ");
 	hg_buf_dec(&b, blocks);
 	hg_buf_str(&b, " blocks; total: ");
-	hg_buf_dec(&b, atomic_load(&total_allocs));
+	hg_buf_dec(&b, allocs);
 	hg_buf_str(&b, " allocs, ");
-	hg_buf_dec(&b, atomic_load(&total_frees));
+	hg_buf_dec(&b, frees);
 	hg_buf_str(&b, " frees, ");
-	hg_buf_dec(&b, atomic_load(&total_bytes));
+	hg_buf_dec(&b, allocated);
 	hg_buf_str(&b, " bytes allocated\n");
 	hgc_line_start(&b);
 	hg_buf_str(&b, "ERROR SUMMARY: ");
