@@ -158,7 +158,6 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 	return best->base + (size_t)best_at * HG_SLICE_BYTES;
 }
 
-#define HUGE_PAGE_BYTES ((size_t)2 << 20)
 int hg_arena_huge_pages;
 
 /* Gets a new arena from the OS, outside the lock; NULL when the OS refuses. */
@@ -172,13 +171,8 @@ static struct arena *arena_grow(void)
 		hg_unlock(&brk_lock);
 		from_brk = base != NULL;
 	}
-	if (!base && hg_arena_huge_pages) {
-		base = hg_os_map(ARENA_BYTES, HUGE_PAGE_BYTES);
-		if (base)
-			hg_os_prefer_huge(base, ARENA_BYTES);
-	} else if (!base) {
-		base = hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
-	}
+	if (!base)
+		base = hg_arena_huge_pages ? hg_os_map_huge(ARENA_BYTES) : hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
 	if (!base)
 		return NULL;
 	struct arena *a = (struct arena *)hg_meta_new();
@@ -209,7 +203,8 @@ static void slices_give_locked(struct arena *a, char *p, unsigned n, uint64_t no
 static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 {
 	const struct hg_class *c = &hg_classes[cls];
-	s->nonempty = c->count > 64 * 63 ? ~0ull : (1ull << ((c->count + 63) / 64)) - 1;
+	s->nwords = (uint16_t)((c->count + 63) / 64);
+	s->nonempty = run_mask(s->nwords, 0);
 	s->live = 0;
 	s->size = c->size;
 	s->recip = (uint32_t)((1ull << 32) / c->size + 1);
@@ -217,7 +212,6 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 	s->cls = (uint8_t)cls;
 	hg_span_set_state(s, HG_SPAN_CUR);
 	s->capacity = c->count;
-	s->nwords = (uint16_t)((c->count + 63) / 64);
 	s->next = s->prev = NULL;
 	atomic_store_explicit(&s->remote_state, 0, memory_order_relaxed);
 	s->remote_next = NULL;

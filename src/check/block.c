@@ -110,10 +110,7 @@ static struct array *array_new_locked(uint32_t slots)
 	}
 	size_t bytes = sizeof *a + (sizeof(struct hgc_block) << cls);
 	if (pool_cursor + bytes > pool_end) {
-		/* records are read at random: huge pages take the TLB misses off */
-		pool_cursor = hg_os_map(POOL_CHUNK_BYTES, (size_t)2 << 20);
-		if (pool_cursor)
-			hg_os_prefer_huge(pool_cursor, POOL_CHUNK_BYTES);
+		pool_cursor = hg_os_map_huge(POOL_CHUNK_BYTES); /* records are read at random */
 		pool_end = pool_cursor ? pool_cursor + POOL_CHUNK_BYTES : NULL;
 		if (!pool_cursor)
 			return NULL;

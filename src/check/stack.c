@@ -28,8 +28,7 @@ int unw_backtrace(void **buffer, int size);
 #define OWN_FRAMES_MAX 8     /* ... and at most (the fault handler's) */
 #define MAX_IDS (1u << 22)   /* distinct stacks; later ones get id 0 (no stack) */
 #define FIRST_SLOT_BITS 16   /* 512 KiB of slots to start */
-#define CHUNK_BYTES HUGE_PAGE_BYTES
-#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+#define CHUNK_BYTES HG_OS_HUGE_PAGE_BYTES
 
 struct entry {
 	uint64_t hash;
@@ -186,20 +185,11 @@ static uint32_t probe(const struct slots *t, uint64_t h, const uintptr_t *pcs, i
 	return 0;
 }
 
-/* Big tables are read at random: huge pages take the TLB misses off the probes. */
-static void *map_dense(size_t bytes)
-{
-	if (bytes < HUGE_PAGE_BYTES)
-		return hg_os_map(bytes, 0);
-	void *p = hg_os_map(bytes, HUGE_PAGE_BYTES);
-	if (p)
-		hg_os_prefer_huge(p, bytes);
-	return p;
-}
-
+/* Tables of a huge page or more are read at random: huge pages take the TLB misses off. */
 static struct slots *slots_new(unsigned bits)
 {
-	return map_dense(sizeof(struct slots) + (sizeof(uint64_t) << bits));
+	size_t bytes = sizeof(struct slots) + (sizeof(uint64_t) << bits);
+	return bytes < HG_OS_HUGE_PAGE_BYTES ? hg_os_map(bytes, 0) : hg_os_map_huge(bytes);
 }
 
 /* Under depot_lock: a table four times as large, holding every id so far. */
@@ -245,7 +235,7 @@ static uint32_t depot_put(const uintptr_t *pcs, int n)
 	if ((id = probe(t, h, pcs, n, &at)) || next_id >= MAX_IDS || t->used + 2 > (1u << t->bits))
 		goto out;
 	if (chunk_cursor + bytes > chunk_end) {
-		chunk_cursor = map_dense(CHUNK_BYTES);
+		chunk_cursor = hg_os_map_huge(CHUNK_BYTES);
 		chunk_end = chunk_cursor ? chunk_cursor + CHUNK_BYTES : NULL;
 		if (!chunk_cursor)
 			goto out;

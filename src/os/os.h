@@ -19,8 +19,10 @@ int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to);
 /* Zeroes [p, p+bytes) of an anonymous mapping by clearing only its resident pages: the
  * others read as zero already, and touching them would fault them in. */
 void hg_os_zero(void *p, size_t bytes);
-/* Asks for transparent huge pages on the range (a hint: ignored where THP is off). */
-void hg_os_prefer_huge(void *p, size_t bytes);
+/* As hg_os_map, aligned to a huge page and asking for transparent huge pages (a hint:
+ * ignored where THP is off). For memory read at random, where TLB misses cost. */
+void *hg_os_map_huge(size_t bytes);
+#define HG_OS_HUGE_PAGE_BYTES ((size_t)2 << 20)
 /* Hands the pages back to the kernel; the range stays mapped and reads as zero. */
 void hg_os_purge(void *p, size_t bytes);
 /* Grows the program break by `bytes` aligned to `align`; NULL when it cannot. */

@@ -202,11 +202,15 @@ int hg_os_private_fd(int fd)
 	return copy >= 0 ? copy : fd;
 }
 
-void hg_os_prefer_huge(void *p, size_t bytes)
+void *hg_os_map_huge(size_t bytes)
 {
-	int saved = errno;
-	madvise(p, bytes, MADV_HUGEPAGE);
-	errno = saved;
+	void *p = hg_os_map(bytes, HG_OS_HUGE_PAGE_BYTES);
+	if (p) {
+		int saved = errno;
+		madvise(p, bytes, MADV_HUGEPAGE);
+		errno = saved;
+	}
+	return p;
 }
 
 void hg_os_close(int fd)
