@@ -175,7 +175,7 @@ void *hg_alloc_word_emptied(struct hg_span *s, uint32_t i, uint64_t w)
 	struct hg_tcache *tc = hg_tc;
 	if (atomic_load_explicit(&tc->remote_head, memory_order_relaxed))
 		collect_remote(tc);
-	return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
+	return hg_span_block(s, i, w);
 }
 
 /* Flags every word that has a free block; 0 when the span has none. */
@@ -195,7 +195,7 @@ static void *span_pop(struct hg_span *s)
 	s->bits[i] = rest;
 	if (!rest)
 		s->nonempty &= ~(1ull << i);
-	return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
+	return hg_span_block(s, i, w);
 }
 
 static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)

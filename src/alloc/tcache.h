@@ -30,6 +30,12 @@ int hg_is_ldso_pointer(const void *p);
 /* Frees p after it failed the page-map check: NULL, foreign or ld.so's. */
 void hg_free_unknown(void *p, const char *func);
 
+/* The block that the lowest set bit of w, bitmap word i of s, stands for. */
+HG_INLINE void *hg_span_block(const struct hg_span *s, uint32_t i, uint64_t w)
+{
+	return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
+}
+
 /* Allocates n bytes: pops the lowest free block of the lowest flagged word of the thread's
  * current span for the class, without a loop. When no word is flagged, the slow path flags
  * the words that frees refilled, or moves on to another span. */
@@ -45,7 +51,7 @@ HG_INLINE void *hg_alloc(size_t n)
 		s->bits[i] = rest;
 		if (unlikely(!rest))
 			return hg_alloc_word_emptied(s, i, w); /* a tail call: no frame here */
-		return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
+		return hg_span_block(s, i, w);
 	}
 	return hg_alloc_slow(n);
 }

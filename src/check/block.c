@@ -181,12 +181,6 @@ static struct hgc_block *locate(const void *addr, char **key, int create)
 	return create ? attach(s, idx, slots) : NULL;
 }
 
-char *hgc_key_of(const void *addr)
-{
-	char *key;
-	return locate(addr, &key, 0) ? key : NULL;
-}
-
 void hgc_table_prefetch(const void *addr)
 {
 	char *key;
@@ -214,13 +208,15 @@ struct hgc_block *hgc_table_insert(const struct hgc_block *rec)
 	return b;
 }
 
-int hgc_table_update(const char *core, int (*fn)(struct hgc_block *b, void *arg), void *arg)
+int hgc_table_update(const void *addr, int (*fn)(struct hgc_block *b, void *arg), void *arg)
 {
 	char *key;
-	struct hgc_block *b = locate(core, &key, 0);
-	struct stripe *st = stripe_of(core);
+	struct hgc_block *b = locate(addr, &key, 0);
+	if (!b)
+		return fn(NULL, arg);
+	struct stripe *st = stripe_of(key);
 	hg_lock(&st->lock);
-	if (b && b->core != core)
+	if (b->core != key)
 		b = NULL;
 	int was_live = b && b->state == HGC_LIVE;
 	write_begin(st);

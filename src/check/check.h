@@ -48,8 +48,6 @@ struct hgc_block {
 /* Copies the record of the block (live or quarantined) whose extent [core, core+core_bytes)
  * holds addr into *out; 0 when addr is in no block heapguard handed out. */
 int hgc_lookup(const void *addr, struct hgc_block *out);
-/* The key (core block or guard slot) of the block whose extent may hold addr, or NULL. */
-char *hgc_key_of(const void *addr);
 /* Checks an access of n bytes at p made by an intercepted function `func` (is_write: 1 for a
  * store); reports heap-buffer-overflow or heap-use-after-free when it leaves a live block or
  * touches a freed one. Accesses outside the heap are not its business. */
@@ -75,8 +73,8 @@ int hgc_guard_touch(const void *addr);
 /* The same for the slots holding the first and the last byte of [p, p+n): an intercepted call
  * uses the range, and the kernel must not meet an inaccessible page there (EFAULT). */
 void hgc_guard_touch_range(const void *p, size_t n) __attribute__((access(none, 1)));
-/* 1 while the block in the slot at core was never used (its pages are inaccessible). */
-int hgc_guard_untouched(const char *core);
+/* 1 while b is a guarded block never used yet (its slot's pages are inaccessible). */
+int hgc_guard_untouched(const struct hgc_block *b);
 /* Fills a new block's redzones with HGC_REDZONE and, unless zero, its bytes with HGC_UNINIT. */
 void hgc_fill_block(const struct hgc_block *b, int zero);
 /* Makes the slot inaccessible (it waits in the quarantine like any freed block). */

@@ -295,9 +295,11 @@ void hgc_guard_touch_range(const void *p, size_t n)
 	hgc_guard_touch((const char *)p + n - 1);
 }
 
-int hgc_guard_untouched(const char *core)
+int hgc_guard_untouched(const struct hgc_block *b)
 {
-	int state = hgc_guard_slot_state(core);
+	if (!b->guarded)
+		return 0;
+	int state = hgc_guard_slot_state(b->core);
 	return state == HGC_SLOT_UNTOUCHED || state == HGC_SLOT_TOUCHING;
 }
 

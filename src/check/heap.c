@@ -287,8 +287,7 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 	struct free_ctx c = { .p = p, .kind = kind, .thread = hgc_thread_id() };
 	hgc_table_prefetch(p); /* the capture hides the record's cache miss */
 	c.stack = hgc_stack_capture();
-	char *core = hgc_key_of(p);
-	int v = core ? hgc_table_update(core, judge_free, &c) : FREE_GONE;
+	int v = hgc_table_update(p, judge_free, &c);
 	switch (v) {
 	case FREE_GONE:
 		if (!hg_is_ldso_pointer(p))
@@ -312,7 +311,7 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 		break;
 	}
 	}
-	if (!c.copy.guarded || !hgc_guard_untouched(c.copy.core)) /* never used: nothing to check */
+	if (!hgc_guard_untouched(&c.copy)) /* never used: nothing to check */
 		check_redzones(&c.copy, c.stack, "found when the block was freed");
 	if (c.copy.guarded)
 		hgc_guard_retire(&c.copy);
@@ -344,7 +343,7 @@ void *hgc_realloc(void *p, size_t n)
 	void *q = hgc_alloc(n, 0, 0, HGC_BY_MALLOC, "realloc");
 	if (!q)
 		return NULL;
-	if (!b.guarded || !hgc_guard_untouched(b.core)) /* else nothing was written to copy */
+	if (!hgc_guard_untouched(&b)) /* else nothing was written to copy */
 		memcpy(q, p, b.size < n ? b.size : n);
 	free_checked(p, HGC_BY_MALLOC, "realloc");
 	return q;
