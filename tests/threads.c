@@ -87,6 +87,119 @@ static void *churn_thread(void *argp)
 	return NULL;
 }
 
+/* A producer thread allocates 4 blocks a round and a consumer thread frees them. */
+enum { ROUNDS = 200, PER_ROUND = 4, HANDOFF_BYTES = 1000 };
+static void *handoff[PER_ROUND];
+static pthread_barrier_t handed, freed;
+
+static void *consume_rounds(void *arg)
+{
+	(void)arg;
+	for (int r = 0; r < ROUNDS; r++) {
+		pthread_barrier_wait(&handed);
+		for (int i = 0; i < PER_ROUND; i++)
+			free(handoff[i]);
+		pthread_barrier_wait(&freed);
+	}
+	return NULL;
+}
+
+static void *produce_rounds(void *arg)
+{
+	void **seen = arg; /* ROUNDS * PER_ROUND addresses */
+
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < PER_ROUND; i++) {
+			handoff[i] = seen[r * PER_ROUND + i] = malloc(HANDOFF_BYTES);
+			if (handoff[i] == NULL)
+				tu_thread_fail("malloc(%d) failed", HANDOFF_BYTES);
+			else
+				memset(handoff[i], r, HANDOFF_BYTES);
+		}
+		pthread_barrier_wait(&handed);
+		pthread_barrier_wait(&freed);
+	}
+	return NULL;
+}
+
+/* Blocks another thread freed are used again before the allocating thread touches fresh
+ * memory: over 200 rounds of 4 blocks the producer sees a handful of addresses, not the
+ * 64 blocks of its whole span. Runs first, so that the producer's thread cache is new. */
+static void test_cross_thread_frees_reused_before_fresh_blocks(void **state)
+{
+	static void *seen[ROUNDS * PER_ROUND];
+	pthread_t producer, consumer;
+	int distinct = 0;
+
+	(void)state;
+	tu_reset_failure();
+	pthread_barrier_init(&handed, NULL, 2);
+	pthread_barrier_init(&freed, NULL, 2);
+	assert_int_equal(pthread_create(&consumer, NULL, consume_rounds, NULL), 0);
+	assert_int_equal(pthread_create(&producer, NULL, produce_rounds, seen), 0);
+	pthread_join(producer, NULL);
+	pthread_join(consumer, NULL);
+	pthread_barrier_destroy(&handed);
+	pthread_barrier_destroy(&freed);
+	ASSERT_NO_THREAD_FAILURE();
+	for (int i = 0; i < ROUNDS * PER_ROUND; i++) {
+		int j = 0;
+		while (j < i && seen[j] != seen[i])
+			j++;
+		distinct += j == i;
+	}
+	CHECK(distinct <= 2 * PER_ROUND, "%d distinct addresses over %d rounds of %d blocks", distinct, ROUNDS,
+	      PER_ROUND);
+}
+
+/* The main thread builds a table and waits in pthread_join while a worker frees it all and
+ * builds its own: the table's memory must serve the worker, not stay resident beside its. */
+enum { TABLE_BLOCKS = 128 * 1024, TABLE_BLOCK_BYTES = 256 };
+static char **table;
+
+static void *free_table_and_rebuild(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < TABLE_BLOCKS; i++)
+		free(table[i]);
+	for (int i = 0; i < TABLE_BLOCKS; i++) {
+		table[i] = malloc(TABLE_BLOCK_BYTES);
+		if (table[i] == NULL) {
+			tu_thread_fail("malloc(%d) failed in the worker", TABLE_BLOCK_BYTES);
+			return NULL;
+		}
+		memset(table[i], 2, TABLE_BLOCK_BYTES);
+	}
+	return NULL;
+}
+
+static void test_blocks_freed_by_others_reused_while_owner_waits(void **state)
+{
+	pthread_t worker;
+	size_t before, after;
+
+	(void)state;
+	tu_reset_failure();
+	table = malloc(TABLE_BLOCKS * sizeof *table);
+	assert_non_null(table);
+	for (int i = 0; i < TABLE_BLOCKS; i++) {
+		table[i] = malloc(TABLE_BLOCK_BYTES);
+		assert_non_null(table[i]);
+		memset(table[i], 1, TABLE_BLOCK_BYTES);
+	}
+	before = tu_rss_bytes();
+	assert_int_equal(pthread_create(&worker, NULL, free_table_and_rebuild, NULL), 0);
+	pthread_join(worker, NULL);
+	after = tu_rss_bytes();
+	ASSERT_NO_THREAD_FAILURE();
+	for (int i = 0; i < TABLE_BLOCKS; i++)
+		free(table[i]);
+	free(table);
+	/* Without the reuse the worker's table would add its whole 32 MiB. */
+	CHECK(after < before + 8 * MIB, "RSS %zu MiB with the first table, %zu MiB after the worker rebuilt it",
+	      before / MIB, after / MIB);
+}
+
 static void test_random_churn_2_to_16_threads(void **state)
 {
 	static const int counts[] = {2, 4, 8, 16};
@@ -473,6 +586,8 @@ static void test_fork_while_threads_allocate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cross_thread_frees_reused_before_fresh_blocks),
+		cmocka_unit_test(test_blocks_freed_by_others_reused_while_owner_waits),
 		cmocka_unit_test(test_concurrent_large_blocks),
 		cmocka_unit_test(test_random_churn_2_to_16_threads),
 		cmocka_unit_test(test_cross_thread_frees),

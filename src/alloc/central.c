@@ -204,7 +204,7 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 {
 	const struct hg_class *c = &hg_classes[cls];
 	s->nwords = (uint16_t)((c->count + 63) / 64);
-	s->nonempty = run_mask(s->nwords, 0);
+	s->nonempty = 0;
 	s->live = 0;
 	s->size = c->size;
 	s->recip = (uint32_t)((1ull << 32) / c->size + 1);
@@ -212,12 +212,12 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 	s->cls = (uint8_t)cls;
 	hg_span_set_state(s, HG_SPAN_CUR);
 	s->capacity = c->count;
+	__atomic_store_n(&s->extended, 0, __ATOMIC_RELAXED); /* the owner extends it (tcache.c) */
 	s->next = s->prev = NULL;
 	atomic_store_explicit(&s->remote_state, 0, memory_order_relaxed);
 	s->remote_next = NULL;
 	for (unsigned w = 0; w < s->nwords; w++) {
-		unsigned left = c->count - w * 64;
-		s->bits[w] = left >= 64 ? ~0ull : (1ull << left) - 1;
+		s->bits[w] = 0;
 		atomic_store_explicit(&s->remote[w], 0, memory_order_relaxed);
 	}
 }

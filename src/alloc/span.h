@@ -52,7 +52,11 @@ struct hg_span {
 				    malloc/free pair on the current span has no counter to update */
 	uint32_t size;           /* block bytes (large: 0) */
 	uint32_t recip;          /* floor(2^32/size)+1, so off*recip>>32 == off/size for multiples */
-	uint32_t capacity;       /* blocks in the span */
+	uint32_t extended;       /* blocks [extended, capacity) were never handed out and have no
+				    free bit yet: a CUR span gets a page's worth more at a time,
+				    after taking back other threads' frees, so fresh pages are
+				    touched only when no freed block is left. Off CUR it equals
+				    capacity. Other threads read it (free checks idx < extended) */
 	char *start;             /* first block */
 	struct hg_tcache *owner; /* the only thread that allocates from it / writes bits[] */
 	uint8_t cls;
@@ -67,6 +71,7 @@ struct hg_span {
 	size_t bytes;           /* extent: slices * 64 KiB, or the large mapping's length */
 	size_t large_request;   /* large: bytes the program asked for (dirty prefix for calloc) */
 	uint64_t freed_ms;      /* large cached: when it was freed */
+	uint32_t capacity;      /* blocks in the span */
 
 	uint64_t bits[HG_SPAN_WORDS] __attribute__((aligned(64)));   /* 1 = block free */
 
@@ -82,6 +87,12 @@ struct hg_span {
 	 * again keeps its array, and the checker reuses it when it is large enough. */
 	_Atomic(void *) check_records;
 };
+
+/* Blocks below this index have had a free bit, so they may have been handed out. */
+static inline uint32_t hg_span_extended(const struct hg_span *s)
+{
+	return __atomic_load_n(&s->extended, __ATOMIC_RELAXED);
+}
 
 /* A FULL span returns to AVAIL once a sixteenth of it is free: a span with a single hole
  * would give one block per slow path. */

@@ -5,6 +5,7 @@
 #include <elf.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/auxv.h>
 
 #include "base/fmt.h"
@@ -66,9 +67,12 @@ void hg_span_settle(struct hg_span *s)
 	}
 }
 
-/* Takes back the blocks other threads freed into this thread's spans. */
-static void collect_remote(struct hg_tcache *tc)
+/* Takes back the blocks other threads freed into this thread's spans; 0 when another thread
+ * is sweeping the list (reclaim_freed_spans), and the blocks wait for a later slow path. */
+static int collect_remote(struct hg_tcache *tc)
 {
+	if (atomic_exchange_explicit(&tc->sweeping, 1, memory_order_acquire))
+		return 0;
 	struct hg_span *s = atomic_exchange_explicit(&tc->remote_head, NULL, memory_order_acquire);
 	while (s) {
 		struct hg_span *next = s->remote_next;
@@ -92,6 +96,67 @@ static void collect_remote(struct hg_tcache *tc)
 		}
 		s = next;
 	}
+	atomic_store_explicit(&tc->sweeping, 0, memory_order_release);
+	return 1;
+}
+
+/* ---------------- spans freed entirely by other threads ---------------- */
+
+static _Atomic int reclaim_busy; /* one sweeper at a time; fork waits for it */
+
+/* Every block of s was freed by other threads. Acquire: the owner's last change of s->state
+ * came before it handed out those blocks, so a test of the state after this one sees it. */
+static int span_remote_full(struct hg_span *s)
+{
+	for (uint32_t w = 0; w < s->nwords; w++) {
+		uint32_t left = s->capacity - w * 64;
+		if (atomic_load_explicit(&s->remote[w], memory_order_acquire) !=
+		    (left >= 64 ? ~0ull : (1ull << left) - 1))
+			return 0;
+	}
+	return 1;
+}
+
+/* Only the owner takes back its remote frees, so a thread that stops allocating (one waiting
+ * in pthread_join while workers free what it allocated) would keep those spans resident for
+ * good. A thread about to take a new span first sweeps the other caches' remote lists for
+ * FULL spans whose every block other threads freed: their owner holds no block of them and
+ * has them on no list, so with its list held (sweeping) they can be released from here. */
+static void reclaim_freed_spans(struct hg_tcache *self)
+{
+	if (atomic_exchange_explicit(&reclaim_busy, 1, memory_order_acquire))
+		return;
+	for (struct hg_tcache *o = __atomic_load_n(&tc_all, __ATOMIC_ACQUIRE); o; o = o->all_next) {
+		if (o == self || !atomic_load_explicit(&o->remote_head, memory_order_relaxed) ||
+		    atomic_exchange_explicit(&o->sweeping, 1, memory_order_acquire))
+			continue;
+		struct hg_span *s = atomic_exchange_explicit(&o->remote_head, NULL, memory_order_acquire);
+		struct hg_span *keep = NULL, *tail = NULL;
+		while (s) {
+			struct hg_span *next = s->remote_next;
+			uint32_t listed = 1; /* on the list, and no free in flight that may still touch it */
+			if (span_remote_full(s) && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == HG_SPAN_FULL &&
+			    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s &&
+			    atomic_compare_exchange_strong_explicit(&s->remote_state, &listed, 0,
+								    memory_order_acq_rel, memory_order_relaxed)) {
+				hg_span_release(s);
+			} else {
+				s->remote_next = keep;
+				keep = s;
+				tail = tail ? tail : s;
+			}
+			s = next;
+		}
+		if (keep) {
+			struct hg_span *head = atomic_load_explicit(&o->remote_head, memory_order_relaxed);
+			do
+				tail->remote_next = head;
+			while (!atomic_compare_exchange_weak_explicit(&o->remote_head, &head, keep,
+								      memory_order_release, memory_order_relaxed));
+		}
+		atomic_store_explicit(&o->sweeping, 0, memory_order_release);
+	}
+	atomic_store_explicit(&reclaim_busy, 0, memory_order_release);
 }
 
 /* A free from a thread that does not own the span: publish the bit, then make sure the span
@@ -128,9 +193,10 @@ void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func)
 		hg_large_free(s, p, func);
 		return;
 	}
-	if ((size_t)idx * s->size != off || idx >= s->capacity) {
+	uint32_t extended = hg_span_extended(s);
+	if ((size_t)idx * s->size != off || idx >= extended) {
 		size_t i = off / s->size;
-		hg_fatal(func, "invalid free", p, i < s->capacity ? s->start + i * s->size : NULL, s->size);
+		hg_fatal(func, "invalid free", p, i < extended ? s->start + i * s->size : NULL, s->size);
 	}
 	if (s->owner == hg_tc)
 		hg_fatal(func, "double free", p, NULL, 0);
@@ -159,7 +225,7 @@ static struct hg_tcache *tcache_attach(void)
 		tc->last = &hg_empty_span;
 		hg_lock(&tc_lock);
 		tc->all_next = tc_all;
-		tc_all = tc;
+		__atomic_store_n(&tc_all, tc, __ATOMIC_RELEASE); /* reclaim_freed_spans reads it unlocked */
 		hg_unlock(&tc_lock);
 	}
 	tc->abandoned = 0;
@@ -187,6 +253,32 @@ static uint64_t span_flag_words(struct hg_span *s)
 	return s->nonempty = words;
 }
 
+#define EXTEND_BYTES 4096 /* a CUR span gets free bits for about a page of blocks at a time */
+
+/* Gives blocks [extended, upto) of s their free bits; 0 when there were none to give. Only
+ * bits change: the blocks' pages are touched when the program uses them. */
+static int span_extend(struct hg_span *s, uint32_t upto)
+{
+	uint32_t from = s->extended;
+	if (upto > s->capacity)
+		upto = s->capacity;
+	if (from >= upto)
+		return 0;
+	for (uint32_t w = from / 64; w * 64 < upto; w++) {
+		uint32_t lo = w * 64 > from ? 0 : from % 64, hi = upto - w * 64 >= 64 ? 64 : upto % 64;
+		s->bits[w] |= (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+		s->nonempty |= 1ull << w;
+	}
+	__atomic_store_n(&s->extended, upto, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* The next page's worth of blocks of a CUR span that has no free block left. */
+static int span_extend_page(struct hg_span *s)
+{
+	return span_extend(s, s->extended + (EXTEND_BYTES + s->size - 1) / s->size);
+}
+
 /* Pops the lowest free block of a span with a flagged word, as the fast path does. */
 static void *span_pop(struct hg_span *s)
 {
@@ -198,13 +290,15 @@ static void *span_pop(struct hg_span *s)
 	return hg_span_block(s, i, w);
 }
 
+/* The current span has no free block left, after other threads' frees came back: its fresh
+ * blocks come next, then another span's free ones, then a new span. */
 static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
 {
 	if (atomic_load_explicit(&tc->remote_head, memory_order_relaxed))
 		collect_remote(tc);
 	struct hg_span *s = tc->cur[c];
 	if (s != &hg_empty_span) {
-		if (span_flag_words(s))
+		if (span_flag_words(s) || span_extend_page(s))
 			return span_pop(s);
 		hg_span_set_state(s, HG_SPAN_FULL);
 		s->live = (int32_t)s->capacity; /* no free bit: every block is out */
@@ -216,10 +310,14 @@ static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
 			break;
 		hg_span_set_state(s, HG_SPAN_FULL); /* its last free blocks went to the program before an exit */
 	}
-	if (!s && !(s = hg_span_new(c, tc))) {
-		tc->cur[c] = &hg_empty_span;
-		errno = ENOMEM;
-		return NULL;
+	if (!s) {
+		reclaim_freed_spans(tc);
+		if (!(s = hg_span_new(c, tc))) {
+			tc->cur[c] = &hg_empty_span;
+			errno = ENOMEM;
+			return NULL;
+		}
+		span_extend_page(s);
 	}
 	hg_span_set_state(s, HG_SPAN_CUR);
 	tc->cur[c] = s;
@@ -263,7 +361,7 @@ struct hg_span *hg_block_of(const void *p, size_t *usable)
 		return off == 0 && s->state == HG_SPAN_LARGE ? s : NULL;
 	}
 	uint32_t idx = (uint32_t)((off * s->recip) >> 32);
-	if ((size_t)idx * s->size != off || idx >= s->capacity)
+	if ((size_t)idx * s->size != off || idx >= hg_span_extended(s))
 		return NULL;
 	/* Another thread may own the span: the words are read relaxed, and a live block's bit
 	 * cannot change under us in a valid program. */
@@ -304,11 +402,13 @@ void hg_free_unknown(void *p, const char *func)
 static void thread_exit(void *arg)
 {
 	struct hg_tcache *tc = arg;
-	collect_remote(tc);
+	while (!collect_remote(tc))
+		sched_yield(); /* a sweep holds the list for a moment */
 	for (unsigned c = 0; c < HG_NCLASSES; c++) {
 		struct hg_span *s = tc->cur[c];
 		tc->cur[c] = &hg_empty_span;
 		if (s != &hg_empty_span) {
+			span_extend(s, s->capacity); /* off CUR every block has its bit */
 			s->live = (int32_t)s->capacity;
 			for (uint32_t w = 0; w < s->nwords; w++)
 				s->live -= __builtin_popcountll(s->bits[w]);
@@ -350,14 +450,26 @@ void hg_tcache_init(void)
 	}
 }
 
-void hg_tcache_fork_prepare(void) { hg_lock(&tc_lock); }
-void hg_tcache_fork_parent(void) { hg_unlock(&tc_lock); }
+void hg_tcache_fork_prepare(void)
+{
+	hg_lock(&tc_lock);
+	while (atomic_exchange_explicit(&reclaim_busy, 1, memory_order_acquire))
+		sched_yield();
+}
+
+void hg_tcache_fork_parent(void)
+{
+	atomic_store_explicit(&reclaim_busy, 0, memory_order_release);
+	hg_unlock(&tc_lock);
+}
 
 /* The child has one thread: every other thread's cache is abandoned, to be adopted later. */
 void hg_tcache_fork_child(void)
 {
 	hg_lock_reset(&tc_lock);
+	atomic_store_explicit(&reclaim_busy, 0, memory_order_relaxed);
 	for (struct hg_tcache *tc = tc_all; tc; tc = tc->all_next) {
+		atomic_store_explicit(&tc->sweeping, 0, memory_order_relaxed); /* its thread is gone */
 		if (tc == hg_tc || tc->abandoned)
 			continue;
 		tc->abandoned = 1;

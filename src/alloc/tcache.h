@@ -9,6 +9,7 @@ struct hg_tcache {
 	struct hg_span *avail[HG_NCLASSES]; /* owned spans with free blocks, besides cur */
 	struct hg_span *last;               /* span of the last local free; never NULL */
 	_Atomic(struct hg_span *) remote_head; /* spans other threads freed into (Treiber stack) */
+	_Atomic int sweeping;               /* 1 while a thread walks remote_head's list */
 	struct hg_tcache *all_next;         /* every tcache ever made, for fork */
 	struct hg_tcache *pool_next;        /* abandoned tcaches waiting for a new thread */
 	int abandoned;
@@ -76,7 +77,7 @@ HG_INLINE void hg_free(void *p, const char *func)
 			tc->last = s;
 	}
 	uint32_t idx = (uint32_t)((off * s->recip) >> 32);
-	if (unlikely((size_t)idx * s->size != off || idx >= s->capacity || s->owner != tc)) {
+	if (unlikely((size_t)idx * s->size != off || idx >= hg_span_extended(s) || s->owner != tc)) {
 		hg_free_slow(s, p, idx, func);
 		return;
 	}
