@@ -74,6 +74,7 @@ static int collect_remote(struct hg_tcache *tc)
 	if (atomic_exchange_explicit(&tc->sweeping, 1, memory_order_acquire))
 		return 0;
 	struct hg_span *s = atomic_exchange_explicit(&tc->remote_head, NULL, memory_order_acquire);
+	atomic_store_explicit(&tc->collects, tc->collects + 1, memory_order_relaxed);
 	while (s) {
 		struct hg_span *next = s->remote_next;
 		atomic_fetch_and_explicit(&s->remote_state, ~1u, memory_order_acq_rel);
@@ -119,15 +120,19 @@ static int span_remote_full(struct hg_span *s)
 
 /* Only the owner takes back its remote frees, so a thread that stops allocating (one waiting
  * in pthread_join while workers free what it allocated) would keep those spans resident for
- * good. A thread about to take a new span first sweeps the other caches' remote lists for
- * FULL spans whose every block other threads freed: their owner holds no block of them and
- * has them on no list, so with its list held (sweeping) they can be released from here. */
+ * good. A thread about to take a new span first sweeps the remote lists of caches whose
+ * owner has not collected since the last sweep came by, for FULL spans whose every block
+ * other threads freed: their owner holds no block of them and has them on no list, so with
+ * its list held (sweeping) they can be released from here. */
 static void reclaim_freed_spans(struct hg_tcache *self)
 {
 	if (atomic_exchange_explicit(&reclaim_busy, 1, memory_order_acquire))
 		return;
 	for (struct hg_tcache *o = __atomic_load_n(&tc_all, __ATOMIC_ACQUIRE); o; o = o->all_next) {
-		if (o == self || !atomic_load_explicit(&o->remote_head, memory_order_relaxed) ||
+		uint32_t collects = atomic_load_explicit(&o->collects, memory_order_relaxed);
+		int busy_owner = collects != o->collects_swept;
+		o->collects_swept = collects;
+		if (o == self || busy_owner || !atomic_load_explicit(&o->remote_head, memory_order_relaxed) ||
 		    atomic_exchange_explicit(&o->sweeping, 1, memory_order_acquire))
 			continue;
 		struct hg_span *s = atomic_exchange_explicit(&o->remote_head, NULL, memory_order_acquire);

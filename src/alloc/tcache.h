@@ -10,6 +10,8 @@ struct hg_tcache {
 	struct hg_span *last;               /* span of the last local free; never NULL */
 	_Atomic(struct hg_span *) remote_head; /* spans other threads freed into (Treiber stack) */
 	_Atomic int sweeping;               /* 1 while a thread walks remote_head's list */
+	_Atomic uint32_t collects;          /* the owner's collections of remote frees */
+	uint32_t collects_swept;            /* `collects` at the last sweep's visit */
 	struct hg_tcache *all_next;         /* every tcache ever made, for fork */
 	struct hg_tcache *pool_next;        /* abandoned tcaches waiting for a new thread */
 	int abandoned;
