@@ -200,6 +200,67 @@ static void test_blocks_freed_by_others_reused_while_owner_waits(void **state)
 	      before / MIB, after / MIB);
 }
 
+/* Rounds in which half the threads allocate and the other half free what the first half
+ * allocated the round before, while the allocators of that round wait at the barrier: the
+ * sweep that releases spans of waiting owners runs all the time, next to owners that wake
+ * up, and every block is checked before it is freed. */
+enum { SWAP_THREADS = 8, SWAP_ROUNDS = 60, SWAP_BLOCKS = 2000 };
+static struct { char *p; size_t n; } swap_blocks[SWAP_THREADS][SWAP_BLOCKS];
+static pthread_barrier_t swap_barrier;
+
+static void *swap_rounds(void *arg)
+{
+	int me = (int)(uintptr_t)arg;
+	uint64_t s = 0x5eed + (uint64_t)me;
+
+	for (int r = 0; r < SWAP_ROUNDS; r++) {
+		if ((me + r) % 2 == 0) {
+			for (int i = 0; i < SWAP_BLOCKS; i++) {
+				size_t n = 1 + tu_random(&s) % (tu_random(&s) % 8 == 0 ? 20000 : 600);
+				char *p = malloc(n);
+
+				if (p == NULL) {
+					tu_thread_fail("malloc(%zu) failed", n);
+					break;
+				}
+				tu_fill(p, n, key_of(p, n));
+				swap_blocks[me][i].p = p;
+				swap_blocks[me][i].n = n;
+			}
+		} else if (r > 0) {
+			int from = (me + 2) % SWAP_THREADS; /* allocated in round r - 1 */
+			for (int i = 0; i < SWAP_BLOCKS; i++) {
+				verify("swapped", swap_blocks[from][i].p, swap_blocks[from][i].n);
+				free(swap_blocks[from][i].p);
+				swap_blocks[from][i].p = NULL;
+			}
+		}
+		pthread_barrier_wait(&swap_barrier);
+	}
+	return NULL;
+}
+
+static void test_threads_freeing_for_waiting_owners(void **state)
+{
+	pthread_t t[SWAP_THREADS];
+
+	(void)state;
+	tu_reset_failure();
+	pthread_barrier_init(&swap_barrier, NULL, SWAP_THREADS);
+	for (int i = 0; i < SWAP_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, swap_rounds, (void *)(uintptr_t)i), 0);
+	for (int i = 0; i < SWAP_THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&swap_barrier);
+	ASSERT_NO_THREAD_FAILURE();
+	for (int i = 0; i < SWAP_THREADS; i++)
+		for (int j = 0; j < SWAP_BLOCKS; j++)
+			if (swap_blocks[i][j].p != NULL) {
+				CHECK(verify("left", swap_blocks[i][j].p, swap_blocks[i][j].n), "%s", tu_failure);
+				free(swap_blocks[i][j].p);
+			}
+}
+
 static void test_random_churn_2_to_16_threads(void **state)
 {
 	static const int counts[] = {2, 4, 8, 16};
@@ -588,6 +649,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cross_thread_frees_reused_before_fresh_blocks),
 		cmocka_unit_test(test_blocks_freed_by_others_reused_while_owner_waits),
+		cmocka_unit_test(test_threads_freeing_for_waiting_owners),
 		cmocka_unit_test(test_concurrent_large_blocks),
 		cmocka_unit_test(test_random_churn_2_to_16_threads),
 		cmocka_unit_test(test_cross_thread_frees),
