@@ -21,13 +21,19 @@ struct arena {
 	struct arena *next;  /* list of arenas with a free slice */
 };
 
+/* An arena lives in a metadata record (hg_meta_new) and must leave its size field alone. */
+_Static_assert(sizeof(struct arena) <= offsetof(struct hg_span, meta_size), "arena overlaps meta_size");
+/* The header is one 128-byte pair of lines, the owner's (see hg_span_remote). */
+_Static_assert(offsetof(struct hg_span, bits) == HG_META_ALIGN, "span header past one line pair");
+
 struct hg_span **hg_pagemap_top[1u << HG_MAP_TOP_BITS];
 struct hg_span hg_freed_span = { .owner = HG_OWNER_FREED };
 
 static hg_lock_t central_lock = HG_LOCK_INIT;
 static hg_lock_t brk_lock = HG_LOCK_INIT; /* sbrk is not thread-safe: one grower at a time */
 static struct arena *nonfull;  /* arenas with at least one free slice */
-static struct hg_span *meta_free;
+#define META_WORDS 16 /* bitmap words per step of record size: 128 bytes */
+static struct hg_span *meta_free[HG_SPAN_WORDS / META_WORDS + 1]; /* by meta_size */
 static char *meta_cursor, *meta_end;
 static uint64_t last_purge_ms;
 
@@ -62,7 +68,7 @@ void hg_pagemap_set(const void *start, size_t bytes, struct hg_span *span)
 
 void hg_span_init_block(struct hg_span *s, char *start, size_t bytes, void *arena)
 {
-	memset(s, 0, offsetof(struct hg_span, bits));
+	memset(s, 0, offsetof(struct hg_span, meta_size));
 	s->start = start;
 	s->bytes = bytes;
 	s->arena = arena;
@@ -72,15 +78,21 @@ void hg_span_init_block(struct hg_span *s, char *start, size_t bytes, void *aren
 
 /* ---------------- metadata (central lock held) ---------------- */
 
-static struct hg_span *meta_new_locked(void)
+/* A record with room for 16 * size bitmap words and as many remote ones (size 0: none, for
+ * large blocks and arenas): a span of few large blocks does not pay for the 64 words of
+ * one of 4096 small ones. */
+static struct hg_span *meta_new_locked(unsigned size)
 {
-	struct hg_span *s = meta_free;
+	struct hg_span *s = meta_free[size];
 	if (s) {
-		meta_free = s->next;
+		meta_free[size] = s->next;
 		return s;
 	}
-	if (meta_cursor + sizeof *s > meta_end) {
-		/* A system call under the lock, but only once per ~800 spans. */
+	size_t words = (size_t)size * META_WORDS * sizeof(uint64_t);
+	size_t bytes = offsetof(struct hg_span, bits) +
+		       (size ? words + hg_align_up(sizeof(struct hg_span_remote) + words, HG_META_ALIGN) : 0);
+	if (meta_cursor + bytes > meta_end) {
+		/* A system call under the lock, but only once per 800-2000 records. */
 		char *chunk = hg_os_map(META_CHUNK_BYTES, HG_OS_PAGE_BYTES);
 		if (!chunk)
 			return NULL;
@@ -88,14 +100,21 @@ static struct hg_span *meta_new_locked(void)
 		meta_end = chunk + META_CHUNK_BYTES;
 	}
 	s = (struct hg_span *)meta_cursor;
-	meta_cursor += sizeof *s;
+	meta_cursor += bytes;
+	s->meta_size = (uint8_t)size;
 	return s;
+}
+
+static void meta_free_locked(struct hg_span *s)
+{
+	s->next = meta_free[s->meta_size];
+	meta_free[s->meta_size] = s;
 }
 
 struct hg_span *hg_meta_new(void)
 {
 	hg_lock(&central_lock);
-	struct hg_span *s = meta_new_locked();
+	struct hg_span *s = meta_new_locked(0);
 	hg_unlock(&central_lock);
 	return s;
 }
@@ -103,8 +122,7 @@ struct hg_span *hg_meta_new(void)
 void hg_meta_free(struct hg_span *s)
 {
 	hg_lock(&central_lock);
-	s->next = meta_free;
-	meta_free = s;
+	meta_free_locked(s);
 	hg_unlock(&central_lock);
 }
 
@@ -214,21 +232,23 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 	s->capacity = c->count;
 	__atomic_store_n(&s->extended, 0, __ATOMIC_RELAXED); /* the owner extends it (tcache.c) */
 	s->next = s->prev = NULL;
-	atomic_store_explicit(&s->remote_state, 0, memory_order_relaxed);
-	s->remote_next = NULL;
+	struct hg_span_remote *r = hg_span_remote(s);
+	atomic_store_explicit(&r->state, 0, memory_order_relaxed);
+	r->next = NULL;
 	for (unsigned w = 0; w < s->nwords; w++) {
 		s->bits[w] = 0;
-		atomic_store_explicit(&s->remote[w], 0, memory_order_relaxed);
+		atomic_store_explicit(&r->words[w], 0, memory_order_relaxed);
 	}
 }
 
-/* A metadata record and n slices for it, page map reserved; NULL when out of memory. */
-static struct hg_span *slices_new(unsigned n)
+/* A metadata record of meta_size (see meta_new_locked) and n slices for it, page map
+ * reserved; NULL when out of memory. */
+static struct hg_span *slices_new(unsigned n, unsigned meta_size)
 {
 	struct arena *a = NULL;
 	hg_lock(&central_lock);
 	char *p = slices_take_locked(n, &a);
-	struct hg_span *s = p ? meta_new_locked() : NULL;
+	struct hg_span *s = p ? meta_new_locked(meta_size) : NULL;
 	hg_unlock(&central_lock);
 	if (!p) {
 		struct arena *fresh = arena_grow();
@@ -238,17 +258,15 @@ static struct hg_span *slices_new(unsigned n)
 		fresh->next = nonfull;
 		nonfull = fresh;
 		p = slices_take_locked(n, &a);
-		s = meta_new_locked();
+		s = meta_new_locked(meta_size);
 		hg_unlock(&central_lock);
 	}
 	if (!s || !hg_pagemap_reserve(p, (size_t)n << HG_SLICE_SHIFT)) {
 		/* out of memory for metadata: put the slices back */
 		hg_lock(&central_lock);
 		slices_give_locked(a, p, n, hg_os_now_ms());
-		if (s) {
-			s->next = meta_free;
-			meta_free = s;
-		}
+		if (s)
+			meta_free_locked(s);
 		hg_unlock(&central_lock);
 		return NULL;
 	}
@@ -260,7 +278,8 @@ static struct hg_span *slices_new(unsigned n)
 
 struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner)
 {
-	struct hg_span *s = slices_new(hg_classes[cls].slices);
+	unsigned words = (hg_classes[cls].count + 63u) / 64u;
+	struct hg_span *s = slices_new(hg_classes[cls].slices, (words + META_WORDS - 1) / META_WORDS);
 	if (!s)
 		return NULL;
 	span_init(s, cls, owner);
@@ -270,7 +289,7 @@ struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner)
 
 struct hg_span *hg_medium_new(size_t bytes)
 {
-	struct hg_span *s = slices_new((unsigned)(bytes >> HG_SLICE_SHIFT));
+	struct hg_span *s = slices_new((unsigned)(bytes >> HG_SLICE_SHIFT), 0);
 	if (s)
 		hg_span_init_block(s, s->start, bytes, s->arena);
 	return s;
@@ -306,8 +325,7 @@ void hg_span_release(struct hg_span *s)
 	uint64_t now = hg_os_now_ms();
 	hg_lock(&central_lock);
 	slices_give_locked(s->arena, s->start, (unsigned)(s->bytes >> HG_SLICE_SHIFT), now);
-	s->next = meta_free;
-	meta_free = s;
+	meta_free_locked(s);
 	hg_unlock(&central_lock);
 	hg_central_tick(now);
 }
@@ -377,9 +395,7 @@ void hg_central_purge(int force)
 		for (unsigned j = 0; j < n; j++) {
 			struct arena *a = jobs[j].arena;
 			if (jobs[j].unmap) {
-				struct hg_span *meta = (struct hg_span *)a;
-				meta->next = meta_free;
-				meta_free = meta;
+				meta_free_locked((struct hg_span *)a); /* its record from hg_meta_new */
 				continue;
 			}
 			if (!a->free_mask) {

@@ -41,6 +41,7 @@ enum hg_span_state {
 #define HG_OWNER_FREED ((struct hg_tcache *)2)
 extern struct hg_span hg_freed_span;
 #define HG_SPAN_WORDS (HG_SPAN_MAX_SLOTS / 64)
+#define HG_META_ALIGN 128 /* metadata records and their parts start on 128-byte boundaries */
 
 struct hg_span {
 	/* fast path: one cache line */
@@ -72,21 +73,34 @@ struct hg_span {
 	size_t large_request;   /* large: bytes the program asked for (dirty prefix for calloc) */
 	uint64_t freed_ms;      /* large cached: when it was freed */
 	uint32_t capacity;      /* blocks in the span */
-
-	uint64_t bits[HG_SPAN_WORDS] __attribute__((aligned(64)));   /* 1 = block free */
-
-	/* Cross-thread frees, on cache lines of their own so that other threads' frees do not
-	 * evict the owner's fast-path line. remote_state: bit 0 = on the owner's remote list,
-	 * bits 1.. = frees in flight. */
-	_Atomic uint32_t remote_state __attribute__((aligned(64)));
-	struct hg_span *remote_next;
-	_Atomic uint64_t remote[HG_SPAN_WORDS] __attribute__((aligned(64))); /* freed by others */
-
+	uint8_t meta_size;      /* central.c: room for 16 * meta_size bitmap words (and as many
+				   remote ones); records are reused by this size */
 	/* The checking library's records of the span's blocks (check/block.c), one per block.
-	 * Past `bits`, so that no reinitialization of the span clears it: a span struct used
-	 * again keeps its array, and the checker reuses it when it is large enough. */
+	 * Past what a reinitialization clears: a span struct used again keeps its array, and
+	 * the checker reuses it when it is large enough. */
 	_Atomic(void *) check_records;
+
+	/* nwords words, 1 = block free; then struct hg_span_remote (hg_span_remote). A span of
+	 * large blocks has a record of 512 bytes, one of 16-byte blocks 1280. */
+	uint64_t bits[] __attribute__((aligned(HG_META_ALIGN)));
 };
+
+/* What other threads write: a free from another thread sets its block's bit in words[] and
+ * puts the span on its owner's remote list. state: bit 0 = on the list, bits 1.. = frees in
+ * flight. */
+struct hg_span_remote {
+	_Atomic uint32_t state;
+	struct hg_span *next;     /* the owner's remote list */
+	_Atomic uint64_t words[];
+};
+
+/* Past bits[], 128-byte aligned: the adjacent-line prefetcher fetches lines in 128-byte
+ * pairs, and a pair holding both the owner's bits and other threads' words would bounce
+ * between their caches (prodcons took 20 % longer at 64-byte alignment). */
+static inline struct hg_span_remote *hg_span_remote(struct hg_span *s)
+{
+	return (struct hg_span_remote *)((char *)s->bits + hg_align_up(s->nwords * sizeof(uint64_t), HG_META_ALIGN));
+}
 
 /* Blocks below this index have had a free bit, so they may have been handed out. */
 static inline uint32_t hg_span_extended(const struct hg_span *s)

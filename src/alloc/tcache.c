@@ -61,7 +61,7 @@ void hg_span_settle(struct hg_span *s)
 	}
 	/* A span with frees in flight from other threads stays: they will touch it again. */
 	if (s->live == 0 && s->state == HG_SPAN_AVAIL &&
-	    atomic_load_explicit(&s->remote_state, memory_order_acquire) == 0) {
+	    atomic_load_explicit(&hg_span_remote(s)->state, memory_order_acquire) == 0) {
 		avail_unlink(tc, s);
 		span_release(tc, s);
 	}
@@ -76,13 +76,13 @@ static int collect_remote(struct hg_tcache *tc)
 	struct hg_span *s = atomic_exchange_explicit(&tc->remote_head, NULL, memory_order_acquire);
 	atomic_store_explicit(&tc->collects, tc->collects + 1, memory_order_relaxed);
 	while (s) {
-		struct hg_span *next = s->remote_next;
-		atomic_fetch_and_explicit(&s->remote_state, ~1u, memory_order_acq_rel);
+		struct hg_span *next = hg_span_remote(s)->next;
+		atomic_fetch_and_explicit(&hg_span_remote(s)->state, ~1u, memory_order_acq_rel);
 		int32_t freed = 0;
 		for (uint32_t w = 0; w < s->nwords; w++) {
-			if (!atomic_load_explicit(&s->remote[w], memory_order_relaxed))
+			if (!atomic_load_explicit(&hg_span_remote(s)->words[w], memory_order_relaxed))
 				continue;
-			uint64_t x = atomic_exchange_explicit(&s->remote[w], 0, memory_order_acquire);
+			uint64_t x = atomic_exchange_explicit(&hg_span_remote(s)->words[w], 0, memory_order_acquire);
 			if (x & s->bits[w]) {
 				uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(x & s->bits[w]);
 				hg_fatal("free", "double free", s->start + (size_t)i * s->size, NULL, 0);
@@ -111,7 +111,7 @@ static int span_remote_full(struct hg_span *s)
 {
 	for (uint32_t w = 0; w < s->nwords; w++) {
 		uint32_t left = s->capacity - w * 64;
-		if (atomic_load_explicit(&s->remote[w], memory_order_acquire) !=
+		if (atomic_load_explicit(&hg_span_remote(s)->words[w], memory_order_acquire) !=
 		    (left >= 64 ? ~0ull : (1ull << left) - 1))
 			return 0;
 	}
@@ -138,15 +138,15 @@ static void reclaim_freed_spans(struct hg_tcache *self)
 		struct hg_span *s = atomic_exchange_explicit(&o->remote_head, NULL, memory_order_acquire);
 		struct hg_span *keep = NULL, *tail = NULL;
 		while (s) {
-			struct hg_span *next = s->remote_next;
+			struct hg_span *next = hg_span_remote(s)->next;
 			uint32_t listed = 1; /* on the list, and no free in flight that may still touch it */
 			if (span_remote_full(s) && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == HG_SPAN_FULL &&
 			    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s &&
-			    atomic_compare_exchange_strong_explicit(&s->remote_state, &listed, 0,
+			    atomic_compare_exchange_strong_explicit(&hg_span_remote(s)->state, &listed, 0,
 								    memory_order_acq_rel, memory_order_relaxed)) {
 				hg_span_release(s);
 			} else {
-				s->remote_next = keep;
+				hg_span_remote(s)->next = keep;
 				keep = s;
 				tail = tail ? tail : s;
 			}
@@ -155,7 +155,7 @@ static void reclaim_freed_spans(struct hg_tcache *self)
 		if (keep) {
 			struct hg_span *head = atomic_load_explicit(&o->remote_head, memory_order_relaxed);
 			do
-				tail->remote_next = head;
+				hg_span_remote(tail)->next = head;
 			while (!atomic_compare_exchange_weak_explicit(&o->remote_head, &head, keep,
 								      memory_order_release, memory_order_relaxed));
 		}
@@ -169,12 +169,12 @@ static void reclaim_freed_spans(struct hg_tcache *self)
  * while this thread may still touch it. */
 static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *func)
 {
-	atomic_fetch_add_explicit(&s->remote_state, 2, memory_order_acq_rel);
+	atomic_fetch_add_explicit(&hg_span_remote(s)->state, 2, memory_order_acq_rel);
 	uint64_t bit = 1ull << (idx % 64);
-	if (atomic_fetch_or_explicit(&s->remote[idx / 64], bit, memory_order_acq_rel) & bit)
+	if (atomic_fetch_or_explicit(&hg_span_remote(s)->words[idx / 64], bit, memory_order_acq_rel) & bit)
 		hg_fatal(func, "double free", p, NULL, 0);
-	uint32_t st = atomic_load_explicit(&s->remote_state, memory_order_relaxed);
-	while (!atomic_compare_exchange_weak_explicit(&s->remote_state, &st, (st - 2) | 1u,
+	uint32_t st = atomic_load_explicit(&hg_span_remote(s)->state, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&hg_span_remote(s)->state, &st, (st - 2) | 1u,
 						      memory_order_acq_rel, memory_order_relaxed))
 		;
 	if (st & 1u)
@@ -182,7 +182,7 @@ static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *fu
 	struct hg_tcache *o = s->owner;
 	struct hg_span *head = atomic_load_explicit(&o->remote_head, memory_order_relaxed);
 	do
-		s->remote_next = head;
+		hg_span_remote(s)->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&o->remote_head, &head, s, memory_order_release,
 						      memory_order_relaxed));
 }
@@ -307,7 +307,7 @@ static void release_free_cur_spans(struct hg_tcache *tc, unsigned except)
 		struct hg_span *s = tc->cur[c];
 		if (hg_classes[c].count > FEW_BLOCKS || c == except || s == &hg_empty_span ||
 		    (uint32_t)__builtin_popcountll(s->bits[0]) != s->extended ||
-		    atomic_load_explicit(&s->remote_state, memory_order_acquire))
+		    atomic_load_explicit(&hg_span_remote(s)->state, memory_order_acquire))
 			continue;
 		tc->cur[c] = &hg_empty_span;
 		span_release(tc, s);
@@ -392,7 +392,7 @@ struct hg_span *hg_block_of(const void *p, size_t *usable)
 	 * cannot change under us in a valid program. */
 	uint64_t bit = 1ull << (idx % 64);
 	if ((__atomic_load_n(&s->bits[idx / 64], __ATOMIC_RELAXED) |
-	     atomic_load_explicit(&s->remote[idx / 64], memory_order_relaxed)) & bit)
+	     atomic_load_explicit(&hg_span_remote(s)->words[idx / 64], memory_order_relaxed)) & bit)
 		return NULL;
 	*usable = s->size;
 	return s;
@@ -444,7 +444,7 @@ static void thread_exit(void *arg)
 		}
 		for (s = tc->avail[c]; s;) {
 			struct hg_span *next = s->next;
-			if (s->live == 0 && atomic_load_explicit(&s->remote_state, memory_order_acquire) == 0) {
+			if (s->live == 0 && atomic_load_explicit(&hg_span_remote(s)->state, memory_order_acquire) == 0) {
 				avail_unlink(tc, s);
 				span_release(tc, s);
 			}
