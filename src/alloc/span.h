@@ -96,7 +96,7 @@ struct hg_span_remote {
 
 /* Past bits[], 128-byte aligned: the adjacent-line prefetcher fetches lines in 128-byte
  * pairs, and a pair holding both the owner's bits and other threads' words would bounce
- * between their caches (prodcons took 20 % longer at 64-byte alignment). */
+ * between their caches (prodcons took 22 % longer at 64-byte alignment). */
 static inline struct hg_span_remote *hg_span_remote(struct hg_span *s)
 {
 	return (struct hg_span_remote *)((char *)s->bits + hg_align_up(s->nwords * sizeof(uint64_t), HG_META_ALIGN));

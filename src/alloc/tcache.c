@@ -76,13 +76,14 @@ static int collect_remote(struct hg_tcache *tc)
 	struct hg_span *s = atomic_exchange_explicit(&tc->remote_head, NULL, memory_order_acquire);
 	atomic_store_explicit(&tc->collects, tc->collects + 1, memory_order_relaxed);
 	while (s) {
-		struct hg_span *next = hg_span_remote(s)->next;
-		atomic_fetch_and_explicit(&hg_span_remote(s)->state, ~1u, memory_order_acq_rel);
+		struct hg_span_remote *r = hg_span_remote(s);
+		struct hg_span *next = r->next;
+		atomic_fetch_and_explicit(&r->state, ~1u, memory_order_acq_rel);
 		int32_t freed = 0;
 		for (uint32_t w = 0; w < s->nwords; w++) {
-			if (!atomic_load_explicit(&hg_span_remote(s)->words[w], memory_order_relaxed))
+			if (!atomic_load_explicit(&r->words[w], memory_order_relaxed))
 				continue;
-			uint64_t x = atomic_exchange_explicit(&hg_span_remote(s)->words[w], 0, memory_order_acquire);
+			uint64_t x = atomic_exchange_explicit(&r->words[w], 0, memory_order_acquire);
 			if (x & s->bits[w]) {
 				uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(x & s->bits[w]);
 				hg_fatal("free", "double free", s->start + (size_t)i * s->size, NULL, 0);
@@ -109,9 +110,10 @@ static _Atomic int reclaim_busy; /* one sweeper at a time; fork waits for it */
  * came before it handed out those blocks, so a test of the state after this one sees it. */
 static int span_remote_full(struct hg_span *s)
 {
+	struct hg_span_remote *r = hg_span_remote(s);
 	for (uint32_t w = 0; w < s->nwords; w++) {
 		uint32_t left = s->capacity - w * 64;
-		if (atomic_load_explicit(&hg_span_remote(s)->words[w], memory_order_acquire) !=
+		if (atomic_load_explicit(&r->words[w], memory_order_acquire) !=
 		    (left >= 64 ? ~0ull : (1ull << left) - 1))
 			return 0;
 	}
@@ -138,15 +140,16 @@ static void reclaim_freed_spans(struct hg_tcache *self)
 		struct hg_span *s = atomic_exchange_explicit(&o->remote_head, NULL, memory_order_acquire);
 		struct hg_span *keep = NULL, *tail = NULL;
 		while (s) {
-			struct hg_span *next = hg_span_remote(s)->next;
+			struct hg_span_remote *r = hg_span_remote(s);
+			struct hg_span *next = r->next;
 			uint32_t listed = 1; /* on the list, and no free in flight that may still touch it */
 			if (span_remote_full(s) && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == HG_SPAN_FULL &&
 			    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s &&
-			    atomic_compare_exchange_strong_explicit(&hg_span_remote(s)->state, &listed, 0,
-								    memory_order_acq_rel, memory_order_relaxed)) {
+			    atomic_compare_exchange_strong_explicit(&r->state, &listed, 0, memory_order_acq_rel,
+								    memory_order_relaxed)) {
 				hg_span_release(s);
 			} else {
-				hg_span_remote(s)->next = keep;
+				r->next = keep;
 				keep = s;
 				tail = tail ? tail : s;
 			}
@@ -169,12 +172,13 @@ static void reclaim_freed_spans(struct hg_tcache *self)
  * while this thread may still touch it. */
 static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *func)
 {
-	atomic_fetch_add_explicit(&hg_span_remote(s)->state, 2, memory_order_acq_rel);
+	struct hg_span_remote *r = hg_span_remote(s);
+	atomic_fetch_add_explicit(&r->state, 2, memory_order_acq_rel);
 	uint64_t bit = 1ull << (idx % 64);
-	if (atomic_fetch_or_explicit(&hg_span_remote(s)->words[idx / 64], bit, memory_order_acq_rel) & bit)
+	if (atomic_fetch_or_explicit(&r->words[idx / 64], bit, memory_order_acq_rel) & bit)
 		hg_fatal(func, "double free", p, NULL, 0);
-	uint32_t st = atomic_load_explicit(&hg_span_remote(s)->state, memory_order_relaxed);
-	while (!atomic_compare_exchange_weak_explicit(&hg_span_remote(s)->state, &st, (st - 2) | 1u,
+	uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&r->state, &st, (st - 2) | 1u,
 						      memory_order_acq_rel, memory_order_relaxed))
 		;
 	if (st & 1u)
@@ -182,7 +186,7 @@ static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *fu
 	struct hg_tcache *o = s->owner;
 	struct hg_span *head = atomic_load_explicit(&o->remote_head, memory_order_relaxed);
 	do
-		hg_span_remote(s)->next = head;
+		r->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&o->remote_head, &head, s, memory_order_release,
 						      memory_order_relaxed));
 }
