@@ -128,12 +128,6 @@ void hg_meta_free(struct hg_span *s)
 
 /* ---------------- arenas and slices ---------------- */
 
-/* The mask of n slices from slice i (n + i <= 64). */
-static uint64_t run_mask(unsigned n, unsigned i)
-{
-	return (n == 64 ? ~0ull : (1ull << n) - 1) << i;
-}
-
 static void nonfull_remove(struct arena *a)
 {
 	for (struct arena **pp = &nonfull; *pp; pp = &(*pp)->next)
@@ -162,12 +156,12 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 				if (len == n)
 					break;
 			}
-			m &= ~run_mask(len, at);
+			m &= ~hg_bit_run(len, at);
 		}
 	}
 	if (!best)
 		return NULL;
-	uint64_t run = run_mask(n, best_at);
+	uint64_t run = hg_bit_run(n, best_at);
 	best->free_mask &= ~run;
 	best->dirty_mask &= ~run;
 	if (!best->free_mask)
@@ -207,7 +201,7 @@ static struct arena *arena_grow(void)
 static void slices_give_locked(struct arena *a, char *p, unsigned n, uint64_t now_ms)
 {
 	unsigned i = (unsigned)((p - a->base) >> HG_SLICE_SHIFT);
-	uint64_t run = run_mask(n, i);
+	uint64_t run = hg_bit_run(n, i);
 	if (!a->free_mask) {
 		a->next = nonfull;
 		nonfull = a;
@@ -302,7 +296,7 @@ int hg_medium_grow(struct hg_span *s, size_t bytes)
 	unsigned have = (unsigned)(s->bytes >> HG_SLICE_SHIFT), want = (unsigned)(bytes >> HG_SLICE_SHIFT);
 	if (first + want > ARENA_SLICES)
 		return 0;
-	uint64_t more = run_mask(want - have, first + have);
+	uint64_t more = hg_bit_run(want - have, first + have);
 	hg_lock(&central_lock);
 	int ok = (a->free_mask & more) == more;
 	if (ok) {
@@ -388,7 +382,7 @@ void hg_central_purge(int force)
 				uint64_t rest = ~(m >> i);
 				unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
 				hg_os_purge(a->base + (size_t)i * HG_SLICE_BYTES, (size_t)len * HG_SLICE_BYTES);
-				m &= ~run_mask(len, i);
+				m &= ~hg_bit_run(len, i);
 			}
 		}
 		hg_lock(&central_lock);

@@ -113,8 +113,7 @@ static int span_remote_full(struct hg_span *s)
 	struct hg_span_remote *r = hg_span_remote(s);
 	for (uint32_t w = 0; w < s->nwords; w++) {
 		uint32_t left = s->capacity - w * 64;
-		if (atomic_load_explicit(&r->words[w], memory_order_acquire) !=
-		    (left >= 64 ? ~0ull : (1ull << left) - 1))
+		if (atomic_load_explicit(&r->words[w], memory_order_acquire) != hg_bit_run(left < 64 ? left : 64, 0))
 			return 0;
 	}
 	return 1;
@@ -275,7 +274,7 @@ static int span_extend(struct hg_span *s, uint32_t upto)
 		return 0;
 	for (uint32_t w = from / 64; w * 64 < upto; w++) {
 		uint32_t lo = w * 64 > from ? 0 : from % 64, hi = upto - w * 64 >= 64 ? 64 : upto % 64;
-		s->bits[w] |= (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+		s->bits[w] |= hg_bit_run(hi - lo, lo);
 		s->nonempty |= 1ull << w;
 	}
 	__atomic_store_n(&s->extended, upto, __ATOMIC_RELAXED);

@@ -18,6 +18,13 @@ static inline size_t hg_align_up(size_t n, size_t align)
 	return (n + align - 1) & ~(align - 1);
 }
 
+/* The mask of n bits from bit i (n + i <= 64): runs of slices in an arena, of blocks in a
+ * bitmap word. */
+static inline uint64_t hg_bit_run(unsigned n, unsigned i)
+{
+	return (n == 64 ? ~0ull : (1ull << n) - 1) << i;
+}
+
 static inline int hg_is_pow2(size_t n)
 {
 	return n != 0 && (n & (n - 1)) == 0;
