@@ -166,7 +166,10 @@ static struct hgc_block *locate(const void *addr, char **key, int create)
 		return NULL;
 	uint32_t idx = 0, slots = 1;
 	if (s->owner != HG_OWNER_LARGE && s->size) {
-		idx = (uint32_t)(off / s->size);
+		/* off / size without a division (a fifth of this function's time): the span's
+		 * reciprocal is exact at block starts and at most one too high inside a block. */
+		idx = (uint32_t)((off * s->recip) >> 32);
+		idx -= (size_t)idx * s->size > off;
 		slots = s->capacity;
 		if (idx >= slots)
 			return NULL;

@@ -16,8 +16,8 @@
  *                               (zero after calloc),
  *                               HGC_FREED while quarantined
  *
- * The record of each block (struct hgc_block) lives out of band in a hash table keyed by
- * `core`, so an overflow can neither corrupt it nor hide. A freed block keeps its record and
+ * The record of each block (struct hgc_block) lives out of band, in an array that hangs off
+ * its span (block.c), so an overflow can neither corrupt it nor hide. A freed block keeps its record and
  * stays allocated in the core while it waits in the quarantine; only then is it checked
  * (poison and redzones intact) and given back.
  */
@@ -25,6 +25,18 @@
 #define HGC_FREED 0xdd   /* freed, in quarantine */
 #define HGC_REDZONE 0xfa /* around every block */
 #define HGC_REDZONE_BYTES 16u
+
+/* ---- libc's copy and fill (see intercept.c's real functions) ----
+ * The library exports memcpy, memmove and memset as checking versions, and its own calls
+ * would reach them too (a page-map lookup and an own-code test each: 7 % of a malloc loop's
+ * time in check mode). Its fills and copies call glibc's fortified entries instead, which
+ * with an unknown object size are the plain functions. */
+void *real_memcpy_chk(void *, const void *, size_t, size_t) __asm__("__memcpy_chk");
+void *real_memmove_chk(void *, const void *, size_t, size_t) __asm__("__memmove_chk");
+void *real_memset_chk(void *, int, size_t, size_t) __asm__("__memset_chk");
+static inline void hgc_memset(void *d, int c, size_t n) { real_memset_chk(d, c, n, (size_t)-1); }
+static inline void hgc_memcpy(void *d, const void *s, size_t n) { real_memcpy_chk(d, s, n, (size_t)-1); }
+static inline void hgc_memmove(void *d, const void *s, size_t n) { real_memmove_chk(d, s, n, (size_t)-1); }
 
 /* How a block was allocated, so that the matching release can be checked. */
 enum hgc_alloc_kind { HGC_BY_MALLOC, HGC_BY_NEW, HGC_BY_NEW_ARRAY };

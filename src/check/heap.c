@@ -53,10 +53,10 @@ static size_t run_not(const unsigned char *p, size_t n, unsigned char byte)
 
 void hgc_fill_block(const struct hgc_block *b, int zero)
 {
-	memset(b->core, HGC_REDZONE, (size_t)(b->user - b->core));
+	hgc_memset(b->core, HGC_REDZONE, (size_t)(b->user - b->core));
 	if (!zero)
-		memset(b->user, HGC_UNINIT, b->size);
-	memset(b->user + b->size, HGC_REDZONE, (size_t)(b->core + b->core_bytes - (b->user + b->size)));
+		hgc_memset(b->user, HGC_UNINIT, b->size);
+	hgc_memset(b->user + b->size, HGC_REDZONE, (size_t)(b->core + b->core_bytes - (b->user + b->size)));
 }
 
 /* The first overwritten redzone byte of b (the right redzone first: overflows are the common
@@ -139,7 +139,7 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 		}
 	}
 	if (zero && !fresh_zero)
-		memset(rec.user, 0, n);
+		hgc_memset(rec.user, 0, n);
 	if (!untouched) /* an untouched slot is filled on its first use (hgc_guard_touch) */
 		hgc_fill_block(&rec, zero);
 	if (!hgc_table_insert(&rec)) {
@@ -316,7 +316,7 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 	if (c.copy.guarded)
 		hgc_guard_retire(&c.copy);
 	else
-		memset(c.copy.user, HGC_FREED, c.copy.size);
+		hgc_memset(c.copy.user, HGC_FREED, c.copy.size);
 	q_push(c.rec);
 	return 1;
 }
@@ -344,7 +344,7 @@ void *hgc_realloc(void *p, size_t n)
 	if (!q)
 		return NULL;
 	if (!hgc_guard_untouched(&b)) /* else nothing was written to copy */
-		memcpy(q, p, b.size < n ? b.size : n);
+		hgc_memcpy(q, p, b.size < n ? b.size : n);
 	free_checked(p, HGC_BY_MALLOC, "realloc");
 	return q;
 }

@@ -36,9 +36,7 @@
  * come back through our exported symbols; with an unknown object size ((size_t)-1) the _chk
  * forms are the plain functions. Declared under our own names so that gcc does not fold
  * __memcpy_chk(d, s, n, -1) back into a call to memcpy, which is ourselves. */
-void *real_memcpy_chk(void *, const void *, size_t, size_t) __asm__("__memcpy_chk");
-void *real_memmove_chk(void *, const void *, size_t, size_t) __asm__("__memmove_chk");
-void *real_memset_chk(void *, int, size_t, size_t) __asm__("__memset_chk");
+/* real_memcpy_chk, real_memmove_chk, real_memset_chk: check.h */
 char *real_strcpy_chk(char *, const char *, size_t) __asm__("__strcpy_chk");
 char *real_strncpy_chk(char *, const char *, size_t, size_t) __asm__("__strncpy_chk");
 char *real_strcat_chk(char *, const char *, size_t) __asm__("__strcat_chk");

@@ -166,6 +166,15 @@ static inline uint64_t slot_value(uint64_t h, const struct entry *e)
 	return (h >> TAG_SHIFT) << TAG_SHIFT | (uintptr_t)e;
 }
 
+/* A loop, not memcmp: that is the library's own checking version (see check.h). */
+static int same_pcs(const uintptr_t *a, const uintptr_t *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
 /* The id of the stack pcs[0..n) (hash h) in t, or 0 with *at the empty slot ending the probe. */
 static uint32_t probe(const struct slots *t, uint64_t h, const uintptr_t *pcs, int n, size_t *at)
 {
@@ -178,7 +187,7 @@ static uint32_t probe(const struct slots *t, uint64_t h, const uintptr_t *pcs, i
 		if (v >> TAG_SHIFT != tag)
 			continue;
 		const struct entry *e = (const struct entry *)(uintptr_t)(v & (((uint64_t)1 << TAG_SHIFT) - 1));
-		if (e->depth == (uint32_t)n && !memcmp(e->pcs, pcs, (size_t)n * sizeof *pcs))
+		if (e->depth == (uint32_t)n && same_pcs(e->pcs, pcs, n))
 			return e->id;
 	}
 	*at = i;
@@ -244,7 +253,7 @@ static uint32_t depot_put(const uintptr_t *pcs, int n)
 	chunk_cursor += hg_align_up(bytes, 16);
 	e->hash = h;
 	e->depth = (uint32_t)n;
-	memcpy(e->pcs, pcs, (size_t)n * sizeof *pcs);
+	hgc_memcpy(e->pcs, pcs, (size_t)n * sizeof *pcs);
 	e->id = id = next_id++;
 	by_id[id] = e;
 	atomic_store_explicit(&t->slot[at], slot_value(h, e), memory_order_release); /* e is complete */
@@ -259,7 +268,10 @@ out:
 static int is_sigreturn(const unsigned char *pc)
 {
 	static const unsigned char CODE[] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05 };
-	return !memcmp(pc, CODE, sizeof CODE);
+	for (size_t i = 0; i < sizeof CODE; i++)
+		if (pc[i] != CODE[i])
+			return 0;
+	return 1;
 }
 
 /* Unwinds from our caller into raw; the number of frames, our own ones skipped. */
@@ -284,7 +296,7 @@ static int unwind(void **raw, int depth)
 	if (skip > 0 && skip < n && is_sigreturn((const unsigned char *)raw[skip]))
 		skip++;
 	n -= skip;
-	memmove(raw, raw + skip, (size_t)(n > 0 ? n : 0) * sizeof *raw);
+	hgc_memmove(raw, raw + skip, (size_t)(n > 0 ? n : 0) * sizeof *raw);
 	return n < depth ? n : depth;
 }
 
@@ -329,6 +341,6 @@ int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max)
 	if (!e)
 		return 0;
 	int n = (int)e->depth < max ? (int)e->depth : max;
-	memcpy(pcs, e->pcs, (size_t)n * sizeof *pcs);
+	hgc_memcpy(pcs, e->pcs, (size_t)n * sizeof *pcs);
 	return n;
 }
