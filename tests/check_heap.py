@@ -48,6 +48,16 @@ check("write after free found at exit",
       expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
                    "release_it", "at exit"))
 
+rc, out, err, r = run([cases, "use-after-free-deep"])
+check("write after free 9000 bytes into a block of 10000: offset and length",
+      expect_error(r, "heap-use-after-free", "write", 2, None, "inside", 9000, 10000, "release_it", "main",
+                   "release_it", "at exit"))
+
+rc, out, err, r = run([cases, "overflow-into-slack"])
+check("store 100 bytes past a block of 1000 found at free",
+      expect_error(r, "heap-buffer-overflow", "write", 1, None, "after", 100, 1000, "release_it", "main",
+                   None, "freed"))
+
 rc, out, err, r = run([cases, "use-after-free-quarantine"], "leak_check=no:quarantine=4K")
 e = r["errors"][0] if r["errors"] else {}
 check("write after free found when the block leaves the quarantine",

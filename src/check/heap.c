@@ -24,19 +24,39 @@ static const char *const FREE_NAMES[] = { "free()", "operator delete", "operator
 
 /* ---------------- fill bytes and their checks ---------------- */
 
-/* Offset of the first byte of [p, p+n) that is not `byte`, or n. Word by word: blocks in
- * the quarantine are checked whole. */
+/* glibc's vectorized equality test (2.35+; memcmp is the library's checking version). */
+int __memcmpeq(const void *a, const void *b, size_t n);
+
+#define PATTERN_BYTES 4096
+/* A page of each fill byte that whole blocks are checked against (filled by hgc_init). */
+static unsigned char freed_pattern[PATTERN_BYTES], redzone_pattern[PATTERN_BYTES];
+
+/* Offset of the first byte of [p, p+n) that is not `byte` (HGC_FREED or HGC_REDZONE), or n.
+ * Blocks leaving the quarantine are checked whole: glibc's compare against a page of the
+ * byte finds the page that differs at 32 bytes a step (a byte loop took 9 % of a malloc
+ * loop's time in check mode), and only that page is searched byte by byte. */
 static size_t first_not(const unsigned char *p, size_t n, unsigned char byte)
 {
-	size_t i = 0;
+	size_t i = 0, end = n;
+	if (n >= 64) {
+		const unsigned char *pat = byte == HGC_FREED ? freed_pattern : redzone_pattern;
+		for (; i < n; i += PATTERN_BYTES) {
+			end = n - i < PATTERN_BYTES ? n : i + PATTERN_BYTES;
+			if (__memcmpeq(p + i, pat, end - i))
+				break;
+		}
+		if (i >= n)
+			return n;
+	}
+	/* [i, end): a redzone, or the page that differs; word by word, then the byte. */
 	uint64_t w = 0x0101010101010101ull * byte;
-	while (i < n && ((uintptr_t)(p + i) & 7))
+	while (i < end && ((uintptr_t)(p + i) & 7))
 		if (p[i++] != byte)
 			return i - 1;
-	for (; i + 8 <= n; i += 8)
+	for (; i + 8 <= end; i += 8)
 		if (*(const uint64_t *)(const void *)(p + i) != w)
 			break;
-	for (; i < n; i++)
+	for (; i < end; i++)
 		if (p[i] != byte)
 			return i;
 	return n;
@@ -425,6 +445,8 @@ __attribute__((destructor)) static void check_at_exit(void)
 
 void hgc_init(void)
 {
+	hgc_memset(freed_pattern, HGC_FREED, PATTERN_BYTES);
+	hgc_memset(redzone_pattern, HGC_REDZONE, PATTERN_BYTES);
 	hg_arena_huge_pages = 1; /* before the first arena: see span.h */
 	hgc_table_init();
 	hgc_records_init();

@@ -27,6 +27,10 @@ __attribute__((noinline)) static void first_free(void *p) { free(p); }
 __attribute__((noinline)) static void second_free(void *p) { free(p); }
 __attribute__((noinline)) static void write_before(char *p) { p[-1] = 'x'; }
 __attribute__((noinline)) static void write_after_free(char *p) { p[8] = 1; }
+/* Past the first page of a large block, and past a long slack: the checks compare whole
+ * pages of fill bytes first, then search the page that differs. */
+__attribute__((noinline)) static void write_deep_after_free(char *p) { p[9000] = 1, p[9001] = 2; }
+__attribute__((noinline)) static void write_into_slack(char *p) { p[1100] = 'x'; }
 
 /* A profiling-timer handler that blocks a signal with sigprocmask and reads the mask back:
  * signals land during heapguard's stack captures too, where libunwind's own sigprocmask
@@ -82,6 +86,14 @@ int main(int argc, char **argv)
 		char *p = malloc(32);
 		release_it(p);
 		write_after_free(p);
+	} else if (!strcmp(c, "use-after-free-deep")) {
+		char *p = malloc(10000);
+		release_it(p);
+		write_deep_after_free(p);
+	} else if (!strcmp(c, "overflow-into-slack")) {
+		char *p = malloc(1000); /* a 1152-byte core block: 136 bytes of right redzone */
+		write_into_slack(p);
+		release_it(p);
 	} else if (!strcmp(c, "use-after-free-quarantine")) {
 		char *p = malloc(32);
 		release_it(p);
