@@ -161,8 +161,9 @@ void *hgc_realloc(void *p, size_t n);
 /* The requested size of the live block at p (0 when p is not one): programs that trust
  * malloc_usable_size then never write into the redzone. */
 size_t hgc_usable_size(const void *p);
-/* Checks and drains the quarantine, so that writes to freed blocks are reported (at exit). */
-void hgc_quarantine_drain(void);
+/* Checks every block in the quarantine, so that writes to freed blocks are reported, and
+ * empties it without giving the blocks back: only for exit. */
+void hgc_quarantine_check_all(void);
 /* Called by the first allocation's init (api/init.c): nothing may allocate. */
 void hgc_init(void);
 void hgc_fork_prepare(void);

@@ -179,23 +179,29 @@ static hg_lock_t q_lock = HG_LOCK_INIT;
 static struct hgc_block *q_head, *q_tail;
 static size_t q_bytes;
 
-/* The block leaves the quarantine: a write after free or into its redzones is reported, then
- * the memory goes back to the allocator. */
+/* Reports a write after free or into the redzones of quarantined block b, found `where`. */
+static void q_check(const struct hgc_block *b, const char *where)
+{
+	struct hgc_block copy = *b;
+	if (copy.guarded)
+		return; /* its pages are inaccessible: any access was reported when it faulted */
+	size_t at = first_not((const unsigned char *)copy.user, copy.size, HGC_FREED);
+	if (at < copy.size) {
+		const char *bad = copy.user + at;
+		struct hgc_error e = {
+			.kind = "heap-use-after-free", .access = "write", .addr = (uintptr_t)bad,
+			.size = run_not((const unsigned char *)bad, copy.size - at, HGC_FREED),
+			.stack = copy.free_stack, .has_block = 1, .block = copy, .detail = where };
+		hgc_report(&e);
+	}
+	check_redzones(&copy, copy.free_stack, where);
+}
+
+/* The block leaves the quarantine: checked, then its memory goes back to the allocator. */
 static void q_release(struct hgc_block *b, const char *where)
 {
 	struct hgc_block copy = *b;
-	if (!copy.guarded) {
-		size_t at = first_not((const unsigned char *)copy.user, copy.size, HGC_FREED);
-		if (at < copy.size) {
-			const char *bad = copy.user + at;
-			struct hgc_error e = {
-				.kind = "heap-use-after-free", .access = "write", .addr = (uintptr_t)bad,
-				.size = run_not((const unsigned char *)bad, copy.size - at, HGC_FREED),
-				.stack = copy.free_stack, .has_block = 1, .block = copy, .detail = where };
-			hgc_report(&e);
-		}
-		check_redzones(&copy, copy.free_stack, where);
-	}
+	q_check(&copy, where);
 	hgc_table_remove(copy.core);
 	if (copy.guarded)
 		hgc_guard_release(&copy);
@@ -234,18 +240,17 @@ static void q_push(struct hgc_block *b)
 	}
 }
 
-void hgc_quarantine_drain(void)
+/* At exit: every quarantined block is checked, and left as it is (the process ends; giving
+ * 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
+void hgc_quarantine_check_all(void)
 {
 	hg_lock(&q_lock);
 	struct hgc_block *out = q_head;
 	q_head = q_tail = NULL;
 	q_bytes = 0;
 	hg_unlock(&q_lock);
-	while (out) {
-		struct hgc_block *next = out->fifo_next;
-		q_release(out, "found at exit");
-		out = next;
-	}
+	for (; out; out = out->fifo_next)
+		q_check(out, "found at exit");
 }
 
 /* ---------------- free ---------------- */
@@ -430,7 +435,7 @@ __attribute__((destructor)) static void check_at_exit(void)
 	if (!hgc_ready)
 		return;
 	static struct rz_scan scan; /* static: too big for the stack of a late destructor */
-	hgc_quarantine_drain();
+	hgc_quarantine_check_all();
 	hgc_blocks_foreach(scan_live_redzones, &scan);
 	for (unsigned i = 0; i < scan.n; i++)
 		check_redzones(&scan.bad[i], 0, "found at exit");
