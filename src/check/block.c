@@ -184,18 +184,19 @@ static struct hgc_block *locate(const void *addr, char **key, int create)
 	return create ? attach(s, idx, slots) : NULL;
 }
 
-void hgc_table_prefetch(const void *addr)
+struct hgc_slot hgc_table_find(const void *addr)
 {
-	char *key;
-	struct hgc_block *b = locate(addr, &key, 0);
-	if (b)
-		__builtin_prefetch(b, 1);
+	struct hgc_slot at = { NULL, NULL };
+	at.rec = locate(addr, &at.key, 0);
+	if (at.rec)
+		__builtin_prefetch(at.rec, 1);
+	return at;
 }
 
-struct hgc_block *hgc_table_insert(const struct hgc_block *rec)
+struct hgc_block *hgc_table_insert(const struct hgc_block *rec, struct hgc_slot at)
 {
-	char *key;
-	struct hgc_block *b = locate(rec->core, &key, 1);
+	char *key = at.key;
+	struct hgc_block *b = at.rec && key == rec->core ? at.rec : locate(rec->core, &key, 1);
 	if (!b || key != rec->core)
 		return NULL;
 	struct stripe *st = stripe_of(key);
@@ -211,15 +212,14 @@ struct hgc_block *hgc_table_insert(const struct hgc_block *rec)
 	return b;
 }
 
-int hgc_table_update(const void *addr, int (*fn)(struct hgc_block *b, void *arg), void *arg)
+int hgc_table_update(struct hgc_slot at, int (*fn)(struct hgc_block *b, void *arg), void *arg)
 {
-	char *key;
-	struct hgc_block *b = locate(addr, &key, 0);
+	struct hgc_block *b = at.rec;
 	if (!b)
 		return fn(NULL, arg);
-	struct stripe *st = stripe_of(key);
+	struct stripe *st = stripe_of(at.key);
 	hg_lock(&st->lock);
-	if (b->core != key)
+	if (b->core != at.key)
 		b = NULL;
 	int was_live = b && b->state == HGC_LIVE;
 	write_begin(st);
@@ -315,7 +315,7 @@ static int set_reported(struct hgc_block *b, void *arg)
 
 void hgc_mark_reported(const char *core)
 {
-	hgc_table_update(core, set_reported, NULL);
+	hgc_table_update(hgc_table_find(core), set_reported, NULL);
 }
 
 static void foreach_in(struct hgc_block *recs, uint32_t n,

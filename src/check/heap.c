@@ -125,6 +125,7 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 		return NULL;
 	}
 	struct hgc_block rec = { .size = n, .alloc_thread = thread, .state = HGC_LIVE, .kind = (uint8_t)kind };
+	struct hgc_slot at = { NULL, NULL };
 	int fresh_zero = 0, untouched = 0;
 	if (hg_opt.guard) {
 		/* guard_uninit leaves out blocks that libraries allocate for themselves (stdio
@@ -154,7 +155,7 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 		rec.user = core + left;
 		rec.core_bytes = usable < cap ? usable : cap;
 		if (!hg_opt.guard) { /* the capture hides the record's cache miss */
-			hgc_table_prefetch(core);
+			at = hgc_table_find(core);
 			rec.alloc_stack = hgc_stack_capture();
 		}
 	}
@@ -162,7 +163,7 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 		hgc_memset(rec.user, 0, n);
 	if (!untouched) /* an untouched slot is filled on its first use (hgc_guard_touch) */
 		hgc_fill_block(&rec, zero);
-	if (!hgc_table_insert(&rec)) {
+	if (!hgc_table_insert(&rec, at)) {
 		if (rec.guarded)
 			hgc_guard_release(&rec);
 		else
@@ -310,9 +311,9 @@ static const char *describe_foreign(const void *p)
 static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 {
 	struct free_ctx c = { .p = p, .kind = kind, .thread = hgc_thread_id() };
-	hgc_table_prefetch(p); /* the capture hides the record's cache miss */
+	struct hgc_slot at = hgc_table_find(p); /* the capture hides the record's cache miss */
 	c.stack = hgc_stack_capture();
-	int v = hgc_table_update(p, judge_free, &c);
+	int v = hgc_table_update(at, judge_free, &c);
 	switch (v) {
 	case FREE_GONE:
 		if (!hg_is_ldso_pointer(p))

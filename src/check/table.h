@@ -5,15 +5,22 @@
 #include "check/check.h"
 
 void hgc_table_init(void);
-/* Starts loading the record of the block holding addr, which the caller will update soon:
- * records are cold (the quarantine hands out blocks freed long ago), and a stack capture
- * in between hides the cache miss. */
-void hgc_table_prefetch(const void *addr);
-/* Stores a copy of rec (keyed by rec->core); NULL when out of memory. */
-struct hgc_block *hgc_table_insert(const struct hgc_block *rec);
-/* Runs fn on the record of the block whose place holds addr (NULL when there is none) under
- * its lock, so that a check and a state change are one step; returns what fn returns. */
-int hgc_table_update(const void *addr, int (*fn)(struct hgc_block *b, void *arg), void *arg);
+/* Where the record of the block holding an address sits, and the block's key (its core). */
+struct hgc_slot {
+	struct hgc_block *rec;
+	char *key;
+};
+/* Finds the record of the block holding addr, which the caller will insert or update soon,
+ * and starts loading it: records are cold (the quarantine hands out blocks freed long ago),
+ * and a stack capture in between hides the cache miss. rec is NULL when there is none yet. */
+struct hgc_slot hgc_table_find(const void *addr);
+/* Stores a copy of rec (keyed by rec->core) at `at` when hgc_table_find gave it for that
+ * block, else where it belongs; NULL when out of memory. */
+struct hgc_block *hgc_table_insert(const struct hgc_block *rec, struct hgc_slot at);
+/* Runs fn on the record at `at` (from hgc_table_find) under its lock, NULL when it does not
+ * hold its block's record, so that a check and a state change are one step; returns what fn
+ * returns. */
+int hgc_table_update(struct hgc_slot at, int (*fn)(struct hgc_block *b, void *arg), void *arg);
 void hgc_table_remove(const char *core);
 void hgc_table_fork_prepare(void);
 void hgc_table_fork_parent(void);
