@@ -148,9 +148,11 @@ uint32_t hgc_thread_id(void)
 /* ---- depot ---- */
 static uint64_t hash_pcs(const uintptr_t *pcs, int n)
 {
+	/* The multiplications are off the chain from one frame to the next (a rotate and an
+	 * xor), so a 16-frame stack hashes in ~40 cycles rather than ~100. */
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
 	for (int i = 0; i < n; i++)
-		h = (h ^ pcs[i]) * 0xff51afd7ed558ccdull + (h >> 29);
+		h = (h << 23 | h >> 41) ^ (pcs[i] * 0xff51afd7ed558ccdull);
 	/* murmur3's finalizer: stacks differ in a few low bits of one frame (a recursion's two
 	 * call sites), and every bit must reach the bucket index. */
 	h ^= h >> 33;
