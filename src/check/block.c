@@ -153,7 +153,7 @@ static HG_NOINLINE struct hgc_block *attach(struct hg_span *s, uint32_t idx, uin
  * an array when it has none large enough (else such a block has no record: NULL). */
 static struct hgc_block *locate(const void *addr, char **key, int create)
 {
-	char *slot = hgc_guard_slot_of(addr);
+	char *slot = unlikely(hg_opt.guard) ? hgc_guard_slot_of(addr) : NULL; /* no slots without it */
 	if (slot) {
 		*key = slot;
 		return hgc_guard_record(slot);
