@@ -71,12 +71,19 @@ static size_t run_not(const unsigned char *p, size_t n, unsigned char byte)
 	return i;
 }
 
-void hgc_fill_block(const struct hgc_block *b, int zero)
+/* Fills b's redzones, and unless zero its bytes from `from` on (the caller writes the ones
+ * before at once: realloc's copy). */
+static void fill_block_from(const struct hgc_block *b, int zero, size_t from)
 {
 	hgc_memset(b->core, HGC_REDZONE, (size_t)(b->user - b->core));
 	if (!zero)
-		hgc_memset(b->user, HGC_UNINIT, b->size);
+		hgc_memset(b->user + from, HGC_UNINIT, b->size - from);
 	hgc_memset(b->user + b->size, HGC_REDZONE, (size_t)(b->core + b->core_bytes - (b->user + b->size)));
+}
+
+void hgc_fill_block(const struct hgc_block *b, int zero)
+{
+	fill_block_from(b, zero, 0);
 }
 
 /* The first overwritten redzone byte of b (the right redzone first: overflows are the common
@@ -114,7 +121,9 @@ static int check_redzones(const struct hgc_block *b, uint32_t stack, const char 
 
 /* ---------------- allocation ---------------- */
 
-void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func)
+/* A checked block of n bytes; `copied` of them (from the start) the caller fills at once. */
+static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum hgc_alloc_kind kind,
+			 const char *func)
 {
 	uint32_t thread = hgc_thread_id();
 	if (n > MAX_REQUEST_BYTES) {
@@ -162,7 +171,7 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 	if (zero && !fresh_zero)
 		hgc_memset(rec.user, 0, n);
 	if (!untouched) /* an untouched slot is filled on its first use (hgc_guard_touch) */
-		hgc_fill_block(&rec, zero);
+		fill_block_from(&rec, zero, copied);
 	if (!hgc_table_insert(&rec, at)) {
 		if (rec.guarded)
 			hgc_guard_release(&rec);
@@ -172,6 +181,11 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 		return NULL;
 	}
 	return rec.user;
+}
+
+void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func)
+{
+	return alloc_block(n, align, zero, 0, kind, func);
 }
 
 /* ---------------- the quarantine: freed blocks wait here, poisoned, oldest first ---------------- */
@@ -366,11 +380,13 @@ void *hgc_realloc(void *p, size_t n)
 		errno = EINVAL;
 		return NULL;
 	}
-	void *q = hgc_alloc(n, 0, 0, HGC_BY_MALLOC, "realloc");
+	/* The copy fills the new block's first bytes: they need no fill before it. An untouched
+	 * guarded block was never written: nothing to copy. */
+	size_t keep = hgc_guard_untouched(&b) ? 0 : b.size < n ? b.size : n;
+	void *q = alloc_block(n, 0, 0, keep, HGC_BY_MALLOC, "realloc");
 	if (!q)
 		return NULL;
-	if (!hgc_guard_untouched(&b)) /* else nothing was written to copy */
-		hgc_memcpy(q, p, b.size < n ? b.size : n);
+	hgc_memcpy(q, p, keep);
 	free_checked(p, HGC_BY_MALLOC, "realloc");
 	return q;
 }
