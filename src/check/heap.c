@@ -255,6 +255,21 @@ static void q_push(struct hgc_block *b)
 	}
 }
 
+#define PREFETCH_AHEAD 4
+#define PREFETCH_MAX_BYTES 2048 /* of a block; longer ones are streamed by the hardware */
+
+/* Starts loading block b (its record is in cache by now) and the record after it. */
+static struct hgc_block *prefetch_next(const struct hgc_block *b)
+{
+	struct hgc_block *next = b->fifo_next;
+	if (next)
+		__builtin_prefetch(next);
+	size_t n = b->size < PREFETCH_MAX_BYTES ? b->size : PREFETCH_MAX_BYTES;
+	for (size_t off = 0; off < n; off += 64)
+		__builtin_prefetch(b->user + off);
+	return next;
+}
+
 /* At exit: every quarantined block is checked, and left as it is (the process ends; giving
  * 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
 void hgc_quarantine_check_all(void)
@@ -264,8 +279,17 @@ void hgc_quarantine_check_all(void)
 	q_head = q_tail = NULL;
 	q_bytes = 0;
 	hg_unlock(&q_lock);
-	for (; out; out = out->fifo_next)
+	/* The list runs through records and blocks all over the heap, and checking them one
+	 * miss after another ran at ~1 GB/s: records are fetched a step, blocks PREFETCH_AHEAD
+	 * steps before their check. */
+	struct hgc_block *ahead = out;
+	for (int i = 0; i < PREFETCH_AHEAD && ahead; i++)
+		ahead = prefetch_next(ahead);
+	for (; out; out = out->fifo_next) {
+		if (ahead)
+			ahead = prefetch_next(ahead);
 		q_check(out, "found at exit");
+	}
 }
 
 /* ---------------- free ---------------- */
