@@ -224,6 +224,21 @@ static void q_release(struct hgc_block *b, const char *where)
 		hg_free(copy.core, "free");
 }
 
+#define PREFETCH_AHEAD 4
+#define PREFETCH_MAX_BYTES 2048 /* of a block; longer ones are streamed by the hardware */
+
+/* Starts loading block b (its record is in cache by now) and the record after it. */
+static struct hgc_block *prefetch_next(const struct hgc_block *b)
+{
+	struct hgc_block *next = b->fifo_next;
+	if (next)
+		__builtin_prefetch(next);
+	size_t n = b->size < PREFETCH_MAX_BYTES ? b->size : PREFETCH_MAX_BYTES;
+	for (size_t off = 0; off < n; off += 64)
+		__builtin_prefetch(b->user + off);
+	return next;
+}
+
 static void q_push(struct hgc_block *b)
 {
 	struct hgc_block *out = NULL;
@@ -247,27 +262,16 @@ static void q_push(struct hgc_block *b)
 		link = &x->fifo_next;
 		*link = NULL;
 	}
+	/* The next block to leave was freed 256 MiB ago: its bytes and the record after it
+	 * start loading now, to arrive before its turn. */
+	if (out && q_head)
+		prefetch_next(q_head);
 	hg_unlock(&q_lock);
 	while (out) {
 		struct hgc_block *next = out->fifo_next;
 		q_release(out, "found when the block left the quarantine");
 		out = next;
 	}
-}
-
-#define PREFETCH_AHEAD 4
-#define PREFETCH_MAX_BYTES 2048 /* of a block; longer ones are streamed by the hardware */
-
-/* Starts loading block b (its record is in cache by now) and the record after it. */
-static struct hgc_block *prefetch_next(const struct hgc_block *b)
-{
-	struct hgc_block *next = b->fifo_next;
-	if (next)
-		__builtin_prefetch(next);
-	size_t n = b->size < PREFETCH_MAX_BYTES ? b->size : PREFETCH_MAX_BYTES;
-	for (size_t off = 0; off < n; off += 64)
-		__builtin_prefetch(b->user + off);
-	return next;
 }
 
 /* At exit: every quarantined block is checked, and left as it is (the process ends; giving
