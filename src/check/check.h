@@ -17,9 +17,9 @@
  *                               HGC_FREED while quarantined
  *
  * The record of each block (struct hgc_block) lives out of band, in an array that hangs off
- * its span (block.c), so an overflow can neither corrupt it nor hide. A freed block keeps its record and
- * stays allocated in the core while it waits in the quarantine; only then is it checked
- * (poison and redzones intact) and given back.
+ * its span (block.c), so an overflow can neither corrupt it nor hide. A freed block keeps
+ * its record and stays allocated in the core while it waits in the quarantine; only then
+ * is it checked (poison and redzones intact) and given back.
  */
 #define HGC_UNINIT 0xbe  /* malloc'd, not yet written: a read of it is a bug */
 #define HGC_FREED 0xdd   /* freed, in quarantine */
