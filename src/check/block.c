@@ -13,7 +13,8 @@
 #include "os/os.h"
 
 #define STRIPES 64                       /* locks, by the key's hash */
-#define ARRAY_CLASSES 14                 /* arrays of 1, 2, 4 ... 8192 records */
+#define ARRAY_STEPS 8     /* array sizes per doubling of the record count */
+#define ARRAY_CLASSES 88  /* arrays of 1, 2, ... 8, then 9, 10, ... 16, 18, 20 ... up to 8192 */
 #define POOL_CHUNK_BYTES ((size_t)4 << 20)
 
 /*
@@ -97,10 +98,32 @@ static void unlock_all(void)
 	}
 }
 
+/* Array sizes step by an eighth of a power of two, so that an array holding a span's
+ * capacity (585 blocks of 112 bytes, say) leaves at most an eighth unused: with sizes in
+ * powers of two it was up to 3/4, and the pools sit on huge pages, resident whole (records
+ * were 88 of python3's 216 MB in check mode). The smallest class of at least `slots`. */
+static unsigned array_class(uint32_t slots)
+{
+	if (slots <= ARRAY_STEPS)
+		return slots ? slots - 1 : 0;
+	unsigned k = 31u - (unsigned)__builtin_clz(slots - 1); /* 2^k < slots <= 2^(k+1) */
+	unsigned step_shift = k - 3;                           /* steps of 2^k / 8 */
+	unsigned i = ((slots - (1u << k)) + (1u << step_shift) - 1) >> step_shift; /* 1..8 */
+	return ARRAY_STEPS + (k - 3) * ARRAY_STEPS + i - 1;
+}
+
+static uint32_t array_class_slots(unsigned cls)
+{
+	if (cls < ARRAY_STEPS)
+		return cls + 1;
+	unsigned k = 3 + (cls - ARRAY_STEPS) / ARRAY_STEPS, i = (cls - ARRAY_STEPS) % ARRAY_STEPS + 1;
+	return (1u << k) + (i << (k - 3));
+}
+
 /* An array of at least `slots` records, all clear; NULL when out of memory. Under arrays_lock. */
 static struct array *array_new_locked(uint32_t slots)
 {
-	unsigned cls = slots <= 1 ? 0 : 32u - (unsigned)__builtin_clz(slots - 1);
+	unsigned cls = array_class(slots);
 	if (cls >= ARRAY_CLASSES)
 		return NULL;
 	struct array *a = free_arrays[cls];
@@ -108,7 +131,7 @@ static struct array *array_new_locked(uint32_t slots)
 		free_arrays[cls] = a->free_next;
 		return a;
 	}
-	size_t bytes = sizeof *a + (sizeof(struct hgc_block) << cls);
+	size_t bytes = sizeof *a + sizeof(struct hgc_block) * array_class_slots(cls);
 	if (pool_cursor + bytes > pool_end) {
 		pool_cursor = hg_os_map_huge(POOL_CHUNK_BYTES); /* records are read at random */
 		pool_end = pool_cursor ? pool_cursor + POOL_CHUNK_BYTES : NULL;
@@ -117,7 +140,7 @@ static struct array *array_new_locked(uint32_t slots)
 	}
 	a = (struct array *)pool_cursor;
 	pool_cursor += bytes;
-	a->slots = 1u << cls;
+	a->slots = array_class_slots(cls);
 	a->cls = cls;
 	a->all_next = all_arrays;
 	all_arrays = a;
