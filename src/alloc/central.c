@@ -228,6 +228,7 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 	s->next = s->prev = NULL;
 	struct hg_span_remote *r = hg_span_remote(s);
 	atomic_store_explicit(&r->state, 0, memory_order_relaxed);
+	s->held = 0;
 	r->next = NULL;
 	for (unsigned w = 0; w < s->nwords; w++) {
 		s->bits[w] = 0;

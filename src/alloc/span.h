@@ -75,6 +75,7 @@ struct hg_span {
 	uint32_t capacity;      /* blocks in the span */
 	uint8_t meta_size;      /* central.c: room for 16 * meta_size bitmap words (and as many
 				   remote ones); records are reused by this size */
+	uint8_t held;           /* CUR, listed bit set but on no list (tcache.c: span_hold) */
 	/* The checking library's records of the span's blocks (check/block.c), one per block.
 	 * Past what a reinitialization clears: a span struct used again keeps its array, and
 	 * the checker reuses it when it is large enough. */

@@ -67,8 +67,52 @@ void hg_span_settle(struct hg_span *s)
 	}
 }
 
-/* Takes back the blocks other threads freed into this thread's spans; 0 when another thread
- * is sweeping the list (reclaim_freed_spans), and the blocks wait for a later slow path. */
+/* Moves the bits other threads published in s's remote words to its own; returns how many. */
+static int32_t take_remote_words(struct hg_span *s)
+{
+	struct hg_span_remote *r = hg_span_remote(s);
+	int32_t freed = 0;
+	for (uint32_t w = 0; w < s->nwords; w++) {
+		if (!atomic_load_explicit(&r->words[w], memory_order_relaxed))
+			continue;
+		uint64_t x = atomic_exchange_explicit(&r->words[w], 0, memory_order_acquire);
+		if (x & s->bits[w]) {
+			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(x & s->bits[w]);
+			hg_fatal("free", "double free", s->start + (size_t)i * s->size, NULL, 0);
+		}
+		s->bits[w] |= x;
+		s->nonempty |= 1ull << w;
+		freed += __builtin_popcountll(x);
+	}
+	return freed;
+}
+
+/* A CUR span is held: its listed bit stays set while it is on no list, so a free from another
+ * thread publishes its bit and returns without pushing the span onto this thread's list (a
+ * contended compare-and-swap that the owner's next collect undid: xthread pushed a span for
+ * one free in four). The owner reads a held span's words itself when the span runs dry and
+ * when it leaves CUR. A span taken while on the list is held by the collect that takes it
+ * off. */
+static void span_hold(struct hg_span *s)
+{
+	uint32_t old = atomic_fetch_or_explicit(&hg_span_remote(s)->state, 1u, memory_order_acq_rel);
+	s->held = !(old & 1u);
+}
+
+/* Before s leaves CUR: once its listed bit is clear, other threads' frees list it again, and
+ * the bits published before that are taken here. */
+static void span_unhold(struct hg_span *s)
+{
+	if (!s->held)
+		return;
+	s->held = 0;
+	atomic_fetch_and_explicit(&hg_span_remote(s)->state, ~1u, memory_order_acq_rel);
+	take_remote_words(s);
+}
+
+/* Takes back the blocks other threads freed into this thread's listed spans; 0 when another
+ * thread is sweeping the list (reclaim_freed_spans), and the blocks wait for a later slow
+ * path. */
 static int collect_remote(struct hg_tcache *tc)
 {
 	if (atomic_exchange_explicit(&tc->sweeping, 1, memory_order_acquire))
@@ -78,20 +122,11 @@ static int collect_remote(struct hg_tcache *tc)
 	while (s) {
 		struct hg_span_remote *r = hg_span_remote(s);
 		struct hg_span *next = r->next;
-		atomic_fetch_and_explicit(&r->state, ~1u, memory_order_acq_rel);
-		int32_t freed = 0;
-		for (uint32_t w = 0; w < s->nwords; w++) {
-			if (!atomic_load_explicit(&r->words[w], memory_order_relaxed))
-				continue;
-			uint64_t x = atomic_exchange_explicit(&r->words[w], 0, memory_order_acquire);
-			if (x & s->bits[w]) {
-				uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(x & s->bits[w]);
-				hg_fatal("free", "double free", s->start + (size_t)i * s->size, NULL, 0);
-			}
-			s->bits[w] |= x;
-			s->nonempty |= 1ull << w;
-			freed += __builtin_popcountll(x);
-		}
+		if (s->state == HG_SPAN_CUR)
+			s->held = 1; /* off the list, its listed bit kept */
+		else
+			atomic_fetch_and_explicit(&r->state, ~1u, memory_order_acq_rel);
+		int32_t freed = take_remote_words(s);
 		if (freed && s->state != HG_SPAN_CUR) {
 			s->live -= freed;
 			hg_span_settle(s);
@@ -314,13 +349,20 @@ static void release_idle_cur_spans(struct hg_tcache *tc, unsigned except)
 	for (unsigned c = 0; c < HG_NCLASSES; c++) {
 		struct hg_span *s = tc->cur[c];
 		if (hg_classes[c].count > FEW_BLOCKS || c == except || s == &hg_empty_span ||
-		    (uint32_t)__builtin_popcountll(s->bits[0]) != s->extended ||
-		    atomic_load_explicit(&hg_span_remote(s)->state, memory_order_acquire))
+		    (uint32_t)__builtin_popcountll(s->bits[0]) != s->extended)
+			continue;
+		/* No free in flight, and on no list: held, or not listed at all. */
+		uint32_t st = s->held;
+		if (atomic_load_explicit(&hg_span_remote(s)->state, memory_order_acquire) != st)
 			continue;
 		if (s->nonempty) {
 			s->nonempty = 0;
 			continue;
 		}
+		if (st && !atomic_compare_exchange_strong_explicit(&hg_span_remote(s)->state, &st, 0,
+								   memory_order_acq_rel, memory_order_relaxed))
+			continue;
+		s->held = 0;
 		tc->cur[c] = &hg_empty_span;
 		span_release(tc, s);
 	}
@@ -334,7 +376,12 @@ static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
 		collect_remote(tc);
 	struct hg_span *s = tc->cur[c];
 	if (s != &hg_empty_span) {
+		if (s->held)
+			take_remote_words(s);
 		if (span_flag_words(s) || span_extend_page(s))
+			return span_pop(s);
+		span_unhold(s);
+		if (span_flag_words(s))
 			return span_pop(s);
 		hg_span_set_state(s, HG_SPAN_FULL);
 		s->live = (int32_t)s->capacity; /* no free bit: every block is out */
@@ -357,6 +404,7 @@ static void *alloc_small_slow(struct hg_tcache *tc, unsigned c)
 		span_extend_page(s);
 	}
 	hg_span_set_state(s, HG_SPAN_CUR);
+	span_hold(s);
 	tc->cur[c] = s;
 	return span_pop(s);
 }
@@ -445,6 +493,7 @@ static void thread_exit(void *arg)
 		struct hg_span *s = tc->cur[c];
 		tc->cur[c] = &hg_empty_span;
 		if (s != &hg_empty_span) {
+			span_unhold(s);
 			span_extend(s, s->capacity); /* off CUR every block has its bit */
 			s->live = (int32_t)s->capacity;
 			for (uint32_t w = 0; w < s->nwords; w++)
