@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -103,6 +104,36 @@ static void free_with_other_between(struct death_case *c)
 	free(tu_launder(c->block));
 }
 
+static void *free_in_thread(void *p)
+{
+	free(tu_launder(p));
+	return NULL;
+}
+
+static void free_in_other_thread(void *p)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, free_in_thread, p) != 0 || pthread_join(t, NULL) != 0)
+		_exit(102);
+}
+
+/* Another thread's free puts the block's bit in the span's remote words, where the owner
+ * takes it later; a second free by the owner must not take the block for free meanwhile (it
+ * would be handed out twice once the remote bit is taken). */
+static void free_remotely_then_locally(struct death_case *c)
+{
+	free_in_other_thread(c->block);
+	free(tu_launder(c->block));
+}
+
+/* The owner's own free set the block's bit; another thread's free of it is the second. */
+static void free_locally_then_remotely(struct death_case *c)
+{
+	free(tu_launder(c->block));
+	free_in_other_thread(c->block);
+}
+
 static void free_reported(struct death_case *c)
 {
 	free(tu_launder(c->reported));
@@ -136,6 +167,10 @@ static struct death_case CASES[] = {
 	{.name = "double_free_8mib", .setup = setup_8mib, .misuse = free_twice,
 	 .function = "free", .kind = "double free"},
 	{.name = "double_free_with_free_between", .setup = setup_pair, .misuse = free_with_other_between,
+	 .function = "free", .kind = "double free"},
+	{.name = "double_free_other_thread_first", .setup = setup_small, .misuse = free_remotely_then_locally,
+	 .function = "free", .kind = "double free"},
+	{.name = "double_free_other_thread_second", .setup = setup_small, .misuse = free_locally_then_remotely,
 	 .function = "free", .kind = "double free"},
 	{.name = "interior_pointer_free", .setup = setup_interior, .misuse = free_reported,
 	 .function = "free", .kind = "invalid free"},

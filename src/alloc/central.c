@@ -226,7 +226,9 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 	s->capacity = c->count;
 	__atomic_store_n(&s->extended, 0, __ATOMIC_RELAXED); /* the owner extends it (tcache.c) */
 	s->next = s->prev = NULL;
-	struct hg_span_remote *r = hg_span_remote(s);
+	struct hg_span_remote *r = (struct hg_span_remote *)((char *)s->bits +
+							     hg_align_up(s->nwords * sizeof(uint64_t), HG_META_ALIGN));
+	s->remote = r;
 	atomic_store_explicit(&r->state, 0, memory_order_relaxed);
 	s->held = 0;
 	r->next = NULL;

@@ -66,8 +66,10 @@ struct hg_span {
 	int32_t settle_live;     /* free() calls hg_span_settle once live drops to this: 0 when
 				    AVAIL (empty: release), the refill mark when FULL, never when
 				    CUR; one predictable branch instead of tests on the state */
-	struct hg_span *next, *prev; /* avail list, large cache or meta free list */
+	struct hg_span *next;    /* avail list, large cache or meta free list */
+	struct hg_span_remote *remote; /* small spans: what other threads write (past bits[]) */
 
+	struct hg_span *prev;   /* the list of `next`, doubly linked */
 	void *arena;            /* central.c's arena holding the slices; NULL for a large mapping */
 	size_t bytes;           /* extent: slices * 64 KiB, or the large mapping's length */
 	size_t large_request;   /* large: bytes the program asked for (dirty prefix for calloc) */
@@ -100,7 +102,7 @@ struct hg_span_remote {
  * between their caches (prodcons took 22 % longer at 64-byte alignment). */
 static inline struct hg_span_remote *hg_span_remote(struct hg_span *s)
 {
-	return (struct hg_span_remote *)((char *)s->bits + hg_align_up(s->nwords * sizeof(uint64_t), HG_META_ALIGN));
+	return s->remote;
 }
 
 /* Blocks below this index have had a free bit, so they may have been handed out. */

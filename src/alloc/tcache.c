@@ -207,8 +207,12 @@ static void reclaim_freed_spans(struct hg_tcache *self)
 static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *func)
 {
 	struct hg_span_remote *r = hg_span_remote(s);
-	atomic_fetch_add_explicit(&r->state, 2, memory_order_acq_rel);
 	uint64_t bit = 1ull << (idx % 64);
+	/* Its owner freed it, or took back an earlier free of it: the block is free. A block the
+	 * owner handed out again has its bit clear before the program could pass it here. */
+	if (__atomic_load_n(&s->bits[idx / 64], __ATOMIC_RELAXED) & bit)
+		hg_fatal(func, "double free", p, NULL, 0);
+	atomic_fetch_add_explicit(&r->state, 2, memory_order_acq_rel);
 	if (atomic_fetch_or_explicit(&r->words[idx / 64], bit, memory_order_acq_rel) & bit)
 		hg_fatal(func, "double free", p, NULL, 0);
 	uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);

@@ -85,7 +85,9 @@ HG_INLINE void hg_free(void *p, const char *func)
 	}
 	uint32_t w = idx / 64;
 	uint64_t bit = 1ull << (idx % 64);
-	if (unlikely(s->bits[w] & bit)) {
+	/* Free here, or freed by another thread and not yet taken back: a second free either way. */
+	if (unlikely((s->bits[w] | atomic_load_explicit(&hg_span_remote(s)->words[w], memory_order_relaxed)) &
+		     bit)) {
 		hg_free_slow(s, p, idx, func); /* double free */
 		return;
 	}
