@@ -44,7 +44,7 @@ extern struct hg_span hg_freed_span;
 #define HG_META_ALIGN 128 /* metadata records and their parts start on 128-byte boundaries */
 
 struct hg_span {
-	/* fast path: one cache line */
+	/* fast path: one cache line (checked below) */
 	uint64_t nonempty;       /* bit w set => bits[w] has a free block; malloc takes the lowest
 				    block of the lowest such word, with no loop. free() leaves it
 				    alone (words it refills are flagged again when the span seems
@@ -66,12 +66,11 @@ struct hg_span {
 	int32_t settle_live;     /* free() calls hg_span_settle once live drops to this: 0 when
 				    AVAIL (empty: release), the refill mark when FULL, never when
 				    CUR; one predictable branch instead of tests on the state */
-	struct hg_span *next;    /* avail list, large cache or meta free list */
+	size_t bytes;            /* extent: slices * 64 KiB, or the large mapping's length */
 	struct hg_span_remote *remote; /* small spans: what other threads write (past bits[]) */
 
-	struct hg_span *prev;   /* the list of `next`, doubly linked */
+	struct hg_span *next, *prev; /* avail list, large cache or meta free list */
 	void *arena;            /* central.c's arena holding the slices; NULL for a large mapping */
-	size_t bytes;           /* extent: slices * 64 KiB, or the large mapping's length */
 	size_t large_request;   /* large: bytes the program asked for (dirty prefix for calloc) */
 	uint64_t freed_ms;      /* large cached: when it was freed */
 	uint32_t capacity;      /* blocks in the span */
@@ -87,6 +86,9 @@ struct hg_span {
 	 * large blocks has a record of 512 bytes, one of 16-byte blocks 1280. */
 	uint64_t bits[] __attribute__((aligned(HG_META_ALIGN)));
 };
+
+_Static_assert(offsetof(struct hg_span, remote) + sizeof(void *) <= 64,
+	       "malloc's and free's fields of a span fill one cache line");
 
 /* What other threads write: a free from another thread sets its block's bit in words[] and
  * puts the span on its owner's remote list. state: bit 0 = on the list, bits 1.. = frees in
