@@ -352,8 +352,11 @@ static void release_idle_cur_spans(struct hg_tcache *tc, unsigned except)
 {
 	for (unsigned c = 0; c < HG_NCLASSES; c++) {
 		struct hg_span *s = tc->cur[c];
-		if (hg_classes[c].count > FEW_BLOCKS || c == except || s == &hg_empty_span ||
-		    (uint32_t)__builtin_popcountll(s->bits[0]) != s->extended)
+		if (hg_classes[c].count > FEW_BLOCKS || c == except || s == &hg_empty_span)
+			continue;
+		if (s->held) /* blocks other threads freed count as free here too */
+			take_remote_words(s);
+		if ((uint32_t)__builtin_popcountll(s->bits[0]) != s->extended)
 			continue;
 		/* No free in flight, and on no list: held, or not listed at all. */
 		uint32_t st = s->held;
