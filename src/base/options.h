@@ -13,7 +13,7 @@
 	X(UINT, decay_ms, 1000, "milliseconds a freed region stays mapped before it goes back to the OS") \
 	X(BOOL, stats, 0, "print allocation statistics to stderr at exit")                   \
 	X(BOOL, help, 0, "print this table to stderr")                                        \
-	X(SIZE, quarantine, 256 << 20, "bytes of freed blocks held back (poisoned) before reuse") \
+	X(SIZE, quarantine, 256 << 20, "memory freed blocks hold back (poisoned) before reuse, records included") \
 	X(UINT, stack_depth, 16, "frames recorded per allocation, free and error (0-64)")      \
 	X(CHOICE("no|summary|full"), leak_check, 2, "leak check at exit: none, totals, or every leak") \
 	X(BOOL, show_reachable, 0, "list still-reachable blocks in the leak report")           \

@@ -20,15 +20,16 @@
 /*
  * A block's record sits at a fixed place: slot i of its span's array (span->check_records),
  * or of its guard class's. Finding it costs the page-map lookup that finding the span costs
- * anyway, and one cache line: a record is 64 bytes, and arrays are 64-byte aligned. (A hash
- * table keyed by the block walked chains of cold records: 30-45 % of check-mode time on
- * malloc-bound programs.)
+ * anyway, and half a cache line: a record is 32 bytes, and arrays are 64-byte aligned. (A
+ * hash table keyed by the block walked chains of cold records: 30-45 % of check-mode time on
+ * malloc-bound programs.) The place gives the block's core and the room the allocator gave
+ * it, so the record stores neither (struct hgc_rec).
  *
  * A span gets its array at its first checked block, sized for its capacity; a span struct
  * used again for another size class keeps it when it is large enough, else swaps it for a
- * larger one. Arrays are never unmapped, and a record's key (core) is cleared when its block
- * goes back to the allocator, so a reader with a stale span pointer reads a record whose key
- * does not match at worst, never a hole.
+ * larger one. Arrays are never unmapped, and a record is cleared when its block goes back to
+ * the allocator, so a reader with a stale span pointer reads a record whose key does not
+ * match at worst, never a hole.
  *
  * Writers hold the lock of the key's stripe. Lookups, which every intercepted memcpy makes,
  * take no lock: they read the stripe's seq, copy the record, and retry when seq was odd or
@@ -44,13 +45,14 @@ struct stripe {
 struct array {
 	struct array *all_next;   /* every array, for hgc_blocks_foreach */
 	struct array *free_next;  /* unused arrays of one size */
+	struct hg_span *span;     /* the span struct it hangs off (foreach finds the blocks so) */
 	uint32_t slots;
 	unsigned cls;
-	char pad[64 - 2 * sizeof(void *) - 2 * sizeof(uint32_t)];
-	struct hgc_block recs[];  /* 64-byte aligned */
+	char pad[64 - 3 * sizeof(void *) - 2 * sizeof(uint32_t)];
+	struct hgc_rec recs[];    /* 64-byte aligned */
 };
 _Static_assert(sizeof(struct array) == 64, "records start on a cache line");
-_Static_assert(sizeof(struct hgc_block) == 64, "a record is one cache line");
+_Static_assert(sizeof(struct hgc_rec) == 32, "two records to a cache line");
 
 static struct stripe stripes[STRIPES];
 static hg_lock_t arrays_lock = HG_LOCK_INIT; /* all of the following */
@@ -131,7 +133,7 @@ static struct array *array_new_locked(uint32_t slots)
 		free_arrays[cls] = a->free_next;
 		return a;
 	}
-	size_t bytes = sizeof *a + sizeof(struct hgc_block) * array_class_slots(cls);
+	size_t bytes = sizeof *a + sizeof(struct hgc_rec) * array_class_slots(cls);
 	if (pool_cursor + bytes > pool_end) {
 		pool_cursor = hg_os_map_huge(POOL_CHUNK_BYTES); /* records are read at random */
 		pool_end = pool_cursor ? pool_cursor + POOL_CHUNK_BYTES : NULL;
@@ -151,7 +153,7 @@ static struct array *array_new_locked(uint32_t slots)
  * the span's owner allocates from it, but lookups from other threads may be reading its old
  * array: that one is cleared already (its blocks went back before the span was made again)
  * and only goes back to the free list. */
-static HG_NOINLINE struct hgc_block *attach(struct hg_span *s, uint32_t idx, uint32_t slots)
+static HG_NOINLINE struct hgc_rec *attach(struct hg_span *s, uint32_t idx, uint32_t slots)
 {
 	hg_lock(&arrays_lock);
 	struct array *old = atomic_load_explicit(&s->check_records, memory_order_relaxed);
@@ -163,6 +165,7 @@ static HG_NOINLINE struct hgc_block *attach(struct hg_span *s, uint32_t idx, uin
 				old->free_next = free_arrays[old->cls];
 				free_arrays[old->cls] = old;
 			}
+			a->span = s;
 			atomic_store_explicit(&s->check_records, a, memory_order_release);
 		}
 	}
@@ -170,16 +173,28 @@ static HG_NOINLINE struct hgc_block *attach(struct hg_span *s, uint32_t idx, uin
 	return a && idx < a->slots ? &a->recs[idx] : NULL;
 }
 
+static inline uint32_t key_of(const char *core)
+{
+	return (uint32_t)((uintptr_t)core >> 4);
+}
+
+/* Room the allocator gave the block of a span: its class size, or a large block's mapping. */
+static inline size_t span_room(const struct hg_span *s)
+{
+	return s->owner != HG_OWNER_LARGE && s->size ? s->size : s->bytes;
+}
+
 /* The key of the block whose extent may hold addr (its guard slot, or its core block found
- * through the page map) and the slot for its record; NULL when addr is in no block's place.
- * Another thread may be changing the span: a stale key only misses. `create`: give the span
- * an array when it has none large enough (else such a block has no record: NULL). */
-static struct hgc_block *locate(const void *addr, char **key, int create)
+ * through the page map), the room it has there, and the slot for its record; NULL when addr
+ * is in no block's place. Another thread may be changing the span: a stale key only misses.
+ * `create`: give the span an array when it has none large enough (else such a block has no
+ * record: NULL). */
+static struct hgc_rec *locate(const void *addr, char **key, size_t *room, int create)
 {
 	char *slot = unlikely(hg_opt.guard) ? hgc_guard_slot_of(addr) : NULL; /* no slots without it */
 	if (slot) {
 		*key = slot;
-		return hgc_guard_record(slot);
+		return hgc_guard_record(slot, room);
 	}
 	struct hg_span *s = hg_pagemap_get((uintptr_t)addr);
 	if (!s || s->owner == HG_OWNER_FREED || !s->start)
@@ -198,6 +213,7 @@ static struct hgc_block *locate(const void *addr, char **key, int create)
 			return NULL;
 	}
 	*key = s->start + (size_t)idx * s->size;
+	*room = span_room(s);
 	/* Room for every block of the span, not just this one: an array too small for the span
 	 * is one of an earlier use of the span struct, and is replaced before any of its slots
 	 * is used again. */
@@ -207,96 +223,141 @@ static struct hgc_block *locate(const void *addr, char **key, int create)
 	return create ? attach(s, idx, slots) : NULL;
 }
 
+/* The record r of the block at core with `room` bytes there, whole; 0 when r holds none. */
+static int expand(const struct hgc_rec *r, char *core, size_t room, struct hgc_block *b)
+{
+	if (!r->state || r->key != key_of(core))
+		return 0;
+	b->core = core;
+	b->user = core + r->left;
+	b->size = r->size;
+	/* As alloc_block chose it: the room, or for a block with much more, only so far past
+	 * its end. */
+	size_t cap = hg_align_up(r->left + r->size, 16) + HGC_RIGHT_REDZONE_MAX_BYTES;
+	b->core_bytes = r->guarded || room < cap ? room : cap;
+	b->alloc_stack = r->alloc_stack;
+	b->free_stack = r->free_stack;
+	b->alloc_thread = r->alloc_thread;
+	b->free_thread = r->free_thread;
+	b->state = (uint8_t)r->state;
+	b->kind = (uint8_t)r->kind;
+	b->guarded = (uint8_t)r->guarded;
+	b->reported = (uint8_t)r->reported;
+	return 1;
+}
+
+static void pack(const struct hgc_block *b, struct hgc_rec *r)
+{
+	*r = (struct hgc_rec){ .key = key_of(b->core), .left = (uint32_t)(b->user - b->core),
+			       .size = b->size, .state = b->state, .kind = b->kind,
+			       .guarded = b->guarded, .reported = b->reported,
+			       .alloc_stack = b->alloc_stack, .free_stack = b->free_stack,
+			       .alloc_thread = b->alloc_thread, .free_thread = b->free_thread };
+}
+
 struct hgc_slot hgc_table_find(const void *addr)
 {
-	struct hgc_slot at = { NULL, NULL };
-	at.rec = locate(addr, &at.key, 0);
+	struct hgc_slot at = { NULL, NULL, 0 };
+	at.rec = locate(addr, &at.key, &at.room, 0);
 	if (at.rec)
 		__builtin_prefetch(at.rec, 1);
 	return at;
 }
 
-struct hgc_block *hgc_table_insert(const struct hgc_block *rec, struct hgc_slot at)
+int hgc_table_insert(const struct hgc_block *rec, struct hgc_slot at)
 {
 	char *key = at.key;
-	struct hgc_block *b = at.rec && key == rec->core ? at.rec : locate(rec->core, &key, 1);
-	if (!b || key != rec->core)
-		return NULL;
+	size_t room;
+	struct hgc_rec *r = at.rec && key == rec->core ? at.rec : locate(rec->core, &key, &room, 1);
+	if (!r || key != rec->core)
+		return 0;
 	struct stripe *st = stripe_of(key);
 	hg_lock(&st->lock);
 	write_begin(st);
-	*b = *rec;
+	pack(rec, r);
 	write_end(st);
 	st->live_blocks++;
 	st->live_bytes += rec->size;
 	st->allocs++;
 	st->allocated_bytes += rec->size;
 	hg_unlock(&st->lock);
-	return b;
+	return 1;
 }
 
 int hgc_table_update(struct hgc_slot at, int (*fn)(struct hgc_block *b, void *arg), void *arg)
 {
-	struct hgc_block *b = at.rec;
-	if (!b)
+	if (!at.rec)
 		return fn(NULL, arg);
 	struct stripe *st = stripe_of(at.key);
+	struct hgc_block b;
 	hg_lock(&st->lock);
-	if (b->core != at.key)
-		b = NULL;
-	int was_live = b && b->state == HGC_LIVE;
-	write_begin(st);
-	int r = fn(b, arg);
-	write_end(st);
-	if (was_live && b->state != HGC_LIVE) {
+	int have = expand(at.rec, at.key, at.room, &b);
+	int was_live = have && b.state == HGC_LIVE;
+	int r = fn(have ? &b : NULL, arg);
+	if (have) {
+		write_begin(st);
+		pack(&b, at.rec);
+		write_end(st);
+	}
+	if (was_live && b.state != HGC_LIVE) {
 		st->live_blocks--;
-		st->live_bytes -= b->size;
+		st->live_bytes -= b.size;
 		st->frees++;
 	}
 	hg_unlock(&st->lock);
 	return r;
 }
 
-void hgc_table_remove(const char *core)
+int hgc_table_take(char *core, struct hgc_block *out)
 {
 	char *key;
-	struct hgc_block *b = locate(core, &key, 0);
-	if (!b)
-		return;
+	size_t room;
+	struct hgc_rec *r = locate(core, &key, &room, 0);
+	if (!r || key != core)
+		return 0;
 	struct stripe *st = stripe_of(core);
 	hg_lock(&st->lock);
-	if (b->core == core) {
+	int have = expand(r, core, room, out);
+	if (have) {
 		write_begin(st);
-		b->core = NULL;
-		b->state = 0;
+		*r = (struct hgc_rec){ 0 };
 		write_end(st);
 	}
 	hg_unlock(&st->lock);
+	return have;
+}
+
+size_t hgc_table_room(const char *core)
+{
+	char *key;
+	size_t room = 0;
+	return locate(core, &key, &room, 0) && key == core ? room : 0;
 }
 
 int hgc_lookup(const void *addr, struct hgc_block *out)
 {
 	char *key;
-	struct hgc_block *b = locate(addr, &key, 0);
-	if (!b)
+	size_t room;
+	struct hgc_rec *r = locate(addr, &key, &room, 0), copy;
+	if (!r)
 		return 0;
 	struct stripe *st = stripe_of(key);
 	for (int tries = 0;; tries++) {
 		if (tries == 4) {
 			hg_lock(&st->lock); /* writers keep coming: wait for them */
-			*out = *b;
+			copy = *r;
 			hg_unlock(&st->lock);
 			break;
 		}
 		uint32_t seq = atomic_load_explicit(&st->seq, memory_order_acquire);
 		if (seq & 1)
 			continue;
-		*out = *b;
+		copy = *r;
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&st->seq, memory_order_relaxed) == seq)
 			break;
 	}
-	return out->core == key && (const char *)addr < out->core + out->core_bytes;
+	return expand(&copy, key, room, out) && (const char *)addr < out->core + out->core_bytes;
 }
 
 void hgc_check_access(const void *p, size_t n, int is_write, const char *func)
@@ -341,25 +402,38 @@ void hgc_mark_reported(const char *core)
 	hgc_table_update(hgc_table_find(core), set_reported, NULL);
 }
 
-static void foreach_in(struct hgc_block *recs, uint32_t n,
-		       void (*fn)(const struct hgc_block *b, void *arg), void *arg)
+typedef void (*foreach_fn)(const struct hgc_block *b, const struct hgc_rec *stored, void *arg);
+
+/* Records recs[0..n) of blocks at slot0 + i * stride, with `room` bytes each. */
+static void foreach_in(const struct hgc_rec *recs, uint32_t n, char *slot0, size_t stride, size_t room,
+		       foreach_fn fn, void *arg)
 {
+	struct hgc_block b;
 	for (uint32_t i = 0; i < n; i++)
-		if (recs[i].core && recs[i].state == HGC_LIVE)
-			fn(&recs[i], arg);
+		if (recs[i].state == HGC_LIVE && expand(&recs[i], slot0 + (size_t)i * stride, room, &b))
+			fn(&b, &recs[i], arg);
 }
 
-void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, void *arg), void *arg)
+void hgc_blocks_foreach(foreach_fn fn, void *arg)
 {
 	lock_all();
 	hg_lock(&arrays_lock);
-	for (struct array *a = all_arrays; a; a = a->all_next)
-		foreach_in(a->recs, a->slots, fn, arg);
+	/* A live record's span is in use, as the block's class or large mapping: its start
+	 * and size are the ones the record was made with. */
+	for (struct array *a = all_arrays; a; a = a->all_next) {
+		const struct hg_span *s = a->span;
+		if (!s || !s->start)
+			continue;
+		uint32_t n = s->owner != HG_OWNER_LARGE && s->size ? s->capacity : 1;
+		foreach_in(a->recs, n < a->slots ? n : a->slots, s->start, s->size, span_room(s), fn, arg);
+	}
 	hg_unlock(&arrays_lock);
-	struct hgc_block *recs;
+	struct hgc_rec *recs;
 	uint32_t n;
-	for (unsigned k = 0; (recs = hgc_guard_records(k, &n)); k++)
-		foreach_in(recs, n, fn, arg);
+	char *slot0;
+	size_t stride, room;
+	for (unsigned k = 0; (recs = hgc_guard_records(k, &n, &slot0, &stride, &room)); k++)
+		foreach_in(recs, n, slot0, stride, room, fn, arg);
 	unlock_all();
 }
 

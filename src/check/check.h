@@ -16,15 +16,17 @@
  *                               (zero after calloc),
  *                               HGC_FREED while quarantined
  *
- * The record of each block (struct hgc_block) lives out of band, in an array that hangs off
- * its span (block.c), so an overflow can neither corrupt it nor hide. A freed block keeps
- * its record and stays allocated in the core while it waits in the quarantine; only then
- * is it checked (poison and redzones intact) and given back.
+ * The record of each block lives out of band, in an array that hangs off its span (block.c),
+ * so an overflow can neither corrupt it nor hide. A freed block keeps its record and stays
+ * allocated in the core while it waits in the quarantine; only then is it checked (poison
+ * and redzones intact) and given back.
  */
 #define HGC_UNINIT 0xbe  /* malloc'd, not yet written: a read of it is a bug */
 #define HGC_FREED 0xdd   /* freed, in quarantine */
 #define HGC_REDZONE 0xfa /* around every block */
 #define HGC_REDZONE_BYTES 16u
+#define HGC_RIGHT_REDZONE_MAX_BYTES 4096u /* slack of large blocks checked beyond the end */
+#define HGC_ALIGN_MAX ((size_t)1 << 30)    /* a larger alignment fails with ENOMEM */
 
 /* ---- libc's copy and fill (see intercept.c's real functions) ----
  * The library exports memcpy, memmove and memset as checking versions, and its own calls
@@ -42,8 +44,9 @@ static inline void hgc_memmove(void *d, const void *s, size_t n) { real_memmove_
 enum hgc_alloc_kind { HGC_BY_MALLOC, HGC_BY_NEW, HGC_BY_NEW_ARRAY };
 enum hgc_state { HGC_LIVE = 1, HGC_QUARANTINED = 2 };
 
+/* A block's record as the checker reads it: what struct hgc_rec stores, with the fields that
+ * follow from where the block sits filled in. */
 struct hgc_block {
-	struct hgc_block *fifo_next;  /* quarantine order */
 	char *core;                   /* key: the core block or guard slot */
 	char *user;                   /* what the program got */
 	size_t size;                  /* bytes the program asked for */
@@ -56,6 +59,19 @@ struct hgc_block {
 	uint8_t reported;             /* an overflow of it was reported: say it once */
 };
 
+/* A record as stored: 32 bytes, two to a cache line (at 64 they were a third of a
+ * malloc-bound program's memory in check mode). core is the record's place (slot i of a span
+ * of blocks, or a guard slot) and core_bytes follows from the block's size and the space the
+ * allocator gave it (block.c); key tells a record from a stale one of another block. */
+struct hgc_rec {
+	uint32_t key;                 /* core >> 4, truncated */
+	uint32_t left;                /* user - core: a redzone, or an alignment (<= HGC_ALIGN_MAX) */
+	uint64_t size : 48;           /* < 2^47: larger requests fail */
+	uint64_t state : 2, kind : 2, guarded : 1, reported : 1;
+	uint32_t alloc_stack, free_stack;
+	uint32_t alloc_thread, free_thread;
+};
+
 /* ---- block records (block.c) ---- */
 /* Copies the record of the block (live or quarantined) whose extent [core, core+core_bytes)
  * holds addr into *out; 0 when addr is in no block heapguard handed out. */
@@ -66,9 +82,11 @@ int hgc_lookup(const void *addr, struct hgc_block *out);
 void hgc_check_access(const void *p, size_t n, int is_write, const char *func);
 /* Marks the block's overflow as reported, so that its broken redzone is not reported again. */
 void hgc_mark_reported(const char *core);
-/* Calls fn on every live block record (quarantined ones are skipped). The table's locks are
- * held during the calls: fn must not allocate nor call back into heapguard. */
-void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, void *arg), void *arg);
+/* Calls fn on every live block record (quarantined ones are skipped), with where it is
+ * stored. The table's locks are held during the calls: fn must not allocate nor call back
+ * into heapguard. */
+void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, const struct hgc_rec *stored, void *arg),
+			void *arg);
 /* Number of live blocks and their bytes. */
 void hgc_blocks_in_use(size_t *blocks, size_t *bytes);
 /* Allocations, frees and bytes allocated since the start. */
@@ -95,11 +113,13 @@ void hgc_guard_retire(const struct hgc_block *b);
 void hgc_guard_release(const struct hgc_block *b);
 /* The slot holding addr, or NULL: the key for hgc_lookup's table. */
 char *hgc_guard_slot_of(const void *addr);
-/* The record of the guard slot starting at slot (block.c's), or NULL when slot is none. */
-struct hgc_block *hgc_guard_record(const char *slot);
-/* Guard class k's records and in *n how many slots it ever used; NULL past the last class or
- * before the first guarded block. */
-struct hgc_block *hgc_guard_records(unsigned k, uint32_t *n);
+/* The record of the guard slot starting at slot (block.c's) and in *bytes the slot's size, or
+ * NULL when slot is none. */
+struct hgc_rec *hgc_guard_record(const char *slot, size_t *bytes);
+/* Guard class k's records; in *n how many slots it ever used, in *slot0 the first slot, in
+ * *stride the distance between slots and in *bytes a slot's size. NULL past the last class
+ * or before the first guarded block. */
+struct hgc_rec *hgc_guard_records(unsigned k, uint32_t *n, char **slot0, size_t *stride, size_t *bytes);
 
 /* ---- stacks (stack.c) ---- */
 /* Captures the caller's stack without heapguard's own frames and stores it once in the depot;

@@ -59,7 +59,7 @@ struct guard_class {
 	uint32_t queued;         /* how many */
 	uint32_t *next;          /* capacity entries */
 	_Atomic uint8_t *state;  /* capacity entries, enum hgc_slot_state */
-	struct hgc_block *records; /* capacity entries: block.c's record of each slot */
+	struct hgc_rec *records; /* capacity entries: block.c's record of each slot */
 } __attribute__((aligned(64)));
 
 static struct guard_class classes[CLASSES];
@@ -130,7 +130,7 @@ static HG_NOINLINE int region_init(void)
 		goto out;
 	size_t bytes = (size_t)CLASSES << CLASS_SPAN_SHIFT;
 	char *r = hg_os_reserve(bytes);
-	size_t table_bytes = (size_t)CLASSES * CLASS_SLOTS_MAX * (sizeof(struct hgc_block) + sizeof(uint32_t) + 1);
+	size_t table_bytes = (size_t)CLASSES * CLASS_SLOTS_MAX * (sizeof(struct hgc_rec) + sizeof(uint32_t) + 1);
 	char *tables = r ? hg_os_map(table_bytes, 0) : NULL;
 	if (!tables) {
 		if (r)
@@ -138,7 +138,7 @@ static HG_NOINLINE int region_init(void)
 		region_failed = 1; /* e.g. ulimit -v: guard mode stays off */
 		goto out;
 	}
-	struct hgc_block *all_records = (struct hgc_block *)tables;
+	struct hgc_rec *all_records = (struct hgc_rec *)(void *)tables;
 	uint32_t *all_next = (uint32_t *)(all_records + (size_t)CLASSES * CLASS_SLOTS_MAX);
 	_Atomic uint8_t *all_state = (_Atomic uint8_t *)(all_next + (size_t)CLASSES * CLASS_SLOTS_MAX);
 	for (unsigned k = 0; k < CLASSES; k++) {
@@ -336,19 +336,26 @@ char *hgc_guard_slot_of(const void *addr)
 	return hgc_guard_place(addr, &slot, &below, &above) == HGC_GUARD_IN_SLOT ? slot : NULL;
 }
 
-struct hgc_block *hgc_guard_record(const char *slot)
+struct hgc_rec *hgc_guard_record(const char *slot, size_t *bytes)
 {
 	struct guard_class *c;
 	uint32_t i;
-	return slot_index(slot, &c, &i) ? &c->records[i] : NULL;
+	if (!slot_index(slot, &c, &i))
+		return NULL;
+	*bytes = c->slot_bytes;
+	return &c->records[i];
 }
 
-struct hgc_block *hgc_guard_records(unsigned k, uint32_t *n)
+struct hgc_rec *hgc_guard_records(unsigned k, uint32_t *n, char **slot0, size_t *stride, size_t *bytes)
 {
 	if (k >= CLASSES || !atomic_load_explicit(&region_bytes, memory_order_acquire))
 		return NULL;
-	*n = __atomic_load_n(&classes[k].fresh, __ATOMIC_RELAXED); /* slots ever handed out */
-	return classes[k].records;
+	struct guard_class *c = &classes[k];
+	*n = __atomic_load_n(&c->fresh, __ATOMIC_RELAXED); /* slots ever handed out */
+	*slot0 = c->base;
+	*stride = c->stride_bytes;
+	*bytes = c->slot_bytes;
+	return c->records;
 }
 
 /* ---- for signal.c ---- */

@@ -15,7 +15,6 @@
 #include "os/os.h"
 
 #define MAX_REQUEST_BYTES ((size_t)1 << 47) /* above: allocation-size-too-big */
-#define RIGHT_REDZONE_MAX_BYTES 4096u       /* slack of large blocks checked beyond the end */
 
 int hgc_ready;
 
@@ -133,8 +132,12 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (align > HGC_ALIGN_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	struct hgc_block rec = { .size = n, .alloc_thread = thread, .state = HGC_LIVE, .kind = (uint8_t)kind };
-	struct hgc_slot at = { NULL, NULL };
+	struct hgc_slot at = { NULL, NULL, 0 };
 	int fresh_zero = 0, untouched = 0;
 	if (hg_opt.guard) {
 		/* guard_uninit leaves out blocks that libraries allocate for themselves (stdio
@@ -159,7 +162,7 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		}
 		size_t usable = align <= HGC_REDZONE_BYTES && total <= HG_SMALL_MAX_BYTES && !fresh_zero
 					? hg_classes[hg_size_class(total)].size : hg_usable_size(core);
-		size_t cap = hg_align_up(left + n, 16) + RIGHT_REDZONE_MAX_BYTES;
+		size_t cap = hg_align_up(left + n, 16) + HGC_RIGHT_REDZONE_MAX_BYTES;
 		rec.core = core;
 		rec.user = core + left;
 		rec.core_bytes = usable < cap ? usable : cap;
@@ -190,88 +193,180 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 
 /* ---------------- the quarantine: freed blocks wait here, poisoned, oldest first ---------------- */
 
+/* The queue holds the blocks in chunks of Q_CHUNK_ENTRIES, each with what it costs the
+ * budget: its room in the heap, its record and its entry, all it keeps from the program. An
+ * entry packs core >> 4 (cores are 16-byte aligned, below 2^47) and the cost in 16-byte
+ * units below 32 MiB (0 above: the queue then asks block.c, as at the start). */
+#define Q_CHUNK_ENTRIES 4093u /* a chunk is 32 KiB */
+#define Q_CORE_BITS 43
+#define Q_COST_UNITS_MAX ((1u << (64 - Q_CORE_BITS)) - 1)
+struct q_chunk {
+	struct q_chunk *next;
+	uint32_t head, tail;  /* entry[head, tail) wait */
+	uint64_t entry[Q_CHUNK_ENTRIES];
+};
+_Static_assert(sizeof(struct q_chunk) <= 32768, "a chunk is 32 KiB");
+
 static hg_lock_t q_lock = HG_LOCK_INIT;
-static struct hgc_block *q_head, *q_tail;
+static struct q_chunk *q_first, *q_last, *q_spare;
 static size_t q_bytes;
+
+static uint64_t q_entry(const char *core, size_t room)
+{
+	size_t units = (room + sizeof(struct hgc_rec) + sizeof(uint64_t) + 15) / 16;
+	return (uintptr_t)core >> 4 | (uint64_t)(units <= Q_COST_UNITS_MAX ? units : 0) << Q_CORE_BITS;
+}
+
+static char *q_core(uint64_t e)
+{
+	return (char *)(uintptr_t)((e & ((1ull << Q_CORE_BITS) - 1)) << 4);
+}
+
+static size_t q_cost(uint64_t e)
+{
+	size_t units = (size_t)(e >> Q_CORE_BITS);
+	return units ? units * 16 : hgc_table_room(q_core(e)) + sizeof(struct hgc_rec) + sizeof(uint64_t);
+}
 
 /* Reports a write after free or into the redzones of quarantined block b, found `where`. */
 static void q_check(const struct hgc_block *b, const char *where)
 {
-	struct hgc_block copy = *b;
-	if (copy.guarded)
+	if (b->guarded)
 		return; /* its pages are inaccessible: any access was reported when it faulted */
-	size_t at = first_not((const unsigned char *)copy.user, copy.size, HGC_FREED);
-	if (at < copy.size) {
-		const char *bad = copy.user + at;
+	size_t at = first_not((const unsigned char *)b->user, b->size, HGC_FREED);
+	if (at < b->size) {
+		const char *bad = b->user + at;
 		struct hgc_error e = {
 			.kind = "heap-use-after-free", .access = "write", .addr = (uintptr_t)bad,
-			.size = run_not((const unsigned char *)bad, copy.size - at, HGC_FREED),
-			.stack = copy.free_stack, .has_block = 1, .block = copy, .detail = where };
+			.size = run_not((const unsigned char *)bad, b->size - at, HGC_FREED),
+			.stack = b->free_stack, .has_block = 1, .block = *b, .detail = where };
 		hgc_report(&e);
 	}
-	check_redzones(&copy, copy.free_stack, where);
+	check_redzones(b, b->free_stack, where);
 }
 
-/* The block leaves the quarantine: checked, then its memory goes back to the allocator. */
-static void q_release(struct hgc_block *b, const char *where)
+/* The block at core leaves the quarantine: checked, then its memory goes back to the
+ * allocator. */
+static void q_release(char *core, const char *where)
 {
-	struct hgc_block copy = *b;
-	q_check(&copy, where);
-	hgc_table_remove(copy.core);
-	if (copy.guarded)
-		hgc_guard_release(&copy);
+	struct hgc_block b;
+	if (!hgc_table_take(core, &b))
+		return; /* cannot happen: a quarantined block keeps its record until here */
+	q_check(&b, where);
+	if (b.guarded)
+		hgc_guard_release(&b);
 	else
-		hg_free(copy.core, "free");
+		hg_free(core, "free");
 }
 
 #define PREFETCH_AHEAD 4
-#define PREFETCH_MAX_BYTES 2048 /* of a block; longer ones are streamed by the hardware */
+#define PREFETCH_LINES 8 /* of a block; longer ones are streamed by the hardware */
 
-/* Starts loading block b (its record is in cache by now) and the record after it. */
-static struct hgc_block *prefetch_next(const struct hgc_block *b)
+/* Starts loading the block at core and its record. */
+static void prefetch_block(char *core)
 {
-	struct hgc_block *next = b->fifo_next;
-	if (next)
-		__builtin_prefetch(next);
-	size_t n = b->size < PREFETCH_MAX_BYTES ? b->size : PREFETCH_MAX_BYTES;
-	for (size_t off = 0; off < n; off += 64)
-		__builtin_prefetch(b->user + off);
-	return next;
+	hgc_table_find(core);
+	for (unsigned i = 0; i < PREFETCH_LINES; i++)
+		__builtin_prefetch(core + 64 * i);
 }
 
-static void q_push(struct hgc_block *b)
+/* The oldest block's entry, taken off the queue; 0 when empty. Under q_lock. */
+static uint64_t q_pop_locked(void)
 {
-	struct hgc_block *out = NULL;
+	struct q_chunk *c = q_first;
+	if (!c || c->head == c->tail)
+		return 0;
+	uint64_t e = c->entry[c->head++];
+	if (c->head == c->tail && c->head == Q_CHUNK_ENTRIES) {
+		q_first = c->next;
+		if (!q_first)
+			q_last = NULL;
+		if (q_spare)
+			hg_os_unmap(c, sizeof *c);
+		else
+			q_spare = c;
+	}
+	return e;
+}
+
+/* Queues entry e; 0 when no chunk could be mapped. Under q_lock. */
+static int q_append_locked(uint64_t e)
+{
+	struct q_chunk *c = q_last;
+	if (!c || c->tail == Q_CHUNK_ENTRIES) {
+		c = q_spare ? q_spare : hg_os_map(sizeof *c, 0);
+		if (!c)
+			return 0;
+		q_spare = c == q_spare ? NULL : q_spare;
+		c->next = NULL;
+		c->head = c->tail = 0;
+		if (q_last)
+			q_last->next = c;
+		else
+			q_first = c;
+		q_last = c;
+	}
+	c->entry[c->tail++] = e;
+	return 1;
+}
+
+#define Q_RELEASE_BATCH 8
+
+/* Up to Q_RELEASE_BATCH blocks that leave the quarantine now, so that it keeps within its
+ * budget. Under q_lock. */
+static size_t q_take_excess_locked(char **out)
+{
+	size_t k = 0;
+	while (k < Q_RELEASE_BATCH && q_bytes > hg_opt.quarantine) {
+		uint64_t e = q_pop_locked();
+		if (!e)
+			break;
+		q_bytes -= q_cost(e);
+		out[k++] = q_core(e);
+	}
+	/* The next block to leave was freed 256 MiB ago: it and its record start loading now,
+	 * to arrive before its turn. */
+	if (k && q_first && q_first->head < q_first->tail)
+		prefetch_block(q_core(q_first->entry[q_first->head]));
+	return k;
+}
+
+/* Puts the freed block at core, with `room` bytes in the heap, in the quarantine. */
+static void q_push(char *core, size_t room)
+{
+	char *out[Q_RELEASE_BATCH];
+	uint64_t e = q_entry(core, room);
+	size_t k;
 	hg_lock(&q_lock);
-	b->fifo_next = NULL;
-	if (q_tail)
-		q_tail->fifo_next = b;
-	else
-		q_head = b;
-	q_tail = b;
-	q_bytes += b->core_bytes;
-	/* Pop what exceeds the budget now; check and release it after the lock. */
-	struct hgc_block **link = &out;
-	while (q_head && q_bytes > hg_opt.quarantine) {
-		struct hgc_block *x = q_head;
-		q_head = x->fifo_next;
-		if (!q_head)
-			q_tail = NULL;
-		q_bytes -= x->core_bytes;
-		*link = x;
-		link = &x->fifo_next;
-		*link = NULL;
+	int queued = q_append_locked(e);
+	if (queued)
+		q_bytes += q_cost(e);
+	for (;;) {
+		k = q_take_excess_locked(out);
+		hg_unlock(&q_lock);
+		for (size_t i = 0; i < k; i++)
+			q_release(out[i], "found when the block left the quarantine");
+		if (k < Q_RELEASE_BATCH)
+			break;
+		hg_lock(&q_lock); /* a large block may push many small ones out */
 	}
-	/* The next block to leave was freed 256 MiB ago: its bytes and the record after it
-	 * start loading now, to arrive before its turn. */
-	if (out && q_head)
-		prefetch_next(q_head);
-	hg_unlock(&q_lock);
-	while (out) {
-		struct hgc_block *next = out->fifo_next;
-		q_release(out, "found when the block left the quarantine");
-		out = next;
+	if (!queued) /* no memory for the queue: the block is checked and goes back at once */
+		q_release(core, "found when the block was freed");
+}
+
+/* Walks a queue from its oldest block on. */
+struct q_iter {
+	struct q_chunk *c;
+	uint32_t i;
+};
+
+static char *q_next(struct q_iter *it)
+{
+	while (it->c && it->i >= it->c->tail) {
+		it->c = it->c->next;
+		it->i = it->c ? it->c->head : 0;
 	}
+	return it->c ? q_core(it->c->entry[it->i++]) : NULL;
 }
 
 /* At exit: every quarantined block is checked, and left as it is (the process ends; giving
@@ -279,20 +374,21 @@ static void q_push(struct hgc_block *b)
 void hgc_quarantine_check_all(void)
 {
 	hg_lock(&q_lock);
-	struct hgc_block *out = q_head;
-	q_head = q_tail = NULL;
+	struct q_iter it = { q_first, q_first ? q_first->head : 0 }, ahead = it;
+	q_first = q_last = NULL;
 	q_bytes = 0;
 	hg_unlock(&q_lock);
-	/* The list runs through records and blocks all over the heap, and checking them one
-	 * miss after another ran at ~1 GB/s: records are fetched a step, blocks PREFETCH_AHEAD
-	 * steps before their check. */
-	struct hgc_block *ahead = out;
-	for (int i = 0; i < PREFETCH_AHEAD && ahead; i++)
-		ahead = prefetch_next(ahead);
-	for (; out; out = out->fifo_next) {
-		if (ahead)
-			ahead = prefetch_next(ahead);
-		q_check(out, "found at exit");
+	/* Blocks and records all over the heap: checking them one miss after another ran at
+	 * ~1 GB/s, so each is fetched PREFETCH_AHEAD blocks before its check. */
+	char *core, *next;
+	for (int k = 0; k < PREFETCH_AHEAD && (next = q_next(&ahead)); k++)
+		prefetch_block(next);
+	while ((core = q_next(&it))) {
+		if ((next = q_next(&ahead)))
+			prefetch_block(next);
+		struct hgc_block b;
+		if (hgc_lookup(core, &b) && b.core == core && b.state == HGC_QUARANTINED)
+			q_check(&b, "found at exit");
 	}
 }
 
@@ -305,7 +401,6 @@ struct free_ctx {
 	enum hgc_alloc_kind kind;
 	uint32_t stack, thread;
 	struct hgc_block copy;
-	struct hgc_block *rec;
 };
 
 /* Under the record's lock: the check and the state change are one step, so two threads
@@ -316,7 +411,6 @@ static int judge_free(struct hgc_block *b, void *arg)
 	if (!b)
 		return FREE_GONE;
 	c->copy = *b;
-	c->rec = b;
 	if (b->user != c->p)
 		return FREE_INTERIOR;
 	if (b->state != HGC_LIVE)
@@ -385,7 +479,7 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 		hgc_guard_retire(&c.copy);
 	else
 		hgc_memset(c.copy.user, HGC_FREED, c.copy.size);
-	q_push(c.rec);
+	q_push(c.copy.core, at.room);
 	return 1;
 }
 
@@ -433,8 +527,9 @@ struct rz_scan {
 	unsigned n;
 };
 
-static void scan_live_redzones(const struct hgc_block *b, void *arg)
+static void scan_live_redzones(const struct hgc_block *b, const struct hgc_rec *stored, void *arg)
 {
+	(void)stored;
 	struct rz_scan *s = arg;
 	size_t run;
 	if (!b->guarded && !b->reported && s->n < EXIT_REDZONE_REPORTS && redzone_damage(b, &run))

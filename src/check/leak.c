@@ -638,7 +638,7 @@ static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t s
 
 /* ---------------- snapshot ---------------- */
 
-static void take(const struct hgc_block *b, void *arg)
+static void take(const struct hgc_block *b, const struct hgc_rec *stored, void *arg)
 {
 	struct work *wk = arg;
 	if (wk->n == wk->cap) {
@@ -652,7 +652,7 @@ static void take(const struct hgc_block *b, void *arg)
 	e->mark = M_UNREACHED;
 	e->fragile = b->guarded || b->size >= FRAGILE_MIN_BYTES;
 	e->new_array = b->kind == HGC_BY_NEW_ARRAY;
-	wk->recs[wk->n++] = (uintptr_t)b;
+	wk->recs[wk->n++] = (uintptr_t)stored;
 }
 
 static void work_free(struct work *wk)
@@ -723,7 +723,7 @@ static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
 	for (size_t i = 0; i < wk->n; i++) {
 		uintptr_t lo = wk->recs[i] & ~PAGE_MASK;
 		runs += !runs || lo > end;
-		end = hg_align_up(wk->recs[i] + sizeof(struct hgc_block), HG_OS_PAGE_BYTES);
+		end = hg_align_up(wk->recs[i] + sizeof(struct hgc_rec), HG_OS_PAGE_BYTES);
 	}
 	wk->skip_bytes = hg_align_up((runs + 4) * sizeof(struct range), HG_OS_PAGE_BYTES);
 	wk->skip = hg_os_map(wk->skip_bytes, 0);
@@ -732,7 +732,7 @@ static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
 	size_t k = 0;
 	for (size_t i = 0; i < wk->n; i++) {
 		uintptr_t lo = wk->recs[i] & ~PAGE_MASK;
-		uintptr_t hi = hg_align_up(wk->recs[i] + sizeof(struct hgc_block), HG_OS_PAGE_BYTES);
+		uintptr_t hi = hg_align_up(wk->recs[i] + sizeof(struct hgc_rec), HG_OS_PAGE_BYTES);
 		if (k && lo <= wk->skip[k - 1].hi)
 			wk->skip[k - 1].hi = hi > wk->skip[k - 1].hi ? hi : wk->skip[k - 1].hi;
 		else

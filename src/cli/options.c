@@ -90,7 +90,7 @@ static const struct option_spec OPTIONS[] = {
 	{ 0, "guard-uninit", NULL, SET_LIBRARY_OPTION, "guard_uninit=1", NULL,
 	  "with --guard: report a guarded block whose first use is a read (default off)" },
 	{ 0, "quarantine", "SIZE", SET_LIBRARY_OPTION, "quarantine", NULL,
-	  "bytes of freed blocks held back before reuse (default 256M)" },
+	  "memory freed blocks hold back before reuse, records included (default 256M)" },
 	{ 0, "stack-depth", "N", SET_LIBRARY_OPTION, "stack_depth", NULL,
 	  "frames recorded per allocation, free and error (default 16)" },
 	{ 0, "abort-on-error", NULL, SET_LIBRARY_OPTION, "abort_on_error=1", NULL,
