@@ -171,6 +171,7 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 }
 
 int hg_arena_huge_pages;
+static _Atomic unsigned huge_arenas; /* arenas mapped for huge pages so far */
 
 /* Gets a new arena from the OS, outside the lock; NULL when the OS refuses. */
 static struct arena *arena_grow(void)
@@ -184,7 +185,8 @@ static struct arena *arena_grow(void)
 		from_brk = base != NULL;
 	}
 	if (!base)
-		base = hg_arena_huge_pages ? hg_os_map_huge(ARENA_BYTES) : hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
+		base = hg_arena_huge_pages ? hg_os_map_huge(ARENA_BYTES, !atomic_fetch_add(&huge_arenas, 1))
+					   : hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
 	if (!base)
 		return NULL;
 	struct arena *a = (struct arena *)hg_meta_new();

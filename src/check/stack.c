@@ -200,7 +200,7 @@ static uint32_t probe(const struct slots *t, uint64_t h, const uintptr_t *pcs, i
 static struct slots *slots_new(unsigned bits)
 {
 	size_t bytes = sizeof(struct slots) + (sizeof(uint64_t) << bits);
-	return bytes < HG_OS_HUGE_PAGE_BYTES ? hg_os_map(bytes, 0) : hg_os_map_huge(bytes);
+	return bytes < HG_OS_HUGE_PAGE_BYTES ? hg_os_map(bytes, 0) : hg_os_map_huge(bytes, 0);
 }
 
 /* Under depot_lock: a table four times as large, holding every id so far. */
@@ -246,7 +246,7 @@ static uint32_t depot_put(const uintptr_t *pcs, int n)
 	if ((id = probe(t, h, pcs, n, &at)) || next_id >= MAX_IDS || t->used + 2 > (1u << t->bits))
 		goto out;
 	if (chunk_cursor + bytes > chunk_end) {
-		chunk_cursor = hg_os_map_huge(CHUNK_BYTES);
+		chunk_cursor = hg_os_map_huge(CHUNK_BYTES, next_id == 1);
 		chunk_end = chunk_cursor ? chunk_cursor + CHUNK_BYTES : NULL;
 		if (!chunk_cursor)
 			goto out;

@@ -20,8 +20,11 @@ int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to);
  * others read as zero already, and touching them would fault them in. */
 void hg_os_zero(void *p, size_t bytes);
 /* As hg_os_map, aligned to a huge page and asking for transparent huge pages (a hint:
- * ignored where THP is off). For memory read at random, where TLB misses cost. */
-void *hg_os_map_huge(size_t bytes);
+ * ignored where THP is off). For memory read at random, where TLB misses cost. `first`:
+ * the caller's first such mapping, whose first huge page's worth stays on small pages: a
+ * short-lived process touches a few pages of it, and zeroing 2 MiB for each took ~2 ms of
+ * a checked `echo`. */
+void *hg_os_map_huge(size_t bytes, int first);
 #define HG_OS_HUGE_PAGE_BYTES ((size_t)2 << 20)
 /* Hands the pages back to the kernel; the range stays mapped and reads as zero. */
 void hg_os_purge(void *p, size_t bytes);

@@ -202,12 +202,13 @@ int hg_os_private_fd(int fd)
 	return copy >= 0 ? copy : fd;
 }
 
-void *hg_os_map_huge(size_t bytes)
+void *hg_os_map_huge(size_t bytes, int first)
 {
 	void *p = hg_os_map(bytes, HG_OS_HUGE_PAGE_BYTES);
-	if (p) {
+	size_t head = first ? HG_OS_HUGE_PAGE_BYTES : 0;
+	if (p && bytes > head) {
 		int saved = errno;
-		madvise(p, bytes, MADV_HUGEPAGE);
+		madvise((char *)p + head, bytes - head, MADV_HUGEPAGE);
 		errno = saved;
 	}
 	return p;

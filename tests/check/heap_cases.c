@@ -33,6 +33,18 @@ __attribute__((noinline)) static void write_after_free(char *p) { p[8] = 1; }
 __attribute__((noinline)) static void write_deep_after_free(char *p) { p[9000] = 1, p[9001] = 2; }
 __attribute__((noinline)) static void write_into_slack(char *p) { p[1100] = 'x'; }
 
+/* Prints the process's peak resident kilobytes on stdout. */
+static void print_peak_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmHWM:", 6))
+			printf("%ld\n", strtol(line + 6, NULL, 10));
+	if (f)
+		fclose(f);
+}
+
 /* A profiling-timer handler that blocks a signal with sigprocmask and reads the mask back:
  * signals land during heapguard's stack captures too, where libunwind's own sigprocmask
  * calls are skipped but the handler's must not be. */
@@ -114,13 +126,15 @@ int main(int argc, char **argv)
 		char *last = malloc(40);
 		release_last(last);
 		write_after_free(last);
-		FILE *f = fopen("/proc/self/status", "r");
-		char line[256];
-		while (f && fgets(line, sizeof line, f))
-			if (!strncmp(line, "VmHWM:", 6))
-				printf("%ld\n", strtol(line + 6, NULL, 10));
-		if (f)
-			fclose(f);
+		print_peak_kb();
+	} else if (!strcmp(c, "small")) {
+		/* A short program: a few hundred blocks, some of them freed. */
+		static void *blocks[300];
+		for (int i = 0; i < 300; i++)
+			blocks[i] = malloc((size_t)(i % 7 + 1) * 24);
+		for (int i = 0; i < 300; i += 2)
+			free(blocks[i]);
+		print_peak_kb();
 	} else if (!strcmp(c, "span-reuse")) {
 		/* Spans of a few large blocks go back, and their structs come again for spans of
 		 * many small ones (and back): every block must still be found by free. */
