@@ -262,10 +262,9 @@ static void q_release(char *core, const char *where)
 #define PREFETCH_AHEAD 4
 #define PREFETCH_LINES 8 /* of a block; longer ones are streamed by the hardware */
 
-/* Starts loading the block at core and its record. */
-static void prefetch_block(char *core)
+/* Starts loading the first lines of the block at core. */
+static void prefetch_bytes(const char *core)
 {
-	hgc_table_find(core);
 	for (unsigned i = 0; i < PREFETCH_LINES; i++)
 		__builtin_prefetch(core + 64 * i);
 }
@@ -313,8 +312,8 @@ static int q_append_locked(uint64_t e)
 #define Q_RELEASE_BATCH 8
 
 /* Up to Q_RELEASE_BATCH blocks that leave the quarantine now, so that it keeps within its
- * budget. Under q_lock. */
-static size_t q_take_excess_locked(char **out)
+ * budget, and in *next the block that leaves after them (NULL: none). Under q_lock. */
+static size_t q_take_excess_locked(char **out, char **next)
 {
 	size_t k = 0;
 	while (k < Q_RELEASE_BATCH && q_bytes > hg_opt.quarantine) {
@@ -324,10 +323,7 @@ static size_t q_take_excess_locked(char **out)
 		q_bytes -= q_cost(e);
 		out[k++] = q_core(e);
 	}
-	/* The next block to leave was freed 256 MiB ago: it and its record start loading now,
-	 * to arrive before its turn. */
-	if (k && q_first && q_first->head < q_first->tail)
-		prefetch_block(q_core(q_first->entry[q_first->head]));
+	*next = k && q_first && q_first->head < q_first->tail ? q_core(q_first->entry[q_first->head]) : NULL;
 	return k;
 }
 
@@ -342,8 +338,16 @@ static void q_push(char *core, size_t room)
 	if (queued)
 		q_bytes += q_cost(e);
 	for (;;) {
-		k = q_take_excess_locked(out);
+		char *next;
+		k = q_take_excess_locked(out, &next);
 		hg_unlock(&q_lock);
+		/* The next block to leave was freed 256 MiB ago: it and its record start loading
+		 * now, to arrive before its turn (finding the record reads the span: not under
+		 * the lock). */
+		if (next) {
+			hgc_table_find(next);
+			prefetch_bytes(next);
+		}
 		for (size_t i = 0; i < k; i++)
 			q_release(out[i], "found when the block left the quarantine");
 		if (k < Q_RELEASE_BATCH)
@@ -378,14 +382,15 @@ void hgc_quarantine_check_all(void)
 	q_first = q_last = NULL;
 	q_bytes = 0;
 	hg_unlock(&q_lock);
-	/* Blocks and records all over the heap: checking them one miss after another ran at
-	 * ~1 GB/s, so each is fetched PREFETCH_AHEAD blocks before its check. */
+	/* Blocks all over the heap: checking them one miss after another ran at ~1 GB/s, so
+	 * each is fetched PREFETCH_AHEAD blocks before its check. (Their records, two to a
+	 * line in freeing order, mostly share lines.) */
 	char *core, *next;
 	for (int k = 0; k < PREFETCH_AHEAD && (next = q_next(&ahead)); k++)
-		prefetch_block(next);
+		prefetch_bytes(next);
 	while ((core = q_next(&it))) {
 		if ((next = q_next(&ahead)))
-			prefetch_block(next);
+			prefetch_bytes(next);
 		struct hgc_block b;
 		if (hgc_lookup(core, &b) && b.core == core && b.state == HGC_QUARANTINED)
 			q_check(&b, "found at exit");
