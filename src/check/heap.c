@@ -341,13 +341,10 @@ static void q_push(char *core, size_t room)
 		char *next;
 		k = q_take_excess_locked(out, &next);
 		hg_unlock(&q_lock);
-		/* The next block to leave was freed 256 MiB ago: it and its record start loading
-		 * now, to arrive before its turn (finding the record reads the span: not under
-		 * the lock). */
-		if (next) {
-			hgc_table_find(next);
+		/* The next block to leave was freed 256 MiB ago: its bytes start loading now, to
+		 * arrive before its turn. */
+		if (next)
 			prefetch_bytes(next);
-		}
 		for (size_t i = 0; i < k; i++)
 			q_release(out[i], "found when the block left the quarantine");
 		if (k < Q_RELEASE_BATCH)
@@ -382,15 +379,18 @@ void hgc_quarantine_check_all(void)
 	q_first = q_last = NULL;
 	q_bytes = 0;
 	hg_unlock(&q_lock);
-	/* Blocks all over the heap: checking them one miss after another ran at ~1 GB/s, so
-	 * each is fetched PREFETCH_AHEAD blocks before its check. (Their records, two to a
-	 * line in freeing order, mostly share lines.) */
+	/* Blocks and records all over the heap: checking them one miss after another ran at
+	 * ~1 GB/s, so each is fetched PREFETCH_AHEAD blocks before its check. */
 	char *core, *next;
-	for (int k = 0; k < PREFETCH_AHEAD && (next = q_next(&ahead)); k++)
+	for (int k = 0; k < PREFETCH_AHEAD && (next = q_next(&ahead)); k++) {
+		hgc_table_find(next);
 		prefetch_bytes(next);
+	}
 	while ((core = q_next(&it))) {
-		if ((next = q_next(&ahead)))
+		if ((next = q_next(&ahead))) {
+			hgc_table_find(next);
 			prefetch_bytes(next);
+		}
 		struct hgc_block b;
 		if (hgc_lookup(core, &b) && b.core == core && b.state == HGC_QUARANTINED)
 			q_check(&b, "found at exit");
