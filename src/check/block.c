@@ -294,9 +294,12 @@ int hgc_table_update(struct hgc_slot at, int (*fn)(struct hgc_block *b, void *ar
 	int have = expand(at.rec, at.key, at.room, &b);
 	int was_live = have && b.state == HGC_LIVE;
 	int r = fn(have ? &b : NULL, arg);
-	if (have) {
+	if (have) { /* the fields fn may change */
 		write_begin(st);
-		pack(&b, at.rec);
+		at.rec->state = b.state & 3u;
+		at.rec->reported = b.reported & 1u;
+		at.rec->free_stack = b.free_stack;
+		at.rec->free_thread = b.free_thread;
 		write_end(st);
 	}
 	if (was_live && b.state != HGC_LIVE) {

@@ -20,8 +20,9 @@ struct hgc_slot hgc_table_find(const void *addr);
  * where it belongs; 0 when out of memory. */
 int hgc_table_insert(const struct hgc_block *rec, struct hgc_slot at);
 /* Runs fn on the record at `at` (from hgc_table_find) under its lock, NULL when it does not
- * hold its block's record, so that a check and a state change are one step, and stores what
- * fn changed; returns what fn returns. */
+ * hold its block's record, so that a check and a state change are one step, and stores the
+ * fields fn may change: state, reported, free_stack and free_thread. Returns what fn
+ * returns. */
 int hgc_table_update(struct hgc_slot at, int (*fn)(struct hgc_block *b, void *arg), void *arg);
 /* Copies the record of the block at core into *out and clears it: the block is going back
  * to the allocator. 0 when core has no record. */
