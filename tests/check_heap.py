@@ -152,6 +152,14 @@ check("4 threads churning: no error, every block freed",
       ([] if out == "done\n" else [out]) + summary_is(r, 0, 0) +
       ([] if hs.get("allocs") == hs.get("frees") + hs.get("blocks", -1) else ["heap summary %r" % hs]))
 
+# The same through a 64 KiB quarantine: the threads push and release blocks at once, and the
+# queue's chunks (4093 entries) fill, empty and come back while they do.
+rc, out, err, r = run([cases, "threads"], "leak_check=full:quarantine=64K")
+hs = r["heap_summary"] or {"allocs": -1, "frees": 0, "blocks": 0}
+check("4 threads churning through a small quarantine: no error, every block freed",
+      ([] if out == "done\n" else [out]) + summary_is(r, 0, 0) +
+      ([] if hs.get("allocs") == hs.get("frees") + hs.get("blocks", -1) else ["heap summary %r" % hs]))
+
 rc, out, err, r = run([cases, "fork"])
 check("fork while another thread allocates; the child allocates",
       ([] if out == "child=7\n" else [out, err[-500:]]) + summary_is(r, 0, 0))
