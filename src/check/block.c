@@ -337,30 +337,35 @@ size_t hgc_table_room(const char *core)
 	return locate(core, &key, &room, 0) && key == core ? room : 0;
 }
 
-int hgc_lookup(const void *addr, struct hgc_block *out)
+int hgc_table_read(struct hgc_slot at, struct hgc_block *out)
 {
-	char *key;
-	size_t room;
-	struct hgc_rec *r = locate(addr, &key, &room, 0), copy;
-	if (!r)
+	if (!at.rec)
 		return 0;
-	struct stripe *st = stripe_of(key);
+	struct stripe *st = stripe_of(at.key);
+	struct hgc_rec copy;
 	for (int tries = 0;; tries++) {
 		if (tries == 4) {
 			hg_lock(&st->lock); /* writers keep coming: wait for them */
-			copy = *r;
+			copy = *at.rec;
 			hg_unlock(&st->lock);
 			break;
 		}
 		uint32_t seq = atomic_load_explicit(&st->seq, memory_order_acquire);
 		if (seq & 1)
 			continue;
-		copy = *r;
+		copy = *at.rec;
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&st->seq, memory_order_relaxed) == seq)
 			break;
 	}
-	return expand(&copy, key, room, out) && (const char *)addr < out->core + out->core_bytes;
+	return expand(&copy, at.key, at.room, out);
+}
+
+int hgc_lookup(const void *addr, struct hgc_block *out)
+{
+	struct hgc_slot at = { NULL, NULL, 0 };
+	at.rec = locate(addr, &at.key, &at.room, 0);
+	return hgc_table_read(at, out) && (const char *)addr < out->core + out->core_bytes;
 }
 
 void hgc_check_access(const void *p, size_t n, int is_write, const char *func)

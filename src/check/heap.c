@@ -370,6 +370,16 @@ static char *q_next(struct q_iter *it)
 	return it->c ? q_core(it->c->entry[it->i++]) : NULL;
 }
 
+/* The next block of the walk: its bytes and record start loading, and its record's slot. */
+static struct hgc_slot q_fetch(struct q_iter *it)
+{
+	char *core = q_next(it);
+	if (!core)
+		return (struct hgc_slot){ NULL, NULL, 0 };
+	prefetch_bytes(core);
+	return hgc_table_find(core);
+}
+
 /* At exit: every quarantined block is checked, and left as it is (the process ends; giving
  * 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
 void hgc_quarantine_check_all(void)
@@ -380,19 +390,16 @@ void hgc_quarantine_check_all(void)
 	q_bytes = 0;
 	hg_unlock(&q_lock);
 	/* Blocks and records all over the heap: checking them one miss after another ran at
-	 * ~1 GB/s, so each is fetched PREFETCH_AHEAD blocks before its check. */
-	char *core, *next;
-	for (int k = 0; k < PREFETCH_AHEAD && (next = q_next(&ahead)); k++) {
-		hgc_table_find(next);
-		prefetch_bytes(next);
-	}
-	while ((core = q_next(&it))) {
-		if ((next = q_next(&ahead))) {
-			hgc_table_find(next);
-			prefetch_bytes(next);
-		}
+	 * ~1 GB/s, so each is fetched PREFETCH_AHEAD blocks before its check, its record found
+	 * then and read from the ring of slots. */
+	struct hgc_slot ring[PREFETCH_AHEAD];
+	for (unsigned k = 0; k < PREFETCH_AHEAD; k++)
+		ring[k] = q_fetch(&ahead);
+	for (unsigned k = 0; q_next(&it); k = (k + 1) % PREFETCH_AHEAD) {
+		struct hgc_slot at = ring[k];
+		ring[k] = q_fetch(&ahead);
 		struct hgc_block b;
-		if (hgc_lookup(core, &b) && b.core == core && b.state == HGC_QUARANTINED)
+		if (hgc_table_read(at, &b) && b.state == HGC_QUARANTINED)
 			q_check(&b, "found at exit");
 	}
 }

@@ -16,6 +16,9 @@ struct hgc_slot {
  * and starts loading it: records are cold (the quarantine hands out blocks freed long ago),
  * and a stack capture in between hides the cache miss. rec is NULL when there is none yet. */
 struct hgc_slot hgc_table_find(const void *addr);
+/* Copies the record at `at` (from hgc_table_find) into *out without a lock (a seqlock read);
+ * 0 when it holds no record of its block. */
+int hgc_table_read(struct hgc_slot at, struct hgc_block *out);
 /* Stores rec (keyed by rec->core) at `at` when hgc_table_find gave it for that block, else
  * where it belongs; 0 when out of memory. */
 int hgc_table_insert(const struct hgc_block *rec, struct hgc_slot at);
