@@ -66,6 +66,13 @@ check("write after free found when the block leaves the quarantine",
       ([] if err.find("churned") > err.find("ERROR: heap-use-after-free") >= 0 else
        ["reported after the program's last line, not when the block left the quarantine"]))
 
+rc, out, err, r = run([cases, "use-after-free-huge"], "leak_check=no:quarantine=64M")
+check("write after free into a 40 MiB block found when it leaves the quarantine",
+      expect_error(r, "heap-use-after-free", "write", 2, None, "inside", 9000, 40 << 20, None, "main",
+                   "release_it", "left the quarantine") +
+      ([] if err.find("churned") > err.find("ERROR: heap-use-after-free") >= 0 else
+       ["reported after the program's last line, not when the block left the quarantine"]))
+
 # --quarantine=SIZE bounds what freed blocks keep: their heap room, their records and the
 # queue's entries all count (records alone were 64 bytes per block: a 64M quarantine of
 # 40-byte blocks held 119 MB).

@@ -114,6 +114,15 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 1000; i++) /* pushes p out of a 4 KiB quarantine */
 			free(malloc(64));
 		fprintf(stderr, "churned\n");
+	} else if (!strcmp(c, "use-after-free-huge")) {
+		/* A block over 32 MiB: its place in the quarantine costs more than a queue entry
+		 * holds, so the queue asks for it again when the block leaves. */
+		char *p = malloc((size_t)40 << 20);
+		release_it(p);
+		write_deep_after_free(p);
+		for (int i = 0; i < 80; i++) /* pushes p out of a 64 MiB quarantine */
+			free(malloc((size_t)1 << 20));
+		fprintf(stderr, "churned\n");
 	} else if (!strcmp(c, "quarantine-budget")) {
 		/* A million blocks freed after the first one (through 245 chunks of the queue):
 		 * it leaves the quarantine, the last one waits there until exit; stdout gets the
