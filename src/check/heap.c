@@ -196,7 +196,7 @@ void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, cons
 /* The queue holds the blocks in chunks of Q_CHUNK_ENTRIES, each with what it costs the
  * budget: its room in the heap, its record and its entry, all it keeps from the program. An
  * entry packs core >> 4 (cores are 16-byte aligned, below 2^47) and the cost in 16-byte
- * units below 32 MiB (0 above: the queue then asks block.c, as at the start). */
+ * units below 32 MiB (0 for a larger block, whose room block.c gives again when it leaves). */
 #define Q_CHUNK_ENTRIES 4093u /* a chunk is 32 KiB */
 #define Q_CORE_BITS 43
 #define Q_COST_UNITS_MAX ((1u << (64 - Q_CORE_BITS)) - 1)
