@@ -58,6 +58,9 @@ static struct stripe stripes[STRIPES];
 static hg_lock_t arrays_lock = HG_LOCK_INIT; /* all of the following */
 static struct array *all_arrays, *free_arrays[ARRAY_CLASSES];
 static char *pool_cursor, *pool_end;
+#define POOL_CHUNKS_MAX 4096u /* 16 GiB of records: past that, chunks are not listed */
+static char *pool_chunks[POOL_CHUNKS_MAX]; /* for hgc_record_ranges */
+static unsigned pool_chunks_n;
 
 static inline struct stripe *stripe_of(const char *core)
 {
@@ -139,6 +142,8 @@ static struct array *array_new_locked(uint32_t slots)
 		pool_end = pool_cursor ? pool_cursor + POOL_CHUNK_BYTES : NULL;
 		if (!pool_cursor)
 			return NULL;
+		if (pool_chunks_n < POOL_CHUNKS_MAX)
+			pool_chunks[pool_chunks_n++] = pool_cursor;
 	}
 	a = (struct array *)pool_cursor;
 	pool_cursor += bytes;
@@ -410,7 +415,7 @@ void hgc_mark_reported(const char *core)
 	hgc_table_update(hgc_table_find(core), set_reported, NULL);
 }
 
-typedef void (*foreach_fn)(const struct hgc_block *b, const struct hgc_rec *stored, void *arg);
+typedef void (*foreach_fn)(const struct hgc_block *b, void *arg);
 
 /* Records recs[0..n) of blocks at slot0 + i * stride, with `room` bytes each. */
 static void foreach_in(const struct hgc_rec *recs, uint32_t n, char *slot0, size_t stride, size_t room,
@@ -419,7 +424,7 @@ static void foreach_in(const struct hgc_rec *recs, uint32_t n, char *slot0, size
 	struct hgc_block b;
 	for (uint32_t i = 0; i < n; i++)
 		if (recs[i].state == HGC_LIVE && expand(&recs[i], slot0 + (size_t)i * stride, room, &b))
-			fn(&b, &recs[i], arg);
+			fn(&b, arg);
 }
 
 void hgc_blocks_foreach(foreach_fn fn, void *arg)
@@ -445,6 +450,17 @@ void hgc_blocks_foreach(foreach_fn fn, void *arg)
 	for (unsigned k = 0; (recs = hgc_guard_records(k, &n, &slot0, &stride, &room)); k++)
 		foreach_in(recs, n, slot0, stride, room, fn, arg);
 	unlock_all();
+}
+
+void hgc_record_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+{
+	hg_lock(&arrays_lock);
+	for (unsigned i = 0; i < pool_chunks_n; i++)
+		fn((uintptr_t)pool_chunks[i], (uintptr_t)pool_chunks[i] + POOL_CHUNK_BYTES, arg);
+	hg_unlock(&arrays_lock);
+	uintptr_t lo, hi;
+	if (hgc_guard_table(&lo, &hi))
+		fn(lo, hi, arg);
 }
 
 void hgc_blocks_in_use(size_t *blocks, size_t *bytes)

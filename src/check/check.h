@@ -82,11 +82,12 @@ int hgc_lookup(const void *addr, struct hgc_block *out);
 void hgc_check_access(const void *p, size_t n, int is_write, const char *func);
 /* Marks the block's overflow as reported, so that its broken redzone is not reported again. */
 void hgc_mark_reported(const char *core);
-/* Calls fn on every live block record (quarantined ones are skipped), with where it is
- * stored. The table's locks are held during the calls: fn must not allocate nor call back
- * into heapguard. */
-void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, const struct hgc_rec *stored, void *arg),
-			void *arg);
+/* Calls fn on every live block record (quarantined ones are skipped). The table's locks are
+ * held during the calls: fn must not allocate nor call back into heapguard. */
+void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, void *arg), void *arg);
+/* Calls fn on each range of memory that holds block records and nothing else (block.c's
+ * pools, guard.c's table): no pointer of the program's is there. */
+void hgc_record_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
 /* Number of live blocks and their bytes. */
 void hgc_blocks_in_use(size_t *blocks, size_t *bytes);
 /* Allocations, frees and bytes allocated since the start. */
@@ -116,6 +117,8 @@ char *hgc_guard_slot_of(const void *addr);
 /* The record of the guard slot starting at slot (block.c's) and in *bytes the slot's size, or
  * NULL when slot is none. */
 struct hgc_rec *hgc_guard_record(const char *slot, size_t *bytes);
+/* guard.c's table of records and slot states, mapped once; 0 before the first guarded block. */
+int hgc_guard_table(uintptr_t *lo, uintptr_t *hi);
 /* Guard class k's records; in *n how many slots it ever used, in *slot0 the first slot, in
  * *stride the distance between slots and in *bytes a slot's size. NULL past the last class
  * or before the first guarded block. */

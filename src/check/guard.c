@@ -47,6 +47,8 @@
 #define LIVE_SLOTS_MAX 16384                     /* read-write slots at once, all classes */
 #define MIN_ALIGN_BYTES 16                       /* malloc's alignment */
 #define NO_SLOT UINT32_MAX
+/* One mapping for every class's records, next[] and state[], records first. */
+#define TABLE_BYTES ((size_t)CLASSES * CLASS_SLOTS_MAX * (sizeof(struct hgc_rec) + sizeof(uint32_t) + 1))
 
 struct guard_class {
 	hg_lock_t lock;          /* guards fresh, head, tail, queued and next[] */
@@ -130,8 +132,7 @@ static HG_NOINLINE int region_init(void)
 		goto out;
 	size_t bytes = (size_t)CLASSES << CLASS_SPAN_SHIFT;
 	char *r = hg_os_reserve(bytes);
-	size_t table_bytes = (size_t)CLASSES * CLASS_SLOTS_MAX * (sizeof(struct hgc_rec) + sizeof(uint32_t) + 1);
-	char *tables = r ? hg_os_map(table_bytes, 0) : NULL;
+	char *tables = r ? hg_os_map(TABLE_BYTES, 0) : NULL;
 	if (!tables) {
 		if (r)
 			hg_os_unmap(r, bytes);
@@ -344,6 +345,15 @@ struct hgc_rec *hgc_guard_record(const char *slot, size_t *bytes)
 		return NULL;
 	*bytes = c->slot_bytes;
 	return &c->records[i];
+}
+
+int hgc_guard_table(uintptr_t *lo, uintptr_t *hi)
+{
+	if (!atomic_load_explicit(&region_bytes, memory_order_acquire))
+		return 0;
+	*lo = (uintptr_t)classes[0].records;
+	*hi = *lo + TABLE_BYTES;
+	return 1;
 }
 
 struct hgc_rec *hgc_guard_records(unsigned k, uint32_t *n, char **slot0, size_t *stride, size_t *bytes)

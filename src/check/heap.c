@@ -539,9 +539,8 @@ struct rz_scan {
 	unsigned n;
 };
 
-static void scan_live_redzones(const struct hgc_block *b, const struct hgc_rec *stored, void *arg)
+static void scan_live_redzones(const struct hgc_block *b, void *arg)
 {
-	(void)stored;
 	struct rz_scan *s = arg;
 	size_t run;
 	if (!b->guarded && !b->reported && s->n < EXIT_REDZONE_REPORTS && redzone_damage(b, &run))

@@ -20,9 +20,7 @@
 /*
  * The check, in the order it runs (valgrind's mc_leakcheck.c, LSan's lsan_common.cpp):
  *
- *  1. snapshot  every live block's (user, size, stack) into `ents`, sorted by address, and the
- *               addresses of their records (block.c's pools hold every block's user pointer:
- *               scanned as roots they would make the whole heap reachable);
+ *  1. snapshot  every live block's (user, size, stack) into `ents`, sorted by address;
  *  2. roots     scanned word by word (8-byte aligned), conservatively:
  *               - the writable PT_LOAD segments of every module but ours (dl_iterate_phdr);
  *               - the calling thread's static TLS blocks (dl_iterate_phdr's dlpi_tls_data);
@@ -34,9 +32,8 @@
  *               - the calling thread's own stack only from the check's entry frame up, where
  *                 its registers were spilled: a pointer left in a dead frame is no root.
  *               Never scanned: heapguard's heap (the page map), guard slots, our own module,
- *               the pages holding live block records, and this check's own buffers. Pages
- *               holding only freed records are scanned: a stale record naming a block whose
- *               memory was reused (past the quarantine) can hide that block's leak.
+ *               the block records (they hold no pointers: hgc_record_ranges), and this
+ *               check's own buffers.
  *  3. mark      a start pointer from a root or a reachable block makes a block reachable; an
  *               interior pointer, or any pointer from a possibly-reached block, makes it
  *               possibly lost; marked blocks are scanned in turn;
@@ -95,11 +92,10 @@ struct range {
 };
 
 /*
- * The work area: one mapping per check (nothing here calls malloc), 56 bytes per block:
+ * The work area: one mapping per check (nothing here calls malloc), 48 bytes per block:
  *   ents     cap entries
- *   scratch  as large as ents: the radix sorts' buffer; while marking, the mark stack
+ *   scratch  as large as ents: the radix sort's buffer; while marking, the mark stack
  *            (2 * cap: a block is pushed at most twice) and the bucket index (<= 2 * cap + 1)
- *   recs     cap record addresses
  * plus the bounce buffer and the module ranges. The skip list is mapped apart, once its
  * length is known.
  */
@@ -108,7 +104,6 @@ struct work {
 	size_t n, cap;
 	int overflow;
 	void *scratch;
-	uintptr_t *recs;
 	uint32_t *stack;
 	size_t depth;
 	uint32_t *index;           /* bucket b: the first entry with user >= lo + (b << shift) */
@@ -232,11 +227,6 @@ static void radix_sort(void *base, void *tmp, size_t n, size_t size, key_fn key)
 static uint64_t ent_user_key(const void *e)
 {
 	return ((const struct ent *)e)->user;
-}
-
-static uint64_t word_key(const void *e)
-{
-	return *(const uintptr_t *)e;
 }
 
 static int range_less(const void *a, const void *b)
@@ -638,7 +628,7 @@ static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t s
 
 /* ---------------- snapshot ---------------- */
 
-static void take(const struct hgc_block *b, const struct hgc_rec *stored, void *arg)
+static void take(const struct hgc_block *b, void *arg)
 {
 	struct work *wk = arg;
 	if (wk->n == wk->cap) {
@@ -652,7 +642,7 @@ static void take(const struct hgc_block *b, const struct hgc_rec *stored, void *
 	e->mark = M_UNREACHED;
 	e->fragile = b->guarded || b->size >= FRAGILE_MIN_BYTES;
 	e->new_array = b->kind == HGC_BY_NEW_ARRAY;
-	wk->recs[wk->n++] = (uintptr_t)stored;
+	wk->n++;
 }
 
 static void work_free(struct work *wk)
@@ -669,8 +659,7 @@ static void work_free(struct work *wk)
 /* Maps the work area for cap blocks; 0 when out of memory. */
 static int work_alloc(struct work *wk, size_t cap)
 {
-	size_t bytes = 2 * cap * sizeof(struct ent) + cap * sizeof(uintptr_t) +
-		       MODULE_RANGES_MAX * sizeof(struct range) + BOUNCE_BYTES;
+	size_t bytes = 2 * cap * sizeof(struct ent) + MODULE_RANGES_MAX * sizeof(struct range) + BOUNCE_BYTES;
 	bytes = hg_align_up(bytes, HG_OS_PAGE_BYTES);
 	char *m = hg_os_map(bytes, 0);
 	if (!m)
@@ -684,8 +673,6 @@ static int work_alloc(struct work *wk, size_t cap)
 	m += cap * sizeof(struct ent);
 	wk->scratch = m;
 	m += cap * sizeof(struct ent);
-	wk->recs = (uintptr_t *)(void *)m;
-	m += cap * sizeof(uintptr_t);
 	wk->mods = (struct range *)(void *)m;
 	return 1;
 }
@@ -711,33 +698,36 @@ static int snapshot(struct work *wk)
 	return 1;
 }
 
-/* The skip list: pages holding live records, our module, the work area, the maps text. */
+static void count_range(uintptr_t lo, uintptr_t hi, void *arg)
+{
+	(void)lo, (void)hi;
+	++*(size_t *)arg;
+}
+
+struct skip_fill {
+	struct range *at;
+	size_t n, cap;
+};
+
+static void add_skip(uintptr_t lo, uintptr_t hi, void *arg)
+{
+	struct skip_fill *f = arg;
+	if (f->n < f->cap) /* record chunks other threads mapped since the count are scanned */
+		f->at[f->n++] = (struct range){ lo, hi };
+}
+
+/* The skip list: the block records, our module, the work area, the maps text. */
 static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
 {
-	const uintptr_t PAGE_MASK = HG_OS_PAGE_BYTES - 1;
-	radix_sort(wk->recs, wk->scratch, wk->n, sizeof *wk->recs, word_key);
-	/* Record pages merge into a few runs (block.c carves records from 256 KiB chunks):
-	 * count them, then map the list. */
-	size_t runs = 0;
-	uintptr_t end = 0;
-	for (size_t i = 0; i < wk->n; i++) {
-		uintptr_t lo = wk->recs[i] & ~PAGE_MASK;
-		runs += !runs || lo > end;
-		end = hg_align_up(wk->recs[i] + sizeof(struct hgc_rec), HG_OS_PAGE_BYTES);
-	}
-	wk->skip_bytes = hg_align_up((runs + 4) * sizeof(struct range), HG_OS_PAGE_BYTES);
+	size_t ranges = 0;
+	hgc_record_ranges(count_range, &ranges);
+	wk->skip_bytes = hg_align_up((ranges + 4) * sizeof(struct range), HG_OS_PAGE_BYTES);
 	wk->skip = hg_os_map(wk->skip_bytes, 0);
 	if (!wk->skip)
-		return; /* then the records are scanned too: everything looks reachable */
-	size_t k = 0;
-	for (size_t i = 0; i < wk->n; i++) {
-		uintptr_t lo = wk->recs[i] & ~PAGE_MASK;
-		uintptr_t hi = hg_align_up(wk->recs[i] + sizeof(struct hgc_rec), HG_OS_PAGE_BYTES);
-		if (k && lo <= wk->skip[k - 1].hi)
-			wk->skip[k - 1].hi = hi > wk->skip[k - 1].hi ? hi : wk->skip[k - 1].hi;
-		else
-			wk->skip[k++] = (struct range){ lo, hi };
-	}
+		return; /* then the records are scanned too: they hold no pointers, only time */
+	struct skip_fill fill = { wk->skip, 0, ranges };
+	hgc_record_ranges(add_skip, &fill);
+	size_t k = fill.n;
 	wk->skip[k++] = (struct range){ wk->own_lo, wk->own_hi };
 	wk->skip[k++] = (struct range){ (uintptr_t)wk->map, (uintptr_t)wk->map + wk->map_bytes };
 	wk->skip[k++] = (struct range){ (uintptr_t)wk->skip, (uintptr_t)wk->skip + wk->skip_bytes };
