@@ -236,10 +236,7 @@ static int expand(const struct hgc_rec *r, char *core, size_t room, struct hgc_b
 	b->core = core;
 	b->user = core + r->left;
 	b->size = r->size;
-	/* As alloc_block chose it: the room, or for a block with much more, only so far past
-	 * its end. */
-	size_t cap = hg_align_up(r->left + r->size, 16) + HGC_RIGHT_REDZONE_MAX_BYTES;
-	b->core_bytes = r->guarded || room < cap ? room : cap;
+	b->core_bytes = r->guarded ? room : hgc_core_bytes(r->left, r->size, room); /* as alloc_block */
 	b->alloc_stack = r->alloc_stack;
 	b->free_stack = r->free_stack;
 	b->alloc_thread = r->alloc_thread;

@@ -59,6 +59,14 @@ struct hgc_block {
 	uint8_t reported;             /* an overflow of it was reported: say it once */
 };
 
+/* The extent of a core block that is checked: the room the allocator gave it, or for a block
+ * with much more room, only HGC_RIGHT_REDZONE_MAX_BYTES past its end. */
+static inline size_t hgc_core_bytes(size_t left, size_t size, size_t room)
+{
+	size_t cap = hg_align_up(left + size, 16) + HGC_RIGHT_REDZONE_MAX_BYTES;
+	return room < cap ? room : cap;
+}
+
 /* A record as stored: 32 bytes, two to a cache line (at 64 they were a third of a
  * malloc-bound program's memory in check mode). core is the record's place (slot i of a span
  * of blocks, or a guard slot) and core_bytes follows from the block's size and the space the

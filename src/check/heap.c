@@ -162,10 +162,9 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		}
 		size_t usable = align <= HGC_REDZONE_BYTES && total <= HG_SMALL_MAX_BYTES && !fresh_zero
 					? hg_classes[hg_size_class(total)].size : hg_usable_size(core);
-		size_t cap = hg_align_up(left + n, 16) + HGC_RIGHT_REDZONE_MAX_BYTES;
 		rec.core = core;
 		rec.user = core + left;
-		rec.core_bytes = usable < cap ? usable : cap;
+		rec.core_bytes = hgc_core_bytes(left, n, usable);
 		if (!hg_opt.guard) { /* the capture hides the record's cache miss */
 			at = hgc_table_find(core);
 			rec.alloc_stack = hgc_stack_capture();
