@@ -13,6 +13,7 @@ struct block {
 
 struct shared {
 	long nthreads, slots, steps, epochs;
+	long handoff; /* 1: arrays change hands every epoch; 0: each thread keeps its own */
 	struct block ***arrays; /* nthreads arrays of slots pointers */
 	pthread_barrier_t barrier;
 };
@@ -43,7 +44,8 @@ static uint64_t free_block(struct block *b)
 }
 
 /* In epoch e thread t works on array (t + e) mod n, so most frees hit blocks
- * that another thread allocated: the hand-off larson's thread respawn gives. */
+ * that another thread allocated: the hand-off larson's thread respawn gives.
+ * Without the hand-off every free is local: the same work, as a control. */
 static void *run(void *arg)
 {
 	struct worker *w = arg;
@@ -51,7 +53,7 @@ static void *run(void *arg)
 	uint64_t rng = 0x5eed00 + (uint64_t)w->id;
 
 	for (long e = 0; e < sh->epochs; e++) {
-		struct block **a = sh->arrays[(w->id + e) % sh->nthreads];
+		struct block **a = sh->arrays[(w->id + e * sh->handoff) % sh->nthreads];
 		for (long i = 0; i < sh->steps; i++) {
 			long k = (long)(rng_next(&rng) % (uint64_t)sh->slots);
 			w->sum += free_block(a[k]);
@@ -69,6 +71,7 @@ int main(int argc, char **argv)
 		.slots = arg_long(argc, argv, 2, 8000),
 		.steps = arg_long(argc, argv, 3, 100000),
 		.epochs = arg_long(argc, argv, 4, 20),
+		.handoff = arg_long(argc, argv, 5, 1) != 0,
 	};
 	struct worker *w = xmalloc((size_t)sh.nthreads * sizeof *w);
 	uint64_t rng = 0x5eed;
