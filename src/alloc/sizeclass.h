@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/util.h"
+
 #define HG_NCLASSES 96
 #define HG_SMALL_MAX_BYTES ((size_t)256 << 10) /* larger requests get a span or mapping of their own */
 #define HG_MEDIUM_MAX_BYTES ((size_t)2 << 20)  /* up to here that span comes from the arenas */
@@ -18,17 +20,18 @@ struct hg_class {
 	uint16_t count;  /* blocks per span */
 };
 
-#define HG_CLASS_TABLE_ENTRIES (1024 / 16 + 1)
+#define HG_CLASS_TABLE_MAX_BYTES 1024 /* sizes up to here find their class in a table */
+#define HG_CLASS_TABLE_ENTRIES (HG_CLASS_TABLE_MAX_BYTES / 16 + 1)
 
-extern const struct hg_class hg_classes[HG_NCLASSES];
-extern const uint8_t hg_class_of_small[HG_CLASS_TABLE_ENTRIES];
+extern HG_HIDDEN const struct hg_class hg_classes[HG_NCLASSES];
+extern HG_HIDDEN const uint8_t hg_class_of_small[HG_CLASS_TABLE_ENTRIES];
 
 /* Class of the smallest block that holds n bytes (n <= HG_SMALL_MAX_BYTES). Up to 128
  * bytes classes step by 16; above, 8 classes split each power of two (2^k, 2^(k+1)]:
  * up to 1 KiB a table says which, beyond it the arithmetic does. */
 static inline unsigned hg_size_class(size_t n)
 {
-	if (n <= 1024)
+	if (n <= HG_CLASS_TABLE_MAX_BYTES)
 		return hg_class_of_small[(n + 15) >> 4];
 	unsigned k = 63u - (unsigned)__builtin_clzll(n - 1);
 	return (k - 7) * 8 + (unsigned)((n - 1) >> (k - 3));

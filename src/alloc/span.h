@@ -49,8 +49,9 @@ struct hg_span {
 				    block of the lowest such word, with no loop. free() leaves it
 				    alone (words it refills are flagged again when the span seems
 				    empty), so a malloc/free pair stores nothing here */
-	int32_t live;            /* blocks not free in bits[]; kept only while not CUR, so the
-				    malloc/free pair on the current span has no counter to update */
+	int32_t live;            /* blocks not free in bits[]; right only off CUR: malloc does
+				    not count, free counts down in every state (no test of the
+				    state), and leaving CUR sets it anew */
 	uint32_t size;           /* block bytes (large: 0) */
 	uint32_t recip;          /* floor(2^32/size)+1, so off*recip>>32 == off/size for multiples */
 	uint32_t extended;       /* blocks [extended, capacity) were never handed out and have no
@@ -137,7 +138,7 @@ void hg_span_init_block(struct hg_span *s, char *start, size_t bytes, void *aren
 /* ---- page map: 48-bit address -> span, at 64 KiB granularity ---- */
 #define HG_MAP_LEAF_BITS 16
 #define HG_MAP_TOP_BITS (48 - HG_SLICE_SHIFT - HG_MAP_LEAF_BITS)
-extern struct hg_span **hg_pagemap_top[1u << HG_MAP_TOP_BITS];
+extern HG_HIDDEN struct hg_span **hg_pagemap_top[1u << HG_MAP_TOP_BITS];
 
 static inline struct hg_span *hg_pagemap_get(uintptr_t a)
 {

@@ -17,7 +17,7 @@ struct hg_tcache {
 	int abandoned;
 };
 
-extern struct hg_span hg_empty_span;
+extern HG_HIDDEN struct hg_span hg_empty_span;
 extern struct hg_tcache hg_empty_tcache;
 extern __thread struct hg_tcache *hg_tc;
 
@@ -44,19 +44,23 @@ HG_INLINE void *hg_span_block(const struct hg_span *s, uint32_t i, uint64_t w)
  * the words that frees refilled, or moves on to another span. */
 HG_INLINE void *hg_alloc(size_t n)
 {
-	if (likely(n <= HG_SMALL_MAX_BYTES)) {
-		struct hg_span *s = hg_tc->cur[hg_size_class(n)];
-		uint64_t words = s->nonempty;
-		if (unlikely(!words))
-			return hg_alloc_slow(n);
-		uint32_t i = (uint32_t)__builtin_ctzll(words);
-		uint64_t w = s->bits[i], rest = w & (w - 1);
-		s->bits[i] = rest;
-		if (unlikely(!rest))
-			return hg_alloc_word_emptied(s, i, w); /* a tail call: no frame here */
-		return hg_span_block(s, i, w);
-	}
-	return hg_alloc_slow(n);
+	unsigned c;
+	if (likely(n <= HG_CLASS_TABLE_MAX_BYTES)) /* one test on the way to the table */
+		c = hg_class_of_small[(n + 15) >> 4];
+	else if (n <= HG_SMALL_MAX_BYTES)
+		c = hg_size_class(n);
+	else
+		return hg_alloc_slow(n);
+	struct hg_span *s = hg_tc->cur[c];
+	uint64_t words = s->nonempty;
+	if (unlikely(!words))
+		return hg_alloc_slow(n);
+	uint32_t i = (uint32_t)__builtin_ctzll(words);
+	uint64_t w = s->bits[i], rest = w & (w - 1);
+	s->bits[i] = rest;
+	if (unlikely(!rest))
+		return hg_alloc_word_emptied(s, i, w); /* a tail call: no frame here */
+	return hg_span_block(s, i, w);
 }
 
 /* Frees p. Every pointer is checked: it must map to a span, sit at a block boundary and be
@@ -92,7 +96,9 @@ HG_INLINE void hg_free(void *p, const char *func)
 		return;
 	}
 	s->bits[w] |= bit;
-	int32_t live = s->live - (s->state != HG_SPAN_CUR); /* counted only off CUR */
+	/* Off CUR this counts the live blocks. On CUR it only drifts (malloc counts nothing),
+	 * its threshold is INT32_MIN, and it is set anew when the span leaves CUR. */
+	int32_t live = (int32_t)((uint32_t)s->live - 1u);
 	s->live = live;
 	if (unlikely(live <= s->settle_live))
 		hg_span_settle(s);

@@ -4,7 +4,9 @@
 
 #include <stddef.h>
 
-extern int hg_stats_on; /* set once at init; the API tests it after each call */
+#include "base/util.h"
+
+extern HG_HIDDEN int hg_stats_on; /* set once at init; the API tests it after each call */
 
 void hg_stats_alloc(const void *p, size_t requested);
 void hg_stats_free(const void *p);

@@ -9,6 +9,8 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define HG_EXPORT __attribute__((visibility("default")))
 #define HG_NOINLINE __attribute__((noinline))
+/* On a declaration of our own data that the hot paths read: a direct load, no GOT entry. */
+#define HG_HIDDEN __attribute__((visibility("hidden")))
 #define HG_INLINE static inline __attribute__((always_inline))
 
 #define HG_MiB ((size_t)1 << 20)
