@@ -33,8 +33,11 @@ WORKLOADS = [
     ("larson-local", "control: larson with each thread keeping its own array, so every free "
      "is of the thread's own block (no target)",
      "{bin}/larson {n} 8000 200000 20 0"),
+    ("larson-l1", "control: larson-local with 64 slots per thread, so each thread's blocks stay in "
+     "its core's first-level cache and memory is out of the picture (no target)",
+     "{bin}/larson {n} 64 1000000 20 0"),
 ]
-CONTROLS = {"larson-local"}
+CONTROLS = {"larson-local", "larson-l1"}
 TARGET_SPEEDUP = 12.0
 TARGET_THREADS = 16
 
