@@ -9,7 +9,7 @@
 #                                   DUMA and ASan against plain glibc on scaled-down workloads;
 #                                   CHECK_RUNS=3, CHECK_TIMEOUT=120 s per run. `make bench` runs it too.
 # Results: stdout, $(BUILD)/bench/check-results.md and every run in $(BUILD)/bench/check-runs.csv.
-# make bench-scale                  thread scaling (bench/scale.py): xthread and larson at 1-16 threads
+# make bench-scale                  thread scaling (bench/scale.py): xthread and larson (and controls) at 1-16 threads
 #                                   under every allocator; meant for a machine with 16 cores.
 #                                   SCALE_THREADS=1,2,4,8,16, SCALE_RUNS=3.
 # Results: stdout, $(BUILD)/bench/scale-results.md and every run in $(BUILD)/bench/scale-results-runs.csv.
@@ -17,7 +17,7 @@
 BENCH_DIR := $(BUILD)/bench
 # Fixed flags: the workloads must not change when CFLAGS is set to debug the library.
 BENCH_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -pthread
-BENCH_PROGS := runone churn random realloc prodcons xthread larson calloc_large tree lists pair
+BENCH_PROGS := runone churn random realloc prodcons xthread larson calloc_large tree lists pair cpu
 BENCH_BINS := $(BENCH_PROGS:%=$(BENCH_DIR)/%)
 # gcc and python3 are workloads too.
 BENCH_PKGS := libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3 gcc

@@ -36,8 +36,12 @@ WORKLOADS = [
     ("larson-l1", "control: larson-local with 64 slots per thread, so each thread's blocks stay in "
      "its core's first-level cache and memory is out of the picture (no target)",
      "{bin}/larson {n} 64 1000000 20 0"),
+    ("cpu", "control: no allocation at all, each thread steps a PRNG in registers, so what the "
+     "machine gives 16 threads of plain computation (ops: million PRNG steps, not pairs; "
+     "no target)",
+     "{bin}/cpu {n} 600000000"),
 ]
-CONTROLS = {"larson-local", "larson-l1"}
+CONTROLS = {"larson-local", "larson-l1", "cpu"}
 TARGET_SPEEDUP = 12.0
 TARGET_THREADS = 16
 
