@@ -12,6 +12,7 @@ struct hg_tcache {
 	_Atomic int sweeping;               /* 1 while a thread walks remote_head's list */
 	_Atomic uint32_t collects;          /* the owner's collections of remote frees */
 	uint32_t collects_swept;            /* `collects` at the last sweep's visit */
+	uint32_t new_spans;                 /* spans this cache took new (tcache.c: looks) */
 	struct hg_tcache *all_next;         /* every tcache ever made, for fork */
 	struct hg_tcache *pool_next;        /* abandoned tcaches waiting for a new thread */
 	int abandoned;
