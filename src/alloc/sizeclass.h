@@ -26,13 +26,19 @@ struct hg_class {
 extern HG_HIDDEN const struct hg_class hg_classes[HG_NCLASSES];
 extern HG_HIDDEN const uint8_t hg_class_of_small[HG_CLASS_TABLE_ENTRIES];
 
+/* Class of n bytes, n <= HG_CLASS_TABLE_MAX_BYTES. */
+static inline unsigned hg_size_class_table(size_t n)
+{
+	return hg_class_of_small[(n + 15) >> 4];
+}
+
 /* Class of the smallest block that holds n bytes (n <= HG_SMALL_MAX_BYTES). Up to 128
  * bytes classes step by 16; above, 8 classes split each power of two (2^k, 2^(k+1)]:
  * up to 1 KiB a table says which, beyond it the arithmetic does. */
 static inline unsigned hg_size_class(size_t n)
 {
 	if (n <= HG_CLASS_TABLE_MAX_BYTES)
-		return hg_class_of_small[(n + 15) >> 4];
+		return hg_size_class_table(n);
 	unsigned k = 63u - (unsigned)__builtin_clzll(n - 1);
 	return (k - 7) * 8 + (unsigned)((n - 1) >> (k - 3));
 }

@@ -47,7 +47,7 @@ HG_INLINE void *hg_alloc(size_t n)
 {
 	unsigned c;
 	if (likely(n <= HG_CLASS_TABLE_MAX_BYTES)) /* one test on the way to the table */
-		c = hg_class_of_small[(n + 15) >> 4];
+		c = hg_size_class_table(n);
 	else if (n <= HG_SMALL_MAX_BYTES)
 		c = hg_size_class(n);
 	else
