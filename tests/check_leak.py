@@ -101,6 +101,20 @@ check("reachable from another thread's stack while main exits",
       expect_group(r, "still-reachable", 190, 1, "hold_in_thread") +
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0)) + ([] if rc == 0 else ["exit status %d" % rc]))
 
+# ---- stacks cached by call site (stack.c): one malloc reached from two callers in turn ----
+def caller_group(r, nbytes, blocks, caller):
+    for g in leaks_of(r, "definitely-lost"):
+        if (g["bytes"], g["blocks"]) == (nbytes, blocks) and g["stack"][:2] == ["alloc_at_leaf", caller]:
+            return []
+    return ["no group of %d bytes in %d blocks from alloc_at_leaf <- %s; got %s" %
+            (nbytes, blocks, caller, [(g["bytes"], g["blocks"], g["stack"][:2]) for g in r["leaks"]])]
+
+
+rc, err, r = run([cases, "two-callers"])
+check("a malloc reached from two callers in turn records each caller's stack",
+      caller_group(r, 352, 32, "lose_from_first") + caller_group(r, 704, 32, "lose_from_second") +
+      expect_summary(r, definitely=(1056, 64)))
+
 # ---- the on-demand check, from the caller's stack pointer up ----
 rc, err, r = run([cases, "mid"], "show_reachable=1")
 mid, _, at_exit = err.partition("MID-CHECK-RETURNED")

@@ -15,20 +15,21 @@
 #define HEAP_BY_NEW HGC_BY_NEW
 #define HEAP_BY_NEW_ARRAY HGC_BY_NEW_ARRAY
 
-static inline void *heap_alloc(size_t n, int kind, const char *func)
+/* HGC_SLOT: the exported function's return-address slot; the stack cache's key (stack.c). */
+HG_INLINE void *heap_alloc(size_t n, int kind, const char *func)
 {
-	return hgc_alloc(n, 0, 0, (enum hgc_alloc_kind)kind, func);
+	return hgc_alloc(n, 0, 0, (enum hgc_alloc_kind)kind, func, HGC_SLOT);
 }
-static inline void *heap_aligned(size_t align, size_t n, int kind)
+HG_INLINE void *heap_aligned(size_t align, size_t n, int kind)
 {
-	return hgc_alloc(n, align, 0, (enum hgc_alloc_kind)kind, "memalign");
+	return hgc_alloc(n, align, 0, (enum hgc_alloc_kind)kind, "memalign", HGC_SLOT);
 }
-static inline void *heap_calloc(size_t n) { return hgc_alloc(n, 0, 1, HGC_BY_MALLOC, "calloc"); }
-static inline void heap_free(void *p, int kind, const char *func)
+HG_INLINE void *heap_calloc(size_t n) { return hgc_alloc(n, 0, 1, HGC_BY_MALLOC, "calloc", HGC_SLOT); }
+HG_INLINE void heap_free(void *p, int kind, const char *func)
 {
-	hgc_free(p, (enum hgc_alloc_kind)kind, func);
+	hgc_free(p, (enum hgc_alloc_kind)kind, func, HGC_SLOT);
 }
-static inline void *heap_realloc(void *p, size_t n) { return hgc_realloc(p, n); }
+HG_INLINE void *heap_realloc(void *p, size_t n) { return hgc_realloc(p, n, HGC_SLOT); }
 static inline size_t heap_usable(const void *p) { return hgc_usable_size(p); }
 
 #else /* the fast library */

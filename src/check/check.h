@@ -136,6 +136,12 @@ struct hgc_rec *hgc_guard_records(unsigned k, uint32_t *n, char **slot0, size_t 
 /* Captures the caller's stack without heapguard's own frames and stores it once in the depot;
  * returns its id (0 when capture is off or failed). */
 uint32_t hgc_stack_capture(void);
+/* The same for a malloc or free entered from the program: `slot` is the exported function's
+ * return-address slot (HGC_SLOT), under which stack.c caches the stack; NULL: no cache. */
+uint32_t hgc_stack_capture_at(const uintptr_t *slot);
+/* The return-address slot of the function this is expanded in (of the exported function an
+ * always-inline helper is inlined into): its stack's first frame. */
+#define HGC_SLOT ((const uintptr_t *)__builtin_dwarf_cfa() - 1)
 /* Copies up to max return addresses of stack `id`; returns how many. */
 int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max);
 /* The calling thread's number: 1 for the main thread, then 2, 3... in order of first use. */
@@ -186,9 +192,10 @@ void hgc_untrace_children(void);
 void hgc_report_counts(void);
 
 /* ---- the checked heap (heap.c): what api/ calls in the check build ---- */
-void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func);
-void hgc_free(void *p, enum hgc_alloc_kind kind, const char *func);
-void *hgc_realloc(void *p, size_t n);
+void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
+		const uintptr_t *slot);
+void hgc_free(void *p, enum hgc_alloc_kind kind, const char *func, const uintptr_t *slot);
+void *hgc_realloc(void *p, size_t n, const uintptr_t *slot);
 /* The requested size of the live block at p (0 when p is not one): programs that trust
  * malloc_usable_size then never write into the redzone. */
 size_t hgc_usable_size(const void *p);
@@ -215,6 +222,9 @@ void hgc_syscalls_init(void);
 /* ---- faults (signal.c) ---- */
 /* Installs the SIGSEGV/SIGBUS reporter (chaining to the program's own handlers). */
 void hgc_signal_init(void);
+/* Where a signal handler returns to: libc's sigreturn trampoline, as libc's sigaction sets it
+ * for every handler (0 until hgc_signal_init). */
+extern uintptr_t hgc_sigreturn_pc;
 /* Gives the calling thread an alternate signal stack; stack.c calls it on a thread's first
  * allocation, so that a stack overflow is still reported. */
 void hgc_signal_thread_init(void);

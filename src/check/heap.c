@@ -122,7 +122,7 @@ static int check_redzones(const struct hgc_block *b, uint32_t stack, const char 
 
 /* A checked block of n bytes; `copied` of them (from the start) the caller fills at once. */
 static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum hgc_alloc_kind kind,
-			 const char *func)
+			 const char *func, const uintptr_t *slot)
 {
 	uint32_t thread = hgc_thread_id();
 	if (n > MAX_REQUEST_BYTES) {
@@ -142,7 +142,7 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 	if (hg_opt.guard) {
 		/* guard_uninit leaves out blocks that libraries allocate for themselves (stdio
 		 * buffers, iostreams): the kernel fills those, and would meet an inaccessible page. */
-		rec.alloc_stack = hgc_stack_capture();
+		rec.alloc_stack = hgc_stack_capture_at(slot);
 		untouched = hg_opt.guard_uninit && !zero && hgc_stack_from_program(rec.alloc_stack);
 	}
 	if (!(hg_opt.guard && hgc_guard_alloc(n, align, untouched, &rec))) {
@@ -167,7 +167,7 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		rec.core_bytes = hgc_core_bytes(left, n, usable);
 		if (!hg_opt.guard) { /* the capture hides the record's cache miss */
 			at = hgc_table_find(core);
-			rec.alloc_stack = hgc_stack_capture();
+			rec.alloc_stack = hgc_stack_capture_at(slot);
 		}
 	}
 	if (zero && !fresh_zero)
@@ -185,9 +185,10 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 	return rec.user;
 }
 
-void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func)
+void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
+		const uintptr_t *slot)
 {
-	return alloc_block(n, align, zero, 0, kind, func);
+	return alloc_block(n, align, zero, 0, kind, func, slot);
 }
 
 /* ---------------- the quarantine: freed blocks wait here, poisoned, oldest first ---------------- */
@@ -455,11 +456,11 @@ static const char *describe_foreign(const void *p)
 }
 
 /* Frees p, allocated by `kind`; returns 1 when it was a live block (now in the quarantine). */
-static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
+static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func, const uintptr_t *slot)
 {
 	struct free_ctx c = { .p = p, .kind = kind, .thread = hgc_thread_id() };
 	struct hgc_slot at = hgc_table_find(p); /* the capture hides the record's cache miss */
-	c.stack = hgc_stack_capture();
+	c.stack = hgc_stack_capture_at(slot);
 	int v = hgc_table_update(at, judge_free, &c);
 	switch (v) {
 	case FREE_GONE:
@@ -494,33 +495,33 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func)
 	return 1;
 }
 
-void hgc_free(void *p, enum hgc_alloc_kind kind, const char *func)
+void hgc_free(void *p, enum hgc_alloc_kind kind, const char *func, const uintptr_t *slot)
 {
 	if (!p)
 		return;
 	int saved = errno;
-	free_checked(p, kind, func);
+	free_checked(p, kind, func, slot);
 	errno = saved;
 }
 
 /* Always moves the block, as valgrind does, so that a stale pointer to the old one lands in
  * the quarantine and is caught. */
-void *hgc_realloc(void *p, size_t n)
+void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
 {
 	struct hgc_block b;
 	if (!hgc_lookup(p, &b) || b.user != (char *)p || b.state != HGC_LIVE) {
-		free_checked(p, HGC_BY_MALLOC, "realloc"); /* reports it */
+		free_checked(p, HGC_BY_MALLOC, "realloc", slot); /* reports it */
 		errno = EINVAL;
 		return NULL;
 	}
 	/* The copy fills the new block's first bytes: they need no fill before it. An untouched
 	 * guarded block was never written: nothing to copy. */
 	size_t keep = hgc_guard_untouched(&b) ? 0 : b.size < n ? b.size : n;
-	void *q = alloc_block(n, 0, 0, keep, HGC_BY_MALLOC, "realloc");
+	void *q = alloc_block(n, 0, 0, keep, HGC_BY_MALLOC, "realloc", slot);
 	if (!q)
 		return NULL;
 	hgc_memcpy(q, p, keep);
-	free_checked(p, HGC_BY_MALLOC, "realloc");
+	free_checked(p, HGC_BY_MALLOC, "realloc", slot);
 	return q;
 }
 

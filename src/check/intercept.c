@@ -514,10 +514,10 @@ HG_EXPORT char *strncat(char *restrict d, const char *restrict s, size_t n)
 	return real_strncat_chk(d, s, n, (size_t)-1);
 }
 
-/* The copy comes from our malloc, so its allocation stack starts at the caller. */
-static char *dup_n(const char *s, size_t n)
+/* The copy's allocation stack starts at the caller: slot is its call's (HGC_SLOT). */
+HG_INLINE char *dup_n(const char *s, size_t n, const char *func, const uintptr_t *slot)
 {
-	char *d = malloc(n + 1);
+	char *d = hgc_alloc(n + 1, 0, 0, HGC_BY_MALLOC, func, slot);
 	if (d) {
 		real_memcpy_chk(d, s, n, (size_t)-1);
 		d[n] = 0;
@@ -529,14 +529,14 @@ HG_EXPORT char *strdup(const char *s)
 {
 	size_t n = may_be_heap(s, 1) ? str_check(STR_READ, NULL, s, SIZE_MAX, 1, "strdup", RET)
 				     : real.strlen(s);
-	return dup_n(s, n);
+	return dup_n(s, n, "strdup", HGC_SLOT);
 }
 
 HG_EXPORT char *strndup(const char *s, size_t max)
 {
 	size_t n = may_be_heap(s, 1) ? str_check(STR_READ, NULL, s, max, 1, "strndup", RET)
 				     : real.strnlen(s, max);
-	return dup_n(s, n);
+	return dup_n(s, n, "strndup", HGC_SLOT);
 }
 
 HG_EXPORT size_t wcslen(const wchar_t *s)

@@ -276,8 +276,9 @@ static int is_sigreturn(const unsigned char *pc)
 	return 1;
 }
 
-/* Unwinds from our caller into raw; the number of frames, our own ones skipped. */
-static int unwind(void **raw, int depth)
+/* Unwinds from our caller into raw; the number of frames, our own ones skipped. Inlined: a
+ * frame of its own would be one more of ours to skip. */
+HG_INLINE int unwind(void **raw, int depth)
 {
 	/* Asking for fewer frames is cheaper: leave room for the usual number of our own, and
 	 * unwind again only when there were more of them. */
@@ -302,18 +303,178 @@ static int unwind(void **raw, int depth)
 	return n < depth ? n : depth;
 }
 
-uint32_t hgc_stack_capture(void)
+/* ---- the stack cache: a malloc or free from where one came before skips the unwinder ---- */
+
+/* The exported API functions pass the address of their return-address slot (heap.h). A stack
+ * unwound from there is kept under that address, with each return address and the stack word
+ * where it sits. The next capture from the same slot reads those words: when each still holds
+ * its return address, the frames are the same functions at the same call sites with the same
+ * frame sizes, and the unwinder would return the same stack. That costs ~20 ns where the
+ * unwinder takes 100-300 ns (16 frames). A frame whose size varies (alloca, a variable-length
+ * array) moves every slot above it: the moved slot no longer matches, unless a stale copy of
+ * the same return address sits exactly at the old place, a risk taken knowingly. Where a slot
+ * sits is found by scanning the stack upward for each return address in turn: the scan stops
+ * at the first copy, at the latest at the slot the unwinder read, so it never leaves the
+ * stack; stacks through a signal frame (which may sit on another stack) are not cached. A
+ * signal frame is known by libc's sigreturn trampoline: a program that installs handlers with
+ * a trampoline of its own and allocates in them on an alternate stack is not covered. */
+#define CACHE_DEPTH 16
+#define CACHE_BITS 12 /* entries: 4096 of 208 bytes, mapped at the first miss */
+#define STACK_SPAN ((uintptr_t)1 << 30) /* farther from its thread's top: not a thread stack */
+
+struct cached {
+	_Atomic uint32_t seq; /* odd while a writer fills it */
+	uint32_t id, n;
+	uint32_t off[CACHE_DEPTH]; /* of pc[i]'s slot, in words from the first one */
+	uintptr_t slot;            /* the key: the first return address's slot */
+	uintptr_t pc[CACHE_DEPTH];
+};
+
+static struct cached *_Atomic cache;
+/* Stacks that never repeat (a recursive walk's) only pay for the scan and the write: a thread
+ * whose last WINDOW captures hit less than one time in eight caches one miss in SPARSE_EVERY. */
+#define WINDOW 4096
+#define SPARSE_EVERY 16
+static __thread uint32_t cache_window, cache_window_hits;
+static __thread int cache_sparse;
+extern void *__libc_stack_end; /* ld.so's: the main thread's stack top, roughly */
+
+/* The top of the stack holding `slot`: a thread's descriptor sits above its stack, the main
+ * thread's stack ends at __libc_stack_end; 0 when it is neither (an alternate signal stack,
+ * a coroutine's). Every word from slot to it is mapped. */
+static uintptr_t stack_top(uintptr_t slot)
+{
+	uintptr_t self = (uintptr_t)pthread_self(), end = (uintptr_t)__libc_stack_end;
+	if (self > slot && self - slot < STACK_SPAN)
+		return self;
+	return end > slot && end - slot < STACK_SPAN ? end : 0;
+}
+
+/* The first of the two entries a stack from slot may be in: two, so that a function called
+ * from two places at the same depth in turn keeps both stacks. */
+static inline size_t cache_index(uintptr_t slot, uintptr_t ra)
+{
+	return (size_t)(((slot >> 3) ^ ra) * 0x9e3779b97f4a7c15ull >> (64 - CACHE_BITS)) & ~(size_t)1;
+}
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* The id of the stack cached in e when the words at slot still hold it; 0 otherwise. `words`
+ * of the stack lie at slot and above: a torn offset (a writer at work) is read within them. */
+static uint32_t cache_match(const struct cached *e, const uintptr_t *slot, uintptr_t ra, uintptr_t words)
+{
+	uint32_t seq = atomic_load_explicit(&e->seq, memory_order_acquire);
+	if ((seq & 1) || LOAD(e->slot) != (uintptr_t)slot || LOAD(e->pc[0]) != ra)
+		return 0;
+	uint32_t n = LOAD(e->n);
+	if (n > CACHE_DEPTH)
+		return 0;
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t off = LOAD(e->off[i]);
+		if (off >= words || slot[off] != LOAD(e->pc[i]))
+			return 0;
+	}
+	uint32_t id = LOAD(e->id);
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&e->seq, memory_order_relaxed) == seq ? id : 0;
+}
+
+static uint32_t cache_lookup(const struct cached *tab, const uintptr_t *slot, uintptr_t ra, uintptr_t words)
+{
+	const struct cached *e = &tab[cache_index((uintptr_t)slot, ra)];
+	uint32_t id = cache_match(e, slot, ra, words);
+	return id ? id : cache_match(e + 1, slot, ra, words);
+}
+
+/* Keeps stack pcs[0..n) (id) under slot, pcs[0] being the word at slot. */
+static void cache_store(const uintptr_t *slot, uintptr_t top, const uintptr_t *pcs, uint32_t n, uint32_t id)
+{
+	if (!hgc_sigreturn_pc || n > CACHE_DEPTH)
+		return;
+	uint32_t off[CACHE_DEPTH] = { 0 };
+	const uintptr_t *at = slot;
+	for (uint32_t i = 1; i < n; i++) {
+		if (pcs[i] == hgc_sigreturn_pc)
+			return;
+		do
+			at++;
+		while ((uintptr_t)at < top && *at != pcs[i]);
+		if ((uintptr_t)at >= top || at - slot > UINT32_MAX)
+			return;
+		off[i] = (uint32_t)(at - slot);
+	}
+	struct cached *tab = atomic_load_explicit(&cache, memory_order_acquire);
+	if (!tab) {
+		struct cached *fresh = hg_os_map(sizeof *tab << CACHE_BITS, 0), *none = NULL;
+		if (!fresh)
+			return;
+		if (atomic_compare_exchange_strong(&cache, &none, fresh))
+			tab = fresh;
+		else {
+			hg_os_unmap(fresh, sizeof *tab << CACHE_BITS);
+			tab = none;
+		}
+	}
+	/* Writes alternate between the two entries: each write flips bit 1 of its seq. */
+	struct cached *e = &tab[cache_index((uintptr_t)slot, pcs[0])];
+	e += (atomic_load_explicit(&e->seq, memory_order_relaxed) >> 1 & 1) ^
+	     (atomic_load_explicit(&e[1].seq, memory_order_relaxed) >> 1 & 1);
+	uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
+	if ((seq & 1) || !atomic_compare_exchange_strong_explicit(&e->seq, &seq, seq + 1, memory_order_acquire,
+								   memory_order_relaxed))
+		return; /* another thread fills it */
+	atomic_thread_fence(memory_order_release); /* readers see seq odd before any field changes */
+	STORE(e->slot, (uintptr_t)slot);
+	STORE(e->id, id);
+	STORE(e->n, n);
+	for (uint32_t i = 0; i < n; i++) {
+		STORE(e->off[i], off[i]);
+		STORE(e->pc[i], pcs[i]);
+	}
+	atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
+}
+
+/* Inlined into both entries: the unwinder sees as many of our frames either way. */
+HG_INLINE uint32_t capture(const uintptr_t *slot)
 {
 	int depth = (int)hg_opt.stack_depth;
 	if (depth <= 0 || in_capture)
 		return 0; /* off, or reentered from the unwinder's own allocations */
 	if (depth > MAX_DEPTH)
 		depth = MAX_DEPTH;
+	uintptr_t ra = slot ? *slot : 0, top = slot ? stack_top((uintptr_t)slot) : 0;
+	struct cached *tab = atomic_load_explicit(&cache, memory_order_acquire);
+	uint32_t id;
+	if (top) {
+		if (++cache_window == WINDOW) {
+			cache_sparse = cache_window_hits < WINDOW / 8;
+			cache_window = cache_window_hits = 0;
+		}
+		if (tab && (id = cache_lookup(tab, slot, ra, (top - (uintptr_t)slot) / sizeof *slot))) {
+			cache_window_hits++;
+			return id;
+		}
+	}
 	if (unlikely(unwinder_hi == 1))
 		find_unwinder_extent();
 	void *raw[MAX_DEPTH + OWN_FRAMES_MAX];
 	int n = unwind(raw, depth);
-	return n > 0 ? depot_put((const uintptr_t *)raw, n) : 0;
+	id = n > 0 ? depot_put((const uintptr_t *)raw, n) : 0;
+	/* A caller inside heapguard (realloc calling malloc) is not the first frame: no cache. */
+	if (id && top && (uintptr_t)raw[0] == ra && (!cache_sparse || cache_window % SPARSE_EVERY == 0))
+		cache_store(slot, top, (const uintptr_t *)raw, (uint32_t)n, id);
+	return id;
+}
+
+uint32_t hgc_stack_capture(void)
+{
+	return capture(NULL);
+}
+
+uint32_t hgc_stack_capture_at(const uintptr_t *slot)
+{
+	return capture(slot);
 }
 
 /* libunwind blocks all signals around each lookup of unwind tables it has not cached yet,
