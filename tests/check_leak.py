@@ -112,8 +112,27 @@ def caller_group(r, nbytes, blocks, caller):
 
 rc, err, r = run([cases, "two-callers"])
 check("a malloc reached from two callers in turn records each caller's stack",
-      caller_group(r, 352, 32, "lose_from_first") + caller_group(r, 704, 32, "lose_from_second") +
-      expect_summary(r, definitely=(1056, 64)))
+      caller_group(r, 3300, 300, "lose_from_first") + caller_group(r, 6600, 300, "lose_from_second") +
+      expect_summary(r, definitely=(9900, 600)))
+
+def callers_consistent(r, sizes, total):
+    """Every group allocated in alloc_at_leaf, of any kind, has the block size its caller
+    allocates (sizes: caller -> bytes), and the groups hold `total` blocks."""
+    why, seen = [], 0
+    for g in r["leaks"]:
+        if g["stack"][:1] != ["alloc_at_leaf"]:
+            continue
+        caller = g["stack"][1] if len(g["stack"]) > 1 else None
+        if caller not in sizes or g["bytes"] != sizes[caller] * g["blocks"]:
+            why.append("group of %d bytes in %d blocks attributed to %s" % (g["bytes"], g["blocks"], caller))
+        seen += g["blocks"]
+    return why + ([] if seen == total else ["%d blocks from alloc_at_leaf listed, expected %d" % (seen, total)])
+
+
+# Kinds vary with what the exited threads' stacks still hold; the stacks may not.
+rc, err, r = run([cases, "two-callers-threads"], "show_reachable=1")
+check("... in four threads at once, sharing the cache",
+      callers_consistent(r, {"lose_from_first": 11, "lose_from_second": 22}, 2400))
 
 # ---- the on-demand check, from the caller's stack pointer up ----
 rc, err, r = run([cases, "mid"], "show_reachable=1")

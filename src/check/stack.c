@@ -319,24 +319,36 @@ HG_INLINE int unwind(void **raw, int depth)
  * signal frame is known by libc's sigreturn trampoline: a program that installs handlers with
  * a trampoline of its own and allocates in them on an alternate stack is not covered. */
 #define CACHE_DEPTH 16
-#define CACHE_BITS 12 /* entries: 4096 of 208 bytes, mapped at the first miss */
+#define CACHE_BITS_FIRST 8 /* 256 entries of 192 bytes: a short process touches few pages */
+#define CACHE_BITS_MAX 12  /* ... growing fourfold whenever twice as many stacks were written */
 #define STACK_SPAN ((uintptr_t)1 << 30) /* farther from its thread's top: not a thread stack */
 
 struct cached {
 	_Atomic uint32_t seq; /* odd while a writer fills it */
 	uint32_t id, n;
-	uint32_t off[CACHE_DEPTH]; /* of pc[i]'s slot, in words from the first one */
-	uintptr_t slot;            /* the key: the first return address's slot */
+	uintptr_t slot;            /* the key, with pc[0]: the first return address's slot */
 	uintptr_t pc[CACHE_DEPTH];
+	uint16_t off[CACHE_DEPTH]; /* of pc[i]'s slot, in words from the first one */
+} __attribute__((aligned(64))); /* a lookup that fails reads one line of each entry */
+
+struct cache_table {
+	unsigned bits;
+	_Atomic uint32_t writes;
+	struct cached e[];
 };
 
-static struct cached *_Atomic cache;
+/* Readers use the table they loaded; tables outgrown stay mapped for them. */
+static struct cache_table *_Atomic cache;
 /* Stacks that never repeat (a recursive walk's) only pay for the scan and the write: a thread
  * whose last WINDOW captures hit less than one time in eight caches one miss in SPARSE_EVERY. */
 #define WINDOW 4096
 #define SPARSE_EVERY 16
 static __thread uint32_t cache_window, cache_window_hits;
 static __thread int cache_sparse;
+/* A thread's first captures are not cached: a short process (a shell's child) repeats few
+ * stacks, and would pay more for the table's fresh pages and the scans than it saves. */
+#define COLD_CAPTURES 256
+static __thread uint32_t cache_cold = COLD_CAPTURES;
 extern void *__libc_stack_end; /* ld.so's: the main thread's stack top, roughly */
 
 /* The top of the stack holding `slot`: a thread's descriptor sits above its stack, the main
@@ -352,9 +364,9 @@ static uintptr_t stack_top(uintptr_t slot)
 
 /* The first of the two entries a stack from slot may be in: two, so that a function called
  * from two places at the same depth in turn keeps both stacks. */
-static inline size_t cache_index(uintptr_t slot, uintptr_t ra)
+static inline struct cached *cache_pair(struct cache_table *t, uintptr_t slot, uintptr_t ra)
 {
-	return (size_t)(((slot >> 3) ^ ra) * 0x9e3779b97f4a7c15ull >> (64 - CACHE_BITS)) & ~(size_t)1;
+	return &t->e[(size_t)(((slot >> 3) ^ ra) * 0x9e3779b97f4a7c15ull >> (64 - t->bits)) & ~(size_t)1];
 }
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -380,11 +392,31 @@ static uint32_t cache_match(const struct cached *e, const uintptr_t *slot, uintp
 	return atomic_load_explicit(&e->seq, memory_order_relaxed) == seq ? id : 0;
 }
 
-static uint32_t cache_lookup(const struct cached *tab, const uintptr_t *slot, uintptr_t ra, uintptr_t words)
+static uint32_t cache_lookup(struct cache_table *t, const uintptr_t *slot, uintptr_t ra, uintptr_t words)
 {
-	const struct cached *e = &tab[cache_index((uintptr_t)slot, ra)];
+	const struct cached *e = cache_pair(t, (uintptr_t)slot, ra);
 	uint32_t id = cache_match(e, slot, ra, words);
 	return id ? id : cache_match(e + 1, slot, ra, words);
+}
+
+/* The table to write into: the first one, or a larger one once this one had twice as many
+ * writes as entries; NULL when out of memory. */
+static struct cache_table *cache_for_write(void)
+{
+	struct cache_table *t = atomic_load_explicit(&cache, memory_order_acquire);
+	if (t && (atomic_fetch_add_explicit(&t->writes, 1, memory_order_relaxed) < 2u << t->bits ||
+		  t->bits >= CACHE_BITS_MAX))
+		return t;
+	unsigned bits = t ? t->bits + 2 : CACHE_BITS_FIRST;
+	size_t bytes = sizeof *t + (sizeof t->e[0] << bits);
+	struct cache_table *fresh = hg_os_map(bytes, 0), *seen = t;
+	if (!fresh)
+		return t;
+	fresh->bits = bits;
+	if (atomic_compare_exchange_strong(&cache, &seen, fresh))
+		return fresh;
+	hg_os_unmap(fresh, bytes); /* another thread put one in */
+	return seen;
 }
 
 /* Keeps stack pcs[0..n) (id) under slot, pcs[0] being the word at slot. */
@@ -392,7 +424,7 @@ static void cache_store(const uintptr_t *slot, uintptr_t top, const uintptr_t *p
 {
 	if (!hgc_sigreturn_pc || n > CACHE_DEPTH)
 		return;
-	uint32_t off[CACHE_DEPTH] = { 0 };
+	uint16_t off[CACHE_DEPTH] = { 0 };
 	const uintptr_t *at = slot;
 	for (uint32_t i = 1; i < n; i++) {
 		if (pcs[i] == hgc_sigreturn_pc)
@@ -400,24 +432,15 @@ static void cache_store(const uintptr_t *slot, uintptr_t top, const uintptr_t *p
 		do
 			at++;
 		while ((uintptr_t)at < top && *at != pcs[i]);
-		if ((uintptr_t)at >= top || at - slot > UINT32_MAX)
+		if ((uintptr_t)at >= top || at - slot > UINT16_MAX)
 			return;
-		off[i] = (uint32_t)(at - slot);
+		off[i] = (uint16_t)(at - slot);
 	}
-	struct cached *tab = atomic_load_explicit(&cache, memory_order_acquire);
-	if (!tab) {
-		struct cached *fresh = hg_os_map(sizeof *tab << CACHE_BITS, 0), *none = NULL;
-		if (!fresh)
-			return;
-		if (atomic_compare_exchange_strong(&cache, &none, fresh))
-			tab = fresh;
-		else {
-			hg_os_unmap(fresh, sizeof *tab << CACHE_BITS);
-			tab = none;
-		}
-	}
+	struct cache_table *t = cache_for_write();
+	if (!t)
+		return;
 	/* Writes alternate between the two entries: each write flips bit 1 of its seq. */
-	struct cached *e = &tab[cache_index((uintptr_t)slot, pcs[0])];
+	struct cached *e = cache_pair(t, (uintptr_t)slot, pcs[0]);
 	e += (atomic_load_explicit(&e->seq, memory_order_relaxed) >> 1 & 1) ^
 	     (atomic_load_explicit(&e[1].seq, memory_order_relaxed) >> 1 & 1);
 	uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
@@ -444,7 +467,7 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	if (depth > MAX_DEPTH)
 		depth = MAX_DEPTH;
 	uintptr_t ra = slot ? *slot : 0, top = slot ? stack_top((uintptr_t)slot) : 0;
-	struct cached *tab = atomic_load_explicit(&cache, memory_order_acquire);
+	struct cache_table *tab = atomic_load_explicit(&cache, memory_order_acquire);
 	uint32_t id;
 	if (top) {
 		if (++cache_window == WINDOW) {
@@ -462,7 +485,9 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	int n = unwind(raw, depth);
 	id = n > 0 ? depot_put((const uintptr_t *)raw, n) : 0;
 	/* A caller inside heapguard (realloc calling malloc) is not the first frame: no cache. */
-	if (id && top && (uintptr_t)raw[0] == ra && (!cache_sparse || cache_window % SPARSE_EVERY == 0))
+	if (cache_cold)
+		cache_cold--;
+	else if (id && top && (uintptr_t)raw[0] == ra && (!cache_sparse || cache_window % SPARSE_EVERY == 0))
 		cache_store(slot, top, (const uintptr_t *)raw, (uint32_t)n, id);
 	return id;
 }
