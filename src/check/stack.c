@@ -339,8 +339,9 @@ struct cache_table {
 
 /* Readers use the table they loaded; tables outgrown stay mapped for them. */
 static struct cache_table *_Atomic cache;
-/* Stacks that never repeat (a recursive walk's) only pay for the scan and the write: a thread
- * whose last WINDOW captures hit less than one time in eight caches one miss in SPARSE_EVERY. */
+/* Stacks that never repeat (a recursive walk's) only pay for lookups, scans and writes: a
+ * thread whose last WINDOW captures hit less than one time in eight uses the cache for one
+ * capture in SPARSE_EVERY, and counts each hit of those for SPARSE_EVERY. */
 #define WINDOW 4096
 #define SPARSE_EVERY 16
 static __thread uint32_t cache_window, cache_window_hits;
@@ -469,13 +470,15 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	uintptr_t ra = slot ? *slot : 0, top = slot ? stack_top((uintptr_t)slot) : 0;
 	struct cache_table *tab = atomic_load_explicit(&cache, memory_order_acquire);
 	uint32_t id;
+	int use = 0; /* this capture looks in the cache, and writes to it on a miss */
 	if (top) {
 		if (++cache_window == WINDOW) {
 			cache_sparse = cache_window_hits < WINDOW / 8;
 			cache_window = cache_window_hits = 0;
 		}
-		if (tab && (id = cache_lookup(tab, slot, ra, (top - (uintptr_t)slot) / sizeof *slot))) {
-			cache_window_hits++;
+		use = !cache_sparse || cache_window % SPARSE_EVERY == 0;
+		if (use && tab && (id = cache_lookup(tab, slot, ra, (top - (uintptr_t)slot) / sizeof *slot))) {
+			cache_window_hits += cache_sparse ? SPARSE_EVERY : 1; /* a sample stands for its peers */
 			return id;
 		}
 	}
@@ -487,7 +490,7 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	/* A caller inside heapguard (realloc calling malloc) is not the first frame: no cache. */
 	if (cache_cold)
 		cache_cold--;
-	else if (id && top && (uintptr_t)raw[0] == ra && (!cache_sparse || cache_window % SPARSE_EVERY == 0))
+	else if (use && id && (uintptr_t)raw[0] == ra)
 		cache_store(slot, top, (const uintptr_t *)raw, (uint32_t)n, id);
 	return id;
 }
