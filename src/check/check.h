@@ -139,6 +139,9 @@ uint32_t hgc_stack_capture(void);
 /* The same for a malloc or free entered from the program: `slot` is the exported function's
  * return-address slot (HGC_SLOT), under which stack.c caches the stack; NULL: no cache. */
 uint32_t hgc_stack_capture_at(const uintptr_t *slot);
+/* The size of the frame that return address pc returns into, at that call, when it is fixed
+ * (its address the stack pointer plus a constant, by its .eh_frame); 0 otherwise (cfi.c). */
+uint32_t hgc_frame_offset(uintptr_t pc);
 /* The return-address slot of the function this is expanded in (of the exported function an
  * always-inline helper is inlined into): its stack's first frame. */
 #define HGC_SLOT ((const uintptr_t *)__builtin_dwarf_cfa() - 1)
@@ -222,9 +225,6 @@ void hgc_syscalls_init(void);
 /* ---- faults (signal.c) ---- */
 /* Installs the SIGSEGV/SIGBUS reporter (chaining to the program's own handlers). */
 void hgc_signal_init(void);
-/* Where a signal handler returns to: libc's sigreturn trampoline, as libc's sigaction sets it
- * for every handler (0 until hgc_signal_init). */
-extern uintptr_t hgc_sigreturn_pc;
 /* Gives the calling thread an alternate signal stack; stack.c calls it on a thread's first
  * allocation, so that a stack overflow is still reported. */
 void hgc_signal_thread_init(void);

@@ -257,8 +257,6 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 	errno = saved;
 }
 
-uintptr_t hgc_sigreturn_pc;
-
 void hgc_signal_init(void)
 {
 	if (atomic_load(&installed))
@@ -271,9 +269,6 @@ void hgc_signal_init(void)
 		sigemptyset(&act.sa_mask);
 		__sigaction(SIGS[i], &act, &program[i]);
 	}
-	struct sigaction now;
-	if (__sigaction(SIGSEGV, NULL, &now) == 0)
-		hgc_sigreturn_pc = (uintptr_t)now.sa_restorer;
 	atomic_store(&installed, 1);
 	hg_unlock(&handlers_lock);
 	hgc_signal_thread_init();

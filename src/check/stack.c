@@ -305,19 +305,17 @@ HG_INLINE int unwind(void **raw, int depth)
 
 /* ---- the stack cache: a malloc or free from where one came before skips the unwinder ---- */
 
-/* The exported API functions pass the address of their return-address slot (heap.h). A stack
- * unwound from there is kept under that address, with each return address and the stack word
- * where it sits. The next capture from the same slot reads those words: when each still holds
- * its return address, the frames are the same functions at the same call sites with the same
- * frame sizes, and the unwinder would return the same stack. That costs ~20 ns where the
- * unwinder takes 100-300 ns (16 frames). A frame whose size varies (alloca, a variable-length
- * array) moves every slot above it: the moved slot no longer matches, unless a stale copy of
- * the same return address sits exactly at the old place, a risk taken knowingly. Where a slot
- * sits is found by scanning the stack upward for each return address in turn: the scan stops
- * at the first copy, at the latest at the slot the unwinder read, so it never leaves the
- * stack; stacks through a signal frame (which may sit on another stack) are not cached. A
- * signal frame is known by libc's sigreturn trampoline: a program that installs handlers with
- * a trampoline of its own and allocates in them on an alternate stack is not covered. */
+/* The exported API functions pass the address of their return-address slot (HGC_SLOT). A
+ * stack unwound from there is kept under that address with each return address and the stack
+ * word where it sits, taken from the call frame information (cfi.c): the return address of a
+ * frame sits the frame's size above the one before. Only stacks whose every frame has a fixed
+ * size at its call (the frame's address is the stack pointer plus a constant: no frame
+ * pointer, no alloca) are kept. The next capture from the same slot reads those words: when
+ * each holds its return address, then by induction from the first each frame is the same
+ * function at the same call with the same size, so each word is the frame's real slot, and
+ * the unwinder would return the same stack. That costs ~20 ns where the unwinder takes
+ * 100-300 ns (16 frames). Stacks through a signal frame are not kept (its frame has no fixed
+ * size). */
 #define CACHE_DEPTH 16
 #define CACHE_BITS_FIRST 8 /* 256 entries of 192 bytes: a short process touches few pages */
 #define CACHE_BITS_MAX 12  /* ... growing fourfold whenever twice as many stacks were written */
@@ -340,7 +338,7 @@ struct cache_table {
 /* Readers use the table they loaded; tables outgrown stay mapped for them. */
 static struct cache_table *_Atomic cache;
 /* Stacks that never repeat (a recursive walk's) only pay for lookups, scans and writes: a
- * thread whose last WINDOW captures hit less than one time in eight uses the cache for one
+ * thread whose last WINDOW captures hit less than one time in four uses the cache for one
  * capture in SPARSE_EVERY, and counts each hit of those for SPARSE_EVERY. */
 #define WINDOW 4096
 #define SPARSE_EVERY 16
@@ -423,18 +421,17 @@ static struct cache_table *cache_for_write(void)
 /* Keeps stack pcs[0..n) (id) under slot, pcs[0] being the word at slot. */
 static void cache_store(const uintptr_t *slot, uintptr_t top, const uintptr_t *pcs, uint32_t n, uint32_t id)
 {
-	if (!hgc_sigreturn_pc || n > CACHE_DEPTH)
+	if (n > CACHE_DEPTH)
 		return;
 	uint16_t off[CACHE_DEPTH] = { 0 };
 	const uintptr_t *at = slot;
 	for (uint32_t i = 1; i < n; i++) {
-		if (pcs[i] == hgc_sigreturn_pc)
-			return;
-		do
-			at++;
-		while ((uintptr_t)at < top && *at != pcs[i]);
-		if ((uintptr_t)at >= top || at - slot > UINT16_MAX)
-			return;
+		uint32_t bytes = hgc_frame_offset(pcs[i - 1]);
+		if (!bytes)
+			return; /* a frame whose size may vary, or one we cannot read */
+		at += bytes / sizeof *at;
+		if ((uintptr_t)at >= top || *at != pcs[i] || at - slot > UINT16_MAX)
+			return; /* the unwinder found another frame: leave it to the unwinder */
 		off[i] = (uint16_t)(at - slot);
 	}
 	struct cache_table *t = cache_for_write();
@@ -473,7 +470,7 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	int use = 0; /* this capture looks in the cache, and writes to it on a miss */
 	if (top) {
 		if (++cache_window == WINDOW) {
-			cache_sparse = cache_window_hits < WINDOW / 8;
+			cache_sparse = cache_window_hits < WINDOW / 4;
 			cache_window = cache_window_hits = 0;
 		}
 		use = !cache_sparse || cache_window % SPARSE_EVERY == 0;

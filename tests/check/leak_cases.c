@@ -189,52 +189,6 @@ static void run_clean(void)
 	free(p[0]);
 }
 
-/* ---- one call site reached from two callers in turn, at the same stack depth: the stacks
- * its blocks record must name each caller (stack.c caches stacks by the malloc's slot) ---- */
-static void *volatile sink;
-
-static NOINLINE void *alloc_at_leaf(size_t n)
-{
-	void *p = malloc(n);
-	memset(p, 2, n);
-	return p;
-}
-
-static NOINLINE void lose_from_first(void)
-{
-	sink = alloc_at_leaf(11);
-}
-
-static NOINLINE void lose_from_second(void)
-{
-	sink = alloc_at_leaf(22);
-}
-
-/* 600: past the first 256 captures of a thread, which stack.c does not cache. */
-static NOINLINE void lose_from_two_callers(void)
-{
-	for (int i = 0; i < 600; i++)
-		(i & 1 ? lose_from_second : lose_from_first)();
-	sink = NULL;
-}
-
-static void *two_callers_thread(void *arg)
-{
-	(void)arg;
-	lose_from_two_callers();
-	return NULL;
-}
-
-/* Four threads at once: the cache is shared, each thread's slots its own. */
-static NOINLINE void lose_from_two_callers_in_threads(void)
-{
-	pthread_t t[4];
-	for (int i = 0; i < 4; i++)
-		pthread_create(&t[i], NULL, two_callers_thread, NULL);
-	for (int i = 0; i < 4; i++)
-		pthread_join(t[i], NULL);
-}
-
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -261,15 +215,11 @@ int main(int argc, char **argv)
 		exit(0); /* the thread still runs: its stack is a root */
 	} else if (!strcmp(c, "mid")) {
 		run_mid();
-	} else if (!strcmp(c, "two-callers")) {
-		lose_from_two_callers();
-	} else if (!strcmp(c, "two-callers-threads")) {
-		lose_from_two_callers_in_threads();
 	} else if (!strcmp(c, "clean")) {
 		run_clean();
 		return 0;
 	} else {
-		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|mid|two-callers|two-callers-threads|clean\n");
+		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|mid|clean\n");
 		return 2;
 	}
 	scrub_stack();

@@ -1,0 +1,282 @@
+/* cfi.c — the size of a caller's frame at a return address, read from its call frame
+ * information (.eh_frame), for the stack cache of stack.c. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "check/check.h"
+
+/* DWARF pointer encodings (DW_EH_PE_*) and call frame instructions (DW_CFA_*) used here. */
+enum { PE_ABSPTR = 0x00, PE_ULEB = 0x01, PE_UDATA2 = 0x02, PE_UDATA4 = 0x03, PE_UDATA8 = 0x04,
+       PE_SLEB = 0x09, PE_SDATA2 = 0x0a, PE_SDATA4 = 0x0b, PE_SDATA8 = 0x0c, PE_PCREL = 0x10,
+       PE_DATAREL = 0x30, PE_INDIRECT = 0x80, PE_OMIT = 0xff };
+#define REG_RSP 7
+#define MAX_STATES 8 /* DW_CFA_remember_state nesting */
+
+struct reader {
+	const uint8_t *p, *end;
+	int bad;
+};
+
+static uint64_t uleb(struct reader *r)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; r->p < r->end && shift < 64; shift += 7) {
+		uint8_t b = *r->p++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return v;
+	}
+	r->bad = 1;
+	return 0;
+}
+
+static int64_t sleb(struct reader *r)
+{
+	int64_t v = 0;
+	unsigned shift = 0;
+	uint8_t b = 0x80;
+	while (r->p < r->end && shift < 64 && (b & 0x80)) {
+		b = *r->p++;
+		v |= (int64_t)(b & 0x7f) << shift;
+		shift += 7;
+	}
+	if (b & 0x80)
+		r->bad = 1;
+	else if (shift < 64 && (b & 0x40))
+		v |= -((int64_t)1 << shift);
+	return v;
+}
+
+static uint64_t fixed(struct reader *r, unsigned bytes)
+{
+	if ((size_t)(r->end - r->p) < bytes) {
+		r->bad = 1;
+		return 0;
+	}
+	uint64_t v = 0;
+	memcpy(&v, r->p, bytes); /* little-endian */
+	r->p += bytes;
+	return v;
+}
+
+/* A pointer encoded with enc; `data` is the base of DW_EH_PE_datarel (.eh_frame_hdr's start). */
+static uintptr_t encoded(struct reader *r, uint8_t enc, uintptr_t data)
+{
+	uintptr_t at = (uintptr_t)r->p, v;
+	switch (enc & 0x0f) {
+	case PE_ABSPTR: case PE_UDATA8: case PE_SDATA8: v = (uintptr_t)fixed(r, 8); break;
+	case PE_UDATA4: v = (uintptr_t)(uint32_t)fixed(r, 4); break;
+	case PE_SDATA4: v = (uintptr_t)(int64_t)(int32_t)fixed(r, 4); break;
+	case PE_UDATA2: v = (uintptr_t)(uint16_t)fixed(r, 2); break;
+	case PE_SDATA2: v = (uintptr_t)(int64_t)(int16_t)fixed(r, 2); break;
+	case PE_ULEB: v = (uintptr_t)uleb(r); break;
+	case PE_SLEB: v = (uintptr_t)sleb(r); break;
+	default: r->bad = 1; return 0;
+	}
+	switch (enc & 0x70) {
+	case 0: break;
+	case PE_PCREL: v += at; break;
+	case PE_DATAREL: v += data; break;
+	default: r->bad = 1; return 0;
+	}
+	if (enc & PE_INDIRECT)
+		r->bad = 1; /* not met in .eh_frame_hdr tables or FDE addresses */
+	return v;
+}
+
+/* The FDE covering pc in the .eh_frame_hdr at hdr, by its binary search table; NULL if none. */
+static const uint8_t *find_fde(const uint8_t *hdr, uintptr_t pc)
+{
+	struct reader r = { hdr + 4, hdr + 4 + 32, 0 };
+	if (hdr[0] != 1 || hdr[3] != (PE_DATAREL | PE_SDATA4))
+		return NULL; /* the table layout every linker writes: 4-byte entries from hdr */
+	encoded(&r, hdr[1], (uintptr_t)hdr); /* .eh_frame's address: unused */
+	uint64_t count = encoded(&r, hdr[2], (uintptr_t)hdr);
+	if (r.bad || count == 0)
+		return NULL;
+	const int32_t *table = (const int32_t *)(const void *)r.p;
+	size_t lo = 0, hi = (size_t)count;
+	while (hi - lo > 1) { /* the last entry whose start is <= pc */
+		size_t mid = (lo + hi) / 2;
+		if ((uintptr_t)hdr + (intptr_t)table[2 * mid] <= pc)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if ((uintptr_t)hdr + (intptr_t)table[2 * lo] > pc)
+		return NULL;
+	return hdr + table[2 * lo + 1];
+}
+
+struct cie {
+	uint64_t code_align;
+	int64_t data_align;
+	uint8_t fde_enc;
+	int has_aug_data;
+	struct reader insns; /* the initial instructions */
+};
+
+/* Parses the CIE at c (its length field); 0 when it is not one we can read. */
+static int read_cie(const uint8_t *c, struct cie *out)
+{
+	uint32_t len;
+	memcpy(&len, c, 4);
+	if (len == 0 || len == 0xffffffffu)
+		return 0;
+	struct reader r = { c + 4, c + 4 + len, 0 };
+	if (fixed(&r, 4) != 0)
+		return 0; /* a CIE's id is 0 in .eh_frame */
+	uint8_t version = (uint8_t)fixed(&r, 1);
+	const char *aug = (const char *)r.p;
+	size_t aug_len = strnlen(aug, (size_t)(r.end - r.p));
+	r.p += aug_len + 1;
+	out->code_align = uleb(&r);
+	out->data_align = sleb(&r);
+	if (version == 1)
+		fixed(&r, 1);
+	else
+		uleb(&r);
+	out->fde_enc = PE_ABSPTR;
+	out->has_aug_data = aug[0] == 'z';
+	if (out->has_aug_data) {
+		uint64_t n = uleb(&r);
+		const uint8_t *after = r.p + n;
+		for (size_t i = 1; i < aug_len && !r.bad; i++) {
+			if (aug[i] == 'R')
+				out->fde_enc = (uint8_t)fixed(&r, 1);
+			else if (aug[i] == 'P') {
+				uint8_t enc = (uint8_t)fixed(&r, 1);
+				encoded(&r, enc & 0x7f, 0);
+			} else if (aug[i] == 'L')
+				fixed(&r, 1);
+			else
+				return 0; /* 'S' (a signal frame) or unknown */
+		}
+		r.p = after;
+	} else if (aug_len) {
+		return 0;
+	}
+	out->insns = r;
+	return !r.bad && r.p <= r.end;
+}
+
+struct state {
+	unsigned reg;
+	int64_t off;
+};
+
+/* Runs call frame instructions from loc until the row for target; 0 on one we cannot follow. */
+static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, uintptr_t target,
+		     struct state *st, struct state *saved, unsigned *nsaved)
+{
+	while (r->p < r->end && !r->bad) {
+		uint8_t op = *r->p++;
+		uint64_t reg;
+		switch (op >> 6) {
+		case 1: /* advance_loc */
+			*loc += (op & 0x3f) * cie->code_align;
+			if (*loc > target)
+				return 1;
+			continue;
+		case 2: /* offset */
+			uleb(r);
+			continue;
+		case 3: /* restore */
+			continue;
+		}
+		switch (op) {
+		case 0x00: break; /* nop */
+		case 0x01: *loc = encoded(r, cie->fde_enc, 0); if (*loc > target) return 1; break;
+		case 0x02: *loc += fixed(r, 1) * cie->code_align; if (*loc > target) return 1; break;
+		case 0x03: *loc += fixed(r, 2) * cie->code_align; if (*loc > target) return 1; break;
+		case 0x04: *loc += fixed(r, 4) * cie->code_align; if (*loc > target) return 1; break;
+		case 0x05: uleb(r); uleb(r); break;          /* offset_extended */
+		case 0x06: case 0x07: case 0x08: uleb(r); break; /* restore_extended, undefined, same_value */
+		case 0x0a: /* remember_state */
+			if (*nsaved == MAX_STATES)
+				return 0;
+			saved[(*nsaved)++] = *st;
+			break;
+		case 0x0b: /* restore_state */
+			if (!*nsaved)
+				return 0;
+			*st = saved[--*nsaved];
+			break;
+		case 0x0c: st->reg = (unsigned)uleb(r); st->off = (int64_t)uleb(r); break; /* def_cfa */
+		case 0x0d: st->reg = (unsigned)uleb(r); break;                               /* def_cfa_register */
+		case 0x0e: st->off = (int64_t)uleb(r); break;                                /* def_cfa_offset */
+		case 0x11: uleb(r); sleb(r); break;                                          /* offset_extended_sf */
+		case 0x12: st->reg = (unsigned)uleb(r); st->off = sleb(r) * cie->data_align; break; /* def_cfa_sf */
+		case 0x13: st->off = sleb(r) * cie->data_align; break;                      /* def_cfa_offset_sf */
+		case 0x2e: uleb(r); break;                                                   /* GNU_args_size */
+		case 0x0f: /* def_cfa_expression: the frame's address is computed */
+			return 0;
+		case 0x09: case 0x10: case 0x14: case 0x15: case 0x16:
+			/* register, expression, val_*: a register saved in an unusual way, perhaps the
+			 * return address; not followed */
+			reg = uleb(r);
+			(void)reg;
+			return 0;
+		default:
+			return 0;
+		}
+	}
+	return !r->bad;
+}
+
+/* The offset from the stack pointer to the frame's address at the call before return address
+ * pc, when that address is the stack pointer plus a constant; 0 otherwise (a frame pointer,
+ * alloca, no unwind information). */
+static uint32_t lookup_offset(uintptr_t pc)
+{
+	struct dl_find_object obj;
+	if (_dl_find_object((void *)pc, &obj) != 0 || !obj.dlfo_eh_frame)
+		return 0;
+	uintptr_t target = pc - 1; /* the call instruction's row */
+	const uint8_t *fde = find_fde(obj.dlfo_eh_frame, target);
+	if (!fde)
+		return 0;
+	uint32_t len, cie_off;
+	memcpy(&len, fde, 4);
+	memcpy(&cie_off, fde + 4, 4);
+	if (len == 0 || len == 0xffffffffu || cie_off == 0)
+		return 0;
+	struct cie cie;
+	if (!read_cie(fde + 4 - cie_off, &cie))
+		return 0;
+	struct reader r = { fde + 8, fde + 4 + len, 0 };
+	uintptr_t start = encoded(&r, cie.fde_enc, 0);
+	uintptr_t range = encoded(&r, cie.fde_enc & 0x0f, 0);
+	if (r.bad || target < start || target - start >= range)
+		return 0;
+	if (cie.has_aug_data)
+		r.p += uleb(&r);
+	struct state st = { REG_RSP, 8 }, saved[MAX_STATES];
+	unsigned nsaved = 0;
+	uintptr_t loc = start;
+	struct reader init = cie.insns;
+	if (!run_insns(&init, &cie, &loc, UINTPTR_MAX, &st, saved, &nsaved))
+		return 0;
+	loc = start;
+	if (!run_insns(&r, &cie, &loc, target, &st, saved, &nsaved))
+		return 0;
+	return st.reg == REG_RSP && st.off >= 8 && st.off < 65536 && !(st.off & 7) ? (uint32_t)st.off : 0;
+}
+
+/* Results by return address: pc << 16 | offset (0: not a fixed frame), 0 for an empty entry. */
+#define OFFSETS_BITS 13
+static _Atomic uint64_t offsets[1u << OFFSETS_BITS];
+
+uint32_t hgc_frame_offset(uintptr_t pc)
+{
+	_Atomic uint64_t *e = &offsets[(pc * 0x9e3779b97f4a7c15ull) >> (64 - OFFSETS_BITS)];
+	uint64_t v = atomic_load_explicit(e, memory_order_relaxed);
+	if (v && v >> 16 == pc)
+		return (uint32_t)(v & 0xffff);
+	uint32_t off = lookup_offset(pc);
+	atomic_store_explicit(e, (uint64_t)pc << 16 | off, memory_order_relaxed);
+	return off;
+}
