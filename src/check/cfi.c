@@ -11,7 +11,7 @@
 /* DWARF pointer encodings (DW_EH_PE_*) and call frame instructions (DW_CFA_*) used here. */
 enum { PE_ABSPTR = 0x00, PE_ULEB = 0x01, PE_UDATA2 = 0x02, PE_UDATA4 = 0x03, PE_UDATA8 = 0x04,
        PE_SLEB = 0x09, PE_SDATA2 = 0x0a, PE_SDATA4 = 0x0b, PE_SDATA8 = 0x0c, PE_PCREL = 0x10,
-       PE_DATAREL = 0x30, PE_INDIRECT = 0x80, PE_OMIT = 0xff };
+       PE_DATAREL = 0x30, PE_INDIRECT = 0x80 };
 #define REG_RSP 7
 #define MAX_STATES 8 /* DW_CFA_remember_state nesting */
 
@@ -35,19 +35,19 @@ static uint64_t uleb(struct reader *r)
 
 static int64_t sleb(struct reader *r)
 {
-	int64_t v = 0;
+	uint64_t v = 0;
 	unsigned shift = 0;
 	uint8_t b = 0x80;
 	while (r->p < r->end && shift < 64 && (b & 0x80)) {
 		b = *r->p++;
-		v |= (int64_t)(b & 0x7f) << shift;
+		v |= (uint64_t)(b & 0x7f) << shift;
 		shift += 7;
 	}
 	if (b & 0x80)
 		r->bad = 1;
 	else if (shift < 64 && (b & 0x40))
-		v |= -((int64_t)1 << shift);
-	return v;
+		v |= ~(uint64_t)0 << shift; /* sign-extend */
+	return (int64_t)v;
 }
 
 static uint64_t fixed(struct reader *r, unsigned bytes)
@@ -90,7 +90,7 @@ static uintptr_t encoded(struct reader *r, uint8_t enc, uintptr_t data)
 /* The FDE covering pc in the .eh_frame_hdr at hdr, by its binary search table; NULL if none. */
 static const uint8_t *find_fde(const uint8_t *hdr, uintptr_t pc)
 {
-	struct reader r = { hdr + 4, hdr + 4 + 32, 0 };
+	struct reader r = { hdr + 4, hdr + 4 + 16, 0 }; /* two encoded values: 16 bytes at most */
 	if (hdr[0] != 1 || hdr[3] != (PE_DATAREL | PE_SDATA4))
 		return NULL; /* the table layout every linker writes: 4-byte entries from hdr */
 	encoded(&r, hdr[1], (uintptr_t)hdr); /* .eh_frame's address: unused */
@@ -174,7 +174,6 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 {
 	while (r->p < r->end && !r->bad) {
 		uint8_t op = *r->p++;
-		uint64_t reg;
 		switch (op >> 6) {
 		case 1: /* advance_loc */
 			*loc += (op & 0x3f) * cie->code_align;
@@ -212,15 +211,10 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 		case 0x12: st->reg = (unsigned)uleb(r); st->off = sleb(r) * cie->data_align; break; /* def_cfa_sf */
 		case 0x13: st->off = sleb(r) * cie->data_align; break;                      /* def_cfa_offset_sf */
 		case 0x2e: uleb(r); break;                                                   /* GNU_args_size */
-		case 0x0f: /* def_cfa_expression: the frame's address is computed */
-			return 0;
-		case 0x09: case 0x10: case 0x14: case 0x15: case 0x16:
-			/* register, expression, val_*: a register saved in an unusual way, perhaps the
-			 * return address; not followed */
-			reg = uleb(r);
-			(void)reg;
-			return 0;
 		default:
+			/* def_cfa_expression (the frame's address is computed), register, expression and
+			 * val_* (a register, perhaps the return address, kept in an unusual way), or an
+			 * opcode we do not know: not followed */
 			return 0;
 		}
 	}

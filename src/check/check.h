@@ -139,6 +139,11 @@ uint32_t hgc_stack_capture(void);
 /* The same for a malloc or free entered from the program: `slot` is the exported function's
  * return-address slot (HGC_SLOT), under which stack.c caches the stack; NULL: no cache. */
 uint32_t hgc_stack_capture_at(const uintptr_t *slot);
+/* fork: the depot's lock is held across it; the child starts its stack cache cold, so that a
+ * short-lived child does not copy the parent's cache pages by writing to them. */
+void hgc_stack_fork_prepare(void);
+void hgc_stack_fork_parent(void);
+void hgc_stack_fork_child(void);
 /* The size of the frame that return address pc returns into, at that call, when it is fixed
  * (its address the stack pointer plus a constant, by its .eh_frame); 0 otherwise (cfi.c). */
 uint32_t hgc_frame_offset(uintptr_t pc);

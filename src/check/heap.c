@@ -616,16 +616,19 @@ void hgc_fork_prepare(void)
 {
 	hg_lock(&q_lock);
 	hgc_table_fork_prepare();
+	hgc_stack_fork_prepare();
 }
 
 void hgc_fork_parent(void)
 {
+	hgc_stack_fork_parent();
 	hgc_table_fork_parent();
 	hg_unlock(&q_lock);
 }
 
 void hgc_fork_child(void)
 {
+	hgc_stack_fork_child();
 	hgc_table_fork_child();
 	hgc_records_fork_child();
 	hg_lock_reset(&q_lock);

@@ -521,6 +521,22 @@ HG_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 	return 0;
 }
 
+void hgc_stack_fork_prepare(void)
+{
+	hg_lock(&depot_lock);
+}
+
+void hgc_stack_fork_parent(void)
+{
+	hg_unlock(&depot_lock);
+}
+
+void hgc_stack_fork_child(void)
+{
+	hg_lock_reset(&depot_lock);
+	cache_cold = COLD_CAPTURES;
+}
+
 int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max)
 {
 	if (!id || !by_id || id >= MAX_IDS)
