@@ -1,4 +1,5 @@
-/* unit.c — unit tests of internal modules: the size-class table, the options parser, the formatter. */
+/* unit.c — unit tests of internal modules: the size-class table, the options parser, the formatter,
+ * the frame sizes read from call frame information. */
 #include "util.h"
 
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "alloc/sizeclass.h"
 #include "base/fmt.h"
 #include "base/options.h"
+#include "check/check.h"
 
 /* Every request size maps to the smallest class that holds it. */
 static void test_size_class_is_smallest_fit(void **state)
@@ -152,6 +154,50 @@ static void test_fmt_bounded(void **state)
 	assert_int_equal(b.len, sizeof b.text);
 }
 
+/* ---- cfi.c: frame sizes at a call, against the compiler's own frame addresses ---- */
+#define SP_FRAMES __attribute__((noipa, optimize("O2", "omit-frame-pointer")))
+static uintptr_t callee_ra, callee_cfa;
+
+SP_FRAMES static void note_caller(void)
+{
+	callee_ra = (uintptr_t)__builtin_return_address(0);
+	callee_cfa = (uintptr_t)__builtin_dwarf_cfa();
+	__asm__ volatile("" ::: "memory");
+}
+
+/* Returns its frame's address (CFA); note_caller's return address is in its frame. */
+SP_FRAMES static uintptr_t fixed_frame(void)
+{
+	volatile char pad[200];
+	pad[0] = 1;
+	note_caller();
+	(void)pad[0];
+	return (uintptr_t)__builtin_dwarf_cfa();
+}
+
+SP_FRAMES static void variable_frame(size_t n)
+{
+	volatile char vla[n];
+	vla[0] = 1;
+	note_caller();
+	(void)vla[0];
+}
+
+/* The return address's slot sits the caller's frame size (its CFA minus the callee's) above
+ * the callee's; a frame with a variable-length array has no fixed size; code without unwind
+ * information has none either. */
+static void test_cfi_frame_offsets(void **state)
+{
+	(void)state;
+	uintptr_t cfa = fixed_frame();
+	assert_true(cfa > callee_cfa);
+	assert_int_equal(hgc_frame_offset(callee_ra), cfa - callee_cfa);
+	assert_int_equal(hgc_frame_offset(callee_ra), cfa - callee_cfa); /* from the memo */
+	variable_frame(100);
+	assert_int_equal(hgc_frame_offset(callee_ra), 0);
+	assert_int_equal(hgc_frame_offset((uintptr_t)&callee_ra), 0); /* data, not code */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_options_help_lists_every_key),
 		cmocka_unit_test(test_fmt_numbers),
 		cmocka_unit_test(test_fmt_bounded),
+		cmocka_unit_test(test_cfi_frame_offsets),
 	};
 	tu_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
