@@ -1,5 +1,5 @@
-/* stack.c — stack capture with libunwind's cached unwinder, and the depot that stores each
- * distinct stack once under a 32-bit id. */
+/* stack.c — stack capture with libunwind's cached unwinder, a cache of stacks by call site in
+ * front of it, and the depot that stores each distinct stack once under a 32-bit id. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elf.h>
