@@ -130,6 +130,13 @@ check("... in four threads at once, sharing the stack cache", callers(r, TWO, 24
 rc, err, r = run([stack_cases, "vla"], "show_reachable=1")
 check("... through a frame whose size varies, the callers' frames making up the difference",
       callers(r, {"vla_caller_small": 11, "vla_caller_big": 22}, 600))
+# -O0: every frame placed by its frame pointer.
+stack_cases_O0 = build(src("stack_cases.c"), ("-pthread", "-O0"), name="stack_cases_O0")
+rc, err, r = run([stack_cases_O0, "two-callers"], "show_reachable=1")
+check("... built -O0, every frame placed by its frame pointer", callers(r, TWO, 600))
+rc, err, r = run([stack_cases_O0, "vla"], "show_reachable=1")
+check("... built -O0, through a frame whose size varies",
+      callers(r, {"vla_caller_small": 11, "vla_caller_big": 22}, 600))
 
 # ---- the on-demand check, from the caller's stack pointer up ----
 rc, err, r = run([cases, "mid"], "show_reachable=1")

@@ -175,27 +175,39 @@ SP_FRAMES static uintptr_t fixed_frame(void)
 	return (uintptr_t)__builtin_dwarf_cfa();
 }
 
+static uintptr_t vla_fp, vla_cfa;
+
+/* A frame whose size varies: placed by its frame pointer, which it saved its caller's below. */
 SP_FRAMES static void variable_frame(size_t n)
 {
 	volatile char vla[n];
 	vla[0] = 1;
 	note_caller();
+	vla_fp = (uintptr_t)__builtin_frame_address(0);
+	vla_cfa = (uintptr_t)__builtin_dwarf_cfa();
 	(void)vla[0];
 }
 
-/* The return address's slot sits the caller's frame size (its CFA minus the callee's) above
- * the callee's; a frame with a variable-length array has no fixed size; code without unwind
- * information has none either. */
+/* A fixed frame's address is the stack pointer at the call plus its size (its CFA minus the
+ * callee's); a frame with a variable-length array's is its frame pointer plus 16, with the
+ * caller's frame pointer saved 16 bytes below; data has no rule. */
 static void test_cfi_frame_offsets(void **state)
 {
 	(void)state;
 	uintptr_t cfa = fixed_frame();
 	assert_true(cfa > callee_cfa);
-	assert_int_equal(hgc_frame_offset(callee_ra), cfa - callee_cfa);
-	assert_int_equal(hgc_frame_offset(callee_ra), cfa - callee_cfa); /* from the memo */
+	uint64_t rule = hgc_frame_rule(callee_ra);
+	assert_true(rule & HGC_RULE_KNOWN);
+	assert_false(rule & HGC_RULE_CFA_RBP);
+	assert_int_equal(HGC_RULE_CFA_OFF(rule), cfa - callee_cfa);
+	assert_int_equal(hgc_frame_rule(callee_ra), rule); /* from the memo */
 	variable_frame(100);
-	assert_int_equal(hgc_frame_offset(callee_ra), 0);
-	assert_int_equal(hgc_frame_offset((uintptr_t)&callee_ra), 0); /* data, not code */
+	rule = hgc_frame_rule(callee_ra);
+	assert_true(rule & HGC_RULE_CFA_RBP);
+	assert_int_equal(vla_fp + HGC_RULE_CFA_OFF(rule), vla_cfa);
+	assert_true(rule & HGC_RULE_RBP_SAVED);
+	assert_int_equal(HGC_RULE_RBP_BELOW(rule), 16);
+	assert_int_equal(hgc_frame_rule((uintptr_t)&callee_ra), 0); /* data, not code */
 }
 
 int main(void)

@@ -1,5 +1,5 @@
-/* cfi.c — the size of a caller's frame at a return address, read from its call frame
- * information (.eh_frame), for the stack cache of stack.c. */
+/* cfi.c — where a caller's frame and its saved frame pointer lie at a return address, read from
+ * its call frame information (.eh_frame), for the stack cache of stack.c. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "os/os.h"
 
 /* DWARF pointer encodings (DW_EH_PE_*) and call frame instructions (DW_CFA_*) used here. */
 enum { PE_ABSPTR = 0x00, PE_ULEB = 0x01, PE_UDATA2 = 0x02, PE_UDATA4 = 0x03, PE_UDATA8 = 0x04,
        PE_SLEB = 0x09, PE_SDATA2 = 0x0a, PE_SDATA4 = 0x0b, PE_SDATA8 = 0x0c, PE_PCREL = 0x10,
        PE_DATAREL = 0x30, PE_INDIRECT = 0x80 };
+#define REG_RBP 6
 #define REG_RSP 7
 #define MAX_STATES 8 /* DW_CFA_remember_state nesting */
 
@@ -164,9 +166,19 @@ static int read_cie(const uint8_t *c, struct cie *out)
 }
 
 struct state {
-	unsigned reg;
+	unsigned reg;   /* the frame's address: reg + off */
 	int64_t off;
+	int rbp_saved;  /* the caller's rbp is at the frame's address + rbp_off; else unchanged */
+	int64_t rbp_off;
 };
+
+static void set_saved(struct state *st, uint64_t reg, int64_t off)
+{
+	if (reg == REG_RBP) {
+		st->rbp_saved = 1;
+		st->rbp_off = off;
+	}
+}
 
 /* Runs call frame instructions from loc until the row for target; 0 on one we cannot follow. */
 static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, uintptr_t target,
@@ -174,6 +186,7 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 {
 	while (r->p < r->end && !r->bad) {
 		uint8_t op = *r->p++;
+		uint64_t reg;
 		switch (op >> 6) {
 		case 1: /* advance_loc */
 			*loc += (op & 0x3f) * cie->code_align;
@@ -181,9 +194,11 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 				return 1;
 			continue;
 		case 2: /* offset */
-			uleb(r);
+			set_saved(st, op & 0x3f, (int64_t)uleb(r) * cie->data_align);
 			continue;
-		case 3: /* restore */
+		case 3: /* restore: every register's first rule is "unchanged" on x86-64 */
+			if ((op & 0x3f) == REG_RBP)
+				st->rbp_saved = 0;
 			continue;
 		}
 		switch (op) {
@@ -192,8 +207,15 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 		case 0x02: *loc += fixed(r, 1) * cie->code_align; if (*loc > target) return 1; break;
 		case 0x03: *loc += fixed(r, 2) * cie->code_align; if (*loc > target) return 1; break;
 		case 0x04: *loc += fixed(r, 4) * cie->code_align; if (*loc > target) return 1; break;
-		case 0x05: uleb(r); uleb(r); break;          /* offset_extended */
-		case 0x06: case 0x07: case 0x08: uleb(r); break; /* restore_extended, undefined, same_value */
+		case 0x05: reg = uleb(r); set_saved(st, reg, (int64_t)uleb(r) * cie->data_align); break; /* offset_extended */
+		case 0x06: case 0x08: /* restore_extended, same_value */
+			if (uleb(r) == REG_RBP)
+				st->rbp_saved = 0;
+			break;
+		case 0x07: /* undefined */
+			if (uleb(r) == REG_RBP)
+				return 0;
+			break;
 		case 0x0a: /* remember_state */
 			if (*nsaved == MAX_STATES)
 				return 0;
@@ -207,7 +229,7 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 		case 0x0c: st->reg = (unsigned)uleb(r); st->off = (int64_t)uleb(r); break; /* def_cfa */
 		case 0x0d: st->reg = (unsigned)uleb(r); break;                               /* def_cfa_register */
 		case 0x0e: st->off = (int64_t)uleb(r); break;                                /* def_cfa_offset */
-		case 0x11: uleb(r); sleb(r); break;                                          /* offset_extended_sf */
+		case 0x11: reg = uleb(r); set_saved(st, reg, sleb(r) * cie->data_align); break; /* offset_extended_sf */
 		case 0x12: st->reg = (unsigned)uleb(r); st->off = sleb(r) * cie->data_align; break; /* def_cfa_sf */
 		case 0x13: st->off = sleb(r) * cie->data_align; break;                      /* def_cfa_offset_sf */
 		case 0x2e: uleb(r); break;                                                   /* GNU_args_size */
@@ -221,10 +243,9 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 	return !r->bad;
 }
 
-/* The offset from the stack pointer to the frame's address at the call before return address
- * pc, when that address is the stack pointer plus a constant; 0 otherwise (a frame pointer,
- * alloca, no unwind information). */
-static uint32_t lookup_offset(uintptr_t pc)
+/* The rule at the call before return address pc, packed (see hgc_frame_rule); 0 when the frame's
+ * address is neither rsp nor rbp plus a constant, or there is no unwind information. */
+static uint64_t lookup_rule(uintptr_t pc)
 {
 	struct dl_find_object obj;
 	if (_dl_find_object((void *)pc, &obj) != 0 || !obj.dlfo_eh_frame)
@@ -248,7 +269,7 @@ static uint32_t lookup_offset(uintptr_t pc)
 		return 0;
 	if (cie.has_aug_data)
 		r.p += uleb(&r);
-	struct state st = { REG_RSP, 8 }, saved[MAX_STATES];
+	struct state st = { REG_RSP, 8, 0, 0 }, saved[MAX_STATES];
 	unsigned nsaved = 0;
 	uintptr_t loc = start;
 	struct reader init = cie.insns;
@@ -257,20 +278,45 @@ static uint32_t lookup_offset(uintptr_t pc)
 	loc = start;
 	if (!run_insns(&r, &cie, &loc, target, &st, saved, &nsaved))
 		return 0;
-	return st.reg == REG_RSP && st.off >= 8 && st.off < 65536 && !(st.off & 7) ? (uint32_t)st.off : 0;
+	if ((st.reg != REG_RSP && st.reg != REG_RBP) || st.off < 8 || st.off >= (1 << 28) || (st.off & 7) ||
+	    (st.rbp_saved && (st.rbp_off >= 0 || st.rbp_off < -(1 << 20) || (st.rbp_off & 7))))
+		return 0;
+	return HGC_RULE_KNOWN | (st.reg == REG_RBP ? HGC_RULE_CFA_RBP : 0) |
+	       (st.rbp_saved ? HGC_RULE_RBP_SAVED | (uint64_t)(-st.rbp_off) << 32 : 0) | (uint64_t)st.off << 2;
 }
 
-/* Results by return address: pc << 16 | offset (0: not a fixed frame), 0 for an empty entry. */
-#define OFFSETS_BITS 13
-static _Atomic uint64_t offsets[1u << OFFSETS_BITS];
+/* Rules by return address, two words each: the rule is written before the address, and read
+ * between two reads of it. Mapped at the first use: short processes never make one. */
+#define RULES_BITS 15
+struct rule_entry {
+	_Atomic uintptr_t pc;
+	_Atomic uint64_t rule;
+};
+static struct rule_entry *_Atomic rules;
 
-uint32_t hgc_frame_offset(uintptr_t pc)
+uint64_t hgc_frame_rule(uintptr_t pc)
 {
-	_Atomic uint64_t *e = &offsets[(pc * 0x9e3779b97f4a7c15ull) >> (64 - OFFSETS_BITS)];
-	uint64_t v = atomic_load_explicit(e, memory_order_relaxed);
-	if (v && v >> 16 == pc)
-		return (uint32_t)(v & 0xffff);
-	uint32_t off = lookup_offset(pc);
-	atomic_store_explicit(e, (uint64_t)pc << 16 | off, memory_order_relaxed);
-	return off;
+	struct rule_entry *t = atomic_load_explicit(&rules, memory_order_acquire);
+	if (!t) {
+		struct rule_entry *fresh = hg_os_map(sizeof *t << RULES_BITS, 0), *none = NULL;
+		if (!fresh)
+			return lookup_rule(pc);
+		if (atomic_compare_exchange_strong(&rules, &none, fresh))
+			t = fresh;
+		else {
+			hg_os_unmap(fresh, sizeof *t << RULES_BITS);
+			t = none;
+		}
+	}
+	struct rule_entry *e = &t[(pc * 0x9e3779b97f4a7c15ull) >> (64 - RULES_BITS)];
+	if (atomic_load_explicit(&e->pc, memory_order_acquire) == pc) {
+		uint64_t v = atomic_load_explicit(&e->rule, memory_order_acquire);
+		if (atomic_load_explicit(&e->pc, memory_order_relaxed) == pc)
+			return v;
+	}
+	uint64_t v = lookup_rule(pc);
+	atomic_store_explicit(&e->pc, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->rule, v, memory_order_release);
+	atomic_store_explicit(&e->pc, pc, memory_order_release);
+	return v;
 }

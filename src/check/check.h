@@ -144,12 +144,34 @@ uint32_t hgc_stack_capture_at(const uintptr_t *slot);
 void hgc_stack_fork_prepare(void);
 void hgc_stack_fork_parent(void);
 void hgc_stack_fork_child(void);
-/* The size of the frame that return address pc returns into, at that call, when it is fixed
- * (its address the stack pointer plus a constant, by its .eh_frame); 0 otherwise (cfi.c). */
-uint32_t hgc_frame_offset(uintptr_t pc);
+/* The rule of the frame that return address pc returns into, at that call (cfi.c, from its
+ * .eh_frame): the frame's address is rsp (the stack pointer at the call) or rbp (the frame
+ * pointer's value there) plus HGC_RULE_CFA_OFF bytes; with HGC_RULE_RBP_SAVED the caller's rbp
+ * is saved HGC_RULE_RBP_BELOW bytes below that address, else rbp is the caller's too. 0: not
+ * known, or a frame this cannot follow. */
+uint64_t hgc_frame_rule(uintptr_t pc);
+#define HGC_RULE_KNOWN 1u
+#define HGC_RULE_CFA_RBP 2u
+#define HGC_RULE_RBP_SAVED ((uint64_t)1 << 31)
+#define HGC_RULE_CFA_OFF(v) ((uint32_t)((v) >> 2) & ((1u << 29) - 1))
+#define HGC_RULE_RBP_BELOW(v) ((uint32_t)((v) >> 32))
+/* The caller's frame pointer (rbp) at the latest entry into the API on this thread, and that
+ * entry's slot: stack.c trusts the first only for a capture from that slot, since a signal
+ * handler's call in between replaces both. */
+extern __thread uintptr_t hgc_entry_rbp;
+extern __thread const uintptr_t *hgc_entry_slot;
+
+HG_INLINE const uintptr_t *hgc_note_entry(const uintptr_t *frame)
+{
+	hgc_entry_rbp = frame[0]; /* the caller's, which the prologue pushed */
+	hgc_entry_slot = frame + 1;
+	return frame + 1;
+}
+
 /* The return-address slot of the function this is expanded in (of the exported function an
- * always-inline helper is inlined into): its stack's first frame. */
-#define HGC_SLOT ((const uintptr_t *)__builtin_dwarf_cfa() - 1)
+ * always-inline helper is inlined into), its stack's first frame, with the caller's rbp noted:
+ * the function gets a frame pointer for it. */
+#define HGC_SLOT hgc_note_entry((const uintptr_t *)__builtin_frame_address(0))
 /* Copies up to max return addresses of stack `id`; returns how many. */
 int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max);
 /* The calling thread's number: 1 for the main thread, then 2, 3... in order of first use. */

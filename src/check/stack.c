@@ -317,16 +317,21 @@ HG_INLINE int unwind(void **raw, int depth)
  * 100-300 ns (16 frames). Stacks through a signal frame are not kept (its frame has no fixed
  * size). */
 #define CACHE_DEPTH 16
-#define CACHE_BITS_FIRST 8 /* 256 entries of 192 bytes: a short process touches few pages */
+#define CACHE_BITS_FIRST 8 /* 256 entries of 384 bytes: a short process touches few pages */
 #define CACHE_BITS_MAX 12  /* ... growing fourfold whenever twice as many stacks were written */
 #define STACK_SPAN ((uintptr_t)1 << 30) /* farther from its thread's top: not a thread stack */
 
+#define CACHE_WORDS (2 * CACHE_DEPTH) /* return addresses, and frame pointers a frame's place took */
+
 struct cached {
 	_Atomic uint32_t seq; /* odd while a writer fills it */
-	uint32_t id, n;
-	uintptr_t slot;            /* the key, with pc[0]: the first return address's slot */
-	uintptr_t pc[CACHE_DEPTH];
-	uint16_t off[CACHE_DEPTH]; /* of pc[i]'s slot, in words from the first one */
+	uint32_t id;
+	uint16_t n;           /* words to compare */
+	uint16_t rbp_used;    /* the caller's rbp at the entry placed a frame: it must be `rbp` */
+	uintptr_t slot;       /* the key, with val[0]: the first return address's slot */
+	uintptr_t val[CACHE_WORDS];
+	uintptr_t rbp;
+	uint16_t off[CACHE_WORDS]; /* of val[i]'s word, in words from the slot */
 } __attribute__((aligned(64))); /* a lookup that fails reads one line of each entry */
 
 struct cache_table {
@@ -337,6 +342,8 @@ struct cache_table {
 
 /* Readers use the table they loaded; tables outgrown stay mapped for them. */
 static struct cache_table *_Atomic cache;
+__thread uintptr_t hgc_entry_rbp;
+__thread const uintptr_t *hgc_entry_slot;
 /* Stacks that never repeat (a recursive walk's) only pay for lookups, scans and writes: a
  * thread whose last WINDOW captures hit less than one time in four uses the cache for one
  * capture in SPARSE_EVERY, and counts each hit of those for SPARSE_EVERY. */
@@ -373,17 +380,18 @@ static inline struct cached *cache_pair(struct cache_table *t, uintptr_t slot, u
 
 /* The id of the stack cached in e when the words at slot still hold it; 0 otherwise. `words`
  * of the stack lie at slot and above: a torn offset (a writer at work) is read within them. */
-static uint32_t cache_match(const struct cached *e, const uintptr_t *slot, uintptr_t ra, uintptr_t words)
+static uint32_t cache_match(const struct cached *e, const uintptr_t *slot, uintptr_t ra, uintptr_t words,
+			   const uintptr_t *rbp)
 {
 	uint32_t seq = atomic_load_explicit(&e->seq, memory_order_acquire);
-	if ((seq & 1) || LOAD(e->slot) != (uintptr_t)slot || LOAD(e->pc[0]) != ra)
+	if ((seq & 1) || LOAD(e->slot) != (uintptr_t)slot || LOAD(e->val[0]) != ra)
 		return 0;
 	uint32_t n = LOAD(e->n);
-	if (n > CACHE_DEPTH)
+	if (n > CACHE_WORDS || (LOAD(e->rbp_used) && (!rbp || *rbp != LOAD(e->rbp))))
 		return 0;
 	for (uint32_t i = 1; i < n; i++) {
 		uint32_t off = LOAD(e->off[i]);
-		if (off >= words || slot[off] != LOAD(e->pc[i]))
+		if (off >= words || slot[off] != LOAD(e->val[i]))
 			return 0;
 	}
 	uint32_t id = LOAD(e->id);
@@ -391,11 +399,13 @@ static uint32_t cache_match(const struct cached *e, const uintptr_t *slot, uintp
 	return atomic_load_explicit(&e->seq, memory_order_relaxed) == seq ? id : 0;
 }
 
-static uint32_t cache_lookup(struct cache_table *t, const uintptr_t *slot, uintptr_t ra, uintptr_t words)
+/* rbp: the caller's frame pointer at the entry, NULL when not known. */
+static uint32_t cache_lookup(struct cache_table *t, const uintptr_t *slot, uintptr_t ra, uintptr_t words,
+			     const uintptr_t *rbp)
 {
 	const struct cached *e = cache_pair(t, (uintptr_t)slot, ra);
-	uint32_t id = cache_match(e, slot, ra, words);
-	return id ? id : cache_match(e + 1, slot, ra, words);
+	uint32_t id = cache_match(e, slot, ra, words, rbp);
+	return id ? id : cache_match(e + 1, slot, ra, words, rbp);
 }
 
 /* The table to write into: the first one, or a larger one once this one had twice as many
@@ -418,21 +428,59 @@ static struct cache_table *cache_for_write(void)
 	return seen;
 }
 
-/* Keeps stack pcs[0..n) (id) under slot, pcs[0] being the word at slot. */
-static void cache_store(const uintptr_t *slot, uintptr_t top, const uintptr_t *pcs, uint32_t n, uint32_t id)
+/* Keeps stack pcs[0..n) (id) under slot, pcs[0] being the word at slot: walks its frames by
+ * their rules (cfi.c) from the slot and the caller's rbp below it, keeps where each return
+ * address sits and each frame pointer a frame's place was computed from, and gives up on a
+ * frame it cannot follow or a return address not where the unwinder found it. */
+static void cache_store(const uintptr_t *slot, uintptr_t top, const uintptr_t *pcs, uint32_t n, uint32_t id,
+			const uintptr_t *entry_rbp)
 {
 	if (n > CACHE_DEPTH)
 		return;
-	uint16_t off[CACHE_DEPTH] = { 0 };
+	uint16_t off[CACHE_WORDS];
+	uintptr_t val[CACHE_WORDS], rbp = entry_rbp ? *entry_rbp : 0;
+	uint32_t k = 1;
+	off[0] = 0;
+	val[0] = pcs[0];
+	/* Where rbp's value came from: the entry (from_entry), or a stack word not yet kept. */
+	int from_entry = 1, rbp_used = 0, pending = 0;
+	uint16_t pending_off = 0;
 	const uintptr_t *at = slot;
-	for (uint32_t i = 1; i < n; i++) {
-		uint32_t bytes = hgc_frame_offset(pcs[i - 1]);
-		if (!bytes)
-			return; /* a frame whose size may vary, or one we cannot read */
-		at += bytes / sizeof *at;
-		if ((uintptr_t)at >= top || *at != pcs[i] || at - slot > UINT16_MAX)
+	for (uint32_t i = 0; i + 1 < n; i++) {
+		uint64_t rule = hgc_frame_rule(pcs[i]);
+		if (!rule)
+			return; /* no unwind information, or a frame address this does not follow */
+		uintptr_t cfa;
+		if (rule & HGC_RULE_CFA_RBP) {
+			if (from_entry && !entry_rbp)
+				return; /* placed by an rbp not known here */
+			cfa = rbp + HGC_RULE_CFA_OFF(rule);
+			if (from_entry)
+				rbp_used = 1;
+			else if (pending) {
+				off[k] = pending_off;
+				val[k++] = rbp;
+				pending = 0;
+			}
+		} else {
+			cfa = (uintptr_t)(at + 1) + HGC_RULE_CFA_OFF(rule);
+		}
+		if (cfa <= (uintptr_t)(at + 1) || cfa > top || (cfa & 7))
+			return;
+		if (rule & HGC_RULE_RBP_SAVED) {
+			const uintptr_t *w = (const uintptr_t *)(cfa - HGC_RULE_RBP_BELOW(rule));
+			if (w <= slot || (uintptr_t)w >= top || w - slot > UINT16_MAX)
+				return;
+			rbp = *w;
+			from_entry = 0;
+			pending = 1;
+			pending_off = (uint16_t)(w - slot);
+		}
+		at = (const uintptr_t *)cfa - 1;
+		if (*at != pcs[i + 1] || at - slot > UINT16_MAX)
 			return; /* the unwinder found another frame: leave it to the unwinder */
-		off[i] = (uint16_t)(at - slot);
+		off[k] = (uint16_t)(at - slot);
+		val[k++] = pcs[i + 1];
 	}
 	struct cache_table *t = cache_for_write();
 	if (!t)
@@ -448,10 +496,12 @@ static void cache_store(const uintptr_t *slot, uintptr_t top, const uintptr_t *p
 	atomic_thread_fence(memory_order_release); /* readers see seq odd before any field changes */
 	STORE(e->slot, (uintptr_t)slot);
 	STORE(e->id, id);
-	STORE(e->n, n);
-	for (uint32_t i = 0; i < n; i++) {
+	STORE(e->n, (uint16_t)k);
+	STORE(e->rbp_used, (uint16_t)rbp_used);
+	STORE(e->rbp, entry_rbp ? *entry_rbp : 0);
+	for (uint32_t i = 0; i < k; i++) {
 		STORE(e->off[i], off[i]);
-		STORE(e->pc[i], pcs[i]);
+		STORE(e->val[i], val[i]);
 	}
 	atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
 }
@@ -465,6 +515,7 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	if (depth > MAX_DEPTH)
 		depth = MAX_DEPTH;
 	uintptr_t ra = slot ? *slot : 0, top = slot ? stack_top((uintptr_t)slot) : 0;
+	const uintptr_t *rbp = slot && hgc_entry_slot == slot ? &hgc_entry_rbp : NULL;
 	struct cache_table *tab = atomic_load_explicit(&cache, memory_order_acquire);
 	uint32_t id;
 	int use = 0; /* this capture looks in the cache, and writes to it on a miss */
@@ -474,7 +525,7 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 			cache_window = cache_window_hits = 0;
 		}
 		use = !cache_sparse || cache_window % SPARSE_EVERY == 0;
-		if (use && tab && (id = cache_lookup(tab, slot, ra, (top - (uintptr_t)slot) / sizeof *slot))) {
+		if (use && tab && (id = cache_lookup(tab, slot, ra, (top - (uintptr_t)slot) / sizeof *slot, rbp))) {
 			cache_window_hits += cache_sparse ? SPARSE_EVERY : 1; /* a sample stands for its peers */
 			return id;
 		}
@@ -488,7 +539,7 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	if (cache_cold)
 		cache_cold--;
 	else if (use && id && (uintptr_t)raw[0] == ra)
-		cache_store(slot, top, (const uintptr_t *)raw, (uint32_t)n, id);
+		cache_store(slot, top, (const uintptr_t *)raw, (uint32_t)n, id, rbp);
 	return id;
 }
 
