@@ -305,17 +305,18 @@ HG_INLINE int unwind(void **raw, int depth)
 
 /* ---- the stack cache: a malloc or free from where one came before skips the unwinder ---- */
 
-/* The exported API functions pass the address of their return-address slot (HGC_SLOT). A
- * stack unwound from there is kept under that address with each return address and the stack
- * word where it sits, taken from the call frame information (cfi.c): the return address of a
- * frame sits the frame's size above the one before. Only stacks whose every frame has a fixed
- * size at its call (the frame's address is the stack pointer plus a constant: no frame
- * pointer, no alloca) are kept. The next capture from the same slot reads those words: when
- * each holds its return address, then by induction from the first each frame is the same
- * function at the same call with the same size, so each word is the frame's real slot, and
- * the unwinder would return the same stack. That costs ~20 ns where the unwinder takes
- * 100-300 ns (16 frames). Stacks through a signal frame are not kept (its frame has no fixed
- * size). */
+/* The exported API functions pass the address of their return-address slot (HGC_SLOT) and note
+ * their caller's frame pointer. A stack unwound from there is kept under that slot with the
+ * stack words that place it: where each return address sits, by the rule of each frame at its
+ * call from .eh_frame (cfi.c: the frame's address is the stack pointer or the frame pointer
+ * plus a constant), and the frame pointer values that placed frames (the caller's at the
+ * entry, or words where frames saved it). The next capture from the same slot reads those
+ * words: when each holds the same value, then by induction from the first each frame is the
+ * same function at the same call, at the same place, so each word is where the unwinder reads
+ * that frame's return address, and it would return the same stack. A frame with alloca is
+ * placed by its frame pointer, whose value then differs. That costs ~20 ns where the unwinder
+ * takes 100-300 ns (16 frames). A frame whose address rule is neither (a signal frame's) ends
+ * what can be kept: such stacks always go to the unwinder. */
 #define CACHE_DEPTH 16
 #define CACHE_BITS_FIRST 8 /* 256 entries of 384 bytes: a short process touches few pages */
 #define CACHE_BITS_MAX 12  /* ... growing fourfold whenever twice as many stacks were written */
