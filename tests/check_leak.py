@@ -130,10 +130,26 @@ check("... in four threads at once, sharing the stack cache", callers(r, TWO, 24
 rc, err, r = run([stack_cases, "vla"], "show_reachable=1")
 check("... through a frame whose size varies, the callers' frames making up the difference",
       callers(r, {"vla_caller_small": 11, "vla_caller_big": 22}, 600))
+
+
+def deep(r):
+    """One group of 600 blocks of 33 bytes whose 16 frames are alloc_at_leaf, then deep_c,
+    deep_b, deep_a in turn (deep_a(20) recurses to deep_c(0))."""
+    want = ["alloc_at_leaf"] + ["deep_c", "deep_b", "deep_a"] * 5
+    groups = [g for g in r["leaks"] if g["stack"][:1] == ["alloc_at_leaf"]]
+    if len(groups) != 1 or groups[0]["blocks"] != 600 or groups[0]["bytes"] != 600 * 33:
+        return ["groups %s" % [(g["bytes"], g["blocks"]) for g in groups]]
+    return [] if groups[0]["stack"] == want else ["stack %s" % groups[0]["stack"]]
+
+
+rc, err, r = run([stack_cases, "deep"], "show_reachable=1")
+check("a stack deeper than 16 frames names each of the 16 in order", deep(r))
 # -O0: every frame placed by its frame pointer.
 stack_cases_O0 = build(src("stack_cases.c"), ("-pthread", "-O0"), name="stack_cases_O0")
 rc, err, r = run([stack_cases_O0, "two-callers"], "show_reachable=1")
 check("... built -O0, every frame placed by its frame pointer", callers(r, TWO, 600))
+rc, err, r = run([stack_cases_O0, "deep"], "show_reachable=1")
+check("... built -O0, a stack deeper than 16 frames", deep(r))
 rc, err, r = run([stack_cases_O0, "vla"], "show_reachable=1")
 check("... built -O0, through a frame whose size varies",
       callers(r, {"vla_caller_small": 11, "vla_caller_big": 22}, 600))

@@ -15,6 +15,7 @@ enum { PE_ABSPTR = 0x00, PE_ULEB = 0x01, PE_UDATA2 = 0x02, PE_UDATA4 = 0x03, PE_
        PE_DATAREL = 0x30, PE_INDIRECT = 0x80 };
 #define REG_RBP 6
 #define REG_RSP 7
+#define REG_RA 16 /* the return address's column */
 #define MAX_STATES 8 /* DW_CFA_remember_state nesting */
 
 struct reader {
@@ -170,6 +171,7 @@ struct state {
 	int64_t off;
 	int rbp_saved;  /* the caller's rbp is at the frame's address + rbp_off; else unchanged */
 	int64_t rbp_off;
+	int last;       /* no return address: no caller */
 };
 
 static void set_saved(struct state *st, uint64_t reg, int64_t off)
@@ -213,8 +215,11 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 				st->rbp_saved = 0;
 			break;
 		case 0x07: /* undefined */
-			if (uleb(r) == REG_RBP)
+			reg = uleb(r);
+			if (reg == REG_RBP)
 				return 0;
+			if (reg == REG_RA)
+				st->last = 1; /* the outermost frame: _start, a thread's clone */
 			break;
 		case 0x0a: /* remember_state */
 			if (*nsaved == MAX_STATES)
@@ -269,7 +274,7 @@ static uint64_t lookup_rule(uintptr_t pc)
 		return 0;
 	if (cie.has_aug_data)
 		r.p += uleb(&r);
-	struct state st = { REG_RSP, 8, 0, 0 }, saved[MAX_STATES];
+	struct state st = { REG_RSP, 8, 0, 0, 0 }, saved[MAX_STATES];
 	unsigned nsaved = 0;
 	uintptr_t loc = start;
 	struct reader init = cie.insns;
@@ -281,7 +286,7 @@ static uint64_t lookup_rule(uintptr_t pc)
 	if ((st.reg != REG_RSP && st.reg != REG_RBP) || st.off < 8 || st.off >= (1 << 28) || (st.off & 7) ||
 	    (st.rbp_saved && (st.rbp_off >= 0 || st.rbp_off < -(1 << 20) || (st.rbp_off & 7))))
 		return 0;
-	return HGC_RULE_KNOWN | (st.reg == REG_RBP ? HGC_RULE_CFA_RBP : 0) |
+	return HGC_RULE_KNOWN | (st.reg == REG_RBP ? HGC_RULE_CFA_RBP : 0) | (st.last ? HGC_RULE_LAST : 0) |
 	       (st.rbp_saved ? HGC_RULE_RBP_SAVED | (uint64_t)(-st.rbp_off) << 32 : 0) | (uint64_t)st.off << 2;
 }
 

@@ -147,13 +147,14 @@ void hgc_stack_fork_child(void);
 /* The rule of the frame that return address pc returns into, at that call (cfi.c, from its
  * .eh_frame): the frame's address is rsp (the stack pointer at the call) or rbp (the frame
  * pointer's value there) plus HGC_RULE_CFA_OFF bytes; with HGC_RULE_RBP_SAVED the caller's rbp
- * is saved HGC_RULE_RBP_BELOW bytes below that address, else rbp is the caller's too. 0: not
- * known, or a frame this cannot follow. */
+ * is saved HGC_RULE_RBP_BELOW bytes below that address, else rbp is the caller's too;
+ * HGC_RULE_LAST: the outermost frame. 0: not known, or a frame this cannot follow. */
 uint64_t hgc_frame_rule(uintptr_t pc);
 #define HGC_RULE_KNOWN 1u
 #define HGC_RULE_CFA_RBP 2u
+#define HGC_RULE_LAST ((uint64_t)1 << 30) /* the outermost frame: it has no caller */
 #define HGC_RULE_RBP_SAVED ((uint64_t)1 << 31)
-#define HGC_RULE_CFA_OFF(v) ((uint32_t)((v) >> 2) & ((1u << 29) - 1))
+#define HGC_RULE_CFA_OFF(v) ((uint32_t)((v) >> 2) & ((1u << 28) - 1))
 #define HGC_RULE_RBP_BELOW(v) ((uint32_t)((v) >> 32))
 /* The caller's frame pointer (rbp) at the latest entry into the API on this thread, and that
  * entry's slot: stack.c trusts the first only for a capture from that slot, since a signal

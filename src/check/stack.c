@@ -429,65 +429,89 @@ static struct cache_table *cache_for_write(void)
 	return seen;
 }
 
-/* Keeps stack pcs[0..n) (id) under slot, pcs[0] being the word at slot: walks its frames by
- * their rules (cfi.c) from the slot and the caller's rbp below it, keeps where each return
- * address sits and each frame pointer a frame's place was computed from, and gives up on a
- * frame it cannot follow or a return address not where the unwinder found it. */
-static void cache_store(const uintptr_t *slot, uintptr_t top, const uintptr_t *pcs, uint32_t n, uint32_t id,
-			const uintptr_t *entry_rbp)
+/* The stack words that place a stack from its slot (see above). */
+struct placement {
+	uint32_t k;           /* words */
+	int whole;            /* the frames walked are the whole stack (walk) */
+	int rbp_used;         /* the caller's rbp at the entry placed a frame */
+	uint16_t off[2 * MAX_DEPTH];
+	uintptr_t val[2 * MAX_DEPTH];
+};
+
+/* Unwinds from slot by the frames' rules (cfi.c): pcs[0] is the word at slot, each next one
+ * the word its frame's rule places; entry_rbp is the caller's rbp at the entry (NULL: not
+ * known). Returns how many of the max frames it placed, and in *p the words that placed
+ * them, with p->whole set when that is the whole stack: max frames, or all of them up to the
+ * outermost. It stops short at a frame it cannot follow. */
+static uint32_t walk(const uintptr_t *slot, uintptr_t top, const uintptr_t *entry_rbp, uintptr_t *pcs,
+		     uint32_t max, struct placement *p)
 {
-	if (n > CACHE_DEPTH)
-		return;
-	uint16_t off[CACHE_WORDS];
-	uintptr_t val[CACHE_WORDS], rbp = entry_rbp ? *entry_rbp : 0;
-	uint32_t k = 1;
-	off[0] = 0;
-	val[0] = pcs[0];
+	uintptr_t rbp = entry_rbp ? *entry_rbp : 0;
 	/* Where rbp's value came from: the entry (from_entry), or a stack word not yet kept. */
-	int from_entry = 1, rbp_used = 0, pending = 0;
+	int from_entry = 1, pending = 0;
 	uint16_t pending_off = 0;
 	const uintptr_t *at = slot;
-	for (uint32_t i = 0; i + 1 < n; i++) {
+	pcs[0] = *slot;
+	p->off[0] = 0;
+	p->val[0] = pcs[0];
+	p->k = 1;
+	p->rbp_used = 0;
+	p->whole = 0;
+	for (uint32_t i = 0; i + 1 < max; i++) {
 		uint64_t rule = hgc_frame_rule(pcs[i]);
+		if (rule & HGC_RULE_LAST) {
+			p->whole = 1; /* the outermost frame, as libunwind stops there too */
+			return i + 1;
+		}
 		if (!rule)
-			return; /* no unwind information, or a frame address this does not follow */
+			return i + 1; /* no unwind information, or a frame this does not follow */
 		uintptr_t cfa;
 		if (rule & HGC_RULE_CFA_RBP) {
 			if (from_entry && !entry_rbp)
-				return; /* placed by an rbp not known here */
+				return i + 1; /* placed by an rbp not known here */
 			cfa = rbp + HGC_RULE_CFA_OFF(rule);
 			if (from_entry)
-				rbp_used = 1;
+				p->rbp_used = 1;
 			else if (pending) {
-				off[k] = pending_off;
-				val[k++] = rbp;
+				p->off[p->k] = pending_off;
+				p->val[p->k++] = rbp;
 				pending = 0;
 			}
 		} else {
 			cfa = (uintptr_t)(at + 1) + HGC_RULE_CFA_OFF(rule);
 		}
 		if (cfa <= (uintptr_t)(at + 1) || cfa > top || (cfa & 7))
-			return;
+			return i + 1;
 		if (rule & HGC_RULE_RBP_SAVED) {
 			const uintptr_t *w = (const uintptr_t *)(cfa - HGC_RULE_RBP_BELOW(rule));
 			if (w <= slot || (uintptr_t)w >= top || w - slot > UINT16_MAX)
-				return;
+				return i + 1;
 			rbp = *w;
 			from_entry = 0;
 			pending = 1;
 			pending_off = (uint16_t)(w - slot);
 		}
 		at = (const uintptr_t *)cfa - 1;
-		if (*at != pcs[i + 1] || at - slot > UINT16_MAX)
-			return; /* the unwinder found another frame: leave it to the unwinder */
-		off[k] = (uint16_t)(at - slot);
-		val[k++] = pcs[i + 1];
+		if (!*at || at - slot > UINT16_MAX)
+			return i + 1;
+		pcs[i + 1] = *at;
+		p->off[p->k] = (uint16_t)(at - slot);
+		p->val[p->k++] = pcs[i + 1];
 	}
+	p->whole = 1;
+	return max;
+}
+
+/* Keeps stack id under slot, placed by p. */
+static void cache_store(const uintptr_t *slot, const struct placement *p, uint32_t id, const uintptr_t *entry_rbp)
+{
+	if (p->k > CACHE_WORDS)
+		return;
 	struct cache_table *t = cache_for_write();
 	if (!t)
 		return;
 	/* Writes alternate between the two entries: each write flips bit 1 of its seq. */
-	struct cached *e = cache_pair(t, (uintptr_t)slot, pcs[0]);
+	struct cached *e = cache_pair(t, (uintptr_t)slot, p->val[0]);
 	e += (atomic_load_explicit(&e->seq, memory_order_relaxed) >> 1 & 1) ^
 	     (atomic_load_explicit(&e[1].seq, memory_order_relaxed) >> 1 & 1);
 	uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
@@ -497,12 +521,12 @@ static void cache_store(const uintptr_t *slot, uintptr_t top, const uintptr_t *p
 	atomic_thread_fence(memory_order_release); /* readers see seq odd before any field changes */
 	STORE(e->slot, (uintptr_t)slot);
 	STORE(e->id, id);
-	STORE(e->n, (uint16_t)k);
-	STORE(e->rbp_used, (uint16_t)rbp_used);
+	STORE(e->n, (uint16_t)p->k);
+	STORE(e->rbp_used, (uint16_t)p->rbp_used);
 	STORE(e->rbp, entry_rbp ? *entry_rbp : 0);
-	for (uint32_t i = 0; i < k; i++) {
-		STORE(e->off[i], off[i]);
-		STORE(e->val[i], val[i]);
+	for (uint32_t i = 0; i < p->k; i++) {
+		STORE(e->off[i], p->off[i]);
+		STORE(e->val[i], p->val[i]);
 	}
 	atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
 }
@@ -531,16 +555,31 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 			return id;
 		}
 	}
-	if (unlikely(unwinder_hi == 1))
-		find_unwinder_extent();
-	void *raw[MAX_DEPTH + OWN_FRAMES_MAX];
-	int n = unwind(raw, depth);
-	id = n > 0 ? depot_put((const uintptr_t *)raw, n) : 0;
-	/* A caller inside heapguard (realloc calling malloc) is not the first frame: no cache. */
+	/* A miss: the frames' rules give the stack when every frame has one, as libunwind would;
+	 * a frame they cannot follow sends the capture to libunwind. */
+	uintptr_t pcs[MAX_DEPTH];
+	struct placement p = { .whole = 0 };
+	uint32_t n = top && !hgc_is_own_pc(ra) ? walk(slot, top, rbp, pcs, (uint32_t)depth, &p) : 0;
+	int store = use && !cache_cold && n <= CACHE_DEPTH;
 	if (cache_cold)
 		cache_cold--;
-	else if (use && id && (uintptr_t)raw[0] == ra)
-		cache_store(slot, top, (const uintptr_t *)raw, (uint32_t)n, id, rbp);
+	if (p.whole) {
+		id = depot_put(pcs, (int)n);
+	} else {
+		if (unlikely(unwinder_hi == 1))
+			find_unwinder_extent();
+		void *raw[MAX_DEPTH + OWN_FRAMES_MAX];
+		int got = unwind(raw, depth);
+		id = got > 0 ? depot_put((const uintptr_t *)raw, got) : 0;
+		/* Cacheable when the rules placed every frame libunwind found (a caller inside
+		 * heapguard, realloc calling malloc, is not the first frame: never). */
+		if (!store || got <= 0 || (uint32_t)got > n || !same_pcs((const uintptr_t *)raw, pcs, got))
+			return id;
+		n = (uint32_t)got;
+		walk(slot, top, rbp, pcs, n, &p); /* the words of those n frames only */
+	}
+	if (store && id)
+		cache_store(slot, &p, id, rbp);
 	return id;
 }
 

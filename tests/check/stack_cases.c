@@ -71,6 +71,31 @@ static NOINLINE void vla_caller_big(void)
 	(void)pad[0];
 }
 
+/* ---- a stack deeper than the 16 frames kept: three functions calling each other in turn,
+ * whose every frame the stack must name in order ---- */
+static NOINLINE void deep_a(int n);
+static NOINLINE void deep_b(int n);
+static NOINLINE void deep_c(int n)
+{
+	if (n == 0)
+		sink = alloc_at_leaf(33);
+	else
+		deep_a(n - 1);
+	__asm__ volatile("" ::: "memory"); /* no tail call */
+}
+
+static NOINLINE void deep_b(int n)
+{
+	deep_c(n - 1);
+	__asm__ volatile("" ::: "memory");
+}
+
+static NOINLINE void deep_a(int n)
+{
+	deep_b(n - 1);
+	__asm__ volatile("" ::: "memory");
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -82,12 +107,16 @@ int main(int argc, char **argv)
 			pthread_create(&t[i], NULL, two_callers_thread, NULL);
 		for (int i = 0; i < 4; i++)
 			pthread_join(t[i], NULL);
+	} else if (!strcmp(c, "deep")) {
+		for (int i = 0; i < ROUNDS; i++)
+			deep_a(20); /* 21 frames of deep_* below main, deep_c(0) the last */
+		sink = NULL;
 	} else if (!strcmp(c, "vla")) {
 		for (int i = 0; i < ROUNDS; i++)
 			(i & 1 ? vla_caller_big : vla_caller_small)();
 		sink = NULL;
 	} else {
-		static const char usage[] = "usage: stack_cases two-callers|two-callers-threads|vla\n";
+		static const char usage[] = "usage: stack_cases two-callers|two-callers-threads|deep|vla\n";
 		write(2, usage, sizeof usage - 1);
 		return 2;
 	}
