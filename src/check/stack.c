@@ -1,5 +1,6 @@
-/* stack.c — stack capture with libunwind's cached unwinder, a cache of stacks by call site in
- * front of it, and the depot that stores each distinct stack once under a 32-bit id. */
+/* stack.c — stack capture: a cache of stacks by call site, an unwinder by the code's .eh_frame
+ * rules (cfi.c) for its misses, libunwind for frames those cannot follow, and the depot that
+ * stores each distinct stack once under a 32-bit id. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elf.h>
@@ -314,9 +315,11 @@ HG_INLINE int unwind(void **raw, int depth)
  * words: when each holds the same value, then by induction from the first each frame is the
  * same function at the same call, at the same place, so each word is where the unwinder reads
  * that frame's return address, and it would return the same stack. A frame with alloca is
- * placed by its frame pointer, whose value then differs. That costs ~20 ns where the unwinder
- * takes 100-300 ns (16 frames). A frame whose address rule is neither (a signal frame's) ends
- * what can be kept: such stacks always go to the unwinder. */
+ * placed by its frame pointer, whose value then differs. That costs ~20 ns where libunwind
+ * takes 100-300 ns (16 frames). A miss is unwound by the same rules (walk), which read each
+ * return address where libunwind would: it stops at the outermost frame as libunwind does,
+ * and a frame whose address rule is neither (a signal frame's, code without .eh_frame) sends
+ * the capture to libunwind. */
 #define CACHE_DEPTH 16
 #define CACHE_BITS_FIRST 8 /* 256 entries of 384 bytes: a short process touches few pages */
 #define CACHE_BITS_MAX 12  /* ... growing fourfold whenever twice as many stacks were written */
