@@ -15,21 +15,37 @@
 #define HEAP_BY_NEW HGC_BY_NEW
 #define HEAP_BY_NEW_ARRAY HGC_BY_NEW_ARRAY
 
-/* HGC_SLOT: the exported function's return-address slot; the stack cache's key (stack.c). */
+/* HGC_SLOT: the exported function's return-address slot, the stack cache's key (stack.c),
+ * with HGC_KEEP_FRAME after the call that passes it. */
 HG_INLINE void *heap_alloc(size_t n, int kind, const char *func)
 {
-	return hgc_alloc(n, 0, 0, (enum hgc_alloc_kind)kind, func, HGC_SLOT);
+	void *p = hgc_alloc(n, 0, 0, (enum hgc_alloc_kind)kind, func, HGC_SLOT);
+	HGC_KEEP_FRAME();
+	return p;
 }
 HG_INLINE void *heap_aligned(size_t align, size_t n, int kind)
 {
-	return hgc_alloc(n, align, 0, (enum hgc_alloc_kind)kind, "memalign", HGC_SLOT);
+	void *p = hgc_alloc(n, align, 0, (enum hgc_alloc_kind)kind, "memalign", HGC_SLOT);
+	HGC_KEEP_FRAME();
+	return p;
 }
-HG_INLINE void *heap_calloc(size_t n) { return hgc_alloc(n, 0, 1, HGC_BY_MALLOC, "calloc", HGC_SLOT); }
+HG_INLINE void *heap_calloc(size_t n)
+{
+	void *p = hgc_alloc(n, 0, 1, HGC_BY_MALLOC, "calloc", HGC_SLOT);
+	HGC_KEEP_FRAME();
+	return p;
+}
 HG_INLINE void heap_free(void *p, int kind, const char *func)
 {
 	hgc_free(p, (enum hgc_alloc_kind)kind, func, HGC_SLOT);
+	HGC_KEEP_FRAME();
 }
-HG_INLINE void *heap_realloc(void *p, size_t n) { return hgc_realloc(p, n, HGC_SLOT); }
+HG_INLINE void *heap_realloc(void *p, size_t n)
+{
+	void *q = hgc_realloc(p, n, HGC_SLOT);
+	HGC_KEEP_FRAME();
+	return q;
+}
 static inline size_t heap_usable(const void *p) { return hgc_usable_size(p); }
 
 #else /* the fast library */

@@ -156,23 +156,12 @@ uint64_t hgc_frame_rule(uintptr_t pc);
 #define HGC_RULE_RBP_SAVED ((uint64_t)1 << 31)
 #define HGC_RULE_CFA_OFF(v) ((uint32_t)((v) >> 2) & ((1u << 28) - 1))
 #define HGC_RULE_RBP_BELOW(v) ((uint32_t)((v) >> 32))
-/* The caller's frame pointer (rbp) at the latest entry into the API on this thread, and that
- * entry's slot: stack.c trusts the first only for a capture from that slot, since a signal
- * handler's call in between replaces both. */
-extern __thread uintptr_t hgc_entry_rbp;
-extern __thread const uintptr_t *hgc_entry_slot;
-
-HG_INLINE const uintptr_t *hgc_note_entry(const uintptr_t *frame)
-{
-	hgc_entry_rbp = frame[0]; /* the caller's, which the prologue pushed */
-	hgc_entry_slot = frame + 1;
-	return frame + 1;
-}
-
 /* The return-address slot of the function this is expanded in (of the exported function an
- * always-inline helper is inlined into), its stack's first frame, with the caller's rbp noted:
- * the function gets a frame pointer for it. */
-#define HGC_SLOT hgc_note_entry((const uintptr_t *)__builtin_frame_address(0))
+ * always-inline helper is inlined into), its stack's first frame. The function gets a frame
+ * pointer for it, so the word below the slot holds its caller's rbp; HGC_KEEP_FRAME after the
+ * call that passes the slot keeps that frame (no tail call) while stack.c reads it. */
+#define HGC_SLOT ((const uintptr_t *)__builtin_frame_address(0) + 1)
+#define HGC_KEEP_FRAME() __asm__ volatile("" ::: "memory")
 /* Copies up to max return addresses of stack `id`; returns how many. */
 int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max);
 /* The calling thread's number: 1 for the main thread, then 2, 3... in order of first use. */

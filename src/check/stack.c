@@ -306,8 +306,8 @@ HG_INLINE int unwind(void **raw, int depth)
 
 /* ---- the stack cache: a malloc or free from where one came before skips the unwinder ---- */
 
-/* The exported API functions pass the address of their return-address slot (HGC_SLOT) and note
- * their caller's frame pointer. A stack unwound from there is kept under that slot with the
+/* The exported API functions pass the address of their return-address slot (HGC_SLOT), below
+ * which they saved their caller's frame pointer. A stack unwound from there is kept under that slot with the
  * stack words that place it: where each return address sits, by the rule of each frame at its
  * call from .eh_frame (cfi.c: the frame's address is the stack pointer or the frame pointer
  * plus a constant), and the frame pointer values that placed frames (the caller's at the
@@ -346,8 +346,6 @@ struct cache_table {
 
 /* Readers use the table they loaded; tables outgrown stay mapped for them. */
 static struct cache_table *_Atomic cache;
-__thread uintptr_t hgc_entry_rbp;
-__thread const uintptr_t *hgc_entry_slot;
 /* Stacks that never repeat (a recursive walk's) only pay for lookups, scans and writes: a
  * thread whose last WINDOW captures hit less than one time in four uses the cache for one
  * capture in SPARSE_EVERY, and counts each hit of those for SPARSE_EVERY. */
@@ -543,7 +541,7 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	if (depth > MAX_DEPTH)
 		depth = MAX_DEPTH;
 	uintptr_t ra = slot ? *slot : 0, top = slot ? stack_top((uintptr_t)slot) : 0;
-	const uintptr_t *rbp = slot && hgc_entry_slot == slot ? &hgc_entry_rbp : NULL;
+	const uintptr_t *rbp = slot ? slot - 1 : NULL; /* the caller's, saved by the API function */
 	struct cache_table *tab = atomic_load_explicit(&cache, memory_order_acquire);
 	uint32_t id;
 	int use = 0; /* this capture looks in the cache, and writes to it on a miss */
