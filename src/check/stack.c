@@ -382,14 +382,13 @@ static inline struct cached *cache_pair(struct cache_table *t, uintptr_t slot, u
 
 /* The id of the stack cached in e when the words at slot still hold it; 0 otherwise. `words`
  * of the stack lie at slot and above: a torn offset (a writer at work) is read within them. */
-static uint32_t cache_match(const struct cached *e, const uintptr_t *slot, uintptr_t ra, uintptr_t words,
-			   const uintptr_t *rbp)
+static uint32_t cache_match(const struct cached *e, const uintptr_t *slot, uintptr_t ra, uintptr_t words)
 {
 	uint32_t seq = atomic_load_explicit(&e->seq, memory_order_acquire);
 	if ((seq & 1) || LOAD(e->slot) != (uintptr_t)slot || LOAD(e->val[0]) != ra)
 		return 0;
 	uint32_t n = LOAD(e->n);
-	if (n > CACHE_WORDS || (LOAD(e->rbp_used) && (!rbp || *rbp != LOAD(e->rbp))))
+	if (n > CACHE_WORDS || (LOAD(e->rbp_used) && slot[-1] != LOAD(e->rbp)))
 		return 0;
 	for (uint32_t i = 1; i < n; i++) {
 		uint32_t off = LOAD(e->off[i]);
@@ -401,13 +400,11 @@ static uint32_t cache_match(const struct cached *e, const uintptr_t *slot, uintp
 	return atomic_load_explicit(&e->seq, memory_order_relaxed) == seq ? id : 0;
 }
 
-/* rbp: the caller's frame pointer at the entry, NULL when not known. */
-static uint32_t cache_lookup(struct cache_table *t, const uintptr_t *slot, uintptr_t ra, uintptr_t words,
-			     const uintptr_t *rbp)
+static uint32_t cache_lookup(struct cache_table *t, const uintptr_t *slot, uintptr_t ra, uintptr_t words)
 {
 	const struct cached *e = cache_pair(t, (uintptr_t)slot, ra);
-	uint32_t id = cache_match(e, slot, ra, words, rbp);
-	return id ? id : cache_match(e + 1, slot, ra, words, rbp);
+	uint32_t id = cache_match(e, slot, ra, words);
+	return id ? id : cache_match(e + 1, slot, ra, words);
 }
 
 /* The table to write into: the first one, or a larger one once this one had twice as many
@@ -440,14 +437,12 @@ struct placement {
 };
 
 /* Unwinds from slot by the frames' rules (cfi.c): pcs[0] is the word at slot, each next one
- * the word its frame's rule places; entry_rbp is the caller's rbp at the entry (NULL: not
- * known). Returns how many of the max frames it placed, and in *p the words that placed
+ * the word its frame's rule places; the word below the slot is the caller's rbp. Returns how many of the max frames it placed, and in *p the words that placed
  * them, with p->whole set when that is the whole stack: max frames, or all of them up to the
  * outermost. It stops short at a frame it cannot follow. */
-static uint32_t walk(const uintptr_t *slot, uintptr_t top, const uintptr_t *entry_rbp, uintptr_t *pcs,
-		     uint32_t max, struct placement *p)
+static uint32_t walk(const uintptr_t *slot, uintptr_t top, uintptr_t *pcs, uint32_t max, struct placement *p)
 {
-	uintptr_t rbp = entry_rbp ? *entry_rbp : 0;
+	uintptr_t rbp = slot[-1];
 	/* Where rbp's value came from: the entry (from_entry), or a stack word not yet kept. */
 	int from_entry = 1, pending = 0;
 	uint16_t pending_off = 0;
@@ -468,8 +463,6 @@ static uint32_t walk(const uintptr_t *slot, uintptr_t top, const uintptr_t *entr
 			return i + 1; /* no unwind information, or a frame this does not follow */
 		uintptr_t cfa;
 		if (rule & HGC_RULE_CFA_RBP) {
-			if (from_entry && !entry_rbp)
-				return i + 1; /* placed by an rbp not known here */
 			cfa = rbp + HGC_RULE_CFA_OFF(rule);
 			if (from_entry)
 				p->rbp_used = 1;
@@ -504,7 +497,7 @@ static uint32_t walk(const uintptr_t *slot, uintptr_t top, const uintptr_t *entr
 }
 
 /* Keeps stack id under slot, placed by p. */
-static void cache_store(const uintptr_t *slot, const struct placement *p, uint32_t id, const uintptr_t *entry_rbp)
+static void cache_store(const uintptr_t *slot, const struct placement *p, uint32_t id)
 {
 	if (p->k > CACHE_WORDS)
 		return;
@@ -524,7 +517,7 @@ static void cache_store(const uintptr_t *slot, const struct placement *p, uint32
 	STORE(e->id, id);
 	STORE(e->n, (uint16_t)p->k);
 	STORE(e->rbp_used, (uint16_t)p->rbp_used);
-	STORE(e->rbp, entry_rbp ? *entry_rbp : 0);
+	STORE(e->rbp, slot[-1]);
 	for (uint32_t i = 0; i < p->k; i++) {
 		STORE(e->off[i], p->off[i]);
 		STORE(e->val[i], p->val[i]);
@@ -541,7 +534,6 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	if (depth > MAX_DEPTH)
 		depth = MAX_DEPTH;
 	uintptr_t ra = slot ? *slot : 0, top = slot ? stack_top((uintptr_t)slot) : 0;
-	const uintptr_t *rbp = slot ? slot - 1 : NULL; /* the caller's, saved by the API function */
 	struct cache_table *tab = atomic_load_explicit(&cache, memory_order_acquire);
 	uint32_t id;
 	int use = 0; /* this capture looks in the cache, and writes to it on a miss */
@@ -551,7 +543,7 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 			cache_window = cache_window_hits = 0;
 		}
 		use = !cache_sparse || cache_window % SPARSE_EVERY == 0;
-		if (use && tab && (id = cache_lookup(tab, slot, ra, (top - (uintptr_t)slot) / sizeof *slot, rbp))) {
+		if (use && tab && (id = cache_lookup(tab, slot, ra, (top - (uintptr_t)slot) / sizeof *slot))) {
 			cache_window_hits += cache_sparse ? SPARSE_EVERY : 1; /* a sample stands for its peers */
 			return id;
 		}
@@ -560,7 +552,7 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	 * a frame they cannot follow sends the capture to libunwind. */
 	uintptr_t pcs[MAX_DEPTH];
 	struct placement p = { .whole = 0 };
-	uint32_t n = top && !hgc_is_own_pc(ra) ? walk(slot, top, rbp, pcs, (uint32_t)depth, &p) : 0;
+	uint32_t n = top && !hgc_is_own_pc(ra) ? walk(slot, top, pcs, (uint32_t)depth, &p) : 0;
 	int store = use && !cache_cold && n <= CACHE_DEPTH;
 	if (cache_cold)
 		cache_cold--;
@@ -577,10 +569,10 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 		if (!store || got <= 0 || (uint32_t)got > n || !same_pcs((const uintptr_t *)raw, pcs, got))
 			return id;
 		n = (uint32_t)got;
-		walk(slot, top, rbp, pcs, n, &p); /* the words of those n frames only */
+		walk(slot, top, pcs, n, &p); /* the words of those n frames only */
 	}
 	if (store && id)
-		cache_store(slot, &p, id, rbp);
+		cache_store(slot, &p, id);
 	return id;
 }
 
