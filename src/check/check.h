@@ -134,11 +134,10 @@ struct hgc_rec *hgc_guard_records(unsigned k, uint32_t *n, char **slot0, size_t 
 
 /* ---- stacks (stack.c) ---- */
 /* Captures the caller's stack without heapguard's own frames and stores it once in the depot;
- * returns its id (0 when capture is off or failed). */
-uint32_t hgc_stack_capture(void);
-/* The same for a malloc or free entered from the program: `slot` is the exported function's
- * return-address slot (HGC_SLOT), under which stack.c caches the stack; NULL: no cache. */
-uint32_t hgc_stack_capture_at(const uintptr_t *slot);
+ * returns its id (0 when capture is off or failed). For a malloc or free entered from the
+ * program, `slot` is the exported function's return-address slot (HGC_SLOT), under which
+ * stack.c caches the stack; NULL elsewhere (reports). */
+uint32_t hgc_stack_capture(const uintptr_t *slot);
 /* fork: the depot's lock is held across it; the child starts its stack cache cold, so that a
  * short-lived child does not copy the parent's cache pages by writing to them. */
 void hgc_stack_fork_prepare(void);

@@ -127,7 +127,7 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 	uint32_t thread = hgc_thread_id();
 	if (n > MAX_REQUEST_BYTES) {
 		struct hgc_error e = { .kind = "allocation-size-too-big", .func = func, .addr = n,
-				       .stack = hgc_stack_capture(), .detail = "requested size exceeds 2^47 bytes" };
+				       .stack = hgc_stack_capture(NULL), .detail = "requested size exceeds 2^47 bytes" };
 		hgc_report(&e);
 		errno = ENOMEM;
 		return NULL;
@@ -142,7 +142,7 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 	if (hg_opt.guard) {
 		/* guard_uninit leaves out blocks that libraries allocate for themselves (stdio
 		 * buffers, iostreams): the kernel fills those, and would meet an inaccessible page. */
-		rec.alloc_stack = hgc_stack_capture_at(slot);
+		rec.alloc_stack = hgc_stack_capture(slot);
 		untouched = hg_opt.guard_uninit && !zero && hgc_stack_from_program(rec.alloc_stack);
 	}
 	if (!(hg_opt.guard && hgc_guard_alloc(n, align, untouched, &rec))) {
@@ -167,7 +167,7 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		rec.core_bytes = hgc_core_bytes(left, n, usable);
 		if (!hg_opt.guard) { /* the capture hides the record's cache miss */
 			at = hgc_table_find(core);
-			rec.alloc_stack = hgc_stack_capture_at(slot);
+			rec.alloc_stack = hgc_stack_capture(slot);
 		}
 	}
 	if (zero && !fresh_zero)
@@ -460,7 +460,7 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func, con
 {
 	struct free_ctx c = { .p = p, .kind = kind, .thread = hgc_thread_id() };
 	struct hgc_slot at = hgc_table_find(p); /* the capture hides the record's cache miss */
-	c.stack = hgc_stack_capture_at(slot);
+	c.stack = hgc_stack_capture(slot);
 	int v = hgc_table_update(at, judge_free, &c);
 	switch (v) {
 	case FREE_GONE:

@@ -189,7 +189,7 @@ void hgc_report(struct hgc_error *e)
 		return;
 	last_intercepted = e->has_block && e->func ? e->block.core : NULL;
 	if (!e->stack)
-		e->stack = hgc_stack_capture();
+		e->stack = hgc_stack_capture(NULL);
 	uint32_t expected = 0;
 	while (!atomic_compare_exchange_weak(&reporter, &expected, self)) {
 		if (expected == self) { /* a fault inside our own reporting */

@@ -525,8 +525,7 @@ static void cache_store(const uintptr_t *slot, const struct placement *p, uint32
 	atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
 }
 
-/* Inlined into both entries: the unwinder sees as many of our frames either way. */
-HG_INLINE uint32_t capture(const uintptr_t *slot)
+uint32_t hgc_stack_capture(const uintptr_t *slot)
 {
 	int depth = (int)hg_opt.stack_depth;
 	if (depth <= 0 || in_capture)
@@ -576,15 +575,6 @@ HG_INLINE uint32_t capture(const uintptr_t *slot)
 	return id;
 }
 
-uint32_t hgc_stack_capture(void)
-{
-	return capture(NULL);
-}
-
-uint32_t hgc_stack_capture_at(const uintptr_t *slot)
-{
-	return capture(slot);
-}
 
 /* libunwind blocks all signals around each lookup of unwind tables it has not cached yet,
  * two rt_sigprocmask system calls each time, so that a signal handler that unwinds cannot
