@@ -227,6 +227,7 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 	hg_span_set_state(s, HG_SPAN_CUR);
 	s->capacity = c->count;
 	__atomic_store_n(&s->extended, 0, __ATOMIC_RELAXED); /* the owner extends it (tcache.c) */
+	s->limit = 0;
 	s->next = s->prev = NULL;
 	struct hg_span_remote *r = (struct hg_span_remote *)((char *)s->bits +
 							     hg_align_up(s->nwords * sizeof(uint64_t), HG_META_ALIGN));

@@ -67,9 +67,11 @@ struct hg_span {
 	int32_t settle_live;     /* free() calls hg_span_settle once live drops to this: 0 when
 				    AVAIL (empty: release), the refill mark when FULL, never when
 				    CUR; one predictable branch instead of tests on the state */
-	size_t bytes;            /* extent: slices * 64 KiB, or the large mapping's length */
+	size_t limit;            /* extended * size: a free below it on the thread's last span
+				    needs no other range test (tcache.h) */
 	struct hg_span_remote *remote; /* small spans: what other threads write (past bits[]) */
 
+	size_t bytes;            /* extent: slices * 64 KiB, or the large mapping's length */
 	struct hg_span *next, *prev; /* avail list, large cache or meta free list */
 	void *arena;            /* central.c's arena holding the slices; NULL for a large mapping */
 	size_t large_request;   /* large: bytes the program asked for (dirty prefix for calloc) */

@@ -317,6 +317,7 @@ static int span_extend(struct hg_span *s, uint32_t upto)
 		s->nonempty |= 1ull << w;
 	}
 	__atomic_store_n(&s->extended, upto, __ATOMIC_RELAXED);
+	s->limit = (size_t)upto * s->size;
 	return 1;
 }
 
@@ -492,6 +493,14 @@ void hg_free_unknown(void *p, const char *func)
 	if (!p || hg_is_ldso_pointer(p))
 		return;
 	hg_fatal(func, "invalid free", p, NULL, 0);
+}
+
+void (*hg_free_hook)(const void *p);
+
+void hg_free_hooked(void *p, const char *func)
+{
+	hg_free_hook(p);
+	hg_free_mapped(hg_tc, p, func, 0);
 }
 
 /* ---------------- thread exit and fork ---------------- */

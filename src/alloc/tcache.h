@@ -26,13 +26,17 @@ void *hg_alloc_slow(size_t n);
 /* The end of a malloc whose block was the last free one of bitmap word i (w: the word before). */
 void *hg_alloc_word_emptied(struct hg_span *s, uint32_t i, uint64_t w);
 void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func);
+/* Frees p after it failed the page-map check: NULL, foreign or ld.so's. */
+void hg_free_unknown(void *p, const char *func);
+/* Set before the first thread cache exists (stats=1): sees every free, since with it set
+ * no thread has a last span and every free takes hg_free_hooked. */
+extern HG_HIDDEN void (*hg_free_hook)(const void *p);
+void hg_free_hooked(void *p, const char *func);
 /* After blocks came back to a span of this thread that is not CUR: a FULL one becomes
  * AVAIL, an empty one goes back to the central heap. */
 void hg_span_settle(struct hg_span *s);
 /* 1 when p lies in ld.so's image: its start-up allocator's blocks may reach free(). */
 int hg_is_ldso_pointer(const void *p);
-/* Frees p after it failed the page-map check: NULL, foreign or ld.so's. */
-void hg_free_unknown(void *p, const char *func);
 
 /* The block that the lowest set bit of w, bitmap word i of s, stands for. */
 HG_INLINE void *hg_span_block(const struct hg_span *s, uint32_t i, uint64_t w)
@@ -64,33 +68,12 @@ HG_INLINE void *hg_alloc(size_t n)
 	return hg_span_block(s, i, w);
 }
 
-/* Frees p. Every pointer is checked: it must map to a span, sit at a block boundary and be
- * in use, else the process ends with one line. `func` names the API call for that line. */
-HG_INLINE void hg_free(void *p, const char *func)
+/* The end of a free of block idx of s, a span of this thread's, once p is known to be its
+ * start: a free bit already set, here or in the words other threads write, is a second free. */
+HG_INLINE void hg_free_owned(struct hg_span *s, void *p, uint32_t idx, const char *func)
 {
-	/* Frees come in runs on one span: a predicted range check on the last one takes the
-	 * page-map loads off the critical path of a malloc/free pair. */
-	struct hg_tcache *tc = hg_tc;
-	struct hg_span *s = tc->last;
-	size_t off = (size_t)((char *)p - s->start);
-	if (unlikely(off >= s->bytes)) {
-		s = hg_pagemap_get((uintptr_t)p);
-		if (unlikely(!s)) {
-			hg_free_unknown(p, func);
-			return;
-		}
-		off = (size_t)((char *)p - s->start);
-		if (s->owner == tc)
-			tc->last = s;
-	}
-	uint32_t idx = (uint32_t)((off * s->recip) >> 32);
-	if (unlikely((size_t)idx * s->size != off || idx >= hg_span_extended(s) || s->owner != tc)) {
-		hg_free_slow(s, p, idx, func);
-		return;
-	}
 	uint32_t w = idx / 64;
 	uint64_t bit = 1ull << (idx % 64);
-	/* Free here, or freed by another thread and not yet taken back: a second free either way. */
 	if (unlikely((s->bits[w] | atomic_load_explicit(&hg_span_remote(s)->words[w], memory_order_relaxed)) &
 		     bit)) {
 		hg_free_slow(s, p, idx, func); /* double free */
@@ -103,6 +86,50 @@ HG_INLINE void hg_free(void *p, const char *func)
 	s->live = live;
 	if (unlikely(live <= s->settle_live))
 		hg_span_settle(s);
+}
+
+/* Frees p through the page map; remember: make its span the thread's last one. */
+HG_INLINE void hg_free_mapped(struct hg_tcache *tc, void *p, const char *func, int remember)
+{
+	struct hg_span *s = hg_pagemap_get((uintptr_t)p);
+	if (unlikely(!s)) {
+		hg_free_unknown(p, func);
+		return;
+	}
+	size_t off = (size_t)((char *)p - s->start);
+	uint32_t idx = (uint32_t)((off * s->recip) >> 32);
+	if (unlikely((size_t)idx * s->size != off || idx >= hg_span_extended(s) || s->owner != tc)) {
+		hg_free_slow(s, p, idx, func);
+		return;
+	}
+	if (remember)
+		tc->last = s;
+	hg_free_owned(s, p, idx, func);
+}
+
+/* Frees p. Every pointer is checked: it must map to a span, sit at a block boundary and be
+ * in use, else the process ends with one line. `func` names the API call for that line. */
+HG_INLINE void hg_free(void *p, const char *func)
+{
+	/* Frees come in runs on one span. The thread's last one is its own, and p below its
+	 * limit lies in a block it handed out: one range check stands for the page-map
+	 * lookup, the owner's test and the test that the block was ever handed out. */
+	struct hg_tcache *tc = hg_tc;
+	struct hg_span *s = tc->last;
+	size_t off = (size_t)((char *)p - s->start);
+	if (unlikely(off >= s->limit)) {
+		if (unlikely(hg_free_hook))
+			hg_free_hooked(p, func); /* a tail call: no frame here */
+		else
+			hg_free_mapped(tc, p, func, 1);
+		return;
+	}
+	uint32_t idx = (uint32_t)((off * s->recip) >> 32);
+	if (unlikely((size_t)idx * s->size != off)) {
+		hg_free_slow(s, p, idx, func); /* interior pointer */
+		return;
+	}
+	hg_free_owned(s, p, idx, func);
 }
 
 /* Usable bytes of the block at p (0 for NULL or a pointer that is not a block's start). */

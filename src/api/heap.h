@@ -92,19 +92,11 @@ static inline void *heap_calloc(size_t n)
 	return heap_counted(p, n);
 }
 
-static HG_NOINLINE void heap_free_counted(void *p, const char *func)
-{
-	hg_stats_free(p);
-	hg_free(p, func);
-}
-
+/* With stats=1, hg_free_hook counts every free (init.c). */
 HG_INLINE void heap_free(void *p, int kind, const char *func)
 {
 	(void)kind;
-	if (unlikely(hg_stats_on))
-		heap_free_counted(p, func);
-	else
-		hg_free(p, func);
+	hg_free(p, func);
 }
 
 /* Moves the block to a new one of n bytes; the old one is freed only on success. */
@@ -127,15 +119,14 @@ static inline void *heap_realloc(void *p, size_t n)
 		hg_free(p, "realloc"); /* not a live block: this reports it */
 		return NULL;
 	}
+	int large = s->owner == HG_OWNER_LARGE;
+	/* Stays: a large block that stays large (mremap: no copy), or a small one that fits
+	 * and shrinks by less than half. Else it moves, and its free counts in hg_free_hook. */
+	if (large ? n <= HG_SMALL_MAX_BYTES : n > usable || hg_size_class(n) + 8 <= s->cls)
+		return heap_counted(heap_realloc_move(p, usable, n), n);
 	if (unlikely(hg_stats_on))
 		hg_stats_free(p);
-	void *q;
-	if (s->owner == HG_OWNER_LARGE && n > HG_SMALL_MAX_BYTES)
-		q = hg_large_realloc(s, n); /* mremap: no copy */
-	else if (s->owner != HG_OWNER_LARGE && n <= usable && hg_size_class(n) + 8 > s->cls)
-		q = p; /* fits, and shrinks by less than half: stay */
-	else
-		q = heap_realloc_move(p, usable, n);
+	void *q = large ? hg_large_realloc(s, n) : p;
 	if (unlikely(hg_stats_on))
 		hg_stats_alloc(q ? q : p, q ? n : usable);
 	return q;
