@@ -44,18 +44,12 @@ HG_INLINE void *hg_span_block(const struct hg_span *s, uint32_t i, uint64_t w)
 	return s->start + (size_t)(i * 64 + (uint32_t)__builtin_ctzll(w)) * s->size;
 }
 
-/* Allocates n bytes: pops the lowest free block of the lowest flagged word of the thread's
- * current span for the class, without a loop. When no word is flagged, the slow path flags
- * the words that frees refilled, or moves on to another span. */
-HG_INLINE void *hg_alloc(size_t n)
+/* Allocates a block of class c: pops the lowest free block of the lowest flagged word of
+ * the thread's current span for the class, without a loop. When no word is flagged, the
+ * slow path (given the request n) flags the words that frees refilled, or moves on to
+ * another span. */
+HG_INLINE void *hg_alloc_class(unsigned c, size_t n)
 {
-	unsigned c;
-	if (likely(n <= HG_CLASS_TABLE_MAX_BYTES)) /* one test on the way to the table */
-		c = hg_size_class_table(n);
-	else if (n <= HG_SMALL_MAX_BYTES)
-		c = hg_size_class(n);
-	else
-		return hg_alloc_slow(n);
 	struct hg_span *s = hg_tc->cur[c];
 	uint64_t words = s->nonempty;
 	if (unlikely(!words))
@@ -66,6 +60,16 @@ HG_INLINE void *hg_alloc(size_t n)
 	if (unlikely(!rest))
 		return hg_alloc_word_emptied(s, i, w); /* a tail call: no frame here */
 	return hg_span_block(s, i, w);
+}
+
+/* Allocates n bytes. */
+HG_INLINE void *hg_alloc(size_t n)
+{
+	if (likely(n <= HG_CLASS_TABLE_MAX_BYTES)) /* one test on the way to the table */
+		return hg_alloc_class(hg_size_class_table(n), n);
+	if (n <= HG_SMALL_MAX_BYTES)
+		return hg_alloc_class(hg_size_class(n), n);
+	return hg_alloc_slow(n);
 }
 
 /* The end of a free of block idx of s, a span of this thread's, once p is known to be its

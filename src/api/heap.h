@@ -61,19 +61,19 @@ static inline void *heap_counted(void *p, size_t n)
 	return p;
 }
 
-static HG_NOINLINE void *heap_alloc_counted(size_t n)
+static HG_NOINLINE void *heap_alloc_other(size_t n)
 {
 	return heap_counted(hg_alloc(n), n);
 }
 
-/* The stats flag is tested first so the fast path needs no stack frame. */
+/* n - 1 < hg_fast_sizes: 1 to 1 KiB unless counting; 0 wraps around to the other path. */
 HG_INLINE void *heap_alloc(size_t n, int kind, const char *func)
 {
 	(void)kind;
 	(void)func;
-	if (unlikely(hg_stats_on))
-		return heap_alloc_counted(n);
-	return hg_alloc(n);
+	if (likely(n - 1 < hg_fast_sizes))
+		return hg_alloc_class(hg_size_class_table(n), n);
+	return heap_alloc_other(n);
 }
 
 static inline void *heap_aligned(size_t align, size_t n, int kind)

@@ -24,6 +24,7 @@ static void init_once(void)
 		hg_log_fd = hg_os_private_fd(2);
 #ifndef HG_CHECK
 		hg_free_hook = hg_stats_free; /* before any thread cache: every free passes it */
+		hg_fast_sizes = 0;            /* every malloc passes heap_alloc_other */
 #endif
 	}
 #ifdef HG_CHECK

@@ -14,6 +14,7 @@ struct counters {
 };
 
 int hg_stats_on;
+size_t hg_fast_sizes = HG_CLASS_TABLE_MAX_BYTES;
 static struct counters by_class[HG_NCLASSES + 1]; /* the last one counts large blocks */
 static _Atomic int64_t in_use, peak;
 
