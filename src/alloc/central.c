@@ -229,10 +229,12 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 	__atomic_store_n(&s->extended, 0, __ATOMIC_RELAXED); /* the owner extends it (tcache.c) */
 	s->limit = 0;
 	s->next = s->prev = NULL;
+	/* Where the record's room for bitmap words ends: the same place whatever the class, so
+	 * that a free from another thread still at its state word after the span's release
+	 * finds a state word there in every later use of the record. Its generation stays. */
 	struct hg_span_remote *r = (struct hg_span_remote *)((char *)s->bits +
-							     hg_align_up(s->nwords * sizeof(uint64_t), HG_META_ALIGN));
+							     (size_t)s->meta_size * META_WORDS * sizeof(uint64_t));
 	s->remote = r;
-	atomic_store_explicit(&r->state, 0, memory_order_relaxed);
 	s->held = 0;
 	r->next = NULL;
 	for (unsigned w = 0; w < s->nwords; w++) {

@@ -94,8 +94,9 @@ _Static_assert(offsetof(struct hg_span, remote) + sizeof(void *) <= 64,
 	       "malloc's and free's fields of a span fill one cache line");
 
 /* What other threads write: a free from another thread sets its block's bit in words[] and
- * puts the span on its owner's remote list. state: bit 0 = on the list, bits 1.. = frees in
- * flight. */
+ * makes sure the span is on its owner's remote list. state: bit 0 = listed (on the list, or
+ * held by the owner, tcache.c), bits 1.. = the span's generation, advanced when the span is
+ * released: a free that set its bit and then finds another generation lists nothing. */
 struct hg_span_remote {
 	_Atomic uint32_t state;
 	struct hg_span *next;     /* the owner's remote list */

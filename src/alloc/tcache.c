@@ -51,6 +51,18 @@ static void span_release(struct hg_tcache *tc, struct hg_span *s)
 	hg_span_release(s);
 }
 
+/* Before a span's release: takes it from `listed` (1: held or taken off the list; 0: on no
+ * list) to unlisted with the next generation. 0 when a free from another thread listed it
+ * first: it stays, and comes back through the remote list. */
+static int span_retire(struct hg_span *s, uint32_t listed)
+{
+	struct hg_span_remote *r = hg_span_remote(s);
+	uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+	return (st & 1u) == listed &&
+	       atomic_compare_exchange_strong_explicit(&r->state, &st, (st | 1u) + 1u, memory_order_acq_rel,
+						       memory_order_relaxed);
+}
+
 void hg_span_settle(struct hg_span *s)
 {
 	struct hg_tcache *tc = s->owner;
@@ -59,21 +71,20 @@ void hg_span_settle(struct hg_span *s)
 			return;
 		avail_push(tc, s);
 	}
-	/* A span with frees in flight from other threads stays: they will touch it again. */
-	if (s->live == 0 && s->state == HG_SPAN_AVAIL &&
-	    atomic_load_explicit(&hg_span_remote(s)->state, memory_order_acquire) == 0) {
+	if (s->live == 0 && s->state == HG_SPAN_AVAIL && span_retire(s, 0)) {
 		avail_unlink(tc, s);
 		span_release(tc, s);
 	}
 }
 
-/* Moves the bits other threads published in s's remote words to its own; returns how many. */
+/* Moves the bits other threads published in s's remote words to its own; returns how many.
+ * Sequentially consistent against the unlisting before it (free_remote says why). */
 static int32_t take_remote_words(struct hg_span *s)
 {
 	struct hg_span_remote *r = hg_span_remote(s);
 	int32_t freed = 0;
 	for (uint32_t w = 0; w < s->nwords; w++) {
-		if (!atomic_load_explicit(&r->words[w], memory_order_relaxed))
+		if (!atomic_load_explicit(&r->words[w], memory_order_seq_cst))
 			continue;
 		uint64_t x = atomic_exchange_explicit(&r->words[w], 0, memory_order_acquire);
 		if (x & s->bits[w]) {
@@ -106,7 +117,7 @@ static void span_unhold(struct hg_span *s)
 	if (!s->held)
 		return;
 	s->held = 0;
-	atomic_fetch_and_explicit(&hg_span_remote(s)->state, ~1u, memory_order_acq_rel);
+	atomic_fetch_and_explicit(&hg_span_remote(s)->state, ~1u, memory_order_seq_cst);
 	take_remote_words(s);
 }
 
@@ -125,7 +136,7 @@ static int collect_remote(struct hg_tcache *tc)
 		if (s->state == HG_SPAN_CUR)
 			s->held = 1; /* off the list, its listed bit kept */
 		else
-			atomic_fetch_and_explicit(&r->state, ~1u, memory_order_acq_rel);
+			atomic_fetch_and_explicit(&r->state, ~1u, memory_order_seq_cst);
 		int32_t freed = take_remote_words(s);
 		if (freed && s->state != HG_SPAN_CUR) {
 			s->live -= freed;
@@ -176,11 +187,8 @@ static void reclaim_freed_spans(struct hg_tcache *self)
 		while (s) {
 			struct hg_span_remote *r = hg_span_remote(s);
 			struct hg_span *next = r->next;
-			uint32_t listed = 1; /* on the list, and no free in flight that may still touch it */
 			if (span_remote_full(s) && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == HG_SPAN_FULL &&
-			    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s &&
-			    atomic_compare_exchange_strong_explicit(&r->state, &listed, 0, memory_order_acq_rel,
-								    memory_order_relaxed)) {
+			    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s && span_retire(s, 1)) {
 				hg_span_release(s);
 			} else {
 				r->next = keep;
@@ -202,8 +210,10 @@ static void reclaim_freed_spans(struct hg_tcache *self)
 }
 
 /* A free from a thread that does not own the span: publish the bit, then make sure the span
- * is on its owner's remote list. The in-flight count keeps the owner from releasing the span
- * while this thread may still touch it. */
+ * is listed. The block is live until the bit is published, so the span cannot go before;
+ * after, the owner may take the bit and release the span, and its record may serve another
+ * span: the generation read before publishing tells, and the state word is all that is
+ * touched then. One atomic operation when the span is listed already, as a CUR one is. */
 static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *func)
 {
 	struct hg_span_remote *r = hg_span_remote(s);
@@ -212,16 +222,18 @@ static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *fu
 	 * owner handed out again has its bit clear before the program could pass it here. */
 	if (__atomic_load_n(&s->bits[idx / 64], __ATOMIC_RELAXED) & bit)
 		hg_fatal(func, "double free", p, NULL, 0);
-	atomic_fetch_add_explicit(&r->state, 2, memory_order_acq_rel);
-	if (atomic_fetch_or_explicit(&r->words[idx / 64], bit, memory_order_acq_rel) & bit)
-		hg_fatal(func, "double free", p, NULL, 0);
-	uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
-	while (!atomic_compare_exchange_weak_explicit(&r->state, &st, (st - 2) | 1u,
-						      memory_order_acq_rel, memory_order_relaxed))
-		;
-	if (st & 1u)
-		return; /* already listed: the owner will see the bit */
+	uint32_t gen = atomic_load_explicit(&r->state, memory_order_relaxed) | 1u;
 	struct hg_tcache *o = s->owner;
+	if (atomic_fetch_or_explicit(&r->words[idx / 64], bit, memory_order_seq_cst) & bit)
+		hg_fatal(func, "double free", p, NULL, 0);
+	/* The owner unlists a span before it takes its words, so a listed state read after the
+	 * bit went out means the owner's next take sees the bit (both sequentially consistent). */
+	uint32_t st = atomic_load_explicit(&r->state, memory_order_seq_cst);
+	do
+		if ((st | 1u) != gen || (st & 1u))
+			return; /* listed, or released since */
+	while (!atomic_compare_exchange_weak_explicit(&r->state, &st, st | 1u, memory_order_seq_cst,
+						      memory_order_relaxed));
 	struct hg_span *head = atomic_load_explicit(&o->remote_head, memory_order_relaxed);
 	do
 		r->next = head;
@@ -366,16 +378,14 @@ static void release_idle_cur_spans(struct hg_tcache *tc, unsigned except)
 			take_remote_words(s);
 		if ((uint32_t)__builtin_popcountll(s->bits[0]) != s->extended)
 			continue;
-		/* No free in flight, and on no list: held, or not listed at all. */
-		uint32_t st = s->held;
-		if (atomic_load_explicit(&hg_span_remote(s)->state, memory_order_acquire) != st)
+		/* On no list: held, or not listed at all. */
+		if ((atomic_load_explicit(&hg_span_remote(s)->state, memory_order_relaxed) & 1u) != s->held)
 			continue;
 		if (s->nonempty) {
 			s->nonempty = 0;
 			continue;
 		}
-		if (st && !atomic_compare_exchange_strong_explicit(&hg_span_remote(s)->state, &st, 0,
-								   memory_order_acq_rel, memory_order_relaxed))
+		if (!span_retire(s, s->held))
 			continue;
 		s->held = 0;
 		tc->cur[c] = &hg_empty_span;
@@ -528,7 +538,7 @@ static void thread_exit(void *arg)
 		}
 		for (s = tc->avail[c]; s;) {
 			struct hg_span *next = s->next;
-			if (s->live == 0 && atomic_load_explicit(&hg_span_remote(s)->state, memory_order_acquire) == 0) {
+			if (s->live == 0 && span_retire(s, 0)) {
 				avail_unlink(tc, s);
 				span_release(tc, s);
 			}
