@@ -61,9 +61,17 @@ static inline void *heap_counted(void *p, size_t n)
 	return p;
 }
 
-static HG_NOINLINE void *heap_alloc_other(size_t n)
+static HG_NOINLINE void *heap_alloc_counted(size_t n)
 {
 	return heap_counted(hg_alloc(n), n);
+}
+
+/* The flag is tested first, so that hg_alloc's slow paths stay tail calls. */
+static HG_NOINLINE void *heap_alloc_other(size_t n)
+{
+	if (unlikely(hg_stats_on))
+		return heap_alloc_counted(n);
+	return hg_alloc(n);
 }
 
 /* n - 1 < hg_fast_sizes: 1 to 1 KiB unless counting; 0 wraps around to the other path. */
