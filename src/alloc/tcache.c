@@ -52,13 +52,11 @@ static void avail_unlink(struct hg_tcache *tc, struct hg_span *s)
 		tc->avail_tail[s->cls] = s->prev;
 }
 
-/* Only the owner releases its spans, so only its `last` and hot hints can point at one. */
+/* Only the owner releases its spans, so only its `last` can point at one. */
 static void span_release(struct hg_tcache *tc, struct hg_span *s)
 {
 	if (tc->last == s)
 		tc->last = &hg_empty_span;
-	if (HG_HOT_SPAN(tc->hot[s->cls]) == s)
-		tc->hot[s->cls] = 0;
 	hg_span_release(s);
 }
 
@@ -199,8 +197,7 @@ static void reclaim_freed_spans(struct hg_tcache *self)
 			struct hg_span_remote *r = hg_span_remote(s);
 			struct hg_span *next = r->next;
 			if (span_remote_full(s) && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == HG_SPAN_FULL &&
-			    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s &&
-			    HG_HOT_SPAN(__atomic_load_n(&o->hot[s->cls], __ATOMIC_RELAXED)) != s && span_retire(s, 1)) {
+			    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s && span_retire(s, 1)) {
 				hg_span_release(s);
 			} else {
 				r->next = keep;
