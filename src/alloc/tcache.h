@@ -7,7 +7,7 @@
 struct hg_tcache {
 	struct hg_span *cur[HG_NCLASSES];   /* never NULL: &hg_empty_span when the class has none */
 	struct hg_span *avail[HG_NCLASSES]; /* owned spans with free blocks, besides cur */
-	struct hg_span *avail_tail[HG_NCLASSES];
+	struct hg_span *avail_tail[HG_NCLASSES]; /* the lists' ends: a span that becomes AVAIL queues last */
 	struct hg_span *last;               /* span of the last local free; never NULL */
 	_Atomic(struct hg_span *) remote_head; /* spans other threads freed into (Treiber stack) */
 	_Atomic int sweeping;               /* 1 while a thread walks remote_head's list */
