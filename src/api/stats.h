@@ -6,7 +6,9 @@
 
 #include "base/util.h"
 
-extern HG_HIDDEN int hg_stats_on; /* set once at init; the API tests it after each call */
+/* Set once at init. malloc's and free's inline paths do not test it (hg_fast_sizes,
+ * hg_free_hook); the API's other paths do. */
+extern HG_HIDDEN int hg_stats_on;
 /* Sizes 1..hg_fast_sizes take malloc's inline path: HG_CLASS_TABLE_MAX_BYTES, or none with
  * stats=1, so that one test on the size also sends every malloc to the counting path. */
 extern HG_HIDDEN size_t hg_fast_sizes;

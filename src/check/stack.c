@@ -307,19 +307,19 @@ HG_INLINE int unwind(void **raw, int depth)
 /* ---- the stack cache: a malloc or free from where one came before skips the unwinder ---- */
 
 /* The exported API functions pass the address of their return-address slot (HGC_SLOT), below
- * which they saved their caller's frame pointer. A stack unwound from there is kept under that slot with the
- * stack words that place it: where each return address sits, by the rule of each frame at its
- * call from .eh_frame (cfi.c: the frame's address is the stack pointer or the frame pointer
- * plus a constant), and the frame pointer values that placed frames (the caller's at the
- * entry, or words where frames saved it). The next capture from the same slot reads those
- * words: when each holds the same value, then by induction from the first each frame is the
- * same function at the same call, at the same place, so each word is where the unwinder reads
- * that frame's return address, and it would return the same stack. A frame with alloca is
- * placed by its frame pointer, whose value then differs. That costs ~20 ns where libunwind
- * takes 100-300 ns (16 frames). A miss is unwound by the same rules (walk), which read each
- * return address where libunwind would: it stops at the outermost frame as libunwind does,
- * and a frame whose address rule is neither (a signal frame's, code without .eh_frame) sends
- * the capture to libunwind. */
+ * which they saved their caller's frame pointer. A stack unwound from there is kept under that
+ * slot with the stack words that place it: where each return address sits, by the rule of each
+ * frame at its call from .eh_frame (cfi.c: the frame's address is the stack pointer or the
+ * frame pointer plus a constant), and the frame pointer values that placed frames (the
+ * caller's at the entry, or words where frames saved it). The next capture from the same slot
+ * reads those words: when each holds the same value, then by induction from the first each
+ * frame is the same function at the same call, at the same place, so each word is where the
+ * unwinder reads that frame's return address, and it would return the same stack. A frame with
+ * alloca is placed by its frame pointer, whose value then differs. That costs ~20 ns where
+ * libunwind takes 100-300 ns (16 frames). A miss is unwound by the same rules (walk), which
+ * read each return address where libunwind would: it stops at the outermost frame as libunwind
+ * does, and a frame whose address rule is neither (a signal frame's, code without .eh_frame)
+ * sends the capture to libunwind. */
 #define CACHE_DEPTH 16
 #define CACHE_BITS_FIRST 8 /* 256 entries of 384 bytes: a short process touches few pages */
 #define CACHE_BITS_MAX 12  /* ... growing fourfold whenever twice as many stacks were written */
@@ -437,9 +437,10 @@ struct placement {
 };
 
 /* Unwinds from slot by the frames' rules (cfi.c): pcs[0] is the word at slot, each next one
- * the word its frame's rule places; the word below the slot is the caller's rbp. Returns how many of the max frames it placed, and in *p the words that placed
- * them, with p->whole set when that is the whole stack: max frames, or all of them up to the
- * outermost. It stops short at a frame it cannot follow. */
+ * the word its frame's rule places; the word below the slot is the caller's rbp. Returns how
+ * many of the max frames it placed, and in *p the words that placed them, with p->whole set
+ * when that is the whole stack: max frames, or all of them up to the outermost. It stops short
+ * at a frame it cannot follow. */
 static uint32_t walk(const uintptr_t *slot, uintptr_t top, uintptr_t *pcs, uint32_t max, struct placement *p)
 {
 	uintptr_t rbp = slot[-1];
