@@ -100,6 +100,14 @@ rc, err, r = run([cases, "thread"], "show_reachable=1")
 check("reachable from another thread's stack while main exits",
       expect_group(r, "still-reachable", 190, 1, "hold_in_thread") +
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0)) + ([] if rc == 0 else ["exit status %d" % rc]))
+check("the running thread's DTV, which ld.so reaches through dtv + 1, is not possibly lost",
+      expect_summary(r, possibly=(0, 0)))
+
+# ld.so's blocks are roots (LSan's rule): it keeps some through interior pointers only.
+rc, err, r = run([cases, "dlopen"])
+check("dlopen: ld.so's dl_find_object segment, kept by a pointer into it, is no leak",
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)) +
+      ([] if rc == 0 else ["exit status %d" % rc]))
 
 # ---- stacks cached by call site (stack.c): one malloc reached from two callers in turn ----
 stack_cases = build(src("stack_cases.c"), ("-pthread", "-O2"))

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "alloc/span.h"
+#include "alloc/tcache.h"
 #include "base/fmt.h"
 #include "base/options.h"
 #include "check/check.h"
@@ -30,7 +31,9 @@
  *                 the thread's stack mapping), ld.so's early allocations, and memory programs
  *                 take from mmap themselves (python's arenas), as valgrind does;
  *               - the calling thread's own stack only from the check's entry frame up, where
- *                 its registers were spilled: a pointer left in a dead frame is no root.
+ *                 its registers were spilled: a pointer left in a dead frame is no root;
+ *               - the blocks ld.so allocated, which it may reach by interior pointers only
+ *                 (mark_ldso_blocks).
  *               Never scanned: heapguard's heap (the page map), guard slots, our own module,
  *               the block records (they hold no pointers: hgc_record_ranges), and this
  *               check's own buffers.
@@ -770,6 +773,22 @@ static void build_index(struct work *wk)
 	}
 }
 
+/* Blocks that ld.so allocated are its own until the process ends, and it keeps some only
+ * through interior pointers: a thread's DTV through dtv + 1 in the thread's TCB, a
+ * dl_find_object segment (every dlopen) through its start rounded up to 128 bytes. They are
+ * roots, as LSan has them; valgrind frees the second kind with __libc_freeres before its
+ * check and reports the first as possibly lost. */
+static void mark_ldso_blocks(struct work *wk)
+{
+	for (size_t i = 0; i < wk->n; i++) {
+		uintptr_t pc;
+		if (hgc_stack_get(wk->ents[i].stack, &pc, 1) && hg_is_ldso_pointer((const void *)pc)) {
+			wk->ents[i].mark = M_REACHABLE;
+			push(wk, i);
+		}
+	}
+}
+
 /* Phases 2-4. sp: where the scan of this thread's stack starts. */
 static void mark_all(struct work *wk, uintptr_t sp)
 {
@@ -780,6 +799,7 @@ static void mark_all(struct work *wk, uintptr_t sp)
 	build_skips(wk, (uintptr_t)maps, maps_bytes);
 	build_index(wk);
 	wk->skip_absent = has_no_swap();
+	mark_ldso_blocks(wk);
 	for (size_t i = 0; i < wk->nmods; i++)
 		scan_root(wk, wk->mods[i].lo, wk->mods[i].hi);
 	if (maps) {
