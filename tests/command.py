@@ -106,7 +106,7 @@ def one_error(doc, kind):
 # ---------------------------------------------------------------- JSON, per example
 
 def check_document(doc, argv):
-    why = fields("document", doc, {"tool": "heapguard", "command": argv})
+    why = fields("document", doc, {"tool": "heapguard", "command": argv, "checked": True})
     if not re.match(r"^\d+\.\d+\.\d+$", str(doc.get("version"))):
         why.append("version %r" % doc.get("version"))
     for key in ("errors", "leaks"):
@@ -473,6 +473,35 @@ def error_exitcode():
         if rc != want:
             why.append("%s: status %d, expected %d" % (program[0], rc, want))
     return why
+
+
+@test
+def static_program_said_unchecked():
+    """LD_PRELOAD cannot reach a static program: its glibc malloc runs, and no summary of zero
+    errors may stand for a check that never happened."""
+    static = os.path.join(WORK, "helper-static")
+    subprocess.run(["gcc", "-static", "-g", "-O0", "-o", static, HELPER_SRC], check=True)
+    rc, _, err, doc = hg_json([static, "exit", "3"])
+    why = [] if rc == 3 else ["status %d, expected the program's 3" % rc]
+    if not re.search(r"^==\d+== NOT CHECKED: \S*helper-static ran without libheapguard-check.so "
+                     r"\(it is statically linked\)", err, re.M):
+        why.append("no NOT CHECKED line naming the static link: %r" % err)
+    if "ERROR SUMMARY" in err:
+        why.append("an ERROR SUMMARY for a run that was not checked")
+    why += fields("document", doc, {"checked": False})
+    sarif = os.path.join(WORK, "static.sarif")
+    rc, _, err = run([HG, "--error-exitcode=42", "-q", "--sarif=" + sarif, static, "exit", "0"])
+    why += [] if rc == 125 else ["--error-exitcode: status %d, expected 125 (nothing checked)" % rc]
+    with open(sarif) as f:
+        inv = json.load(f)["runs"][0]["invocations"][0]
+    notes = [n.get("message", {}).get("text", "") for n in inv.get("toolExecutionNotifications", [])]
+    if inv.get("executionSuccessful") is not False or not any("statically linked" in t for t in notes):
+        why.append("SARIF invocation does not say the run went unchecked: %r" % inv)
+    why += [] if "NOT CHECKED" in err else ["--quiet hid the NOT CHECKED line"]
+    # A checked program killed before it reported anything was checked all the same.
+    rc, _, err, doc = hg_json([HELPER, "quietkill"])
+    why += [] if "NOT CHECKED" not in err else ["a checked program killed early said unchecked: %r" % err]
+    return why + fields("killed early", doc, {"checked": True})
 
 
 @test

@@ -40,6 +40,7 @@ static void reopen(void)
 }
 
 static int records_on;
+static void begin_process_locked(void);
 
 int hgc_records_on(void)
 {
@@ -56,6 +57,13 @@ void hgc_records_init(void)
 	if (stacks_written)
 		reopen();
 	records_on = fd >= 0;
+	/* The P record at load, not with the first report: the command tells a process that
+	 * was checked and reported nothing from one that the library never ran in. */
+	if (records_on) {
+		hg_lock(&records_lock);
+		begin_process_locked();
+		hg_unlock(&records_lock);
+	}
 }
 
 /* Removes entry (one of the ':'- or ' '-separated items) from list, in place. */

@@ -13,7 +13,8 @@
  * the second the writing process's pid. Numbers are decimal, addresses 0x-hex. Strings are
  * escaped: '%', space, and bytes < 0x21 or >= 0x7f as %XX; "-" stands for an absent string.
  *
- *   P pid ppid exe                          a process started (its first record)
+ *   P pid ppid exe                          a process started (its first record, written
+ *                                           when the library loads)
  *   M pid index path                        a module; frames name it by index
  *   S pid id frame...                       a stack, before the first record using it;
  *                                           frame = pc:module-index:offset-in-module (hex),

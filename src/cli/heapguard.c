@@ -65,10 +65,27 @@ static void remove_records_file(void)
 	rmdir(records_dir);
 }
 
+/* The library writes a P record as it loads: none from the program means that it never ran
+ * there (LD_PRELOAD does not reach a static or set-user-ID program), and a report of no
+ * errors would be false. */
+static const char *unchecked_message(const struct hg_report *rep, const char *program)
+{
+	for (size_t i = 0; i < rep->processes.count; i++)
+		if (((const struct hg_process *)rep->processes.items[i])->pid == rep->main_pid)
+			return NULL;
+	static char message[PATH_MAX + 256];
+	const char *why = hg_preload_blocker(program);
+	snprintf(message, sizeof message, "%s ran without libheapguard-check.so (%s): its heap was not checked",
+		 program, why ? why : "LD_PRELOAD did not load it");
+	return message;
+}
+
 /* The end of a checked run: the closing lines, the JSON and SARIF files, then the exit
- * status: --error-exitcode's when something was reported, else the program's own. */
+ * status: --error-exitcode's when something was reported, 125 under it when nothing could be
+ * checked, else the program's own. */
 static void __attribute__((noreturn)) finish(struct session *s, char **argv, int status)
 {
+	s->report.unchecked = unchecked_message(&s->report, argv[0]);
 	hg_render_end(&s->report, &s->render);
 	if (s->report.bad_records)
 		fprintf(stderr, "heapguard: %zu records could not be read\n", s->report.bad_records);
@@ -85,6 +102,8 @@ static void __attribute__((noreturn)) finish(struct session *s, char **argv, int
 	hg_report_totals(&s->report, &t);
 	if (hg_settings.has_error_exitcode && (t.errors || t.lost_blocks))
 		exit(hg_settings.error_exitcode);
+	if (hg_settings.has_error_exitcode && s->report.unchecked)
+		exit(HG_EXIT_LAUNCHER);
 	if (failed)
 		exit(HG_EXIT_LAUNCHER);
 	hg_exit_as(status);

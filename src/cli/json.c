@@ -135,9 +135,10 @@ int hg_write_json(const char *path, const struct hg_report *rep, char *const arg
 		hg_json_string(out, argv[i]);
 	}
 	if (ex->signal)
-		fprintf(out, "],\n\"exit\":{\"signal\":%d},\n\"errors\":[", ex->signal);
+		fprintf(out, "],\n\"exit\":{\"signal\":%d},\n", ex->signal);
 	else
-		fprintf(out, "],\n\"exit\":{\"code\":%d},\n\"errors\":[", ex->code);
+		fprintf(out, "],\n\"exit\":{\"code\":%d},\n", ex->code);
+	fprintf(out, "\"checked\":%s,\n\"errors\":[", rep->unchecked ? "false" : "true");
 	int first = 1;
 	for (size_t i = 0; i < rep->errors.count; i++) {
 		const struct hg_error *e = rep->errors.items[i];

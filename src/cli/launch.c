@@ -1,11 +1,14 @@
 /* launch.c — finds libheapguard.so, prepares the program's environment and executes it. */
 #include "launch.h"
 
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Copies the directory holding this executable into dir; /proc/self/exe rather than argv[0]
@@ -83,6 +86,57 @@ int hg_set_preload(const char *library)
 {
 	const char *old = getenv("LD_PRELOAD");
 	return join_env("LD_PRELOAD", library, old ? old : "");
+}
+
+/* Opens the file execvp(argv0) runs: argv0 itself when it holds a slash, else the first
+ * executable regular file of that name in PATH. -1 when there is none. */
+static int open_program(const char *argv0, struct stat *st)
+{
+	if (strchr(argv0, '/'))
+		return stat(argv0, st) == 0 ? open(argv0, O_RDONLY | O_CLOEXEC) : -1;
+	const char *path = getenv("PATH");
+	for (const char *dir = path ? path : "/usr/bin:/bin"; *dir;) {
+		size_t len = strcspn(dir, ":");
+		char file[PATH_MAX];
+		if (snprintf(file, sizeof file, "%.*s/%s", (int)len, len ? dir : ".", argv0) < (int)sizeof file &&
+		    stat(file, st) == 0 && S_ISREG(st->st_mode) && access(file, X_OK) == 0)
+			return open(file, O_RDONLY | O_CLOEXEC);
+		dir += len + (dir[len] == ':');
+	}
+	return -1;
+}
+
+/* 1 when the 64-bit ELF file fd has no PT_INTERP: no dynamic loader runs, so none reads
+ * LD_PRELOAD (a static-pie executable has none either). */
+static int is_static_elf(int fd)
+{
+	Elf64_Ehdr eh;
+	if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
+		return 0;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != (ssize_t)sizeof ph)
+			return 0;
+		if (ph.p_type == PT_INTERP)
+			return 0;
+	}
+	return 1;
+}
+
+const char *hg_preload_blocker(const char *argv0)
+{
+	struct stat st;
+	int fd = open_program(argv0, &st);
+	if (fd < 0)
+		return NULL;
+	const char *why = NULL;
+	if (is_static_elf(fd))
+		why = "it is statically linked";
+	else if ((st.st_mode & S_ISUID && st.st_uid != geteuid()) || (st.st_mode & S_ISGID && st.st_gid != getegid()))
+		why = "it is set-user-ID or set-group-ID"; /* ld.so's secure mode drops LD_PRELOAD */
+	close(fd);
+	return why;
 }
 
 /* Same wording and statuses as a shell: a bare name is looked up in PATH. */

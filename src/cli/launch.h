@@ -26,6 +26,11 @@ int hg_add_library_option(const char *setting);
 /* Puts the library first in LD_PRELOAD. Returns 0, or -1 after printing why on stderr. */
 int hg_set_preload(const char *library);
 
+/* Why LD_PRELOAD cannot bring a library into the program argv0 (looked up in PATH as execvp
+ * does): "it is statically linked", "it is set-user-ID or set-group-ID", or NULL when its
+ * file shows no reason. */
+const char *hg_preload_blocker(const char *argv0);
+
 /* Says why execvp(argv0) failed with err, as a shell would; returns the exit status to use. */
 int hg_exec_failed(const char *argv0, int err);
 

@@ -155,10 +155,17 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 {
 	struct hg_totals tot;
 	hg_report_totals(rep, &tot);
-	if (o->quiet)
-		return;
 	struct hg_text t = { 0 };
 	int pid = rep->main_pid;
+	if (rep->unchecked) { /* even with --quiet: no summary of zero errors stands for it */
+		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid, rep->unchecked);
+		fwrite(t.s, 1, t.len, o->out);
+		fflush(o->out);
+		free(t.s);
+		return;
+	}
+	if (o->quiet)
+		return;
 	if (tot.suppressed_errors)
 		hg_text_printf(&t, "==%d== SUPPRESSED: %llu errors from %llu contexts\n", pid,
 			       (unsigned long long)tot.suppressed_errors,

@@ -99,6 +99,8 @@ struct hg_report {
 	struct hg_map contexts;  /* hash of (kind, stack, address) -> chain of struct hg_error * */
 	struct hg_map live;      /* pid -> the process's current image */
 	int main_pid;            /* the process the command started */
+	const char *unchecked;   /* set at the end when the library never ran in main_pid: what
+				    to tell the user; NULL for a checked run */
 	size_t bad_records;      /* lines that did not parse */
 };
 

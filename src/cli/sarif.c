@@ -203,7 +203,7 @@ static void driver(FILE *out)
 	fputs("]}", out);
 }
 
-static void invocation(FILE *out, char *const argv[], const struct hg_exit *ex)
+static void invocation(FILE *out, char *const argv[], const struct hg_exit *ex, const char *unchecked)
 {
 	fputs("[{\"arguments\":[", out);
 	for (int i = 0; argv[i]; i++) {
@@ -211,8 +211,16 @@ static void invocation(FILE *out, char *const argv[], const struct hg_exit *ex)
 			fputc(',', out);
 		hg_json_string(out, argv[i]);
 	}
-	/* Successful: heapguard did its job, whatever the program did. */
-	fputs("],\"executionSuccessful\":true,", out);
+	/* Successful: heapguard did its job, whatever the program did; not when the library
+	 * never ran in the program. */
+	if (unchecked) {
+		fputs("],\"executionSuccessful\":false,\"toolExecutionNotifications\":[{\"level\":\"error\","
+		      "\"message\":{\"text\":", out);
+		hg_json_string(out, unchecked);
+		fputs("}}],", out);
+	} else {
+		fputs("],\"executionSuccessful\":true,", out);
+	}
 	if (ex->signal)
 		fprintf(out, "\"exitSignalNumber\":%d}]", ex->signal);
 	else
@@ -232,7 +240,7 @@ int hg_write_sarif(const char *path, const struct hg_report *rep, char *const ar
 	fputs("{\"$schema\":\"" SARIF_SCHEMA "\",\"version\":\"2.1.0\",\"runs\":[{\"tool\":{\"driver\":", out);
 	driver(out);
 	fputs("},\"invocations\":", out);
-	invocation(out, argv, ex);
+	invocation(out, argv, ex, rep->unchecked);
 	if (cwd[0]) {
 		fputs(",\"originalUriBaseIds\":{\"" SRCROOT "\":{\"uri\":\"file://", out);
 		uri_path(out, cwd);
