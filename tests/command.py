@@ -498,6 +498,9 @@ def static_program_said_unchecked():
     if inv.get("executionSuccessful") is not False or not any("statically linked" in t for t in notes):
         why.append("SARIF invocation does not say the run went unchecked: %r" % inv)
     why += [] if "NOT CHECKED" in err else ["--quiet hid the NOT CHECKED line"]
+    rc, _, err = run([HG, "--fast", static, "exit", "4"])
+    if rc != 4 or "will run without libheapguard.so (it is statically linked)" not in err:
+        why.append("--fast: status %d, no warning before the exec: %r" % (rc, err))
     # A checked program killed before it reported anything was checked all the same.
     rc, _, err, doc = hg_json([HELPER, "quietkill"])
     why += [] if "NOT CHECKED" not in err else ["a checked program killed early said unchecked: %r" % err]

@@ -154,6 +154,11 @@ int hg_exec_preloaded(const char *library, char *const argv[])
 {
 	if (hg_set_preload(library) < 0)
 		return HG_EXIT_LAUNCHER;
+	/* Replaced by the program, the command cannot tell afterwards: it says so before. */
+	const char *why = hg_preload_blocker(argv[0]);
+	if (why)
+		fprintf(stderr, "heapguard: warning: %s will run without %s (%s)\n", argv[0],
+			strrchr(library, '/') ? strrchr(library, '/') + 1 : library, why);
 	execvp(argv[0], argv);
 	return hg_exec_failed(argv[0], errno);
 }
