@@ -43,8 +43,10 @@ UNINITS = [
     ("puts", "puts", 15, 2, 16, "emit_puts"),
     ("printf", "printf", 15, 5, 16, "emit_printf"),
     ("fprintf", "fprintf", 3, 0, 8, "emit_fprintf"),
+    ("copied", "write", 24, 2, 24, "emit_copied"),
+    ("after-read", "write", 32, 6, 32, "emit_after_read"),
 ]
-CLEAN = ["memory", "strings", "format", "input", "output"]
+CLEAN = ["memory", "strings", "format", "input", "output", "binary"]
 
 
 def run(argv, preload=True):

@@ -57,6 +57,9 @@ struct hgc_block {
 	uint8_t kind;                 /* enum hgc_alloc_kind */
 	uint8_t guarded;              /* in a guard slot (guard.c) instead of the core heap */
 	uint8_t reported;             /* an overflow of it was reported: say it once */
+	uint8_t data_pattern;         /* holds runs of HGC_UNINIT that are data (read in, or copied
+					 from memory the program wrote): its output is not
+					 taken for never-written bytes */
 };
 
 /* The extent of a core block that is checked: the room the allocator gave it, or for a block
@@ -75,7 +78,7 @@ struct hgc_rec {
 	uint32_t key;                 /* core >> 4, truncated */
 	uint32_t left;                /* user - core: a redzone, or an alignment (<= HGC_ALIGN_MAX) */
 	uint64_t size : 48;           /* < 2^47: larger requests fail */
-	uint64_t state : 2, kind : 2, guarded : 1, reported : 1;
+	uint64_t state : 2, kind : 2, guarded : 1, reported : 1, data_pattern : 1;
 	uint32_t alloc_stack, free_stack;
 	uint32_t alloc_thread, free_thread;
 };
@@ -90,6 +93,8 @@ int hgc_lookup(const void *addr, struct hgc_block *out);
 void hgc_check_access(const void *p, size_t n, int is_write, const char *func);
 /* Marks the block's overflow as reported, so that its broken redzone is not reported again. */
 void hgc_mark_reported(const char *core);
+/* Marks the block's runs of HGC_UNINIT as data (struct hgc_block's data_pattern). */
+void hgc_mark_data_pattern(const char *core);
 /* Calls fn on every live block record (quarantined ones are skipped). The table's locks are
  * held during the calls: fn must not allocate nor call back into heapguard. */
 void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, void *arg), void *arg);

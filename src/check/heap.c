@@ -521,6 +521,9 @@ void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
 	if (!q)
 		return NULL;
 	hgc_memcpy(q, p, keep);
+	struct hgc_block nb;
+	if (b.data_pattern && keep && hgc_lookup(q, &nb))
+		hgc_mark_data_pattern(nb.core); /* the data moved with it */
 	free_checked(p, HGC_BY_MALLOC, "realloc", slot);
 	return q;
 }

@@ -278,7 +278,7 @@ static const char *uninit_run(const char *lo, const char *hi)
 static void uninit_check(const void *p, size_t n, const char *func)
 {
 	struct hgc_block b;
-	if (!n || !hgc_lookup(p, &b) || b.state != HGC_LIVE)
+	if (!n || !hgc_lookup(p, &b) || b.state != HGC_LIVE || b.data_pattern)
 		return;
 	const char *lo = p, *hi = lo + n, *end = b.user + b.size;
 	if (lo < b.user)
@@ -291,6 +291,26 @@ static void uninit_check(const void *p, size_t n, const char *func)
 	struct hgc_error e = { .kind = "uninitialized-read", .access = "read", .func = func,
 			       .addr = (uintptr_t)u, .size = (size_t)(hi - lo), .has_block = 1, .block = b };
 	hgc_report(&e);
+}
+
+/* Bytes [d, d+n) of a live block were just written by a call: from input (src NULL) or copied
+ * from src. A run of HGC_UNINIT among them is data when it came in, or came from memory the
+ * program wrote (outside the heap, or a block marked so): `cat` of a binary holding such a
+ * run was reported. Copied from a block not marked, it is that block's never-written bytes
+ * moving on, and stays suspect. */
+static void note_written(void *d, size_t n, const void *src, const void *ret)
+{
+	if (!enter(ret))
+		return;
+	struct hgc_block b, sb;
+	if (hgc_lookup(d, &b) && b.state == HGC_LIVE && !b.data_pattern) {
+		const char *lo = d, *hi = lo + n, *end = b.user + b.size;
+		lo = lo < b.user ? b.user : lo;
+		hi = hi > end ? end : hi;
+		if (lo < hi && uninit_run(lo, hi) && (!src || !hgc_lookup(src, &sb) || sb.data_pattern))
+			hgc_mark_data_pattern(b.core);
+	}
+	leave();
 }
 
 /* The output calls' slow path for a range: it is read (overflow, use after free), and its
@@ -407,7 +427,10 @@ done:
 static HG_NOINLINE void *memcpy_slow(void *d, const void *s, size_t n, const void *ret)
 {
 	check2(s, n, d, n, 0, "memcpy", ret);
-	return real_memcpy_chk(d, s, n, (size_t)-1);
+	real_memcpy_chk(d, s, n, (size_t)-1);
+	if (may_be_heap(d, n))
+		note_written(d, n, s, ret);
+	return d;
 }
 
 HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
@@ -420,7 +443,10 @@ HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 static HG_NOINLINE void *memmove_slow(void *d, const void *s, size_t n, const void *ret)
 {
 	check2(s, n, d, n, 0, "memmove", ret);
-	return real_memmove_chk(d, s, n, (size_t)-1);
+	real_memmove_chk(d, s, n, (size_t)-1);
+	if (may_be_heap(d, n))
+		note_written(d, n, s, ret);
+	return d;
 }
 
 HG_EXPORT void *memmove(void *d, const void *s, size_t n)
@@ -603,24 +629,36 @@ HG_EXPORT int snprintf(char *restrict s, size_t n, const char *restrict fmt, ...
 
 HG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-	if (n && may_be_heap(buf, n))
-		check2(NULL, 0, buf, n, 0, "read", RET);
-	return real_read(fd, buf, n);
+	if (!n || !may_be_heap(buf, n))
+		return real_read(fd, buf, n);
+	check2(NULL, 0, buf, n, 0, "read", RET);
+	ssize_t got = real_read(fd, buf, n);
+	if (got > 0)
+		note_written(buf, (size_t)got, NULL, RET);
+	return got;
 }
 
 HG_EXPORT size_t fread(void *restrict p, size_t size, size_t n, FILE *restrict fp)
 {
 	size_t bytes;
-	if (!__builtin_mul_overflow(size, n, &bytes) && bytes && may_be_heap(p, bytes))
-		check2(NULL, 0, p, bytes, 0, "fread", RET);
-	return real_fread(p, size, n, fp);
+	if (__builtin_mul_overflow(size, n, &bytes) || !bytes || !may_be_heap(p, bytes))
+		return real_fread(p, size, n, fp);
+	check2(NULL, 0, p, bytes, 0, "fread", RET);
+	size_t got = real_fread(p, size, n, fp);
+	if (got) /* a partial item came in too, but is unspecified: left out */
+		note_written(p, got * size, NULL, RET);
+	return got;
 }
 
 HG_EXPORT char *fgets(char *restrict s, int n, FILE *restrict fp)
 {
-	if (n > 0 && may_be_heap(s, (size_t)n))
-		check2(NULL, 0, s, (size_t)n, 0, "fgets", RET);
-	return real_fgets(s, n, fp);
+	if (n <= 0 || !may_be_heap(s, (size_t)n))
+		return real_fgets(s, n, fp);
+	check2(NULL, 0, s, (size_t)n, 0, "fgets", RET);
+	char *r = real_fgets(s, n, fp);
+	if (r) /* the line and its NUL: the bytes after them were not written */
+		note_written(s, loop_strnlen(s, (size_t)n - 1) + 1, NULL, RET);
+	return r;
 }
 
 /* ---- output: what leaves the process must have been written ---- */

@@ -119,9 +119,39 @@ static void clean_output(void)
 	free(z), free(bin);
 }
 
+/* Data that holds runs of the byte malloc fills blocks with (0xbe), as binaries do: read in,
+ * copied on, moved by realloc and written out, it was written by the program all along. */
+static void clean_binary(void)
+{
+	char path[] = "/tmp/hg-binary-XXXXXX";
+	int fd = mkstemp(path);
+	unsigned char data[48];
+	for (int i = 0; i < 48; i++)
+		data[i] = i >= 8 && i < 24 ? 0xbe : (unsigned char)i;
+	write(fd, data, sizeof data); /* from the stack: not checked */
+	lseek(fd, 0, SEEK_SET);
+	char *r = malloc(64), *f = malloc(64), *c = malloc(48), *s = malloc(48);
+	ssize_t got = read(fd, r, 64);
+	FILE *in = fdopen(fd, "r");
+	rewind(in);
+	size_t items = fread(f, 1, 48, in);
+	fclose(in);
+	unlink(path);
+	memcpy(c, r, 48);                 /* from a block that came in */
+	memmove(s, data, 48);             /* from the program's own stack */
+	r = realloc(r, 4096);             /* moved with its data */
+	fflush(stdout);
+	write(1, r, 48);
+	fwrite(f, 1, 48, stdout);
+	fwrite(c, 1, 48, stdout);
+	fwrite(s, 1, 48, stdout);
+	printf("\nread %zd fread %zu\n", got, items);
+	free(r), free(f), free(c), free(s);
+}
+
 static const struct test_case CASES[] = {
 	{ "memory", clean_memory }, { "strings", clean_strings }, { "format", clean_format },
-	{ "input", clean_input }, { "output", clean_output },
+	{ "input", clean_input }, { "output", clean_output }, { "binary", clean_binary },
 };
 
 int main(int argc, char **argv)

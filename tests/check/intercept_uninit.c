@@ -1,4 +1,5 @@
 /* intercept_uninit.c — output of never-written malloc bytes, one call per case (argv[1]). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +44,29 @@ void emit_fprintf(void)
 	fprintf(stdout, "%5.2f %*d %lu %c %p %-3s|%.3s|\n", 1.5, 4, 7, 9UL, 'c', (void *)p, "ab", p);
 }
 
+/* Never-written bytes copied into another block are still never written; and a read that
+ * filled only the start of a block leaves the rest so. */
+void emit_copied(void)
+{
+	char *p = malloc(24), *q = malloc(24);
+	memcpy(p, "xy", 2);
+	memcpy(q, p, 24);
+	write(1, q, 24);
+}
+
+void emit_after_read(void)
+{
+	int fd = open("/dev/zero", O_RDONLY);
+	char *p = malloc(32);
+	read(fd, p, 6);
+	close(fd);
+	write(1, p, 32);
+}
+
 static const struct test_case CASES[] = {
 	{ "write", emit_write }, { "fwrite", emit_fwrite }, { "puts", emit_puts },
-	{ "printf", emit_printf }, { "fprintf", emit_fprintf },
+	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "copied", emit_copied },
+	{ "after-read", emit_after_read },
 };
 
 int main(int argc, char **argv)
