@@ -3,6 +3,7 @@
 realloc or exit, with the block, offsets and stacks asserted; exit statuses; the examples
 through the heapguard command. Prints TAP. Usage: tests/check_heap.py [BUILD_DIR]"""
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -139,8 +140,14 @@ rc, out, err, r = run([cases, "usable-size"])
 check("malloc_usable_size is the requested size", ([] if out == "usable=13\n" else [out]) + summary_is(r, 0, 0))
 
 rc, out, err, r = run([cases, "fill"])
-check("malloc fills with 0xbe, calloc zeroes, realloc keeps and fills",
+check("malloc fills with HEAPGUARD_UNINIT_WORD, calloc zeroes, realloc keeps and fills",
       [] if out == "uninit=1 zero=1 kept=1 tail=1\n" else [out])
+
+rc, out, err, r = run([cases, "uninit-pointer"])
+check("a pointer loaded from never-written bytes: the fault names the register that holds the word",
+      ([] if rc == -11 else ["status %r, expected death by SIGSEGV" % rc]) +
+      ([] if re.search(r"r[a-z0-9]+ = 0x%x, read from uninitialized heap memory\?" % 0xbe5ad1e9c3a7f04b, err)
+       else ["no hint at uninitialized heap memory: %r" % err[-600:]]))
 
 rc, out, err, r = run([cases, "too-big"])
 check("allocation-size-too-big: reported, NULL and ENOMEM",

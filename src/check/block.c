@@ -245,7 +245,6 @@ static int expand(const struct hgc_rec *r, char *core, size_t room, struct hgc_b
 	b->kind = (uint8_t)r->kind;
 	b->guarded = (uint8_t)r->guarded;
 	b->reported = (uint8_t)r->reported;
-	b->data_pattern = (uint8_t)r->data_pattern;
 	return 1;
 }
 
@@ -253,7 +252,7 @@ static void pack(const struct hgc_block *b, struct hgc_rec *r)
 {
 	*r = (struct hgc_rec){ .key = key_of(b->core), .left = (uint32_t)(b->user - b->core),
 			       .size = b->size, .state = b->state, .kind = b->kind,
-			       .guarded = b->guarded, .reported = b->reported, .data_pattern = b->data_pattern,
+			       .guarded = b->guarded, .reported = b->reported,
 			       .alloc_stack = b->alloc_stack, .free_stack = b->free_stack,
 			       .alloc_thread = b->alloc_thread, .free_thread = b->free_thread };
 }
@@ -301,7 +300,6 @@ int hgc_table_update(struct hgc_slot at, int (*fn)(struct hgc_block *b, void *ar
 		write_begin(st);
 		at.rec->state = b.state & 3u;
 		at.rec->reported = b.reported & 1u;
-		at.rec->data_pattern = b.data_pattern & 1u;
 		at.rec->free_stack = b.free_stack;
 		at.rec->free_thread = b.free_thread;
 		write_end(st);
@@ -412,19 +410,6 @@ static int set_reported(struct hgc_block *b, void *arg)
 void hgc_mark_reported(const char *core)
 {
 	hgc_table_update(hgc_table_find(core), set_reported, NULL);
-}
-
-static int set_data_pattern(struct hgc_block *b, void *arg)
-{
-	(void)arg;
-	if (b)
-		b->data_pattern = 1;
-	return 0;
-}
-
-void hgc_mark_data_pattern(const char *core)
-{
-	hgc_table_update(hgc_table_find(core), set_data_pattern, NULL);
 }
 
 typedef void (*foreach_fn)(const struct hgc_block *b, void *arg);

@@ -6,13 +6,14 @@
 #include <stdint.h>
 
 #include "base/util.h"
+#include "heapguard.h"
 
 /*
  * Checked block layout (a block of the core allocator, or a guard slot):
  *
  *   core                      user = core + left             user + size        core + core_bytes
  *   | left redzone (>= 16 B)  | the program's bytes          | right redzone (>= 16 B)    |
- *     HGC_REDZONE               HGC_UNINIT after malloc        HGC_REDZONE
+ *     HGC_REDZONE               HGC_UNINIT_WORD after malloc   HGC_REDZONE
  *                               (zero after calloc),
  *                               HGC_FREED while quarantined
  *
@@ -21,7 +22,17 @@
  * allocated in the core while it waits in the quarantine; only then is it checked (poison
  * and redzones intact) and given back.
  */
-#define HGC_UNINIT 0xbe  /* malloc'd, not yet written: a read of it is a bug */
+/* malloc'd, not yet written: a read of it is a bug. The word repeats from the block's first
+ * byte, so byte i of a block is byte i % 8 of the word (little-endian), and an 8-byte load at
+ * an aligned offset reads the word itself. Not one repeated byte: data is full of runs of one
+ * value (a light-gray pixel is 0xbe 0xbe 0xbe, binaries hold such runs), and output with a
+ * run of the old fill byte 0xbe was taken for never-written bytes (`cat /usr/bin/perl`). Each
+ * 4 bytes of it in a row hold a byte >= 0x80 and are no valid UTF-8, and none is 0. */
+#define HGC_UNINIT_WORD HEAPGUARD_UNINIT_WORD
+static inline unsigned char hgc_uninit_byte(size_t offset)
+{
+	return (unsigned char)(HGC_UNINIT_WORD >> (offset % 8 * 8));
+}
 #define HGC_FREED 0xdd   /* freed, in quarantine */
 #define HGC_REDZONE 0xfa /* around every block */
 #define HGC_REDZONE_BYTES 16u
@@ -57,9 +68,6 @@ struct hgc_block {
 	uint8_t kind;                 /* enum hgc_alloc_kind */
 	uint8_t guarded;              /* in a guard slot (guard.c) instead of the core heap */
 	uint8_t reported;             /* an overflow of it was reported: say it once */
-	uint8_t data_pattern;         /* holds runs of HGC_UNINIT that are data (read in, or copied
-					 from memory the program wrote): its output is not
-					 taken for never-written bytes */
 };
 
 /* The extent of a core block that is checked: the room the allocator gave it, or for a block
@@ -78,7 +86,7 @@ struct hgc_rec {
 	uint32_t key;                 /* core >> 4, truncated */
 	uint32_t left;                /* user - core: a redzone, or an alignment (<= HGC_ALIGN_MAX) */
 	uint64_t size : 48;           /* < 2^47: larger requests fail */
-	uint64_t state : 2, kind : 2, guarded : 1, reported : 1, data_pattern : 1;
+	uint64_t state : 2, kind : 2, guarded : 1, reported : 1;
 	uint32_t alloc_stack, free_stack;
 	uint32_t alloc_thread, free_thread;
 };
@@ -93,8 +101,6 @@ int hgc_lookup(const void *addr, struct hgc_block *out);
 void hgc_check_access(const void *p, size_t n, int is_write, const char *func);
 /* Marks the block's overflow as reported, so that its broken redzone is not reported again. */
 void hgc_mark_reported(const char *core);
-/* Marks the block's runs of HGC_UNINIT as data (struct hgc_block's data_pattern). */
-void hgc_mark_data_pattern(const char *core);
 /* Calls fn on every live block record (quarantined ones are skipped). The table's locks are
  * held during the calls: fn must not allocate nor call back into heapguard. */
 void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, void *arg), void *arg);
@@ -119,7 +125,7 @@ int hgc_guard_touch(const void *addr);
 void hgc_guard_touch_range(const void *p, size_t n) __attribute__((access(none, 1)));
 /* 1 while b is a guarded block never used yet (its slot's pages are inaccessible). */
 int hgc_guard_untouched(const struct hgc_block *b);
-/* Fills a new block's redzones with HGC_REDZONE and, unless zero, its bytes with HGC_UNINIT. */
+/* Fills a new block's redzones with HGC_REDZONE and, unless zero, its bytes with HGC_UNINIT_WORD. */
 void hgc_fill_block(const struct hgc_block *b, int zero);
 /* Makes the slot inaccessible (it waits in the quarantine like any freed block). */
 void hgc_guard_retire(const struct hgc_block *b);

@@ -29,6 +29,8 @@ int __memcmpeq(const void *a, const void *b, size_t n);
 #define PATTERN_BYTES 4096
 /* A page of each fill byte that whole blocks are checked against (filled by hgc_init). */
 static unsigned char freed_pattern[PATTERN_BYTES], redzone_pattern[PATTERN_BYTES];
+/* HGC_UNINIT_WORD repeated, 8 bytes more so that a fill may start at any phase. */
+static unsigned char uninit_pattern[PATTERN_BYTES + 8];
 
 /* Offset of the first byte of [p, p+n) that is not `byte` (HGC_FREED or HGC_REDZONE), or n.
  * Blocks leaving the quarantine are checked whole: glibc's compare against a page of the
@@ -75,8 +77,11 @@ static size_t run_not(const unsigned char *p, size_t n, unsigned char byte)
 static void fill_block_from(const struct hgc_block *b, int zero, size_t from)
 {
 	hgc_memset(b->core, HGC_REDZONE, (size_t)(b->user - b->core));
-	if (!zero)
-		hgc_memset(b->user + from, HGC_UNINIT, b->size - from);
+	for (size_t i = from; !zero && i < b->size;) { /* i % 8 stays from % 8: the phase */
+		size_t n = b->size - i < PATTERN_BYTES ? b->size - i : PATTERN_BYTES;
+		hgc_memcpy(b->user + i, uninit_pattern + i % 8, n);
+		i += n;
+	}
 	hgc_memset(b->user + b->size, HGC_REDZONE, (size_t)(b->core + b->core_bytes - (b->user + b->size)));
 }
 
@@ -521,9 +526,6 @@ void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
 	if (!q)
 		return NULL;
 	hgc_memcpy(q, p, keep);
-	struct hgc_block nb;
-	if (b.data_pattern && keep && hgc_lookup(q, &nb))
-		hgc_mark_data_pattern(nb.core); /* the data moved with it */
 	free_checked(p, HGC_BY_MALLOC, "realloc", slot);
 	return q;
 }
@@ -605,6 +607,8 @@ __attribute__((destructor)) static void check_at_exit(void)
 void hgc_init(void)
 {
 	hgc_memset(freed_pattern, HGC_FREED, PATTERN_BYTES);
+	for (size_t i = 0; i < sizeof uninit_pattern; i++)
+		uninit_pattern[i] = hgc_uninit_byte(i);
 	hgc_memset(redzone_pattern, HGC_REDZONE, PATTERN_BYTES);
 	hg_arena_huge_pages = 1; /* before the first arena: see span.h */
 	hgc_table_init();

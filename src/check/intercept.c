@@ -126,7 +126,7 @@ void hgc_intercept_init(void)
 
 /* ---- the fast test and the gate to the slow path ---- */
 #define RET __builtin_return_address(0)
-#define UNINIT_RUN_BYTES 4 /* a shorter run of HGC_UNINIT is taken for data */
+#define UNINIT_RUN_BYTES 4 /* a shorter run of the never-written pattern is taken for data */
 #define WSIZE sizeof(wchar_t)
 
 /* Guard slots are whole pages, so one page holds no slot boundary. */
@@ -251,25 +251,37 @@ HG_INLINE int may_be_heap_str(const void *a, const void *b)
 
 /* ---- uninitialized bytes in output ---- */
 
-/* The first byte of a run of UNINIT_RUN_BYTES HGC_UNINIT bytes in [lo, hi), or lo when the
- * range is shorter than that and all HGC_UNINIT; NULL when there is none. */
-static const char *uninit_run(const char *lo, const char *hi)
+/* The first byte of a run of UNINIT_RUN_BYTES never-written bytes (HGC_UNINIT_WORD in phase
+ * with the block that starts at base) in [lo, hi), or lo when the range is shorter than that
+ * and all never written; NULL when there is none. A word aligned on the block's start with no
+ * byte of the pattern in its place, as ordinary data has, is passed in one step. */
+static const char *uninit_run(const char *lo, const char *hi, const char *base)
 {
-	const unsigned char *p = (const unsigned char *)lo, *q, *e = (const unsigned char *)hi;
-	if (e - p < UNINIT_RUN_BYTES) {
-		for (q = p; q < e; q++)
-			if (*q != HGC_UNINIT)
-				return NULL;
-		return lo;
-	}
-	while (e - p >= UNINIT_RUN_BYTES &&
-	       (q = real.memchr(p, HGC_UNINIT, (size_t)(e - p) - (UNINIT_RUN_BYTES - 1)))) {
-		unsigned i = 1;
-		while (i < UNINIT_RUN_BYTES && q[i] == HGC_UNINIT)
-			i++;
-		if (i == UNINIT_RUN_BYTES)
-			return (const char *)q;
-		p = q + i; /* q[i] breaks the run: no run starts before it */
+	const unsigned char *p = (const unsigned char *)lo, *e = (const unsigned char *)hi, *start = NULL;
+	size_t need = (size_t)(e - p) < UNINIT_RUN_BYTES ? (size_t)(e - p) : UNINIT_RUN_BYTES, run = 0;
+	while (p < e) {
+		size_t off = (size_t)(p - (const unsigned char *)base);
+		if (off % 8 == 0 && e - p >= 8) {
+			uint64_t x;
+			__builtin_memcpy(&x, p, 8);
+			x ^= HGC_UNINIT_WORD;
+			if (x == 0 || !((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull)) {
+				start = x || run ? start : (const unsigned char *)p;
+				run = x ? 0 : run + 8;
+				if (run >= need)
+					return (const char *)start;
+				p += 8;
+				continue;
+			}
+		}
+		if (*p == hgc_uninit_byte(off)) {
+			start = run++ ? start : p;
+			if (run >= need)
+				return (const char *)start;
+		} else {
+			run = 0;
+		}
+		p++;
 	}
 	return NULL;
 }
@@ -278,39 +290,19 @@ static const char *uninit_run(const char *lo, const char *hi)
 static void uninit_check(const void *p, size_t n, const char *func)
 {
 	struct hgc_block b;
-	if (!n || !hgc_lookup(p, &b) || b.state != HGC_LIVE || b.data_pattern)
+	if (!n || !hgc_lookup(p, &b) || b.state != HGC_LIVE)
 		return;
 	const char *lo = p, *hi = lo + n, *end = b.user + b.size;
 	if (lo < b.user)
 		lo = b.user;
 	if (hi > end)
 		hi = end;
-	const char *u = lo < hi ? uninit_run(lo, hi) : NULL;
+	const char *u = lo < hi ? uninit_run(lo, hi, b.user) : NULL;
 	if (!u)
 		return;
 	struct hgc_error e = { .kind = "uninitialized-read", .access = "read", .func = func,
 			       .addr = (uintptr_t)u, .size = (size_t)(hi - lo), .has_block = 1, .block = b };
 	hgc_report(&e);
-}
-
-/* Bytes [d, d+n) of a live block were just written by a call: from input (src NULL) or copied
- * from src. A run of HGC_UNINIT among them is data when it came in, or came from memory the
- * program wrote (outside the heap, or a block marked so): `cat` of a binary holding such a
- * run was reported. Copied from a block not marked, it is that block's never-written bytes
- * moving on, and stays suspect. */
-static void note_written(void *d, size_t n, const void *src, const void *ret)
-{
-	if (!enter(ret))
-		return;
-	struct hgc_block b, sb;
-	if (hgc_lookup(d, &b) && b.state == HGC_LIVE && !b.data_pattern) {
-		const char *lo = d, *hi = lo + n, *end = b.user + b.size;
-		lo = lo < b.user ? b.user : lo;
-		hi = hi > end ? end : hi;
-		if (lo < hi && uninit_run(lo, hi) && (!src || !hgc_lookup(src, &sb) || sb.data_pattern))
-			hgc_mark_data_pattern(b.core);
-	}
-	leave();
 }
 
 /* The output calls' slow path for a range: it is read (overflow, use after free), and its
@@ -427,10 +419,7 @@ done:
 static HG_NOINLINE void *memcpy_slow(void *d, const void *s, size_t n, const void *ret)
 {
 	check2(s, n, d, n, 0, "memcpy", ret);
-	real_memcpy_chk(d, s, n, (size_t)-1);
-	if (may_be_heap(d, n))
-		note_written(d, n, s, ret);
-	return d;
+	return real_memcpy_chk(d, s, n, (size_t)-1);
 }
 
 HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
@@ -443,10 +432,7 @@ HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 static HG_NOINLINE void *memmove_slow(void *d, const void *s, size_t n, const void *ret)
 {
 	check2(s, n, d, n, 0, "memmove", ret);
-	real_memmove_chk(d, s, n, (size_t)-1);
-	if (may_be_heap(d, n))
-		note_written(d, n, s, ret);
-	return d;
+	return real_memmove_chk(d, s, n, (size_t)-1);
 }
 
 HG_EXPORT void *memmove(void *d, const void *s, size_t n)
@@ -629,36 +615,24 @@ HG_EXPORT int snprintf(char *restrict s, size_t n, const char *restrict fmt, ...
 
 HG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-	if (!n || !may_be_heap(buf, n))
-		return real_read(fd, buf, n);
-	check2(NULL, 0, buf, n, 0, "read", RET);
-	ssize_t got = real_read(fd, buf, n);
-	if (got > 0)
-		note_written(buf, (size_t)got, NULL, RET);
-	return got;
+	if (n && may_be_heap(buf, n))
+		check2(NULL, 0, buf, n, 0, "read", RET);
+	return real_read(fd, buf, n);
 }
 
 HG_EXPORT size_t fread(void *restrict p, size_t size, size_t n, FILE *restrict fp)
 {
 	size_t bytes;
-	if (__builtin_mul_overflow(size, n, &bytes) || !bytes || !may_be_heap(p, bytes))
-		return real_fread(p, size, n, fp);
-	check2(NULL, 0, p, bytes, 0, "fread", RET);
-	size_t got = real_fread(p, size, n, fp);
-	if (got) /* a partial item came in too, but is unspecified: left out */
-		note_written(p, got * size, NULL, RET);
-	return got;
+	if (!__builtin_mul_overflow(size, n, &bytes) && bytes && may_be_heap(p, bytes))
+		check2(NULL, 0, p, bytes, 0, "fread", RET);
+	return real_fread(p, size, n, fp);
 }
 
 HG_EXPORT char *fgets(char *restrict s, int n, FILE *restrict fp)
 {
-	if (n <= 0 || !may_be_heap(s, (size_t)n))
-		return real_fgets(s, n, fp);
-	check2(NULL, 0, s, (size_t)n, 0, "fgets", RET);
-	char *r = real_fgets(s, n, fp);
-	if (r) /* the line and its NUL: the bytes after them were not written */
-		note_written(s, loop_strnlen(s, (size_t)n - 1) + 1, NULL, RET);
-	return r;
+	if (n > 0 && may_be_heap(s, (size_t)n))
+		check2(NULL, 0, s, (size_t)n, 0, "fgets", RET);
+	return real_fgets(s, n, fp);
 }
 
 /* ---- output: what leaves the process must have been written ---- */

@@ -119,8 +119,9 @@ static void block_error(uintptr_t addr, const struct hgc_block *b, struct hgc_er
 	}
 }
 
-/* A register holding a fill byte repeated looks like a pointer read from such memory: the
- * usual source of a general protection fault, whose address the kernel does not give. */
+/* A register holding a fill byte repeated, or the never-written word, looks like a pointer
+ * read from such memory: the usual source of a general protection fault, whose address the
+ * kernel does not give. */
 static void fill_pointer_hint(const ucontext_t *uc, struct hg_buf *d)
 {
 	static const char *const NAMES[NGREG] = {
@@ -132,16 +133,15 @@ static void fill_pointer_hint(const ucontext_t *uc, struct hg_buf *d)
 	for (int r = 0; r < NGREG; r++) {
 		uint64_t v = (uint64_t)uc->uc_mcontext.gregs[r];
 		uint8_t top = (uint8_t)(v >> 56);
-		if (!NAMES[r] || (top != HGC_FREED && top != HGC_UNINIT && top != HGC_REDZONE) ||
-		    (v >> 16) != 0x010101010101ull * top) /* the 6 high bytes: the fill byte */
+		if (!NAMES[r] || (v != HGC_UNINIT_WORD && ((top != HGC_FREED && top != HGC_REDZONE) ||
+		    (v >> 16) != 0x010101010101ull * top))) /* the 6 high bytes: the fill byte */
 			continue;
 		hg_buf_str(d, "; ");
 		hg_buf_str(d, NAMES[r]);
 		hg_buf_str(d, " = ");
 		hg_buf_hex(d, v);
-		hg_buf_str(d, top == HGC_FREED ? ", read from a freed block?" :
-			      top == HGC_UNINIT ? ", read from uninitialized heap memory?" :
-						  ", read from a redzone?");
+		hg_buf_str(d, v == HGC_UNINIT_WORD ? ", read from uninitialized heap memory?" :
+			      top == HGC_FREED ? ", read from a freed block?" : ", read from a redzone?");
 		return;
 	}
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../include/heapguard.h"
+
 /* noinline: the report must name this function as the reader. */
 __attribute__((noinline)) static int first_read(const int *v)
 {
@@ -24,7 +26,8 @@ int main(void)
 {
 	int *v = malloc(10 * sizeof *v); /* BUG: v[3] is read before any write */
 	int x = first_read(v);
-	printf("read %s\n", x == (int)0xbebebebe ? "the poison pattern" : "something else");
+	/* v[3]: bytes 12-15 of the block, the high half of the word (heapguard.h) */
+	printf("read %s\n", x == (int)(HEAPGUARD_UNINIT_WORD >> 32) ? "the poison pattern" : "something else");
 	write_then_read();
 
 	int *z = calloc(4, sizeof *z);

@@ -13,6 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../include/heapguard.h"
+
+/* Byte i of a block malloc has not written (heapguard.h). */
+#define UNINIT_BYTE(i) ((unsigned char)(HEAPGUARD_UNINIT_WORD >> ((i) % 8 * 8)))
+
 static char global_buffer[16];
 static void *volatile sink;
 
@@ -210,16 +215,20 @@ int main(int argc, char **argv)
 		char *p = malloc(13);
 		printf("usable=%zu\n", malloc_usable_size(p));
 		free(p);
+	} else if (!strcmp(c, "uninit-pointer")) {
+		struct link { struct link *next; int value; } *l = malloc(sizeof *l);
+		l->value = 1;
+		printf("%d\n", l->next->value); /* next was never written: a general protection fault */
 	} else if (!strcmp(c, "fill")) {
 		unsigned char *m = malloc(64), *z = calloc(64, 1), *r = malloc(8);
 		int uninit = 1, zero = 1;
 		for (int i = 0; i < 64; i++) {
-			uninit &= m[i] == 0xbe;
+			uninit &= m[i] == UNINIT_BYTE(i);
 			zero &= z[i] == 0;
 		}
 		memset(r, 'r', 8);
 		r = realloc(r, 4096);
-		printf("uninit=%d zero=%d kept=%d tail=%d\n", uninit, zero, r[7] == 'r', r[8] == 0xbe);
+		printf("uninit=%d zero=%d kept=%d tail=%d\n", uninit, zero, r[7] == 'r', r[8] == UNINIT_BYTE(8));
 		free(m);
 		free(z);
 		free(r);
