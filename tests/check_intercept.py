@@ -34,6 +34,11 @@ ERRORS = [
     ("wmemset", HBO, "write", "wmemset", 20, "after", 0, 16, "wide_fill"),
     ("wmemcpy", HBO, "write", "wmemcpy", 24, "after", 0, 16, "wide_move"),
     ("use-after-free", UAF, "read", "memcpy", 8, "inside", 0, 16, "use_after_free", "release"),
+    ("pread", HBO, "write", "pread", 16, "after", 0, 8, "pread_into"),
+    ("recv", HBO, "write", "recv", 16, "after", 0, 8, "recv_into"),
+    ("readv", HBO, "write", "readv", 16, "after", 0, 8, "readv_into"),
+    ("getcwd", HBO, "write", "getcwd", 16, "after", 0, 8, "getcwd_into"),
+    ("stat", HBO, "write", "stat", 144, "after", 0, 136, "stat_into"),
 ]
 # Uninitialized output: (case, func, size output from the block, offset of the first
 # never-written byte = distance inside the block, block size, function)

@@ -246,8 +246,11 @@ size_t hgc_leak_check(int at_exit);
 /* ---- libc interceptors (intercept.c) ---- */
 /* Resolves the libc functions behind the interceptors; called once the heap works. */
 void hgc_intercept_init(void);
-/* The same for the system-call wrappers of guard_uninit (syscalls.c). */
+/* The same for the system-call wrappers of syscalls.c. */
 void hgc_syscalls_init(void);
+/* A buffer of n bytes that the system call behind `func` may fill (syscalls.c): reported as
+ * read()'s is when it runs off its block (intercept.c). ret: the caller's return address. */
+void hgc_check_kernel_write(void *p, size_t n, const char *func, const void *ret);
 
 /* ---- faults (signal.c) ---- */
 /* Installs the SIGSEGV/SIGBUS reporter (chaining to the program's own handlers). */

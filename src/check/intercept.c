@@ -613,6 +613,12 @@ HG_EXPORT int snprintf(char *restrict s, size_t n, const char *restrict fmt, ...
 
 /* ---- input: the destination is all the call may write ---- */
 
+void hgc_check_kernel_write(void *p, size_t n, const char *func, const void *ret)
+{
+	if (n && may_be_heap(p, n))
+		check2(NULL, 0, p, n, 0, func, ret);
+}
+
 HG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	if (n && may_be_heap(buf, n))

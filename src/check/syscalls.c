@@ -1,6 +1,8 @@
-/* syscalls.c — guard_uninit: libc calls whose system call writes into the program's buffers
- * first make an untouched guarded block there accessible, since the kernel would fail with
- * EFAULT on its inaccessible pages (read, fread and fgets do it in intercept.c). */
+/* syscalls.c — libc calls whose system call writes into the program's buffers: a buffer that
+ * runs off its heap block is reported at the call, as valgrind checks a system call's
+ * arguments, and under guard_uninit an untouched guarded block there is made accessible
+ * first, since the kernel would fail with EFAULT on its inaccessible pages (read, fread and
+ * fgets do both in intercept.c). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -51,117 +53,136 @@ void hgc_syscalls_init(void)
 #undef NEXT
 }
 
-static inline void touch(const void *p, size_t n)
+#define RET __builtin_return_address(0)
+
+/* The kernel is about to write up to n bytes at p for `func`. */
+static inline void touch(void *p, size_t n, const char *func, const void *ret)
 {
-	if (hg_opt.guard_uninit && p)
+	if (!p)
+		return;
+	hgc_check_kernel_write(p, n, func, ret);
+	if (hg_opt.guard_uninit)
 		hgc_guard_touch_range(p, n);
 }
 
-static void touch_iov(const struct iovec *iov, int n)
+static void touch_iov(const struct iovec *iov, int n, const char *func, const void *ret)
 {
-	for (int i = 0; hg_opt.guard_uninit && iov && i < n; i++)
-		touch(iov[i].iov_base, iov[i].iov_len);
+	for (int i = 0; iov && i < n; i++)
+		touch(iov[i].iov_base, iov[i].iov_len, func, ret);
+}
+
+/* The calls that others here stand on take the name and caller of the call the program made. */
+static pid_t do_wait4(pid_t pid, int *status, int options, struct rusage *ru, const char *func,
+		      const void *ret)
+{
+	touch(status, sizeof *status, func, ret);
+	touch(ru, sizeof *ru, func, ret);
+	return next.wait4 ? next.wait4(pid, status, options, ru) : syscall(SYS_wait4, pid, status, options, ru);
 }
 
 HG_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
 {
-	touch(status, sizeof *status);
-	touch(ru, sizeof *ru);
-	return next.wait4 ? next.wait4(pid, status, options, ru) : syscall(SYS_wait4, pid, status, options, ru);
+	return do_wait4(pid, status, options, ru, "wait4", RET);
 }
 
 HG_EXPORT pid_t waitpid(pid_t pid, int *status, int options)
 {
-	return wait4(pid, status, options, NULL);
+	return do_wait4(pid, status, options, NULL, "waitpid", RET);
 }
 
 HG_EXPORT pid_t wait(int *status)
 {
-	return wait4(-1, status, 0, NULL);
+	return do_wait4(-1, status, 0, NULL, "wait", RET);
 }
 
 HG_EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options)
 {
-	touch(info, sizeof *info);
+	touch(info, sizeof *info, "waitid", RET);
 	return next.waitid ? next.waitid(type, id, info, options)
 			   : (int)syscall(SYS_waitid, type, id, info, options, NULL);
 }
 
-HG_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags, const char *func,
+		      const void *ret)
 {
-	touch(st, sizeof *st);
+	touch(st, sizeof *st, func, ret);
 	return next.fstatat ? next.fstatat(dirfd, path, st, flags)
 			    : (int)syscall(SYS_newfstatat, dirfd, path, st, flags);
 }
 
+HG_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	return do_fstatat(dirfd, path, st, flags, "fstatat", RET);
+}
+
 HG_EXPORT int stat(const char *path, struct stat *st)
 {
-	return fstatat(AT_FDCWD, path, st, 0);
+	return do_fstatat(AT_FDCWD, path, st, 0, "stat", RET);
 }
 
 HG_EXPORT int lstat(const char *path, struct stat *st)
 {
-	return fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	return do_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW, "lstat", RET);
 }
 
 HG_EXPORT int fstat(int fd, struct stat *st)
 {
-	return fstatat(fd, "", st, AT_EMPTY_PATH);
+	return do_fstatat(fd, "", st, AT_EMPTY_PATH, "fstat", RET);
 }
 
 HG_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *st)
 {
-	touch(st, sizeof *st);
+	touch(st, sizeof *st, "statx", RET);
 	return next.statx ? next.statx(dirfd, path, flags, mask, st)
 			  : (int)syscall(SYS_statx, dirfd, path, flags, mask, st);
 }
 
 HG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-	touch(buf, n);
+	touch(buf, n, "pread", RET);
 	return next.pread ? next.pread(fd, buf, n, off) : syscall(SYS_pread64, fd, buf, n, off);
 }
 
 HG_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-	touch_iov(iov, n);
+	touch_iov(iov, n, "readv", RET);
 	return next.readv ? next.readv(fd, iov, n) : syscall(SYS_readv, fd, iov, n);
 }
 
 HG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
 {
-	touch_iov(iov, n);
+	touch_iov(iov, n, "preadv", RET);
 	return next.preadv ? next.preadv(fd, iov, n, off) : syscall(SYS_preadv, fd, iov, n, off, 0);
 }
 
 HG_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
 {
-	touch(buf, n);
+	touch(buf, n, "recvfrom", RET);
 	if (from && len)
-		touch(from, *len);
+		touch(from, *len, "recvfrom", RET);
 	return next.recvfrom ? next.recvfrom(fd, buf, n, flags, from, len)
 			     : syscall(SYS_recvfrom, fd, buf, n, flags, from, len);
 }
 
 HG_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	touch(buf, n);
+	touch(buf, n, "recv", RET);
 	return next.recv ? next.recv(fd, buf, n, flags) : syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
 }
 
 HG_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	if (msg) {
-		touch_iov(msg->msg_iov, (int)msg->msg_iovlen);
-		touch(msg->msg_name, msg->msg_namelen);
-		touch(msg->msg_control, msg->msg_controllen);
+		touch_iov(msg->msg_iov, (int)msg->msg_iovlen, "recvmsg", RET);
+		touch(msg->msg_name, msg->msg_namelen, "recvmsg", RET);
+		touch(msg->msg_control, msg->msg_controllen, "recvmsg", RET);
 	}
 	return next.recvmsg ? next.recvmsg(fd, msg, flags) : syscall(SYS_recvmsg, fd, msg, flags);
 }
 
 HG_EXPORT char *getcwd(char *buf, size_t n)
 {
-	touch(buf, n);
+	touch(buf, n, "getcwd", RET);
 	if (next.getcwd)
 		return next.getcwd(buf, n);
 	return syscall(SYS_getcwd, buf, n) < 0 ? NULL : buf;
@@ -169,19 +190,24 @@ HG_EXPORT char *getcwd(char *buf, size_t n)
 
 HG_EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
 {
-	touch(buf, n);
+	touch(buf, n, "readlink", RET);
 	return next.readlink ? next.readlink(path, buf, n) : syscall(SYS_readlink, path, buf, n);
+}
+
+static int do_pipe2(int fds[2], int flags, const char *func, const void *ret)
+{
+	touch(fds, 2 * sizeof *fds, func, ret);
+	return next.pipe2 ? next.pipe2(fds, flags) : (int)syscall(SYS_pipe2, fds, flags);
 }
 
 HG_EXPORT int pipe2(int fds[2], int flags)
 {
-	touch(fds, 2 * sizeof *fds);
-	return next.pipe2 ? next.pipe2(fds, flags) : (int)syscall(SYS_pipe2, fds, flags);
+	return do_pipe2(fds, flags, "pipe2", RET);
 }
 
 HG_EXPORT int pipe(int fds[2])
 {
-	return pipe2(fds, 0);
+	return do_pipe2(fds, 0, "pipe", RET);
 }
 
 /* The large-file names: on x86-64 the same structures, so the same functions. */

@@ -1,6 +1,9 @@
 /* intercept_errors.c — one bad libc call per case (argv[1]), for check_intercept.py. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -119,6 +122,47 @@ void read_block(void)
 	fclose(f);
 }
 
+/* The wrappers of system calls that fill the program's buffers (syscalls.c). */
+void pread_into(void)
+{
+	int fd = open("/dev/zero", O_RDONLY);
+	char *p = malloc(8);
+	sink[0] = (char)pread(fd, p, 16, 0);
+	close(fd);
+}
+
+void recv_into(void)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	sink[1] = (char)write(sv[0], "0123456789abcdef", 16);
+	char *p = malloc(8);
+	sink[0] = (char)recv(sv[1], p, 16, 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+void readv_into(void)
+{
+	int fd = open("/dev/zero", O_RDONLY);
+	char *p = malloc(8);
+	struct iovec v = { p, 16 };
+	sink[0] = (char)readv(fd, &v, 1);
+	close(fd);
+}
+
+void getcwd_into(void)
+{
+	char *p = malloc(8);
+	sink[0] = getcwd(p, 16) != NULL;
+}
+
+void stat_into(void)
+{
+	struct stat *st = malloc(sizeof *st - 8); /* a struct cut short */
+	sink[0] = (char)stat("/", st);
+}
+
 void wide_copy(void)
 {
 	wchar_t *d = malloc(4 * sizeof(wchar_t));
@@ -158,6 +202,8 @@ static const struct test_case CASES[] = {
 	{ "memcmp", compare }, { "snprintf", format }, { "read", read_into },
 	{ "fgets", read_line }, { "fread", read_block }, { "wcscpy", wide_copy },
 	{ "wmemset", wide_fill }, { "wmemcpy", wide_move }, { "use-after-free", use_after_free },
+	{ "pread", pread_into }, { "recv", recv_into }, { "readv", readv_into },
+	{ "getcwd", getcwd_into }, { "stat", stat_into },
 };
 
 int main(int argc, char **argv)
