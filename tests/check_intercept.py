@@ -39,6 +39,7 @@ ERRORS = [
     ("readv", HBO, "write", "readv", 16, "after", 0, 8, "readv_into"),
     ("getcwd", HBO, "write", "getcwd", 16, "after", 0, 8, "getcwd_into"),
     ("stat", HBO, "write", "stat", 144, "after", 0, 136, "stat_into"),
+    ("writev", HBO, "read", "writev", 16, "after", 0, 8, "writev_from"),
 ]
 # Uninitialized output: (case, func, size output from the block, offset of the first
 # never-written byte = distance inside the block, block size, function)
@@ -50,6 +51,10 @@ UNINITS = [
     ("fprintf", "fprintf", 3, 0, 8, "emit_fprintf"),
     ("copied", "write", 24, 2, 24, "emit_copied"),
     ("after-read", "write", 32, 6, 32, "emit_after_read"),
+    ("pwrite", "pwrite", 16, 4, 16, "emit_pwrite"),
+    ("writev", "writev", 16, 4, 16, "emit_writev"),
+    ("sendto", "sendto", 16, 4, 16, "emit_sendto"),
+    ("sendmsg", "sendmsg", 16, 4, 16, "emit_sendmsg"),
 ]
 CLEAN = ["memory", "strings", "format", "input", "output", "binary"]
 

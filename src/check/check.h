@@ -251,6 +251,9 @@ void hgc_syscalls_init(void);
 /* A buffer of n bytes that the system call behind `func` may fill (syscalls.c): reported as
  * read()'s is when it runs off its block (intercept.c). ret: the caller's return address. */
 void hgc_check_kernel_write(void *p, size_t n, const char *func, const void *ret);
+/* A buffer of n bytes that the system call behind `func` sends out: checked as write()'s is,
+ * for bytes outside its block and bytes never written. */
+void hgc_check_kernel_read(const void *p, size_t n, const char *func, const void *ret);
 
 /* ---- faults (signal.c) ---- */
 /* Installs the SIGSEGV/SIGBUS reporter (chaining to the program's own handlers). */

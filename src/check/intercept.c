@@ -643,6 +643,12 @@ HG_EXPORT char *fgets(char *restrict s, int n, FILE *restrict fp)
 
 /* ---- output: what leaves the process must have been written ---- */
 
+void hgc_check_kernel_read(const void *p, size_t n, const char *func, const void *ret)
+{
+	if (n && may_be_heap(p, n))
+		out_check(p, n, func, ret);
+}
+
 HG_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (n && may_be_heap(buf, n))

@@ -1,8 +1,8 @@
-/* syscalls.c — libc calls whose system call writes into the program's buffers: a buffer that
- * runs off its heap block is reported at the call, as valgrind checks a system call's
- * arguments, and under guard_uninit an untouched guarded block there is made accessible
- * first, since the kernel would fail with EFAULT on its inaccessible pages (read, fread and
- * fgets do both in intercept.c). */
+/* syscalls.c — libc calls whose system call reads or fills the program's buffers, as valgrind
+ * checks a system call's arguments: a buffer that runs off its heap block is reported at the
+ * call, bytes sent out must have been written, and under guard_uninit an untouched guarded
+ * block about to be filled is made accessible first, since the kernel would fail with EFAULT
+ * on its inaccessible pages (read, write and the stdio calls are in intercept.c). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -32,6 +32,11 @@ static struct {
 	char *(*getcwd)(char *, size_t);
 	ssize_t (*readlink)(const char *, char *, size_t);
 	int (*pipe2)(int *, int);
+	ssize_t (*pwrite)(int, const void *, size_t, off_t);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*pwritev)(int, const struct iovec *, int, off_t);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 } next;
 
 void hgc_syscalls_init(void)
@@ -50,6 +55,11 @@ void hgc_syscalls_init(void)
 	NEXT(getcwd);
 	NEXT(readlink);
 	NEXT(pipe2);
+	NEXT(pwrite);
+	NEXT(writev);
+	NEXT(pwritev);
+	NEXT(sendto);
+	NEXT(sendmsg);
 #undef NEXT
 }
 
@@ -210,6 +220,46 @@ HG_EXPORT int pipe(int fds[2])
 	return do_pipe2(fds, 0, "pipe", RET);
 }
 
+/* ---- buffers the kernel reads: sent out, they must lie in their blocks and have been written */
+
+static void send_iov(const struct iovec *iov, int n, const char *func, const void *ret)
+{
+	for (int i = 0; iov && i < n; i++)
+		hgc_check_kernel_read(iov[i].iov_base, iov[i].iov_len, func, ret);
+}
+
+HG_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	hgc_check_kernel_read(buf, n, "pwrite", RET);
+	return next.pwrite ? next.pwrite(fd, buf, n, off) : syscall(SYS_pwrite64, fd, buf, n, off);
+}
+
+HG_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	send_iov(iov, n, "writev", RET);
+	return next.writev ? next.writev(fd, iov, n) : syscall(SYS_writev, fd, iov, n);
+}
+
+HG_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+	send_iov(iov, n, "pwritev", RET);
+	return next.pwritev ? next.pwritev(fd, iov, n, off) : syscall(SYS_pwritev, fd, iov, n, off, 0);
+}
+
+HG_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
+			 socklen_t len)
+{
+	hgc_check_kernel_read(buf, n, "sendto", RET);
+	return next.sendto ? next.sendto(fd, buf, n, flags, to, len) : syscall(SYS_sendto, fd, buf, n, flags, to, len);
+}
+
+HG_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (msg)
+		send_iov(msg->msg_iov, (int)msg->msg_iovlen, "sendmsg", RET);
+	return next.sendmsg ? next.sendmsg(fd, msg, flags) : syscall(SYS_sendmsg, fd, msg, flags);
+}
+
 /* The large-file names: on x86-64 the same structures, so the same functions. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wattribute-alias"
@@ -219,4 +269,6 @@ HG_EXPORT __typeof(fstat64) fstat64 __attribute__((alias("fstat")));
 HG_EXPORT __typeof(fstatat64) fstatat64 __attribute__((alias("fstatat")));
 HG_EXPORT __typeof(pread64) pread64 __attribute__((alias("pread")));
 HG_EXPORT __typeof(preadv64) preadv64 __attribute__((alias("preadv")));
+HG_EXPORT __typeof(pwrite64) pwrite64 __attribute__((alias("pwrite")));
+HG_EXPORT __typeof(pwritev64) pwritev64 __attribute__((alias("pwritev")));
 #pragma GCC diagnostic pop

@@ -157,6 +157,16 @@ void getcwd_into(void)
 	sink[0] = getcwd(p, 16) != NULL;
 }
 
+void writev_from(void)
+{
+	char *p = malloc(8);
+	memcpy(p, "12345678", 8);
+	struct iovec v = { p, 16 };
+	int fd = open("/dev/null", O_WRONLY);
+	sink[0] = (char)writev(fd, &v, 1);
+	close(fd);
+}
+
 void stat_into(void)
 {
 	struct stat *st = malloc(sizeof *st - 8); /* a struct cut short */
@@ -203,7 +213,7 @@ static const struct test_case CASES[] = {
 	{ "fgets", read_line }, { "fread", read_block }, { "wcscpy", wide_copy },
 	{ "wmemset", wide_fill }, { "wmemcpy", wide_move }, { "use-after-free", use_after_free },
 	{ "pread", pread_into }, { "recv", recv_into }, { "readv", readv_into },
-	{ "getcwd", getcwd_into }, { "stat", stat_into },
+	{ "getcwd", getcwd_into }, { "stat", stat_into }, { "writev", writev_from },
 };
 
 int main(int argc, char **argv)

@@ -1,6 +1,8 @@
 /* intercept_uninit.c — output of never-written malloc bytes, one call per case (argv[1]). */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,10 +65,49 @@ void emit_after_read(void)
 	write(1, p, 32);
 }
 
+/* The system-call wrappers that send a buffer out (syscalls.c): 4 of 16 bytes written. */
+void emit_pwrite(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "abcd", 4);
+	int fd = open("/dev/null", O_WRONLY);
+	pwrite(fd, p, 16, 0);
+	close(fd);
+}
+
+void emit_writev(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "abcd", 4);
+	struct iovec v[2] = { { "xy", 2 }, { p, 16 } };
+	writev(1, v, 2);
+}
+
+void emit_sendto(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "abcd", 4);
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	sendto(sv[0], p, 16, 0, NULL, 0);
+}
+
+void emit_sendmsg(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "abcd", 4);
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	struct iovec v = { p, 16 };
+	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+	sendmsg(sv[0], &m, 0);
+}
+
 static const struct test_case CASES[] = {
 	{ "write", emit_write }, { "fwrite", emit_fwrite }, { "puts", emit_puts },
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "copied", emit_copied },
-	{ "after-read", emit_after_read },
+	{ "after-read", emit_after_read }, { "pwrite", emit_pwrite }, { "writev", emit_writev },
+	{ "sendto", emit_sendto }, { "sendmsg", emit_sendmsg },
 };
 
 int main(int argc, char **argv)
