@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 19
+tap_plan 21
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -46,6 +46,19 @@ tap_result bad_choice "$(expect 2 '' "invalid value 'foo' for --backend")"
 
 run "$HG" --trace-children=maybe /bin/true
 tap_result bad_command_option_choice "$(expect 2 '' "invalid value 'maybe' for --trace-children")"
+
+# an exit status above 255 would wrap; more frames than the library records would be cut
+run "$HG" --error-exitcode=300 /bin/true
+why="$(expect 2 '' "invalid value '300' for --error-exitcode \(expected 0-255\)")"
+run "$HG" --stack-depth=65 /bin/true
+tap_result numbers_out_of_range "$why$(expect 2 '' "invalid value '65' for --stack-depth \(expected 0-64\)")"
+
+# report files are created before the program runs: an unwritable path fails at once
+run "$HG" --json=/nonexistent-dir/r.json /bin/sh -c 'echo ran'
+why="$(expect 125 '' 'cannot write /nonexistent-dir/r.json')"
+[ -s "$W/out" ] && why+="the program ran: $(cat "$W/out")"$'\n'
+run "$HG" --sarif=/nonexistent-dir/r.sarif /bin/true
+tap_result unwritable_report_file_fails_first "$why$(expect 125 '' 'cannot write /nonexistent-dir/r.sarif')"
 
 run "$HG" --fast --json=x.json /bin/true
 tap_result report_option_needs_checking "$(expect 2 '' "json needs the checking library")"

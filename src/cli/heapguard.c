@@ -125,6 +125,18 @@ static int run_checked(char **argv)
 			strerror(errno));
 		return HG_EXIT_LAUNCHER;
 	}
+	/* The report files are written at the end: a path that cannot be written fails now,
+	 * not after the program has run. */
+	const char *files[] = { hg_settings.json_file, hg_settings.sarif_file };
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		FILE *f = files[i] ? fopen(files[i], "w") : NULL;
+		if (files[i] && !f) {
+			fprintf(stderr, "heapguard: cannot write %s: %s\n", files[i], strerror(errno));
+			return HG_EXIT_LAUNCHER;
+		}
+		if (f)
+			fclose(f);
+	}
 	s.reader.fd = make_records_file();
 	if (s.reader.fd < 0)
 		return HG_EXIT_LAUNCHER;

@@ -30,7 +30,8 @@ struct option_spec {
 	char short_name;        /* 0: long form only */
 	const char *long_name;
 	const char *choices;    /* values accepted, '|'-separated, where N stands for a number,
-				   SIZE for bytes with an optional K, M or G, FILE for a path;
+				   LO-HI for one in that range, SIZE for bytes with an optional
+				   K, M or G, FILE for a path;
 				   NULL: takes no value */
 	enum option_action action;
 	const char *setting;    /* library options: "key=value" for a flag, "key" otherwise */
@@ -71,8 +72,8 @@ static const struct option_spec OPTIONS[] = {
 	  "leak report at exit: none, totals only, or every leak (default full)" },
 	{ 0, "show-reachable", NULL, SET_LIBRARY_OPTION, "show_reachable=1", NULL,
 	  "also list blocks still reachable at exit (default off)" },
-	{ 0, "error-exitcode", "N", SET_COMMAND_OPTION, NULL, set_error_exitcode,
-	  "exit with N when errors or leaks were reported (default: the program's status)" },
+	{ 0, "error-exitcode", "0-255", SET_COMMAND_OPTION, NULL, set_error_exitcode,
+	  "exit with this status when errors or leaks were reported (default: the program's)" },
 	{ 0, "log-file", "FILE", SET_COMMAND_OPTION, NULL, set_log_file,
 	  "write the text report to FILE instead of stderr" },
 	{ 0, "json", "FILE", SET_COMMAND_OPTION, NULL, set_json,
@@ -91,7 +92,7 @@ static const struct option_spec OPTIONS[] = {
 	  "with --guard: report a guarded block whose first use is a read (default off)" },
 	{ 0, "quarantine", "SIZE", SET_LIBRARY_OPTION, "quarantine", NULL,
 	  "memory freed blocks hold back before reuse, records included (default 256M)" },
-	{ 0, "stack-depth", "N", SET_LIBRARY_OPTION, "stack_depth", NULL,
+	{ 0, "stack-depth", "0-64", SET_LIBRARY_OPTION, "stack_depth", NULL,
 	  "frames recorded per allocation, free and error (default 16)" },
 	{ 0, "abort-on-error", NULL, SET_LIBRARY_OPTION, "abort_on_error=1", NULL,
 	  "abort after the first error report (default off)" },
@@ -181,12 +182,18 @@ static const struct option_spec *find_option(const char *arg, const char **value
 	return NULL;
 }
 
-/* Whether value matches the choice word of length len: itself, or N, SIZE or FILE. */
+/* Whether value matches the choice word of length len: itself, or N, LO-HI, SIZE or FILE. */
 static int matches(const char *word, size_t len, const char *value)
 {
 	size_t digits = strspn(value, "0123456789");
 	if (len == 1 && word[0] == 'N')
 		return digits > 0 && digits < 10 && value[digits] == '\0';
+	size_t lo_digits = strspn(word, "0123456789");
+	if (lo_digits && lo_digits < len && word[lo_digits] == '-') {
+		unsigned long v = strtoul(value, NULL, 10);
+		return digits > 0 && digits < 10 && value[digits] == '\0' &&
+		       v >= strtoul(word, NULL, 10) && v <= strtoul(word + lo_digits + 1, NULL, 10);
+	}
 	if (len == 4 && strncmp(word, "SIZE", 4) == 0)
 		return digits > 0 && digits < 13 &&
 		       (value[digits] == '\0' || (strchr("KMGkmg", value[digits]) && value[digits + 1] == '\0'));
