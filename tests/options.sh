@@ -28,7 +28,7 @@ check_ran_normally() {
 	[ "$(tail -n 1 "$W/out")" = 'done' ] || because "stdout does not end with 'done': $(cat "$W/out")"
 }
 
-tap_plan 9
+tap_plan 10
 
 # without arguments optprog never calls heapguard_print_stats itself
 run ""
@@ -94,6 +94,15 @@ grep "unknown option 'bogus'" "$W/err" | grep -q backend || because "the warning
 grep "unknown option 'bogus'" "$W/err" | grep -q stats || because "the warning does not list 'stats'"
 [ -n "$why" ] && because "stderr: $(cat "$W/err")"
 tap_result unknown_option_warns "$why"
+
+run stats=2:decay_ms=soon:stack_depth=65:stats=1
+check_ran_normally
+grep -q "bad value for option 'stats' (expected 0 or 1)" "$W/err" || because "no warning for stats=2"
+grep -q "bad value for option 'decay_ms' (expected a number)" "$W/err" || because "no warning for decay_ms=soon"
+grep -q "bad value for option 'stack_depth' (expected 0-64)" "$W/err" || because "no warning for stack_depth=65"
+grep -q '^heapguard stats: allocs=' "$W/err" || because "the good stats=1 after them was lost"
+[ -n "$why" ] && because "stderr: $(cat "$W/err")"
+tap_result bad_values_warn_with_what_is_expected "$why"
 
 # optprog counts how many of 1000 small blocks lie between start_brk and sbrk(0).
 run backend=brk brk

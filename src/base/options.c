@@ -6,15 +6,17 @@
 #include "base/fmt.h"
 
 enum type { T_BOOL, T_UINT, T_SIZE, T_CHOICE };
-#define BOOL T_BOOL, NULL
-#define UINT T_UINT, NULL
-#define SIZE T_SIZE, NULL
-#define CHOICE(list) T_CHOICE, list
+#define BOOL T_BOOL, NULL, 1
+#define UINT T_UINT, NULL, UINT64_MAX
+#define UPTO(max) T_UINT, NULL, max
+#define SIZE T_SIZE, NULL, UINT64_MAX
+#define CHOICE(list) T_CHOICE, list, 0
 
 struct option {
 	const char *name;
 	enum type type;
 	const char *choices;
+	uint64_t max; /* the largest number it takes */
 	uint64_t def;
 	size_t offset;
 	const char *help;
@@ -89,7 +91,27 @@ static int parse_value(const struct option *o, const char *v, size_t n, uint64_t
 		x = x * 10 + (uint64_t)(v[i] - '0');
 	}
 	*out = x << shift;
-	return o->type != T_BOOL || x <= 1;
+	return x <= o->max;
+}
+
+/* before, "0-max", then after, into out (48 bytes; before and after short). */
+static const char *range_text(char *out, const char *before, uint64_t max, const char *after)
+{
+	char digits[24];
+	size_t n = 0, len = 0;
+	do
+		digits[n++] = (char)('0' + max % 10);
+	while ((max /= 10) != 0);
+	for (const char *p = before; *p; p++)
+		out[len++] = *p;
+	out[len++] = '0';
+	out[len++] = '-';
+	while (n)
+		out[len++] = digits[--n];
+	for (const char *p = after; *p; p++)
+		out[len++] = *p;
+	out[len] = 0;
+	return out;
 }
 
 static void warn(const char *what, const char *s, size_t n, const char *tail)
@@ -123,8 +145,10 @@ static void print_help(void)
 		hg_buf_str(&b, "  ");
 		hg_buf_str(&b, o->name);
 		hg_buf_str(&b, "=");
+		char range[48];
 		hg_buf_str(&b, o->type == T_CHOICE ? o->choices : o->type == T_BOOL ? "0|1" :
-			   o->type == T_SIZE ? "BYTES[K|M|G]" : "N");
+			   o->type == T_SIZE ? "BYTES[K|M|G]" : o->max == UINT64_MAX ? "N" :
+			   range_text(range, "", o->max, ""));
 		hg_buf_str(&b, " (default ");
 		if (o->type == T_CHOICE) {
 			const char *w = o->choices;
@@ -161,8 +185,10 @@ void hg_options_parse(const char *text)
 		} else if (!o) {
 			warn("unknown option", s, klen, "");
 		} else if (!parse_value(o, v, vlen, &val)) {
+			char range[48];
 			warn("bad value for option", s, klen, o->type == T_BOOL ? " (expected 0 or 1)" :
-				 o->type == T_UINT ? " (expected a number)" :
+				 o->type == T_UINT ? (o->max == UINT64_MAX ? " (expected a number)" :
+						      range_text(range, " (expected ", o->max, ")")) :
 				 o->type == T_SIZE ? " (expected bytes, e.g. 64M)" : " (see help=1)");
 		} else {
 			*(uint64_t *)((char *)&hg_opt + o->offset) = val;

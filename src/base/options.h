@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-/* X(type, field, default, help). type is BOOL, UINT, SIZE (bytes, with an optional K, M or G
- * suffix) or a CHOICE list "a|b" (value = index). The fast library reads the first four; the
+/* X(type, field, default, help). type is BOOL, UINT, UPTO(max) (a number at most max), SIZE
+ * (bytes, with an optional K, M or G suffix) or a CHOICE list "a|b" (value = index). The fast library reads the first four; the
  * rest belong to the checking library (libheapguard-check.so). */
 #define HG_OPTION_TABLE(X)                                                                   \
 	X(CHOICE("mmap|brk"), backend, 0,                                                    \
@@ -14,7 +14,7 @@
 	X(BOOL, stats, 0, "print allocation statistics to stderr at exit")                   \
 	X(BOOL, help, 0, "print this table to stderr")                                        \
 	X(SIZE, quarantine, 256 << 20, "memory freed blocks hold back (poisoned) before reuse, records included") \
-	X(UINT, stack_depth, 16, "frames recorded per allocation, free and error (0-64)")      \
+	X(UPTO(64), stack_depth, 16, "frames recorded per allocation, free and error")         \
 	X(CHOICE("no|summary|full"), leak_check, 2, "leak check at exit: none, totals, or every leak") \
 	X(BOOL, show_reachable, 0, "list still-reachable blocks in the leak report")           \
 	X(UINT, guard, 0, "guard pages: 0 off, 1 every block, N one block in N")               \
@@ -24,7 +24,7 @@
 	X(UINT, log_fd, 2, "file descriptor the reports go to (heapguard --log-file opens it)")   \
 	X(BOOL, quiet, 0, "no summaries at exit when nothing was found")                     \
 	X(BOOL, trace_children, 1, "check the programs this one executes (0: they run unchecked)") \
-	X(UINT, error_exitcode, 0, "exit status when errors or leaks were reported (0: keep the program's)")
+	X(UPTO(255), error_exitcode, 0, "exit status when errors or leaks were reported (0: keep the program's)")
 
 struct hg_options {
 #define HG_OPTION_FIELD(type, name, def, help) uint64_t name;
