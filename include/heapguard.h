@@ -11,7 +11,7 @@ extern "C" {
 /* In libheapguard-check.so, malloc fills a block with this word repeated from its first byte
  * (byte i of the block is byte i % 8 of the word, little-endian): an 8-byte load at an aligned
  * offset of never-written memory reads the word, a 4-byte one half of it. */
-#define HEAPGUARD_UNINIT_WORD 0xbe5ad1e9c3a7f04bull
+#define HEAPGUARD_UNINIT_WORD 0xbef9e3c0fdd9f7c1ull
 
 /* Library version, e.g. "0.1.0". */
 const char *heapguard_version(void);

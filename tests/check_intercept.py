@@ -51,6 +51,7 @@ UNINITS = [
     ("fprintf", "fprintf", 3, 0, 8, "emit_fprintf"),
     ("copied", "write", 24, 2, 24, "emit_copied"),
     ("after-read", "write", 32, 6, 32, "emit_after_read"),
+    ("one-byte", "write", 1, 5, 16, "emit_one_byte"),
     ("pwrite", "pwrite", 16, 4, 16, "emit_pwrite"),
     ("writev", "writev", 16, 4, 16, "emit_writev"),
     ("sendto", "sendto", 16, 4, 16, "emit_sendto"),

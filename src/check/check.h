@@ -26,8 +26,8 @@
  * byte, so byte i of a block is byte i % 8 of the word (little-endian), and an 8-byte load at
  * an aligned offset reads the word itself. Not one repeated byte: data is full of runs of one
  * value (a light-gray pixel is 0xbe 0xbe 0xbe, binaries hold such runs), and output with a
- * run of the old fill byte 0xbe was taken for never-written bytes (`cat /usr/bin/perl`). Each
- * 4 bytes of it in a row hold a byte >= 0x80 and are no valid UTF-8, and none is 0. */
+ * run of the old fill byte 0xbe was taken for never-written bytes (`cat /usr/bin/perl`). No
+ * byte of it is ASCII, 0 or 0xff, and each 4 in a row hold one that UTF-8 never has. */
 #define HGC_UNINIT_WORD HEAPGUARD_UNINIT_WORD
 static inline unsigned char hgc_uninit_byte(size_t offset)
 {

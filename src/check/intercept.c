@@ -251,14 +251,13 @@ HG_INLINE int may_be_heap_str(const void *a, const void *b)
 
 /* ---- uninitialized bytes in output ---- */
 
-/* The first byte of a run of UNINIT_RUN_BYTES never-written bytes (HGC_UNINIT_WORD in phase
- * with the block that starts at base) in [lo, hi), or lo when the range is shorter than that
- * and all never written; NULL when there is none. A word aligned on the block's start with no
- * byte of the pattern in its place, as ordinary data has, is passed in one step. */
-static const char *uninit_run(const char *lo, const char *hi, const char *base)
+/* The first byte of a run of need never-written bytes (HGC_UNINIT_WORD in phase with the block
+ * that starts at base) in [lo, hi); NULL when there is none. A word aligned on the block's
+ * start with no byte of the pattern in its place, as ordinary data has, is passed in one step. */
+static const char *pattern_run(const char *lo, const char *hi, const char *base, size_t need)
 {
 	const unsigned char *p = (const unsigned char *)lo, *e = (const unsigned char *)hi, *start = NULL;
-	size_t need = (size_t)(e - p) < UNINIT_RUN_BYTES ? (size_t)(e - p) : UNINIT_RUN_BYTES, run = 0;
+	size_t run = 0;
 	while (p < e) {
 		size_t off = (size_t)(p - (const unsigned char *)base);
 		if (off % 8 == 0 && e - p >= 8) {
@@ -266,7 +265,7 @@ static const char *uninit_run(const char *lo, const char *hi, const char *base)
 			__builtin_memcpy(&x, p, 8);
 			x ^= HGC_UNINIT_WORD;
 			if (x == 0 || !((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull)) {
-				start = x || run ? start : (const unsigned char *)p;
+				start = x || run ? start : p;
 				run = x ? 0 : run + 8;
 				if (run >= need)
 					return (const char *)start;
@@ -286,6 +285,28 @@ static const char *uninit_run(const char *lo, const char *hi, const char *base)
 	return NULL;
 }
 
+/* The first never-written byte of the output [lo, hi) of the block [base, end), or NULL. It
+ * takes a run of UNINIT_RUN_BYTES of them in the output (or the whole block, if shorter):
+ * data may hold a byte or two that match the pattern in their place, not four. An output
+ * shorter than that counts when all of it is never written and so are enough of its
+ * neighbours in the block; not its neighbours for a longer one, where the last byte of the
+ * data written and the never-written rest of the buffer after it would make a run. */
+static const char *uninit_run(const char *lo, const char *hi, const char *base, const char *end)
+{
+	size_t need = (size_t)(end - base) < UNINIT_RUN_BYTES ? (size_t)(end - base) : UNINIT_RUN_BYTES;
+	if ((size_t)(hi - lo) >= need)
+		return pattern_run(lo, hi, base, need);
+	for (const char *p = lo; p < hi; p++)
+		if ((unsigned char)*p != hgc_uninit_byte((size_t)(p - base)))
+			return NULL;
+	size_t run = (size_t)(hi - lo);
+	for (const char *p = lo; p > base && run < need && (unsigned char)p[-1] == hgc_uninit_byte((size_t)(p - 1 - base)); p--)
+		run++;
+	for (const char *p = hi; p < end && run < need && (unsigned char)*p == hgc_uninit_byte((size_t)(p - base)); p++)
+		run++;
+	return run >= need ? lo : NULL;
+}
+
 /* Reports uninitialized bytes among those of [p, p+n) in the live block holding p. */
 static void uninit_check(const void *p, size_t n, const char *func)
 {
@@ -297,7 +318,7 @@ static void uninit_check(const void *p, size_t n, const char *func)
 		lo = b.user;
 	if (hi > end)
 		hi = end;
-	const char *u = lo < hi ? uninit_run(lo, hi, b.user) : NULL;
+	const char *u = lo < hi ? uninit_run(lo, hi, b.user, end) : NULL;
 	if (!u)
 		return;
 	struct hgc_error e = { .kind = "uninitialized-read", .access = "read", .func = func,

@@ -11,6 +11,7 @@
 #include <wchar.h>
 
 #include "cases.h"
+#include "../../include/heapguard.h"
 
 static void clean_memory(void)
 {
@@ -147,6 +148,27 @@ static void clean_binary(void)
 	fwrite(s, 1, 48, stdout);
 	printf("\nread %zd fread %zu\n", got, items);
 	free(r), free(f), free(c), free(s);
+	/* Bytes that equal the never-written pattern in their place by chance, among written
+	 * ones: alone in the output, they are still data. */
+	unsigned char *k = malloc(16);
+	memset(k, 'k', 16);
+	for (int i = 0; i < 16; i += 5)
+		k[i] = (unsigned char)(HEAPGUARD_UNINIT_WORD >> (i % 8 * 8));
+	fflush(stdout);
+	write(1, k, 1);
+	write(1, k + 5, 1);
+	fwrite(k + 10, 1, 1, stdout);
+	printf("\n");
+	free(k);
+	/* A buffer filled only in part, and written out up to what was filled: its last byte of
+	 * data matches the pattern in its place, and never-written bytes follow. */
+	unsigned char *t = malloc(32);
+	memset(t, 't', 9);
+	t[9] = (unsigned char)(HEAPGUARD_UNINIT_WORD >> 8); /* byte 9: phase 1 */
+	fflush(stdout);
+	write(1, t, 10);
+	printf("\n");
+	free(t);
 }
 
 static const struct test_case CASES[] = {

@@ -46,6 +46,14 @@ void emit_fprintf(void)
 	fprintf(stdout, "%5.2f %*d %lu %c %p %-3s|%.3s|\n", 1.5, 4, 7, 9UL, 'c', (void *)p, "ab", p);
 }
 
+/* One never-written byte in the middle of never-written ones. */
+void emit_one_byte(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "abc", 3);
+	write(1, p + 5, 1);
+}
+
 /* Never-written bytes copied into another block are still never written; and a read that
  * filled only the start of a block leaves the rest so. */
 void emit_copied(void)
@@ -106,7 +114,7 @@ void emit_sendmsg(void)
 static const struct test_case CASES[] = {
 	{ "write", emit_write }, { "fwrite", emit_fwrite }, { "puts", emit_puts },
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "copied", emit_copied },
-	{ "after-read", emit_after_read }, { "pwrite", emit_pwrite }, { "writev", emit_writev },
+	{ "after-read", emit_after_read }, { "one-byte", emit_one_byte }, { "pwrite", emit_pwrite }, { "writev", emit_writev },
 	{ "sendto", emit_sendto }, { "sendmsg", emit_sendmsg },
 };
 
