@@ -5,8 +5,9 @@
 #include <stdint.h>
 
 /* X(type, field, default, help). type is BOOL, UINT, UPTO(max) (a number at most max), SIZE
- * (bytes, with an optional K, M or G suffix) or a CHOICE list "a|b" (value = index). The fast library reads the first four; the
- * rest belong to the checking library (libheapguard-check.so). */
+ * (bytes, with an optional K, M or G suffix) or a CHOICE list "a|b" (value = index). The fast
+ * library reads the first four; the rest belong to the checking library
+ * (libheapguard-check.so). */
 #define HG_OPTION_TABLE(X)                                                                   \
 	X(CHOICE("mmap|brk"), backend, 0,                                                    \
 	  "where the heap comes from: mmap, or brk/sbrk (falls back to mmap when the break cannot grow)") \

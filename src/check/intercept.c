@@ -89,14 +89,6 @@ PLAIN_LOOP static int loop_memcmp(const void *a, const void *b, size_t n)
 			return x[i] - y[i];
 	return 0;
 }
-PLAIN_LOOP static void *loop_memchr(const void *p, int c, size_t n)
-{
-	const unsigned char *s = p;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == (unsigned char)c)
-			return (void *)(s + i);
-	return NULL;
-}
 
 static struct {
 	size_t (*strlen)(const char *);
@@ -104,8 +96,7 @@ static struct {
 	size_t (*wcslen)(const wchar_t *);
 	size_t (*wcsnlen)(const wchar_t *, size_t);
 	int (*memcmp)(const void *, const void *, size_t);
-	void *(*memchr)(const void *, int, size_t);
-} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, loop_memchr };
+} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \
@@ -121,7 +112,6 @@ void hgc_intercept_init(void)
 	RESOLVE(wcslen);
 	RESOLVE(wcsnlen);
 	RESOLVE(memcmp);
-	RESOLVE(memchr);
 }
 
 /* ---- the fast test and the gate to the slow path ---- */
@@ -299,10 +289,12 @@ static const char *uninit_run(const char *lo, const char *hi, const char *base, 
 	for (const char *p = lo; p < hi; p++)
 		if ((unsigned char)*p != hgc_uninit_byte((size_t)(p - base)))
 			return NULL;
-	size_t run = (size_t)(hi - lo);
-	for (const char *p = lo; p > base && run < need && (unsigned char)p[-1] == hgc_uninit_byte((size_t)(p - 1 - base)); p--)
+	size_t run = (size_t)(hi - lo), before = (size_t)(lo - base), after = (size_t)(end - hi);
+	for (size_t i = 1; i <= before && run < need &&
+			   (unsigned char)lo[-(ptrdiff_t)i] == hgc_uninit_byte(before - i); i++)
 		run++;
-	for (const char *p = hi; p < end && run < need && (unsigned char)*p == hgc_uninit_byte((size_t)(p - base)); p++)
+	for (size_t i = 0; i < after && run < need &&
+			   (unsigned char)hi[i] == hgc_uninit_byte((size_t)(hi - base) + i); i++)
 		run++;
 	return run >= need ? lo : NULL;
 }
