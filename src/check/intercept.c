@@ -634,23 +634,22 @@ void hgc_check_kernel_write(void *p, size_t n, const char *func, const void *ret
 
 HG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-	if (n && may_be_heap(buf, n))
-		check2(NULL, 0, buf, n, 0, "read", RET);
+	hgc_check_kernel_write(buf, n, "read", RET);
 	return real_read(fd, buf, n);
 }
 
 HG_EXPORT size_t fread(void *restrict p, size_t size, size_t n, FILE *restrict fp)
 {
 	size_t bytes;
-	if (!__builtin_mul_overflow(size, n, &bytes) && bytes && may_be_heap(p, bytes))
-		check2(NULL, 0, p, bytes, 0, "fread", RET);
+	if (!__builtin_mul_overflow(size, n, &bytes))
+		hgc_check_kernel_write(p, bytes, "fread", RET);
 	return real_fread(p, size, n, fp);
 }
 
 HG_EXPORT char *fgets(char *restrict s, int n, FILE *restrict fp)
 {
-	if (n > 0 && may_be_heap(s, (size_t)n))
-		check2(NULL, 0, s, (size_t)n, 0, "fgets", RET);
+	if (n > 0)
+		hgc_check_kernel_write(s, (size_t)n, "fgets", RET);
 	return real_fgets(s, n, fp);
 }
 
@@ -664,23 +663,21 @@ void hgc_check_kernel_read(const void *p, size_t n, const char *func, const void
 
 HG_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	if (n && may_be_heap(buf, n))
-		out_check(buf, n, "write", RET);
+	hgc_check_kernel_read(buf, n, "write", RET);
 	return real_write(fd, buf, n);
 }
 
 HG_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	if (n && may_be_heap(buf, n))
-		out_check(buf, n, "send", RET);
+	hgc_check_kernel_read(buf, n, "send", RET);
 	return real_send(fd, buf, n, flags);
 }
 
 HG_EXPORT size_t fwrite(const void *restrict p, size_t size, size_t n, FILE *restrict fp)
 {
 	size_t bytes;
-	if (!__builtin_mul_overflow(size, n, &bytes) && bytes && may_be_heap(p, bytes))
-		out_check(p, bytes, "fwrite", RET);
+	if (!__builtin_mul_overflow(size, n, &bytes))
+		hgc_check_kernel_read(p, bytes, "fwrite", RET);
 	return real_fwrite(p, size, n, fp);
 }
 
