@@ -624,6 +624,25 @@ def stdout_identical_to_a_plain_run():
 
 
 @test
+def binary_data_is_not_taken_for_never_written_bytes():
+    """cat of a binary holding runs of one byte (0xbe, the old fill byte, among them) and data
+    that zlib inflates: no uninitialized-read, the same bytes out."""
+    data = bytes(range(256)) * 64 + b"\xbe" * 134 + bytes(1000) + b"\xff" * 64
+    path = os.path.join(WORK, "binary.bin")
+    with open(path, "wb") as f:
+        f.write(data)
+    why = []
+    p = subprocess.run([HG, "--error-exitcode=9", "cat", path], capture_output=True)
+    if p.returncode != 0 or p.stdout != data:
+        why.append("cat: status %d, %d bytes out of %d" % (p.returncode, len(p.stdout), len(data)))
+    py = "import sys, zlib; sys.stdout.buffer.write(zlib.decompress(zlib.compress(open(sys.argv[1], 'rb').read())))"
+    p = subprocess.run([HG, "--error-exitcode=9", "/usr/bin/python3", "-c", py, path], capture_output=True)
+    if p.returncode != 0 or p.stdout != data:
+        why.append("python3 zlib: status %d, %d bytes out of %d" % (p.returncode, len(p.stdout), len(data)))
+    return why
+
+
+@test
 def record_stream_removed_even_when_the_reader_goes_away():
     tmp = tempfile.mkdtemp(dir=WORK)
     rc, out, _ = run(["sh", "-c", '"$0" "$1" 2>&1 | head -n 1',
