@@ -40,6 +40,9 @@ ERRORS = [
     ("getcwd", HBO, "write", "getcwd", 16, "after", 0, 8, "getcwd_into"),
     ("stat", HBO, "write", "stat", 144, "after", 0, 136, "stat_into"),
     ("writev", HBO, "read", "writev", 16, "after", 0, 8, "writev_from"),
+    ("sprintf", HBO, "write", "sprintf", 11, "after", 0, 8, "print_into"),
+    ("stpcpy", HBO, "write", "stpcpy", 10, "after", 0, 9, "copy_to_end"),
+    ("mempcpy", HBO, "write", "mempcpy", 20, "after", 0, 16, "copy_bytes_to_end"),
 ]
 # Uninitialized output: (case, func, size output from the block, offset of the first
 # never-written byte = distance inside the block, block size, function)

@@ -38,6 +38,9 @@
  * __memcpy_chk(d, s, n, -1) back into a call to memcpy, which is ourselves. */
 /* real_memcpy_chk, real_memmove_chk, real_memset_chk: check.h */
 char *real_strcpy_chk(char *, const char *, size_t) __asm__("__strcpy_chk");
+char *real_stpcpy_chk(char *, const char *, size_t) __asm__("__stpcpy_chk");
+void *real_mempcpy_chk(void *, const void *, size_t, size_t) __asm__("__mempcpy_chk");
+int real_vsprintf(char *, const char *, va_list) __asm__("_IO_vsprintf");
 char *real_strncpy_chk(char *, const char *, size_t, size_t) __asm__("__strncpy_chk");
 char *real_strcat_chk(char *, const char *, size_t) __asm__("__strcat_chk");
 char *real_strncat_chk(char *, const char *, size_t, size_t) __asm__("__strncat_chk");
@@ -442,6 +445,13 @@ HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 	return real_memcpy_chk(d, s, n, (size_t)-1);
 }
 
+HG_EXPORT void *mempcpy(void *restrict d, const void *restrict s, size_t n)
+{
+	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
+		check2(s, n, d, n, 0, "mempcpy", RET);
+	return real_mempcpy_chk(d, s, n, (size_t)-1);
+}
+
 static HG_NOINLINE void *memmove_slow(void *d, const void *s, size_t n, const void *ret)
 {
 	check2(s, n, d, n, 0, "memmove", ret);
@@ -516,6 +526,13 @@ HG_EXPORT char *strcpy(char *restrict d, const char *restrict s)
 	if (may_be_heap_str(d, s))
 		str_check(STR_COPY, d, s, SIZE_MAX, 1, "strcpy", RET);
 	return real_strcpy_chk(d, s, (size_t)-1);
+}
+
+HG_EXPORT char *stpcpy(char *restrict d, const char *restrict s)
+{
+	if (may_be_heap_str(d, s))
+		str_check(STR_COPY, d, s, SIZE_MAX, 1, "stpcpy", RET);
+	return real_stpcpy_chk(d, s, (size_t)-1);
 }
 
 HG_EXPORT char *strncpy(char *restrict d, const char *restrict s, size_t n)
@@ -620,6 +637,30 @@ HG_EXPORT int snprintf(char *restrict s, size_t n, const char *restrict fmt, ...
 	va_list ap;
 	va_start(ap, fmt);
 	int r = vsnprintf_checked(s, n, fmt, ap, "snprintf", RET);
+	va_end(ap);
+	return r;
+}
+
+/* sprintf has no bound to check before: like vsnprintf, the bytes it wrote are checked after
+ * (a report then comes before the program goes on with the damage). */
+HG_INLINE int vsprintf_checked(char *s, const char *fmt, va_list ap, const char *func, const void *ret)
+{
+	int r = real_vsprintf(s, fmt, ap);
+	if (r >= 0 && may_be_heap(s, (size_t)r + 1))
+		check2(NULL, 0, s, (size_t)r + 1, 0, func, ret);
+	return r;
+}
+
+HG_EXPORT int vsprintf(char *restrict s, const char *restrict fmt, va_list ap)
+{
+	return vsprintf_checked(s, fmt, ap, "vsprintf", RET);
+}
+
+HG_EXPORT int sprintf(char *restrict s, const char *restrict fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsprintf_checked(s, fmt, ap, "sprintf", RET);
 	va_end(ap);
 	return r;
 }

@@ -71,7 +71,11 @@ static void clean_format(void)
 	char *c = malloc(12);
 	int r2 = vformat(c, 12, "%05d|%x", 42, 255);
 	char *name = strdup("heap string");
-	printf("%d %s %d %s\n", r1, b, r2, c);
+	char *e = malloc(11), *f = malloc(12);
+	int r3 = sprintf(e, "%05d|%s", 7, "abcd"); /* exactly 10 bytes and the NUL */
+	char *end = stpcpy(f, "stpcpy");
+	end = mempcpy(end, "-mem", 5);
+	printf("%d %s %d %s %d %s %d\n", r1, b, r2, c, r3, e, (int)(end - f));
 	printf("%s|%.4s|%10s|%-12s|\n", name, name, "x", name);
 	fprintf(stdout, "%s %ls %5.1f %lld %c%%\n", name, L"wide", 2.5, 1LL << 40, 'k');
 	fflush(stdout);

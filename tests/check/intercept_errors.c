@@ -1,4 +1,5 @@
 /* intercept_errors.c — one bad libc call per case (argv[1]), for check_intercept.py. */
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -96,6 +97,25 @@ void format(void)
 {
 	char *d = malloc(8);
 	snprintf(d, 32, "%s", "hello world!");
+}
+
+void print_into(void)
+{
+	char *d = malloc(8);
+	sprintf(d, "%d-%s", 42, "abcdefg"); /* 10 bytes and the NUL */
+}
+
+void copy_to_end(void)
+{
+	char *d = malloc(9);
+	sink[0] = *stpcpy(d, "abcdefghi");
+}
+
+void copy_bytes_to_end(void)
+{
+	char src[32] = "0123456789abcdefghijklmnopqrstu";
+	char *d = malloc(16);
+	sink[0] = *(char *)mempcpy(d, src, 20);
 }
 
 void read_into(void)
@@ -214,6 +234,7 @@ static const struct test_case CASES[] = {
 	{ "wmemset", wide_fill }, { "wmemcpy", wide_move }, { "use-after-free", use_after_free },
 	{ "pread", pread_into }, { "recv", recv_into }, { "readv", readv_into },
 	{ "getcwd", getcwd_into }, { "stat", stat_into }, { "writev", writev_from },
+	{ "sprintf", print_into }, { "stpcpy", copy_to_end }, { "mempcpy", copy_bytes_to_end },
 };
 
 int main(int argc, char **argv)
