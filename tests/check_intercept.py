@@ -43,6 +43,8 @@ ERRORS = [
     ("sprintf", HBO, "write", "sprintf", 11, "after", 0, 8, "print_into"),
     ("stpcpy", HBO, "write", "stpcpy", 10, "after", 0, 9, "copy_to_end"),
     ("mempcpy", HBO, "write", "mempcpy", 20, "after", 0, 16, "copy_bytes_to_end"),
+    ("sscanf", HBO, "write", "sscanf", 12, "after", 0, 8, "scan_word"),
+    ("fscanf", HBO, "write", "fscanf", 6, "after", 0, 4, "scan_chars"),
 ]
 # Uninitialized output: (case, func, size output from the block, offset of the first
 # never-written byte = distance inside the block, block size, function)

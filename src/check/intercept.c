@@ -99,7 +99,12 @@ static struct {
 	size_t (*wcslen)(const wchar_t *);
 	size_t (*wcsnlen)(const wchar_t *, size_t);
 	int (*memcmp)(const void *, const void *, size_t);
-} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp };
+	/* The scanf family has no other name to reach glibc's by: NULL until resolved (scan_fn). */
+	int (*__isoc99_vsscanf)(const char *, const char *, va_list);
+	int (*__isoc99_vfscanf)(FILE *, const char *, va_list);
+	int (*vsscanf)(const char *, const char *, va_list);
+	int (*vfscanf)(FILE *, const char *, va_list);
+} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, NULL, NULL, NULL, NULL };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \
@@ -115,6 +120,10 @@ void hgc_intercept_init(void)
 	RESOLVE(wcslen);
 	RESOLVE(wcsnlen);
 	RESOLVE(memcmp);
+	RESOLVE(__isoc99_vsscanf);
+	RESOLVE(__isoc99_vfscanf);
+	RESOLVE(vsscanf);
+	RESOLVE(vfscanf);
 }
 
 /* ---- the fast test and the gate to the slow path ---- */
@@ -735,6 +744,126 @@ HG_EXPORT int puts(const char *s)
 		out_str_check(s, SIZE_MAX, 1, "puts", RET);
 	return real_puts(s);
 }
+
+/* ---- the scanf family: the strings and characters it stored must fit their blocks ---- */
+
+static int one_of(const char *set, unsigned c)
+{
+	for (; *set; set++)
+		if ((unsigned char)*set == c)
+			return 1;
+	return 0;
+}
+
+/* After a scanf call that assigned r items: each %s, %[ and %c it stored into a heap block is
+ * checked as a write of what it stored (the string and its NUL, or the width's characters),
+ * as the printf family's output is after the call. The walk stops at the r-th assignment (the
+ * later arguments were not written) and at what it cannot follow: positional arguments. */
+static void scan_check(const char *fmt, va_list ap, int r, const char *func, const void *ret)
+{
+	if (r <= 0 || !enter(ret))
+		return;
+	va_list aq;
+	va_copy(aq, ap);
+	const unsigned char *f = (const unsigned char *)fmt;
+	for (int assigned = 0; *f && assigned < r;) {
+		if (*f++ != '%')
+			continue;
+		if (*f == '%') {
+			f++;
+			continue;
+		}
+		int suppress = *f == '*', alloc = 0, wide = 0;
+		f += suppress;
+		size_t width = 0;
+		while (is_digit(*f))
+			width = width * 10 + (size_t)(*f++ - '0');
+		if (*f == '$')
+			break;
+		if (*f == 'm') {
+			alloc = 1;
+			f++;
+		}
+		for (; *f && one_of("hlLqjzt", *f); f++)
+			wide |= *f == 'l';
+		unsigned conv = *f;
+		if (!conv)
+			break;
+		f++;
+		if (conv == '[') { /* a set: "]" or "^]" first is a member, not the end */
+			f += *f == '^';
+			f += *f == ']';
+			while (*f && *f != ']')
+				f++;
+			f += *f == ']';
+		}
+		if (suppress)
+			continue;
+		void *arg = va_arg(aq, void *);
+		if (conv == 'n')
+			continue; /* stores a count, and is no assignment */
+		assigned++;
+		size_t unit = wide || conv == 'C' || conv == 'S' ? sizeof(wchar_t) : 1, bytes;
+		if (alloc || !arg || !one_of("sSc[C", conv))
+			continue;
+		if (conv == 'c' || conv == 'C')
+			bytes = (width ? width : 1) * unit;
+		else
+			bytes = (unit == 1 ? real.strlen(arg) : real.wcslen(arg) * unit) + unit;
+		hgc_check_access(arg, bytes, 1, func);
+	}
+	va_end(aq);
+	leave();
+}
+
+/* The real function, resolved now if a call came before hgc_intercept_init. */
+#define SCAN_REAL(name) (real.name ? real.name : (*(void **)&real.name = dlsym(RTLD_NEXT, #name), real.name))
+
+/* stdio.h renames sscanf to __isoc99_sscanf and so on: each interceptor has a name of its own
+ * and the symbol it stands for in asm; `shown` names it in reports. `src` is the string or
+ * stream, or nothing for the stdin forms (STDIN). */
+#define SCAN_V(cname, sym, shown, real_name, src_decl, src)                                    \
+	HG_EXPORT int cname(src_decl const char *restrict fmt, va_list ap) __asm__(sym);        \
+	HG_EXPORT int cname(src_decl const char *restrict fmt, va_list ap)                      \
+	{                                                                                       \
+		va_list aq;                                                                     \
+		va_copy(aq, ap);                                                                \
+		int r = SCAN_REAL(real_name)(src, fmt, ap);                                     \
+		scan_check(fmt, aq, r, shown, RET);                                             \
+		va_end(aq);                                                                     \
+		return r;                                                                       \
+	}
+#define SCAN_DOTS(cname, sym, shown, real_name, src_decl, src)                                 \
+	HG_EXPORT int cname(src_decl const char *restrict fmt, ...) __asm__(sym);               \
+	HG_EXPORT int cname(src_decl const char *restrict fmt, ...)                             \
+	{                                                                                       \
+		va_list ap, aq;                                                                 \
+		va_start(ap, fmt);                                                              \
+		va_copy(aq, ap);                                                                \
+		int r = SCAN_REAL(real_name)(src, fmt, ap);                                     \
+		scan_check(fmt, aq, r, shown, RET);                                             \
+		va_end(aq);                                                                     \
+		va_end(ap);                                                                     \
+		return r;                                                                       \
+	}
+#define STR const char *restrict s,
+#define STREAM FILE *restrict fp,
+#define STDIN
+SCAN_V(scan_isoc99_vsscanf, "__isoc99_vsscanf", "vsscanf", __isoc99_vsscanf, STR, s)
+SCAN_V(scan_isoc99_vfscanf, "__isoc99_vfscanf", "vfscanf", __isoc99_vfscanf, STREAM, fp)
+SCAN_V(scan_isoc99_vscanf, "__isoc99_vscanf", "vscanf", __isoc99_vfscanf, STDIN, stdin)
+SCAN_DOTS(scan_isoc99_sscanf, "__isoc99_sscanf", "sscanf", __isoc99_vsscanf, STR, s)
+SCAN_DOTS(scan_isoc99_fscanf, "__isoc99_fscanf", "fscanf", __isoc99_vfscanf, STREAM, fp)
+SCAN_DOTS(scan_isoc99_scanf, "__isoc99_scanf", "scanf", __isoc99_vfscanf, STDIN, stdin)
+SCAN_V(scan_vsscanf, "vsscanf", "vsscanf", vsscanf, STR, s)
+SCAN_V(scan_vfscanf, "vfscanf", "vfscanf", vfscanf, STREAM, fp)
+SCAN_V(scan_vscanf, "vscanf", "vscanf", vfscanf, STDIN, stdin)
+SCAN_DOTS(scan_sscanf, "sscanf", "sscanf", vsscanf, STR, s)
+SCAN_DOTS(scan_fscanf, "fscanf", "fscanf", vfscanf, STREAM, fp)
+SCAN_DOTS(scan_scanf, "scanf", "scanf", vfscanf, STDIN, stdin)
+#undef STR
+#undef STREAM
+#undef STDIN
 
 /* The printf family: the format walk runs only once the checks are on. Flag 0 makes the
  * _chk forms the plain functions. */

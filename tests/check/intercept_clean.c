@@ -76,6 +76,15 @@ static void clean_format(void)
 	char *end = stpcpy(f, "stpcpy");
 	end = mempcpy(end, "-mem", 5);
 	printf("%d %s %d %s %d %s %d\n", r1, b, r2, c, r3, e, (int)(end - f));
+	/* scanf: strings that fit, a set, suppressed and counted conversions, one it allocates,
+	 * and arguments after a failed match that it never wrote */
+	char *w = malloc(6), *set = malloc(4), *chars = malloc(3), *alloced = NULL, *unwritten = malloc(2);
+	int num = 0, pos = 0;
+	int got = sscanf("12 hello abc xyz!! more", "%d %5s %*s %3[a-z]%n %3c %ms", &num, w, set, &pos, chars,
+			 &alloced);
+	int partial = sscanf("5 x", "%d %d %s", &num, &num, unwritten);
+	printf("%d %d %s %s %d %.3s %s %d\n", got, num, w, set, pos, chars, alloced, partial);
+	free(alloced);
 	printf("%s|%.4s|%10s|%-12s|\n", name, name, "x", name);
 	fprintf(stdout, "%s %ls %5.1f %lld %c%%\n", name, L"wide", 2.5, 1LL << 40, 'k');
 	fflush(stdout);

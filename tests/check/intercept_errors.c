@@ -105,6 +105,21 @@ void print_into(void)
 	sprintf(d, "%d-%s", 42, "abcdefg"); /* 10 bytes and the NUL */
 }
 
+void scan_word(void)
+{
+	char *d = malloc(8);
+	int n = 0;
+	sink[0] = (char)sscanf("7 overflowing rest", "%d %s", &n, d); /* 11 bytes and the NUL */
+}
+
+void scan_chars(void)
+{
+	char *d = malloc(4);
+	FILE *f = fopen("/dev/zero", "r");
+	sink[0] = (char)fscanf(f, "%6c", d);
+	fclose(f);
+}
+
 void copy_to_end(void)
 {
 	char *d = malloc(9);
@@ -235,6 +250,7 @@ static const struct test_case CASES[] = {
 	{ "pread", pread_into }, { "recv", recv_into }, { "readv", readv_into },
 	{ "getcwd", getcwd_into }, { "stat", stat_into }, { "writev", writev_from },
 	{ "sprintf", print_into }, { "stpcpy", copy_to_end }, { "mempcpy", copy_bytes_to_end },
+	{ "sscanf", scan_word }, { "fscanf", scan_chars },
 };
 
 int main(int argc, char **argv)
