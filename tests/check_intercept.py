@@ -88,7 +88,7 @@ def expect(r, kind, access, func, size, relation, distance, block_size, top, fre
 
 def main():
     tap = Tap()
-    tap.plan(len(ERRORS) + len(UNINITS) + len(CLEAN))
+    tap.plan(len(ERRORS) + len(UNINITS) + len(CLEAN) + 1)
     # -w: gcc sees some of the bugs these programs commit on purpose
     errors, uninit, clean = (build(src(n + ".c"), ("-fno-builtin", "-w"))
                              for n in ("intercept_errors", "intercept_uninit", "intercept_clean"))
@@ -113,6 +113,13 @@ def main():
             why.append("stdout or status differs from the run without heapguard (%d/%d bytes)"
                        % (len(out), len(plain)))
         tap.check("clean %s: no report, same output" % case, why and why + err.splitlines()[:40])
+
+    # the GNU sscanf: %as allocates, so the overflow is the next conversion's
+    gnu = build(src("scan_gnu.c"), ("-std=gnu89", "-fno-builtin", "-w"))
+    rc, out, err, r = run([gnu])
+    why = expect(r, HBO, "write", "sscanf", 12, "after", 0, 8, "main")
+    why += [] if out == "2 first\n" else ["stdout %r" % out]
+    tap.check("GNU sscanf: %as allocates, the next %s overflows", why and why + err.splitlines()[:40])
 
     return tap.finish()
 

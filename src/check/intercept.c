@@ -758,7 +758,9 @@ static int one_of(const char *set, unsigned c)
 /* After a scanf call that assigned r items: each %s, %[ and %c it stored into a heap block is
  * checked as a write of what it stored (the string and its NUL, or the width's characters),
  * as the printf family's output is after the call. The walk stops at the r-th assignment (the
- * later arguments were not written) and at what it cannot follow: positional arguments. */
+ * later arguments were not written) and at what it cannot follow: positional arguments. The
+ * GNU names' %as (sscanf without __isoc99_: it allocates, as %m does) is read as a %a and a
+ * literal s, which takes the same argument and checks none. */
 static void scan_check(const char *fmt, va_list ap, int r, const char *func, const void *ret)
 {
 	if (r <= 0 || !enter(ret))
