@@ -99,7 +99,7 @@ static struct {
 	size_t (*wcslen)(const wchar_t *);
 	size_t (*wcsnlen)(const wchar_t *, size_t);
 	int (*memcmp)(const void *, const void *, size_t);
-	/* The scanf family has no other name to reach glibc's by: NULL until resolved (scan_fn). */
+	/* The scanf family has no other name to reach glibc's by: NULL until resolved (SCAN_REAL). */
 	int (*__isoc99_vsscanf)(const char *, const char *, va_list);
 	int (*__isoc99_vfscanf)(FILE *, const char *, va_list);
 	int (*vsscanf)(const char *, const char *, va_list);
