@@ -3,6 +3,8 @@
 the call with its kind, access, size and block; uninitialized heap bytes in output; correct
 calls silent and unchanged. Prints TAP. Usage: tests/check_intercept.py [BUILD_DIR]"""
 import os
+import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -63,6 +65,17 @@ UNINITS = [
     ("sendmsg", "sendmsg", 16, 4, 16, "emit_sendmsg"),
 ]
 CLEAN = ["memory", "strings", "format", "input", "output", "binary"]
+# Built with -O2 -D_FORTIFY_SOURCE=2, the program calls the _chk forms: (case, the _chk symbol,
+# kind, func, size, relation, distance, block size, frame #0 of the access, of the allocation)
+FORTIFIED = [
+    ("printf", "__printf_chk", UNINIT, "printf", 15, "inside", 5, 16, "emit_printf", "emit_printf"),
+    ("fprintf", "__fprintf_chk", UNINIT, "fprintf", 3, "inside", 0, 8, "emit_fprintf", "emit_fprintf"),
+    ("dprintf", "__dprintf_chk", UNINIT, "dprintf", 15, "inside", 2, 16, "emit_dprintf", "emit_dprintf"),
+    ("vfprintf", "__vfprintf_chk", UNINIT, "vfprintf", 15, "inside", 3, 16, "say", "emit_vfprintf"),
+    ("snprintf", "__snprintf_chk", HBO, "snprintf", 14, "after", 0, 8, "format", "format"),
+    ("sprintf", "__sprintf_chk", HBO, "sprintf", 14, "after", 0, 8, "print_into", "print_into"),
+    ("vsprintf", "__vsprintf_chk", HBO, "vsprintf", 13, "after", 0, 8, "put", "vprint_into"),
+]
 
 
 def run(argv, preload=True):
@@ -88,7 +101,7 @@ def expect(r, kind, access, func, size, relation, distance, block_size, top, fre
 
 def main():
     tap = Tap()
-    tap.plan(len(ERRORS) + len(UNINITS) + len(CLEAN) + 1)
+    tap.plan(len(ERRORS) + len(UNINITS) + len(CLEAN) + 1 + len(FORTIFIED))
     # -w: gcc sees some of the bugs these programs commit on purpose
     errors, uninit, clean = (build(src(n + ".c"), ("-fno-builtin", "-w"))
                              for n in ("intercept_errors", "intercept_uninit", "intercept_clean"))
@@ -120,6 +133,19 @@ def main():
     why = expect(r, HBO, "write", "sscanf", 12, "after", 0, 8, "main")
     why += [] if out == "2 first\n" else ["stdout %r" % out]
     tap.check("GNU sscanf: %as allocates, the next %s overflows", why and why + err.splitlines()[:40])
+
+    # No tail calls or clones, so that each call keeps the frame the table names
+    fortified = build(src("intercept_fortified.c"), ("-O2", "-D_FORTIFY_SOURCE=2", "-fno-optimize-sibling-calls",
+                                                     "-fno-ipa-cp", "-w"))
+    imported = subprocess.run(["nm", "-u", fortified], capture_output=True, text=True).stdout
+    for case, sym, kind, func, size, relation, distance, block_size, top, alloc_top in FORTIFIED:
+        rc, out, err, r = run([fortified, case])
+        why = [] if re.search(r"\b%s\b" % sym, imported) else ["the build does not call %s" % sym]
+        why += hgreport.mismatches(r, kind=kind, access="write" if kind == HBO else "read", func=func,
+                                   size=size, relation=relation, distance=distance,
+                                   block_size=block_size, top=top, alloc_top=alloc_top)
+        why += [] if rc == 0 else ["exit status %d" % rc]
+        tap.check("fortified %s (%s): %s" % (case, sym, kind), why and why + err.splitlines()[:40])
 
     return tap.finish()
 

@@ -40,7 +40,6 @@
 char *real_strcpy_chk(char *, const char *, size_t) __asm__("__strcpy_chk");
 char *real_stpcpy_chk(char *, const char *, size_t) __asm__("__stpcpy_chk");
 void *real_mempcpy_chk(void *, const void *, size_t, size_t) __asm__("__mempcpy_chk");
-int real_vsprintf(char *, const char *, va_list) __asm__("_IO_vsprintf");
 char *real_strncpy_chk(char *, const char *, size_t, size_t) __asm__("__strncpy_chk");
 char *real_strcat_chk(char *, const char *, size_t) __asm__("__strcat_chk");
 char *real_strncat_chk(char *, const char *, size_t, size_t) __asm__("__strncat_chk");
@@ -51,10 +50,6 @@ wchar_t *real_wcscpy_chk(wchar_t *, const wchar_t *, size_t) __asm__("__wcscpy_c
 wchar_t *real_wcsncpy_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wcsncpy_chk");
 wchar_t *real_wcscat_chk(wchar_t *, const wchar_t *, size_t) __asm__("__wcscat_chk");
 wchar_t *real_wcsncat_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wcsncat_chk");
-int real_vsnprintf_chk(char *, size_t, int, size_t, const char *, va_list) __asm__("__vsnprintf_chk");
-int real_vfprintf_chk(FILE *, int, const char *, va_list) __asm__("__vfprintf_chk");
-int real_vprintf_chk(int, const char *, va_list) __asm__("__vprintf_chk");
-int real_vdprintf_chk(int, int, const char *, va_list) __asm__("__vdprintf_chk");
 ssize_t real_read(int, void *, size_t) __asm__("__read");
 ssize_t real_write(int, const void *, size_t) __asm__("__write");
 ssize_t real_send(int, const void *, size_t, int) __asm__("__send");
@@ -99,12 +94,19 @@ static struct {
 	size_t (*wcslen)(const wchar_t *);
 	size_t (*wcsnlen)(const wchar_t *, size_t);
 	int (*memcmp)(const void *, const void *, size_t);
-	/* The scanf family has no other name to reach glibc's by: NULL until resolved (SCAN_REAL). */
+	/* The scanf family has no other name to reach glibc's by, and the printf family's _chk
+	 * forms are our own too (fortified programs call them): NULL until resolved (NEXT). */
 	int (*__isoc99_vsscanf)(const char *, const char *, va_list);
 	int (*__isoc99_vfscanf)(FILE *, const char *, va_list);
 	int (*vsscanf)(const char *, const char *, va_list);
 	int (*vfscanf)(FILE *, const char *, va_list);
-} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, NULL, NULL, NULL, NULL };
+	int (*__vfprintf_chk)(FILE *, int, const char *, va_list);
+	int (*__vprintf_chk)(int, const char *, va_list);
+	int (*__vdprintf_chk)(int, int, const char *, va_list);
+	int (*__vsnprintf_chk)(char *, size_t, int, size_t, const char *, va_list);
+	int (*__vsprintf_chk)(char *, int, size_t, const char *, va_list);
+} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp,
+	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \
@@ -124,7 +126,15 @@ void hgc_intercept_init(void)
 	RESOLVE(__isoc99_vfscanf);
 	RESOLVE(vsscanf);
 	RESOLVE(vfscanf);
+	RESOLVE(__vfprintf_chk);
+	RESOLVE(__vprintf_chk);
+	RESOLVE(__vdprintf_chk);
+	RESOLVE(__vsnprintf_chk);
+	RESOLVE(__vsprintf_chk);
 }
+
+/* The real function, resolved now if a call came before hgc_intercept_init. */
+#define NEXT(name) (real.name ? real.name : (*(void **)&real.name = dlsym(RTLD_NEXT, #name), real.name))
 
 /* ---- the fast test and the gate to the slow path ---- */
 #define RET __builtin_return_address(0)
@@ -625,12 +635,15 @@ HG_EXPORT wchar_t *wcsncat(wchar_t *restrict d, const wchar_t *restrict s, size_
 	return real_wcsncat_chk(d, s, n, (size_t)-1);
 }
 
-/* ---- formatted strings: the destination is the bytes written, NUL included ---- */
+/* ---- formatted strings: the destination is the bytes written, NUL included ----
+ * Each function has its fortified twin (__snprintf_chk and so on), which programs built with
+ * _FORTIFY_SOURCE=2 call for every snprintf and sprintf: it takes glibc's own checks along
+ * (flag, and the destination's size when the compiler knew it, slen). */
 
-HG_INLINE int vsnprintf_checked(char *s, size_t n, const char *fmt, va_list ap, const char *func,
-				const void *ret)
+HG_INLINE int vsnprintf_checked(char *s, size_t n, int flag, size_t slen, const char *fmt, va_list ap,
+				const char *func, const void *ret)
 {
-	int r = real_vsnprintf_chk(s, n, 0, (size_t)-1, fmt, ap);
+	int r = NEXT(__vsnprintf_chk)(s, n, flag, slen, fmt, ap);
 	if (n && r >= 0 && may_be_heap(s, n))
 		check2(NULL, 0, s, (size_t)r + 1 < n ? (size_t)r + 1 : n, 0, func, ret);
 	return r;
@@ -638,23 +651,39 @@ HG_INLINE int vsnprintf_checked(char *s, size_t n, const char *fmt, va_list ap, 
 
 HG_EXPORT int vsnprintf(char *restrict s, size_t n, const char *restrict fmt, va_list ap)
 {
-	return vsnprintf_checked(s, n, fmt, ap, "vsnprintf", RET);
+	return vsnprintf_checked(s, n, 0, (size_t)-1, fmt, ap, "vsnprintf", RET);
+}
+
+HG_EXPORT int __vsnprintf_chk(char *restrict s, size_t n, int flag, size_t slen, const char *restrict fmt,
+			      va_list ap)
+{
+	return vsnprintf_checked(s, n, flag, slen, fmt, ap, "vsnprintf", RET);
 }
 
 HG_EXPORT int snprintf(char *restrict s, size_t n, const char *restrict fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vsnprintf_checked(s, n, fmt, ap, "snprintf", RET);
+	int r = vsnprintf_checked(s, n, 0, (size_t)-1, fmt, ap, "snprintf", RET);
+	va_end(ap);
+	return r;
+}
+
+HG_EXPORT int __snprintf_chk(char *restrict s, size_t n, int flag, size_t slen, const char *restrict fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf_checked(s, n, flag, slen, fmt, ap, "snprintf", RET);
 	va_end(ap);
 	return r;
 }
 
 /* sprintf has no bound to check before: like vsnprintf, the bytes it wrote are checked after
  * (a report then comes before the program goes on with the damage). */
-HG_INLINE int vsprintf_checked(char *s, const char *fmt, va_list ap, const char *func, const void *ret)
+HG_INLINE int vsprintf_checked(char *s, int flag, size_t slen, const char *fmt, va_list ap, const char *func,
+			       const void *ret)
 {
-	int r = real_vsprintf(s, fmt, ap);
+	int r = NEXT(__vsprintf_chk)(s, flag, slen, fmt, ap);
 	if (r >= 0 && may_be_heap(s, (size_t)r + 1))
 		check2(NULL, 0, s, (size_t)r + 1, 0, func, ret);
 	return r;
@@ -662,14 +691,28 @@ HG_INLINE int vsprintf_checked(char *s, const char *fmt, va_list ap, const char 
 
 HG_EXPORT int vsprintf(char *restrict s, const char *restrict fmt, va_list ap)
 {
-	return vsprintf_checked(s, fmt, ap, "vsprintf", RET);
+	return vsprintf_checked(s, 0, (size_t)-1, fmt, ap, "vsprintf", RET);
+}
+
+HG_EXPORT int __vsprintf_chk(char *restrict s, int flag, size_t slen, const char *restrict fmt, va_list ap)
+{
+	return vsprintf_checked(s, flag, slen, fmt, ap, "vsprintf", RET);
 }
 
 HG_EXPORT int sprintf(char *restrict s, const char *restrict fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vsprintf_checked(s, fmt, ap, "sprintf", RET);
+	int r = vsprintf_checked(s, 0, (size_t)-1, fmt, ap, "sprintf", RET);
+	va_end(ap);
+	return r;
+}
+
+HG_EXPORT int __sprintf_chk(char *restrict s, int flag, size_t slen, const char *restrict fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsprintf_checked(s, flag, slen, fmt, ap, "sprintf", RET);
 	va_end(ap);
 	return r;
 }
@@ -818,8 +861,6 @@ static void scan_check(const char *fmt, va_list ap, int r, const char *func, con
 	leave();
 }
 
-/* The real function, resolved now if a call came before hgc_intercept_init. */
-#define SCAN_REAL(name) (real.name ? real.name : (*(void **)&real.name = dlsym(RTLD_NEXT, #name), real.name))
 
 /* stdio.h renames sscanf to __isoc99_sscanf and so on: each interceptor has a name of its own
  * and the symbol it stands for in asm; `shown` names it in reports. `src` is the string or
@@ -830,7 +871,7 @@ static void scan_check(const char *fmt, va_list ap, int r, const char *func, con
 	{                                                                                       \
 		va_list aq;                                                                     \
 		va_copy(aq, ap);                                                                \
-		int r = SCAN_REAL(real_name)(src, fmt, ap);                                     \
+		int r = NEXT(real_name)(src, fmt, ap);                                     \
 		scan_check(fmt, aq, r, shown, RET);                                             \
 		va_end(aq);                                                                     \
 		return r;                                                                       \
@@ -842,7 +883,7 @@ static void scan_check(const char *fmt, va_list ap, int r, const char *func, con
 		va_list ap, aq;                                                                 \
 		va_start(ap, fmt);                                                              \
 		va_copy(aq, ap);                                                                \
-		int r = SCAN_REAL(real_name)(src, fmt, ap);                                     \
+		int r = NEXT(real_name)(src, fmt, ap);                                     \
 		scan_check(fmt, aq, r, shown, RET);                                             \
 		va_end(aq);                                                                     \
 		va_end(ap);                                                                     \
@@ -867,58 +908,62 @@ SCAN_DOTS(scan_scanf, "scanf", "scanf", vfscanf, STDIN, stdin)
 #undef STREAM
 #undef STDIN
 
-/* The printf family: the format walk runs only once the checks are on. Flag 0 makes the
- * _chk forms the plain functions. */
+/* The printf family and its fortified twins (__printf_chk and so on: a program built with
+ * _FORTIFY_SOURCE=2 calls them for every printf). The format walk runs only once the checks
+ * are on. Flag 0 makes the _chk forms the plain functions. */
 #define CHECK_FORMAT(fmt, ap, func)                              \
 	do {                                                     \
 		if (hgc_ready)                                   \
 			check_format(fmt, ap, func, RET);        \
 	} while (0)
 
-HG_EXPORT int vfprintf(FILE *restrict fp, const char *restrict fmt, va_list ap)
-{
-	CHECK_FORMAT(fmt, ap, "vfprintf");
-	return real_vfprintf_chk(fp, 0, fmt, ap);
-}
+/* The v-forms; `params` declares what comes before the format, `args` passes it on. */
+#define PRINTF_V(name, shown, params, args)                                     \
+	HG_EXPORT int name(params const char *restrict fmt, va_list ap)         \
+	{                                                                       \
+		CHECK_FORMAT(fmt, ap, shown);                                   \
+		return NEXT(__##name##_chk)(args 0, fmt, ap);                   \
+	}                                                                       \
+	HG_EXPORT int __##name##_chk(params int flag, const char *restrict fmt, va_list ap) \
+	{                                                                       \
+		CHECK_FORMAT(fmt, ap, shown);                                   \
+		return NEXT(__##name##_chk)(args flag, fmt, ap);                \
+	}
 
-HG_EXPORT int vprintf(const char *restrict fmt, va_list ap)
-{
-	CHECK_FORMAT(fmt, ap, "vprintf");
-	return real_vprintf_chk(0, fmt, ap);
-}
+/* The forms with `...`, through their v-form's real function. */
+#define PRINTF_DOTS(name, vname, params, args)                                  \
+	HG_EXPORT int name(params const char *restrict fmt, ...)                \
+	{                                                                       \
+		va_list ap;                                                     \
+		va_start(ap, fmt);                                              \
+		CHECK_FORMAT(fmt, ap, #name);                                   \
+		int r = NEXT(__##vname##_chk)(args 0, fmt, ap);                 \
+		va_end(ap);                                                     \
+		return r;                                                       \
+	}                                                                       \
+	HG_EXPORT int __##name##_chk(params int flag, const char *restrict fmt, ...) \
+	{                                                                       \
+		va_list ap;                                                     \
+		va_start(ap, fmt);                                              \
+		CHECK_FORMAT(fmt, ap, #name);                                   \
+		int r = NEXT(__##vname##_chk)(args flag, fmt, ap);              \
+		va_end(ap);                                                     \
+		return r;                                                       \
+	}
 
-HG_EXPORT int vdprintf(int fd, const char *restrict fmt, va_list ap)
-{
-	CHECK_FORMAT(fmt, ap, "vdprintf");
-	return real_vdprintf_chk(fd, 0, fmt, ap);
-}
-
-HG_EXPORT int fprintf(FILE *restrict fp, const char *restrict fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	CHECK_FORMAT(fmt, ap, "fprintf");
-	int r = real_vfprintf_chk(fp, 0, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-HG_EXPORT int printf(const char *restrict fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	CHECK_FORMAT(fmt, ap, "printf");
-	int r = real_vprintf_chk(0, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-HG_EXPORT int dprintf(int fd, const char *restrict fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	CHECK_FORMAT(fmt, ap, "dprintf");
-	int r = real_vdprintf_chk(fd, 0, fmt, ap);
-	va_end(ap);
-	return r;
-}
+#define STREAM FILE *restrict fp,
+#define TO_STREAM fp,
+#define FD int fd,
+#define TO_FD fd,
+#define STDOUT
+PRINTF_V(vfprintf, "vfprintf", STREAM, TO_STREAM)
+PRINTF_V(vprintf, "vprintf", STDOUT, STDOUT)
+PRINTF_V(vdprintf, "vdprintf", FD, TO_FD)
+PRINTF_DOTS(fprintf, vfprintf, STREAM, TO_STREAM)
+PRINTF_DOTS(printf, vprintf, STDOUT, STDOUT)
+PRINTF_DOTS(dprintf, vdprintf, FD, TO_FD)
+#undef STREAM
+#undef TO_STREAM
+#undef FD
+#undef TO_FD
+#undef STDOUT

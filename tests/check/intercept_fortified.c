@@ -1,0 +1,94 @@
+/* intercept_fortified.c — the printf family as a program built with -O2 -D_FORTIFY_SOURCE=2
+ * calls it (__printf_chk, __snprintf_chk, ...): one bad call per case (argv[1]). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cases.h"
+
+/* The compiler no longer knows the block's size: with it, glibc's own check would stop
+ * snprintf before it writes (which is fortify's job, not the one tested here). */
+#define HIDE_SIZE(p) __asm__("" : "+r"(p))
+
+/* Arguments the compiler cannot fold: a constant "%s" argument turns snprintf into stores. */
+static volatile int seven = 7;
+static const char *volatile word = "hello world";
+
+void emit_printf(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "hello", 5);
+	p[15] = 0;
+	printf("[%d] %s\n", seven, p);
+}
+
+void emit_fprintf(void)
+{
+	char *p = malloc(8);
+	fprintf(stdout, "%d %.3s|\n", seven, p);
+}
+
+void emit_dprintf(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "ab", 2);
+	p[15] = 0;
+	dprintf(1, "%d:%s\n", seven, p);
+}
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stdout, fmt, ap);
+	va_end(ap);
+}
+
+void emit_vfprintf(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "abc", 3);
+	p[15] = 0;
+	say("%d %s\n", seven, p);
+}
+
+void format(void)
+{
+	char *d = malloc(8);
+	HIDE_SIZE(d);
+	snprintf(d, 32, "%s-%d", word, seven); /* 13 bytes and the NUL */
+}
+
+void print_into(void)
+{
+	char *d = malloc(8);
+	HIDE_SIZE(d);
+	sprintf(d, "%d-%s", seven, word); /* 13 bytes and the NUL */
+}
+
+static void put(char *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsprintf(d, fmt, ap);
+	va_end(ap);
+}
+
+void vprint_into(void)
+{
+	char *d = malloc(8);
+	HIDE_SIZE(d);
+	put(d, "%s!", word); /* 12 bytes and the NUL */
+}
+
+static const struct test_case CASES[] = {
+	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "dprintf", emit_dprintf },
+	{ "vfprintf", emit_vfprintf }, { "snprintf", format }, { "sprintf", print_into },
+	{ "vsprintf", vprint_into },
+};
+
+int main(int argc, char **argv)
+{
+	return run_case(argc, argv, CASES, sizeof CASES / sizeof CASES[0]);
+}
