@@ -66,15 +66,24 @@ UNINITS = [
 ]
 CLEAN = ["memory", "strings", "format", "input", "output", "binary"]
 # Built with -O2 -D_FORTIFY_SOURCE=2, the program calls the _chk forms: (case, the _chk symbol,
-# kind, func, size, relation, distance, block size, frame #0 of the access, of the allocation)
+# kind, access, func, size, relation, distance, block size, frame #0 of the access, of the
+# allocation[, of the free])
 FORTIFIED = [
-    ("printf", "__printf_chk", UNINIT, "printf", 15, "inside", 5, 16, "emit_printf", "emit_printf"),
-    ("fprintf", "__fprintf_chk", UNINIT, "fprintf", 3, "inside", 0, 8, "emit_fprintf", "emit_fprintf"),
-    ("dprintf", "__dprintf_chk", UNINIT, "dprintf", 15, "inside", 2, 16, "emit_dprintf", "emit_dprintf"),
-    ("vfprintf", "__vfprintf_chk", UNINIT, "vfprintf", 15, "inside", 3, 16, "say", "emit_vfprintf"),
-    ("snprintf", "__snprintf_chk", HBO, "snprintf", 14, "after", 0, 8, "format", "format"),
-    ("sprintf", "__sprintf_chk", HBO, "sprintf", 14, "after", 0, 8, "print_into", "print_into"),
-    ("vsprintf", "__vsprintf_chk", HBO, "vsprintf", 13, "after", 0, 8, "put", "vprint_into"),
+    ("printf", "__printf_chk", UNINIT, "read", "printf", 15, "inside", 5, 16, "emit_printf", "emit_printf"),
+    ("fprintf", "__fprintf_chk", UNINIT, "read", "fprintf", 3, "inside", 0, 8, "emit_fprintf", "emit_fprintf"),
+    ("dprintf", "__dprintf_chk", UNINIT, "read", "dprintf", 15, "inside", 2, 16, "emit_dprintf", "emit_dprintf"),
+    ("vfprintf", "__vfprintf_chk", UNINIT, "read", "vfprintf", 15, "inside", 3, 16, "say", "emit_vfprintf"),
+    ("snprintf", "__snprintf_chk", HBO, "write", "snprintf", 14, "after", 0, 8, "format", "format"),
+    ("sprintf", "__sprintf_chk", HBO, "write", "sprintf", 14, "after", 0, 8, "print_into", "print_into"),
+    ("vsprintf", "__vsprintf_chk", HBO, "write", "vsprintf", 13, "after", 0, 8, "put", "vprint_into"),
+    ("memcpy", "__memcpy_chk", HBO, "read", "memcpy", 24, "after", 0, 16, "copy_from", "copy_from"),
+    ("memmove", "__memmove_chk", HBO, "read", "memmove", 24, "after", 0, 16, "move_from", "move_from"),
+    ("strcpy", "__strcpy_chk", UAF, "read", "strcpy", 17, "inside", 0, 16, "copy_freed", "copy_freed",
+     "copy_freed"),
+    ("strcat", "__strcat_chk", HBO, "read", "strcat", 5, "after", 0, 4, "append_unterminated",
+     "append_unterminated"),
+    ("strncpy", "__strncpy_chk", HBO, "read", "strncpy", 5, "after", 0, 4, "copy_n_unterminated",
+     "copy_n_unterminated"),
 ]
 
 
@@ -138,14 +147,14 @@ def main():
     fortified = build(src("intercept_fortified.c"), ("-O2", "-D_FORTIFY_SOURCE=2", "-fno-optimize-sibling-calls",
                                                      "-fno-ipa-cp", "-w"))
     imported = subprocess.run(["nm", "-u", fortified], capture_output=True, text=True).stdout
-    for case, sym, kind, func, size, relation, distance, block_size, top, alloc_top in FORTIFIED:
+    for case, sym, kind, access, func, size, relation, distance, block_size, top, alloc_top, *free_top in FORTIFIED:
         rc, out, err, r = run([fortified, case])
         why = [] if re.search(r"\b%s\b" % sym, imported) else ["the build does not call %s" % sym]
-        why += hgreport.mismatches(r, kind=kind, access="write" if kind == HBO else "read", func=func,
-                                   size=size, relation=relation, distance=distance,
-                                   block_size=block_size, top=top, alloc_top=alloc_top)
+        why += hgreport.mismatches(r, kind=kind, access=access, func=func, size=size, relation=relation,
+                                   distance=distance, block_size=block_size, top=top, alloc_top=alloc_top,
+                                   free_top=free_top[0] if free_top else None)
         why += [] if rc == 0 else ["exit status %d" % rc]
-        tap.check("fortified %s (%s): %s" % (case, sym, kind), why and why + err.splitlines()[:40])
+        tap.check("fortified %s (%s): %s by %s()" % (case, sym, kind, func), why and why + err.splitlines()[:40])
 
     return tap.finish()
 

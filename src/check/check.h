@@ -42,14 +42,16 @@ static inline unsigned char hgc_uninit_byte(size_t offset)
 /* ---- libc's copy and fill (see intercept.c's real functions) ----
  * The library exports memcpy, memmove and memset as checking versions, and its own calls
  * would reach them too (a page-map lookup and an own-code test each: 7 % of a malloc loop's
- * time in check mode). Its fills and copies call glibc's fortified entries instead, which
- * with an unknown object size are the plain functions. */
-void *real_memcpy_chk(void *, const void *, size_t, size_t) __asm__("__memcpy_chk");
-void *real_memmove_chk(void *, const void *, size_t, size_t) __asm__("__memmove_chk");
+ * time in check mode). Its copies call glibc's by names it does not export (__mempcpy, and
+ * bcopy, which is memmove with its arguments swapped; __memcpy_chk and __memmove_chk are
+ * ours, for fortified programs), its fills __memset_chk, which with an unknown object size
+ * is memset. */
+void *real_mempcpy(void *, const void *, size_t) __asm__("__mempcpy");
+void real_bcopy(const void *, void *, size_t) __asm__("bcopy");
 void *real_memset_chk(void *, int, size_t, size_t) __asm__("__memset_chk");
 static inline void hgc_memset(void *d, int c, size_t n) { real_memset_chk(d, c, n, (size_t)-1); }
-static inline void hgc_memcpy(void *d, const void *s, size_t n) { real_memcpy_chk(d, s, n, (size_t)-1); }
-static inline void hgc_memmove(void *d, const void *s, size_t n) { real_memmove_chk(d, s, n, (size_t)-1); }
+static inline void hgc_memcpy(void *d, const void *s, size_t n) { real_mempcpy(d, s, n); }
+static inline void hgc_memmove(void *d, const void *s, size_t n) { real_bcopy(s, d, n); }
 
 /* How a block was allocated, so that the matching release can be checked. */
 enum hgc_alloc_kind { HGC_BY_MALLOC, HGC_BY_NEW, HGC_BY_NEW_ARRAY };

@@ -36,13 +36,8 @@
  * come back through our exported symbols; with an unknown object size ((size_t)-1) the _chk
  * forms are the plain functions. Declared under our own names so that gcc does not fold
  * __memcpy_chk(d, s, n, -1) back into a call to memcpy, which is ourselves. */
-/* real_memcpy_chk, real_memmove_chk, real_memset_chk: check.h */
-char *real_strcpy_chk(char *, const char *, size_t) __asm__("__strcpy_chk");
-char *real_stpcpy_chk(char *, const char *, size_t) __asm__("__stpcpy_chk");
+/* real_mempcpy, real_bcopy, real_memset_chk: check.h */
 void *real_mempcpy_chk(void *, const void *, size_t, size_t) __asm__("__mempcpy_chk");
-char *real_strncpy_chk(char *, const char *, size_t, size_t) __asm__("__strncpy_chk");
-char *real_strcat_chk(char *, const char *, size_t) __asm__("__strcat_chk");
-char *real_strncat_chk(char *, const char *, size_t, size_t) __asm__("__strncat_chk");
 wchar_t *real_wmemcpy_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wmemcpy_chk");
 wchar_t *real_wmemmove_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wmemmove_chk");
 wchar_t *real_wmemset_chk(wchar_t *, wchar_t, size_t, size_t) __asm__("__wmemset_chk");
@@ -79,6 +74,18 @@ PLAIN_LOOP static size_t loop_wcsnlen(const wchar_t *s, size_t max)
 }
 static size_t loop_strlen(const char *s) { return loop_strnlen(s, SIZE_MAX); }
 static size_t loop_wcslen(const wchar_t *s) { return loop_wcsnlen(s, SIZE_MAX); }
+PLAIN_LOOP static void *loop_memmove(void *d, const void *s, size_t n)
+{
+	unsigned char *x = d;
+	const unsigned char *y = s;
+	if (x < y)
+		for (size_t i = 0; i < n; i++)
+			x[i] = y[i];
+	else
+		for (size_t i = n; i > 0; i--)
+			x[i - 1] = y[i - 1];
+	return d;
+}
 PLAIN_LOOP static int loop_memcmp(const void *a, const void *b, size_t n)
 {
 	const unsigned char *x = a, *y = b;
@@ -94,8 +101,11 @@ static struct {
 	size_t (*wcslen)(const wchar_t *);
 	size_t (*wcsnlen)(const wchar_t *, size_t);
 	int (*memcmp)(const void *, const void *, size_t);
-	/* The scanf family has no other name to reach glibc's by, and the printf family's _chk
-	 * forms are our own too (fortified programs call them): NULL until resolved (NEXT). */
+	void *(*memcpy)(void *, const void *, size_t);
+	void *(*memmove)(void *, const void *, size_t);
+	/* The scanf family has no other name to reach glibc's by, and the _chk forms of the
+	 * string and printf functions are our own too (fortified programs call them): NULL until
+	 * resolved (NEXT). */
 	int (*__isoc99_vsscanf)(const char *, const char *, va_list);
 	int (*__isoc99_vfscanf)(FILE *, const char *, va_list);
 	int (*vsscanf)(const char *, const char *, va_list);
@@ -105,8 +115,16 @@ static struct {
 	int (*__vdprintf_chk)(int, int, const char *, va_list);
 	int (*__vsnprintf_chk)(char *, size_t, int, size_t, const char *, va_list);
 	int (*__vsprintf_chk)(char *, int, size_t, const char *, va_list);
-} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp,
-	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	void *(*__memcpy_chk)(void *, const void *, size_t, size_t);
+	void *(*__memmove_chk)(void *, const void *, size_t, size_t);
+	char *(*__strcpy_chk)(char *, const char *, size_t);
+	char *(*__stpcpy_chk)(char *, const char *, size_t);
+	char *(*__strncpy_chk)(char *, const char *, size_t, size_t);
+	char *(*__strcat_chk)(char *, const char *, size_t);
+	char *(*__strncat_chk)(char *, const char *, size_t, size_t);
+} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, loop_memmove, loop_memmove,
+	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	    NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \
@@ -122,6 +140,8 @@ void hgc_intercept_init(void)
 	RESOLVE(wcslen);
 	RESOLVE(wcsnlen);
 	RESOLVE(memcmp);
+	RESOLVE(memcpy);
+	RESOLVE(memmove);
 	RESOLVE(__isoc99_vsscanf);
 	RESOLVE(__isoc99_vfscanf);
 	RESOLVE(vsscanf);
@@ -131,6 +151,13 @@ void hgc_intercept_init(void)
 	RESOLVE(__vdprintf_chk);
 	RESOLVE(__vsnprintf_chk);
 	RESOLVE(__vsprintf_chk);
+	RESOLVE(__memcpy_chk);
+	RESOLVE(__memmove_chk);
+	RESOLVE(__strcpy_chk);
+	RESOLVE(__stpcpy_chk);
+	RESOLVE(__strncpy_chk);
+	RESOLVE(__strcat_chk);
+	RESOLVE(__strncat_chk);
 }
 
 /* The real function, resolved now if a call came before hgc_intercept_init. */
@@ -454,14 +481,22 @@ done:
 static HG_NOINLINE void *memcpy_slow(void *d, const void *s, size_t n, const void *ret)
 {
 	check2(s, n, d, n, 0, "memcpy", ret);
-	return real_memcpy_chk(d, s, n, (size_t)-1);
+	return real.memcpy(d, s, n);
 }
 
 HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 {
 	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
 		return memcpy_slow(d, s, n, RET);
-	return real_memcpy_chk(d, s, n, (size_t)-1);
+	return real.memcpy(d, s, n);
+}
+
+/* The fortified forms (and the string ones' below) leave their size check to glibc. */
+HG_EXPORT void *__memcpy_chk(void *restrict d, const void *restrict s, size_t n, size_t size)
+{
+	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
+		check2(s, n, d, n, 0, "memcpy", RET);
+	return NEXT(__memcpy_chk)(d, s, n, size);
 }
 
 HG_EXPORT void *mempcpy(void *restrict d, const void *restrict s, size_t n)
@@ -474,14 +509,21 @@ HG_EXPORT void *mempcpy(void *restrict d, const void *restrict s, size_t n)
 static HG_NOINLINE void *memmove_slow(void *d, const void *s, size_t n, const void *ret)
 {
 	check2(s, n, d, n, 0, "memmove", ret);
-	return real_memmove_chk(d, s, n, (size_t)-1);
+	return real.memmove(d, s, n);
 }
 
 HG_EXPORT void *memmove(void *d, const void *s, size_t n)
 {
 	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
 		return memmove_slow(d, s, n, RET);
-	return real_memmove_chk(d, s, n, (size_t)-1);
+	return real.memmove(d, s, n);
+}
+
+HG_EXPORT void *__memmove_chk(void *d, const void *s, size_t n, size_t size)
+{
+	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
+		check2(s, n, d, n, 0, "memmove", RET);
+	return NEXT(__memmove_chk)(d, s, n, size);
 }
 
 static HG_NOINLINE void *memset_slow(void *d, int c, size_t n, const void *ret)
@@ -540,47 +582,38 @@ HG_EXPORT size_t strlen(const char *s)
 	return real.strlen(s);
 }
 
-HG_EXPORT char *strcpy(char *restrict d, const char *restrict s)
-{
-	if (may_be_heap_str(d, s))
-		str_check(STR_COPY, d, s, SIZE_MAX, 1, "strcpy", RET);
-	return real_strcpy_chk(d, s, (size_t)-1);
-}
-
-HG_EXPORT char *stpcpy(char *restrict d, const char *restrict s)
-{
-	if (may_be_heap_str(d, s))
-		str_check(STR_COPY, d, s, SIZE_MAX, 1, "stpcpy", RET);
-	return real_stpcpy_chk(d, s, (size_t)-1);
-}
-
-HG_EXPORT char *strncpy(char *restrict d, const char *restrict s, size_t n)
-{
-	if (n && may_be_heap_str(d, s))
-		str_check(STR_COPY_N, d, s, n, 1, "strncpy", RET);
-	return real_strncpy_chk(d, s, n, (size_t)-1);
-}
-
-HG_EXPORT char *strcat(char *restrict d, const char *restrict s)
-{
-	if (may_be_heap_str(d, s))
-		str_check(STR_APPEND, d, s, SIZE_MAX, 1, "strcat", RET);
-	return real_strcat_chk(d, s, (size_t)-1);
-}
-
-HG_EXPORT char *strncat(char *restrict d, const char *restrict s, size_t n)
-{
-	if (may_be_heap_str(d, s))
-		str_check(STR_APPEND, d, s, n, 1, "strncat", RET);
-	return real_strncat_chk(d, s, n, (size_t)-1);
-}
+/* Each with its fortified form: `size` is the destination's, when the compiler knew it. */
+#define STR_FUNCS(name, how, n_param, n_arg, n_test, n_max)                                    \
+	HG_EXPORT char *name(char *restrict d, const char *restrict s n_param)                  \
+	{                                                                                       \
+		if (n_test may_be_heap_str(d, s))                                               \
+			str_check(how, d, s, n_max, 1, #name, RET);                             \
+		return NEXT(__##name##_chk)(d, s n_arg, (size_t)-1);                            \
+	}                                                                                       \
+	HG_EXPORT char *__##name##_chk(char *restrict d, const char *restrict s n_param, size_t size) \
+	{                                                                                       \
+		if (n_test may_be_heap_str(d, s))                                               \
+			str_check(how, d, s, n_max, 1, #name, RET);                             \
+		return NEXT(__##name##_chk)(d, s n_arg, size);                                  \
+	}
+#define N_PARAM , size_t n
+#define N_ARG , n
+#define N_TEST n &&
+STR_FUNCS(strcpy, STR_COPY, , , , SIZE_MAX)
+STR_FUNCS(stpcpy, STR_COPY, , , , SIZE_MAX)
+STR_FUNCS(strncpy, STR_COPY_N, N_PARAM, N_ARG, N_TEST, n)
+STR_FUNCS(strcat, STR_APPEND, , , , SIZE_MAX)
+STR_FUNCS(strncat, STR_APPEND, N_PARAM, N_ARG, , n)
+#undef N_PARAM
+#undef N_ARG
+#undef N_TEST
 
 /* The copy's allocation stack starts at the caller: slot is its call's (HGC_SLOT). */
 HG_INLINE char *dup_n(const char *s, size_t n, const char *func, const uintptr_t *slot)
 {
 	char *d = hgc_alloc(n + 1, 0, 0, HGC_BY_MALLOC, func, slot);
 	if (d) {
-		real_memcpy_chk(d, s, n, (size_t)-1);
+		hgc_memcpy(d, s, n);
 		d[n] = 0;
 	}
 	return d;

@@ -1,5 +1,7 @@
-/* intercept_fortified.c — the printf family as a program built with -O2 -D_FORTIFY_SOURCE=2
- * calls it (__printf_chk, __snprintf_chk, ...): one bad call per case (argv[1]). */
+/* intercept_fortified.c — the printf family and the string functions as a program built with
+ * -O2 -D_FORTIFY_SOURCE=2 calls them (__printf_chk, __memcpy_chk, ...): one bad call per case
+ * (argv[1]). The string functions take the _chk form when the destination's size is known,
+ * here an array: their heap block is the source. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,10 +84,62 @@ void vprint_into(void)
 	put(d, "%s!", word); /* 12 bytes and the NUL */
 }
 
+static volatile size_t twenty_four = 24, twelve = 12;
+char sink[64];
+
+void copy_from(void)
+{
+	char buf[32];
+	char *p = malloc(16);
+	memset(p, 1, 16);
+	memcpy(buf, p, twenty_four);
+	sink[0] = buf[0];
+}
+
+void move_from(void)
+{
+	char buf[32];
+	char *p = malloc(16);
+	memset(p, 1, 16);
+	memmove(buf, p, twenty_four);
+	sink[0] = buf[0];
+}
+
+/* The real call reads on past the block, into its redzone and the unused block after it (zeros):
+ * the arrays have room for that much, or glibc's own check would end the process. */
+void copy_freed(void)
+{
+	char buf[64];
+	char *s = malloc(16);
+	strcpy(s, word);
+	free(s);
+	strcpy(buf, s);
+	sink[0] = buf[0];
+}
+
+void append_unterminated(void)
+{
+	char buf[64] = { (char)seven }; /* a string of unknown length: strcat stays strcat */
+	char *s = malloc(4);
+	memcpy(s, word, 4);
+	strcat(buf, s);
+	sink[0] = buf[0];
+}
+
+void copy_n_unterminated(void)
+{
+	char buf[32];
+	char *s = malloc(4);
+	memcpy(s, word, 4);
+	strncpy(buf, s, twelve);
+	sink[0] = buf[0];
+}
+
 static const struct test_case CASES[] = {
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "dprintf", emit_dprintf },
 	{ "vfprintf", emit_vfprintf }, { "snprintf", format }, { "sprintf", print_into },
-	{ "vsprintf", vprint_into },
+	{ "vsprintf", vprint_into }, { "memcpy", copy_from }, { "memmove", move_from },
+	{ "strcpy", copy_freed }, { "strcat", append_unterminated }, { "strncpy", copy_n_unterminated },
 };
 
 int main(int argc, char **argv)
