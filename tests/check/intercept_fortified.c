@@ -135,11 +135,20 @@ void copy_n_unterminated(void)
 	sink[0] = buf[0];
 }
 
+/* The compiler knows the block's size here: glibc's own check still stops the call. */
+void glibc_check(void)
+{
+	char *d = malloc(8);
+	snprintf(d, 32, "%s-%d", word, seven);
+	sink[0] = d[0];
+}
+
 static const struct test_case CASES[] = {
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "dprintf", emit_dprintf },
 	{ "vfprintf", emit_vfprintf }, { "snprintf", format }, { "sprintf", print_into },
 	{ "vsprintf", vprint_into }, { "memcpy", copy_from }, { "memmove", move_from },
 	{ "strcpy", copy_freed }, { "strcat", append_unterminated }, { "strncpy", copy_n_unterminated },
+	{ "glibc-check", glibc_check },
 };
 
 int main(int argc, char **argv)
