@@ -5,6 +5,7 @@ calls silent and unchanged. Prints TAP. Usage: tests/check_intercept.py [BUILD_D
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 
@@ -111,7 +112,7 @@ def expect(r, kind, access, func, size, relation, distance, block_size, top, fre
 
 def main():
     tap = Tap()
-    tap.plan(len(ERRORS) + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 1)
+    tap.plan(len(ERRORS) + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 2)
     # -w: gcc sees some of the bugs these programs commit on purpose
     errors, uninit, clean = (build(src(n + ".c"), ("-fno-builtin", "-w"))
                              for n in ("intercept_errors", "intercept_uninit", "intercept_clean"))
@@ -160,6 +161,14 @@ def main():
                                    free_top=free_top[0] if free_top else None)
         why += [] if rc == 0 else ["exit status %d" % rc]
         tap.check("fortified %s (%s): %s by %s()" % (case, sym, kind, func), why and why + err.splitlines()[:40])
+    # Output of heapguard's own build (as, ld) is output like any other: the library's file must
+    # not hold the fill word, or assembling and linking it would write never-written bytes.
+    with open(os.path.join(checklib.ROOT, "include", "heapguard.h")) as f:
+        word = struct.pack("<Q", int(re.search(r"define HEAPGUARD_UNINIT_WORD (0x[0-9a-f]+)", f.read()).group(1), 16))
+    with open(checklib.LIB, "rb") as f:
+        held = f.read().count(word)
+    tap.check("the checking library's file does not hold the fill word", ["%d copies" % held] if held else [])
+
     # glibc's own check stays: a size the compiler knows to be too small still ends the process
     rc, out, err, r = run([fortified, "glibc-check"])
     why = [] if rc == -signal.SIGABRT else ["exit status %s, not SIGABRT" % rc]

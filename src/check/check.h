@@ -29,9 +29,13 @@
  * run of the old fill byte 0xbe was taken for never-written bytes (`cat /usr/bin/perl`). No
  * byte of it is ASCII, 0 or 0xff, and each 4 in a row hold one that UTF-8 never has. */
 #define HGC_UNINIT_WORD HEAPGUARD_UNINIT_WORD
+/* The word, made by hgc_init from two other constants: no object file of the library holds
+ * it, since an assembler or linker writing one out (heapguard built under the command) would
+ * be writing the word itself, in its place now and then: never-written bytes, by our test. */
+extern uint64_t hgc_uninit_word;
 static inline unsigned char hgc_uninit_byte(size_t offset)
 {
-	return (unsigned char)(HGC_UNINIT_WORD >> (offset % 8 * 8));
+	return (unsigned char)(hgc_uninit_word >> (offset % 8 * 8));
 }
 #define HGC_FREED 0xdd   /* freed, in quarantine */
 #define HGC_REDZONE 0xfa /* around every block */

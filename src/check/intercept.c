@@ -302,7 +302,7 @@ static const char *pattern_run(const char *lo, const char *hi, const char *base,
 		if (off % 8 == 0 && e - p >= 8) {
 			uint64_t x;
 			__builtin_memcpy(&x, p, 8);
-			x ^= HGC_UNINIT_WORD;
+			x ^= hgc_uninit_word;
 			if (x == 0 || !((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull)) {
 				start = x || run ? start : p;
 				run = x ? 0 : run + 8;
