@@ -475,12 +475,19 @@ def error_exitcode():
     return why
 
 
+def static_helper():
+    """The helper, linked statically (LD_PRELOAD cannot reach it), built once."""
+    static = os.path.join(WORK, "helper-static")
+    if not os.path.exists(static):
+        subprocess.run(["gcc", "-static", "-g", "-O0", "-o", static, HELPER_SRC], check=True)
+    return static
+
+
 @test
 def static_program_said_unchecked():
     """LD_PRELOAD cannot reach a static program: its glibc malloc runs, and no summary of zero
     errors may stand for a check that never happened."""
-    static = os.path.join(WORK, "helper-static")
-    subprocess.run(["gcc", "-static", "-g", "-O0", "-o", static, HELPER_SRC], check=True)
+    static = static_helper()
     rc, _, err, doc = hg_json([static, "exit", "3"])
     why = [] if rc == 3 else ["status %d, expected the program's 3" % rc]
     if not re.search(r"^==\d+== NOT CHECKED: \S*helper-static ran without libheapguard-check.so "
@@ -505,6 +512,35 @@ def static_program_said_unchecked():
     rc, _, err, doc = hg_json([HELPER, "quietkill"])
     why += [] if "NOT CHECKED" not in err else ["a checked program killed early said unchecked: %r" % err]
     return why + fields("killed early", doc, {"checked": True})
+
+
+@test
+def exec_into_static_program_said_unchecked():
+    """A wrapper that executes a static program (env, sh -c 'exec ...') was checked, the program
+    was not: the report says so, not the wrapper's zero errors. A child that does it gets its
+    line before the summary; execs that fail leave the program checked."""
+    static = static_helper()
+    rc, _, err, doc = hg_json(["/usr/bin/env", static, "exit", "3"])
+    why = [] if rc == 3 else ["env: status %d, expected the program's 3" % rc]
+    if not re.search(r"^==\d+== NOT CHECKED: %s, executed by /usr/bin/env, ran without "
+                     r"libheapguard-check.so \(it is statically linked\)" % re.escape(static), err, re.M):
+        why.append("env: no NOT CHECKED line naming the program and env: %r" % err)
+    why += ["env: an ERROR SUMMARY for a run that was not checked"] if "ERROR SUMMARY" in err else []
+    why += fields("env", doc, {"checked": False})
+    rc, _, err = run([HG, "--error-exitcode=42", "-q", "/bin/sh", "-c", "exec %s exit 0" % static])
+    why += [] if rc == 125 else ["sh -c exec: status %d, expected 125 (nothing checked)" % rc]
+    why += [] if "NOT CHECKED: %s, executed by" % static in err else ["sh -c exec: no NOT CHECKED line: %r" % err]
+    rc, _, err, doc = hg_json(["/bin/sh", "-c", "%s exit 0; exit 0" % static])
+    if not re.search(r"^==\d+== NOT CHECKED: %s \(pid \d+\) ran without" % re.escape(static), err, re.M):
+        why.append("sh -c: no NOT CHECKED line for the child: %r" % err)
+    why += [] if "ERROR SUMMARY" in err else ["sh -c: no ERROR SUMMARY for the checked shell"]
+    why += fields("sh -c", doc, {"checked": True})
+    rc, _, err, doc = hg_json([HELPER, "exec-fails"])
+    why += [] if "NOT CHECKED" not in err else ["failed execs said unchecked: %r" % err]
+    e = one_error(doc, "heap-buffer-overflow") or {}
+    why += frame_is("exec-fails stack[0]", nth(e.get("stack"), 0), "overflow", HELPER_SRC,
+                    source_line(HELPER_SRC, "ERROR-OVERFLOW"))
+    return why + fields("exec-fails", doc, {"checked": True})
 
 
 @test

@@ -8,6 +8,7 @@
 
 #include "base/fmt.h"
 #include "base/lock.h"
+#include "base/options.h"
 #include "check/check.h"
 #include "check/records.h"
 #include "check/symbols.h"
@@ -280,6 +281,20 @@ void hgc_record_numbers(const char *type, const uint64_t *v, int n)
 	start(&l, type);
 	for (int i = 0; i < n; i++)
 		put_dec(&l, v[i]);
+	emit(&l);
+	hg_unlock(&records_lock);
+}
+
+void hgc_record_exec(const char *program)
+{
+	if (!records_on || !hg_opt.trace_children)
+		return; /* trace_children=0: what it executes runs unchecked, as asked */
+	/* No begin_process_locked: in a vfork child it would rewrite the parent's sets. The
+	 * command makes up the image of a pid whose first record this is. */
+	hg_lock(&records_lock);
+	struct hg_buf l;
+	start(&l, "A");
+	put_str(&l, program);
 	emit(&l);
 	hg_unlock(&records_lock);
 }

@@ -30,6 +30,9 @@
  *   H pid allocs frees bytes-allocated in-use-bytes in-use-blocks
  *   X pid def-bytes def-blocks ind-bytes ind-blocks pos-bytes pos-blocks reach-bytes reach-blocks
  *                                           heap and leak summaries, at exit
+ *   A pid program                           before an exec: the program the process becomes
+ *                                           (its own P record follows, unless LD_PRELOAD
+ *                                           does not reach it); "-" when the exec failed
  */
 #define HG_RECORDS_ENV "HEAPGUARD_RECORDS"
 

@@ -2,10 +2,16 @@
  * checks a system call's arguments: a buffer that runs off its heap block is reported at the
  * call, bytes sent out must have been written, and under guard_uninit an untouched guarded
  * block about to be filled is made accessible first, since the kernel would fail with EFAULT
- * on its inaccessible pages (read, write and the stdio calls are in intercept.c). */
+ * on its inaccessible pages (read, write and the stdio calls are in intercept.c). And exec,
+ * before which the command learns what program the process becomes. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +43,8 @@ static struct {
 	ssize_t (*pwritev)(int, const struct iovec *, int, off_t);
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
 } next;
 
 void hgc_syscalls_init(void)
@@ -60,6 +68,8 @@ void hgc_syscalls_init(void)
 	NEXT(pwritev);
 	NEXT(sendto);
 	NEXT(sendmsg);
+	NEXT(execvp);
+	NEXT(execvpe);
 #undef NEXT
 }
 
@@ -258,6 +268,121 @@ HG_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (msg)
 		send_iov(msg->msg_iov, (int)msg->msg_iovlen, "sendmsg", RET);
 	return next.sendmsg ? next.sendmsg(fd, msg, flags) : syscall(SYS_sendmsg, fd, msg, flags);
+}
+
+/* ---- exec ----
+ * The next image writes its own P record, unless LD_PRELOAD does not reach it (a static or
+ * set-user-ID program, an environment without it): the A record written before names the
+ * program, so that the command can say which one ran unchecked rather than sum up what ran
+ * before (`env ./static`, `sh -c 'exec ./static'`). The program's own exec calls: posix_spawn,
+ * system and popen execute inside libc. */
+
+/* The program an exec of `file` runs: made absolute, or with search (execvp) and no slash,
+ * the first executable of that name in PATH; `file` itself when that fails. */
+static const char *exec_program(const char *file, int search, char *buf, size_t size)
+{
+	if (!search || strchr(file, '/')) {
+		while (file[0] == '.' && file[1] == '/')
+			file += 2;
+		size_t c, n = strlen(file);
+		if (file[0] == '/' || !getcwd(buf, size) || (c = strlen(buf)) + n + 2 > size)
+			return file;
+		buf[c] = '/';
+		memcpy(buf + c + 1, file, n + 1);
+		return buf;
+	}
+	size_t n = strlen(file);
+	const char *path = getenv("PATH");
+	for (const char *dir = path ? path : "/bin:/usr/bin", *end;; dir = end + 1) {
+		end = strchrnul(dir, ':');
+		size_t d = (size_t)(end - dir);
+		if (d + n + 2 <= size) {
+			memcpy(buf, d ? dir : ".", d ? d : 1);
+			d += !d;
+			buf[d] = '/';
+			memcpy(buf + d + 1, file, n + 1);
+			if (access(buf, X_OK) == 0)
+				return buf;
+		}
+		if (!*end)
+			return file;
+	}
+}
+
+/* Records the program, makes the call, and takes the record back if the call returns. */
+#define EXEC(file, search, call)                                                        \
+	do {                                                                            \
+		char buf_[PATH_MAX];                                                    \
+		int on_ = hgc_records_on();                                             \
+		if (on_)                                                                \
+			hgc_record_exec(exec_program(file, search, buf_, sizeof buf_)); \
+		int r_ = (call), errno_ = errno;                                        \
+		if (on_)                                                                \
+			hgc_record_exec(NULL);                                          \
+		errno = errno_;                                                         \
+		return r_;                                                              \
+	} while (0)
+
+/* The real execvp and execvpe (found at load, or now when an exec comes before). */
+#define NEXT_EXEC(f) (next.f ? next.f : (*(void **)&next.f = dlsym(RTLD_NEXT, #f), next.f))
+
+HG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	EXEC(path, 0, (int)syscall(SYS_execve, path, argv, envp));
+}
+
+HG_EXPORT int execv(const char *path, char *const argv[])
+{
+	EXEC(path, 0, (int)syscall(SYS_execve, path, argv, environ));
+}
+
+HG_EXPORT int execvp(const char *file, char *const argv[])
+{
+	EXEC(file, 1, NEXT_EXEC(execvp)(file, argv));
+}
+
+HG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	EXEC(file, 1, NEXT_EXEC(execvpe)(file, argv, envp));
+}
+
+/* execl and its kin: the arguments after arg, up to the NULL, as the vector argv (a VLA of the
+ * caller's), then what follows the NULL in ap. */
+#define EXEC_ARGS(argv, arg, ap)                                        \
+	size_t n_ = 1;                                                  \
+	va_start(ap, arg);                                              \
+	while (va_arg(ap, const char *))                                \
+		n_++;                                                   \
+	va_end(ap);                                                     \
+	const char *argv[n_ + 1];                                       \
+	argv[0] = arg;                                                  \
+	va_start(ap, arg);                                              \
+	for (size_t i_ = 1; i_ <= n_; i_++)                             \
+		argv[i_] = va_arg(ap, const char *)
+
+HG_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	EXEC_ARGS(argv, arg, ap);
+	va_end(ap);
+	return execv(path, (char *const *)argv);
+}
+
+HG_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	EXEC_ARGS(argv, arg, ap);
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, (char *const *)argv, envp);
+}
+
+HG_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	EXEC_ARGS(argv, arg, ap);
+	va_end(ap);
+	return execvp(file, (char *const *)argv);
 }
 
 /* The large-file names: on x86-64 the same structures, so the same functions. */

@@ -3,6 +3,7 @@
  * (or, with --fast, PROGRAM executed in place with the fast library). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,19 +66,38 @@ static void remove_records_file(void)
 	rmdir(records_dir);
 }
 
-/* The library writes a P record as it loads: none from the program means that it never ran
- * there (LD_PRELOAD does not reach a static or set-user-ID program), and a report of no
- * errors would be false. */
-static const char *unchecked_message(const struct hg_report *rep, const char *program)
+/* What to say of a program the library did not run in: LD_PRELOAD does not reach a static
+ * or set-user-ID program, nor one executed with an environment without it. */
+static const char *unchecked_text(const char *program, int child_pid, const char *executed_by)
 {
-	for (size_t i = 0; i < rep->processes.count; i++)
-		if (((const struct hg_process *)rep->processes.items[i])->pid == rep->main_pid)
-			return NULL;
-	static char message[PATH_MAX + 256];
 	const char *why = hg_preload_blocker(program);
-	snprintf(message, sizeof message, "%s ran without libheapguard-check.so (%s): its heap was not checked",
-		 program, why ? why : "LD_PRELOAD did not load it");
-	return message;
+	char pid[32] = "", text[2 * PATH_MAX + 256];
+	if (child_pid)
+		snprintf(pid, sizeof pid, " (pid %d)", child_pid);
+	snprintf(text, sizeof text, "%s%s%s%s%s ran without libheapguard-check.so (%s): its heap was not checked",
+		 program, pid, executed_by ? ", executed by " : "", executed_by ? executed_by : "",
+		 executed_by ? "," : "", why ? why : "LD_PRELOAD did not load it");
+	return hg_intern(text);
+}
+
+/* The library writes a P record as it loads, and an A record before an exec: a program
+ * that wrote no P record, or whose last image executed one that did not write its own, was
+ * not checked, and a report of no errors would be false. The program's own is said instead
+ * of its summary; its children's, before it. */
+static void find_unchecked(struct hg_report *rep, const char *program)
+{
+	const struct hg_process *main_image = hg_map_get(&rep->live, (uint64_t)rep->main_pid + 1);
+	if (!main_image)
+		rep->unchecked = unchecked_text(program, 0, NULL);
+	for (size_t i = 0; i < rep->processes.count; i++) {
+		const struct hg_process *p = rep->processes.items[i];
+		if (!p->exec_to || hg_map_get(&rep->live, (uint64_t)p->pid + 1) != p)
+			continue; /* no exec, or a P record came from what it executed */
+		if (p->pid == rep->main_pid)
+			rep->unchecked = unchecked_text(p->exec_to, 0, p->exe);
+		else
+			hg_vec_push(&rep->unchecked_children, (void *)unchecked_text(p->exec_to, p->pid, p->exe));
+	}
 }
 
 /* The end of a checked run: the closing lines, the JSON and SARIF files, then the exit
@@ -85,7 +105,7 @@ static const char *unchecked_message(const struct hg_report *rep, const char *pr
  * checked, else the program's own. */
 static void __attribute__((noreturn)) finish(struct session *s, char **argv, int status)
 {
-	s->report.unchecked = unchecked_message(&s->report, argv[0]);
+	find_unchecked(&s->report, argv[0]);
 	hg_render_end(&s->report, &s->render);
 	if (s->report.bad_records)
 		fprintf(stderr, "heapguard: %zu records could not be read\n", s->report.bad_records);

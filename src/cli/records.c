@@ -318,6 +318,9 @@ void hg_records_line(struct hg_report *rep, char *line)
 	case 'L':
 		read_leak(rep, p, &fs);
 		break;
+	case 'A': /* "-": the exec failed, and this image goes on */
+		p->exec_to = str(&fs, 2);
+		break;
 	case 'H':
 		for (int i = 0; i < HG_HEAP_FIELDS; i++)
 			p->heap[i] = num(&fs, 2 + i);

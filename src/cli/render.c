@@ -166,6 +166,8 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 	}
 	if (o->quiet)
 		return;
+	for (size_t i = 0; i < rep->unchecked_children.count; i++)
+		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid, (const char *)rep->unchecked_children.items[i]);
 	if (tot.suppressed_errors)
 		hg_text_printf(&t, "==%d== SUPPRESSED: %llu errors from %llu contexts\n", pid,
 			       (unsigned long long)tot.suppressed_errors,

@@ -74,6 +74,7 @@ struct hg_process {
 	int pid, ppid;
 	const char *exe;
 	int has_heap, has_leaks;            /* an H, an X record arrived */
+	const char *exec_to;                /* an A record: the program it executed, no P since */
 	uint64_t heap[HG_HEAP_FIELDS];
 	uint64_t lost[HG_LOST_KINDS][2];    /* [kind][0 bytes, 1 blocks], from the X record */
 	uint64_t suppressed_lost[HG_LOST_KINDS][2]; /* of the leak groups suppressed */
@@ -99,8 +100,10 @@ struct hg_report {
 	struct hg_map contexts;  /* hash of (kind, stack, address) -> chain of struct hg_error * */
 	struct hg_map live;      /* pid -> the process's current image */
 	int main_pid;            /* the process the command started */
-	const char *unchecked;   /* set at the end when the library never ran in main_pid: what
-				    to tell the user; NULL for a checked run */
+	const char *unchecked;   /* set at the end when the library never ran in main_pid, or
+				    not in the program it executed last: what to tell the user;
+				    NULL for a checked run */
+	struct hg_vec unchecked_children; /* const char *: the same for other processes */
 	size_t bad_records;      /* lines that did not parse */
 };
 

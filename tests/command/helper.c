@@ -73,6 +73,12 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	if (!strcmp(mode, "children"))
 		return children(argv[2]);
+	if (!strcmp(mode, "exec-fails")) { /* execs that fail leave this program checked */
+		execlp("no-such-program-here", "no-such-program-here", (char *)NULL);
+		execl("/no/such/program", "program", (char *)NULL);
+		overflow(block(), 12); /* ERROR-AFTER-EXEC */
+		return 0;
+	}
 	if (!strcmp(mode, "kill") || !strcmp(mode, "segv")) {
 		overflow(block(), 9);
 		fflush(stdout);
