@@ -544,6 +544,23 @@ def exec_into_static_program_said_unchecked():
 
 
 @test
+def fortify_wrapper_is_not_a_frame():
+    """Built with -O2 -D_FORTIFY_SOURCE=2, printf is an inline wrapper in bits/stdio2.h that
+    calls __printf_chk; the compiler marks it artificial. The first frame is the program's line
+    that called printf, as a debugger shows it, not a line of a system header."""
+    src = os.path.join(HERE, "check", "intercept_fortified.c")
+    exe = os.path.join(WORK, "fortified")
+    subprocess.run(["gcc", "-g", "-O2", "-D_FORTIFY_SOURCE=2", "-fno-optimize-sibling-calls", "-w",
+                    "-o", exe, src], check=True)
+    rc, _, err, doc = hg_json([exe, "printf"])
+    e = one_error(doc, "uninitialized-read") or {}
+    why = frame_is("stack[0]", nth(e.get("stack"), 0), "emit_printf", src, source_line(src, "FORTIFIED-PRINTF"))
+    if "stdio2.h" in err:
+        why.append("a frame in bits/stdio2.h: %r" % err)
+    return why
+
+
+@test
 def killed_by_sigkill_still_reported():
     src = HELPER_SRC
     rc, _, err, doc = hg_json([HELPER, "kill"])

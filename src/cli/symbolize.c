@@ -138,6 +138,16 @@ static const char *source_path(Dwarf_Die *cudie, const char *name)
 	return s;
 }
 
+/* An inlined call of a function the compiler calls artificial: glibc's _FORTIFY_SOURCE
+ * wrappers (printf calling __printf_chk, at a line of bits/stdio2.h) and implicit C++
+ * members. Debuggers step over them; a report goes on to the line that called them. */
+static int artificial(Dwarf_Die *inlined)
+{
+	Dwarf_Attribute attr;
+	bool flag;
+	return dwarf_attr_integrate(inlined, DW_AT_artificial, &attr) && dwarf_formflag(&attr, &flag) == 0 && flag;
+}
+
 /* Where an inlined call was made: its DW_AT_call_file and DW_AT_call_line. */
 static void call_site(Dwarf_Die *cudie, Dwarf_Die *inlined, const char **file, unsigned *line)
 {
@@ -291,8 +301,9 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 			function = die_name(&scopes[i]);
 			break;
 		}
-		out[n++] = (struct hg_frame){ .function = die_name(&scopes[i]), .file = file,
-					      .line = line, .inlined = 1 };
+		if (!artificial(&scopes[i]))
+			out[n++] = (struct hg_frame){ .function = die_name(&scopes[i]), .file = file,
+						      .line = line, .inlined = 1 };
 		call_site(cudie, &scopes[i], &file, &line);
 	}
 	if (function == NULL) /* no debug information: the symbol table, or nothing */

@@ -22,7 +22,7 @@ void emit_printf(void)
 	char *p = malloc(16);
 	memcpy(p, "hello", 5);
 	p[15] = 0;
-	printf("[%d] %s\n", seven, p);
+	printf("[%d] %s\n", seven, p); /* FORTIFIED-PRINTF */
 }
 
 void emit_fprintf(void)
