@@ -496,6 +496,9 @@ def static_program_said_unchecked():
     if "ERROR SUMMARY" in err:
         why.append("an ERROR SUMMARY for a run that was not checked")
     why += fields("document", doc, {"checked": False})
+    nc = doc.get("not_checked") or [{}]
+    why += fields("not_checked[0]", nc[0], {"program": static, "reason": "it is statically linked"})
+    why += [] if "executed_by" not in nc[0] else ["executed_by for the command's own child: %r" % nc[0]]
     sarif = os.path.join(WORK, "static.sarif")
     rc, _, err = run([HG, "--error-exitcode=42", "-q", "--sarif=" + sarif, static, "exit", "0"])
     why += [] if rc == 125 else ["--error-exitcode: status %d, expected 125 (nothing checked)" % rc]
@@ -527,6 +530,9 @@ def exec_into_static_program_said_unchecked():
         why.append("env: no NOT CHECKED line naming the program and env: %r" % err)
     why += ["env: an ERROR SUMMARY for a run that was not checked"] if "ERROR SUMMARY" in err else []
     why += fields("env", doc, {"checked": False})
+    nc = doc.get("not_checked") or [{}]
+    why += fields("env not_checked[0]", nc[0], {"program": static, "executed_by": "/usr/bin/env",
+                                                 "reason": "it is statically linked"})
     rc, _, err = run([HG, "--error-exitcode=42", "-q", "/bin/sh", "-c", "exec %s exit 0" % static])
     why += [] if rc == 125 else ["sh -c exec: status %d, expected 125 (nothing checked)" % rc]
     why += [] if "NOT CHECKED: %s, executed by" % static in err else ["sh -c exec: no NOT CHECKED line: %r" % err]
@@ -535,8 +541,12 @@ def exec_into_static_program_said_unchecked():
         why.append("sh -c: no NOT CHECKED line for the child: %r" % err)
     why += [] if "ERROR SUMMARY" in err else ["sh -c: no ERROR SUMMARY for the checked shell"]
     why += fields("sh -c", doc, {"checked": True})
+    nc = doc.get("not_checked") or [{}]
+    why += [] if len(nc) == 1 and isinstance(nc[0].get("pid"), int) else ["sh -c: not_checked %r" % nc]
+    why += fields("sh -c not_checked[0]", nc[0], {"program": static, "reason": "it is statically linked"})
     rc, _, err, doc = hg_json([HELPER, "exec-fails"])
     why += [] if "NOT CHECKED" not in err else ["failed execs said unchecked: %r" % err]
+    why += fields("exec-fails", doc, {"not_checked": []})
     e = one_error(doc, "heap-buffer-overflow") or {}
     why += frame_is("exec-fails stack[0]", nth(e.get("stack"), 0), "overflow", HELPER_SRC,
                     source_line(HELPER_SRC, "ERROR-OVERFLOW"))

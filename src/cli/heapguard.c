@@ -66,18 +66,26 @@ static void remove_records_file(void)
 	rmdir(records_dir);
 }
 
-/* What to say of a program the library did not run in: LD_PRELOAD does not reach a static
- * or set-user-ID program, nor one executed with an environment without it. */
-static const char *unchecked_text(const char *program, int child_pid, const char *executed_by)
+/* A program the library did not run in: LD_PRELOAD does not reach a static or set-user-ID
+ * program, nor one executed with an environment without it. pid 0: the command's own. */
+static void add_unchecked(struct hg_report *rep, int pid, const char *program, const char *executed_by)
 {
+	struct hg_unchecked *u = hg_xcalloc(1, sizeof *u);
 	const char *why = hg_preload_blocker(program);
-	char pid[32] = "", text[2 * PATH_MAX + 256];
-	if (child_pid)
-		snprintf(pid, sizeof pid, " (pid %d)", child_pid);
+	u->pid = pid ? pid : rep->main_pid;
+	u->program = program;
+	u->executed_by = executed_by;
+	u->reason = why ? why : "LD_PRELOAD did not load it";
+	char pid_text[32] = "", text[2 * PATH_MAX + 256];
+	if (pid)
+		snprintf(pid_text, sizeof pid_text, " (pid %d)", pid);
 	snprintf(text, sizeof text, "%s%s%s%s%s ran without libheapguard-check.so (%s): its heap was not checked",
-		 program, pid, executed_by ? ", executed by " : "", executed_by ? executed_by : "",
-		 executed_by ? "," : "", why ? why : "LD_PRELOAD did not load it");
-	return hg_intern(text);
+		 program, pid_text, executed_by ? ", executed by " : "", executed_by ? executed_by : "",
+		 executed_by ? "," : "", u->reason);
+	u->text = hg_intern(text);
+	if (!pid)
+		rep->unchecked = u->text;
+	hg_vec_push(&rep->not_checked, u);
 }
 
 /* The library writes a P record as it loads, and an A record before an exec: a program
@@ -88,15 +96,13 @@ static void find_unchecked(struct hg_report *rep, const char *program)
 {
 	const struct hg_process *main_image = hg_map_get(&rep->live, (uint64_t)rep->main_pid + 1);
 	if (!main_image)
-		rep->unchecked = unchecked_text(program, 0, NULL);
+		add_unchecked(rep, 0, program, NULL);
+	else if (main_image->exec_to)
+		add_unchecked(rep, 0, main_image->exec_to, main_image->exe);
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		const struct hg_process *p = rep->processes.items[i];
-		if (!p->exec_to || hg_map_get(&rep->live, (uint64_t)p->pid + 1) != p)
-			continue; /* no exec, or a P record came from what it executed */
-		if (p->pid == rep->main_pid)
-			rep->unchecked = unchecked_text(p->exec_to, 0, p->exe);
-		else
-			hg_vec_push(&rep->unchecked_children, (void *)unchecked_text(p->exec_to, p->pid, p->exe));
+		if (p->pid != rep->main_pid && p->exec_to && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p)
+			add_unchecked(rep, p->pid, p->exec_to, p->exe); /* no P record from what it ran */
 	}
 }
 

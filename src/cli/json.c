@@ -138,7 +138,20 @@ int hg_write_json(const char *path, const struct hg_report *rep, char *const arg
 		fprintf(out, "],\n\"exit\":{\"signal\":%d},\n", ex->signal);
 	else
 		fprintf(out, "],\n\"exit\":{\"code\":%d},\n", ex->code);
-	fprintf(out, "\"checked\":%s,\n\"errors\":[", rep->unchecked ? "false" : "true");
+	fprintf(out, "\"checked\":%s,\n\"not_checked\":[", rep->unchecked ? "false" : "true");
+	for (size_t i = 0; i < rep->not_checked.count; i++) {
+		const struct hg_unchecked *u = rep->not_checked.items[i];
+		fprintf(out, "%s{\"pid\":%d,\"program\":", i ? "," : "", u->pid);
+		hg_json_string(out, u->program);
+		if (u->executed_by) {
+			fputs(",\"executed_by\":", out);
+			hg_json_string(out, u->executed_by);
+		}
+		fputs(",\"reason\":", out);
+		hg_json_string(out, u->reason);
+		fputc('}', out);
+	}
+	fputs("],\n\"errors\":[", out);
 	int first = 1;
 	for (size_t i = 0; i < rep->errors.count; i++) {
 		const struct hg_error *e = rep->errors.items[i];

@@ -166,8 +166,9 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 	}
 	if (o->quiet)
 		return;
-	for (size_t i = 0; i < rep->unchecked_children.count; i++)
-		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid, (const char *)rep->unchecked_children.items[i]);
+	for (size_t i = 0; i < rep->not_checked.count; i++) /* children: the main one is above */
+		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid,
+			       ((const struct hg_unchecked *)rep->not_checked.items[i])->text);
 	if (tot.suppressed_errors)
 		hg_text_printf(&t, "==%d== SUPPRESSED: %llu errors from %llu contexts\n", pid,
 			       (unsigned long long)tot.suppressed_errors,

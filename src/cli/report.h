@@ -92,6 +92,15 @@ struct hg_event {
 	void *what; /* struct hg_error *, struct hg_leak *, struct hg_process * */
 };
 
+/* A process whose last program ran without the checking library. */
+struct hg_unchecked {
+	int pid;
+	const char *program;     /* what it ran last */
+	const char *executed_by; /* the checked program that executed it; NULL: none, or unknown */
+	const char *reason;      /* "it is statically linked", ... */
+	const char *text;        /* the NOT CHECKED line's text */
+};
+
 struct hg_report {
 	struct hg_vec errors;    /* struct hg_error *, in order of first report */
 	struct hg_vec leaks;     /* struct hg_leak * */
@@ -103,7 +112,7 @@ struct hg_report {
 	const char *unchecked;   /* set at the end when the library never ran in main_pid, or
 				    not in the program it executed last: what to tell the user;
 				    NULL for a checked run */
-	struct hg_vec unchecked_children; /* const char *: the same for other processes */
+	struct hg_vec not_checked; /* struct hg_unchecked *: every process so, main_pid's first */
 	size_t bad_records;      /* lines that did not parse */
 };
 
