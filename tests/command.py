@@ -520,8 +520,9 @@ def static_program_said_unchecked():
 @test
 def exec_into_static_program_said_unchecked():
     """A wrapper that executes a static program (env, sh -c 'exec ...') was checked, the program
-    was not: the report says so, not the wrapper's zero errors. A child that does it gets its
-    line before the summary; execs that fail leave the program checked."""
+    was not: the report says so, not the wrapper's zero errors. A child that does it, or that
+    posix_spawn starts, gets its line before the summary; execs that fail leave the program
+    checked."""
     static = static_helper()
     rc, _, err, doc = hg_json(["/usr/bin/env", static, "exit", "3"])
     why = [] if rc == 3 else ["env: status %d, expected the program's 3" % rc]
@@ -544,6 +545,13 @@ def exec_into_static_program_said_unchecked():
     nc = doc.get("not_checked") or [{}]
     why += [] if len(nc) == 1 and isinstance(nc[0].get("pid"), int) else ["sh -c: not_checked %r" % nc]
     why += fields("sh -c not_checked[0]", nc[0], {"program": static, "reason": "it is statically linked"})
+    rc, _, err, doc = hg_json([HELPER, "spawn", static, "exit", "0"])
+    if not re.search(r"^==\d+== NOT CHECKED: %s \(pid \d+\), executed by %s, ran without"
+                     % (re.escape(static), re.escape(HELPER)), err, re.M):
+        why.append("posix_spawn: no NOT CHECKED line for the child: %r" % err)
+    why += fields("posix_spawn", doc, {"checked": True})
+    rc, _, err, doc = hg_json([HELPER, "spawn", "/bin/true"])
+    why += [] if "NOT CHECKED" not in err else ["posix_spawn of a checked program: %r" % err]
     rc, _, err, doc = hg_json([HELPER, "exec-fails"])
     why += [] if "NOT CHECKED" not in err else ["failed execs said unchecked: %r" % err]
     why += fields("exec-fails", doc, {"not_checked": []})

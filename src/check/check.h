@@ -225,6 +225,8 @@ void hgc_records_fork_child(void);
 /* Before an exec: the A record naming the program (absolute, or as given); NULL after the
  * exec failed (this image goes on). Touches nothing a vfork parent shares but the lock. */
 void hgc_record_exec(const char *program);
+/* After posix_spawn: the B record naming the child and its program. */
+void hgc_record_spawn(int child, const char *program);
 /* Takes heapguard out of the environment the program's exec'd children inherit. */
 void hgc_untrace_children(void);
 /* At exit: the counts of contexts seen more than once, as C records. */

@@ -299,6 +299,20 @@ void hgc_record_exec(const char *program)
 	hg_unlock(&records_lock);
 }
 
+void hgc_record_spawn(int child, const char *program)
+{
+	if (!records_on || !hg_opt.trace_children)
+		return;
+	hg_lock(&records_lock);
+	begin_process_locked();
+	struct hg_buf l;
+	start(&l, "B");
+	put_dec(&l, (uint64_t)child);
+	put_str(&l, program);
+	emit(&l);
+	hg_unlock(&records_lock);
+}
+
 void hgc_records_fork_child(void)
 {
 	hg_lock_reset(&records_lock);

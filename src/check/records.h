@@ -33,6 +33,8 @@
  *   A pid program                           before an exec: the program the process becomes
  *                                           (its own P record follows, unless LD_PRELOAD
  *                                           does not reach it); "-" when the exec failed
+ *   B pid child program                     after posix_spawn: the new child's program (its
+ *                                           own records follow, unless ... as for A)
  */
 #define HG_RECORDS_ENV "HEAPGUARD_RECORDS"
 

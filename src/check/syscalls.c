@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,10 @@ static struct {
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*execvp)(const char *, char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+			   char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+			    char *const[], char *const[]);
 } next;
 
 void hgc_syscalls_init(void)
@@ -70,6 +75,8 @@ void hgc_syscalls_init(void)
 	NEXT(sendmsg);
 	NEXT(execvp);
 	NEXT(execvpe);
+	NEXT(posix_spawn);
+	NEXT(posix_spawnp);
 #undef NEXT
 }
 
@@ -274,8 +281,8 @@ HG_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * The next image writes its own P record, unless LD_PRELOAD does not reach it (a static or
  * set-user-ID program, an environment without it): the A record written before names the
  * program, so that the command can say which one ran unchecked rather than sum up what ran
- * before (`env ./static`, `sh -c 'exec ./static'`). The program's own exec calls: posix_spawn,
- * system and popen execute inside libc. */
+ * before (`env ./static`, `sh -c 'exec ./static'`). The program's own exec calls: system and
+ * popen execute inside libc. */
 
 /* The program an exec of `file` runs: made absolute, or with search (execvp) and no slash,
  * the first executable of that name in PATH; `file` itself when that fails. */
@@ -383,6 +390,33 @@ HG_EXPORT int execlp(const char *file, const char *arg, ...)
 	EXEC_ARGS(argv, arg, ap);
 	va_end(ap);
 	return execvp(file, (char *const *)argv);
+}
+
+/* posix_spawn and posix_spawnp: the child runs the program at once (their exec is inside
+ * libc); the parent says which program its new child runs. */
+#define SPAWN(f, file, search)                                                                 \
+	do {                                                                                   \
+		pid_t child_;                                                                  \
+		int r_ = NEXT_EXEC(f)(&child_, file, actions, attr, argv, envp);               \
+		if (r_ == 0 && hgc_records_on()) {                                             \
+			char buf_[PATH_MAX];                                                   \
+			hgc_record_spawn(child_, exec_program(file, search, buf_, sizeof buf_)); \
+		}                                                                              \
+		if (r_ == 0 && pid)                                                            \
+			*pid = child_;                                                         \
+		return r_;                                                                     \
+	} while (0)
+
+HG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	SPAWN(posix_spawn, path, 0);
+}
+
+HG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	SPAWN(posix_spawnp, file, 1);
 }
 
 /* The large-file names: on x86-64 the same structures, so the same functions. */

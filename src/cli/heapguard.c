@@ -88,10 +88,11 @@ static void add_unchecked(struct hg_report *rep, int pid, const char *program, c
 	hg_vec_push(&rep->not_checked, u);
 }
 
-/* The library writes a P record as it loads, and an A record before an exec: a program
- * that wrote no P record, or whose last image executed one that did not write its own, was
- * not checked, and a report of no errors would be false. The program's own is said instead
- * of its summary; its children's, before it. */
+/* The library writes a P record as it loads, an A record before an exec and a B record
+ * after posix_spawn: a program that wrote no P record, or whose last image executed one that
+ * did not write its own, or a spawned child that wrote none, was not checked, and a report
+ * of no errors would be false. The program's own is said instead of its summary; its
+ * children's, before it. */
 static void find_unchecked(struct hg_report *rep, const char *program)
 {
 	const struct hg_process *main_image = hg_map_get(&rep->live, (uint64_t)rep->main_pid + 1);
@@ -103,6 +104,11 @@ static void find_unchecked(struct hg_report *rep, const char *program)
 		const struct hg_process *p = rep->processes.items[i];
 		if (p->pid != rep->main_pid && p->exec_to && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p)
 			add_unchecked(rep, p->pid, p->exec_to, p->exe); /* no P record from what it ran */
+	}
+	for (size_t i = 0; i < rep->spawned.count; i++) {
+		const struct hg_unchecked *s = rep->spawned.items[i];
+		if (!hg_map_get(&rep->live, (uint64_t)s->pid + 1)) /* posix_spawn's child wrote nothing */
+			add_unchecked(rep, s->pid, s->program, s->executed_by);
 	}
 }
 

@@ -321,6 +321,17 @@ void hg_records_line(struct hg_report *rep, char *line)
 	case 'A': /* "-": the exec failed, and this image goes on */
 		p->exec_to = str(&fs, 2);
 		break;
+	case 'B': { /* checked at the end: did the child write records of its own? */
+		struct hg_unchecked *u = hg_xcalloc(1, sizeof *u);
+		u->pid = (int)num(&fs, 2);
+		u->program = str(&fs, 3);
+		u->executed_by = p->exe;
+		if (!fs.bad && u->program)
+			hg_vec_push(&rep->spawned, u);
+		else
+			free(u);
+		break;
+	}
 	case 'H':
 		for (int i = 0; i < HG_HEAP_FIELDS; i++)
 			p->heap[i] = num(&fs, 2 + i);

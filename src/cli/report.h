@@ -113,6 +113,7 @@ struct hg_report {
 				    not in the program it executed last: what to tell the user;
 				    NULL for a checked run */
 	struct hg_vec not_checked; /* struct hg_unchecked *: every process so, main_pid's first */
+	struct hg_vec spawned;     /* struct hg_unchecked *: B records (pid, program, executed_by) */
 	size_t bad_records;      /* lines that did not parse */
 };
 

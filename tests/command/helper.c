@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,14 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	if (!strcmp(mode, "children"))
 		return children(argv[2]);
+	if (!strcmp(mode, "spawn")) { /* posix_spawn argv[2..] and wait */
+		pid_t child;
+		if (posix_spawn(&child, argv[2], NULL, NULL, argv + 2, environ))
+			return 126;
+		int status;
+		waitpid(child, &status, 0);
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	}
 	if (!strcmp(mode, "exec-fails")) { /* execs that fail leave this program checked */
 		execlp("no-such-program-here", "no-such-program-here", (char *)NULL);
 		execl("/no/such/program", "program", (char *)NULL);
