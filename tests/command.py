@@ -521,8 +521,8 @@ def static_program_said_unchecked():
 def exec_into_static_program_said_unchecked():
     """A wrapper that executes a static program (env, sh -c 'exec ...') was checked, the program
     was not: the report says so, not the wrapper's zero errors. A child that does it, or that
-    posix_spawn starts, gets its line before the summary; execs that fail leave the program
-    checked."""
+    posix_spawn or system() starts, gets its line before the summary; execs that fail leave
+    the program checked."""
     static = static_helper()
     rc, _, err, doc = hg_json(["/usr/bin/env", static, "exit", "3"])
     why = [] if rc == 3 else ["env: status %d, expected the program's 3" % rc]
@@ -538,8 +538,9 @@ def exec_into_static_program_said_unchecked():
     why += [] if rc == 125 else ["sh -c exec: status %d, expected 125 (nothing checked)" % rc]
     why += [] if "NOT CHECKED: %s, executed by" % static in err else ["sh -c exec: no NOT CHECKED line: %r" % err]
     rc, _, err, doc = hg_json(["/bin/sh", "-c", "%s exit 0; exit 0" % static])
-    if not re.search(r"^==\d+== NOT CHECKED: %s \(pid \d+\) ran without" % re.escape(static), err, re.M):
-        why.append("sh -c: no NOT CHECKED line for the child: %r" % err)
+    if not re.search(r"^==\d+== NOT CHECKED: %s \(pid \d+\), executed by /\S+, ran without" % re.escape(static),
+                     err, re.M):
+        why.append("sh -c: no NOT CHECKED line for the child, naming the shell: %r" % err)
     why += [] if "ERROR SUMMARY" in err else ["sh -c: no ERROR SUMMARY for the checked shell"]
     why += fields("sh -c", doc, {"checked": True})
     nc = doc.get("not_checked") or [{}]
@@ -550,6 +551,10 @@ def exec_into_static_program_said_unchecked():
                      % (re.escape(static), re.escape(HELPER)), err, re.M):
         why.append("posix_spawn: no NOT CHECKED line for the child: %r" % err)
     why += fields("posix_spawn", doc, {"checked": True})
+    rc, _, err, doc = hg_json([HELPER, "system", "%s exit 0" % static])
+    if not re.search(r"^==\d+== NOT CHECKED: %s \(pid \d+\), executed by /\S+, ran without" % re.escape(static),
+                     err, re.M):
+        why.append("system(): no NOT CHECKED line for what the shell ran: %r" % err)
     rc, _, err, doc = hg_json([HELPER, "spawn", "/bin/true"])
     why += [] if "NOT CHECKED" not in err else ["posix_spawn of a checked program: %r" % err]
     rc, _, err, doc = hg_json([HELPER, "exec-fails"])

@@ -291,10 +291,14 @@ void hgc_record_exec(const char *program)
 		return; /* trace_children=0: what it executes runs unchecked, as asked */
 	/* No begin_process_locked: in a vfork child it would rewrite the parent's sets. The
 	 * command makes up the image of a pid whose first record this is. */
+	char exe[1024]; /* a fork child wrote no P record: what it was is said here */
+	ssize_t n = program ? readlink("/proc/self/exe", exe, sizeof exe - 1) : 0;
+	exe[n > 0 ? n : 0] = 0;
 	hg_lock(&records_lock);
 	struct hg_buf l;
 	start(&l, "A");
 	put_str(&l, program);
+	put_str(&l, exe);
 	emit(&l);
 	hg_unlock(&records_lock);
 }

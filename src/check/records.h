@@ -30,9 +30,10 @@
  *   H pid allocs frees bytes-allocated in-use-bytes in-use-blocks
  *   X pid def-bytes def-blocks ind-bytes ind-blocks pos-bytes pos-blocks reach-bytes reach-blocks
  *                                           heap and leak summaries, at exit
- *   A pid program                           before an exec: the program the process becomes
+ *   A pid program exe                       before an exec: the program the process becomes
  *                                           (its own P record follows, unless LD_PRELOAD
- *                                           does not reach it); "-" when the exec failed
+ *                                           does not reach it), and the one it was; "-"
+ *                                           for both when the exec failed
  *   B pid child program                     after posix_spawn: the new child's program (its
  *                                           own records follow, unless ... as for A)
  */

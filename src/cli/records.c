@@ -320,6 +320,8 @@ void hg_records_line(struct hg_report *rep, char *line)
 		break;
 	case 'A': /* "-": the exec failed, and this image goes on */
 		p->exec_to = str(&fs, 2);
+		if (!p->exe && fs.n > 3) /* a fork child that wrote no P record */
+			p->exe = str(&fs, 3);
 		break;
 	case 'B': { /* checked at the end: did the child write records of its own? */
 		struct hg_unchecked *u = hg_xcalloc(1, sizeof *u);
