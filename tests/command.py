@@ -546,6 +546,14 @@ def exec_into_static_program_said_unchecked():
     nc = doc.get("not_checked") or [{}]
     why += [] if len(nc) == 1 and isinstance(nc[0].get("pid"), int) else ["sh -c: not_checked %r" % nc]
     why += fields("sh -c not_checked[0]", nc[0], {"program": static, "reason": "it is statically linked"})
+    sarif = os.path.join(WORK, "child-static.sarif")
+    run([HG, "-q", "--sarif=" + sarif, "/bin/sh", "-c", "%s exit 0; exit 0" % static])
+    with open(sarif) as f:
+        inv = json.load(f)["runs"][0]["invocations"][0]
+    notes = inv.get("toolExecutionNotifications", [])
+    if inv.get("executionSuccessful") is not True or [n.get("level") for n in notes] != ["warning"] \
+            or static not in notes[0].get("message", {}).get("text", ""):
+        why.append("sh -c: SARIF invocation does not warn of the child: %r" % inv)
     rc, _, err, doc = hg_json([HELPER, "spawn", static, "exit", "0"])
     if not re.search(r"^==\d+== NOT CHECKED: %s \(pid \d+\), executed by %s, ran without"
                      % (re.escape(static), re.escape(HELPER)), err, re.M):

@@ -203,7 +203,7 @@ static void driver(FILE *out)
 	fputs("]}", out);
 }
 
-static void invocation(FILE *out, char *const argv[], const struct hg_exit *ex, const char *unchecked)
+static void invocation(FILE *out, char *const argv[], const struct hg_exit *ex, const struct hg_report *rep)
 {
 	fputs("[{\"arguments\":[", out);
 	for (int i = 0; argv[i]; i++) {
@@ -212,14 +212,18 @@ static void invocation(FILE *out, char *const argv[], const struct hg_exit *ex, 
 		hg_json_string(out, argv[i]);
 	}
 	/* Successful: heapguard did its job, whatever the program did; not when the library
-	 * never ran in the program. */
-	if (unchecked) {
-		fputs("],\"executionSuccessful\":false,\"toolExecutionNotifications\":[{\"level\":\"error\","
-		      "\"message\":{\"text\":", out);
-		hg_json_string(out, unchecked);
-		fputs("}}],", out);
-	} else {
-		fputs("],\"executionSuccessful\":true,", out);
+	 * never ran in the program. A child that ran unchecked is a warning. */
+	fprintf(out, "],\"executionSuccessful\":%s,", rep->unchecked ? "false" : "true");
+	if (rep->not_checked.count) {
+		fputs("\"toolExecutionNotifications\":[", out);
+		for (size_t i = 0; i < rep->not_checked.count; i++) {
+			const struct hg_unchecked *u = rep->not_checked.items[i];
+			fprintf(out, "%s{\"level\":\"%s\",\"message\":{\"text\":", i ? "," : "",
+				u->text == rep->unchecked ? "error" : "warning");
+			hg_json_string(out, u->text);
+			fputs("}}", out);
+		}
+		fputs("],", out);
 	}
 	if (ex->signal)
 		fprintf(out, "\"exitSignalNumber\":%d}]", ex->signal);
@@ -240,7 +244,7 @@ int hg_write_sarif(const char *path, const struct hg_report *rep, char *const ar
 	fputs("{\"$schema\":\"" SARIF_SCHEMA "\",\"version\":\"2.1.0\",\"runs\":[{\"tool\":{\"driver\":", out);
 	driver(out);
 	fputs("},\"invocations\":", out);
-	invocation(out, argv, ex, rep->unchecked);
+	invocation(out, argv, ex, rep);
 	if (cwd[0]) {
 		fputs(",\"originalUriBaseIds\":{\"" SRCROOT "\":{\"uri\":\"file://", out);
 		uri_path(out, cwd);
