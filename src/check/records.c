@@ -2,6 +2,7 @@
  * and module offsets, one line per write(2), as things happen), and reads what it hands down. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -285,6 +286,19 @@ void hgc_record_numbers(const char *type, const uint64_t *v, int n)
 	hg_unlock(&records_lock);
 }
 
+/* The lock, for the exec and spawn records: a signal handler may exec while its thread
+ * writes a record. Never waits long: the record is then left out, and the program goes
+ * unmentioned rather than the process hanging. */
+static int lock_briefly(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (hg_trylock(&records_lock))
+			return 1;
+		sched_yield();
+	}
+	return 0;
+}
+
 void hgc_record_exec(const char *program)
 {
 	if (!records_on || !hg_opt.trace_children)
@@ -294,7 +308,8 @@ void hgc_record_exec(const char *program)
 	char exe[1024]; /* a fork child wrote no P record: what it was is said here */
 	ssize_t n = program ? readlink("/proc/self/exe", exe, sizeof exe - 1) : 0;
 	exe[n > 0 ? n : 0] = 0;
-	hg_lock(&records_lock);
+	if (!lock_briefly())
+		return;
 	struct hg_buf l;
 	start(&l, "A");
 	put_str(&l, program);
@@ -305,9 +320,8 @@ void hgc_record_exec(const char *program)
 
 void hgc_record_spawn(int child, const char *program)
 {
-	if (!records_on || !hg_opt.trace_children)
+	if (!records_on || !hg_opt.trace_children || !lock_briefly())
 		return;
-	hg_lock(&records_lock);
 	begin_process_locked();
 	struct hg_buf l;
 	start(&l, "B");
