@@ -396,7 +396,7 @@ HG_EXPORT int execlp(const char *file, const char *arg, ...)
  * libc); the parent says which program its new child runs. */
 #define SPAWN(f, file, search)                                                                 \
 	do {                                                                                   \
-		pid_t child_;                                                                  \
+		pid_t child_ = 0;                                                              \
 		int r_ = NEXT_EXEC(f)(&child_, file, actions, attr, argv, envp);               \
 		if (r_ == 0 && hgc_records_on()) {                                             \
 			char buf_[PATH_MAX];                                                   \
