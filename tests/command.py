@@ -559,6 +559,9 @@ def exec_into_static_program_said_unchecked():
                      % (re.escape(static), re.escape(HELPER)), err, re.M):
         why.append("posix_spawn: no NOT CHECKED line for the child: %r" % err)
     why += fields("posix_spawn", doc, {"checked": True})
+    rc, _, err, doc = hg_json([HELPER, "fexecve", static, "exit", "5"])
+    why += [] if rc == 5 else ["fexecve: status %d, expected the program's 5" % rc]
+    why += [] if "NOT CHECKED: %s, executed by %s," % (static, HELPER) in err else ["fexecve: %r" % err]
     rc, _, err, doc = hg_json([HELPER, "system", "%s exit 0" % static])
     if not re.search(r"^==\d+== NOT CHECKED: %s \(pid \d+\), executed by /\S+, ran without" % re.escape(static),
                      err, re.M):

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "base/options.h"
 #include "check/check.h"
 
@@ -46,6 +47,7 @@ static struct {
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*execvp)(const char *, char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
 	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
 			   char *const[], char *const[]);
 	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
@@ -75,6 +77,7 @@ void hgc_syscalls_init(void)
 	NEXT(sendmsg);
 	NEXT(execvp);
 	NEXT(execvpe);
+	NEXT(fexecve);
 	NEXT(posix_spawn);
 	NEXT(posix_spawnp);
 #undef NEXT
@@ -351,6 +354,43 @@ HG_EXPORT int execvp(const char *file, char *const argv[])
 HG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	EXEC(file, 1, NEXT_EXEC(execvpe)(file, argv, envp));
+}
+
+/* The program at `path` from directory fd dirfd (AT_FDCWD: the working one; AT_EMPTY_PATH:
+ * the file dirfd itself), by the descriptors' links in /proc. */
+static const char *exec_program_at(int dirfd, const char *path, int flags, char *buf, size_t size)
+{
+	if (path[0] == '/')
+		return path;
+	if (dirfd == AT_FDCWD)
+		return exec_program(path, 0, buf, size);
+	struct hg_buf link = { .len = 0 };
+	hg_buf_str(&link, "/proc/self/fd/");
+	hg_buf_dec(&link, (uint64_t)dirfd);
+	link.text[link.len < sizeof link.text ? link.len : sizeof link.text - 1] = 0;
+	ssize_t n = readlink(link.text, buf, size - 1);
+	if (n <= 0)
+		return path;
+	buf[n] = 0;
+	size_t len = strlen(path);
+	if (!(flags & AT_EMPTY_PATH && !*path) && (size_t)n + len + 2 <= size) {
+		buf[n] = '/';
+		memcpy(buf + n + 1, path, len + 1);
+	}
+	return buf;
+}
+
+HG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	char at[PATH_MAX];
+	EXEC(exec_program_at(dirfd, path, flags, at, sizeof at), 0,
+	     (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags));
+}
+
+HG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	char at[PATH_MAX];
+	EXEC(exec_program_at(fd, "", AT_EMPTY_PATH, at, sizeof at), 0, NEXT_EXEC(fexecve)(fd, argv, envp));
 }
 
 /* execl and its kin: the arguments after arg, up to the NULL, as the vector argv (a VLA of the
