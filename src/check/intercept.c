@@ -904,7 +904,7 @@ static void scan_check(const char *fmt, va_list ap, int r, const char *func, con
 	{                                                                                       \
 		va_list aq;                                                                     \
 		va_copy(aq, ap);                                                                \
-		int r = NEXT(real_name)(src, fmt, ap);                                     \
+		int r = NEXT(real_name)(src, fmt, ap);                                          \
 		scan_check(fmt, aq, r, shown, RET);                                             \
 		va_end(aq);                                                                     \
 		return r;                                                                       \
@@ -916,7 +916,7 @@ static void scan_check(const char *fmt, va_list ap, int r, const char *func, con
 		va_list ap, aq;                                                                 \
 		va_start(ap, fmt);                                                              \
 		va_copy(aq, ap);                                                                \
-		int r = NEXT(real_name)(src, fmt, ap);                                     \
+		int r = NEXT(real_name)(src, fmt, ap);                                          \
 		scan_check(fmt, aq, r, shown, RET);                                             \
 		va_end(aq);                                                                     \
 		va_end(ap);                                                                     \
