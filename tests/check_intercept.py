@@ -65,6 +65,7 @@ UNINITS = [
     ("writev", "writev", 16, 4, 16, "emit_writev"),
     ("sendto", "sendto", 16, 4, 16, "emit_sendto"),
     ("sendmsg", "sendmsg", 16, 4, 16, "emit_sendmsg"),
+    ("syslog", "syslog", 15, 2, 16, "emit_syslog"),
 ]
 CLEAN = ["memory", "strings", "format", "input", "output", "binary"]
 # Built with -O2 -D_FORTIFY_SOURCE=2, the program calls the _chk forms: (case, the _chk symbol,
@@ -75,6 +76,7 @@ FORTIFIED = [
     ("fprintf", "__fprintf_chk", UNINIT, "read", "fprintf", 3, "inside", 0, 8, "emit_fprintf", "emit_fprintf"),
     ("dprintf", "__dprintf_chk", UNINIT, "read", "dprintf", 15, "inside", 2, 16, "emit_dprintf", "emit_dprintf"),
     ("vfprintf", "__vfprintf_chk", UNINIT, "read", "vfprintf", 15, "inside", 3, 16, "say", "emit_vfprintf"),
+    ("syslog", "__syslog_chk", UNINIT, "read", "syslog", 15, "inside", 2, 16, "emit_syslog", "emit_syslog"),
     ("snprintf", "__snprintf_chk", HBO, "write", "snprintf", 14, "after", 0, 8, "format", "format"),
     ("sprintf", "__sprintf_chk", HBO, "write", "sprintf", 14, "after", 0, 8, "print_into", "print_into"),
     ("vsprintf", "__vsprintf_chk", HBO, "write", "vsprintf", 13, "after", 0, 8, "put", "vprint_into"),

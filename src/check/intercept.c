@@ -122,9 +122,10 @@ static struct {
 	char *(*__strncpy_chk)(char *, const char *, size_t, size_t);
 	char *(*__strcat_chk)(char *, const char *, size_t);
 	char *(*__strncat_chk)(char *, const char *, size_t, size_t);
+	void (*__vsyslog_chk)(int, int, const char *, va_list);
 } real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, loop_memmove, loop_memmove,
 	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	    NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \
@@ -158,6 +159,7 @@ void hgc_intercept_init(void)
 	RESOLVE(__strncpy_chk);
 	RESOLVE(__strcat_chk);
 	RESOLVE(__strncat_chk);
+	RESOLVE(__vsyslog_chk);
 }
 
 /* The real function, resolved now if a call came before hgc_intercept_init. */
@@ -1000,3 +1002,34 @@ PRINTF_DOTS(dprintf, vdprintf, FD, TO_FD)
 #undef FD
 #undef TO_FD
 #undef STDOUT
+
+/* syslog and its kin send the message out to the log as printf sends its output. */
+HG_EXPORT void vsyslog(int priority, const char *fmt, va_list ap)
+{
+	CHECK_FORMAT(fmt, ap, "vsyslog");
+	NEXT(__vsyslog_chk)(priority, 0, fmt, ap);
+}
+
+HG_EXPORT void __vsyslog_chk(int priority, int flag, const char *fmt, va_list ap)
+{
+	CHECK_FORMAT(fmt, ap, "vsyslog");
+	NEXT(__vsyslog_chk)(priority, flag, fmt, ap);
+}
+
+HG_EXPORT void syslog(int priority, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	CHECK_FORMAT(fmt, ap, "syslog");
+	NEXT(__vsyslog_chk)(priority, 0, fmt, ap);
+	va_end(ap);
+}
+
+HG_EXPORT void __syslog_chk(int priority, int flag, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	CHECK_FORMAT(fmt, ap, "syslog");
+	NEXT(__vsyslog_chk)(priority, flag, fmt, ap);
+	va_end(ap);
+}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "cases.h"
 
@@ -53,6 +54,14 @@ void emit_vfprintf(void)
 	memcpy(p, "abc", 3);
 	p[15] = 0;
 	say("%d %s\n", seven, p);
+}
+
+void emit_syslog(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "ab", 2);
+	p[15] = 0;
+	syslog(LOG_USER | LOG_DEBUG, "heapguard test %d: %s", seven, p);
 }
 
 void format(void)
@@ -145,7 +154,7 @@ void glibc_check(void)
 
 static const struct test_case CASES[] = {
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "dprintf", emit_dprintf },
-	{ "vfprintf", emit_vfprintf }, { "snprintf", format }, { "sprintf", print_into },
+	{ "vfprintf", emit_vfprintf }, { "syslog", emit_syslog }, { "snprintf", format }, { "sprintf", print_into },
 	{ "vsprintf", vprint_into }, { "memcpy", copy_from }, { "memmove", move_from },
 	{ "strcpy", copy_freed }, { "strcat", append_unterminated }, { "strncpy", copy_n_unterminated },
 	{ "glibc-check", glibc_check },

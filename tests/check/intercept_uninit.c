@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <syslog.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -111,11 +112,20 @@ void emit_sendmsg(void)
 	sendmsg(sv[0], &m, 0);
 }
 
+/* Logged: the message goes out through the log socket (or nowhere without one). */
+void emit_syslog(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "ab", 2);
+	p[15] = 0;
+	syslog(LOG_USER | LOG_DEBUG, "heapguard test: %s", p);
+}
+
 static const struct test_case CASES[] = {
 	{ "write", emit_write }, { "fwrite", emit_fwrite }, { "puts", emit_puts },
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "copied", emit_copied },
 	{ "after-read", emit_after_read }, { "one-byte", emit_one_byte }, { "pwrite", emit_pwrite }, { "writev", emit_writev },
-	{ "sendto", emit_sendto }, { "sendmsg", emit_sendmsg },
+	{ "sendto", emit_sendto }, { "sendmsg", emit_sendmsg }, { "syslog", emit_syslog },
 };
 
 int main(int argc, char **argv)
