@@ -66,6 +66,8 @@ UNINITS = [
     ("sendto", "sendto", 16, 4, 16, "emit_sendto"),
     ("sendmsg", "sendmsg", 16, 4, 16, "emit_sendmsg"),
     ("syslog", "syslog", 15, 2, 16, "emit_syslog"),
+    ("warnx", "warnx", 15, 2, 16, "emit_warnx"),
+    ("error", "error", 15, 2, 16, "emit_error"),
 ]
 CLEAN = ["memory", "strings", "format", "input", "output", "binary"]
 # Built with -O2 -D_FORTIFY_SOURCE=2, the program calls the _chk forms: (case, the _chk symbol,

@@ -123,9 +123,15 @@ static struct {
 	char *(*__strcat_chk)(char *, const char *, size_t);
 	char *(*__strncat_chk)(char *, const char *, size_t, size_t);
 	void (*__vsyslog_chk)(int, int, const char *, va_list);
+	void (*vwarn)(const char *, va_list);
+	void (*vwarnx)(const char *, va_list);
+	void (*verr)(int, const char *, va_list);
+	void (*verrx)(int, const char *, va_list);
+	void (*error)(int, int, const char *, ...);
+	void (*error_at_line)(int, int, const char *, unsigned, const char *, ...);
 } real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, loop_memmove, loop_memmove,
 	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \
@@ -160,6 +166,12 @@ void hgc_intercept_init(void)
 	RESOLVE(__strcat_chk);
 	RESOLVE(__strncat_chk);
 	RESOLVE(__vsyslog_chk);
+	RESOLVE(vwarn);
+	RESOLVE(vwarnx);
+	RESOLVE(verr);
+	RESOLVE(verrx);
+	RESOLVE(error);
+	RESOLVE(error_at_line);
 }
 
 /* The real function, resolved now if a call came before hgc_intercept_init. */
@@ -1002,6 +1014,59 @@ PRINTF_DOTS(dprintf, vdprintf, FD, TO_FD)
 #undef FD
 #undef TO_FD
 #undef STDOUT
+
+/* err.h's warn and err and their kin write their message to stderr as fprintf does. */
+#define WARN_FUNCS(name, vname, params, args)                                   \
+	HG_EXPORT void vname(params const char *fmt, va_list ap)                \
+	{                                                                       \
+		CHECK_FORMAT(fmt, ap, #vname);                                  \
+		NEXT(vname)(args fmt, ap);                                      \
+	}                                                                       \
+	HG_EXPORT void name(params const char *fmt, ...)                        \
+	{                                                                       \
+		va_list ap;                                                     \
+		va_start(ap, fmt);                                              \
+		CHECK_FORMAT(fmt, ap, #name);                                   \
+		NEXT(vname)(args fmt, ap);                                      \
+		va_end(ap);                                                     \
+	}
+#define STATUS int status,
+#define TO_STATUS status,
+#define NONE
+WARN_FUNCS(warn, vwarn, NONE, NONE)
+WARN_FUNCS(warnx, vwarnx, NONE, NONE)
+WARN_FUNCS(err, verr, STATUS, TO_STATUS)
+WARN_FUNCS(errx, verrx, STATUS, TO_STATUS)
+#undef STATUS
+#undef TO_STATUS
+#undef NONE
+
+/* error() and error_at_line() have no v-form to pass the arguments on to: the message is
+ * formatted here and handed over as "%s" (glibc then adds what it adds: the program's name,
+ * the file and line, the errno text). */
+HG_EXPORT void error(int status, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+	va_start(ap, fmt);
+	CHECK_FORMAT(fmt, ap, "error");
+	int n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	NEXT(error)(status, errnum, "%s", n >= 0 ? msg : fmt);
+	free(msg);
+}
+
+HG_EXPORT void error_at_line(int status, int errnum, const char *file, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+	va_start(ap, fmt);
+	CHECK_FORMAT(fmt, ap, "error_at_line");
+	int n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	NEXT(error_at_line)(status, errnum, file, line, "%s", n >= 0 ? msg : fmt);
+	free(msg);
+}
 
 /* syslog and its kin send the message out to the log as printf sends its output. */
 HG_EXPORT void vsyslog(int priority, const char *fmt, va_list ap)

@@ -1,4 +1,6 @@
 /* intercept_uninit.c — output of never-written malloc bytes, one call per case (argv[1]). */
+#include <err.h>
+#include <error.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -121,11 +123,29 @@ void emit_syslog(void)
 	syslog(LOG_USER | LOG_DEBUG, "heapguard test: %s", p);
 }
 
+/* Messages to stderr through err.h's and error.h's functions. */
+void emit_warnx(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "ab", 2);
+	p[15] = 0;
+	warnx("heapguard test: %s", p);
+}
+
+void emit_error(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "ab", 2);
+	p[15] = 0;
+	error(0, 0, "heapguard test: %s", p);
+}
+
 static const struct test_case CASES[] = {
 	{ "write", emit_write }, { "fwrite", emit_fwrite }, { "puts", emit_puts },
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "copied", emit_copied },
 	{ "after-read", emit_after_read }, { "one-byte", emit_one_byte }, { "pwrite", emit_pwrite }, { "writev", emit_writev },
 	{ "sendto", emit_sendto }, { "sendmsg", emit_sendmsg }, { "syslog", emit_syslog },
+	{ "warnx", emit_warnx }, { "error", emit_error },
 };
 
 int main(int argc, char **argv)
