@@ -49,6 +49,8 @@ ERRORS = [
     ("mempcpy", HBO, "write", "mempcpy", 20, "after", 0, 16, "copy_bytes_to_end"),
     ("sscanf", HBO, "write", "sscanf", 12, "after", 0, 8, "scan_word"),
     ("fscanf", HBO, "write", "fscanf", 6, "after", 0, 4, "scan_chars"),
+    ("fgets_unlocked", HBO, "write", "fgets_unlocked", 16, "after", 0, 8, "read_line_unlocked"),
+    ("fread_unlocked", HBO, "write", "fread_unlocked", 16, "after", 0, 8, "read_block_unlocked"),
 ]
 # Uninitialized output: (case, func, size output from the block, offset of the first
 # never-written byte = distance inside the block, block size, function)
@@ -68,6 +70,9 @@ UNINITS = [
     ("syslog", "syslog", 15, 2, 16, "emit_syslog"),
     ("warnx", "warnx", 15, 2, 16, "emit_warnx"),
     ("error", "error", 15, 2, 16, "emit_error"),
+    ("fwrite_unlocked", "fwrite_unlocked", 32, 0, 32, "emit_fwrite_unlocked"),
+    ("fputs_unlocked", "fputs_unlocked", 15, 2, 16, "emit_fputs_unlocked"),
+    ("perror", "perror", 15, 2, 16, "emit_perror"),
 ]
 CLEAN = ["memory", "strings", "format", "input", "output", "binary"]
 # Built with -O2 -D_FORTIFY_SOURCE=2, the program calls the _chk forms: (case, the _chk symbol,

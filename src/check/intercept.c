@@ -129,9 +129,15 @@ static struct {
 	void (*verrx)(int, const char *, va_list);
 	void (*error)(int, int, const char *, ...);
 	void (*error_at_line)(int, int, const char *, unsigned, const char *, ...);
+	size_t (*fread_unlocked)(void *, size_t, size_t, FILE *);
+	char *(*fgets_unlocked)(char *, int, FILE *);
+	size_t (*fwrite_unlocked)(const void *, size_t, size_t, FILE *);
+	int (*fputs_unlocked)(const char *, FILE *);
+	void (*perror)(const char *);
 } real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, loop_memmove, loop_memmove,
 	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	    NULL, NULL, NULL, NULL, NULL };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \
@@ -172,6 +178,11 @@ void hgc_intercept_init(void)
 	RESOLVE(verrx);
 	RESOLVE(error);
 	RESOLVE(error_at_line);
+	RESOLVE(fread_unlocked);
+	RESOLVE(fgets_unlocked);
+	RESOLVE(fwrite_unlocked);
+	RESOLVE(fputs_unlocked);
+	RESOLVE(perror);
 }
 
 /* The real function, resolved now if a call came before hgc_intercept_init. */
@@ -778,12 +789,27 @@ HG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 	return real_read(fd, buf, n);
 }
 
-HG_EXPORT size_t fread(void *restrict p, size_t size, size_t n, FILE *restrict fp)
+/* The stdio calls each have an _unlocked twin (gnulib's unlocked-io makes coreutils call
+ * those): the same checks. stdio.h makes some of them macros when optimizing. */
+#undef fread_unlocked
+#undef fwrite_unlocked
+HG_INLINE void fread_check(void *p, size_t size, size_t n, const char *func, const void *ret)
 {
 	size_t bytes;
 	if (!__builtin_mul_overflow(size, n, &bytes))
-		hgc_check_kernel_write(p, bytes, "fread", RET);
+		hgc_check_kernel_write(p, bytes, func, ret);
+}
+
+HG_EXPORT size_t fread(void *restrict p, size_t size, size_t n, FILE *restrict fp)
+{
+	fread_check(p, size, n, "fread", RET);
 	return real_fread(p, size, n, fp);
+}
+
+HG_EXPORT size_t fread_unlocked(void *restrict p, size_t size, size_t n, FILE *restrict fp)
+{
+	fread_check(p, size, n, "fread_unlocked", RET);
+	return NEXT(fread_unlocked)(p, size, n, fp);
 }
 
 HG_EXPORT char *fgets(char *restrict s, int n, FILE *restrict fp)
@@ -791,6 +817,13 @@ HG_EXPORT char *fgets(char *restrict s, int n, FILE *restrict fp)
 	if (n > 0)
 		hgc_check_kernel_write(s, (size_t)n, "fgets", RET);
 	return real_fgets(s, n, fp);
+}
+
+HG_EXPORT char *fgets_unlocked(char *restrict s, int n, FILE *restrict fp)
+{
+	if (n > 0)
+		hgc_check_kernel_write(s, (size_t)n, "fgets_unlocked", RET);
+	return NEXT(fgets_unlocked)(s, n, fp);
 }
 
 /* ---- output: what leaves the process must have been written ---- */
@@ -813,12 +846,23 @@ HG_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 	return real_send(fd, buf, n, flags);
 }
 
-HG_EXPORT size_t fwrite(const void *restrict p, size_t size, size_t n, FILE *restrict fp)
+HG_INLINE void fwrite_check(const void *p, size_t size, size_t n, const char *func, const void *ret)
 {
 	size_t bytes;
 	if (!__builtin_mul_overflow(size, n, &bytes))
-		hgc_check_kernel_read(p, bytes, "fwrite", RET);
+		hgc_check_kernel_read(p, bytes, func, ret);
+}
+
+HG_EXPORT size_t fwrite(const void *restrict p, size_t size, size_t n, FILE *restrict fp)
+{
+	fwrite_check(p, size, n, "fwrite", RET);
 	return real_fwrite(p, size, n, fp);
+}
+
+HG_EXPORT size_t fwrite_unlocked(const void *restrict p, size_t size, size_t n, FILE *restrict fp)
+{
+	fwrite_check(p, size, n, "fwrite_unlocked", RET);
+	return NEXT(fwrite_unlocked)(p, size, n, fp);
 }
 
 HG_EXPORT int fputs(const char *restrict s, FILE *restrict fp)
@@ -826,6 +870,20 @@ HG_EXPORT int fputs(const char *restrict s, FILE *restrict fp)
 	if (may_be_heap(s, 1))
 		out_str_check(s, SIZE_MAX, 1, "fputs", RET);
 	return real_fputs(s, fp);
+}
+
+HG_EXPORT int fputs_unlocked(const char *restrict s, FILE *restrict fp)
+{
+	if (may_be_heap(s, 1))
+		out_str_check(s, SIZE_MAX, 1, "fputs_unlocked", RET);
+	return NEXT(fputs_unlocked)(s, fp);
+}
+
+HG_EXPORT void perror(const char *s)
+{
+	if (s && may_be_heap(s, 1))
+		out_str_check(s, SIZE_MAX, 1, "perror", RET);
+	NEXT(perror)(s);
 }
 
 HG_EXPORT int puts(const char *s)

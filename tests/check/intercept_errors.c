@@ -157,6 +157,22 @@ void read_block(void)
 	fclose(f);
 }
 
+void read_line_unlocked(void)
+{
+	FILE *f = fopen("/dev/zero", "r");
+	char *p = malloc(8);
+	fgets_unlocked(p, 16, f);
+	fclose(f);
+}
+
+void read_block_unlocked(void)
+{
+	FILE *f = fopen("/dev/zero", "r");
+	char *p = malloc(8);
+	sink[0] = (char)(fread_unlocked)(p, 4, 4, f);
+	fclose(f);
+}
+
 /* The wrappers of system calls that fill the program's buffers (syscalls.c). */
 void pread_into(void)
 {
@@ -250,7 +266,8 @@ static const struct test_case CASES[] = {
 	{ "pread", pread_into }, { "recv", recv_into }, { "readv", readv_into },
 	{ "getcwd", getcwd_into }, { "stat", stat_into }, { "writev", writev_from },
 	{ "sprintf", print_into }, { "stpcpy", copy_to_end }, { "mempcpy", copy_bytes_to_end },
-	{ "sscanf", scan_word }, { "fscanf", scan_chars },
+	{ "sscanf", scan_word }, { "fscanf", scan_chars }, { "fgets_unlocked", read_line_unlocked },
+	{ "fread_unlocked", read_block_unlocked },
 };
 
 int main(int argc, char **argv)

@@ -123,6 +123,28 @@ void emit_syslog(void)
 	syslog(LOG_USER | LOG_DEBUG, "heapguard test: %s", p);
 }
 
+void emit_fwrite_unlocked(void)
+{
+	char *p = malloc(32);
+	(fwrite_unlocked)(p, 1, 32, stdout);
+}
+
+void emit_fputs_unlocked(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "hi", 2);
+	p[15] = 0;
+	fputs_unlocked(p, stdout);
+}
+
+void emit_perror(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "ab", 2);
+	p[15] = 0;
+	perror(p);
+}
+
 /* Messages to stderr through err.h's and error.h's functions. */
 void emit_warnx(void)
 {
@@ -145,7 +167,8 @@ static const struct test_case CASES[] = {
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "copied", emit_copied },
 	{ "after-read", emit_after_read }, { "one-byte", emit_one_byte }, { "pwrite", emit_pwrite }, { "writev", emit_writev },
 	{ "sendto", emit_sendto }, { "sendmsg", emit_sendmsg }, { "syslog", emit_syslog },
-	{ "warnx", emit_warnx }, { "error", emit_error },
+	{ "warnx", emit_warnx }, { "error", emit_error }, { "fwrite_unlocked", emit_fwrite_unlocked },
+	{ "fputs_unlocked", emit_fputs_unlocked }, { "perror", emit_perror },
 };
 
 int main(int argc, char **argv)
