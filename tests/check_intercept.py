@@ -17,7 +17,7 @@ import checklib  # noqa: E402
 HBO, UAF, UNINIT = "heap-buffer-overflow", "heap-use-after-free", "uninitialized-read"
 
 # (case, kind, access, func, size, relation, distance, block size, function of frame #0 of
-#  both the access and the allocated-by stacks[, freed-by #0])
+#  both the access and the allocated-by stacks[, freed-by #0[, access #0 when it differs]])
 ERRORS = [
     ("strcpy", HBO, "write", "strcpy", 10, "after", 0, 9, "duplicate"),
     ("memcpy", HBO, "write", "memcpy", 20, "after", 0, 16, "copy_bytes"),
@@ -51,6 +51,13 @@ ERRORS = [
     ("fscanf", HBO, "write", "fscanf", 6, "after", 0, 4, "scan_chars"),
     ("fgets_unlocked", HBO, "write", "fgets_unlocked", 16, "after", 0, 8, "read_line_unlocked"),
     ("fread_unlocked", HBO, "write", "fread_unlocked", 16, "after", 0, 8, "read_block_unlocked"),
+    # the first byte past the block decides: "abcdefgh" then the redzone, against "...i"
+    ("strcmp", HBO, "read", "strcmp", 9, "after", 0, 8, "unterminated", None, "compare_past"),
+    ("strncmp", HBO, "read", "strncmp", 9, "after", 0, 8, "unterminated", None, "compare_n_past"),
+    ("strchr", HBO, "read", "strchr", 9, "after", 0, 8, "unterminated", None, "search_past"),
+    ("strrchr", HBO, "read", "strrchr", 9, "after", 0, 8, "unterminated", None, "search_last_past"),
+    ("memchr", HBO, "read", "memchr", 16, "after", 0, 8, "unterminated", None, "search_bytes_past"),
+    ("strstr", HBO, "read", "strstr", 9, "after", 0, 8, "unterminated", None, "find_past"),
 ]
 # Uninitialized output: (case, func, size output from the block, offset of the first
 # never-written byte = distance inside the block, block size, function)
@@ -102,14 +109,15 @@ def run(argv, preload=True):
     return checklib.run(argv, preload=preload)
 
 
-def expect(r, kind, access, func, size, relation, distance, block_size, top, free_top=None):
-    """Why the report r is not the one error expected (empty when it is)."""
+def expect(r, kind, access, func, size, relation, distance, block_size, top, free_top=None, access_top=None):
+    """Why the report r is not the one error expected (empty when it is). top: frame #0 of the
+    allocation stack, and of the access stack unless access_top says otherwise."""
     errs = r["errors"]
     if len(errs) != 1:
         return ["expected 1 error, got %d: %s"
                 % (len(errs), [(e["kind"], e["func"]) for e in errs])]
     why = hgreport.mismatches(r, kind=kind, access=access, func=func, size=size, relation=relation,
-                              distance=distance, block_size=block_size, top=top, alloc_top=top,
+                              distance=distance, block_size=block_size, top=access_top or top, alloc_top=top,
                               free_top=free_top)
     e, b = errs[0], errs[0]["block"] or {}
     # addr is the first bad byte: the block start plus or minus the distance

@@ -134,10 +134,16 @@ static struct {
 	size_t (*fwrite_unlocked)(const void *, size_t, size_t, FILE *);
 	int (*fputs_unlocked)(const char *, FILE *);
 	void (*perror)(const char *);
+	char *(*strchr)(const char *, int);
+	char *(*strrchr)(const char *, int);
+	void *(*memchr)(const void *, int, size_t);
+	char *(*strstr)(const char *, const char *);
+	int (*strcmp)(const char *, const char *);
+	int (*strncmp)(const char *, const char *, size_t);
 } real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, loop_memmove, loop_memmove,
 	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	    NULL, NULL, NULL, NULL, NULL };
+	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \
@@ -183,6 +189,12 @@ void hgc_intercept_init(void)
 	RESOLVE(fwrite_unlocked);
 	RESOLVE(fputs_unlocked);
 	RESOLVE(perror);
+	RESOLVE(strchr);
+	RESOLVE(strrchr);
+	RESOLVE(memchr);
+	RESOLVE(strstr);
+	RESOLVE(strcmp);
+	RESOLVE(strncmp);
 }
 
 /* The real function, resolved now if a call came before hgc_intercept_init. */
@@ -605,6 +617,86 @@ HG_EXPORT size_t strlen(const char *s)
 	if (may_be_heap(s, 1))
 		return str_check(STR_READ, NULL, s, SIZE_MAX, 1, "strlen", RET);
 	return real.strlen(s);
+}
+
+/* The searches and comparisons read what they read before they stop: the byte they found
+ * or the NUL, the first difference, or n. Only that much is checked, so a search that stops
+ * inside its block passes even when the string runs on past it. */
+static HG_NOINLINE void read_check(const void *a, size_t na, const void *b, size_t nb, int strings,
+				   const char *func, const void *ret)
+{
+	if (!enter(ret))
+		return;
+	const void *p[2] = { a, b };
+	size_t n[2] = { na, nb };
+	for (int i = 0; i < 2; i++) {
+		struct hgc_block blk;
+		/* A string read past its block: what the call is certain to touch, as for strlen */
+		if (strings && n[i] && hgc_lookup(p[i], &blk) && (const char *)p[i] >= blk.user &&
+		    (size_t)(blk.user + blk.size - (const char *)p[i]) < n[i])
+			n[i] = (size_t)(blk.user + blk.size - (const char *)p[i]) + 1;
+		hgc_check_access(p[i], n[i], 0, func);
+	}
+	leave();
+}
+
+/* strcmp and strncmp (at most n bytes): compared here, byte by byte as the C standard words
+ * it, so that the extent read is known. */
+static HG_NOINLINE int strncmp_slow(const char *a, const char *b, size_t n, const char *func, const void *ret)
+{
+	size_t i = 0;
+	while (i < n && a[i] == b[i] && a[i])
+		i++;
+	size_t read = i < n ? i + 1 : n;
+	read_check(a, read, b, read, 1, func, ret);
+	return i < n ? (unsigned char)a[i] - (unsigned char)b[i] : 0;
+}
+
+HG_EXPORT int strcmp(const char *a, const char *b)
+{
+	if (may_be_heap_str(a, b))
+		return strncmp_slow(a, b, SIZE_MAX, "strcmp", RET);
+	return NEXT(strcmp)(a, b);
+}
+
+HG_EXPORT int strncmp(const char *a, const char *b, size_t n)
+{
+	if (n && may_be_heap_str(a, b))
+		return strncmp_slow(a, b, n, "strncmp", RET);
+	return NEXT(strncmp)(a, b, n);
+}
+
+HG_EXPORT char *strchr(const char *s, int c)
+{
+	char *r = NEXT(strchr)(s, c);
+	if (may_be_heap(s, 1))
+		read_check(s, r ? (size_t)(r - s) + 1 : real.strlen(s) + 1, NULL, 0, 1, "strchr", RET);
+	return r;
+}
+
+HG_EXPORT char *strrchr(const char *s, int c)
+{
+	if (may_be_heap(s, 1))
+		read_check(s, real.strlen(s) + 1, NULL, 0, 1, "strrchr", RET);
+	return NEXT(strrchr)(s, c);
+}
+
+HG_EXPORT void *memchr(const void *s, int c, size_t n)
+{
+	void *r = NEXT(memchr)(s, c, n);
+	if (n && may_be_heap(s, n))
+		read_check(s, r ? (size_t)((const char *)r - (const char *)s) + 1 : n, NULL, 0, 0, "memchr", RET);
+	return r;
+}
+
+HG_EXPORT char *strstr(const char *h, const char *needle)
+{
+	char *r = NEXT(strstr)(h, needle);
+	if (may_be_heap_str(h, needle)) {
+		size_t nl = real.strlen(needle);
+		read_check(h, r ? (size_t)(r - h) + nl : real.strlen(h) + 1, needle, nl + 1, 1, "strstr", RET);
+	}
+	return r;
 }
 
 /* Each with its fortified form: `size` is the destination's, when the compiler knew it. */

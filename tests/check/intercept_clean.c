@@ -46,6 +46,10 @@ static void clean_strings(void)
 	char *nd = strndup(u, 4);
 	char *dup = strdup(d);
 	printf("%s %s %s %zu %zu %s %s\n", s, d, e, strlen(s), strlen(e), nd, dup);
+	/* Searches and comparisons that stop inside u before its end */
+	printf("%d %d %d %c %p %d\n", strcmp(u, "wxa") > 0, strncmp(u, "wxyzq", 4), strncmp(u, "w", 1),
+	       *strchr(u, 'y'), memchr(u, 'q', 4), strcmp(s, dup) < 0);
+	printf("%s %s %s\n", strrchr(d, 'l'), strstr(d, "lo12"), strstr(s, "xyz") ? "found" : "none");
 	wchar_t *w = malloc(6 * sizeof(wchar_t)), *x = malloc(9 * sizeof(wchar_t));
 	wcscpy(w, L"abcde");
 	wcsncpy(x, w, 9);

@@ -173,6 +173,44 @@ void read_block_unlocked(void)
 	fclose(f);
 }
 
+/* Searches and comparisons that read an unterminated block past its end. */
+static char *unterminated(void)
+{
+	char *p = malloc(8);
+	memcpy(p, "abcdefgh", 8);
+	return p;
+}
+
+void compare_past(void)
+{
+	sink[0] = (char)strcmp(unterminated(), "abcdefghij");
+}
+
+void compare_n_past(void)
+{
+	sink[0] = (char)strncmp(unterminated(), "abcdefghij", 10);
+}
+
+void search_past(void)
+{
+	sink[0] = strchr(unterminated(), 'z') != NULL;
+}
+
+void search_last_past(void)
+{
+	sink[0] = strrchr(unterminated(), 'a') != NULL;
+}
+
+void search_bytes_past(void)
+{
+	sink[0] = memchr(unterminated(), 'z', 16) != NULL;
+}
+
+void find_past(void)
+{
+	sink[0] = strstr(unterminated(), "xyz") != NULL;
+}
+
 /* The wrappers of system calls that fill the program's buffers (syscalls.c). */
 void pread_into(void)
 {
@@ -267,7 +305,9 @@ static const struct test_case CASES[] = {
 	{ "getcwd", getcwd_into }, { "stat", stat_into }, { "writev", writev_from },
 	{ "sprintf", print_into }, { "stpcpy", copy_to_end }, { "mempcpy", copy_bytes_to_end },
 	{ "sscanf", scan_word }, { "fscanf", scan_chars }, { "fgets_unlocked", read_line_unlocked },
-	{ "fread_unlocked", read_block_unlocked },
+	{ "fread_unlocked", read_block_unlocked }, { "strcmp", compare_past }, { "strncmp", compare_n_past },
+	{ "strchr", search_past }, { "strrchr", search_last_past }, { "memchr", search_bytes_past },
+	{ "strstr", find_past },
 };
 
 int main(int argc, char **argv)
