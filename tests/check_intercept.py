@@ -58,6 +58,8 @@ ERRORS = [
     ("strrchr", HBO, "read", "strrchr", 9, "after", 0, 8, "unterminated", None, "search_last_past"),
     ("memchr", HBO, "read", "memchr", 16, "after", 0, 8, "unterminated", None, "search_bytes_past"),
     ("strstr", HBO, "read", "strstr", 9, "after", 0, 8, "unterminated", None, "find_past"),
+    ("strcasecmp", HBO, "read", "strcasecmp", 9, "after", 0, 8, "unterminated", None, "compare_case_past"),
+    ("strnlen", HBO, "read", "strnlen", 9, "after", 0, 8, "unterminated", None, "measure_n_past"),
 ]
 # Uninitialized output: (case, func, size output from the block, offset of the first
 # never-written byte = distance inside the block, block size, function)

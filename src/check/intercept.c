@@ -1,5 +1,6 @@
 /* intercept.c — libc calls that check the heap ranges they touch; never-written output. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -140,10 +141,12 @@ static struct {
 	char *(*strstr)(const char *, const char *);
 	int (*strcmp)(const char *, const char *);
 	int (*strncmp)(const char *, const char *, size_t);
+	int (*strcasecmp)(const char *, const char *);
+	int (*strncasecmp)(const char *, const char *, size_t);
 } real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, loop_memmove, loop_memmove,
 	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \
@@ -195,6 +198,8 @@ void hgc_intercept_init(void)
 	RESOLVE(strstr);
 	RESOLVE(strcmp);
 	RESOLVE(strncmp);
+	RESOLVE(strcasecmp);
+	RESOLVE(strncasecmp);
 }
 
 /* The real function, resolved now if a call came before hgc_intercept_init. */
@@ -664,6 +669,39 @@ HG_EXPORT int strncmp(const char *a, const char *b, size_t n)
 	if (n && may_be_heap_str(a, b))
 		return strncmp_slow(a, b, n, "strncmp", RET);
 	return NEXT(strncmp)(a, b, n);
+}
+
+HG_EXPORT size_t strnlen(const char *s, size_t max)
+{
+	if (max && may_be_heap(s, 1))
+		return str_check(STR_READ, NULL, s, max, 1, "strnlen", RET);
+	return real.strnlen(s, max);
+}
+
+/* strcasecmp and strncasecmp: compared here too, by the locale's tolower as glibc does. */
+static HG_NOINLINE int strncasecmp_slow(const char *a, const char *b, size_t n, const char *func,
+					const void *ret)
+{
+	size_t i = 0;
+	int d = 0;
+	while (i < n && !(d = tolower((unsigned char)a[i]) - tolower((unsigned char)b[i])) && a[i])
+		i++;
+	read_check(a, i < n ? i + 1 : n, b, i < n ? i + 1 : n, 1, func, ret);
+	return i < n ? d : 0;
+}
+
+HG_EXPORT int strcasecmp(const char *a, const char *b)
+{
+	if (may_be_heap_str(a, b))
+		return strncasecmp_slow(a, b, SIZE_MAX, "strcasecmp", RET);
+	return NEXT(strcasecmp)(a, b);
+}
+
+HG_EXPORT int strncasecmp(const char *a, const char *b, size_t n)
+{
+	if (n && may_be_heap_str(a, b))
+		return strncasecmp_slow(a, b, n, "strncasecmp", RET);
+	return NEXT(strncasecmp)(a, b, n);
 }
 
 HG_EXPORT char *strchr(const char *s, int c)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <wchar.h>
@@ -49,7 +50,8 @@ static void clean_strings(void)
 	/* Searches and comparisons that stop inside u before its end */
 	printf("%d %d %d %c %p %d\n", strcmp(u, "wxa") > 0, strncmp(u, "wxyzq", 4), strncmp(u, "w", 1),
 	       *strchr(u, 'y'), memchr(u, 'q', 4), strcmp(s, dup) < 0);
-	printf("%s %s %s\n", strrchr(d, 'l'), strstr(d, "lo12"), strstr(s, "xyz") ? "found" : "none");
+	printf("%s %s %s %d %zu\n", strrchr(d, 'l'), strstr(d, "lo12"), strstr(s, "xyz") ? "found" : "none",
+	       strcasecmp(u, "WXA") > 0, strnlen(u, 4));
 	wchar_t *w = malloc(6 * sizeof(wchar_t)), *x = malloc(9 * sizeof(wchar_t));
 	wcscpy(w, L"abcde");
 	wcsncpy(x, w, 9);

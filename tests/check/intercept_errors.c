@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -211,6 +212,16 @@ void find_past(void)
 	sink[0] = strstr(unterminated(), "xyz") != NULL;
 }
 
+void compare_case_past(void)
+{
+	sink[0] = (char)strcasecmp(unterminated(), "ABCDEFGHIJ");
+}
+
+void measure_n_past(void)
+{
+	sink[0] = (char)strnlen(unterminated(), 16);
+}
+
 /* The wrappers of system calls that fill the program's buffers (syscalls.c). */
 void pread_into(void)
 {
@@ -307,7 +318,7 @@ static const struct test_case CASES[] = {
 	{ "sscanf", scan_word }, { "fscanf", scan_chars }, { "fgets_unlocked", read_line_unlocked },
 	{ "fread_unlocked", read_block_unlocked }, { "strcmp", compare_past }, { "strncmp", compare_n_past },
 	{ "strchr", search_past }, { "strrchr", search_last_past }, { "memchr", search_bytes_past },
-	{ "strstr", find_past },
+	{ "strstr", find_past }, { "strcasecmp", compare_case_past }, { "strnlen", measure_n_past },
 };
 
 int main(int argc, char **argv)
