@@ -36,7 +36,8 @@
  * glibc's fortified entry points and _IO_ aliases reach its internal implementations and never
  * come back through our exported symbols; with an unknown object size ((size_t)-1) the _chk
  * forms are the plain functions. Declared under our own names so that gcc does not fold
- * __memcpy_chk(d, s, n, -1) back into a call to memcpy, which is ourselves. */
+ * __wmemcpy_chk(d, s, n, -1) back into a call to wmemcpy, which is ourselves. The _chk forms
+ * we export ourselves (for fortified programs) are reached through `real` below instead. */
 /* real_mempcpy, real_bcopy, real_memset_chk: check.h */
 void *real_mempcpy_chk(void *, const void *, size_t, size_t) __asm__("__mempcpy_chk");
 wchar_t *real_wmemcpy_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wmemcpy_chk");
