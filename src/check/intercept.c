@@ -646,32 +646,6 @@ static HG_NOINLINE void read_check(const void *a, size_t na, const void *b, size
 	leave();
 }
 
-/* strcmp and strncmp (at most n bytes): compared here, byte by byte as the C standard words
- * it, so that the extent read is known. */
-static HG_NOINLINE int strncmp_slow(const char *a, const char *b, size_t n, const char *func, const void *ret)
-{
-	size_t i = 0;
-	while (i < n && a[i] == b[i] && a[i])
-		i++;
-	size_t read = i < n ? i + 1 : n;
-	read_check(a, read, b, read, 1, func, ret);
-	return i < n ? (unsigned char)a[i] - (unsigned char)b[i] : 0;
-}
-
-HG_EXPORT int strcmp(const char *a, const char *b)
-{
-	if (may_be_heap_str(a, b))
-		return strncmp_slow(a, b, SIZE_MAX, "strcmp", RET);
-	return NEXT(strcmp)(a, b);
-}
-
-HG_EXPORT int strncmp(const char *a, const char *b, size_t n)
-{
-	if (n && may_be_heap_str(a, b))
-		return strncmp_slow(a, b, n, "strncmp", RET);
-	return NEXT(strncmp)(a, b, n);
-}
-
 HG_EXPORT size_t strnlen(const char *s, size_t max)
 {
 	if (max && may_be_heap(s, 1))
@@ -679,29 +653,47 @@ HG_EXPORT size_t strnlen(const char *s, size_t max)
 	return real.strnlen(s, max);
 }
 
-/* strcasecmp and strncasecmp: compared here too, by the locale's tolower as glibc does. */
-static HG_NOINLINE int strncasecmp_slow(const char *a, const char *b, size_t n, const char *func,
-					const void *ret)
+/* strcmp and strncmp (at most n bytes), and with fold their case-blind twins (by the locale's
+ * tolower, as glibc's): compared here, byte by byte as the C standard words it, so that the
+ * extent read is known. */
+static HG_NOINLINE int compare_slow(const char *a, const char *b, size_t n, int fold, const char *func,
+				    const void *ret)
 {
 	size_t i = 0;
 	int d = 0;
-	while (i < n && !(d = tolower((unsigned char)a[i]) - tolower((unsigned char)b[i])) && a[i])
+	while (i < n && !(d = fold ? tolower((unsigned char)a[i]) - tolower((unsigned char)b[i])
+				   : (unsigned char)a[i] - (unsigned char)b[i]) && a[i])
 		i++;
-	read_check(a, i < n ? i + 1 : n, b, i < n ? i + 1 : n, 1, func, ret);
+	size_t read = i < n ? i + 1 : n;
+	read_check(a, read, b, read, 1, func, ret);
 	return i < n ? d : 0;
+}
+
+HG_EXPORT int strcmp(const char *a, const char *b)
+{
+	if (may_be_heap_str(a, b))
+		return compare_slow(a, b, SIZE_MAX, 0, "strcmp", RET);
+	return NEXT(strcmp)(a, b);
+}
+
+HG_EXPORT int strncmp(const char *a, const char *b, size_t n)
+{
+	if (n && may_be_heap_str(a, b))
+		return compare_slow(a, b, n, 0, "strncmp", RET);
+	return NEXT(strncmp)(a, b, n);
 }
 
 HG_EXPORT int strcasecmp(const char *a, const char *b)
 {
 	if (may_be_heap_str(a, b))
-		return strncasecmp_slow(a, b, SIZE_MAX, "strcasecmp", RET);
+		return compare_slow(a, b, SIZE_MAX, 1, "strcasecmp", RET);
 	return NEXT(strcasecmp)(a, b);
 }
 
 HG_EXPORT int strncasecmp(const char *a, const char *b, size_t n)
 {
 	if (n && may_be_heap_str(a, b))
-		return strncasecmp_slow(a, b, n, "strncasecmp", RET);
+		return compare_slow(a, b, n, 1, "strncasecmp", RET);
 	return NEXT(strncasecmp)(a, b, n);
 }
 
