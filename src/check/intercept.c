@@ -669,33 +669,21 @@ static HG_NOINLINE int compare_slow(const char *a, const char *b, size_t n, int 
 	return i < n ? d : 0;
 }
 
-HG_EXPORT int strcmp(const char *a, const char *b)
-{
-	if (may_be_heap_str(a, b))
-		return compare_slow(a, b, SIZE_MAX, 0, "strcmp", RET);
-	return NEXT(strcmp)(a, b);
-}
-
-HG_EXPORT int strncmp(const char *a, const char *b, size_t n)
-{
-	if (n && may_be_heap_str(a, b))
-		return compare_slow(a, b, n, 0, "strncmp", RET);
-	return NEXT(strncmp)(a, b, n);
-}
-
-HG_EXPORT int strcasecmp(const char *a, const char *b)
-{
-	if (may_be_heap_str(a, b))
-		return compare_slow(a, b, SIZE_MAX, 1, "strcasecmp", RET);
-	return NEXT(strcasecmp)(a, b);
-}
-
-HG_EXPORT int strncasecmp(const char *a, const char *b, size_t n)
-{
-	if (n && may_be_heap_str(a, b))
-		return compare_slow(a, b, n, 1, "strncasecmp", RET);
-	return NEXT(strncasecmp)(a, b, n);
-}
+#define COMPARE_FUNCS(name, n_name, fold)                                               \
+	HG_EXPORT int name(const char *a, const char *b)                                \
+	{                                                                               \
+		if (may_be_heap_str(a, b))                                              \
+			return compare_slow(a, b, SIZE_MAX, fold, #name, RET);         \
+		return NEXT(name)(a, b);                                                \
+	}                                                                               \
+	HG_EXPORT int n_name(const char *a, const char *b, size_t n)                    \
+	{                                                                               \
+		if (n && may_be_heap_str(a, b))                                         \
+			return compare_slow(a, b, n, fold, #n_name, RET);              \
+		return NEXT(n_name)(a, b, n);                                           \
+	}
+COMPARE_FUNCS(strcmp, strncmp, 0)
+COMPARE_FUNCS(strcasecmp, strncasecmp, 1)
 
 HG_EXPORT char *strchr(const char *s, int c)
 {
