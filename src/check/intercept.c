@@ -1167,22 +1167,20 @@ SCAN_DOTS(scan_scanf, "scanf", "scanf", vfscanf, STDIN, stdin)
 		return r;                                                       \
 	}
 
+/* What comes before the format, declared and passed on (for PRINTF_ and WARN_FUNCS). */
 #define STREAM FILE *restrict fp,
 #define TO_STREAM fp,
 #define FD int fd,
 #define TO_FD fd,
-#define STDOUT
+#define STATUS int status,
+#define TO_STATUS status,
+#define NONE
 PRINTF_V(vfprintf, "vfprintf", STREAM, TO_STREAM)
-PRINTF_V(vprintf, "vprintf", STDOUT, STDOUT)
+PRINTF_V(vprintf, "vprintf", NONE, NONE)
 PRINTF_V(vdprintf, "vdprintf", FD, TO_FD)
 PRINTF_DOTS(fprintf, vfprintf, STREAM, TO_STREAM)
-PRINTF_DOTS(printf, vprintf, STDOUT, STDOUT)
+PRINTF_DOTS(printf, vprintf, NONE, NONE)
 PRINTF_DOTS(dprintf, vdprintf, FD, TO_FD)
-#undef STREAM
-#undef TO_STREAM
-#undef FD
-#undef TO_FD
-#undef STDOUT
 
 /* err.h's warn and err and their kin write their message to stderr as fprintf does. */
 #define WARN_FUNCS(name, vname, params, args)                                   \
@@ -1199,13 +1197,14 @@ PRINTF_DOTS(dprintf, vdprintf, FD, TO_FD)
 		NEXT(vname)(args fmt, ap);                                      \
 		va_end(ap);                                                     \
 	}
-#define STATUS int status,
-#define TO_STATUS status,
-#define NONE
 WARN_FUNCS(warn, vwarn, NONE, NONE)
 WARN_FUNCS(warnx, vwarnx, NONE, NONE)
 WARN_FUNCS(err, verr, STATUS, TO_STATUS)
 WARN_FUNCS(errx, verrx, STATUS, TO_STATUS)
+#undef STREAM
+#undef TO_STREAM
+#undef FD
+#undef TO_FD
 #undef STATUS
 #undef TO_STATUS
 #undef NONE
@@ -1213,27 +1212,32 @@ WARN_FUNCS(errx, verrx, STATUS, TO_STATUS)
 /* error() and error_at_line() have no v-form to pass the arguments on to: the message is
  * formatted here and handed over as "%s" (glibc then adds what it adds: the program's name,
  * the file and line, the errno text). */
+/* Their message, checked and formatted; NULL when out of memory. */
+static char *message(const char *fmt, va_list ap, const char *func, const void *ret)
+{
+	char *msg = NULL;
+	if (hgc_ready)
+		check_format(fmt, ap, func, ret);
+	return vasprintf(&msg, fmt, ap) >= 0 ? msg : NULL;
+}
+
 HG_EXPORT void error(int status, int errnum, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
 	va_start(ap, fmt);
-	CHECK_FORMAT(fmt, ap, "error");
-	int n = vasprintf(&msg, fmt, ap);
+	char *msg = message(fmt, ap, "error", RET);
 	va_end(ap);
-	NEXT(error)(status, errnum, "%s", n >= 0 ? msg : fmt);
+	NEXT(error)(status, errnum, "%s", msg ? msg : fmt);
 	free(msg);
 }
 
 HG_EXPORT void error_at_line(int status, int errnum, const char *file, unsigned line, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
 	va_start(ap, fmt);
-	CHECK_FORMAT(fmt, ap, "error_at_line");
-	int n = vasprintf(&msg, fmt, ap);
+	char *msg = message(fmt, ap, "error_at_line", RET);
 	va_end(ap);
-	NEXT(error_at_line)(status, errnum, file, line, "%s", n >= 0 ? msg : fmt);
+	NEXT(error_at_line)(status, errnum, file, line, "%s", msg ? msg : fmt);
 	free(msg);
 }
 
