@@ -653,12 +653,24 @@ HG_EXPORT size_t strnlen(const char *s, size_t max)
 	return real.strnlen(s, max);
 }
 
+/* Under guard_uninit a guarded block stays inaccessible until its first use: a search or a
+ * comparison is a library call's use, as in hgc_check_access, and opens it before reading. */
+static inline void open_for_read(const void *a, const void *b)
+{
+	if (unlikely(hg_opt.guard_uninit)) {
+		hgc_guard_touch(a);
+		if (b)
+			hgc_guard_touch(b);
+	}
+}
+
 /* strcmp and strncmp (at most n bytes), and with fold their case-blind twins (by the locale's
  * tolower, as glibc's): compared here, byte by byte as the C standard words it, so that the
  * extent read is known. */
 static HG_NOINLINE int compare_slow(const char *a, const char *b, size_t n, int fold, const char *func,
 				    const void *ret)
 {
+	open_for_read(a, b);
 	size_t i = 0;
 	int d = 0;
 	while (i < n && !(d = fold ? tolower((unsigned char)a[i]) - tolower((unsigned char)b[i])
@@ -687,6 +699,7 @@ COMPARE_FUNCS(strcasecmp, strncasecmp, 1)
 
 HG_EXPORT char *strchr(const char *s, int c)
 {
+	open_for_read(s, NULL);
 	char *r = NEXT(strchr)(s, c);
 	if (may_be_heap(s, 1))
 		read_check(s, r ? (size_t)(r - s) + 1 : real.strlen(s) + 1, NULL, 0, 1, "strchr", RET);
@@ -695,6 +708,7 @@ HG_EXPORT char *strchr(const char *s, int c)
 
 HG_EXPORT char *strrchr(const char *s, int c)
 {
+	open_for_read(s, NULL);
 	if (may_be_heap(s, 1))
 		read_check(s, real.strlen(s) + 1, NULL, 0, 1, "strrchr", RET);
 	return NEXT(strrchr)(s, c);
@@ -702,6 +716,7 @@ HG_EXPORT char *strrchr(const char *s, int c)
 
 HG_EXPORT void *memchr(const void *s, int c, size_t n)
 {
+	open_for_read(s, NULL);
 	void *r = NEXT(memchr)(s, c, n);
 	if (n && may_be_heap(s, n))
 		read_check(s, r ? (size_t)((const char *)r - (const char *)s) + 1 : n, NULL, 0, 0, "memchr", RET);
@@ -710,6 +725,7 @@ HG_EXPORT void *memchr(const void *s, int c, size_t n)
 
 HG_EXPORT char *strstr(const char *h, const char *needle)
 {
+	open_for_read(h, needle);
 	char *r = NEXT(strstr)(h, needle);
 	if (may_be_heap_str(h, needle)) {
 		size_t nl = real.strlen(needle);
