@@ -140,10 +140,10 @@ check("guard=3: the allocation calls keep their contracts",
       exited_ok(rc, err) + ([] if out == "ok\n" else ["stdout %r" % out]))
 
 # 14. guard_uninit: the one plain read of a never-written block is reported at the read; a
-# write first, calloc, read()/fgets() into a fresh block, realloc and free of unused blocks are
-# not, and the kernel never meets an inaccessible page (read() would fail with EFAULT)
+# write first, calloc, read()/fgets() into a fresh block, strcmp/memchr of one, realloc and
+# free of unused blocks are not, and the kernel never meets an inaccessible page (read() would fail with EFAULT)
 UNINIT_OUT = ("read the poison pattern\nwritten w\ncalloc 0\nread() through a pipe\nfgets ok\n"
-              "realloc grown\n")
+              "strcmp 1 1\nrealloc grown\n")
 rc, out, err, r = run([exe["guard_uninit"]], GUARD + ":guard_uninit=1")
 check("guard_uninit: a block's first use that reads is uninitialized-read, at the read",
       exited_ok(rc, err) + ([] if out == UNINIT_OUT else ["stdout %r" % out]) +

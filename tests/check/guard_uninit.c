@@ -1,6 +1,6 @@
 /* guard_uninit.c — first uses of guarded blocks: one plain read of never-written heap memory
  * (reported), and uses that are not: a write first, calloc, read() and fgets() into a fresh
- * block, realloc of an unused block, a block freed unused. */
+ * block, strcmp and memchr of one, realloc of an unused block, a block freed unused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +45,10 @@ int main(void)
 		return 2;
 	printf("fgets ok\n");
 	fclose(f);
+
+	char *fresh = malloc(16); /* searched and compared unwritten: library calls, as memcpy */
+	printf("strcmp %d %d\n", strcmp(fresh, "x") != 0, memchr(fresh, 'x', 16) == NULL);
+	free(fresh);
 
 	char *unused = malloc(100);
 	unused = realloc(unused, 200);
