@@ -144,10 +144,8 @@ static struct {
 	int (*strncmp)(const char *, const char *, size_t);
 	int (*strcasecmp)(const char *, const char *);
 	int (*strncasecmp)(const char *, const char *, size_t);
-} real = { loop_strlen, loop_strnlen, loop_wcslen, loop_wcsnlen, loop_memcmp, loop_memmove, loop_memmove,
-	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+} real = { .strlen = loop_strlen, .strnlen = loop_strnlen, .wcslen = loop_wcslen, .wcsnlen = loop_wcsnlen,
+	    .memcmp = loop_memcmp, .memcpy = loop_memmove, .memmove = loop_memmove };
 
 #define RESOLVE(field)                                        \
 	do {                                                  \

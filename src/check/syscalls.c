@@ -284,8 +284,8 @@ HG_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * The next image writes its own P record, unless LD_PRELOAD does not reach it (a static or
  * set-user-ID program, an environment without it): the A record written before names the
  * program, so that the command can say which one ran unchecked rather than sum up what ran
- * before (`env ./static`, `sh -c 'exec ./static'`). The program's own exec calls: system and
- * popen execute inside libc. */
+ * before (`env ./static`, `sh -c 'exec ./static'`). system and popen execute inside libc, but
+ * what they run is the shell, which is checked and says what it runs. */
 
 /* The program an exec of `file` runs: made absolute, or with search (execvp) and no slash,
  * the first executable of that name in PATH; `file` itself when that fails. */
@@ -319,41 +319,43 @@ static const char *exec_program(const char *file, int search, char *buf, size_t 
 	}
 }
 
-/* Records the program, makes the call, and takes the record back if the call returns. */
-#define EXEC(file, search, call)                                                        \
+/* Records the program (an expression that may use the buffer buf_), makes the call, and takes
+ * the record back if the call returns. */
+#define EXEC(program, call)                                                             \
 	do {                                                                            \
 		char buf_[PATH_MAX];                                                    \
 		int on_ = hgc_records_on();                                             \
 		if (on_)                                                                \
-			hgc_record_exec(exec_program(file, search, buf_, sizeof buf_)); \
+			hgc_record_exec(program);                                       \
 		int r_ = (call), errno_ = errno;                                        \
 		if (on_)                                                                \
 			hgc_record_exec(NULL);                                          \
 		errno = errno_;                                                         \
 		return r_;                                                              \
 	} while (0)
+#define PROGRAM(file, search) exec_program(file, search, buf_, sizeof buf_)
 
 /* The real execvp and execvpe (found at load, or now when an exec comes before). */
 #define NEXT_EXEC(f) (next.f ? next.f : (*(void **)&next.f = dlsym(RTLD_NEXT, #f), next.f))
 
 HG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	EXEC(path, 0, (int)syscall(SYS_execve, path, argv, envp));
+	EXEC(PROGRAM(path, 0), (int)syscall(SYS_execve, path, argv, envp));
 }
 
 HG_EXPORT int execv(const char *path, char *const argv[])
 {
-	EXEC(path, 0, (int)syscall(SYS_execve, path, argv, environ));
+	EXEC(PROGRAM(path, 0), (int)syscall(SYS_execve, path, argv, environ));
 }
 
 HG_EXPORT int execvp(const char *file, char *const argv[])
 {
-	EXEC(file, 1, NEXT_EXEC(execvp)(file, argv));
+	EXEC(PROGRAM(file, 1), NEXT_EXEC(execvp)(file, argv));
 }
 
 HG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	EXEC(file, 1, NEXT_EXEC(execvpe)(file, argv, envp));
+	EXEC(PROGRAM(file, 1), NEXT_EXEC(execvpe)(file, argv, envp));
 }
 
 /* The program at `path` from directory fd dirfd (AT_FDCWD: the working one; AT_EMPTY_PATH:
@@ -382,15 +384,13 @@ static const char *exec_program_at(int dirfd, const char *path, int flags, char 
 
 HG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	char at[PATH_MAX];
-	EXEC(exec_program_at(dirfd, path, flags, at, sizeof at), 0,
+	EXEC(exec_program_at(dirfd, path, flags, buf_, sizeof buf_),
 	     (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags));
 }
 
 HG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	char at[PATH_MAX];
-	EXEC(exec_program_at(fd, "", AT_EMPTY_PATH, at, sizeof at), 0, NEXT_EXEC(fexecve)(fd, argv, envp));
+	EXEC(exec_program_at(fd, "", AT_EMPTY_PATH, buf_, sizeof buf_), NEXT_EXEC(fexecve)(fd, argv, envp));
 }
 
 /* execl and its kin: the arguments after arg, up to the NULL, as the vector argv (a VLA of the
@@ -440,7 +440,7 @@ HG_EXPORT int execlp(const char *file, const char *arg, ...)
 		int r_ = NEXT_EXEC(f)(&child_, file, actions, attr, argv, envp);               \
 		if (r_ == 0 && hgc_records_on()) {                                             \
 			char buf_[PATH_MAX];                                                   \
-			hgc_record_spawn(child_, exec_program(file, search, buf_, sizeof buf_)); \
+			hgc_record_spawn(child_, PROGRAM(file, search));                       \
 		}                                                                              \
 		if (r_ == 0 && pid)                                                            \
 			*pid = child_;                                                         \
