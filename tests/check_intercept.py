@@ -104,6 +104,36 @@ FORTIFIED = [
      "append_unterminated"),
     ("strncpy", "__strncpy_chk", HBO, "read", "strncpy", 5, "after", 0, 4, "copy_n_unterminated",
      "copy_n_unterminated"),
+    ("mempcpy", "__mempcpy_chk", HBO, "read", "mempcpy", 24, "after", 0, 16, "mem_copy_to_end",
+     "mem_copy_to_end"),
+    ("wmemcpy", "__wmemcpy_chk", HBO, "read", "wmemcpy", 24, "after", 0, 16, "wide_copy_from", "wide_copy_from"),
+    ("wmemmove", "__wmemmove_chk", HBO, "read", "wmemmove", 24, "after", 0, 16, "wide_move_from",
+     "wide_move_from"),
+    # a heap destination or source of a size the compiler knows, freed: used within that size
+    ("wcscpy", "__wcscpy_chk", UAF, "read", "wcscpy", 68, "inside", 0, 64, "wide_copy_freed", "wide_copy_freed",
+     "wide_copy_freed"),
+    ("wcsncpy", "__wcsncpy_chk", UAF, "read", "wcsncpy", 24, "inside", 0, 64, "wide_copy_n_freed",
+     "wide_copy_n_freed", "wide_copy_n_freed"),
+    ("wcscat", "__wcscat_chk", UAF, "read", "wcscat", 36, "inside", 0, 32, "wide_append_freed",
+     "wide_append_freed", "wide_append_freed"),
+    ("wcsncat", "__wcsncat_chk", UAF, "read", "wcsncat", 24, "inside", 0, 32, "wide_append_n_freed",
+     "wide_append_n_freed", "wide_append_n_freed"),
+    ("memset", "__memset_chk", UAF, "write", "memset", 16, "inside", 0, 16, "clear_freed", "clear_freed",
+     "clear_freed"),
+    ("wmemset", "__wmemset_chk", UAF, "write", "wmemset", 16, "inside", 0, 16, "wide_clear_freed",
+     "wide_clear_freed", "wide_clear_freed"),
+    ("read", "__read_chk", UAF, "write", "read", 16, "inside", 0, 16, "read_freed", "read_freed", "read_freed"),
+    ("pread", "__pread_chk", UAF, "write", "pread", 16, "inside", 0, 16, "pread_freed", "pread_freed",
+     "pread_freed"),
+    ("recv", "__recv_chk", UAF, "write", "recv", 16, "inside", 0, 16, "recv_freed", "recv_freed", "recv_freed"),
+    ("fread", "__fread_chk", UAF, "write", "fread", 16, "inside", 0, 16, "fread_freed", "fread_freed",
+     "fread_freed"),
+    ("fgets", "__fgets_chk", UAF, "write", "fgets", 16, "inside", 0, 16, "fgets_freed", "fgets_freed",
+     "fgets_freed"),
+    ("getcwd", "__getcwd_chk", UAF, "write", "getcwd", 64, "inside", 0, 64, "getcwd_freed", "getcwd_freed",
+     "getcwd_freed"),
+    ("readlink", "__readlink_chk", UAF, "write", "readlink", 16, "inside", 0, 16, "readlink_freed",
+     "readlink_freed", "readlink_freed"),
 ]
 
 
@@ -131,7 +161,7 @@ def expect(r, kind, access, func, size, relation, distance, block_size, top, fre
 
 def main():
     tap = Tap()
-    tap.plan(len(ERRORS) + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 2)
+    tap.plan(len(ERRORS) + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 3)
     # -w: gcc sees some of the bugs these programs commit on purpose
     errors, uninit, clean = (build(src(n + ".c"), ("-fno-builtin", "-w"))
                              for n in ("intercept_errors", "intercept_uninit", "intercept_clean"))
@@ -193,6 +223,13 @@ def main():
     why = [] if rc == -signal.SIGABRT else ["exit status %s, not SIGABRT" % rc]
     why += [] if "buffer overflow detected" in err else ["no message from glibc's check"]
     tap.check("fortified snprintf into a block of known size: glibc's check still aborts",
+              why and why + err.splitlines()[:40])
+    # __memset_chk past a block of a size the compiler knows: the report, then glibc's abort
+    rc, out, err, r = run([fortified, "memset-known"])
+    why = hgreport.mismatches(r, kind=HBO, access="write", func="memset", size=20, relation="after", distance=0,
+                              block_size=16, top="clear_past_known", alloc_top="clear_past_known")
+    why += [] if rc == -signal.SIGABRT and "buffer overflow detected" in err else ["rc %s: not glibc's abort" % rc]
+    tap.check("fortified memset past a block of known size: reported, then glibc's check aborts",
               why and why + err.splitlines()[:40])
 
     return tap.finish()

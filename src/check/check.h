@@ -48,12 +48,12 @@ static inline unsigned char hgc_uninit_byte(size_t offset)
  * would reach them too (a page-map lookup and an own-code test each: 7 % of a malloc loop's
  * time in check mode). Its copies call glibc's by names it does not export (__mempcpy, and
  * bcopy, which is memmove with its arguments swapped; __memcpy_chk and __memmove_chk are
- * ours, for fortified programs), its fills __memset_chk, which with an unknown object size
- * is memset. */
+ * ours, for fortified programs). memset has no other name (__memset_chk is ours too): its
+ * fills go to glibc's memset as dlsym found it at load, to a byte loop before that. */
 void *real_mempcpy(void *, const void *, size_t) __asm__("__mempcpy");
 void real_bcopy(const void *, void *, size_t) __asm__("bcopy");
-void *real_memset_chk(void *, int, size_t, size_t) __asm__("__memset_chk");
-static inline void hgc_memset(void *d, int c, size_t n) { real_memset_chk(d, c, n, (size_t)-1); }
+extern HG_HIDDEN void *(*hgc_real_memset)(void *, int, size_t);
+static inline void hgc_memset(void *d, int c, size_t n) { hgc_real_memset(d, c, n); }
 static inline void hgc_memcpy(void *d, const void *s, size_t n) { real_mempcpy(d, s, n); }
 static inline void hgc_memmove(void *d, const void *s, size_t n) { real_bcopy(s, d, n); }
 

@@ -33,20 +33,11 @@
  */
 
 /* ---- the real functions ----
- * glibc's fortified entry points and _IO_ aliases reach its internal implementations and never
- * come back through our exported symbols; with an unknown object size ((size_t)-1) the _chk
- * forms are the plain functions. Declared under our own names so that gcc does not fold
- * __wmemcpy_chk(d, s, n, -1) back into a call to wmemcpy, which is ourselves. The _chk forms
- * we export ourselves (for fortified programs) are reached through `real` below instead. */
-/* real_mempcpy, real_bcopy, real_memset_chk: check.h */
-void *real_mempcpy_chk(void *, const void *, size_t, size_t) __asm__("__mempcpy_chk");
-wchar_t *real_wmemcpy_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wmemcpy_chk");
-wchar_t *real_wmemmove_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wmemmove_chk");
-wchar_t *real_wmemset_chk(wchar_t *, wchar_t, size_t, size_t) __asm__("__wmemset_chk");
-wchar_t *real_wcscpy_chk(wchar_t *, const wchar_t *, size_t) __asm__("__wcscpy_chk");
-wchar_t *real_wcsncpy_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wcsncpy_chk");
-wchar_t *real_wcscat_chk(wchar_t *, const wchar_t *, size_t) __asm__("__wcscat_chk");
-wchar_t *real_wcsncat_chk(wchar_t *, const wchar_t *, size_t, size_t) __asm__("__wcsncat_chk");
+ * glibc's _IO_ and __ aliases reach its implementations and never come back through our
+ * exported symbols. The fortified entry points (__memcpy_chk and so on) are ours too, for
+ * fortified programs; with an unknown object size ((size_t)-1) they are the plain
+ * functions, and `real` below reaches glibc's. */
+/* real_mempcpy, real_bcopy, hgc_real_memset: check.h */
 ssize_t real_read(int, void *, size_t) __asm__("__read");
 ssize_t real_write(int, const void *, size_t) __asm__("__write");
 ssize_t real_send(int, const void *, size_t, int) __asm__("__send");
@@ -88,6 +79,13 @@ PLAIN_LOOP static void *loop_memmove(void *d, const void *s, size_t n)
 			x[i - 1] = y[i - 1];
 	return d;
 }
+PLAIN_LOOP static void *loop_memset(void *d, int c, size_t n)
+{
+	unsigned char *x = d;
+	for (size_t i = 0; i < n; i++)
+		x[i] = (unsigned char)c;
+	return d;
+}
 PLAIN_LOOP static int loop_memcmp(const void *a, const void *b, size_t n)
 {
 	const unsigned char *x = a, *y = b;
@@ -119,6 +117,20 @@ static struct {
 	int (*__vsprintf_chk)(char *, int, size_t, const char *, va_list);
 	void *(*__memcpy_chk)(void *, const void *, size_t, size_t);
 	void *(*__memmove_chk)(void *, const void *, size_t, size_t);
+	void *(*__mempcpy_chk)(void *, const void *, size_t, size_t);
+	void *(*__memset_chk)(void *, int, size_t, size_t);
+	wchar_t *(*__wmemcpy_chk)(wchar_t *, const wchar_t *, size_t, size_t);
+	wchar_t *(*__wmemmove_chk)(wchar_t *, const wchar_t *, size_t, size_t);
+	wchar_t *(*__wmemset_chk)(wchar_t *, wchar_t, size_t, size_t);
+	wchar_t *(*__wcscpy_chk)(wchar_t *, const wchar_t *, size_t);
+	wchar_t *(*__wcsncpy_chk)(wchar_t *, const wchar_t *, size_t, size_t);
+	wchar_t *(*__wcscat_chk)(wchar_t *, const wchar_t *, size_t);
+	wchar_t *(*__wcsncat_chk)(wchar_t *, const wchar_t *, size_t, size_t);
+	ssize_t (*__read_chk)(int, void *, size_t, size_t);
+	size_t (*__fread_chk)(void *, size_t, size_t, size_t, FILE *);
+	size_t (*__fread_unlocked_chk)(void *, size_t, size_t, size_t, FILE *);
+	char *(*__fgets_chk)(char *, size_t, int, FILE *);
+	char *(*__fgets_unlocked_chk)(char *, size_t, int, FILE *);
 	char *(*__strcpy_chk)(char *, const char *, size_t);
 	char *(*__stpcpy_chk)(char *, const char *, size_t);
 	char *(*__strncpy_chk)(char *, const char *, size_t, size_t);
@@ -154,8 +166,13 @@ static struct {
 			*(void **)&real.field = f_;           \
 	} while (0)
 
+void *(*hgc_real_memset)(void *, int, size_t) = loop_memset;
+
 void hgc_intercept_init(void)
 {
+	void *f = dlsym(RTLD_NEXT, "memset");
+	if (f)
+		*(void **)&hgc_real_memset = f;
 	RESOLVE(strlen);
 	RESOLVE(strnlen);
 	RESOLVE(wcslen);
@@ -174,6 +191,20 @@ void hgc_intercept_init(void)
 	RESOLVE(__vsprintf_chk);
 	RESOLVE(__memcpy_chk);
 	RESOLVE(__memmove_chk);
+	RESOLVE(__mempcpy_chk);
+	RESOLVE(__memset_chk);
+	RESOLVE(__wmemcpy_chk);
+	RESOLVE(__wmemmove_chk);
+	RESOLVE(__wmemset_chk);
+	RESOLVE(__wcscpy_chk);
+	RESOLVE(__wcsncpy_chk);
+	RESOLVE(__wcscat_chk);
+	RESOLVE(__wcsncat_chk);
+	RESOLVE(__read_chk);
+	RESOLVE(__fread_chk);
+	RESOLVE(__fread_unlocked_chk);
+	RESOLVE(__fgets_chk);
+	RESOLVE(__fgets_unlocked_chk);
 	RESOLVE(__strcpy_chk);
 	RESOLVE(__stpcpy_chk);
 	RESOLVE(__strncpy_chk);
@@ -532,20 +563,30 @@ HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 	return real.memcpy(d, s, n);
 }
 
-/* The fortified forms (and the string ones' below) leave their size check to glibc. */
-HG_EXPORT void *__memcpy_chk(void *restrict d, const void *restrict s, size_t n, size_t size)
+/* The fortified forms (and the string ones' below) leave their size check to glibc's: the
+ * report comes first, then glibc's abort when the compiler knew the object too small. */
+HG_INLINE void copy_check(void *d, const void *s, size_t bytes, const char *func, const void *ret)
 {
-	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
-		check2(s, n, d, n, 0, "memcpy", RET);
-	return NEXT(__memcpy_chk)(d, s, n, size);
+	if (bytes && (may_be_heap(s, bytes) || may_be_heap(d, bytes)))
+		check2(s, bytes, d, bytes, 0, func, ret);
 }
 
-HG_EXPORT void *mempcpy(void *restrict d, const void *restrict s, size_t n)
-{
-	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
-		check2(s, n, d, n, 0, "mempcpy", RET);
-	return real_mempcpy_chk(d, s, n, (size_t)-1);
-}
+#define COPY_CHK(name, type, unit)                                                             \
+	HG_EXPORT type *__##name##_chk(type *restrict d, const type *restrict s, size_t n, size_t size) \
+	{                                                                                      \
+		copy_check(d, s, n * (unit), #name, RET);                                      \
+		return NEXT(__##name##_chk)(d, s, n, size);                                    \
+	}
+/* Those without a fast path of their own: the plain function is the _chk one, size unknown. */
+#define COPY_FUNCS(name, type, unit)                                                           \
+	HG_EXPORT type *name(type *restrict d, const type *restrict s, size_t n)               \
+	{                                                                                      \
+		copy_check(d, s, n * (unit), #name, RET);                                      \
+		return NEXT(__##name##_chk)(d, s, n, (size_t)-1);                              \
+	}                                                                                      \
+	COPY_CHK(name, type, unit)
+COPY_CHK(memcpy, void, 1)
+COPY_FUNCS(mempcpy, void, 1)
 
 static HG_NOINLINE void *memmove_slow(void *d, const void *s, size_t n, const void *ret)
 {
@@ -560,24 +601,45 @@ HG_EXPORT void *memmove(void *d, const void *s, size_t n)
 	return real.memmove(d, s, n);
 }
 
-HG_EXPORT void *__memmove_chk(void *d, const void *s, size_t n, size_t size)
-{
-	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
-		check2(s, n, d, n, 0, "memmove", RET);
-	return NEXT(__memmove_chk)(d, s, n, size);
-}
+COPY_CHK(memmove, void, 1)
+COPY_FUNCS(wmemcpy, wchar_t, WSIZE)
+COPY_FUNCS(wmemmove, wchar_t, WSIZE)
 
 static HG_NOINLINE void *memset_slow(void *d, int c, size_t n, const void *ret)
 {
 	check2(NULL, 0, d, n, 0, "memset", ret);
-	return real_memset_chk(d, c, n, (size_t)-1);
+	return hgc_real_memset(d, c, n);
 }
 
 HG_EXPORT void *memset(void *d, int c, size_t n)
 {
 	if (n && may_be_heap(d, n))
 		return memset_slow(d, c, n, RET);
-	return real_memset_chk(d, c, n, (size_t)-1);
+	return hgc_real_memset(d, c, n);
+}
+
+HG_INLINE void fill_check(void *d, size_t bytes, const char *func, const void *ret)
+{
+	if (bytes && may_be_heap(d, bytes))
+		check2(NULL, 0, d, bytes, 0, func, ret);
+}
+
+HG_EXPORT void *__memset_chk(void *d, int c, size_t n, size_t size)
+{
+	fill_check(d, n, "memset", RET);
+	return NEXT(__memset_chk)(d, c, n, size);
+}
+
+HG_EXPORT wchar_t *wmemset(wchar_t *d, wchar_t c, size_t n)
+{
+	fill_check(d, n * WSIZE, "wmemset", RET);
+	return NEXT(__wmemset_chk)(d, c, n, (size_t)-1);
+}
+
+HG_EXPORT wchar_t *__wmemset_chk(wchar_t *d, wchar_t c, size_t n, size_t size)
+{
+	fill_check(d, n * WSIZE, "wmemset", RET);
+	return NEXT(__wmemset_chk)(d, c, n, size);
 }
 
 static HG_NOINLINE int memcmp_slow(const void *a, const void *b, size_t n, const void *ret)
@@ -591,27 +653,6 @@ HG_EXPORT int memcmp(const void *a, const void *b, size_t n)
 	if (n && (may_be_heap(a, n) || may_be_heap(b, n)))
 		return memcmp_slow(a, b, n, RET);
 	return real.memcmp(a, b, n);
-}
-
-HG_EXPORT wchar_t *wmemcpy(wchar_t *restrict d, const wchar_t *restrict s, size_t n)
-{
-	if (n && (may_be_heap(s, n * WSIZE) || may_be_heap(d, n * WSIZE)))
-		check2(s, n * WSIZE, d, n * WSIZE, 0, "wmemcpy", RET);
-	return real_wmemcpy_chk(d, s, n, (size_t)-1);
-}
-
-HG_EXPORT wchar_t *wmemmove(wchar_t *d, const wchar_t *s, size_t n)
-{
-	if (n && (may_be_heap(s, n * WSIZE) || may_be_heap(d, n * WSIZE)))
-		check2(s, n * WSIZE, d, n * WSIZE, 0, "wmemmove", RET);
-	return real_wmemmove_chk(d, s, n, (size_t)-1);
-}
-
-HG_EXPORT wchar_t *wmemset(wchar_t *d, wchar_t c, size_t n)
-{
-	if (n && may_be_heap(d, n * WSIZE))
-		check2(NULL, 0, d, n * WSIZE, 0, "wmemset", RET);
-	return real_wmemset_chk(d, c, n, (size_t)-1);
 }
 
 /* ---- strings ---- */
@@ -733,27 +774,31 @@ HG_EXPORT char *strstr(const char *h, const char *needle)
 }
 
 /* Each with its fortified form: `size` is the destination's, when the compiler knew it. */
-#define STR_FUNCS(name, how, n_param, n_arg, n_test, n_max)                                    \
-	HG_EXPORT char *name(char *restrict d, const char *restrict s n_param)                  \
+#define STR_FUNCS(name, type, how, n_param, n_arg, n_test, n_max)                              \
+	HG_EXPORT type *name(type *restrict d, const type *restrict s n_param)                  \
 	{                                                                                       \
 		if (n_test may_be_heap_str(d, s))                                               \
-			str_check(how, d, s, n_max, 1, #name, RET);                             \
+			str_check(how, d, s, n_max, sizeof(type), #name, RET);                  \
 		return NEXT(__##name##_chk)(d, s n_arg, (size_t)-1);                            \
 	}                                                                                       \
-	HG_EXPORT char *__##name##_chk(char *restrict d, const char *restrict s n_param, size_t size) \
+	HG_EXPORT type *__##name##_chk(type *restrict d, const type *restrict s n_param, size_t size) \
 	{                                                                                       \
 		if (n_test may_be_heap_str(d, s))                                               \
-			str_check(how, d, s, n_max, 1, #name, RET);                             \
+			str_check(how, d, s, n_max, sizeof(type), #name, RET);                  \
 		return NEXT(__##name##_chk)(d, s n_arg, size);                                  \
 	}
 #define N_PARAM , size_t n
 #define N_ARG , n
 #define N_TEST n &&
-STR_FUNCS(strcpy, STR_COPY, , , , SIZE_MAX)
-STR_FUNCS(stpcpy, STR_COPY, , , , SIZE_MAX)
-STR_FUNCS(strncpy, STR_COPY_N, N_PARAM, N_ARG, N_TEST, n)
-STR_FUNCS(strcat, STR_APPEND, , , , SIZE_MAX)
-STR_FUNCS(strncat, STR_APPEND, N_PARAM, N_ARG, , n)
+STR_FUNCS(strcpy, char, STR_COPY, , , , SIZE_MAX)
+STR_FUNCS(stpcpy, char, STR_COPY, , , , SIZE_MAX)
+STR_FUNCS(strncpy, char, STR_COPY_N, N_PARAM, N_ARG, N_TEST, n)
+STR_FUNCS(strcat, char, STR_APPEND, , , , SIZE_MAX)
+STR_FUNCS(strncat, char, STR_APPEND, N_PARAM, N_ARG, , n)
+STR_FUNCS(wcscpy, wchar_t, STR_COPY, , , , SIZE_MAX)
+STR_FUNCS(wcsncpy, wchar_t, STR_COPY_N, N_PARAM, N_ARG, N_TEST, n)
+STR_FUNCS(wcscat, wchar_t, STR_APPEND, , , , SIZE_MAX)
+STR_FUNCS(wcsncat, wchar_t, STR_APPEND, N_PARAM, N_ARG, , n)
 #undef N_PARAM
 #undef N_ARG
 #undef N_TEST
@@ -788,34 +833,6 @@ HG_EXPORT size_t wcslen(const wchar_t *s)
 	if (may_be_heap(s, 1))
 		return str_check(STR_READ, NULL, s, SIZE_MAX, WSIZE, "wcslen", RET);
 	return real.wcslen(s);
-}
-
-HG_EXPORT wchar_t *wcscpy(wchar_t *restrict d, const wchar_t *restrict s)
-{
-	if (may_be_heap_str(d, s))
-		str_check(STR_COPY, d, s, SIZE_MAX, WSIZE, "wcscpy", RET);
-	return real_wcscpy_chk(d, s, (size_t)-1);
-}
-
-HG_EXPORT wchar_t *wcsncpy(wchar_t *restrict d, const wchar_t *restrict s, size_t n)
-{
-	if (n && may_be_heap_str(d, s))
-		str_check(STR_COPY_N, d, s, n, WSIZE, "wcsncpy", RET);
-	return real_wcsncpy_chk(d, s, n, (size_t)-1);
-}
-
-HG_EXPORT wchar_t *wcscat(wchar_t *restrict d, const wchar_t *restrict s)
-{
-	if (may_be_heap_str(d, s))
-		str_check(STR_APPEND, d, s, SIZE_MAX, WSIZE, "wcscat", RET);
-	return real_wcscat_chk(d, s, (size_t)-1);
-}
-
-HG_EXPORT wchar_t *wcsncat(wchar_t *restrict d, const wchar_t *restrict s, size_t n)
-{
-	if (may_be_heap_str(d, s))
-		str_check(STR_APPEND, d, s, n, WSIZE, "wcsncat", RET);
-	return real_wcsncat_chk(d, s, n, (size_t)-1);
 }
 
 /* ---- formatted strings: the destination is the bytes written, NUL included ----
@@ -914,6 +931,13 @@ HG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 	return real_read(fd, buf, n);
 }
 
+/* The fortified forms: the check, then glibc's of the size the compiler knew. */
+HG_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t size)
+{
+	hgc_check_kernel_write(buf, n, "read", RET);
+	return NEXT(__read_chk)(fd, buf, n, size);
+}
+
 /* The stdio calls each have an _unlocked twin (gnulib's unlocked-io makes coreutils call
  * those): the same checks. stdio.h makes some of them macros when optimizing. */
 #undef fread_unlocked
@@ -925,31 +949,36 @@ HG_INLINE void fread_check(void *p, size_t size, size_t n, const char *func, con
 		hgc_check_kernel_write(p, bytes, func, ret);
 }
 
-HG_EXPORT size_t fread(void *restrict p, size_t size, size_t n, FILE *restrict fp)
-{
-	fread_check(p, size, n, "fread", RET);
-	return real_fread(p, size, n, fp);
-}
+#define FREAD_FUNCS(name, real_name)                                                           \
+	HG_EXPORT size_t name(void *restrict p, size_t size, size_t n, FILE *restrict fp)      \
+	{                                                                                      \
+		fread_check(p, size, n, #name, RET);                                           \
+		return real_name(p, size, n, fp);                                              \
+	}                                                                                      \
+	HG_EXPORT size_t __##name##_chk(void *restrict p, size_t room, size_t size, size_t n,  \
+					FILE *restrict fp)                                     \
+	{                                                                                      \
+		fread_check(p, size, n, #name, RET);                                           \
+		return NEXT(__##name##_chk)(p, room, size, n, fp);                             \
+	}
+FREAD_FUNCS(fread, real_fread)
+FREAD_FUNCS(fread_unlocked, NEXT(fread_unlocked))
 
-HG_EXPORT size_t fread_unlocked(void *restrict p, size_t size, size_t n, FILE *restrict fp)
-{
-	fread_check(p, size, n, "fread_unlocked", RET);
-	return NEXT(fread_unlocked)(p, size, n, fp);
-}
-
-HG_EXPORT char *fgets(char *restrict s, int n, FILE *restrict fp)
-{
-	if (n > 0)
-		hgc_check_kernel_write(s, (size_t)n, "fgets", RET);
-	return real_fgets(s, n, fp);
-}
-
-HG_EXPORT char *fgets_unlocked(char *restrict s, int n, FILE *restrict fp)
-{
-	if (n > 0)
-		hgc_check_kernel_write(s, (size_t)n, "fgets_unlocked", RET);
-	return NEXT(fgets_unlocked)(s, n, fp);
-}
+#define FGETS_FUNCS(name, real_name)                                                           \
+	HG_EXPORT char *name(char *restrict s, int n, FILE *restrict fp)                       \
+	{                                                                                      \
+		if (n > 0)                                                                     \
+			hgc_check_kernel_write(s, (size_t)n, #name, RET);                      \
+		return real_name(s, n, fp);                                                    \
+	}                                                                                      \
+	HG_EXPORT char *__##name##_chk(char *restrict s, size_t size, int n, FILE *restrict fp) \
+	{                                                                                      \
+		if (n > 0)                                                                     \
+			hgc_check_kernel_write(s, (size_t)n, #name, RET);                      \
+		return NEXT(__##name##_chk)(s, size, n, fp);                                   \
+	}
+FGETS_FUNCS(fgets, real_fgets)
+FGETS_FUNCS(fgets_unlocked, NEXT(fgets_unlocked))
 
 /* ---- output: what leaves the process must have been written ---- */
 

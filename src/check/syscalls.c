@@ -34,7 +34,6 @@ static struct {
 	ssize_t (*pread)(int, void *, size_t, off_t);
 	ssize_t (*readv)(int, const struct iovec *, int);
 	ssize_t (*preadv)(int, const struct iovec *, int, off_t);
-	ssize_t (*recv)(int, void *, size_t, int);
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	char *(*getcwd)(char *, size_t);
@@ -64,7 +63,6 @@ void hgc_syscalls_init(void)
 	NEXT(pread);
 	NEXT(readv);
 	NEXT(preadv);
-	NEXT(recv);
 	NEXT(recvfrom);
 	NEXT(recvmsg);
 	NEXT(getcwd);
@@ -93,6 +91,16 @@ static inline void touch(void *p, size_t n, const char *func, const void *ret)
 	hgc_check_kernel_write(p, n, func, ret);
 	if (hg_opt.guard_uninit)
 		hgc_guard_touch_range(p, n);
+}
+
+/* The fortified forms (a program built with _FORTIFY_SOURCE calls them where the compiler knew
+ * the buffer's size) check as the plain ones do, then make glibc's test of that size: its
+ * "buffer overflow detected" abort. */
+void __chk_fail(void) __attribute__((noreturn));
+static inline void size_test(size_t n, size_t size)
+{
+	if (n > size)
+		__chk_fail();
 }
 
 static void touch_iov(const struct iovec *iov, int n, const char *func, const void *ret)
@@ -167,10 +175,21 @@ HG_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struc
 			  : (int)syscall(SYS_statx, dirfd, path, flags, mask, st);
 }
 
+static ssize_t do_pread(int fd, void *buf, size_t n, off_t off, size_t size, const void *ret)
+{
+	touch(buf, n, "pread", ret);
+	size_test(n, size);
+	return next.pread ? next.pread(fd, buf, n, off) : syscall(SYS_pread64, fd, buf, n, off);
+}
+
 HG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-	touch(buf, n, "pread", RET);
-	return next.pread ? next.pread(fd, buf, n, off) : syscall(SYS_pread64, fd, buf, n, off);
+	return do_pread(fd, buf, n, off, SIZE_MAX, RET);
+}
+
+HG_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t size)
+{
+	return do_pread(fd, buf, n, off, size, RET);
 }
 
 HG_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
@@ -185,19 +204,37 @@ HG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
 	return next.preadv ? next.preadv(fd, iov, n, off) : syscall(SYS_preadv, fd, iov, n, off, 0);
 }
 
-HG_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
+/* recv is recvfrom without an address, as glibc makes it on x86-64. */
+static ssize_t do_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len,
+			   size_t size, const char *func, const void *ret)
 {
-	touch(buf, n, "recvfrom", RET);
+	touch(buf, n, func, ret);
 	if (from && len)
-		touch(from, *len, "recvfrom", RET);
+		touch(from, *len, func, ret);
+	size_test(n, size);
 	return next.recvfrom ? next.recvfrom(fd, buf, n, flags, from, len)
 			     : syscall(SYS_recvfrom, fd, buf, n, flags, from, len);
 }
 
+HG_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
+{
+	return do_recvfrom(fd, buf, n, flags, from, len, SIZE_MAX, "recvfrom", RET);
+}
+
+HG_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t size, int flags, struct sockaddr *from,
+				 socklen_t *len)
+{
+	return do_recvfrom(fd, buf, n, flags, from, len, size, "recvfrom", RET);
+}
+
 HG_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	touch(buf, n, "recv", RET);
-	return next.recv ? next.recv(fd, buf, n, flags) : syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+	return do_recvfrom(fd, buf, n, flags, NULL, NULL, SIZE_MAX, "recv", RET);
+}
+
+HG_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t size, int flags)
+{
+	return do_recvfrom(fd, buf, n, flags, NULL, NULL, size, "recv", RET);
 }
 
 HG_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -210,18 +247,40 @@ HG_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	return next.recvmsg ? next.recvmsg(fd, msg, flags) : syscall(SYS_recvmsg, fd, msg, flags);
 }
 
-HG_EXPORT char *getcwd(char *buf, size_t n)
+static char *do_getcwd(char *buf, size_t n, size_t size, const void *ret)
 {
-	touch(buf, n, "getcwd", RET);
+	touch(buf, n, "getcwd", ret);
+	size_test(n, size);
 	if (next.getcwd)
 		return next.getcwd(buf, n);
 	return syscall(SYS_getcwd, buf, n) < 0 ? NULL : buf;
 }
 
+HG_EXPORT char *getcwd(char *buf, size_t n)
+{
+	return do_getcwd(buf, n, SIZE_MAX, RET);
+}
+
+HG_EXPORT char *__getcwd_chk(char *buf, size_t n, size_t size)
+{
+	return do_getcwd(buf, n, size, RET);
+}
+
+static ssize_t do_readlink(const char *path, char *buf, size_t n, size_t size, const void *ret)
+{
+	touch(buf, n, "readlink", ret);
+	size_test(n, size);
+	return next.readlink ? next.readlink(path, buf, n) : syscall(SYS_readlink, path, buf, n);
+}
+
 HG_EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
 {
-	touch(buf, n, "readlink", RET);
-	return next.readlink ? next.readlink(path, buf, n) : syscall(SYS_readlink, path, buf, n);
+	return do_readlink(path, buf, n, SIZE_MAX, RET);
+}
+
+HG_EXPORT ssize_t __readlink_chk(const char *path, char *buf, size_t n, size_t size)
+{
+	return do_readlink(path, buf, n, size, RET);
 }
 
 static int do_pipe2(int fds[2], int flags, const char *func, const void *ret)
@@ -467,6 +526,7 @@ HG_EXPORT __typeof(lstat64) lstat64 __attribute__((alias("lstat")));
 HG_EXPORT __typeof(fstat64) fstat64 __attribute__((alias("fstat")));
 HG_EXPORT __typeof(fstatat64) fstatat64 __attribute__((alias("fstatat")));
 HG_EXPORT __typeof(pread64) pread64 __attribute__((alias("pread")));
+HG_EXPORT __typeof(__pread_chk) __pread64_chk __attribute__((alias("__pread_chk")));
 HG_EXPORT __typeof(preadv64) preadv64 __attribute__((alias("preadv")));
 HG_EXPORT __typeof(pwrite64) pwrite64 __attribute__((alias("pwrite")));
 HG_EXPORT __typeof(pwritev64) pwritev64 __attribute__((alias("pwritev")));

@@ -1,12 +1,18 @@
 /* intercept_fortified.c — the printf family and the string functions as a program built with
  * -O2 -D_FORTIFY_SOURCE=2 calls them (__printf_chk, __memcpy_chk, ...): one bad call per case
  * (argv[1]). The string functions take the _chk form when the destination's size is known,
- * here an array: their heap block is the source. */
+ * here an array: their heap block is the source. A heap destination of a size the compiler
+ * knows gets the _chk form too: freed, it is written within that size, which glibc's own
+ * check lets pass. */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <syslog.h>
+#include <unistd.h>
+#include <wchar.h>
 
 #include "cases.h"
 
@@ -16,6 +22,14 @@
 
 /* Arguments the compiler cannot fold: a constant "%s" argument turns snprintf into stores. */
 static volatile int seven = 7;
+
+static int open_zero(void)
+{
+	int fd = open("/dev/zero", O_RDONLY);
+	if (fd < 0)
+		abort();
+	return fd;
+}
 static const char *volatile word = "hello world";
 
 void emit_printf(void)
@@ -144,6 +158,152 @@ void copy_n_unterminated(void)
 	sink[0] = buf[0];
 }
 
+static volatile size_t six = 6, sixteen = 16;
+static const wchar_t *volatile wide = L"hello world";
+
+/* gcc and clang make a fortified mempcpy __memcpy_chk plus an addition; glibc exports
+ * __mempcpy_chk all the same, for compilers that call it. */
+void *__mempcpy_chk(void *, const void *, size_t, size_t);
+
+void mem_copy_to_end(void)
+{
+	char buf[32];
+	char *p = malloc(16);
+	memset(p, 1, 16);
+	char *end = __mempcpy_chk(buf, p, twenty_four, sizeof buf);
+	sink[0] = end[-1];
+}
+
+void wide_copy_from(void)
+{
+	wchar_t buf[8];
+	wchar_t *p = malloc(4 * sizeof(wchar_t));
+	wmemset(p, L'x', 4);
+	wmemcpy(buf, p, six);
+	sink[0] = (char)buf[0];
+}
+
+void wide_move_from(void)
+{
+	wchar_t buf[8];
+	wchar_t *p = malloc(4 * sizeof(wchar_t));
+	wmemset(p, L'x', 4);
+	wmemmove(buf, p, six);
+	sink[0] = (char)buf[0];
+}
+
+void wide_copy_freed(void)
+{
+	wchar_t buf[64];
+	wchar_t *s = malloc(16 * sizeof(wchar_t));
+	wcscpy(s, wide);
+	free(s);
+	wcscpy(buf, s);
+	sink[0] = (char)buf[0];
+}
+
+void wide_copy_n_freed(void)
+{
+	wchar_t buf[64];
+	wchar_t *s = malloc(16 * sizeof(wchar_t));
+	wcscpy(s, wide);
+	free(s);
+	wcsncpy(buf, s, six);
+	sink[0] = (char)buf[0];
+}
+
+void wide_append_freed(void)
+{
+	wchar_t buf[64] = { (wchar_t)seven };
+	wchar_t *s = malloc(8 * sizeof(wchar_t));
+	wcscpy(s, L"abc");
+	free(s);
+	wcscat(buf, s);
+	sink[0] = (char)buf[0];
+}
+
+void wide_append_n_freed(void)
+{
+	wchar_t buf[64] = { (wchar_t)seven };
+	wchar_t *s = malloc(8 * sizeof(wchar_t));
+	wcscpy(s, L"abc");
+	free(s);
+	wcsncat(buf, s, six);
+	sink[0] = (char)buf[0];
+}
+
+void clear_freed(void)
+{
+	char *p = malloc(16);
+	free(p);
+	memset(p, 0, sixteen);
+	__asm__ volatile("" : : "r"(p) : "memory"); /* not a dead store */
+}
+
+void wide_clear_freed(void)
+{
+	wchar_t *p = malloc(4 * sizeof(wchar_t));
+	free(p);
+	wmemset(p, L'y', sixteen / sizeof(wchar_t));
+	__asm__ volatile("" : : "r"(p) : "memory");
+}
+
+void read_freed(void)
+{
+	int fd = open_zero();
+	char *p = malloc(16);
+	free(p);
+	sink[0] = (char)read(fd, p, sixteen);
+}
+
+void pread_freed(void)
+{
+	int fd = open_zero();
+	char *p = malloc(16);
+	free(p);
+	sink[0] = (char)pread(fd, p, sixteen, 0);
+}
+
+void recv_freed(void)
+{
+	int sv[2];
+	char *p = malloc(16);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || write(sv[1], "0123456789abcdef", 16) != 16)
+		abort();
+	free(p);
+	sink[0] = (char)recv(sv[0], p, sixteen, 0);
+}
+
+void fread_freed(void)
+{
+	FILE *f = fopen("/dev/zero", "r");
+	char *p = malloc(16);
+	free(p);
+	sink[0] = (char)fread(p, 1, sixteen, f);
+}
+
+void fgets_freed(void)
+{
+	FILE *f = fopen("/dev/zero", "r");
+	char *p = malloc(16);
+	free(p);
+	sink[0] = fgets(p, (int)sixteen, f) != NULL;
+}
+
+void getcwd_freed(void)
+{
+	char *p = malloc(64);
+	free(p);
+	sink[0] = getcwd(p, sixteen * 4) != NULL;
+}
+
+void readlink_freed(void)
+{
+	char *p = malloc(16);
+	free(p);
+	sink[0] = (char)readlink("/proc/self/exe", p, sixteen);
+}
+
 /* The compiler knows the block's size here: glibc's own check still stops the call. */
 void glibc_check(void)
 {
@@ -152,12 +312,25 @@ void glibc_check(void)
 	sink[0] = d[0];
 }
 
+/* The same for __memset_chk, which heapguard reports before glibc's check ends the process. */
+void clear_past_known(void)
+{
+	char *p = malloc(16);
+	memset(p, 0, sixteen + 4);
+	sink[0] = p[0];
+}
+
 static const struct test_case CASES[] = {
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "dprintf", emit_dprintf },
 	{ "vfprintf", emit_vfprintf }, { "syslog", emit_syslog }, { "snprintf", format }, { "sprintf", print_into },
 	{ "vsprintf", vprint_into }, { "memcpy", copy_from }, { "memmove", move_from },
 	{ "strcpy", copy_freed }, { "strcat", append_unterminated }, { "strncpy", copy_n_unterminated },
-	{ "glibc-check", glibc_check },
+	{ "mempcpy", mem_copy_to_end }, { "wmemcpy", wide_copy_from }, { "wmemmove", wide_move_from },
+	{ "wcscpy", wide_copy_freed }, { "wcsncpy", wide_copy_n_freed }, { "wcscat", wide_append_freed },
+	{ "wcsncat", wide_append_n_freed }, { "memset", clear_freed }, { "wmemset", wide_clear_freed },
+	{ "read", read_freed }, { "pread", pread_freed }, { "recv", recv_freed }, { "fread", fread_freed },
+	{ "fgets", fgets_freed }, { "getcwd", getcwd_freed }, { "readlink", readlink_freed },
+	{ "glibc-check", glibc_check }, { "memset-known", clear_past_known },
 };
 
 int main(int argc, char **argv)
