@@ -4,7 +4,6 @@
 
 #include "check/check.h"
 
-void hgc_table_init(void);
 /* Where the record of the block holding an address sits, the block's key (its core), and
  * the room the allocator gave it. */
 struct hgc_slot {
