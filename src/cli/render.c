@@ -164,18 +164,21 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 		free(t.s);
 		return;
 	}
-	if (o->quiet)
-		return;
-	for (size_t i = 0; i < rep->not_checked.count; i++) /* children: the main one is above */
+	/* Children (the main one is above), also with --quiet: what they ran went unchecked, and
+	 * silence would say that all was checked. */
+	for (size_t i = 0; i < rep->not_checked.count; i++)
 		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid,
 			       ((const struct hg_unchecked *)rep->not_checked.items[i])->text);
-	if (tot.suppressed_errors)
-		hg_text_printf(&t, "==%d== SUPPRESSED: %llu errors from %llu contexts\n", pid,
-			       (unsigned long long)tot.suppressed_errors,
-			       (unsigned long long)tot.suppressed_contexts);
-	hg_text_printf(&t, "==%d== ERROR SUMMARY: %llu errors from %llu contexts\n", pid,
-		       (unsigned long long)tot.errors, (unsigned long long)tot.contexts);
-	fwrite(t.s, 1, t.len, o->out);
+	if (!o->quiet) {
+		if (tot.suppressed_errors)
+			hg_text_printf(&t, "==%d== SUPPRESSED: %llu errors from %llu contexts\n", pid,
+				       (unsigned long long)tot.suppressed_errors,
+				       (unsigned long long)tot.suppressed_contexts);
+		hg_text_printf(&t, "==%d== ERROR SUMMARY: %llu errors from %llu contexts\n", pid,
+			       (unsigned long long)tot.errors, (unsigned long long)tot.contexts);
+	}
+	if (t.len)
+		fwrite(t.s, 1, t.len, o->out);
 	fflush(o->out);
 	free(t.s);
 }
