@@ -2,7 +2,7 @@
 
 # The order in which `make demo` shows them: the errors, then a correct program for comparison.
 EXAMPLE_NAMES := heap-overflow off-by-one use-after-free double-free invalid-free-interior \
-	invalid-free-stack leak uninitialized-read unallocated-strcpy clean
+	invalid-free-stack leak uninitialized-read unallocated-strcpy overlapping-copy clean
 EXAMPLE_BINS := $(EXAMPLE_NAMES:%=$(BUILD)/examples/%)
 
 # The examples are there to be run under heapguard, so they bring the library and command along.

@@ -15,6 +15,7 @@ from checklib import Tap, build, src  # noqa: E402
 import checklib  # noqa: E402
 
 HBO, UAF, UNINIT = "heap-buffer-overflow", "heap-use-after-free", "uninitialized-read"
+OVERLAP = "param-overlap"
 
 # (case, kind, access, func, size, relation, distance, block size, function of frame #0 of
 #  both the access and the allocated-by stacks[, freed-by #0[, access #0 when it differs]])
@@ -60,6 +61,9 @@ ERRORS = [
     ("strstr", HBO, "read", "strstr", 9, "after", 0, 8, "unterminated", None, "find_past"),
     ("strcasecmp", HBO, "read", "strcasecmp", 9, "after", 0, 8, "unterminated", None, "compare_case_past"),
     ("strnlen", HBO, "read", "strnlen", 9, "after", 0, 8, "unterminated", None, "measure_n_past"),
+    # the destination is reported, inside its block; the source in the detail line
+    ("memcpy-overlap", OVERLAP, "write", "memcpy", 20, "inside", 4, 64, "shift_in_place"),
+    ("strcpy-overlap", OVERLAP, "write", "strcpy", 8, "inside", 0, 32, "unquote"),
 ]
 # Uninitialized output: (case, func, size output from the block, offset of the first
 # never-written byte = distance inside the block, block size, function)
@@ -134,6 +138,8 @@ FORTIFIED = [
      "getcwd_freed"),
     ("readlink", "__readlink_chk", UAF, "write", "readlink", 16, "inside", 0, 16, "readlink_freed",
      "readlink_freed", "readlink_freed"),
+    ("memcpy-overlap", "__memcpy_chk", OVERLAP, "write", "memcpy", 20, "inside", 4, 64, "shift_in_place",
+     "shift_in_place"),
 ]
 
 
@@ -161,7 +167,7 @@ def expect(r, kind, access, func, size, relation, distance, block_size, top, fre
 
 def main():
     tap = Tap()
-    tap.plan(len(ERRORS) + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 3)
+    tap.plan(len(ERRORS) + 1 + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 3)
     # -w: gcc sees some of the bugs these programs commit on purpose
     errors, uninit, clean = (build(src(n + ".c"), ("-fno-builtin", "-w"))
                              for n in ("intercept_errors", "intercept_uninit", "intercept_clean"))
@@ -170,6 +176,15 @@ def main():
         rc, out, err, r = run([errors, case])
         why = expect(r, *exp) + ([] if rc == 0 else ["exit status %d" % rc])
         tap.check("%s: %s by %s()" % (case, exp[0], exp[2]), why and why + err.splitlines()[:40])
+    # an overlap outside the heap: no block, the source in the detail line
+    rc, out, err, r = run([errors, "memcpy-overlap-stack"])
+    why = hgreport.mismatches(r, kind=OVERLAP, access="write", func="memcpy", size=16, top="shift_on_stack",
+                              detail="the source, 16 bytes at 0x")
+    e = r["errors"][0] if r["errors"] else {}
+    why += [] if e.get("block", 1) is None else ["a block line for stack memory: %r" % (e.get("block"),)]
+    m = re.search(r"the source, 16 bytes at (0x[0-9a-f]+),", e.get("detail") or "")
+    why += [] if m and int(m.group(1), 16) == e.get("addr", 0) - 1 else ["the source is not the destination - 1"]
+    tap.check("memcpy-overlap-stack: %s by memcpy() of stack memory" % OVERLAP, why and why + err.splitlines()[:40])
     for case, func, size, distance, block_size, top in UNINITS:
         rc, out, err, r = run([uninit, case])
         why = expect(r, UNINIT, "read", func, size, "inside", distance, block_size, top)

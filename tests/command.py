@@ -156,6 +156,21 @@ def json_off_by_one():
 
 
 @test
+def json_overlapping_copy():
+    src = example_src("overlapping-copy")
+    _, _, err, doc = hg_json([example("overlapping-copy")])
+    e = one_error(doc, "param-overlap") or {}
+    b = e.get("block", {})
+    # "    indented text": strcpy writes the 13 bytes of "indented text" and its NUL at the start
+    why = fields("error", e, {"access": "write", "size": 14}) + fields("block", b, {"size": 64, "offset": 0})
+    why += [] if re.match(r"the source, 14 bytes at 0x[0-9a-f]+, overlaps the destination$", e.get("detail", "")) \
+        else ["detail %r" % e.get("detail")]
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "trim_left", src, source_line(src, "BUG"))
+    why += frame_is("alloc_stack[0]", nth(b.get("alloc_stack"), 0), "main", src, source_line(src, "malloc(64)"))
+    return why + ([] if 'trimmed: "indented text"' in err else ["the program's output: %r" % err])
+
+
+@test
 def json_use_after_free():
     src = example_src("use-after-free")
     _, _, _, doc = hg_json([example("use-after-free")])

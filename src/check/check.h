@@ -194,7 +194,7 @@ void hgc_line_start(struct hg_buf *b);
 struct hgc_error {
 	const char *kind;      /* stable id: heap-buffer-overflow, heap-use-after-free, double-free,
 				  invalid-free, alloc-dealloc-mismatch, uninitialized-read,
-				  invalid-access, allocation-size-too-big */
+				  invalid-access, allocation-size-too-big, param-overlap */
 	const char *access;    /* "read", "write", "free", "realloc", or NULL */
 	const char *func;      /* the API or intercepted call, or NULL */
 	uintptr_t addr;        /* the bad address */

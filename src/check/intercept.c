@@ -11,6 +11,7 @@
 #include <wchar.h>
 
 #include "alloc/span.h"
+#include "base/fmt.h"
 #include "base/options.h"
 #include "check/check.h"
 #include "os/os.h"
@@ -289,6 +290,44 @@ static HG_NOINLINE void check2(const void *r, size_t nr, void *w, size_t nw, int
 	leave();
 }
 
+/* ---- overlapping copies ----
+ * memcpy, strcpy and their kin are undefined when what they write overlaps what they read
+ * (memmove is not): glibc's vector copies go forwards or backwards by size and alignment, so
+ * the result changes from machine to machine. Every memcpy is tested (two subtractions); the
+ * string copies where a heap string made the check measure them. One pointer for both, as
+ * gcc's code for a struct assigned to itself passes, is let through, as ASan does. */
+HG_INLINE int overlap(const void *d, size_t nd, const void *s, size_t ns)
+{
+	uintptr_t a = (uintptr_t)d, b = (uintptr_t)s;
+	return a != b && nd && ns && (a - b < ns || b - a < nd);
+}
+
+/* Reports the copy; inside a check. The block is the destination's, else the source's. */
+static HG_NOINLINE void overlap_report(const void *d, size_t nd, const void *s, size_t ns, const char *func)
+{
+	struct hgc_error e = { .kind = "param-overlap", .access = "write", .func = func,
+			       .addr = (uintptr_t)d, .size = nd };
+	e.has_block = hgc_lookup(d, &e.block) || hgc_lookup(s, &e.block);
+	struct hg_buf text = { .len = 0 };
+	hg_buf_str(&text, "the source, ");
+	hg_buf_dec(&text, ns);
+	hg_buf_str(&text, " bytes at ");
+	hg_buf_hex(&text, (uintptr_t)s);
+	hg_buf_str(&text, ", overlaps the destination");
+	text.text[text.len] = 0; /* short: never full */
+	e.detail = text.text;
+	hgc_report(&e);
+}
+
+static HG_NOINLINE void overlap_slow(const void *d, size_t nd, const void *s, size_t ns, const char *func,
+				     const void *ret)
+{
+	if (!enter(ret))
+		return;
+	overlap_report(d, nd, s, ns, func);
+	leave();
+}
+
 /* ---- strings ---- */
 
 /* Length of the string at s, in units of `unit` bytes, at most max, as the real function
@@ -346,6 +385,12 @@ static HG_NOINLINE size_t str_check(enum str_op op, void *d, const void *s, size
 	int bad = 0, dbad = 0;
 	size_t dlen = op == STR_APPEND ? str_extent(d, SIZE_MAX, unit, func, &dbad) : 0;
 	size_t len = str_extent(s, max, unit, func, &bad);
+	/* What it reads of s (the NUL too, when it comes before max), and writes at w. */
+	size_t nread = (len < max ? len + 1 : len) * unit;
+	char *w = (char *)d + dlen * unit;
+	size_t nwrite = op == STR_COPY_N ? max * unit : op == STR_APPEND && len == max ? (len + 1) * unit : nread;
+	if (op != STR_READ && overlap(w, nwrite, s, nread))
+		overlap_report(w, nwrite, s, nread, func);
 	if (op == STR_COPY_N)
 		hgc_check_access(d, max * unit, 1, func);
 	else if (op != STR_READ && !bad && !dbad)
@@ -558,6 +603,8 @@ static HG_NOINLINE void *memcpy_slow(void *d, const void *s, size_t n, const voi
 
 HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 {
+	if (unlikely(overlap(d, n, s, n)))
+		overlap_slow(d, n, s, n, "memcpy", RET);
 	if (n && (may_be_heap(s, n) || may_be_heap(d, n)))
 		return memcpy_slow(d, s, n, RET);
 	return real.memcpy(d, s, n);
@@ -565,28 +612,31 @@ HG_EXPORT void *memcpy(void *restrict d, const void *restrict s, size_t n)
 
 /* The fortified forms (and the string ones' below) leave their size check to glibc's: the
  * report comes first, then glibc's abort when the compiler knew the object too small. */
-HG_INLINE void copy_check(void *d, const void *s, size_t bytes, const char *func, const void *ret)
+HG_INLINE void copy_check(void *d, const void *s, size_t bytes, int may_overlap, const char *func,
+			  const void *ret)
 {
+	if (unlikely(!may_overlap && overlap(d, bytes, s, bytes)))
+		overlap_slow(d, bytes, s, bytes, func, ret);
 	if (bytes && (may_be_heap(s, bytes) || may_be_heap(d, bytes)))
 		check2(s, bytes, d, bytes, 0, func, ret);
 }
 
-#define COPY_CHK(name, type, unit)                                                             \
+#define COPY_CHK(name, type, unit, may_overlap)                                                \
 	HG_EXPORT type *__##name##_chk(type *restrict d, const type *restrict s, size_t n, size_t size) \
 	{                                                                                      \
-		copy_check(d, s, n * (unit), #name, RET);                                      \
+		copy_check(d, s, n * (unit), may_overlap, #name, RET);                         \
 		return NEXT(__##name##_chk)(d, s, n, size);                                    \
 	}
 /* Those without a fast path of their own: the plain function is the _chk one, size unknown. */
-#define COPY_FUNCS(name, type, unit)                                                           \
+#define COPY_FUNCS(name, type, unit, may_overlap)                                              \
 	HG_EXPORT type *name(type *restrict d, const type *restrict s, size_t n)               \
 	{                                                                                      \
-		copy_check(d, s, n * (unit), #name, RET);                                      \
+		copy_check(d, s, n * (unit), may_overlap, #name, RET);                         \
 		return NEXT(__##name##_chk)(d, s, n, (size_t)-1);                              \
 	}                                                                                      \
-	COPY_CHK(name, type, unit)
-COPY_CHK(memcpy, void, 1)
-COPY_FUNCS(mempcpy, void, 1)
+	COPY_CHK(name, type, unit, may_overlap)
+COPY_CHK(memcpy, void, 1, 0)
+COPY_FUNCS(mempcpy, void, 1, 0)
 
 static HG_NOINLINE void *memmove_slow(void *d, const void *s, size_t n, const void *ret)
 {
@@ -601,9 +651,9 @@ HG_EXPORT void *memmove(void *d, const void *s, size_t n)
 	return real.memmove(d, s, n);
 }
 
-COPY_CHK(memmove, void, 1)
-COPY_FUNCS(wmemcpy, wchar_t, WSIZE)
-COPY_FUNCS(wmemmove, wchar_t, WSIZE)
+COPY_CHK(memmove, void, 1, 1)
+COPY_FUNCS(wmemcpy, wchar_t, WSIZE, 0)
+COPY_FUNCS(wmemmove, wchar_t, WSIZE, 1)
 
 static HG_NOINLINE void *memset_slow(void *d, int c, size_t n, const void *ret)
 {

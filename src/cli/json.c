@@ -85,6 +85,10 @@ static void error_object(FILE *out, const struct hg_error *e)
 	fprintf(out, ",\"address\":\"0x%llx\",\"size\":%llu,\"thread\":%u,\"count\":%llu,\"pid\":%d",
 		(unsigned long long)e->address, (unsigned long long)e->size, e->thread,
 		(unsigned long long)e->count, e->pid);
+	if (e->detail) {
+		fputs(",\"detail\":", out);
+		hg_json_string(out, e->detail);
+	}
 	fputs(",\"stack\":", out);
 	frames(out, e->stack);
 	if (e->has_block) {

@@ -25,6 +25,7 @@ static const struct rule RULES[] = {
 	{ "uninitialized-read", "Use of heap memory that was never written", "error" },
 	{ "invalid-access", "Access to memory that is neither heap nor mapped", "error" },
 	{ "allocation-size-too-big", "An allocation request larger than any heap can serve", "error" },
+	{ "param-overlap", "A copy whose source and destination overlap", "error" },
 	{ "definitely-lost", "Heap memory leaked: no pointer to it is left", "error" },
 	{ "indirectly-lost", "Heap memory leaked: reachable only from leaked blocks", "error" },
 	{ "possibly-lost", "Heap memory only reachable through interior pointers", "warning" },

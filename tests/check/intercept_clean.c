@@ -23,6 +23,8 @@ static void clean_memory(void)
 	b[0] = 'b';
 	memcpy(b, b, 0);          /* empty ranges are no access */
 	memcpy(NULL, NULL, 0);
+	memcpy(b, b, 32);         /* one pointer for both: gcc's struct self-assignment */
+	memcpy(a + 16, a, 16);    /* adjacent, not overlapping */
 	printf("memcmp %d %d\n", memcmp(a, b, 32) < 0, memcmp(a + 1, b + 1, 31));
 	wchar_t *w = malloc(8 * sizeof(wchar_t)), *v = malloc(8 * sizeof(wchar_t));
 	wmemset(w, L'w', 8);

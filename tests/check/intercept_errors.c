@@ -297,6 +297,27 @@ void release(char *p)
 	free(p);
 }
 
+void shift_in_place(void)
+{
+	char *p = malloc(64);
+	memset(p, 'o', 64);
+	memcpy(p + 4, p, 20); /* memmove's job */
+}
+
+void unquote(void)
+{
+	char *s = malloc(32);
+	strcpy(s, "\"quoted\"");
+	strcpy(s, s + 1); /* 8 bytes and the NUL, each read before it is overwritten or not */
+}
+
+void shift_on_stack(void)
+{
+	char buf[32] = "0123456789abcdefghijklmnopqrstu";
+	memcpy(buf + 1, buf, 16);
+	sink[0] = buf[1];
+}
+
 void use_after_free(void)
 {
 	char *p = malloc(16);
@@ -319,6 +340,7 @@ static const struct test_case CASES[] = {
 	{ "fread_unlocked", read_block_unlocked }, { "strcmp", compare_past }, { "strncmp", compare_n_past },
 	{ "strchr", search_past }, { "strrchr", search_last_past }, { "memchr", search_bytes_past },
 	{ "strstr", find_past }, { "strcasecmp", compare_case_past }, { "strnlen", measure_n_past },
+	{ "memcpy-overlap", shift_in_place }, { "strcpy-overlap", unquote }, { "memcpy-overlap-stack", shift_on_stack },
 };
 
 int main(int argc, char **argv)

@@ -158,7 +158,7 @@ void copy_n_unterminated(void)
 	sink[0] = buf[0];
 }
 
-static volatile size_t six = 6, sixteen = 16;
+static volatile size_t six = 6, sixteen = 16, twenty = 20;
 static const wchar_t *volatile wide = L"hello world";
 
 /* gcc and clang make a fortified mempcpy __memcpy_chk plus an addition; glibc exports
@@ -304,6 +304,15 @@ void readlink_freed(void)
 	sink[0] = (char)readlink("/proc/self/exe", p, sixteen);
 }
 
+/* Within a block of a size the compiler knows: memmove's job. */
+void shift_in_place(void)
+{
+	char *p = malloc(64);
+	memset(p, 'o', 64);
+	memcpy(p + 4, p, twenty);
+	sink[0] = p[4];
+}
+
 /* The compiler knows the block's size here: glibc's own check still stops the call. */
 void glibc_check(void)
 {
@@ -330,7 +339,7 @@ static const struct test_case CASES[] = {
 	{ "wcsncat", wide_append_n_freed }, { "memset", clear_freed }, { "wmemset", wide_clear_freed },
 	{ "read", read_freed }, { "pread", pread_freed }, { "recv", recv_freed }, { "fread", fread_freed },
 	{ "fgets", fgets_freed }, { "getcwd", getcwd_freed }, { "readlink", readlink_freed },
-	{ "glibc-check", glibc_check }, { "memset-known", clear_past_known },
+	{ "memcpy-overlap", shift_in_place }, { "glibc-check", glibc_check }, { "memset-known", clear_past_known },
 };
 
 int main(int argc, char **argv)
