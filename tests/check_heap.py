@@ -4,6 +4,7 @@ realloc or exit, with the block, offsets and stacks asserted; exit statuses; the
 through the heapguard command. Prints TAP. Usage: tests/check_heap.py [BUILD_DIR]"""
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -189,6 +190,16 @@ rc, out, err, r = run([mismatch, "malloc-delete"])
 check("malloc released with delete",
       expect_error(r, "alloc-dealloc-mismatch", top="drop_malloced",
                    detail="allocated with malloc(), released with operator delete"))
+imports = subprocess.run(["nm", "-u", mismatch], capture_output=True, text=True).stdout
+sized = [] if "_ZdlPvm" in imports else ["the build calls no sized operator delete"]
+rc, out, err, r = run([mismatch, "sized-delete"])
+check("a class deleted through a base without a virtual destructor: the sized delete's size",
+      sized + expect_error(r, "alloc-dealloc-mismatch", None, 0, "operator delete", relation="inside", distance=0,
+                           block_size=32, top="drop_shape", alloc_top="main",
+                           detail="allocated with operator new for 32 bytes, released with operator delete for 4 bytes"))
+rc, out, err, r = run([mismatch, "sized-clean"])
+check("sized deletes of the right size (a virtual destructor, arrays with a cookie): no error",
+      sized + ([] if not r["errors"] and rc == 0 else ["rc %d, errors %r" % (rc, r["errors"])]))
 
 rc, out, err, r = run([cases, "double-free"], "leak_check=no:error_exitcode=23")
 check("error_exitcode=23 after an error", [] if rc == 23 else ["rc %d" % rc])

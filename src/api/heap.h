@@ -37,7 +37,13 @@ HG_INLINE void *heap_calloc(size_t n)
 }
 HG_INLINE void heap_free(void *p, int kind, const char *func)
 {
-	hgc_free(p, (enum hgc_alloc_kind)kind, func, HGC_SLOT);
+	hgc_free(p, (enum hgc_alloc_kind)kind, 0, func, HGC_SLOT);
+	HGC_KEEP_FRAME();
+}
+/* A sized operator delete: n must be the size the block was allocated with. */
+HG_INLINE void heap_free_sized(void *p, size_t n, int kind, const char *func)
+{
+	hgc_free(p, (enum hgc_alloc_kind)kind, n, func, HGC_SLOT);
 	HGC_KEEP_FRAME();
 }
 HG_INLINE void *heap_realloc(void *p, size_t n)
@@ -106,6 +112,7 @@ HG_INLINE void heap_free(void *p, int kind, const char *func)
 	(void)kind;
 	hg_free(p, func);
 }
+#define heap_free_sized(p, n, kind, func) ((void)(n), heap_free(p, kind, func))
 
 /* Moves the block to a new one of n bytes; the old one is freed only on success. */
 static inline void *heap_realloc_move(void *p, size_t old_usable, size_t n)

@@ -54,6 +54,9 @@ static inline void *new_fast(size_t n, int kind, int nothrow)
 
 #define DELETE(p) heap_free(p, HEAP_BY_NEW, "operator delete")
 #define DELETE_ARRAY(p) heap_free(p, HEAP_BY_NEW_ARRAY, "operator delete[]")
+/* The sized forms: the checking library compares n with the block's size. */
+#define DELETE_SIZED(p, n) heap_free_sized(p, n, HEAP_BY_NEW, "operator delete")
+#define DELETE_ARRAY_SIZED(p, n) heap_free_sized(p, n, HEAP_BY_NEW_ARRAY, "operator delete[]")
 
 /* operator new / new[]: plain, nothrow, aligned, aligned nothrow */
 API void *_Znwm(size_t n) { return new_fast(n, HEAP_BY_NEW, 0); }
@@ -68,13 +71,13 @@ API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) 
 /* operator delete / delete[]: plain, sized, nothrow, aligned, sized aligned, aligned nothrow */
 API void _ZdlPv(void *p) { DELETE(p); }
 API void _ZdaPv(void *p) { DELETE_ARRAY(p); }
-API void _ZdlPvm(void *p, size_t n) { (void)n; DELETE(p); }
-API void _ZdaPvm(void *p, size_t n) { (void)n; DELETE_ARRAY(p); }
+API void _ZdlPvm(void *p, size_t n) { DELETE_SIZED(p, n); }
+API void _ZdaPvm(void *p, size_t n) { DELETE_ARRAY_SIZED(p, n); }
 API void _ZdlPvRKSt9nothrow_t(void *p, const void *t) { (void)t; DELETE(p); }
 API void _ZdaPvRKSt9nothrow_t(void *p, const void *t) { (void)t; DELETE_ARRAY(p); }
 API void _ZdlPvSt11align_val_t(void *p, size_t a) { (void)a; DELETE(p); }
 API void _ZdaPvSt11align_val_t(void *p, size_t a) { (void)a; DELETE_ARRAY(p); }
-API void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; DELETE(p); }
-API void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; DELETE_ARRAY(p); }
+API void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)a; DELETE_SIZED(p, n); }
+API void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)a; DELETE_ARRAY_SIZED(p, n); }
 API void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) { (void)a; (void)t; DELETE(p); }
 API void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) { (void)a; (void)t; DELETE_ARRAY(p); }

@@ -235,7 +235,8 @@ void hgc_report_counts(void);
 /* ---- the checked heap (heap.c): what api/ calls in the check build ---- */
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
 		const uintptr_t *slot);
-void hgc_free(void *p, enum hgc_alloc_kind kind, const char *func, const uintptr_t *slot);
+/* sized: the size a sized operator delete was given, which must be the block's (0: none). */
+void hgc_free(void *p, enum hgc_alloc_kind kind, size_t sized, const char *func, const uintptr_t *slot);
 void *hgc_realloc(void *p, size_t n, const uintptr_t *slot);
 /* The requested size of the live block at p (0 when p is not one): programs that trust
  * malloc_usable_size then never write into the redzone. */

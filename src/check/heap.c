@@ -435,6 +435,7 @@ enum verdict { FREE_OK, FREE_MISMATCH, FREE_INTERIOR, FREE_DOUBLE, FREE_GONE };
 struct free_ctx {
 	const char *p;
 	enum hgc_alloc_kind kind;
+	size_t sized; /* the size a sized operator delete was given; 0: none */
 	uint32_t stack, thread;
 	struct hgc_block copy;
 };
@@ -455,7 +456,7 @@ static int judge_free(struct hgc_block *b, void *arg)
 	b->free_stack = c->stack;
 	b->free_thread = c->thread;
 	c->copy = *b;
-	return b->kind == c->kind ? FREE_OK : FREE_MISMATCH;
+	return b->kind == c->kind && (!c->sized || c->sized == b->size) ? FREE_OK : FREE_MISMATCH;
 }
 
 static void report_bad_free(const char *kind, const char *func, const void *p, uint32_t stack,
@@ -479,10 +480,12 @@ static const char *describe_foreign(const void *p)
 	return "the address is not in any block heapguard allocated (a global, or memory from elsewhere)";
 }
 
-/* Frees p, allocated by `kind`; returns 1 when it was a live block (now in the quarantine). */
-static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func, const uintptr_t *slot)
+/* Frees p, allocated by `kind` (and of `sized` bytes, when not 0); returns 1 when it was a
+ * live block (now in the quarantine). */
+static int free_checked(void *p, enum hgc_alloc_kind kind, size_t sized, const char *func,
+			const uintptr_t *slot)
 {
-	struct free_ctx c = { .p = p, .kind = kind, .thread = hgc_thread_id() };
+	struct free_ctx c = { .p = p, .kind = kind, .sized = sized, .thread = hgc_thread_id() };
 	struct hgc_slot at = hgc_table_find(p); /* the capture hides the record's cache miss */
 	c.stack = hgc_stack_capture(slot);
 	int v = hgc_table_update(at, judge_free, &c);
@@ -499,11 +502,23 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func, con
 		report_bad_free("double-free", func, p, c.stack, &c.copy, NULL);
 		return 0;
 	case FREE_MISMATCH: {
+		/* Or a sized delete told another size: a class deleted through a base pointer
+		 * whose destructor is not virtual (ASan's new-delete-type-mismatch). */
 		struct hg_buf d = { .len = 0 };
 		hg_buf_str(&d, "allocated with ");
 		hg_buf_str(&d, KIND_NAMES[c.copy.kind]);
-		hg_buf_str(&d, ", released with ");
-		hg_buf_str(&d, FREE_NAMES[kind]);
+		if (c.copy.kind == kind) {
+			hg_buf_str(&d, " for ");
+			hg_buf_dec(&d, c.copy.size);
+			hg_buf_str(&d, " bytes, released with ");
+			hg_buf_str(&d, FREE_NAMES[kind]);
+			hg_buf_str(&d, " for ");
+			hg_buf_dec(&d, sized);
+			hg_buf_str(&d, " bytes");
+		} else {
+			hg_buf_str(&d, ", released with ");
+			hg_buf_str(&d, FREE_NAMES[kind]);
+		}
 		d.text[d.len] = 0; /* short: never full */
 		report_bad_free("alloc-dealloc-mismatch", func, p, c.stack, &c.copy, d.text);
 		break;
@@ -519,12 +534,12 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, const char *func, con
 	return 1;
 }
 
-void hgc_free(void *p, enum hgc_alloc_kind kind, const char *func, const uintptr_t *slot)
+void hgc_free(void *p, enum hgc_alloc_kind kind, size_t sized, const char *func, const uintptr_t *slot)
 {
 	if (!p)
 		return;
 	int saved = errno;
-	free_checked(p, kind, func, slot);
+	free_checked(p, kind, sized, func, slot);
 	errno = saved;
 }
 
@@ -534,7 +549,7 @@ void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
 {
 	struct hgc_block b;
 	if (!hgc_lookup(p, &b) || b.user != (char *)p || b.state != HGC_LIVE) {
-		free_checked(p, HGC_BY_MALLOC, "realloc", slot); /* reports it */
+		free_checked(p, HGC_BY_MALLOC, 0, "realloc", slot); /* reports it */
 		errno = EINVAL;
 		return NULL;
 	}
@@ -545,7 +560,7 @@ void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
 	if (!q)
 		return NULL;
 	hgc_memcpy(q, p, keep);
-	free_checked(p, HGC_BY_MALLOC, "realloc", slot);
+	free_checked(p, HGC_BY_MALLOC, 0, "realloc", slot);
 	return q;
 }
 
