@@ -260,9 +260,10 @@ size_t hgc_leak_check(int at_exit);
 void hgc_intercept_init(void);
 /* The same for the system-call wrappers of syscalls.c. */
 void hgc_syscalls_init(void);
-/* A buffer of n bytes that the system call behind `func` may fill (syscalls.c): reported as
- * read()'s is when it runs off its block (intercept.c). ret: the caller's return address. */
-void hgc_check_kernel_write(void *p, size_t n, const char *func, const void *ret);
+/* n bytes at p that `func` may write, a fill or the system call behind it (syscalls.c):
+ * reported when they run off their block or into a freed one. ret: the caller's return
+ * address. */
+void hgc_check_write(void *p, size_t n, const char *func, const void *ret);
 /* A buffer of n bytes that the system call behind `func` sends out: checked as write()'s is,
  * for bytes outside its block and bytes never written. */
 void hgc_check_kernel_read(const void *p, size_t n, const char *func, const void *ret);

@@ -668,27 +668,27 @@ HG_EXPORT void *memset(void *d, int c, size_t n)
 	return hgc_real_memset(d, c, n);
 }
 
-HG_INLINE void fill_check(void *d, size_t bytes, const char *func, const void *ret)
+void hgc_check_write(void *p, size_t n, const char *func, const void *ret)
 {
-	if (bytes && may_be_heap(d, bytes))
-		check2(NULL, 0, d, bytes, 0, func, ret);
+	if (n && may_be_heap(p, n))
+		check2(NULL, 0, p, n, 0, func, ret);
 }
 
 HG_EXPORT void *__memset_chk(void *d, int c, size_t n, size_t size)
 {
-	fill_check(d, n, "memset", RET);
+	hgc_check_write(d, n, "memset", RET);
 	return NEXT(__memset_chk)(d, c, n, size);
 }
 
 HG_EXPORT wchar_t *wmemset(wchar_t *d, wchar_t c, size_t n)
 {
-	fill_check(d, n * WSIZE, "wmemset", RET);
+	hgc_check_write(d, n * WSIZE, "wmemset", RET);
 	return NEXT(__wmemset_chk)(d, c, n, (size_t)-1);
 }
 
 HG_EXPORT wchar_t *__wmemset_chk(wchar_t *d, wchar_t c, size_t n, size_t size)
 {
-	fill_check(d, n * WSIZE, "wmemset", RET);
+	hgc_check_write(d, n * WSIZE, "wmemset", RET);
 	return NEXT(__wmemset_chk)(d, c, n, size);
 }
 
@@ -967,24 +967,18 @@ HG_EXPORT int __sprintf_chk(char *restrict s, int flag, size_t slen, const char 
 	return r;
 }
 
-/* ---- input: the destination is all the call may write ---- */
-
-void hgc_check_kernel_write(void *p, size_t n, const char *func, const void *ret)
-{
-	if (n && may_be_heap(p, n))
-		check2(NULL, 0, p, n, 0, func, ret);
-}
+/* ---- input: the destination is all the call may write (hgc_check_write) ---- */
 
 HG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-	hgc_check_kernel_write(buf, n, "read", RET);
+	hgc_check_write(buf, n, "read", RET);
 	return real_read(fd, buf, n);
 }
 
 /* The fortified forms: the check, then glibc's of the size the compiler knew. */
 HG_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t size)
 {
-	hgc_check_kernel_write(buf, n, "read", RET);
+	hgc_check_write(buf, n, "read", RET);
 	return NEXT(__read_chk)(fd, buf, n, size);
 }
 
@@ -996,7 +990,7 @@ HG_INLINE void fread_check(void *p, size_t size, size_t n, const char *func, con
 {
 	size_t bytes;
 	if (!__builtin_mul_overflow(size, n, &bytes))
-		hgc_check_kernel_write(p, bytes, func, ret);
+		hgc_check_write(p, bytes, func, ret);
 }
 
 #define FREAD_FUNCS(name, real_name)                                                           \
@@ -1018,13 +1012,13 @@ FREAD_FUNCS(fread_unlocked, NEXT(fread_unlocked))
 	HG_EXPORT char *name(char *restrict s, int n, FILE *restrict fp)                       \
 	{                                                                                      \
 		if (n > 0)                                                                     \
-			hgc_check_kernel_write(s, (size_t)n, #name, RET);                      \
+			hgc_check_write(s, (size_t)n, #name, RET);                             \
 		return real_name(s, n, fp);                                                    \
 	}                                                                                      \
 	HG_EXPORT char *__##name##_chk(char *restrict s, size_t size, int n, FILE *restrict fp) \
 	{                                                                                      \
 		if (n > 0)                                                                     \
-			hgc_check_kernel_write(s, (size_t)n, #name, RET);                      \
+			hgc_check_write(s, (size_t)n, #name, RET);                             \
 		return NEXT(__##name##_chk)(s, size, n, fp);                                   \
 	}
 FGETS_FUNCS(fgets, real_fgets)

@@ -88,7 +88,7 @@ static inline void touch(void *p, size_t n, const char *func, const void *ret)
 {
 	if (!p)
 		return;
-	hgc_check_kernel_write(p, n, func, ret);
+	hgc_check_write(p, n, func, ret);
 	if (hg_opt.guard_uninit)
 		hgc_guard_touch_range(p, n);
 }
