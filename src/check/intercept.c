@@ -385,16 +385,17 @@ static HG_NOINLINE size_t str_check(enum str_op op, void *d, const void *s, size
 	int bad = 0, dbad = 0;
 	size_t dlen = op == STR_APPEND ? str_extent(d, SIZE_MAX, unit, func, &dbad) : 0;
 	size_t len = str_extent(s, max, unit, func, &bad);
-	/* What it reads of s (the NUL too, when it comes before max), and writes at w. */
-	size_t nread = (len < max ? len + 1 : len) * unit;
-	char *w = (char *)d + dlen * unit;
-	size_t nwrite = op == STR_COPY_N ? max * unit : op == STR_APPEND && len == max ? (len + 1) * unit : nread;
-	if (op != STR_READ && overlap(w, nwrite, s, nread))
-		overlap_report(w, nwrite, s, nread, func);
-	if (op == STR_COPY_N)
-		hgc_check_access(d, max * unit, 1, func);
-	else if (op != STR_READ && !bad && !dbad)
-		hgc_check_access((char *)d + dlen * unit, (len + 1) * unit, 1, func);
+	if (op != STR_READ) {
+		/* What it reads of s (the NUL too, when it comes before max), and writes at w: the
+		 * string and a NUL, or (strncpy) max units. */
+		size_t nread = (len < max ? len + 1 : len) * unit;
+		char *w = (char *)d + dlen * unit;
+		size_t nwrite = (op == STR_COPY_N ? max : len + 1) * unit;
+		if (overlap(w, nwrite, s, nread))
+			overlap_report(w, nwrite, s, nread, func);
+		if (op == STR_COPY_N || (!bad && !dbad))
+			hgc_check_access(w, nwrite, 1, func);
+	}
 	leave();
 	return len;
 }
