@@ -179,6 +179,26 @@ rc, out, err, r = run([cases, "fork"])
 check("fork while another thread allocates; the child allocates",
       ([] if out == "child=7\n" else [out, err[-500:]]) + summary_is(r, 0, 0))
 
+# Each thread queues its frees a batch at a time: at exit the batches of threads that ended
+# and of threads still running are checked as the queue is.
+rc, out, err, r = run([cases, "use-after-free-thread-exited"])
+e = r["errors"][0] if r["errors"] else {}
+check("write after a free by a thread that has exited, found at exit",
+      expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
+                   "release_it", "at exit") + ([] if e.get("free_thread") == 2 else ["threads %r" % e]))
+
+rc, out, err, r = run([cases, "use-after-free-thread-running"])
+e = r["errors"][0] if r["errors"] else {}
+check("write after a free by a thread still running at exit, found at exit",
+      expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
+                   "release_it", "at exit") + ([] if e.get("free_thread") == 2 and rc == 0 else
+                                                ["rc %d threads %r" % (rc, e)]))
+
+rc, out, err, r = run([cases, "fork-threads-freed"])
+check("fork after another thread freed; the child's threads free, then it exits through the check",
+      ([] if out == "child=5\n" and rc == 0 else [rc, out, err[-500:]]) +
+      ([] if "ERROR" not in err.replace("ERROR SUMMARY: 0 errors", "") else [err[-500:]]))
+
 rc, out, err, r = run([cases, "errno"])
 check("free keeps errno", [] if out == "errno=1234\n" else [out])
 

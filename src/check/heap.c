@@ -351,16 +351,15 @@ static size_t q_take_excess_locked(char **out, char **next)
 	return k;
 }
 
-/* Puts the freed block at core, with `room` bytes in the heap, in the quarantine. */
-static void q_push(char *core, size_t room)
+/* Queues entries e[0..n) of freed blocks, then lets out the oldest blocks past the budget. */
+static void q_queue(const uint64_t *e, uint32_t n)
 {
 	char *out[Q_RELEASE_BATCH];
-	uint64_t e = q_entry(core, room);
+	uint32_t queued = 0;
 	size_t k;
 	hg_lock(&q_lock);
-	int queued = q_append_locked(e);
-	if (queued)
-		q_bytes += q_cost(e);
+	for (; queued < n && q_append_locked(e[queued]); queued++)
+		q_bytes += q_cost(e[queued]);
 	for (;;) {
 		char *next;
 		k = q_take_excess_locked(out, &next);
@@ -375,8 +374,89 @@ static void q_push(char *core, size_t room)
 			break;
 		hg_lock(&q_lock); /* a large block may push many small ones out */
 	}
-	if (!queued) /* no memory for the queue: the block is checked and goes back at once */
-		q_release(core, "found when the block was freed");
+	for (; queued < n; queued++) /* no memory for the queue: checked and back at once */
+		q_release(q_core(e[queued]), "found when the block was freed");
+}
+
+/* Each thread gathers its frees and queues them a batch at a time: one lock per free made
+ * four threads of larson wait in futex calls (check mode 0.246 s, 0.139 with batches). A
+ * batch holds at most Q_STAGE_BYTES beyond the budget. q_stages lists the threads' batches
+ * under q_lock, for the check at exit. */
+#define Q_STAGE_ENTRIES 64
+#define Q_STAGE_BYTES ((size_t)256 << 10)
+enum { STAGE_NONE, STAGE_OPEN, STAGE_CLOSED /* the thread is exiting: frees queue at once */ };
+struct q_stage {
+	uint64_t entry[Q_STAGE_ENTRIES];
+	uint32_t n;
+	int state;
+	size_t bytes;
+	struct q_stage *next, *prev;
+};
+static __thread struct q_stage q_mine;
+static struct q_stage *q_stages;
+static pthread_key_t q_key;
+static pthread_once_t q_key_once = PTHREAD_ONCE_INIT;
+
+static void stage_flush(struct q_stage *st)
+{
+	q_queue(st->entry, st->n);
+	st->n = 0;
+	st->bytes = 0;
+}
+
+/* At thread exit (a key's destructor): the batch is queued, and later frees queue at once. */
+static void stage_close(void *arg)
+{
+	struct q_stage *st = arg;
+	stage_flush(st);
+	st->state = STAGE_CLOSED;
+	hg_lock(&q_lock);
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		q_stages = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	hg_unlock(&q_lock);
+}
+
+static void stage_key_create(void)
+{
+	if (pthread_key_create(&q_key, stage_close) != 0)
+		q_key = (pthread_key_t)-1;
+}
+
+/* The thread's first free: its batch is listed and the key set, so that exit queues it. */
+static int stage_open(struct q_stage *st)
+{
+	pthread_once(&q_key_once, stage_key_create);
+	if (q_key == (pthread_key_t)-1)
+		return 0;
+	st->state = STAGE_OPEN; /* first: pthread_setspecific may allocate */
+	hg_lock(&q_lock);
+	st->prev = NULL;
+	st->next = q_stages;
+	if (q_stages)
+		q_stages->prev = st;
+	q_stages = st;
+	hg_unlock(&q_lock);
+	pthread_setspecific(q_key, st);
+	return 1;
+}
+
+/* Puts the freed block at core, with `room` bytes in the heap, in the quarantine. */
+static void q_push(char *core, size_t room)
+{
+	uint64_t e = q_entry(core, room);
+	struct q_stage *st = &q_mine;
+	if (unlikely(st->state != STAGE_OPEN) && (st->state == STAGE_CLOSED || !stage_open(st))) {
+		q_queue(&e, 1);
+		return;
+	}
+	st->entry[st->n++] = e;
+	st->bytes += q_cost(e);
+	if (st->n == Q_STAGE_ENTRIES || st->bytes >= Q_STAGE_BYTES)
+		stage_flush(st);
 }
 
 /* Walks a queue from its oldest block on. */
@@ -408,6 +488,8 @@ static struct hgc_slot q_fetch(struct q_iter *it)
  * 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
 void hgc_quarantine_check_all(void)
 {
+	if (q_mine.state == STAGE_OPEN)
+		stage_flush(&q_mine);
 	hg_lock(&q_lock);
 	struct q_iter it = { q_first, q_first ? q_first->head : 0 }, ahead = it;
 	q_first = q_last = NULL;
@@ -426,6 +508,15 @@ void hgc_quarantine_check_all(void)
 		if (hgc_table_read(at, &b) && b.state == HGC_QUARANTINED)
 			q_check(&b, "found at exit");
 	}
+	/* Other threads' batches, still running: what they freed last. */
+	hg_lock(&q_lock);
+	for (struct q_stage *st = q_stages; st; st = st->next)
+		for (uint32_t i = 0; i < __atomic_load_n(&st->n, __ATOMIC_RELAXED); i++) {
+			struct hgc_block b;
+			if (hgc_table_read(hgc_table_find(q_core(st->entry[i])), &b) && b.state == HGC_QUARANTINED)
+				q_check(&b, "found at exit");
+		}
+	hg_unlock(&q_lock);
 }
 
 /* ---------------- free ---------------- */
@@ -678,4 +769,8 @@ void hgc_fork_child(void)
 	hgc_table_fork_child();
 	hgc_records_fork_child();
 	hg_lock_reset(&q_lock);
+	/* The other threads are gone, and a new thread may reuse their TLS: their batches stay
+	 * in the quarantine for good. */
+	q_stages = q_mine.state == STAGE_OPEN ? &q_mine : NULL;
+	q_mine.next = q_mine.prev = NULL;
 }

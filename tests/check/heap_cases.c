@@ -74,6 +74,28 @@ static void *thread_free(void *p)
 	return NULL;
 }
 
+static void *thread_release(void *p)
+{
+	release_it(p);
+	return NULL;
+}
+
+/* Frees its block, says so on the pipe and waits for ever: its last frees are still its own
+ * batch when the process exits. */
+static int freed_pipe[2];
+static void *release_and_wait(void *p)
+{
+	release_it(p);
+	for (int i = 0; i < 10; i++)
+		free(malloc(48));
+	char c = 1;
+	if (write(freed_pipe[1], &c, 1) != 1)
+		abort();
+	for (;;)
+		pause();
+	return NULL;
+}
+
 static void *churn(void *arg)
 {
 	void **slots = calloc(64, sizeof *slots);
@@ -272,6 +294,40 @@ int main(int argc, char **argv)
 		waitpid(pid, &st, 0);
 		pthread_join(t, NULL);
 		printf("child=%d\n", WEXITSTATUS(st));
+	} else if (!strcmp(c, "use-after-free-thread-exited")) {
+		char *p = malloc(32);
+		pthread_t t;
+		pthread_create(&t, NULL, thread_release, p);
+		pthread_join(t, NULL);
+		write_after_free(p);
+	} else if (!strcmp(c, "use-after-free-thread-running")) {
+		char *p = malloc(32), ready;
+		pthread_t t;
+		if (pipe(freed_pipe) || pthread_create(&t, NULL, release_and_wait, p) ||
+		    read(freed_pipe[0], &ready, 1) != 1)
+			return 3;
+		write_after_free(p);
+		exit(0); /* the thread still waits */
+	} else if (!strcmp(c, "fork-threads-freed")) {
+		/* The child inherits a thread's batch of frees, not the thread; its own new thread
+		 * may get that thread's stack, and frees there, before the child's exit check. */
+		char ready;
+		pthread_t t;
+		if (pipe(freed_pipe) || pthread_create(&t, NULL, release_and_wait, malloc(32)) ||
+		    read(freed_pipe[0], &ready, 1) != 1)
+			return 3;
+		pid_t pid = fork();
+		if (pid == 0) {
+			for (int i = 0; i < 3; i++) {
+				pthread_t u;
+				pthread_create(&u, NULL, churn, (void *)(intptr_t)i);
+				pthread_join(u, NULL);
+			}
+			exit(5);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		printf("child=%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	} else if (!strcmp(c, "errno")) {
 		void *p = malloc(10);
 		errno = 1234;
