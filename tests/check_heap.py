@@ -179,6 +179,11 @@ rc, out, err, r = run([cases, "fork"])
 check("fork while another thread allocates; the child allocates",
       ([] if out == "child=7\n" else [out, err[-500:]]) + summary_is(r, 0, 0))
 
+rc, out, err, r = run([cases, "many-damaged-at-exit"])
+kinds = sorted(e["kind"] for e in r["errors"])
+check("at exit, 100 overflowed live blocks and 100 written freed ones are all counted",
+      summary_is(r, 200, 2) + ([] if kinds == ["heap-buffer-overflow", "heap-use-after-free"] else [kinds]))
+
 # Each thread queues its frees a batch at a time: at exit the batches of threads that ended
 # and of threads still running are checked as the queue is.
 rc, out, err, r = run([cases, "use-after-free-thread-exited"])

@@ -425,41 +425,56 @@ void hgc_mark_reported(const char *core)
 	hgc_table_update(hgc_table_find(core), set_reported, NULL);
 }
 
-typedef void (*foreach_fn)(const struct hgc_block *b, void *arg);
-
-/* Records recs[0..n) of blocks at slot0 + i * stride, with `room` bytes each. */
-static void foreach_in(const struct hgc_rec *recs, uint32_t n, char *slot0, size_t stride, size_t room,
-		       foreach_fn fn, void *arg)
+/* Records recs[*i..n) of blocks at slot0 + i * stride, with `room` bytes each, whose state
+ * is in `states`; 1 when fn asked to stop, *i then past its block. */
+static int foreach_in(const struct hgc_rec *recs, uint32_t n, char *slot0, size_t stride, size_t room,
+		      unsigned states, hgc_foreach_fn fn, void *arg, uint32_t *i)
 {
 	struct hgc_block b;
-	for (uint32_t i = 0; i < n; i++)
-		if (recs[i].state == HGC_LIVE && expand(&recs[i], slot0 + (size_t)i * stride, room, &b))
-			fn(&b, arg);
+	while (*i < n) {
+		uint32_t k = (*i)++;
+		if ((states >> recs[k].state & 1) && expand(&recs[k], slot0 + (size_t)k * stride, room, &b) &&
+		    !fn(&b, arg))
+			return 1;
+	}
+	return 0;
 }
 
-void hgc_blocks_foreach(foreach_fn fn, void *arg)
+int hgc_blocks_foreach(hgc_foreach_fn fn, void *arg, unsigned states, struct hgc_foreach_at *at)
 {
+	int stopped = 0;
 	lock_all();
-	hg_lock(&arrays_lock);
-	/* A live record's span is in use, as the block's class or large mapping: its start
-	 * and size are the ones the record was made with. Blocks past `extended` were never
-	 * handed out (a short program's spans are mostly such: reading their records took a
-	 * checked `echo` 0.3 ms at exit). */
-	for (struct array *a = all_arrays; a; a = a->all_next) {
-		const struct hg_span *s = a->span;
-		if (!s || !s->start)
-			continue;
-		uint32_t n = s->owner != HG_OWNER_LARGE && s->size ? hg_span_extended(s) : 1;
-		foreach_in(a->recs, n < a->slots ? n : a->slots, s->start, s->size, span_room(s), fn, arg);
+	if (!at->guards) {
+		hg_lock(&arrays_lock);
+		/* A live record's span is in use, as the block's class or large mapping: its start
+		 * and size are the ones the record was made with; a quarantined one's too, since
+		 * its block holds the span. Blocks past `extended` were never handed out (a short
+		 * program's spans are mostly such: reading their records took a checked `echo`
+		 * 0.3 ms at exit). New arrays go in at the head: a walk resumed goes on in its own. */
+		struct array *a = at->array ? at->array : all_arrays;
+		for (; a && !stopped; a = stopped ? a : a->all_next) {
+			const struct hg_span *s = a->span;
+			if (s && s->start) {
+				uint32_t n = s->owner != HG_OWNER_LARGE && s->size ? hg_span_extended(s) : 1;
+				stopped = foreach_in(a->recs, n < a->slots ? n : a->slots, s->start, s->size,
+						     span_room(s), states, fn, arg, &at->i);
+			}
+			if (!stopped)
+				at->i = 0;
+		}
+		at->array = a;
+		at->guards = !stopped;
+		hg_unlock(&arrays_lock);
 	}
-	hg_unlock(&arrays_lock);
 	struct hgc_rec *recs;
 	uint32_t n;
 	char *slot0;
 	size_t stride, room;
-	for (unsigned k = 0; (recs = hgc_guard_records(k, &n, &slot0, &stride, &room)); k++)
-		foreach_in(recs, n, slot0, stride, room, fn, arg);
+	for (; !stopped && (recs = hgc_guard_records(at->guards - 1, &n, &slot0, &stride, &room)); at->guards++)
+		if (!(stopped = foreach_in(recs, n, slot0, stride, room, states, fn, arg, &at->i)))
+			at->i = 0;
 	unlock_all();
+	return stopped;
 }
 
 void hgc_record_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)

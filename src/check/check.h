@@ -107,9 +107,17 @@ int hgc_lookup(const void *addr, struct hgc_block *out);
 void hgc_check_access(const void *p, size_t n, int is_write, const char *func);
 /* Marks the block's overflow as reported, so that its broken redzone is not reported again. */
 void hgc_mark_reported(const char *core);
-/* Calls fn on every live block record (quarantined ones are skipped). The table's locks are
- * held during the calls: fn must not allocate nor call back into heapguard. */
-void hgc_blocks_foreach(void (*fn)(const struct hgc_block *b, void *arg), void *arg);
+/* Calls fn on each block whose state is in `states` (bits 1 << HGC_LIVE, 1 << HGC_QUARANTINED),
+ * in the order of the records (by span, then address), from *at on (zeroed: from the start),
+ * until fn returns 0; returns 1 then, with *at where to go on. The table's locks are held
+ * during the calls: fn must not allocate nor call back into heapguard. */
+struct hgc_foreach_at {
+	struct array *array; /* block.c's record array walked (NULL: the first) */
+	uint32_t i;          /* the record in it, or in the guard class */
+	unsigned guards;     /* 0: in the arrays; k + 1: in guard class k */
+};
+typedef int (*hgc_foreach_fn)(const struct hgc_block *b, void *arg);
+int hgc_blocks_foreach(hgc_foreach_fn fn, void *arg, unsigned states, struct hgc_foreach_at *at);
 /* Calls fn on each range of memory that holds block records and nothing else (block.c's
  * pools, guard.c's table): no pointer of the program's is there. */
 void hgc_record_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
@@ -241,9 +249,6 @@ void *hgc_realloc(void *p, size_t n, const uintptr_t *slot);
 /* The requested size of the live block at p (0 when p is not one): programs that trust
  * malloc_usable_size then never write into the redzone. */
 size_t hgc_usable_size(const void *p);
-/* Checks every block in the quarantine, so that writes to freed blocks are reported, and
- * empties it without giving the blocks back: only for exit. */
-void hgc_quarantine_check_all(void);
 /* Called by the first allocation's init (api/init.c): nothing may allocate. */
 void hgc_init(void);
 void hgc_fork_prepare(void);

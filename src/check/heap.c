@@ -283,7 +283,6 @@ static void q_release(char *core, const char *where)
 		hg_free(core, "free");
 }
 
-#define PREFETCH_AHEAD 4
 #define PREFETCH_LINES 8 /* of a block; longer ones are streamed by the hardware */
 
 /* Starts loading the first lines of the block at core. */
@@ -380,8 +379,8 @@ static void q_queue(const uint64_t *e, uint32_t n)
 
 /* Each thread gathers its frees and queues them a batch at a time: one lock per free made
  * four threads of larson wait in futex calls (check mode 0.246 s, 0.139 with batches). A
- * batch holds at most Q_STAGE_BYTES beyond the budget. q_stages lists the threads' batches
- * under q_lock, for the check at exit. */
+ * batch holds at most Q_STAGE_BYTES beyond the budget. Its blocks are quarantined in their
+ * records, which is what the check at exit reads. */
 #define Q_STAGE_ENTRIES 64
 #define Q_STAGE_BYTES ((size_t)256 << 10)
 enum { STAGE_NONE, STAGE_OPEN, STAGE_CLOSED /* the thread is exiting: frees queue at once */ };
@@ -390,10 +389,8 @@ struct q_stage {
 	uint32_t n;
 	int state;
 	size_t bytes;
-	struct q_stage *next, *prev;
 };
 static __thread struct q_stage q_mine;
-static struct q_stage *q_stages;
 static pthread_key_t q_key;
 static pthread_once_t q_key_once = PTHREAD_ONCE_INIT;
 
@@ -410,14 +407,6 @@ static void stage_close(void *arg)
 	struct q_stage *st = arg;
 	stage_flush(st);
 	st->state = STAGE_CLOSED;
-	hg_lock(&q_lock);
-	if (st->prev)
-		st->prev->next = st->next;
-	else
-		q_stages = st->next;
-	if (st->next)
-		st->next->prev = st->prev;
-	hg_unlock(&q_lock);
 }
 
 static void stage_key_create(void)
@@ -426,20 +415,13 @@ static void stage_key_create(void)
 		q_key = (pthread_key_t)-1;
 }
 
-/* The thread's first free: its batch is listed and the key set, so that exit queues it. */
+/* The thread's first free: the key is set, so that the thread's exit queues its batch. */
 static int stage_open(struct q_stage *st)
 {
 	pthread_once(&q_key_once, stage_key_create);
 	if (q_key == (pthread_key_t)-1)
 		return 0;
 	st->state = STAGE_OPEN; /* first: pthread_setspecific may allocate */
-	hg_lock(&q_lock);
-	st->prev = NULL;
-	st->next = q_stages;
-	if (q_stages)
-		q_stages->prev = st;
-	q_stages = st;
-	hg_unlock(&q_lock);
 	pthread_setspecific(q_key, st);
 	return 1;
 }
@@ -457,66 +439,6 @@ static void q_push(char *core, size_t room)
 	st->bytes += q_cost(e);
 	if (st->n == Q_STAGE_ENTRIES || st->bytes >= Q_STAGE_BYTES)
 		stage_flush(st);
-}
-
-/* Walks a queue from its oldest block on. */
-struct q_iter {
-	struct q_chunk *c;
-	uint32_t i;
-};
-
-static char *q_next(struct q_iter *it)
-{
-	while (it->c && it->i >= it->c->tail) {
-		it->c = it->c->next;
-		it->i = it->c ? it->c->head : 0;
-	}
-	return it->c ? q_core(it->c->entry[it->i++]) : NULL;
-}
-
-/* The next block of the walk: its bytes and record start loading, and its record's slot. */
-static struct hgc_slot q_fetch(struct q_iter *it)
-{
-	char *core = q_next(it);
-	if (!core)
-		return (struct hgc_slot){ NULL, NULL, 0 };
-	prefetch_bytes(core);
-	return hgc_table_find(core);
-}
-
-/* At exit: every quarantined block is checked, and left as it is (the process ends; giving
- * 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
-void hgc_quarantine_check_all(void)
-{
-	if (q_mine.state == STAGE_OPEN)
-		stage_flush(&q_mine);
-	hg_lock(&q_lock);
-	struct q_iter it = { q_first, q_first ? q_first->head : 0 }, ahead = it;
-	q_first = q_last = NULL;
-	q_bytes = 0;
-	hg_unlock(&q_lock);
-	/* Blocks and records all over the heap: checking them one miss after another ran at
-	 * ~1 GB/s, so each is fetched PREFETCH_AHEAD blocks before its check, its record found
-	 * then and read from the ring of slots. */
-	struct hgc_slot ring[PREFETCH_AHEAD];
-	for (unsigned k = 0; k < PREFETCH_AHEAD; k++)
-		ring[k] = q_fetch(&ahead);
-	for (unsigned k = 0; q_next(&it); k = (k + 1) % PREFETCH_AHEAD) {
-		struct hgc_slot at = ring[k];
-		ring[k] = q_fetch(&ahead);
-		struct hgc_block b;
-		if (hgc_table_read(at, &b) && b.state == HGC_QUARANTINED)
-			q_check(&b, "found at exit");
-	}
-	/* Other threads' batches, still running: what they freed last. */
-	hg_lock(&q_lock);
-	for (struct q_stage *st = q_stages; st; st = st->next)
-		for (uint32_t i = 0; i < __atomic_load_n(&st->n, __ATOMIC_RELAXED); i++) {
-			struct hgc_block b;
-			if (hgc_table_read(hgc_table_find(q_core(st->entry[i])), &b) && b.state == HGC_QUARANTINED)
-				q_check(&b, "found at exit");
-		}
-	hg_unlock(&q_lock);
 }
 
 /* ---------------- free ---------------- */
@@ -663,18 +585,51 @@ size_t hgc_usable_size(const void *p)
 
 /* ---------------- exit: the last checks and the summaries ---------------- */
 
-#define EXIT_REDZONE_REPORTS 64
-struct rz_scan {
-	struct hgc_block bad[EXIT_REDZONE_REPORTS];
+/* The check at exit reads every record in address order (the quarantine's order, with a
+ * lookup per block, took 54 ms of python3's run: 1 M blocks). It holds the table's locks,
+ * which a report takes: the blocks it finds damaged wait here, and it goes on after them. */
+#define EXIT_BATCH 64
+struct exit_scan {
+	struct hgc_block bad[EXIT_BATCH];
 	unsigned n;
 };
 
-static void scan_live_redzones(const struct hgc_block *b, void *arg)
+static int scan_at_exit(const struct hgc_block *b, void *arg)
 {
-	struct rz_scan *s = arg;
+	struct exit_scan *s = arg;
 	size_t run;
-	if (!b->guarded && !b->reported && s->n < EXIT_REDZONE_REPORTS && redzone_damage(b, &run))
+	if (b->guarded) /* faulted at once: nothing left to find */
+		return 1;
+	if (b->state == HGC_QUARANTINED
+		    ? first_not((const unsigned char *)b->user, b->size, HGC_FREED) < b->size ||
+			      redzone_damage(b, &run)
+		    : !b->reported && redzone_damage(b, &run))
 		s->bad[s->n++] = *b;
+	return s->n < EXIT_BATCH;
+}
+
+/* At exit: every live block's redzones, and every quarantined block whole, are checked. The
+ * quarantine is left as it is, so that later frees let nothing out of it (the process ends;
+ * giving 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
+static void check_blocks_at_exit(void)
+{
+	static struct exit_scan scan; /* static: too big for the stack of a late destructor */
+	hg_lock(&q_lock);
+	q_first = q_last = NULL;
+	q_bytes = 0;
+	hg_unlock(&q_lock);
+	struct hgc_foreach_at at = { 0 };
+	int more;
+	do {
+		scan.n = 0;
+		more = hgc_blocks_foreach(scan_at_exit, &scan, 1u << HGC_LIVE | 1u << HGC_QUARANTINED, &at);
+		for (unsigned i = 0; i < scan.n; i++) {
+			if (scan.bad[i].state == HGC_QUARANTINED)
+				q_check(&scan.bad[i], "found at exit");
+			else
+				check_redzones(&scan.bad[i], 0, "found at exit");
+		}
+	} while (more);
 }
 
 static void print_summaries(void)
@@ -715,11 +670,7 @@ __attribute__((destructor)) static void check_at_exit(void)
 {
 	if (!hgc_ready)
 		return;
-	static struct rz_scan scan; /* static: too big for the stack of a late destructor */
-	hgc_quarantine_check_all();
-	hgc_blocks_foreach(scan_live_redzones, &scan);
-	for (unsigned i = 0; i < scan.n; i++)
-		check_redzones(&scan.bad[i], 0, "found at exit");
+	check_blocks_at_exit();
 	size_t lost = hgc_leak_check(1);
 	size_t errors, contexts;
 	hgc_error_counts(&errors, &contexts);
@@ -769,8 +720,4 @@ void hgc_fork_child(void)
 	hgc_table_fork_child();
 	hgc_records_fork_child();
 	hg_lock_reset(&q_lock);
-	/* The other threads are gone, and a new thread may reuse their TLS: their batches stay
-	 * in the quarantine for good. */
-	q_stages = q_mine.state == STAGE_OPEN ? &q_mine : NULL;
-	q_mine.next = q_mine.prev = NULL;
 }

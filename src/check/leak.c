@@ -631,12 +631,12 @@ static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t s
 
 /* ---------------- snapshot ---------------- */
 
-static void take(const struct hgc_block *b, void *arg)
+static int take(const struct hgc_block *b, void *arg)
 {
 	struct work *wk = arg;
 	if (wk->n == wk->cap) {
 		wk->overflow = 1;
-		return;
+		return 0;
 	}
 	struct ent *e = &wk->ents[wk->n];
 	e->user = (uintptr_t)b->user;
@@ -646,6 +646,7 @@ static void take(const struct hgc_block *b, void *arg)
 	e->fragile = b->guarded || b->size >= FRAGILE_MIN_BYTES;
 	e->new_array = b->kind == HGC_BY_NEW_ARRAY;
 	wk->n++;
+	return 1;
 }
 
 static void work_free(struct work *wk)
@@ -690,7 +691,8 @@ static int snapshot(struct work *wk)
 			return 0;
 		wk->n = 0;
 		wk->overflow = 0;
-		hgc_blocks_foreach(take, wk);
+		struct hgc_foreach_at from = { 0 };
+		hgc_blocks_foreach(take, wk, 1u << HGC_LIVE, &from);
 		if (!wk->overflow || tries == SNAPSHOT_TRIES - 1)
 			break; /* the last try keeps what fitted */
 		work_free(wk);

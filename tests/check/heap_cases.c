@@ -294,6 +294,16 @@ int main(int argc, char **argv)
 		waitpid(pid, &st, 0);
 		pthread_join(t, NULL);
 		printf("child=%d\n", WEXITSTATUS(st));
+	} else if (!strcmp(c, "many-damaged-at-exit")) {
+		/* More damaged blocks than the exit check holds at a time (64): it goes on after
+		 * reporting them. Live ones overflowed, freed ones written. */
+		for (int i = 0; i < 100; i++) {
+			int *a = make_array(10);
+			fill_past_end(a, 10);
+			char *p = malloc(32);
+			release_it(p);
+			write_after_free(p);
+		}
 	} else if (!strcmp(c, "use-after-free-thread-exited")) {
 		char *p = malloc(32);
 		pthread_t t;
