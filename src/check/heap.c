@@ -379,10 +379,11 @@ static void q_queue(const uint64_t *e, uint32_t n)
 
 /* Each thread gathers its frees and queues them a batch at a time: one lock per free made
  * four threads of larson wait in futex calls (check mode 0.246 s, 0.139 with batches). A
- * batch holds at most Q_STAGE_BYTES beyond the budget. Its blocks are quarantined in their
- * records, which is what the check at exit reads. */
+ * batch holds at most 256 KiB beyond the budget, and a sixteenth of it (none with
+ * quarantine=0). Its blocks are quarantined in their records, which the check at exit reads. */
 #define Q_STAGE_ENTRIES 64
-#define Q_STAGE_BYTES ((size_t)256 << 10)
+#define Q_STAGE_BYTES_MAX ((size_t)256 << 10)
+static size_t q_stage_bytes; /* set by hgc_init */
 enum { STAGE_NONE, STAGE_OPEN, STAGE_CLOSED /* the thread is exiting: frees queue at once */ };
 struct q_stage {
 	uint64_t entry[Q_STAGE_ENTRIES];
@@ -437,7 +438,7 @@ static void q_push(char *core, size_t room)
 	}
 	st->entry[st->n++] = e;
 	st->bytes += q_cost(e);
-	if (st->n == Q_STAGE_ENTRIES || st->bytes >= Q_STAGE_BYTES)
+	if (st->n == Q_STAGE_ENTRIES || st->bytes >= q_stage_bytes)
 		stage_flush(st);
 }
 
@@ -693,6 +694,7 @@ void hgc_init(void)
 		uninit_pattern[i] = hgc_uninit_byte(i);
 	hgc_memset(redzone_pattern, HGC_REDZONE, PATTERN_BYTES);
 	hg_arena_huge_pages = 1; /* before the first arena: see span.h */
+	q_stage_bytes = hg_opt.quarantine / 16 < Q_STAGE_BYTES_MAX ? hg_opt.quarantine / 16 : Q_STAGE_BYTES_MAX;
 	hgc_records_init();
 	if (!hg_opt.trace_children)
 		hgc_untrace_children();
