@@ -355,13 +355,12 @@ static void q_queue(const uint64_t *e, uint32_t n)
 {
 	char *out[Q_RELEASE_BATCH];
 	uint32_t queued = 0;
-	size_t k;
 	hg_lock(&q_lock);
 	for (; queued < n && q_append_locked(e[queued]); queued++)
 		q_bytes += q_cost(e[queued]);
 	for (;;) {
 		char *next;
-		k = q_take_excess_locked(out, &next);
+		size_t k = q_take_excess_locked(out, &next);
 		hg_unlock(&q_lock);
 		/* The next block to leave was freed 256 MiB ago: its bytes start loading now, to
 		 * arrive before its turn. */
