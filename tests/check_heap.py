@@ -194,8 +194,8 @@ check("at exit, 100 overflowed live blocks and 100 written freed ones are all co
 rc, out, err, r = run([cases, "use-after-free-thread-exited"])
 e = r["errors"][0] if r["errors"] else {}
 check("write after a free by a thread that has exited, found at exit",
-      expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
-                   "release_it", "at exit") + ([] if e.get("free_thread") == 2 else ["threads %r" % e]))
+      expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "first_free", "main",
+                   "first_free", "at exit") + ([] if e.get("free_thread") == 2 else ["threads %r" % e]))
 
 rc, out, err, r = run([cases, "use-after-free-thread-running"])
 e = r["errors"][0] if r["errors"] else {}

@@ -74,12 +74,6 @@ static void *thread_free(void *p)
 	return NULL;
 }
 
-static void *thread_release(void *p)
-{
-	release_it(p);
-	return NULL;
-}
-
 /* Frees its block, says so on the pipe and waits for ever: its last frees are still its own
  * batch when the process exits. */
 static int freed_pipe[2];
@@ -307,7 +301,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c, "use-after-free-thread-exited")) {
 		char *p = malloc(32);
 		pthread_t t;
-		pthread_create(&t, NULL, thread_release, p);
+		pthread_create(&t, NULL, thread_free, p);
 		pthread_join(t, NULL);
 		write_after_free(p);
 	} else if (!strcmp(c, "use-after-free-thread-running")) {
