@@ -86,8 +86,12 @@ UNINITS = [
     ("fwrite_unlocked", "fwrite_unlocked", 32, 0, 32, "emit_fwrite_unlocked"),
     ("fputs_unlocked", "fputs_unlocked", 15, 2, 16, "emit_fputs_unlocked"),
     ("perror", "perror", 15, 2, 16, "emit_perror"),
+    # wide output: 15 wide characters of 4 bytes, 2 written; a char string through %s
+    ("fputws", "fputws", 60, 8, 64, "emit_fputws"),
+    ("wprintf", "wprintf", 60, 8, 64, "emit_wprintf"),
+    ("fwprintf", "fwprintf", 15, 2, 16, "emit_fwprintf"),
 ]
-CLEAN = ["memory", "strings", "format", "input", "output", "binary"]
+CLEAN = ["memory", "strings", "format", "input", "output", "binary", "wide-output"]
 # Built with -O2 -D_FORTIFY_SOURCE=2, the program calls the _chk forms: (case, the _chk symbol,
 # kind, access, func, size, relation, distance, block size, frame #0 of the access, of the
 # allocation[, of the free])
@@ -97,6 +101,7 @@ FORTIFIED = [
     ("dprintf", "__dprintf_chk", UNINIT, "read", "dprintf", 15, "inside", 2, 16, "emit_dprintf", "emit_dprintf"),
     ("vfprintf", "__vfprintf_chk", UNINIT, "read", "vfprintf", 15, "inside", 3, 16, "say", "emit_vfprintf"),
     ("syslog", "__syslog_chk", UNINIT, "read", "syslog", 15, "inside", 2, 16, "emit_syslog", "emit_syslog"),
+    ("wprintf", "__wprintf_chk", UNINIT, "read", "wprintf", 60, "inside", 8, 64, "emit_wprintf", "emit_wprintf"),
     ("snprintf", "__snprintf_chk", HBO, "write", "snprintf", 14, "after", 0, 8, "format", "format"),
     ("sprintf", "__sprintf_chk", HBO, "write", "sprintf", 14, "after", 0, 8, "print_into", "print_into"),
     ("vsprintf", "__vsprintf_chk", HBO, "write", "vsprintf", 13, "after", 0, 8, "put", "vprint_into"),

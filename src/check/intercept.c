@@ -116,6 +116,10 @@ static struct {
 	int (*__vdprintf_chk)(int, int, const char *, va_list);
 	int (*__vsnprintf_chk)(char *, size_t, int, size_t, const char *, va_list);
 	int (*__vsprintf_chk)(char *, int, size_t, const char *, va_list);
+	int (*__vfwprintf_chk)(FILE *, int, const wchar_t *, va_list);
+	int (*__vwprintf_chk)(int, const wchar_t *, va_list);
+	int (*fputws)(const wchar_t *, FILE *);
+	int (*fputws_unlocked)(const wchar_t *, FILE *);
 	void *(*__memcpy_chk)(void *, const void *, size_t, size_t);
 	void *(*__memmove_chk)(void *, const void *, size_t, size_t);
 	void *(*__mempcpy_chk)(void *, const void *, size_t, size_t);
@@ -190,6 +194,10 @@ void hgc_intercept_init(void)
 	RESOLVE(__vdprintf_chk);
 	RESOLVE(__vsnprintf_chk);
 	RESOLVE(__vsprintf_chk);
+	RESOLVE(__vfwprintf_chk);
+	RESOLVE(__vwprintf_chk);
+	RESOLVE(fputws);
+	RESOLVE(fputws_unlocked);
 	RESOLVE(__memcpy_chk);
 	RESOLVE(__memmove_chk);
 	RESOLVE(__mempcpy_chk);
@@ -511,54 +519,60 @@ static HG_NOINLINE void out_str_check(const void *s, size_t max, size_t unit, co
 
 static int is_digit(unsigned c) { return c - '0' < 10; }
 
-/* Checks the %s and %ls arguments of a printf format, taking the others off a copy of the
- * argument list. Stops at what it cannot follow: positional arguments (%1$s), conversions it
- * does not know (register_printf_function's). */
-static void check_format(const char *fmt, va_list ap, const char *func, const void *ret)
+/* Checks the %s and %ls arguments of a printf format of `unit`-byte characters (char, or
+ * wchar_t for the wprintf family, whose conversions take the same arguments), taking the
+ * others off a copy of the argument list. Stops at what it cannot follow: positional
+ * arguments (%1$s), conversions it does not know (register_printf_function's). */
+static void check_format(const void *fmt, size_t unit, va_list ap, const char *func, const void *ret)
 {
 	enum { NONE, HH, H, L, LL, BIG_L, J, Z, T };
-	const unsigned char *f = (const unsigned char *)fmt;
+	const unsigned char *f = fmt;
+#define AT(k) (unit == 1 ? (unsigned)f[(k)] : (unsigned)((const wchar_t *)(const void *)f)[(k)])
+#define NEXT_CH() (f += unit, AT(0))
 	va_list aq;
 	va_copy(aq, ap);
 	for (;;) {
-		while (*f && *f != '%')
-			f++;
-		if (!*f++)
+		while (AT(0) && AT(0) != '%')
+			f += unit;
+		if (!AT(0))
 			break;
-		while (*f == '-' || *f == '+' || *f == ' ' || *f == '#' || *f == '0' || *f == '\'' || *f == 'I')
-			f++;
-		if (*f == '*') {
-			if (is_digit(*++f))
+		unsigned c = NEXT_CH();
+		while (c == '-' || c == '+' || c == ' ' || c == '#' || c == '0' || c == '\'' || c == 'I')
+			c = NEXT_CH();
+		if (c == '*') {
+			if (is_digit(c = NEXT_CH()))
 				break; /* *N$ */
 			(void)va_arg(aq, int);
 		}
-		while (is_digit(*f))
-			f++;
-		if (*f == '$')
+		while (is_digit(c))
+			c = NEXT_CH();
+		if (c == '$')
 			break;
 		long prec = -1;
-		if (*f == '.') {
-			if (*++f == '*') {
-				if (is_digit(*++f))
+		if (c == '.') {
+			if ((c = NEXT_CH()) == '*') {
+				if (is_digit(c = NEXT_CH()))
 					break;
 				prec = va_arg(aq, int);
 			} else {
-				for (prec = 0; is_digit(*f); f++)
-					prec = prec < 100000000 ? prec * 10 + (*f - '0') : prec;
+				for (prec = 0; is_digit(c); c = NEXT_CH())
+					prec = prec < 100000000 ? prec * 10 + (c - '0') : prec;
 			}
 		}
 		int len = NONE;
-		switch (*f) {
-		case 'h': len = *++f == 'h' ? (f++, HH) : H; break;
-		case 'l': len = *++f == 'l' ? (f++, LL) : L; break;
-		case 'q': case 'L': len = BIG_L; f++; break;
-		case 'j': len = J; f++; break;
-		case 'z': case 'Z': len = Z; f++; break;
-		case 't': len = T; f++; break;
+		switch (c) {
+		case 'h': len = NEXT_CH() == 'h' ? (f += unit, HH) : H; break;
+		case 'l': len = NEXT_CH() == 'l' ? (f += unit, LL) : L; break;
+		case 'q': case 'L': len = BIG_L; f += unit; break;
+		case 'j': len = J; f += unit; break;
+		case 'z': case 'Z': len = Z; f += unit; break;
+		case 't': len = T; f += unit; break;
 		}
 		size_t max = prec < 0 ? SIZE_MAX : (size_t)prec;
 		const void *s;
-		switch (*f++) {
+		c = AT(0);
+		f += unit;
+		switch (c) {
 		case '%': case 'm':
 			break;
 		case 'd': case 'i': case 'o': case 'u': case 'x': case 'X': case 'b': case 'B':
@@ -582,7 +596,7 @@ static void check_format(const char *fmt, va_list ap, const char *func, const vo
 		case 's': case 'S':
 			s = va_arg(aq, const void *);
 			if (s && may_be_heap(s, 1))
-				out_str_check(s, max, len == L || f[-1] == 'S' ? WSIZE : 1, func, ret);
+				out_str_check(s, max, len == L || c == 'S' ? WSIZE : 1, func, ret);
 			break;
 		default:
 			goto done;
@@ -590,6 +604,8 @@ static void check_format(const char *fmt, va_list ap, const char *func, const vo
 	}
 done:
 	va_end(aq);
+#undef AT
+#undef NEXT_CH
 }
 
 /* ---- memory ----
@@ -1078,6 +1094,20 @@ HG_EXPORT int fputs_unlocked(const char *restrict s, FILE *restrict fp)
 	return NEXT(fputs_unlocked)(s, fp);
 }
 
+HG_EXPORT int fputws(const wchar_t *restrict s, FILE *restrict fp)
+{
+	if (may_be_heap(s, 1))
+		out_str_check(s, SIZE_MAX, WSIZE, "fputws", RET);
+	return NEXT(fputws)(s, fp);
+}
+
+HG_EXPORT int fputws_unlocked(const wchar_t *restrict s, FILE *restrict fp)
+{
+	if (may_be_heap(s, 1))
+		out_str_check(s, SIZE_MAX, WSIZE, "fputws_unlocked", RET);
+	return NEXT(fputws_unlocked)(s, fp);
+}
+
 HG_EXPORT void perror(const char *s)
 {
 	if (s && may_be_heap(s, 1))
@@ -1212,31 +1242,32 @@ SCAN_DOTS(scan_scanf, "scanf", "scanf", vfscanf, STDIN, stdin)
 #undef STREAM
 #undef STDIN
 
-/* The printf family and its fortified twins (__printf_chk and so on: a program built with
- * _FORTIFY_SOURCE=2 calls them for every printf). The format walk runs only once the checks
- * are on. Flag 0 makes the _chk forms the plain functions. */
-#define CHECK_FORMAT(fmt, ap, func)                              \
-	do {                                                     \
-		if (hgc_ready)                                   \
-			check_format(fmt, ap, func, RET);        \
+/* The printf family, the wprintf family, and their fortified twins (__printf_chk and so on: a
+ * program built with _FORTIFY_SOURCE=2 calls them for every printf). The format walk runs only
+ * once the checks are on. Flag 0 makes the _chk forms the plain functions. */
+#define CHECK_FORMAT(fmt, ap, func)                                      \
+	do {                                                             \
+		if (hgc_ready)                                           \
+			check_format(fmt, sizeof *(fmt), ap, func, RET); \
 	} while (0)
 
-/* The v-forms; `params` declares what comes before the format, `args` passes it on. */
-#define PRINTF_V(name, shown, params, args)                                     \
-	HG_EXPORT int name(params const char *restrict fmt, va_list ap)         \
+/* The v-forms; `params` declares what comes before the format, `args` passes it on; `ch` is
+ * the format's character type. */
+#define PRINTF_V(name, shown, params, args, ch)                                 \
+	HG_EXPORT int name(params const ch *restrict fmt, va_list ap)           \
 	{                                                                       \
 		CHECK_FORMAT(fmt, ap, shown);                                   \
 		return NEXT(__##name##_chk)(args 0, fmt, ap);                   \
 	}                                                                       \
-	HG_EXPORT int __##name##_chk(params int flag, const char *restrict fmt, va_list ap) \
+	HG_EXPORT int __##name##_chk(params int flag, const ch *restrict fmt, va_list ap) \
 	{                                                                       \
 		CHECK_FORMAT(fmt, ap, shown);                                   \
 		return NEXT(__##name##_chk)(args flag, fmt, ap);                \
 	}
 
 /* The forms with `...`, through their v-form's real function. */
-#define PRINTF_DOTS(name, vname, params, args)                                  \
-	HG_EXPORT int name(params const char *restrict fmt, ...)                \
+#define PRINTF_DOTS(name, vname, params, args, ch)                              \
+	HG_EXPORT int name(params const ch *restrict fmt, ...)                  \
 	{                                                                       \
 		va_list ap;                                                     \
 		va_start(ap, fmt);                                              \
@@ -1245,7 +1276,7 @@ SCAN_DOTS(scan_scanf, "scanf", "scanf", vfscanf, STDIN, stdin)
 		va_end(ap);                                                     \
 		return r;                                                       \
 	}                                                                       \
-	HG_EXPORT int __##name##_chk(params int flag, const char *restrict fmt, ...) \
+	HG_EXPORT int __##name##_chk(params int flag, const ch *restrict fmt, ...) \
 	{                                                                       \
 		va_list ap;                                                     \
 		va_start(ap, fmt);                                              \
@@ -1263,12 +1294,16 @@ SCAN_DOTS(scan_scanf, "scanf", "scanf", vfscanf, STDIN, stdin)
 #define STATUS int status,
 #define TO_STATUS status,
 #define NONE
-PRINTF_V(vfprintf, "vfprintf", STREAM, TO_STREAM)
-PRINTF_V(vprintf, "vprintf", NONE, NONE)
-PRINTF_V(vdprintf, "vdprintf", FD, TO_FD)
-PRINTF_DOTS(fprintf, vfprintf, STREAM, TO_STREAM)
-PRINTF_DOTS(printf, vprintf, NONE, NONE)
-PRINTF_DOTS(dprintf, vdprintf, FD, TO_FD)
+PRINTF_V(vfprintf, "vfprintf", STREAM, TO_STREAM, char)
+PRINTF_V(vprintf, "vprintf", NONE, NONE, char)
+PRINTF_V(vdprintf, "vdprintf", FD, TO_FD, char)
+PRINTF_DOTS(fprintf, vfprintf, STREAM, TO_STREAM, char)
+PRINTF_DOTS(printf, vprintf, NONE, NONE, char)
+PRINTF_DOTS(dprintf, vdprintf, FD, TO_FD, char)
+PRINTF_V(vfwprintf, "vfwprintf", STREAM, TO_STREAM, wchar_t)
+PRINTF_V(vwprintf, "vwprintf", NONE, NONE, wchar_t)
+PRINTF_DOTS(fwprintf, vfwprintf, STREAM, TO_STREAM, wchar_t)
+PRINTF_DOTS(wprintf, vwprintf, NONE, NONE, wchar_t)
 
 /* err.h's warn and err and their kin write their message to stderr as fprintf does. */
 #define WARN_FUNCS(name, vname, params, args)                                   \
@@ -1305,7 +1340,7 @@ static char *message(const char *fmt, va_list ap, const char *func, const void *
 {
 	char *msg = NULL;
 	if (hgc_ready)
-		check_format(fmt, ap, func, ret);
+		check_format(fmt, 1, ap, func, ret);
 	return vasprintf(&msg, fmt, ap) >= 0 ? msg : NULL;
 }
 

@@ -192,9 +192,24 @@ static void clean_binary(void)
 	free(t);
 }
 
+/* Wide output of written heap strings, wide and not (stdout turns wide-oriented). */
+static void clean_wide_output(void)
+{
+	wchar_t *w = malloc(8 * sizeof *w);
+	wcscpy(w, L"wide");
+	char *c = malloc(8);
+	strcpy(c, "narrow");
+	fputws(w, stdout);
+	wprintf(L" [%ls|%s|%5.2ls|%.3s]\n", w, c, w, c);
+	fwprintf(stdout, L"%d %ls\n", 7, w);
+	free(w);
+	free(c);
+}
+
 static const struct test_case CASES[] = {
 	{ "memory", clean_memory }, { "strings", clean_strings }, { "format", clean_format },
 	{ "input", clean_input }, { "output", clean_output }, { "binary", clean_binary },
+	{ "wide-output", clean_wide_output },
 };
 
 int main(int argc, char **argv)

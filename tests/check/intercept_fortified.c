@@ -70,6 +70,14 @@ void emit_vfprintf(void)
 	say("%d %s\n", seven, p);
 }
 
+void emit_wprintf(void)
+{
+	wchar_t *p = malloc(16 * sizeof *p);
+	wmemcpy(p, L"hi", 2);
+	p[15] = 0;
+	wprintf(L"[%d] %ls\n", seven, p);
+}
+
 void emit_syslog(void)
 {
 	char *p = malloc(16);
@@ -331,7 +339,7 @@ void clear_past_known(void)
 
 static const struct test_case CASES[] = {
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "dprintf", emit_dprintf },
-	{ "vfprintf", emit_vfprintf }, { "syslog", emit_syslog }, { "snprintf", format }, { "sprintf", print_into },
+	{ "vfprintf", emit_vfprintf }, { "wprintf", emit_wprintf }, { "syslog", emit_syslog }, { "snprintf", format }, { "sprintf", print_into },
 	{ "vsprintf", vprint_into }, { "memcpy", copy_from }, { "memmove", move_from },
 	{ "strcpy", copy_freed }, { "strcat", append_unterminated }, { "strncpy", copy_n_unterminated },
 	{ "mempcpy", mem_copy_to_end }, { "wmemcpy", wide_copy_from }, { "wmemmove", wide_move_from },

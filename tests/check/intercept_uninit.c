@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "cases.h"
 
@@ -162,13 +163,40 @@ void emit_error(void)
 	error(0, 0, "heapguard test: %s", p);
 }
 
+/* Wide output: a wide string of 15 characters, 2 written (stdout turns wide-oriented). */
+void emit_fputws(void)
+{
+	wchar_t *p = malloc(16 * sizeof *p);
+	wmemcpy(p, L"hi", 2);
+	p[15] = 0;
+	fputws(p, stdout);
+}
+
+void emit_wprintf(void)
+{
+	wchar_t *p = malloc(16 * sizeof *p);
+	wmemcpy(p, L"ab", 2);
+	p[15] = 0;
+	wprintf(L"[%d] %ls\n", 7, p);
+}
+
+/* %s in a wide format takes a char string, as printf's does. */
+void emit_fwprintf(void)
+{
+	char *p = malloc(16);
+	memcpy(p, "ab", 2);
+	p[15] = 0;
+	fwprintf(stdout, L"%d %s\n", 7, p);
+}
+
 static const struct test_case CASES[] = {
 	{ "write", emit_write }, { "fwrite", emit_fwrite }, { "puts", emit_puts },
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "copied", emit_copied },
 	{ "after-read", emit_after_read }, { "one-byte", emit_one_byte }, { "pwrite", emit_pwrite }, { "writev", emit_writev },
 	{ "sendto", emit_sendto }, { "sendmsg", emit_sendmsg }, { "syslog", emit_syslog },
 	{ "warnx", emit_warnx }, { "error", emit_error }, { "fwrite_unlocked", emit_fwrite_unlocked },
-	{ "fputs_unlocked", emit_fputs_unlocked }, { "perror", emit_perror },
+	{ "fputs_unlocked", emit_fputs_unlocked }, { "perror", emit_perror }, { "fputws", emit_fputws },
+	{ "wprintf", emit_wprintf }, { "fwprintf", emit_fwprintf },
 };
 
 int main(int argc, char **argv)
