@@ -93,8 +93,8 @@ for q in ("0", "64M"):
               [] if len(r["errors"]) == 2 and "left the quarantine" in found.get("release_it", "") and
               "at exit" in found.get("release_last", "") else ["errors by free function: %r" % found])
 grown = peak["64M"] - peak["0"]
-check("a 64M quarantine holds 32-68 MiB more than none (peak resident)",
-      [] if 32 << 20 <= grown <= 68 << 20 else ["grew by %.1f MiB" % (grown / 2**20)])
+check("a 64M quarantine holds 32-64 MiB more than none (peak resident)",
+      [] if 32 << 20 <= grown <= 64 << 20 else ["grew by %.1f MiB" % (grown / 2**20)])
 
 # A short program stays small: heapguard's first arena, record pool and stack depot start on
 # small pages (on transparent huge pages from the start they made any checked process 8.5 MB).

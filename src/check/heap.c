@@ -334,12 +334,18 @@ static int q_append_locked(uint64_t e)
 
 #define Q_RELEASE_BATCH 8
 
+/* What the quarantine holds stays this far under its budget (4 MiB, or a sixteenth of it):
+ * the arenas and record pools it fills are touched in 2 MiB pages, whose last ones count
+ * whole, partly used (a 256 MiB quarantine of 256-byte blocks held 259.9 MiB, 255.8 with
+ * 2 MiB less). Set by hgc_init. */
+static size_t q_limit;
+
 /* Up to Q_RELEASE_BATCH blocks that leave the quarantine now, so that it keeps within its
  * budget, and in *next the block that leaves after them (NULL: none). Under q_lock. */
 static size_t q_take_excess_locked(char **out, char **next)
 {
 	size_t k = 0;
-	while (k < Q_RELEASE_BATCH && q_bytes > hg_opt.quarantine) {
+	while (k < Q_RELEASE_BATCH && q_bytes > q_limit) {
 		uint64_t e = q_pop_locked();
 		if (!e)
 			break;
@@ -693,7 +699,9 @@ void hgc_init(void)
 		uninit_pattern[i] = hgc_uninit_byte(i);
 	hgc_memset(redzone_pattern, HGC_REDZONE, PATTERN_BYTES);
 	hg_arena_huge_pages = 1; /* before the first arena: see span.h */
-	q_stage_bytes = hg_opt.quarantine / 16 < Q_STAGE_BYTES_MAX ? hg_opt.quarantine / 16 : Q_STAGE_BYTES_MAX;
+	size_t q = hg_opt.quarantine;
+	q_limit = q - (q / 16 < ((size_t)4 << 20) ? q / 16 : (size_t)4 << 20);
+	q_stage_bytes = q / 16 < Q_STAGE_BYTES_MAX ? q / 16 : Q_STAGE_BYTES_MAX;
 	hgc_records_init();
 	if (!hg_opt.trace_children)
 		hgc_untrace_children();
