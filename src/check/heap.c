@@ -400,11 +400,15 @@ static __thread struct q_stage q_mine;
 static pthread_key_t q_key;
 static pthread_once_t q_key_once = PTHREAD_ONCE_INIT;
 
+/* Queues the batch from a copy, so that a free in a signal handler meanwhile starts the next. */
 static void stage_flush(struct q_stage *st)
 {
-	q_queue(st->entry, st->n);
+	uint64_t batch[Q_STAGE_ENTRIES];
+	uint32_t n = st->n;
+	hgc_memcpy(batch, st->entry, n * sizeof *batch);
 	st->n = 0;
 	st->bytes = 0;
+	q_queue(batch, n);
 }
 
 /* At thread exit (a key's destructor): the batch is queued, and later frees queue at once. */
@@ -428,8 +432,10 @@ static int stage_open(struct q_stage *st)
 	if (q_key == (pthread_key_t)-1)
 		return 0;
 	st->state = STAGE_OPEN; /* first: pthread_setspecific may allocate */
-	pthread_setspecific(q_key, st);
-	return 1;
+	if (pthread_setspecific(q_key, st) == 0)
+		return 1;
+	st->state = STAGE_CLOSED; /* no key, no exit to queue its batch: frees queue at once */
+	return 0;
 }
 
 /* Puts the freed block at core, with `room` bytes in the heap, in the quarantine. */
