@@ -32,6 +32,9 @@ ERRORS = [
     ("strdup", HBO, "read", "strdup", 7, "after", 0, 6, "clone_string"),
     ("memcmp", HBO, "read", "memcmp", 12, "after", 0, 8, "compare"),
     ("snprintf", HBO, "write", "snprintf", 13, "after", 0, 8, "format"),
+    # wide characters: 13 of 4 bytes; through vswprintf the 9 that fit n = 10
+    ("swprintf", HBO, "write", "swprintf", 52, "after", 0, 32, "wide_format"),
+    ("vswprintf", HBO, "write", "vswprintf", 36, "after", 0, 32, "wide_vformat", None, "wide_vformat_into"),
     ("read", HBO, "write", "read", 16, "after", 0, 8, "read_into"),
     ("fgets", HBO, "write", "fgets", 16, "after", 0, 8, "read_line"),
     ("fread", HBO, "write", "fread", 16, "after", 0, 8, "read_block"),
@@ -103,6 +106,7 @@ FORTIFIED = [
     ("syslog", "__syslog_chk", UNINIT, "read", "syslog", 15, "inside", 2, 16, "emit_syslog", "emit_syslog"),
     ("wprintf", "__wprintf_chk", UNINIT, "read", "wprintf", 60, "inside", 8, 64, "emit_wprintf", "emit_wprintf"),
     ("snprintf", "__snprintf_chk", HBO, "write", "snprintf", 14, "after", 0, 8, "format", "format"),
+    ("swprintf", "__swprintf_chk", HBO, "write", "swprintf", 56, "after", 0, 32, "wide_format", "wide_format"),
     ("sprintf", "__sprintf_chk", HBO, "write", "sprintf", 14, "after", 0, 8, "print_into", "print_into"),
     ("vsprintf", "__vsprintf_chk", HBO, "write", "vsprintf", 13, "after", 0, 8, "put", "vprint_into"),
     ("memcpy", "__memcpy_chk", HBO, "read", "memcpy", 24, "after", 0, 16, "copy_from", "copy_from"),

@@ -116,6 +116,7 @@ static struct {
 	int (*__vdprintf_chk)(int, int, const char *, va_list);
 	int (*__vsnprintf_chk)(char *, size_t, int, size_t, const char *, va_list);
 	int (*__vsprintf_chk)(char *, int, size_t, const char *, va_list);
+	int (*__vswprintf_chk)(wchar_t *, size_t, int, size_t, const wchar_t *, va_list);
 	int (*__vfwprintf_chk)(FILE *, int, const wchar_t *, va_list);
 	int (*__vwprintf_chk)(int, const wchar_t *, va_list);
 	int (*fputws)(const wchar_t *, FILE *);
@@ -194,6 +195,7 @@ void hgc_intercept_init(void)
 	RESOLVE(__vdprintf_chk);
 	RESOLVE(__vsnprintf_chk);
 	RESOLVE(__vsprintf_chk);
+	RESOLVE(__vswprintf_chk);
 	RESOLVE(__vfwprintf_chk);
 	RESOLVE(__vwprintf_chk);
 	RESOLVE(fputws);
@@ -941,6 +943,48 @@ HG_EXPORT int __snprintf_chk(char *restrict s, size_t n, int flag, size_t slen, 
 	va_list ap;
 	va_start(ap, fmt);
 	int r = vsnprintf_checked(s, n, flag, slen, fmt, ap, "snprintf", RET);
+	va_end(ap);
+	return r;
+}
+
+/* The wide snprintf, checked likewise in wide characters: r + 1 written, or when the output
+ * did not fit (-1), the n - 1 that did (glibc leaves the last one unwritten). */
+HG_INLINE int vswprintf_checked(wchar_t *s, size_t n, int flag, size_t slen, const wchar_t *fmt, va_list ap,
+				const char *func, const void *ret)
+{
+	int r = NEXT(__vswprintf_chk)(s, n, flag, slen, fmt, ap);
+	size_t units = r >= 0 ? ((size_t)r + 1 < n ? (size_t)r + 1 : n) : n ? n - 1 : 0;
+	if (units && may_be_heap(s, units * WSIZE))
+		check2(NULL, 0, s, units * WSIZE, 0, func, ret);
+	return r;
+}
+
+HG_EXPORT int vswprintf(wchar_t *restrict s, size_t n, const wchar_t *restrict fmt, va_list ap)
+{
+	return vswprintf_checked(s, n, 0, (size_t)-1, fmt, ap, "vswprintf", RET);
+}
+
+HG_EXPORT int __vswprintf_chk(wchar_t *restrict s, size_t n, int flag, size_t slen,
+			      const wchar_t *restrict fmt, va_list ap)
+{
+	return vswprintf_checked(s, n, flag, slen, fmt, ap, "vswprintf", RET);
+}
+
+HG_EXPORT int swprintf(wchar_t *restrict s, size_t n, const wchar_t *restrict fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vswprintf_checked(s, n, 0, (size_t)-1, fmt, ap, "swprintf", RET);
+	va_end(ap);
+	return r;
+}
+
+HG_EXPORT int __swprintf_chk(wchar_t *restrict s, size_t n, int flag, size_t slen,
+			     const wchar_t *restrict fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vswprintf_checked(s, n, flag, slen, fmt, ap, "swprintf", RET);
 	va_end(ap);
 	return r;
 }

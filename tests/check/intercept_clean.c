@@ -202,6 +202,13 @@ static void clean_wide_output(void)
 	fputws(w, stdout);
 	wprintf(L" [%ls|%s|%5.2ls|%.3s]\n", w, c, w, c);
 	fwprintf(stdout, L"%d %ls\n", 7, w);
+	wchar_t *f = malloc(16 * sizeof *f);
+	swprintf(f, 16, L"%ls=%d|", w, 42);
+	fputws(f, stdout);
+	int r = swprintf(f, 4, L"%s", c); /* does not fit: 3 characters written, -1 */
+	f[3] = 0;
+	wprintf(L"%d %ls\n", r, f);
+	free(f);
 	free(w);
 	free(c);
 }

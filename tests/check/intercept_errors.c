@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -98,6 +99,28 @@ void format(void)
 {
 	char *d = malloc(8);
 	snprintf(d, 32, "%s", "hello world!");
+}
+
+/* 12 wide characters and the NUL into a block of 8: 20 bytes past it. */
+void wide_format(void)
+{
+	wchar_t *d = malloc(8 * sizeof *d);
+	swprintf(d, 32, L"%ls", L"hello world!");
+}
+
+/* Through the v-form; the output does not fit n = 10: the 9 characters written pass. */
+static void wide_vformat_into(wchar_t *d, size_t n, const wchar_t *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vswprintf(d, n, fmt, ap);
+	va_end(ap);
+}
+
+void wide_vformat(void)
+{
+	wchar_t *d = malloc(8 * sizeof *d);
+	wide_vformat_into(d, 10, L"%ls", L"hello world!");
 }
 
 void print_into(void)
@@ -330,7 +353,8 @@ static const struct test_case CASES[] = {
 	{ "strcpy", duplicate }, { "memcpy", copy_bytes }, { "memcpy-before", copy_before },
 	{ "memset", fill }, { "strcat", append }, { "strncat", append_n }, { "strncpy", copy_n },
 	{ "memmove", shift }, { "strlen", measure }, { "strdup", clone_string },
-	{ "memcmp", compare }, { "snprintf", format }, { "read", read_into },
+	{ "memcmp", compare }, { "snprintf", format }, { "swprintf", wide_format },
+	{ "vswprintf", wide_vformat }, { "read", read_into },
 	{ "fgets", read_line }, { "fread", read_block }, { "wcscpy", wide_copy },
 	{ "wmemset", wide_fill }, { "wmemcpy", wide_move }, { "use-after-free", use_after_free },
 	{ "pread", pread_into }, { "recv", recv_into }, { "readv", readv_into },

@@ -93,6 +93,13 @@ void format(void)
 	snprintf(d, 32, "%s-%d", word, seven); /* 13 bytes and the NUL */
 }
 
+void wide_format(void)
+{
+	wchar_t *d = malloc(8 * sizeof *d);
+	HIDE_SIZE(d);
+	swprintf(d, 32, L"%s-%d", word, seven); /* 13 wide characters and the NUL */
+}
+
 void print_into(void)
 {
 	char *d = malloc(8);
@@ -339,7 +346,7 @@ void clear_past_known(void)
 
 static const struct test_case CASES[] = {
 	{ "printf", emit_printf }, { "fprintf", emit_fprintf }, { "dprintf", emit_dprintf },
-	{ "vfprintf", emit_vfprintf }, { "wprintf", emit_wprintf }, { "syslog", emit_syslog }, { "snprintf", format }, { "sprintf", print_into },
+	{ "vfprintf", emit_vfprintf }, { "wprintf", emit_wprintf }, { "syslog", emit_syslog }, { "snprintf", format }, { "swprintf", wide_format }, { "sprintf", print_into },
 	{ "vsprintf", vprint_into }, { "memcpy", copy_from }, { "memmove", move_from },
 	{ "strcpy", copy_freed }, { "strcat", append_unterminated }, { "strncpy", copy_n_unterminated },
 	{ "mempcpy", mem_copy_to_end }, { "wmemcpy", wide_copy_from }, { "wmemmove", wide_move_from },
