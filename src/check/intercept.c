@@ -918,35 +918,6 @@ HG_INLINE int vsnprintf_checked(char *s, size_t n, int flag, size_t slen, const 
 	return r;
 }
 
-HG_EXPORT int vsnprintf(char *restrict s, size_t n, const char *restrict fmt, va_list ap)
-{
-	return vsnprintf_checked(s, n, 0, (size_t)-1, fmt, ap, "vsnprintf", RET);
-}
-
-HG_EXPORT int __vsnprintf_chk(char *restrict s, size_t n, int flag, size_t slen, const char *restrict fmt,
-			      va_list ap)
-{
-	return vsnprintf_checked(s, n, flag, slen, fmt, ap, "vsnprintf", RET);
-}
-
-HG_EXPORT int snprintf(char *restrict s, size_t n, const char *restrict fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vsnprintf_checked(s, n, 0, (size_t)-1, fmt, ap, "snprintf", RET);
-	va_end(ap);
-	return r;
-}
-
-HG_EXPORT int __snprintf_chk(char *restrict s, size_t n, int flag, size_t slen, const char *restrict fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vsnprintf_checked(s, n, flag, slen, fmt, ap, "snprintf", RET);
-	va_end(ap);
-	return r;
-}
-
 /* The wide snprintf, checked likewise in wide characters: r + 1 written, or when the output
  * did not fit (-1), the n - 1 that did (glibc leaves the last one unwritten). */
 HG_INLINE int vswprintf_checked(wchar_t *s, size_t n, int flag, size_t slen, const wchar_t *fmt, va_list ap,
@@ -959,35 +930,36 @@ HG_INLINE int vswprintf_checked(wchar_t *s, size_t n, int flag, size_t slen, con
 	return r;
 }
 
-HG_EXPORT int vswprintf(wchar_t *restrict s, size_t n, const wchar_t *restrict fmt, va_list ap)
-{
-	return vswprintf_checked(s, n, 0, (size_t)-1, fmt, ap, "vswprintf", RET);
-}
-
-HG_EXPORT int __vswprintf_chk(wchar_t *restrict s, size_t n, int flag, size_t slen,
-			      const wchar_t *restrict fmt, va_list ap)
-{
-	return vswprintf_checked(s, n, flag, slen, fmt, ap, "vswprintf", RET);
-}
-
-HG_EXPORT int swprintf(wchar_t *restrict s, size_t n, const wchar_t *restrict fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vswprintf_checked(s, n, 0, (size_t)-1, fmt, ap, "swprintf", RET);
-	va_end(ap);
-	return r;
-}
-
-HG_EXPORT int __swprintf_chk(wchar_t *restrict s, size_t n, int flag, size_t slen,
-			     const wchar_t *restrict fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vswprintf_checked(s, n, flag, slen, fmt, ap, "swprintf", RET);
-	va_end(ap);
-	return r;
-}
+/* The four of each: the v-form, the form with `...`, and their fortified twins. */
+#define SNPRINTF_FUNCS(name, vname, ch, checked)                                                    \
+	HG_EXPORT int vname(ch *restrict s, size_t n, const ch *restrict fmt, va_list ap)           \
+	{                                                                                           \
+		return checked(s, n, 0, (size_t)-1, fmt, ap, #vname, RET);                          \
+	}                                                                                           \
+	HG_EXPORT int __##vname##_chk(ch *restrict s, size_t n, int flag, size_t slen,              \
+				      const ch *restrict fmt, va_list ap)                           \
+	{                                                                                           \
+		return checked(s, n, flag, slen, fmt, ap, #vname, RET);                             \
+	}                                                                                           \
+	HG_EXPORT int name(ch *restrict s, size_t n, const ch *restrict fmt, ...)                   \
+	{                                                                                           \
+		va_list ap;                                                                         \
+		va_start(ap, fmt);                                                                  \
+		int r = checked(s, n, 0, (size_t)-1, fmt, ap, #name, RET);                          \
+		va_end(ap);                                                                         \
+		return r;                                                                           \
+	}                                                                                           \
+	HG_EXPORT int __##name##_chk(ch *restrict s, size_t n, int flag, size_t slen,               \
+				     const ch *restrict fmt, ...)                                   \
+	{                                                                                           \
+		va_list ap;                                                                         \
+		va_start(ap, fmt);                                                                  \
+		int r = checked(s, n, flag, slen, fmt, ap, #name, RET);                             \
+		va_end(ap);                                                                         \
+		return r;                                                                           \
+	}
+SNPRINTF_FUNCS(snprintf, vsnprintf, char, vsnprintf_checked)
+SNPRINTF_FUNCS(swprintf, vswprintf, wchar_t, vswprintf_checked)
 
 /* sprintf has no bound to check before: like vsnprintf, the bytes it wrote are checked after
  * (a report then comes before the program goes on with the damage). */
