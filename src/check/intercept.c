@@ -1096,33 +1096,18 @@ HG_EXPORT size_t fwrite_unlocked(const void *restrict p, size_t size, size_t n, 
 	return NEXT(fwrite_unlocked)(p, size, n, fp);
 }
 
-HG_EXPORT int fputs(const char *restrict s, FILE *restrict fp)
-{
-	if (may_be_heap(s, 1))
-		out_str_check(s, SIZE_MAX, 1, "fputs", RET);
-	return real_fputs(s, fp);
-}
-
-HG_EXPORT int fputs_unlocked(const char *restrict s, FILE *restrict fp)
-{
-	if (may_be_heap(s, 1))
-		out_str_check(s, SIZE_MAX, 1, "fputs_unlocked", RET);
-	return NEXT(fputs_unlocked)(s, fp);
-}
-
-HG_EXPORT int fputws(const wchar_t *restrict s, FILE *restrict fp)
-{
-	if (may_be_heap(s, 1))
-		out_str_check(s, SIZE_MAX, WSIZE, "fputws", RET);
-	return NEXT(fputws)(s, fp);
-}
-
-HG_EXPORT int fputws_unlocked(const wchar_t *restrict s, FILE *restrict fp)
-{
-	if (may_be_heap(s, 1))
-		out_str_check(s, SIZE_MAX, WSIZE, "fputws_unlocked", RET);
-	return NEXT(fputws_unlocked)(s, fp);
-}
+/* fputs and fputws, and their _unlocked twins: the string that goes out. */
+#define FPUTS_FUNC(name, type, real_name)                                                      \
+	HG_EXPORT int name(const type *restrict s, FILE *restrict fp)                          \
+	{                                                                                      \
+		if (may_be_heap(s, 1))                                                         \
+			out_str_check(s, SIZE_MAX, sizeof(type), #name, RET);                  \
+		return real_name(s, fp);                                                       \
+	}
+FPUTS_FUNC(fputs, char, real_fputs)
+FPUTS_FUNC(fputs_unlocked, char, NEXT(fputs_unlocked))
+FPUTS_FUNC(fputws, wchar_t, NEXT(fputws))
+FPUTS_FUNC(fputws_unlocked, wchar_t, NEXT(fputws_unlocked))
 
 HG_EXPORT void perror(const char *s)
 {
@@ -1210,7 +1195,6 @@ static void scan_check(const char *fmt, va_list ap, int r, const char *func, con
 	va_end(aq);
 	leave();
 }
-
 
 /* stdio.h renames sscanf to __isoc99_sscanf and so on: each interceptor has a name of its own
  * and the symbol it stands for in asm; `shown` names it in reports. `src` is the string or
