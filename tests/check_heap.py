@@ -106,6 +106,13 @@ grown = peak["64M"] - peak["0"]
 check("a 64M quarantine of 50 KB blocks holds 32-64 MiB more than none (peak resident)",
       [] if 32 << 20 <= grown <= 64 << 20 else ["grew by %.1f MiB" % (grown / 2**20)])
 
+# Free runs too short for a span go back before the heap grows: 32 MiB of one-slice holes left
+# by 50 KB blocks, then 300 blocks of two slices each. 64 + 38 MiB when the holes stayed.
+rc, out, err, r = run([cases, "holes"], "leak_check=no:quarantine=0")
+kb = int(out.split()[-1]) if out.split() else 0
+check("holes too short for new spans are given back before the heap grows (peak under 85 MiB)",
+      [] if 0 < kb < 85 << 10 else ["peak %.1f MiB" % (kb / 1024)])
+
 # A short program stays small: heapguard's first arena, record pool and stack depot start on
 # small pages (on transparent huge pages from the start they made any checked process 8.5 MB).
 rc, out, err, r = run([cases, "small"], "leak_check=full")

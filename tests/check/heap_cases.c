@@ -163,6 +163,18 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 4000; i++)
 			free(malloc(50000));
 		print_peak_kb();
+	} else if (!strcmp(c, "holes")) {
+		/* 1000 blocks of 50 KB, each in a 64 KiB span; every other one freed leaves 32 MiB
+		 * of one-span holes, too short for the 300 blocks of 100 KB (two slices each) that
+		 * come next. Run with quarantine=0; stdout gets the peak resident kilobytes. */
+		static char *small[1000], *big[300];
+		for (int i = 0; i < 1000; i++)
+			small[i] = malloc(50000);
+		for (int i = 0; i < 1000; i += 2)
+			free(small[i]);
+		for (int i = 0; i < 300; i++)
+			big[i] = malloc(100000);
+		print_peak_kb();
 	} else if (!strcmp(c, "small")) {
 		/* A short program: a few hundred blocks, some of them freed. */
 		static void *blocks[300];
