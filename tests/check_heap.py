@@ -33,6 +33,21 @@ def summary_is(r, errors, contexts):
     return [] if s == {"errors": errors, "contexts": contexts} else ["error summary %r" % s]
 
 
+def peak_kib(case, options):
+    """The peak resident KiB that `case` prints, and its report."""
+    rc, out, err, r = run([cases, case], options)
+    return (int(out.split()[-1]) if out.split() else 0), r
+
+
+def quarantine_growth(case):
+    """What a 64M quarantine adds to `case`'s peak over none, as problems for check (it must
+    hold 32-64 MiB more), and the report of the 64M run."""
+    none, _ = peak_kib(case, "leak_check=no:quarantine=0")
+    full, r = peak_kib(case, "leak_check=no:quarantine=64M")
+    grown = (full - none) << 10
+    return ([] if 32 << 20 <= grown <= 64 << 20 else ["grew by %.1f MiB" % (grown / 2**20)]), r
+
+
 cases = build(src("heap_cases.c"), ("-fno-builtin", "-pthread"))
 mismatch = build(src("heap_mismatch.cc"), ("-fno-builtin", "-pthread"), compiler="g++")
 
@@ -83,40 +98,27 @@ check("write after free into a 40 MiB block found when it leaves the quarantine"
 # --quarantine=SIZE bounds what freed blocks keep: their heap room, their records and the
 # queue's entries all count (records alone were 64 bytes per block: a 64M quarantine of
 # 40-byte blocks held 119 MB).
-peak = {}
-for q in ("0", "64M"):
-    rc, out, err, r = run([cases, "quarantine-budget"], "leak_check=no:quarantine=" + q)
-    peak[q] = int(out.split()[-1]) * 1024 if out.split() else 0
-    if q == "64M":
-        found = {(e["free_stack"] or ["?"])[0]: e["detail"] or "" for e in r["errors"]}
-        check("a million frees: the oldest freed block leaves the quarantine, the newest waits until exit",
-              [] if len(r["errors"]) == 2 and "left the quarantine" in found.get("release_it", "") and
-              "at exit" in found.get("release_last", "") else ["errors by free function: %r" % found])
-grown = peak["64M"] - peak["0"]
-check("a 64M quarantine holds 32-64 MiB more than none (peak resident)",
-      [] if 32 << 20 <= grown <= 64 << 20 else ["grew by %.1f MiB" % (grown / 2**20)])
+problems, r = quarantine_growth("quarantine-budget")
+found = {(e["free_stack"] or ["?"])[0]: e["detail"] or "" for e in r["errors"]}
+check("a million frees: the oldest freed block leaves the quarantine, the newest waits until exit",
+      [] if len(r["errors"]) == 2 and "left the quarantine" in found.get("release_it", "") and
+      "at exit" in found.get("release_last", "") else ["errors by free function: %r" % found])
+check("a 64M quarantine holds 32-64 MiB more than none (peak resident)", problems)
 
 # A block alone in its span holds the whole span back: a 64M quarantine of 50 KB blocks, each
-# in a 64 KiB span, held 75 MiB when it counted the blocks' class size alone.
-peak = {}
-for q in ("0", "64M"):
-    rc, out, err, r = run([cases, "quarantine-tails"], "leak_check=no:quarantine=" + q)
-    peak[q] = int(out.split()[-1]) * 1024 if out.split() else 0
-grown = peak["64M"] - peak["0"]
+# in a 64 KiB span, held 76 MiB more than none when it counted the blocks' class size alone.
 check("a 64M quarantine of 50 KB blocks holds 32-64 MiB more than none (peak resident)",
-      [] if 32 << 20 <= grown <= 64 << 20 else ["grew by %.1f MiB" % (grown / 2**20)])
+      quarantine_growth("quarantine-tails")[0])
 
 # Free runs too short for a span go back before the heap grows: 32 MiB of one-slice holes left
-# by 50 KB blocks, then 300 blocks of two slices each. 64 + 38 MiB when the holes stayed.
-rc, out, err, r = run([cases, "holes"], "leak_check=no:quarantine=0")
-kb = int(out.split()[-1]) if out.split() else 0
+# by 50 KB blocks, then 300 blocks of two slices each. 102 MiB when the holes stayed.
+kb, _ = peak_kib("holes", "leak_check=no:quarantine=0")
 check("holes too short for new spans are given back before the heap grows (peak under 85 MiB)",
       [] if 0 < kb < 85 << 10 else ["peak %.1f MiB" % (kb / 1024)])
 
 # A short program stays small: heapguard's first arena, record pool and stack depot start on
 # small pages (on transparent huge pages from the start they made any checked process 8.5 MB).
-rc, out, err, r = run([cases, "small"], "leak_check=full")
-kb = int(out.split()[-1]) if out.split() else 0
+kb, _ = peak_kib("small", "leak_check=full")
 check("a short checked program peaks under 5 MiB resident",
       [] if 0 < kb < 5 << 10 else ["peak %d KiB" % kb])
 
