@@ -122,6 +122,22 @@ kb, _ = peak_kib("small", "leak_check=full")
 check("a short checked program peaks under 5 MiB resident",
       [] if 0 < kb < 5 << 10 else ["peak %d KiB" % kb])
 
+# stats=1 counts what the program allocates and frees in check mode too (it printed zeros): a
+# block of 1000 bytes has a core of 1032, class 32 (1152 bytes); guarded blocks have a row.
+rc, out, err, r = run([cases, "stats"], "leak_check=no:stats=1")
+total = re.search(r"heapguard stats: allocs=(\d+) frees=(\d+) requested=(\d+) peak_in_use=(\d+)", err)
+counts = [int(x) for x in total.groups()] if total else []
+check("stats=1 in check mode: the program's blocks by class, its peak in use",
+      ([] if "heapguard stats: class=32 size=1152 allocs=100 frees=100 requested=100000\n" in err else
+       ["no class 32 line in %r" % err[-600:]]) +
+      ([] if counts and counts[0] >= 101 and counts[1] >= 100 and counts[2] >= 100100 and
+       counts[3] >= 100000 else ["totals %r" % counts]))
+rc, out, err, r = run([cases, "stats"], "leak_check=no:stats=1:guard=1")
+guarded = re.search(r"heapguard stats: class=guarded allocs=(\d+) frees=(\d+) ", err)
+check("stats=1 with guard pages: the guarded blocks have their row",
+      [] if guarded and int(guarded.group(1)) >= 101 and int(guarded.group(2)) >= 100
+      else ["no guarded row of 101 blocks in %r" % err[-600:]])
+
 rc, out, err, r = run([cases, "double-free"])
 check("double free: three stacks, program goes on",
       expect_error(r, "double-free", None, 0, "free", "inside", 0, 24, "second_free", "main", "first_free") +

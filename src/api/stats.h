@@ -15,6 +15,10 @@ extern HG_HIDDEN size_t hg_fast_sizes;
 
 void hg_stats_alloc(const void *p, size_t requested);
 void hg_stats_free(const void *p);
+/* The checking library's count of a block of `size` bytes allocated (alloc=1) or freed by the
+ * program, in the row of its core block at core (guarded blocks have a row of their own);
+ * in use counts the size, as the block's usable size is its size there. */
+void hg_stats_checked(const void *core, int alloc, size_t size);
 void hg_stats_print(void);
 size_t hg_stats_in_use(void);
 

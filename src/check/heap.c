@@ -7,6 +7,7 @@
 
 #include "alloc/span.h"
 #include "alloc/tcache.h"
+#include "api/stats.h"
 #include "base/fmt.h"
 #include "base/lock.h"
 #include "base/options.h"
@@ -206,6 +207,8 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (unlikely(hg_stats_on))
+		hg_stats_checked(rec.core, 1, n);
 	return rec.user;
 }
 
@@ -561,6 +564,8 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, size_t sized, const c
 		break;
 	}
 	}
+	if (unlikely(hg_stats_on)) /* while its core is still the allocator's block */
+		hg_stats_checked(c.copy.core, 0, c.copy.size);
 	if (!hgc_guard_untouched(&c.copy)) /* never used: nothing to check */
 		check_redzones(&c.copy, c.stack, "found when the block was freed");
 	if (c.copy.guarded)

@@ -175,6 +175,14 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 300; i++)
 			big[i] = malloc(100000);
 		print_peak_kb();
+	} else if (!strcmp(c, "stats")) {
+		/* 100 blocks of 1000 bytes, all live at once, then freed; one of 100 stays. */
+		static char *blocks[100];
+		for (int i = 0; i < 100; i++)
+			blocks[i] = malloc(1000);
+		for (int i = 0; i < 100; i++)
+			free(blocks[i]);
+		blocks[0] = calloc(10, 10);
 	} else if (!strcmp(c, "small")) {
 		/* A short program: a few hundred blocks, some of them freed. */
 		static void *blocks[300];
