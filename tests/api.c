@@ -348,6 +348,22 @@ static void test_posix_memalign_einval(void **state)
 	}
 }
 
+/* An alignment that is not a power of two fails, as in C23 and glibc 2.38 (2.36 rounds it up). */
+static void test_aligned_alloc_einval(void **state)
+{
+	static const size_t bad[] = {0, 3, 12, 24, 48, 4095, 4097, MIB + 8, SIZE_MAX};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		errno = 0;
+		void *p = aligned_alloc(bad[i], 64);
+
+		CHECK(p == NULL && errno == EINVAL, "aligned_alloc(alignment %zu) returned %p, errno %d", bad[i], p,
+		      errno);
+	}
+}
+
 static void test_posix_memalign_keeps_errno(void **state)
 {
 	static const size_t sizes[] = {1, 100, 4096, MIB, 64 * MIB};
@@ -818,6 +834,7 @@ int main(void)
 		cmocka_unit_test(test_huge_sizes_fail_or_work),
 		cmocka_unit_test(test_two_gib_works),
 		cmocka_unit_test(test_posix_memalign_einval),
+		cmocka_unit_test(test_aligned_alloc_einval),
 		cmocka_unit_test(test_posix_memalign_keeps_errno),
 		cmocka_unit_test(test_every_alignment),
 		cmocka_unit_test(test_valloc_pvalloc),
