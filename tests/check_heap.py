@@ -138,6 +138,12 @@ check("stats=1 with guard pages: the guarded blocks have their row",
       [] if guarded and int(guarded.group(1)) >= 101 and int(guarded.group(2)) >= 100
       else ["no guarded row of 101 blocks in %r" % err[-600:]])
 
+# mallinfo2's uordblks in check mode: the bytes of live blocks, which the checker counts anyway.
+rc, out, err, r = run([cases, "mallinfo"])
+used = [int(x) for x in out.split()]
+check("mallinfo2 counts the bytes in use in check mode",
+      [] if len(used) == 3 and used[1] - used[0] == 100000 and used[2] == used[0] else ["uordblks %r" % used])
+
 rc, out, err, r = run([cases, "double-free"])
 check("double free: three stacks, program goes on",
       expect_error(r, "double-free", None, 0, "free", "inside", 0, 24, "second_free", "main", "first_free") +

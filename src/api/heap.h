@@ -53,6 +53,13 @@ HG_INLINE void *heap_realloc(void *p, size_t n)
 	return q;
 }
 static inline size_t heap_usable(const void *p) { return hgc_usable_size(p); }
+/* Bytes in live blocks: the checked heap keeps the count anyway. */
+static inline size_t heap_in_use(void)
+{
+	size_t blocks, bytes;
+	hgc_blocks_in_use(&blocks, &bytes);
+	return bytes;
+}
 
 #else /* the fast library */
 
@@ -148,6 +155,8 @@ static inline void *heap_realloc(void *p, size_t n)
 }
 
 static inline size_t heap_usable(const void *p) { return hg_usable_size(p); }
+/* Bytes in live blocks, counted only with stats=1 (0 otherwise): counting costs the fast path. */
+static inline size_t heap_in_use(void) { return hg_stats_in_use(); }
 
 #endif
 #endif

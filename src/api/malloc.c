@@ -122,7 +122,7 @@ API struct mallinfo2 mallinfo2(void)
 {
 	struct mallinfo2 m = { 0 };
 	m.arena = hg_os_mapped_bytes();
-	m.uordblks = hg_stats_in_use();
+	m.uordblks = heap_in_use();
 	m.fordblks = m.arena > m.uordblks ? m.arena - m.uordblks : 0;
 	return m;
 }

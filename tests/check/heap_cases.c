@@ -183,6 +183,13 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 100; i++)
 			free(blocks[i]);
 		blocks[0] = calloc(10, 10);
+	} else if (!strcmp(c, "mallinfo")) {
+		/* mallinfo2's bytes in use, before and after a block of 100000 bytes. */
+		size_t before = mallinfo2().uordblks;
+		char *p = malloc(100000);
+		size_t during = mallinfo2().uordblks;
+		free(p);
+		printf("%zu %zu %zu\n", before, during, mallinfo2().uordblks);
 	} else if (!strcmp(c, "small")) {
 		/* A short program: a few hundred blocks, some of them freed. */
 		static void *blocks[300];
