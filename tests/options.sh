@@ -28,13 +28,21 @@ check_ran_normally() {
 	[ "$(tail -n 1 "$W/out")" = 'done' ] || because "stdout does not end with 'done': $(cat "$W/out")"
 }
 
-tap_plan 10
+tap_plan 11
 
 # without arguments optprog never calls heapguard_print_stats itself
 run ""
 check_ran_normally
 grep -q 'heapguard stats:' "$W/err" && because "stats printed without stats=1: $(cat "$W/err")"
 tap_result stats_off_by_default "$why"
+
+# heapguard_print_stats (and malloc_stats) without stats=1: says the counters are off, no zeros
+run "" stats
+check_ran_normally
+[ "$(grep '^heapguard stats:' "$W/err")" = "$(grep -E '^heapguard stats: mapped=[1-9][0-9]* \(allocations are counted with HEAPGUARD_OPTIONS=stats=1\)$' "$W/err")" ] &&
+	[ "$(grep -c '^heapguard stats:' "$W/err")" = 1 ] ||
+	because "expected one line saying the counters are off: $(cat "$W/err")"
+tap_result stats_print_without_counters "$why"
 
 # optprog prints stats once mid-run (after 1000 x malloc(100)) and the library again at exit.
 run stats=1 stats

@@ -93,6 +93,14 @@ static void line_counts(struct hg_buf *b, struct counters *c)
 
 void hg_stats_print(void)
 {
+	if (!hg_stats_on) { /* malloc_stats() without the counters: say so, not zeros */
+		struct hg_buf b = { .len = 0 };
+		hg_buf_str(&b, "heapguard stats: mapped=");
+		hg_buf_dec(&b, hg_os_mapped_bytes());
+		hg_buf_str(&b, " (allocations are counted with HEAPGUARD_OPTIONS=stats=1)\n");
+		hg_buf_flush(&b);
+		return;
+	}
 	struct counters total = { 0 };
 	for (unsigned i = 0; i <= ROW_GUARDED; i++) {
 		total.allocs += by_class[i].allocs;
