@@ -17,7 +17,8 @@ extern "C" {
 const char *heapguard_version(void);
 
 /* Writes the allocation statistics (the same lines as HEAPGUARD_OPTIONS=stats=1
- * prints at exit) to stderr now. Counters are collected only when stats=1. */
+ * prints at exit) to stderr now. Counters are collected only when stats=1; without it,
+ * one line gives the bytes mapped and says so. */
 void heapguard_print_stats(void);
 
 /* Runs the leak check now (in libheapguard-check.so; the fast library returns 0): the live blocks no root reaches are
