@@ -31,11 +31,17 @@ int unw_backtrace(void **buffer, int size);
 #define FIRST_SLOT_BITS 16   /* 512 KiB of slots to start */
 #define CHUNK_BYTES HG_OS_HUGE_PAGE_BYTES
 
+/* A stack's frames are stored as the zigzag varint of each one's difference from the one
+ * before (the first from 0): most frames of a stack lie in one module, 1-3 bytes each, so a
+ * 16-frame entry takes ~64 bytes instead of 144 (a recursive tree walk stored 327,680
+ * stacks in 47 MB of fresh pages). */
+#define MAX_CODE_BYTES (MAX_DEPTH * 10)
 struct entry {
 	uint64_t hash;
 	uint32_t id;
-	uint32_t depth;
-	uintptr_t pcs[];
+	uint16_t depth;
+	uint16_t bytes; /* of code */
+	uint8_t code[];
 };
 
 /* The depot's index: open addressing, linear probing. A slot holds the stack's entry and the
@@ -178,8 +184,52 @@ static int same_pcs(const uintptr_t *a, const uintptr_t *b, int n)
 	return 1;
 }
 
-/* The id of the stack pcs[0..n) (hash h) in t, or 0 with *at the empty slot ending the probe. */
-static uint32_t probe(const struct slots *t, uint64_t h, const uintptr_t *pcs, int n, size_t *at)
+static int same_bytes(const uint8_t *a, const uint8_t *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* Writes pcs[0..n) as an entry's code; returns its bytes. */
+static unsigned encode(const uintptr_t *pcs, int n, uint8_t *code)
+{
+	unsigned k = 0;
+	uintptr_t prev = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t d = (uint64_t)(pcs[i] - prev), z = d << 1 ^ (uint64_t)((int64_t)d >> 63);
+		prev = pcs[i];
+		for (; z >= 0x80; z >>= 7)
+			code[k++] = (uint8_t)(z | 0x80);
+		code[k++] = (uint8_t)z;
+	}
+	return k;
+}
+
+/* The first max frames of entry e into pcs; returns how many. */
+static int decode(const struct entry *e, uintptr_t *pcs, int max)
+{
+	uintptr_t prev = 0;
+	unsigned k = 0;
+	int i = 0;
+	while (i < max && k < e->bytes) {
+		uint64_t z = 0;
+		for (unsigned shift = 0;; shift += 7) {
+			uint8_t b = e->code[k++];
+			z |= (uint64_t)(b & 0x7f) << shift;
+			if (!(b & 0x80))
+				break;
+		}
+		prev += (uintptr_t)(z >> 1 ^ (0 - (z & 1)));
+		pcs[i++] = prev;
+	}
+	return i;
+}
+
+/* The id of the stack of n frames coded as code[0..len) (hash h) in t, or 0 with *at the
+ * empty slot ending the probe. */
+static uint32_t probe(const struct slots *t, uint64_t h, const uint8_t *code, unsigned len, int n, size_t *at)
 {
 	size_t mask = ((size_t)1 << t->bits) - 1, i = h & mask;
 	uint64_t tag = h >> TAG_SHIFT;
@@ -190,7 +240,7 @@ static uint32_t probe(const struct slots *t, uint64_t h, const uintptr_t *pcs, i
 		if (v >> TAG_SHIFT != tag)
 			continue;
 		const struct entry *e = (const struct entry *)(uintptr_t)(v & (((uint64_t)1 << TAG_SHIFT) - 1));
-		if (e->depth == (uint32_t)n && same_pcs(e->pcs, pcs, n))
+		if (e->depth == (uint32_t)n && e->bytes == len && same_bytes(e->code, code, len))
 			return e->id;
 	}
 	*at = i;
@@ -226,12 +276,14 @@ static struct slots *grow_locked(struct slots *t)
 static uint32_t depot_put(const uintptr_t *pcs, int n)
 {
 	uint64_t h = hash_pcs(pcs, n);
+	uint8_t code[MAX_CODE_BYTES];
+	unsigned len = encode(pcs, n, code);
 	size_t at;
 	struct slots *t = atomic_load_explicit(&table, memory_order_acquire);
 	uint32_t id;
-	if (t && (id = probe(t, h, pcs, n, &at)))
+	if (t && (id = probe(t, h, code, len, n, &at)))
 		return id;
-	size_t bytes = sizeof(struct entry) + (size_t)n * sizeof *pcs;
+	size_t bytes = sizeof(struct entry) + len;
 	id = 0;
 	hg_lock(&depot_lock);
 	t = table;
@@ -244,7 +296,7 @@ static uint32_t depot_put(const uintptr_t *pcs, int n)
 		atomic_store_explicit(&table, t, memory_order_release);
 	}
 	/* A table that could not grow stops taking stacks short of full: probes end at a hole. */
-	if ((id = probe(t, h, pcs, n, &at)) || next_id >= MAX_IDS || t->used + 2 > (1u << t->bits))
+	if ((id = probe(t, h, code, len, n, &at)) || next_id >= MAX_IDS || t->used + 2 > (1u << t->bits))
 		goto out;
 	if (chunk_cursor + bytes > chunk_end) {
 		chunk_cursor = hg_os_map_huge(CHUNK_BYTES, next_id == 1);
@@ -253,10 +305,11 @@ static uint32_t depot_put(const uintptr_t *pcs, int n)
 			goto out;
 	}
 	struct entry *e = (struct entry *)chunk_cursor;
-	chunk_cursor += hg_align_up(bytes, 16);
+	chunk_cursor += hg_align_up(bytes, 8);
 	e->hash = h;
-	e->depth = (uint32_t)n;
-	hgc_memcpy(e->pcs, pcs, (size_t)n * sizeof *pcs);
+	e->depth = (uint16_t)n;
+	e->bytes = (uint16_t)len;
+	hgc_memcpy(e->code, code, len);
 	e->id = id = next_id++;
 	by_id[id] = e;
 	atomic_store_explicit(&t->slot[at], slot_value(h, e), memory_order_release); /* e is complete */
@@ -627,9 +680,5 @@ int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max)
 	if (!id || !by_id || id >= MAX_IDS)
 		return 0;
 	struct entry *e = by_id[id];
-	if (!e)
-		return 0;
-	int n = (int)e->depth < max ? (int)e->depth : max;
-	hgc_memcpy(pcs, e->pcs, (size_t)n * sizeof *pcs);
-	return n;
+	return e ? decode(e, pcs, max) : 0;
 }
