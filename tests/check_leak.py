@@ -196,6 +196,28 @@ check("guard=1: blocks reachable from a global, a guarded block and TLS",
       expect_group(r, "still-reachable", 170, 1, "keep_tls") +
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
 
+# ---- interior pointers that common layouts keep (valgrind's default heuristics) ----
+heur = build(src("leak_heuristics.cc"), ("-pthread",), compiler="g++")
+rc, err, r = run([heur, "heuristics"], "show_reachable=1")
+check("an object kept through its second base class (multiple inheritance) is reachable",
+      expect_group(r, "still-reachable", 112, 1, "keep_both"))
+check("a new[] array of a class with a destructor, kept past its count, is reachable",
+      expect_group(r, "still-reachable", 128, 1, "keep_counted"))
+check("a block kept past an 8-byte header holding its length (sqlite's) is reachable",
+      expect_group(r, "still-reachable", 48, 1, "alloc_length64"))
+check("a copy-on-write std::string's block, kept by its characters, is reachable",
+      expect_group(r, "still-reachable", 55, 1, "alloc_cow_string") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+rc, err, r = run([heur, "make-shared"])
+check("a std::make_shared block kept by a raw pointer to its object is no leak",
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+rc, err, r = run([heur, "look-alikes"])
+check("look-alikes of those layouts stay possibly lost: a wrong length, a wrong capacity, no vtables",
+      expect_group(r, "possibly-lost", 48, 1, "alloc_length64") +
+      expect_group(r, "possibly-lost", 63, 1, "alloc_cow_string") +
+      expect_group(r, "possibly-lost", 96, 1, "keep_interior_only") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(207, 3)))
+
 # ---- the record stream for the heapguard command (records.h: L and X records) ----
 rec = os.path.join(OUT, "leak_records.txt")
 if os.path.exists(rec):

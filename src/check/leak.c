@@ -64,7 +64,9 @@ static const char *const KIND_WORDS[K_COUNT] = { "definitely lost", "indirectly 
 
 #define FRAGILE_MIN_BYTES ((size_t)64 << 10) /* large blocks: their own mapping, may be unmapped */
 #define BOUNCE_BYTES ((size_t)64 << 10)      /* process_vm_readv copies this much at a time */
-#define MODULE_RANGES_MAX 4096u               /* writable segments and TLS blocks */
+#define MODULE_RANGES_MAX 4096u               /* writable segments and TLS blocks; loaded
+						 segments; executable ones */
+#define VTABLE_WORDS 20 /* a vtable's first words where the heuristic looks for 2 functions */
 #define MAPS_MIN_BYTES ((size_t)256 << 10)
 #define MAPS_MAX_BYTES ((size_t)64 << 20)
 #define NO_MAPS_STACK_BYTES ((size_t)8 << 20) /* without /proc/self/maps: stack scanned */
@@ -115,6 +117,8 @@ struct work {
 	size_t nskip, skip_bytes;
 	struct range *mods;        /* module segments and TLS blocks */
 	size_t nmods;
+	struct range *images, *code; /* every module's loaded and its executable segments, sorted */
+	size_t nimages, ncode;
 	uintptr_t own_lo, own_hi;  /* our module */
 	unsigned char *bounce;     /* BOUNCE_BYTES */
 	uintptr_t lo, hi;          /* extent of all blocks: the cheap filter before the search */
@@ -310,20 +314,76 @@ static inline long find_block(const struct work *wk, uintptr_t p)
 	return (long)lo;
 }
 
-/* Valgrind's "newarray" heuristic: new[] of a class with a destructor returns the block's
- * start plus an 8-byte element count. */
-static int is_start(const struct ent *e, uintptr_t p)
+/* The word at a (in block e, or in a module's image); 0 when it cannot be read. */
+static int read_word(const struct ent *e, uintptr_t a, uintptr_t *out)
+{
+	if (!e || !e->fragile || vm_read_broken) {
+		*out = *(const uintptr_t *)a;
+		return 1;
+	}
+	return read_self(out, a, sizeof *out) == (ssize_t)sizeof *out;
+}
+
+/* The range of sorted, disjoint r[0..n) that holds a, or NULL. */
+static const struct range *range_of(const struct range *r, size_t n, uintptr_t a)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (a < r[mid].lo)
+			hi = mid;
+		else if (a >= r[mid].hi)
+			lo = mid + 1;
+		else
+			return &r[mid];
+	}
+	return NULL;
+}
+
+/* A vtable, as valgrind tells one: a word in a module's image whose first VTABLE_WORDS words
+ * hold at least two addresses of code, and nothing else but NULLs before the second. */
+static int is_vtable(const struct work *wk, uintptr_t a)
+{
+	const struct range *img = (a & 7) ? NULL : range_of(wk->images, wk->nimages, a);
+	if (!img)
+		return 0;
+	unsigned fns = 0;
+	for (unsigned i = 0; i < VTABLE_WORDS && a + 8 * i + 8 <= img->hi; i++) {
+		uintptr_t f = *(const uintptr_t *)(a + 8 * i);
+		if (!f)
+			continue;
+		if (!range_of(wk->code, wk->ncode, f))
+			return 0;
+		if (++fns == 2)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether p, a pointer into block e, counts as a start pointer: p is e's start, or one of
+ * the interior pointers that common layouts keep in place of the start, the heuristics that
+ * valgrind applies by default (memcheck's --leak-check-heuristics=all):
+ *   newarray             new[] of a class with a destructor: the start plus an 8-byte count;
+ *   length64             the start plus an 8-byte header holding the length that follows
+ *                        (sqlite's allocations);
+ *   stdstring            the characters of a copy-on-write std::string (libstdc++'s old ABI),
+ *                        after length, capacity and reference count;
+ *   multipleinheritance  a base class's part of an object (its vtable pointer) when the object
+ *                        starts with a vtable pointer too: a C++ object through its second
+ *                        base class, or through the object in a std::make_shared block. */
+static int is_start(const struct work *wk, const struct ent *e, uintptr_t p)
 {
 	if (p == e->user)
 		return 1;
-	if (!e->new_array || p != e->user + sizeof(size_t) || e->size < sizeof(size_t))
+	size_t off = p - e->user;
+	uintptr_t w0, w1;
+	if ((p & 7) || off + 8 > e->size || !read_word(e, e->user, &w0))
 		return 0;
-	size_t count;
-	if (!e->fragile || vm_read_broken)
-		count = *(const size_t *)e->user;
-	else if (read_self(&count, e->user, sizeof count) != (ssize_t)sizeof count)
-		return 0;
-	return count != 0 && count <= e->size - sizeof(size_t);
+	if (off == 8 && w0 && (e->new_array ? w0 <= e->size - 8 : w0 == e->size - 8))
+		return 1;
+	if (off == 24 && read_word(e, e->user + 8, &w1) && w1 == e->size - 25 && w0 <= w1)
+		return 1;
+	return read_word(e, p, &w1) && is_vtable(wk, w1) && is_vtable(wk, w0);
 }
 
 static inline void push(struct work *wk, size_t i)
@@ -338,7 +398,7 @@ static inline void mark_word(struct work *wk, uintptr_t p, int from_definite)
 	if (i < 0)
 		return;
 	struct ent *e = &wk->ents[i];
-	if (from_definite && e->mark != M_REACHABLE && is_start(e, p)) {
+	if (from_definite && e->mark != M_REACHABLE && is_start(wk, e, p)) {
 		e->mark = M_REACHABLE;
 		push(wk, (size_t)i);
 	} else if (e->mark == M_UNREACHED) {
@@ -507,7 +567,8 @@ static void add_module_range(struct work *wk, uintptr_t lo, uintptr_t hi)
 }
 
 /* Collects every module's writable segments (to the page's end: ld.so's start-up allocator
- * uses the rest of its last page) and this thread's TLS blocks; finds our own module. */
+ * uses the rest of its last page) and this thread's TLS blocks, every module's loaded and
+ * executable segments (for is_vtable); finds our own module. */
 static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
@@ -531,6 +592,10 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && ph->p_memsz && c->wk->nimages < MODULE_RANGES_MAX)
+			c->wk->images[c->wk->nimages++] = (struct range){ a, a + ph->p_memsz };
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && ph->p_memsz && c->wk->ncode < MODULE_RANGES_MAX)
+			c->wk->code[c->wk->ncode++] = (struct range){ a, a + ph->p_memsz };
 		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
 			add_module_range(c->wk, a & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1),
 					 hg_align_up(a + ph->p_memsz, HG_OS_PAGE_BYTES));
@@ -663,7 +728,7 @@ static void work_free(struct work *wk)
 /* Maps the work area for cap blocks; 0 when out of memory. */
 static int work_alloc(struct work *wk, size_t cap)
 {
-	size_t bytes = 2 * cap * sizeof(struct ent) + MODULE_RANGES_MAX * sizeof(struct range) + BOUNCE_BYTES;
+	size_t bytes = 2 * cap * sizeof(struct ent) + 3 * MODULE_RANGES_MAX * sizeof(struct range) + BOUNCE_BYTES;
 	bytes = hg_align_up(bytes, HG_OS_PAGE_BYTES);
 	char *m = hg_os_map(bytes, 0);
 	if (!m)
@@ -678,6 +743,8 @@ static int work_alloc(struct work *wk, size_t cap)
 	wk->scratch = m;
 	m += cap * sizeof(struct ent);
 	wk->mods = (struct range *)(void *)m;
+	wk->images = wk->mods + MODULE_RANGES_MAX;
+	wk->code = wk->images + MODULE_RANGES_MAX;
 	return 1;
 }
 
@@ -796,6 +863,8 @@ static void mark_all(struct work *wk, uintptr_t sp)
 {
 	struct phdr_ctx pc = { wk, (uintptr_t)&mark_all };
 	dl_iterate_phdr(phdr_cb, &pc);
+	sort(wk->images, wk->nimages, sizeof *wk->images, range_less);
+	sort(wk->code, wk->ncode, sizeof *wk->code, range_less);
 	size_t maps_len = 0, maps_bytes = 0;
 	char *maps = read_maps(&maps_len, &maps_bytes);
 	build_skips(wk, (uintptr_t)maps, maps_bytes);
@@ -969,7 +1038,7 @@ static HG_NOINLINE size_t run_check(unsigned detail, int quiet, uintptr_t sp)
 	static struct totals t;
 	wk.map = NULL;
 	wk.skip = NULL;
-	wk.nmods = wk.nskip = wk.depth = 0;
+	wk.nmods = wk.nskip = wk.depth = wk.nimages = wk.ncode = 0;
 	wk.own_lo = wk.own_hi = 0;
 	for (unsigned k = 0; k < K_COUNT; k++)
 		t.bytes[k] = t.blocks[k] = 0;
