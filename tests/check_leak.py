@@ -208,6 +208,9 @@ check("a block kept past an 8-byte header holding its length (sqlite's) is reach
 check("a copy-on-write std::string's block, kept by its characters, is reachable",
       expect_group(r, "still-reachable", 55, 1, "alloc_cow_string") +
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+rc, err, r = run([heur, "heuristics"], "guard=1")
+check("guard=1: the same blocks in guard slots, read through process_vm_readv, are reachable",
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
 rc, err, r = run([heur, "make-shared"])
 check("a std::make_shared block kept by a raw pointer to its object is no leak",
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
