@@ -198,7 +198,7 @@ static unsigned encode(const uintptr_t *pcs, int n, uint8_t *code)
 	unsigned k = 0;
 	uintptr_t prev = 0;
 	for (int i = 0; i < n; i++) {
-		uint64_t d = (uint64_t)(pcs[i] - prev), z = d << 1 ^ (uint64_t)((int64_t)d >> 63);
+		uint64_t d = (uint64_t)(pcs[i] - prev), z = d << 1 ^ (0 - (d >> 63)); /* zigzag */
 		prev = pcs[i];
 		for (; z >= 0x80; z >>= 7)
 			code[k++] = (uint8_t)(z | 0x80);
