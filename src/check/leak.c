@@ -314,10 +314,10 @@ static inline long find_block(const struct work *wk, uintptr_t p)
 	return (long)lo;
 }
 
-/* The word at a (in block e, or in a module's image); 0 when it cannot be read. */
+/* The word at a, inside block e; 0 when it cannot be read. */
 static int read_word(const struct ent *e, uintptr_t a, uintptr_t *out)
 {
-	if (!e || !e->fragile || vm_read_broken) {
+	if (!e->fragile || vm_read_broken) {
 		*out = *(const uintptr_t *)a;
 		return 1;
 	}
