@@ -73,6 +73,16 @@ check("leak groups print largest first",
       [] if [l["bytes"] for l in r["leaks"]] == sorted([l["bytes"] for l in r["leaks"]], reverse=True)
       else ["order %s" % [l["bytes"] for l in r["leaks"]]])
 
+rc, err, r = run([cases, "indirect"], "show_leak_kinds=indirect")
+check("show_leak_kinds=indirect lists the indirect group only; the summary counts both",
+      expect_group(r, "indirectly-lost", 72, 3, "alloc_node") + no_group(r, "definitely-lost") +
+      expect_summary(r, definitely=(64, 1), indirectly=(72, 3)))
+rc, err, r = run([cases, "indirect"], "show_leak_kinds=definite,bogus")
+check("show_leak_kinds with a word that is no kind: a warning, and the default list",
+      ([] if "bad value for option 'show_leak_kinds'" in err else ["no warning: %r" % err[-300:]]) +
+      expect_group(r, "definitely-lost", 64, 1, "alloc_head") +
+      expect_group(r, "indirectly-lost", 72, 3, "alloc_node"))
+
 rc, err, r = run([cases, "possible"])
 check("possibly lost: only an interior pointer in a global",
       expect_group(r, "possibly-lost", 200, 1, "keep_interior") +

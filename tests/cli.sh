@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 21
+tap_plan 22
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -46,6 +46,12 @@ tap_result bad_choice "$(expect 2 '' "invalid value 'foo' for --backend")"
 
 run "$HG" --trace-children=maybe /bin/true
 tap_result bad_command_option_choice "$(expect 2 '' "invalid value 'maybe' for --trace-children")"
+
+# a list of leak kinds: each word one of them, none empty
+run "$HG" --show-leak-kinds=definite,,possible /bin/true
+why="$(expect 2 '' "invalid value 'definite,,possible' for --show-leak-kinds")"
+run "$HG" --show-leak-kinds=definite,lost /bin/true
+tap_result bad_leak_kinds "$why$(expect 2 '' "invalid value 'definite,lost' for --show-leak-kinds")"
 
 # an exit status above 255 would wrap; more frames than the library records would be cut
 run "$HG" --error-exitcode=300 /bin/true

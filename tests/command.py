@@ -852,6 +852,41 @@ def quarantine_size_sets_when_a_freed_write_is_found():
 
 
 @test
+def show_leak_kinds_selects_the_kinds_listed():
+    prog = [HELPER, "kinds"]
+    listed = lambda doc: sorted({l.get("kind") for l in doc.get("leaks", [])})
+    want = {
+        (): ["definitely-lost", "indirectly-lost", "possibly-lost"],
+        ("--show-leak-kinds=definite,reachable",): ["definitely-lost", "still-reachable"],
+        ("--show-leak-kinds=all",): ["definitely-lost", "indirectly-lost", "possibly-lost", "still-reachable"],
+        ("--show-leak-kinds=none",): [],
+    }
+    why = []
+    for opts, kinds in want.items():
+        _, _, err, doc = hg_json(prog, *opts)
+        if listed(doc) != kinds:
+            why.append("%s: listed %s, expected %s" % (opts, listed(doc), kinds))
+        # the summary counts every kind whatever is listed
+        if "definitely lost: 24 bytes in 1 blocks; indirectly lost: 32 bytes in 2 blocks; " \
+           "possibly lost: 300 bytes in 1 blocks" not in err:
+            why.append("%s: summary %r" % (opts, [l for l in err.splitlines() if "LEAK SUMMARY" in l]))
+    return why
+
+
+@test
+def valgrind_option_names():
+    _, _, _, doc = hg_json([example("double-free")], "--num-callers=2")
+    e = one_error(doc, "double-free")
+    why = [] if e is not None and 1 <= len(e.get("stack", [])) <= 2 else \
+        ["--num-callers=2: %r" % (e or doc.get("errors"))]
+    rc, _, _, doc = hg_json([example("uninitialized-read")], "--track-origins=yes")
+    e = one_error(doc, "uninitialized-read")
+    if e is None or not (e.get("block") or {}).get("alloc_stack"):
+        why.append("--track-origins=yes: %r (status %d)" % (doc.get("errors"), rc))
+    return why
+
+
+@test
 def stack_depth_limits_frames():
     _, _, _, doc = hg_json([example("double-free")], "--stack-depth=2")
     e = one_error(doc, "double-free")

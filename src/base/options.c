@@ -5,12 +5,13 @@
 
 #include "base/fmt.h"
 
-enum type { T_BOOL, T_UINT, T_SIZE, T_CHOICE };
+enum type { T_BOOL, T_UINT, T_SIZE, T_CHOICE, T_SET };
 #define BOOL T_BOOL, NULL, 1
 #define UINT T_UINT, NULL, UINT64_MAX
 #define UPTO(max) T_UINT, NULL, max
 #define SIZE T_SIZE, NULL, UINT64_MAX
 #define CHOICE(list) T_CHOICE, list, 0
+#define SET(list) T_SET, list, 0
 
 struct option {
 	const char *name;
@@ -67,6 +68,31 @@ static int choice_index(const char *list, const char *v, size_t n)
 	}
 }
 
+/* A SET's value: the bits of the comma-separated words of v[0..n) in the list, all of
+ * them for "all", none for "none"; 0 when a word is not in the list. */
+static int parse_set(const char *list, const char *v, size_t n, uint64_t *out)
+{
+	if (token_is(v, n, "none") || token_is(v, n, "all")) {
+		int words = 1;
+		for (const char *w = list; *w; w++)
+			words += *w == '|';
+		*out = v[0] == 'a' ? ((uint64_t)1 << words) - 1 : 0;
+		return 1;
+	}
+	*out = 0;
+	for (size_t at = 0; at <= n;) {
+		size_t len = 0;
+		while (at + len < n && v[at + len] != ',')
+			len++;
+		int i = choice_index(list, v + at, len);
+		if (i < 0)
+			return 0;
+		*out |= (uint64_t)1 << i;
+		at += len + 1;
+	}
+	return 1;
+}
+
 static int parse_value(const struct option *o, const char *v, size_t n, uint64_t *out)
 {
 	if (o->type == T_CHOICE) {
@@ -74,6 +100,8 @@ static int parse_value(const struct option *o, const char *v, size_t n, uint64_t
 		*out = (uint64_t)i;
 		return i >= 0;
 	}
+	if (o->type == T_SET)
+		return parse_set(o->choices, v, n, out);
 	unsigned shift = 0;
 	if (o->type == T_SIZE && n > 1) {
 		const char *units = "KMG";
@@ -146,17 +174,26 @@ static void print_help(void)
 		hg_buf_str(&b, o->name);
 		hg_buf_str(&b, "=");
 		char range[48];
-		hg_buf_str(&b, o->type == T_CHOICE ? o->choices : o->type == T_BOOL ? "0|1" :
+		if (o->type == T_SET)
+			hg_buf_str(&b, "LIST of ");
+		hg_buf_str(&b, o->type == T_CHOICE || o->type == T_SET ? o->choices : o->type == T_BOOL ? "0|1" :
 			   o->type == T_SIZE ? "BYTES[K|M|G]" : o->max == UINT64_MAX ? "N" :
 			   range_text(range, "", o->max, ""));
 		hg_buf_str(&b, " (default ");
-		if (o->type == T_CHOICE) {
-			const char *w = o->choices;
-			for (uint32_t k = 0; k < o->def; k++)
-				while (*w++ != '|')
-					;
-			while (*w && *w != '|' && b.len < sizeof b.text)
-				b.text[b.len++] = *w++;
+		if (o->type == T_CHOICE || o->type == T_SET) {
+			/* a CHOICE's word number def; a SET's words whose bits def has */
+			unsigned k = 0, listed = 0;
+			for (const char *w = o->choices; *w; k++) {
+				size_t len = 0;
+				while (w[len] && w[len] != '|')
+					len++;
+				if (o->type == T_CHOICE ? k == o->def : (o->def >> k & 1)) {
+					hg_buf_str(&b, listed++ ? "," : "");
+					for (size_t i = 0; i < len && b.len < sizeof b.text; i++)
+						b.text[b.len++] = w[i];
+				}
+				w += len + (w[len] == '|');
+			}
 		} else {
 			hg_buf_dec(&b, o->def);
 		}
@@ -189,7 +226,9 @@ void hg_options_parse(const char *text)
 			warn("bad value for option", s, klen, o->type == T_BOOL ? " (expected 0 or 1)" :
 				 o->type == T_UINT ? (o->max == UINT64_MAX ? " (expected a number)" :
 						      range_text(range, " (expected ", o->max, ")")) :
-				 o->type == T_SIZE ? " (expected bytes, e.g. 64M)" : " (see help=1)");
+				 o->type == T_SIZE ? " (expected bytes, e.g. 64M)" :
+				 o->type == T_SET ? " (expected a comma-separated list, all or none: see help=1)" :
+						    " (see help=1)");
 		} else {
 			*(uint64_t *)((char *)&hg_opt + o->offset) = val;
 		}

@@ -5,7 +5,8 @@
 #include <stdint.h>
 
 /* X(type, field, default, help). type is BOOL, UINT, UPTO(max) (a number at most max), SIZE
- * (bytes, with an optional K, M or G suffix) or a CHOICE list "a|b" (value = index). The fast
+ * (bytes, with an optional K, M or G suffix), a CHOICE list "a|b" (value = index) or a SET
+ * "a|b" (a comma-separated subset, all or none; value = bit i for word i). The fast
  * library reads the first four; the rest belong to the checking library
  * (libheapguard-check.so). */
 #define HG_OPTION_TABLE(X)                                                                   \
@@ -18,6 +19,8 @@
 	X(UPTO(64), stack_depth, 16, "frames recorded per allocation, free and error")         \
 	X(CHOICE("no|summary|full"), leak_check, 2, "leak check at exit: none, totals, or every leak") \
 	X(BOOL, show_reachable, 0, "list still-reachable blocks in the leak report")           \
+	X(SET("definite|indirect|possible|reachable"), show_leak_kinds, 7,                    \
+	  "leak kinds listed one by one (the summary counts them all); reachable as show_reachable=1") \
 	X(UINT, guard, 0, "guard pages: 0 off, 1 every block, N one block in N")               \
 	X(CHOICE("right|left"), guard_side, 0, "which side of a guarded block the PROT_NONE page is on") \
 	X(BOOL, guard_uninit, 0, "guard mode: a guarded block stays inaccessible until its first use, and a first use that reads is reported") \

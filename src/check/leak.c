@@ -954,7 +954,8 @@ static size_t group(struct work *wk, struct totals *t)
 static void print_groups(const struct group *g, size_t ng)
 {
 	for (size_t i = 0; i < ng; i++) {
-		if (g[i].kind == K_REACHABLE && !hg_opt.show_reachable)
+		/* enum leak_kind is the order of show_leak_kinds' words */
+		if (!(hg_opt.show_leak_kinds >> g[i].kind & 1) && !(g[i].kind == K_REACHABLE && hg_opt.show_reachable))
 			continue;
 		if (hgc_records_on()) { /* the command renders it */
 			hgc_record_leak(KIND_IDS[g[i].kind], g[i].bytes, g[i].blocks, g[i].stack);

@@ -24,6 +24,8 @@ struct hg_settings hg_settings = { .trace_children = 1 };
 static const char *reporting_option; /* a report option given on the command line, named in
 					the message when it meets --fast */
 
+#define LEAK_KINDS "definite,indirect,possible,reachable" /* the library's show_leak_kinds */
+
 /* One row per option; both parse_options() and print_usage() walk this table, so an option
  * cannot be accepted without being documented, or documented without being accepted. */
 struct option_spec {
@@ -59,6 +61,12 @@ static void set_gen_suppressions(const char *v) { hg_settings.gen_suppressions =
 static void set_quiet(const char *v) { hg_settings.quiet = is_on(v); }
 static void set_trace_children(const char *v) { hg_settings.trace_children = !strcmp(v, "yes"); }
 
+/* valgrind's --track-origins: heapguard always knows where never-written bytes come from. */
+static void accept_track_origins(const char *v)
+{
+	(void)v;
+}
+
 static void add_suppressions(const char *v)
 {
 	if (hg_suppressions_load(v) < 0)
@@ -72,6 +80,9 @@ static const struct option_spec OPTIONS[] = {
 	  "leak report at exit: none, totals only, or every leak (default full)" },
 	{ 0, "show-reachable", NULL, SET_LIBRARY_OPTION, "show_reachable=1", NULL,
 	  "also list blocks still reachable at exit (default off)" },
+	{ 0, "show-leak-kinds", "KINDS|all|none", SET_LIBRARY_OPTION, "show_leak_kinds", NULL,
+	  "leak kinds listed one by one, KINDS a comma-separated list of " LEAK_KINDS
+	  " (default: the first three; the summary counts every kind)" },
 	{ 0, "error-exitcode", "0-255", SET_COMMAND_OPTION, NULL, set_error_exitcode,
 	  "exit with this status when errors or leaks were reported (default: the program's)" },
 	{ 0, "log-file", "FILE", SET_COMMAND_OPTION, NULL, set_log_file,
@@ -94,6 +105,10 @@ static const struct option_spec OPTIONS[] = {
 	  "memory freed blocks hold back before reuse, records included (default 256M)" },
 	{ 0, "stack-depth", "0-64", SET_LIBRARY_OPTION, "stack_depth", NULL,
 	  "frames recorded per allocation, free and error (default 16)" },
+	{ 0, "num-callers", "0-64", SET_LIBRARY_OPTION, "stack_depth", NULL,
+	  "valgrind's name for --stack-depth" },
+	{ 0, "track-origins", "yes|no", SET_COMMAND_OPTION, NULL, accept_track_origins,
+	  "valgrind's: taken and unneeded, an uninitialized read always shows its block's allocation" },
 	{ 0, "abort-on-error", NULL, SET_LIBRARY_OPTION, "abort_on_error=1", NULL,
 	  "abort after the first error report (default off)" },
 	{ 0, "trace-children", "yes|no", SET_COMMAND_OPTION, NULL, set_trace_children,
@@ -182,9 +197,33 @@ static const struct option_spec *find_option(const char *arg, const char **value
 	return NULL;
 }
 
-/* Whether value matches the choice word of length len: itself, or N, LO-HI, SIZE or FILE. */
+/* Whether value is a comma-separated list of words of LEAK_KINDS. */
+static int is_leak_kinds(const char *value)
+{
+	for (;;) {
+		size_t n = strcspn(value, ",");
+		int found = 0;
+		for (const char *w = LEAK_KINDS;; w++) {
+			size_t len = strcspn(w, ",");
+			found |= n == len && strncmp(w, value, n) == 0;
+			w += len;
+			if (*w == '\0')
+				break;
+		}
+		if (!found)
+			return 0;
+		if (value[n] == '\0')
+			return 1;
+		value += n + 1;
+	}
+}
+
+/* Whether value matches the choice word of length len: itself, or N, LO-HI, SIZE, FILE or
+ * KINDS. */
 static int matches(const char *word, size_t len, const char *value)
 {
+	if (len == 5 && strncmp(word, "KINDS", 5) == 0)
+		return is_leak_kinds(value);
 	size_t digits = strspn(value, "0123456789");
 	if (len == 1 && word[0] == 'N')
 		return digits > 0 && digits < 10 && value[digits] == '\0';
@@ -240,7 +279,7 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 	}
 	if (opt->setting == NULL)
 		return;
-	if (value != NULL && strcmp(value, "all") == 0)
+	if (value != NULL && strcmp(opt->long_name, "guard") == 0 && strcmp(value, "all") == 0)
 		value = "1"; /* --guard=all: one block in 1 */
 	char setting[128]; /* holds any key=choice of the table: values are checked first */
 	snprintf(setting, sizeof setting, "%s%s%s", opt->setting, value ? "=" : "",

@@ -137,6 +137,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "program still running\n");
 		return 0;
 	}
+	if (!strcmp(mode, "kinds")) { /* one leak of each kind: 24+2*16 lost, 300 possibly, 500 reachable */
+		static void *keep, *inside;
+		void **head = malloc(24);
+		head[0] = malloc(16);
+		head[1] = malloc(16);
+		head = NULL;
+		inside = (char *)malloc(300) + 100;
+		keep = malloc(500);
+		return keep == NULL || inside == NULL;
+	}
 	if (!strcmp(mode, "reachable")) { /* a block a global still points to at exit */
 		static void *keep;
 		keep = malloc(4242);
