@@ -76,8 +76,8 @@ static void add_suppressions(const char *v)
 static const struct option_spec OPTIONS[] = {
 	{ 'h', "help", NULL, SHOW_HELP, NULL, NULL, "show this help and exit" },
 	{ 0, "version", NULL, SHOW_VERSION, NULL, NULL, "print the version and exit" },
-	{ 0, "leak-check", "no|summary|full", SET_LIBRARY_OPTION, "leak_check", NULL,
-	  "leak report at exit: none, totals only, or every leak (default full)" },
+	{ 0, "leak-check", "no|summary|full|yes", SET_LIBRARY_OPTION, "leak_check", NULL,
+	  "leak report at exit: none, totals only, or every leak (default full; yes: full, as in valgrind)" },
 	{ 0, "show-reachable", NULL, SET_LIBRARY_OPTION, "show_reachable=1", NULL,
 	  "also list blocks still reachable at exit (default off)" },
 	{ 0, "show-leak-kinds", "KINDS|all|none", SET_LIBRARY_OPTION, "show_leak_kinds", NULL,
@@ -281,6 +281,8 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 		return;
 	if (value != NULL && strcmp(opt->long_name, "guard") == 0 && strcmp(value, "all") == 0)
 		value = "1"; /* --guard=all: one block in 1 */
+	if (value != NULL && strcmp(opt->long_name, "leak-check") == 0 && strcmp(value, "yes") == 0)
+		value = "full";
 	char setting[128]; /* holds any key=choice of the table: values are checked first */
 	snprintf(setting, sizeof setting, "%s%s%s", opt->setting, value ? "=" : "",
 		 value ? value : "");
