@@ -27,6 +27,7 @@ struct hg_frame {
 	const char *module;   /* path of the ELF object holding pc; NULL when in none */
 	uint64_t offset;      /* pc - the module's load address */
 	const char *function; /* demangled name; NULL when unknown */
+	const char *linkage;  /* the name as linked (a C++ mangled name) when it differs, else NULL */
 	const char *file;     /* source file; NULL when unknown (no debug information) */
 	unsigned line;        /* source line; 0 when unknown */
 	int inlined;          /* 1: code inlined into the next frame, at the same pc */

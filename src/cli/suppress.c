@@ -1,11 +1,12 @@
-/* suppress.c — suppressions: reading the Valgrind-like file format, matching a kind and a
- * symbolized stack, and generating a ready entry for a report (--gen-suppressions).
+/* suppress.c — suppressions: reading the Valgrind-like file format (and valgrind's own
+ * Memcheck entries), matching a kind and a symbolized stack, and generating a ready entry for
+ * a report (--gen-suppressions).
  *
  *   # a comment
  *   {
  *      a name, any text
  *      heapguard:KIND            the error or leak kind, a pattern
- *      fun:PATTERN               a frame's function (demangled)
+ *      fun:PATTERN               a frame's function (demangled, or as linked)
  *      obj:PATTERN               a frame's module path
  *      src:PATTERN               a frame's FILE:LINE
  *      ...                       any number of frames, none included
@@ -13,7 +14,17 @@
  *
  * Patterns use '*' (any characters) and '?' (one character). The frame lines match the
  * stack from its innermost frame on (the access stack of an error, the allocation stack of a
- * leak); frames after the last line do not matter. */
+ * leak); frames after the last line do not matter.
+ *
+ * A valgrind file works as it is. Its Memcheck entries ("Memcheck:Leak" with an optional
+ * "match-leak-kinds:" line, "Memcheck:Addr4", "Memcheck:Param" and its parameter line, ...)
+ * stand for the heapguard kinds that report the same errors (MEMCHECK below); entries of
+ * valgrind's other tools are skipped. Their stacks start one frame deeper than heapguard's:
+ * valgrind shows malloc, operator new or the string function where heapguard shows their
+ * caller, so an entry matches from the line after any of its leading lines that names such a
+ * function (or valgrind's preload object) as well. Where valgrind finds an error later than
+ * heapguard (never-written bytes at the write() of fclose, heapguard at the fwrite() before),
+ * the stacks differ and the entry does not match. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -30,10 +41,46 @@ struct frame_pattern {
 
 struct hg_suppression {
 	const char *name;
-	const char *kind;                /* pattern */
+	const char *kinds[8];            /* patterns; the entry covers a kind any of them matches */
+	size_t nkinds;
+	int memcheck;                    /* valgrind's: leading lines may name hidden frames */
 	struct frame_pattern *frames;
 	size_t count;
 };
+
+/* The heapguard kinds each Memcheck kind of suppression stands for. */
+static const struct {
+	const char *memcheck; /* a pattern over valgrind's kind names */
+	const char *kinds[4];
+} MEMCHECK[] = {
+	{ "Addr*", { "heap-buffer-overflow", "heap-use-after-free", "invalid-access" } },
+	{ "Jump", { "invalid-access" } },
+	{ "Value*", { "uninitialized-read" } },
+	{ "Cond", { "uninitialized-read" } },
+	{ "Param", { "uninitialized-read", "heap-buffer-overflow", "heap-use-after-free" } },
+	{ "Free", { "double-free", "invalid-free", "alloc-dealloc-mismatch" } },
+	{ "Overlap", { "param-overlap" } },
+	{ "FishyValue", { "allocation-size-too-big" } },
+	{ "Leak", { "definitely-lost", "indirectly-lost", "possibly-lost", "still-reachable" } },
+};
+
+/* valgrind's leak kinds (match-leak-kinds:) and heapguard's. */
+static const char *const LEAK_KINDS[][2] = {
+	{ "definite", "definitely-lost" }, { "indirect", "indirectly-lost" },
+	{ "possible", "possibly-lost" }, { "reachable", "still-reachable" },
+};
+
+/* Frames a valgrind stack has and heapguard's do not: the allocation functions, and the libc
+ * calls whose checks heapguard makes on entry and reports at their caller, with the libc
+ * functions inside them where valgrind may find the same error (fprintf's strlen). */
+static const char *const HIDDEN_FUNCTIONS[] = {
+	"malloc", "calloc", "realloc", "reallocarray", "free", "memalign", "posix_memalign",
+	"aligned_alloc", "valloc", "pvalloc", "_Znw*", "_Zna*", "_Zdl*", "_Zda*", "operator new*",
+	"operator delete*", "mem*", "str*", "stp*", "wcs*", "wmem*", "bcmp", "index", "rindex",
+	"__GI_*", "__*_chk", "*printf*", "*scanf*", "puts", "fputs*", "fwrite*", "fread*",
+	"fgets*", "read", "write", "pread*", "pwrite*", "readv", "writev", "send*", "recv*", "_IO_*",
+};
+#define LEAD_LINES_MAX 8 /* leading lines of a valgrind entry that may name hidden frames */
 
 static struct hg_vec suppressions; /* struct hg_suppression *, in file order */
 
@@ -66,8 +113,53 @@ static int parse_frame(char *line, struct frame_pattern *fp)
 	return -1;
 }
 
-/* The parser's states, one per line of an entry. */
-enum state { OUTSIDE, NAME, KIND, FRAMES };
+/* The parser's states, one per line of an entry (a Memcheck entry may have one more line
+ * after its kind: LEAK_KINDS or PARAM). */
+enum state { OUTSIDE, NAME, KIND, LEAK_KINDS_LINE, PARAM, FRAMES, SKIP };
+
+/* Takes valgrind's "TOOLS:KIND" line: s gets the kinds of a Memcheck entry; *next the state
+ * after it (SKIP: another tool's entry). NULL, or why the line is wrong. */
+static const char *memcheck_kind(const char *line, struct hg_suppression *s, enum state *next)
+{
+	const char *colon = strchr(line, ':');
+	size_t tools = (size_t)(colon - line);
+	int ours = 0; /* "Memcheck" among the comma-separated tools */
+	for (const char *t = line; t < colon; t += strcspn(t, ",:") + 1)
+		ours |= strcspn(t, ",:") == 8 && strncmp(t, "Memcheck", 8) == 0;
+	*next = SKIP;
+	if (!ours || tools == 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof MEMCHECK / sizeof MEMCHECK[0]; i++) {
+		if (!hg_glob(MEMCHECK[i].memcheck, colon + 1))
+			continue;
+		for (size_t k = 0; k < 4 && MEMCHECK[i].kinds[k]; k++)
+			s->kinds[s->nkinds++] = MEMCHECK[i].kinds[k];
+		s->memcheck = 1;
+		*next = strcmp(colon + 1, "Leak") == 0 ? LEAK_KINDS_LINE : strcmp(colon + 1, "Param") == 0 ? PARAM : FRAMES;
+		return NULL;
+	}
+	return "a Memcheck kind heapguard does not know";
+}
+
+/* Narrows a Leak entry to "match-leak-kinds: definite,possible" (or all). */
+static const char *match_leak_kinds(const char *list, struct hg_suppression *s)
+{
+	while (isspace((unsigned char)*list))
+		list++;
+	if (strcmp(list, "all") == 0)
+		return NULL;
+	s->nkinds = 0;
+	for (const char *w = list; *w; w += *w == ',') {
+		size_t n = strcspn(w, ","), k = 0;
+		while (k < 4 && !(strlen(LEAK_KINDS[k][0]) == n && strncmp(w, LEAK_KINDS[k][0], n) == 0))
+			k++;
+		if (k == 4)
+			return "expected definite, indirect, possible, reachable or all after match-leak-kinds:";
+		s->kinds[s->nkinds++] = LEAK_KINDS[k][1];
+		w += n;
+	}
+	return s->nkinds ? NULL : "match-leak-kinds: needs a kind";
+}
 
 int hg_suppressions_load(const char *path)
 {
@@ -100,12 +192,30 @@ int hg_suppressions_load(const char *path)
 				why = "an entry needs a name and a kind line";
 			break;
 		case KIND:
-			if (strncmp(line, "heapguard:", 10) != 0 || line[10] == '\0')
-				why = "expected 'heapguard:KIND' on the line after the name";
+			state = FRAMES;
+			if (strncmp(line, "heapguard:", 10) == 0 && line[10] != '\0')
+				s->kinds[s->nkinds++] = hg_xstrdup(line + 10);
+			else if (strchr(line, ':') && strchr(line, ':')[1] != '\0')
+				why = memcheck_kind(line, s, &state);
 			else
-				s->kind = hg_xstrdup(line + 10);
+				why = "expected 'heapguard:KIND' (or valgrind's 'Memcheck:KIND') on the line after the name";
+			break;
+		case PARAM: /* the system call's parameter, as "write(buf)": any of them here */
 			state = FRAMES;
 			break;
+		case SKIP: /* another tool's entry */
+			if (strcmp(line, "}") == 0) {
+				free(s);
+				state = OUTSIDE;
+			}
+			break;
+		case LEAK_KINDS_LINE: /* "match-leak-kinds: ..." may follow Memcheck:Leak */
+			state = FRAMES;
+			if (strncmp(line, "match-leak-kinds:", 17) == 0) {
+				why = match_leak_kinds(line + 17, s);
+				break;
+			}
+			__attribute__((fallthrough)); /* a frame line */
 		case FRAMES:
 			if (strcmp(line, "}") == 0) {
 				hg_vec_push(&suppressions, s);
@@ -132,7 +242,8 @@ static int frame_matches(const struct frame_pattern *fp, const struct hg_frame *
 {
 	switch (fp->what) {
 	case MATCH_FUN:
-		return hg_glob(fp->pattern, f->function ? f->function : "??");
+		return hg_glob(fp->pattern, f->function ? f->function : "??") ||
+		       (f->linkage && hg_glob(fp->pattern, f->linkage));
 	case MATCH_OBJ:
 		return hg_glob(fp->pattern, f->module ? f->module : "?");
 	case MATCH_SRC: {
@@ -165,14 +276,47 @@ static int frames_match(const struct frame_pattern *p, size_t np, const struct h
 	return 1;
 }
 
+/* Whether a valgrind line names a frame heapguard's stacks do not have (HIDDEN_FUNCTIONS, or
+ * valgrind's preload object). */
+static int names_hidden_frame(const struct frame_pattern *fp)
+{
+	if (fp->what == MATCH_OBJ)
+		return hg_glob("*vgpreload*", fp->pattern);
+	if (fp->what != MATCH_FUN)
+		return 0;
+	for (size_t i = 0; i < sizeof HIDDEN_FUNCTIONS / sizeof HIDDEN_FUNCTIONS[0]; i++)
+		if (hg_glob(HIDDEN_FUNCTIONS[i], fp->pattern))
+			return 1;
+	return 0;
+}
+
+static int covers_kind(const struct hg_suppression *s, const char *kind)
+{
+	for (size_t k = 0; k < s->nkinds; k++)
+		if (hg_glob(s->kinds[k], kind))
+			return 1;
+	return 0;
+}
+
 const struct hg_suppression *hg_suppression_match(const char *kind, const struct hg_stack *stack)
 {
+	const struct hg_frame *frames = stack ? stack->frames : NULL;
+	size_t nframes = stack ? stack->count : 0;
 	for (size_t i = 0; i < suppressions.count; i++) {
 		const struct hg_suppression *s = suppressions.items[i];
-		if (hg_glob(s->kind, kind) &&
-		    frames_match(s->frames, s->count, stack ? stack->frames : NULL,
-				 stack ? stack->count : 0))
+		if (!covers_kind(s, kind))
+			continue;
+		if (frames_match(s->frames, s->count, frames, nframes))
 			return s;
+		/* A valgrind entry may also match after one of its leading lines that name frames
+		 * heapguard has not (see the top): from the line after it on. */
+		for (size_t k = 0; s->memcheck && k < s->count && k < LEAD_LINES_MAX; k++) {
+			if (s->frames[k].what == MATCH_ANY_FRAMES)
+				break;
+			if (names_hidden_frame(&s->frames[k]) &&
+			    frames_match(s->frames + k + 1, s->count - k - 1, frames, nframes))
+				return s;
+		}
 	}
 	return NULL;
 }

@@ -104,17 +104,27 @@ static struct module *module_for(const char *path)
 	return m;
 }
 
+/* The demangled name of the symbol `linked`; *linkage gets `linked` when that differs. */
+static const char *names(const char *linked, const char **linkage)
+{
+	const char *plain = hg_demangle(linked);
+	*linkage = plain != NULL && strcmp(plain, linked) != 0 ? hg_intern(linked) : NULL;
+	return plain;
+}
+
 /* A DIE's name: the demangled linkage name (which qualifies C++ names), else DW_AT_name;
- * both looked for through DW_AT_abstract_origin and DW_AT_specification. */
-static const char *die_name(Dwarf_Die *die)
+ * both looked for through DW_AT_abstract_origin and DW_AT_specification. *linkage: the
+ * mangled name, when there is one. */
+static const char *die_name(Dwarf_Die *die, const char **linkage)
 {
 	Dwarf_Attribute attr;
 	const char *s = NULL;
+	*linkage = NULL;
 	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
 	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
 		s = dwarf_formstring(&attr);
 	if (s != NULL)
-		return hg_demangle(s);
+		return names(s, linkage);
 	if (dwarf_attr_integrate(die, DW_AT_name, &attr))
 		s = dwarf_formstring(&attr);
 	return hg_intern(s);
@@ -295,20 +305,24 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 	}
 	Dwarf_Die scopes[MAX_INLINED];
 	int nscopes = cudie ? scopes_at(m, cudie, a - bias, scopes) : 0;
-	const char *function = NULL;
+	const char *function = NULL, *linkage = NULL;
 	for (int i = 0; i < nscopes; i++) {
 		if (i == nscopes - 1) { /* the function itself */
-			function = die_name(&scopes[i]);
+			function = die_name(&scopes[i], &linkage);
 			break;
 		}
-		if (!artificial(&scopes[i]))
-			out[n++] = (struct hg_frame){ .function = die_name(&scopes[i]), .file = file,
+		if (!artificial(&scopes[i])) {
+			const char *inlined = die_name(&scopes[i], &linkage);
+			out[n++] = (struct hg_frame){ .function = inlined, .linkage = linkage, .file = file,
 						      .line = line, .inlined = 1 };
+		}
 		call_site(cudie, &scopes[i], &file, &line);
 	}
-	if (function == NULL) /* no debug information: the symbol table, or nothing */
-		function = hg_demangle(dwfl_module_addrname(m->mod, a));
-	out[n++] = (struct hg_frame){ .function = function, .file = file, .line = line };
+	if (function == NULL) { /* no debug information: the symbol table, or nothing */
+		const char *sym = dwfl_module_addrname(m->mod, a);
+		function = sym ? names(sym, &linkage) : NULL;
+	}
+	out[n++] = (struct hg_frame){ .function = function, .linkage = linkage, .file = file, .line = line };
 	return n;
 }
 
