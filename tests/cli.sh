@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 22
+tap_plan 23
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -46,6 +46,10 @@ tap_result bad_choice "$(expect 2 '' "invalid value 'foo' for --backend")"
 
 run "$HG" --trace-children=maybe /bin/true
 tap_result bad_command_option_choice "$(expect 2 '' "invalid value 'maybe' for --trace-children")"
+
+# valgrind's --tool: memcheck only
+run "$HG" --tool=helgrind /bin/true
+tap_result other_valgrind_tool "$(expect 2 '' "invalid value 'helgrind' for --tool \(expected memcheck\)")"
 
 # a list of leak kinds: each word one of them, none empty
 run "$HG" --show-leak-kinds=definite,,possible /bin/true

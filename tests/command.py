@@ -934,7 +934,7 @@ def valgrind_option_names():
     _, _, _, doc = hg_json([example("leak")], "--leak-check=yes")
     if not any(l.get("kind") == "definitely-lost" and l.get("blocks") == 10 for l in doc.get("leaks", [])):
         why.append("--leak-check=yes: %r" % doc.get("leaks"))
-    rc, _, _, doc = hg_json([example("uninitialized-read")], "--track-origins=yes")
+    rc, _, _, doc = hg_json([example("uninitialized-read")], "--tool=memcheck", "--track-origins=yes")
     e = one_error(doc, "uninitialized-read")
     if e is None or not (e.get("block") or {}).get("alloc_stack"):
         why.append("--track-origins=yes: %r (status %d)" % (doc.get("errors"), rc))

@@ -61,8 +61,9 @@ static void set_gen_suppressions(const char *v) { hg_settings.gen_suppressions =
 static void set_quiet(const char *v) { hg_settings.quiet = is_on(v); }
 static void set_trace_children(const char *v) { hg_settings.trace_children = !strcmp(v, "yes"); }
 
-/* valgrind's --track-origins: heapguard always knows where never-written bytes come from. */
-static void accept_track_origins(const char *v)
+/* valgrind's options that ask for what heapguard does anyway: --track-origins (it always
+ * knows where never-written bytes come from) and --tool=memcheck. */
+static void accept_valgrind_option(const char *v)
 {
 	(void)v;
 }
@@ -107,8 +108,10 @@ static const struct option_spec OPTIONS[] = {
 	  "frames recorded per allocation, free and error (default 16)" },
 	{ 0, "num-callers", "0-64", SET_LIBRARY_OPTION, "stack_depth", NULL,
 	  "valgrind's name for --stack-depth" },
-	{ 0, "track-origins", "yes|no", SET_COMMAND_OPTION, NULL, accept_track_origins,
+	{ 0, "track-origins", "yes|no", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
 	  "valgrind's: taken and unneeded, an uninitialized read always shows its block's allocation" },
+	{ 0, "tool", "memcheck", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
+	  "valgrind's: memcheck's checks are what heapguard makes" },
 	{ 0, "abort-on-error", NULL, SET_LIBRARY_OPTION, "abort_on_error=1", NULL,
 	  "abort after the first error report (default off)" },
 	{ 0, "trace-children", "yes|no", SET_COMMAND_OPTION, NULL, set_trace_children,
