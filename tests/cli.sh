@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 23
+tap_plan 24
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -46,6 +46,14 @@ tap_result bad_choice "$(expect 2 '' "invalid value 'foo' for --backend")"
 
 run "$HG" --trace-children=maybe /bin/true
 tap_result bad_command_option_choice "$(expect 2 '' "invalid value 'maybe' for --trace-children")"
+
+# a flag also takes valgrind's =yes, =all or =no; one that sets nothing takes none
+run "$HG" --show-reachable=no --gen-suppressions=all --abort-on-error=yes /bin/sh -c 'echo "$HEAPGUARD_OPTIONS"'
+why="$(expect 0 '^show_reachable=0:abort_on_error=1$')"
+run "$HG" --fast=yes /bin/true
+why+="$(expect 2 '' "option '--fast' takes no value")"
+run "$HG" --quiet=maybe /bin/true
+tap_result flags_take_yes_or_no "$why$(expect 2 '' "invalid value 'maybe' for --quiet \(expected nothing, yes or no\)")"
 
 # valgrind's --tool: memcheck only
 run "$HG" --tool=helgrind /bin/true

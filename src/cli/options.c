@@ -282,6 +282,13 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 	}
 	if (opt->setting == NULL)
 		return;
+	if (opt->choices == NULL && value != NULL) { /* a library flag turned off: key=0 */
+		char off[64];
+		snprintf(off, sizeof off, "%.*s=0", (int)strcspn(opt->setting, "="), opt->setting);
+		if (hg_add_library_option(off) < 0)
+			exit(HG_EXIT_LAUNCHER);
+		return;
+	}
 	if (value != NULL && strcmp(opt->long_name, "guard") == 0 && strcmp(value, "all") == 0)
 		value = "1"; /* --guard=all: one block in 1 */
 	if (value != NULL && strcmp(opt->long_name, "leak-check") == 0 && strcmp(value, "yes") == 0)
@@ -291,6 +298,22 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 		 value ? value : "");
 	if (hg_add_library_option(setting) < 0)
 		exit(HG_EXIT_LAUNCHER);
+}
+
+/* A flag written as valgrind writes its flags, --gen-suppressions=yes|all|no: NULL for on,
+ * "0" for off. Only the flags that set something take a value. */
+static const char *flag_value(const struct option_spec *opt, const char *value)
+{
+	int settable = opt->action == SET_COMMAND_OPTION ||
+		       (opt->action == SET_LIBRARY_OPTION && opt->setting && strchr(opt->setting, '='));
+	if (!settable)
+		hg_usage_error("option '--%s' takes no value", opt->long_name);
+	if (strcmp(value, "yes") == 0 || strcmp(value, "all") == 0)
+		return NULL;
+	if (strcmp(value, "no") != 0)
+		hg_usage_error("invalid value '%s' for --%s (expected nothing, yes or no)", value,
+			       opt->long_name);
+	return "0";
 }
 
 /* Applies the options in order and returns the index of PROGRAM in argv. Options end at "--"
@@ -306,7 +329,7 @@ static int parse_options(int argc, char **argv)
 		if (opt == NULL)
 			hg_usage_error("unknown option '%s'", arg);
 		if (opt->choices == NULL && value != NULL)
-			hg_usage_error("option '--%s' takes no value", opt->long_name);
+			value = flag_value(opt, value);
 		if (opt->choices != NULL && value == NULL) {
 			if (i == argc)
 				hg_usage_error("option '--%s' needs a value (%s)", opt->long_name,
