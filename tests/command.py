@@ -542,6 +542,21 @@ def error_exitcode():
     return why
 
 
+@test
+def errors_for_leak_kinds():
+    why = []
+    for opts, program, want in (((), [example("leak")], 42),
+                                (("--errors-for-leak-kinds=possible",), [example("leak")], 0),
+                                (("--errors-for-leak-kinds=definite,possible",), [example("leak")], 42),
+                                (("--errors-for-leak-kinds=none",), [example("leak")], 0),
+                                (("--errors-for-leak-kinds=possible",), [HELPER, "kinds"], 42),
+                                (("--errors-for-leak-kinds=reachable", "--show-leak-kinds=none"), [HELPER, "kinds"], 42)):
+        rc, _, _ = run([HG, "--error-exitcode=42", *opts, *program])
+        if rc != want:
+            why.append("%s %s: status %d, expected %d" % (" ".join(opts), program[-1], rc, want))
+    return why
+
+
 def static_helper():
     """The helper, linked statically (LD_PRELOAD cannot reach it), built once."""
     static = os.path.join(WORK, "helper-static")

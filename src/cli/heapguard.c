@@ -132,7 +132,10 @@ static void __attribute__((noreturn)) finish(struct session *s, char **argv, int
 		fclose(s->render.out);
 	struct hg_totals t;
 	hg_report_totals(&s->report, &t);
-	if (hg_settings.has_error_exitcode && (t.errors || t.lost_blocks))
+	uint64_t lost_blocks = 0; /* of the kinds --errors-for-leak-kinds names */
+	for (int k = 0; k < HG_LOST_KINDS; k++)
+		lost_blocks += (hg_settings.error_leak_kinds >> k & 1) ? t.lost[k][1] : 0;
+	if (hg_settings.has_error_exitcode && (t.errors || lost_blocks))
 		exit(hg_settings.error_exitcode);
 	if (hg_settings.has_error_exitcode && s->report.unchecked)
 		exit(HG_EXIT_LAUNCHER);

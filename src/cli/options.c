@@ -20,7 +20,7 @@ enum option_action {
 	SET_COMMAND_OPTION, /* the command's own: how the report is written */
 };
 
-struct hg_settings hg_settings = { .trace_children = 1 };
+struct hg_settings hg_settings = { .trace_children = 1, .error_leak_kinds = 3 /* definite, indirect */ };
 static const char *reporting_option; /* a report option given on the command line, named in
 					the message when it meets --fast */
 
@@ -52,6 +52,35 @@ static void set_error_exitcode(const char *v)
 {
 	hg_settings.error_exitcode = atoi(v);
 	hg_settings.has_error_exitcode = 1;
+}
+
+/* The bits of a comma-separated list of LEAK_KINDS' words, in their order; -1 when a word is
+ * empty or not one of them. */
+static int leak_kinds_mask(const char *value)
+{
+	int mask = 0;
+	for (;;) {
+		size_t n = strcspn(value, ","), len = 0;
+		int k = 0;
+		const char *w = LEAK_KINDS;
+		for (; *w; w += len + (w[len] == ','), k++) {
+			len = strcspn(w, ",");
+			if (n == len && strncmp(w, value, n) == 0)
+				break;
+		}
+		if (*w == '\0')
+			return -1;
+		mask |= 1 << k;
+		if (value[n] == '\0')
+			return mask;
+		value += n + 1;
+	}
+}
+
+static void set_errors_for_leak_kinds(const char *v)
+{
+	int all = (1 << 4) - 1;
+	hg_settings.error_leak_kinds = (unsigned)(strcmp(v, "all") == 0 ? all : strcmp(v, "none") == 0 ? 0 : leak_kinds_mask(v));
 }
 
 static void set_log_file(const char *v) { hg_settings.log_file = v; }
@@ -86,6 +115,8 @@ static const struct option_spec OPTIONS[] = {
 	  " (default: the first three; the summary counts every kind)" },
 	{ 0, "error-exitcode", "0-255", SET_COMMAND_OPTION, NULL, set_error_exitcode,
 	  "exit with this status when errors or leaks were reported (default: the program's)" },
+	{ 0, "errors-for-leak-kinds", "KINDS|all|none", SET_COMMAND_OPTION, NULL, set_errors_for_leak_kinds,
+	  "the leak kinds that count for --error-exitcode (default definite,indirect)" },
 	{ 0, "log-file", "FILE", SET_COMMAND_OPTION, NULL, set_log_file,
 	  "write the text report to FILE instead of stderr" },
 	{ 0, "json", "FILE", SET_COMMAND_OPTION, NULL, set_json,
@@ -200,33 +231,12 @@ static const struct option_spec *find_option(const char *arg, const char **value
 	return NULL;
 }
 
-/* Whether value is a comma-separated list of words of LEAK_KINDS. */
-static int is_leak_kinds(const char *value)
-{
-	for (;;) {
-		size_t n = strcspn(value, ",");
-		int found = 0;
-		for (const char *w = LEAK_KINDS;; w++) {
-			size_t len = strcspn(w, ",");
-			found |= n == len && strncmp(w, value, n) == 0;
-			w += len;
-			if (*w == '\0')
-				break;
-		}
-		if (!found)
-			return 0;
-		if (value[n] == '\0')
-			return 1;
-		value += n + 1;
-	}
-}
-
 /* Whether value matches the choice word of length len: itself, or N, LO-HI, SIZE, FILE or
  * KINDS. */
 static int matches(const char *word, size_t len, const char *value)
 {
 	if (len == 5 && strncmp(word, "KINDS", 5) == 0)
-		return is_leak_kinds(value);
+		return leak_kinds_mask(value) >= 0;
 	size_t digits = strspn(value, "0123456789");
 	if (len == 1 && word[0] == 'N')
 		return digits > 0 && digits < 10 && value[digits] == '\0';

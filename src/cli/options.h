@@ -7,6 +7,7 @@
 struct hg_settings {
 	const char *log_file, *json_file, *sarif_file; /* NULL: not asked for */
 	int has_error_exitcode, error_exitcode;
+	unsigned error_leak_kinds; /* bit k: leak kind k (report.h's HG_LOST_*) counts for it */
 	int quiet, gen_suppressions;
 	int trace_children;    /* 0: --trace-children=no */
 	int fast;              /* --fast, --stats or --backend: exec the fast library instead */

@@ -273,9 +273,9 @@ static void read_leak(struct hg_report *rep, struct hg_process *p, struct fields
 		p->suppressed_lost[k][0] += l.bytes;
 		p->suppressed_lost[k][1] += l.blocks;
 	} else if (!leak->suppressed_by) {
-		if (k == HG_LOST_DEFINITE || k == HG_LOST_INDIRECT) {
-			p->shown_lost[0] += l.bytes;
-			p->shown_lost[1] += l.blocks;
+		if (k >= 0) {
+			p->shown_lost[k][0] += l.bytes;
+			p->shown_lost[k][1] += l.blocks;
 		}
 		add_event(rep, HG_EV_LEAK, leak);
 	}
@@ -404,14 +404,9 @@ void hg_report_totals(const struct hg_report *rep, struct hg_totals *t)
 	}
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		const struct hg_process *p = rep->processes.items[i];
-		for (int k = HG_LOST_DEFINITE; k <= HG_LOST_INDIRECT && p->has_leaks; k++) {
-			t->lost_bytes += hg_lost_shown(p, k, 0);
-			t->lost_blocks += hg_lost_shown(p, k, 1);
-		}
-		if (!p->has_leaks) { /* ended before its leak summary: the groups it wrote */
-			t->lost_bytes += p->shown_lost[0];
-			t->lost_blocks += p->shown_lost[1];
-		}
+		for (int k = 0; k < HG_LOST_KINDS; k++)
+			for (int b = 0; b < 2; b++) /* ended before its leak summary: the groups it wrote */
+				t->lost[k][b] += p->has_leaks ? hg_lost_shown(p, k, b) : p->shown_lost[k][b];
 		if (p->pid == rep->main_pid && p->has_heap)
 			t->main = p;
 	}

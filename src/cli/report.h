@@ -79,7 +79,7 @@ struct hg_process {
 	uint64_t heap[HG_HEAP_FIELDS];
 	uint64_t lost[HG_LOST_KINDS][2];    /* [kind][0 bytes, 1 blocks], from the X record */
 	uint64_t suppressed_lost[HG_LOST_KINDS][2]; /* of the leak groups suppressed */
-	uint64_t shown_lost[2];             /* definitely and indirectly lost groups shown:
+	uint64_t shown_lost[HG_LOST_KINDS][2]; /* of the leak groups shown:
 					       bytes, blocks (for a process without X) */
 	/* Raw tables of this image, by the ids its records use. */
 	struct hg_map modules;              /* index + 1 -> interned path */
@@ -147,7 +147,7 @@ void hg_records_line(struct hg_report *rep, char *line);
 struct hg_totals {
 	uint64_t errors, contexts;                      /* shown (not suppressed) */
 	uint64_t suppressed_errors, suppressed_contexts;
-	uint64_t lost_bytes, lost_blocks;               /* definitely + indirectly lost, shown */
+	uint64_t lost[HG_LOST_KINDS][2];                /* shown: [kind][0 bytes, 1 blocks] */
 	const struct hg_process *main;                  /* the started process's last image
 							   with a heap summary; NULL when none */
 };
