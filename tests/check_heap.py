@@ -110,6 +110,13 @@ check("a 64M quarantine holds 32-64 MiB more than none (peak resident)", problem
 check("a 64M quarantine of 50 KB blocks holds 32-64 MiB more than none (peak resident)",
       quarantine_growth("quarantine-tails")[0])
 
+# Out of address space (ulimit -v), the quarantine gives its blocks back and the malloc is
+# tried again: a program that runs plainly runs checked (the 121st malloc failed before).
+rc, out, err, r = run([cases, "address-limit"], "leak_check=no")
+check("under an address-space limit, a malloc that finds no memory empties the quarantine first",
+      ([] if rc == 0 and out.strip() == "done" else ["status %d, stdout %r" % (rc, out[-200:])]) +
+      (["errors: %r" % r["errors"]] if r["errors"] else []))
+
 # Free runs too short for a span go back before the heap grows: 32 MiB of one-slice holes left
 # by 50 KB blocks, then 300 blocks of two slices each. 102 MiB when the holes stayed.
 kb, _ = peak_kib("holes", "leak_check=no:quarantine=0")

@@ -145,6 +145,8 @@ static int check_redzones(const struct hgc_block *b, uint32_t stack, const char 
 
 /* ---------------- allocation ---------------- */
 
+static int q_give_back(void);
+
 /* A checked block of n bytes; `copied` of them (from the start) the caller fills at once. */
 static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum hgc_alloc_kind kind,
 			 const char *func, const uintptr_t *slot)
@@ -175,11 +177,15 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		size_t left = align > HGC_REDZONE_BYTES ? align : HGC_REDZONE_BYTES;
 		size_t total = left + n + HGC_REDZONE_BYTES;
 		char *core;
-		if (zero && total > HG_SMALL_MAX_BYTES) {
-			core = hg_large_alloc(total, align > HGC_REDZONE_BYTES ? align : 0, 1);
-			fresh_zero = 1; /* fresh pages: no memset touching them all */
-		} else {
-			core = align > HGC_REDZONE_BYTES ? hg_alloc_aligned(align, total) : hg_alloc(total);
+		for (int tries = 0;; tries++) {
+			if (zero && total > HG_SMALL_MAX_BYTES) {
+				core = hg_large_alloc(total, align > HGC_REDZONE_BYTES ? align : 0, 1);
+				fresh_zero = 1; /* fresh pages: no memset touching them all */
+			} else {
+				core = align > HGC_REDZONE_BYTES ? hg_alloc_aligned(align, total) : hg_alloc(total);
+			}
+			if (core || tries || !q_give_back())
+				break;
 		}
 		if (!core) {
 			errno = ENOMEM;
@@ -343,12 +349,12 @@ static int q_append_locked(uint64_t e)
  * 2 MiB less). Set by hgc_init. */
 static size_t q_limit;
 
-/* Up to Q_RELEASE_BATCH blocks that leave the quarantine now, so that it keeps within its
- * budget, and in *next the block that leaves after them (NULL: none). Under q_lock. */
-static size_t q_take_excess_locked(char **out, char **next)
+/* Up to Q_RELEASE_BATCH blocks that leave the quarantine now, so that it keeps within
+ * `limit` bytes, and in *next the block that leaves after them (NULL: none). Under q_lock. */
+static size_t q_take_excess_locked(char **out, char **next, size_t limit)
 {
 	size_t k = 0;
-	while (k < Q_RELEASE_BATCH && q_bytes > q_limit) {
+	while (k < Q_RELEASE_BATCH && q_bytes > limit) {
 		uint64_t e = q_pop_locked();
 		if (!e)
 			break;
@@ -359,17 +365,14 @@ static size_t q_take_excess_locked(char **out, char **next)
 	return k;
 }
 
-/* Queues entries e[0..n) of freed blocks, then lets out the oldest blocks past the budget. */
-static void q_queue(const uint64_t *e, uint32_t n)
+/* Lets the oldest blocks out until the quarantine holds at most `limit` bytes. Called with
+ * q_lock held; returns with it released. */
+static void q_let_out_unlock(size_t limit)
 {
 	char *out[Q_RELEASE_BATCH];
-	uint32_t queued = 0;
-	hg_lock(&q_lock);
-	for (; queued < n && q_append_locked(e[queued]); queued++)
-		q_bytes += q_cost(e[queued]);
 	for (;;) {
 		char *next;
-		size_t k = q_take_excess_locked(out, &next);
+		size_t k = q_take_excess_locked(out, &next, limit);
 		hg_unlock(&q_lock);
 		/* The next block to leave was freed 256 MiB ago: its bytes start loading now, to
 		 * arrive before its turn. */
@@ -381,8 +384,31 @@ static void q_queue(const uint64_t *e, uint32_t n)
 			break;
 		hg_lock(&q_lock); /* a large block may push many small ones out */
 	}
+}
+
+/* Queues entries e[0..n) of freed blocks, then lets out the oldest blocks past the budget. */
+static void q_queue(const uint64_t *e, uint32_t n)
+{
+	uint32_t queued = 0;
+	hg_lock(&q_lock);
+	for (; queued < n && q_append_locked(e[queued]); queued++)
+		q_bytes += q_cost(e[queued]);
+	q_let_out_unlock(q_limit);
 	for (; queued < n; queued++) /* no memory for the queue: checked and back at once */
 		q_release(q_core(e[queued]), "found when the block was freed");
+}
+
+/* The heap has no memory left for a block: every block the quarantine holds is checked and
+ * goes back to the allocator, and free memory to the kernel, before the allocation is tried
+ * again. Under an address-space limit (ulimit -v) a program that runs plainly would
+ * otherwise fail checked, for the quarantine's 256 MiB. 0 when it held nothing. */
+static int q_give_back(void)
+{
+	hg_lock(&q_lock);
+	size_t held = q_bytes;
+	q_let_out_unlock(0);
+	hg_central_purge(1);
+	return held > 0;
 }
 
 /* Each thread gathers its frees and queues them a batch at a time: one lock per free made

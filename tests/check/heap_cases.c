@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,6 +164,31 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 4000; i++)
 			free(malloc(50000));
 		print_peak_kb();
+	} else if (!strcmp(c, "address-limit")) {
+		/* Under an address-space limit 160 MiB above what the process maps now, 600 blocks
+		 * of 1 MiB come and go: plainly they need 1 MiB, the default quarantine would hold
+		 * 256 MiB of them. Prints "done" when every malloc succeeded. */
+		FILE *f = fopen("/proc/self/status", "r");
+		char line[256];
+		unsigned long vm_kb = 0;
+		while (f && fgets(line, sizeof line, f))
+			if (sscanf(line, "VmSize: %lu kB", &vm_kb) == 1)
+				break;
+		if (f)
+			fclose(f);
+		struct rlimit lim = { (vm_kb << 10) + (160ul << 20), (vm_kb << 10) + (160ul << 20) };
+		if (!vm_kb || setrlimit(RLIMIT_AS, &lim) != 0)
+			return 2;
+		for (int i = 0; i < 600; i++) {
+			char *p = malloc(1 << 20);
+			if (!p) {
+				printf("malloc %d failed\n", i);
+				return 1;
+			}
+			memset(p, i, 1 << 20);
+			free(p);
+		}
+		printf("done\n");
 	} else if (!strcmp(c, "holes")) {
 		/* 1000 blocks of 50 KB, each in a 64 KiB span; every other one freed leaves 32 MiB
 		 * of one-span holes, too short for the 300 blocks of 100 KB (two slices each) that
