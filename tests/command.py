@@ -486,6 +486,11 @@ def valgrind_suppressions_work_as_they_are():
     _, _, _, doc = hg_json([example("heap-overflow")], "--suppressions=" + supp, "--suppressions=" + deep)
     if doc.get("errors"):
         why.append("valgrind's fprintf entry left %r" % doc.get("errors"))
+    # kinds heapguard has no report for load, and hide nothing
+    inert = suppressions_file("{\n a\n Memcheck:ReallocZero\n fun:main\n}\n{\n b\n Memcheck:ClientCheck\n}\n")
+    _, _, _, doc = hg_json([example("double-free")], "--suppressions=" + inert)
+    if len(doc.get("errors", [])) != 1:
+        why.append("ReallocZero and ClientCheck entries: errors %r" % doc.get("errors"))
     # match-leak-kinds narrows an entry: the definite leak stays
     narrow = suppressions_file("{\n x\n Memcheck:Leak\n match-leak-kinds: possible,reachable\n"
                                " fun:malloc\n fun:main\n}\n")

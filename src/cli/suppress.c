@@ -62,6 +62,8 @@ static const struct {
 	{ "Overlap", { "param-overlap" } },
 	{ "FishyValue", { "allocation-size-too-big" } },
 	{ "Leak", { "definitely-lost", "indirectly-lost", "possibly-lost", "still-reachable" } },
+	{ "ClientCheck", { NULL } }, /* valgrind's own client requests, and realloc(p, 0), which */
+	{ "ReallocZero", { NULL } }, /* heapguard takes as glibc does: such entries match nothing */
 };
 
 /* valgrind's leak kinds (match-leak-kinds:) and heapguard's. */
