@@ -62,8 +62,10 @@ static const struct {
 	{ "Overlap", { "param-overlap" } },
 	{ "FishyValue", { "allocation-size-too-big" } },
 	{ "Leak", { "definitely-lost", "indirectly-lost", "possibly-lost", "still-reachable" } },
-	{ "ClientCheck", { NULL } }, /* valgrind's own client requests, and realloc(p, 0), which */
-	{ "ReallocZero", { NULL } }, /* heapguard takes as glibc does: such entries match nothing */
+	/* valgrind's client requests, and realloc(p, 0), which heapguard takes as glibc does:
+	 * no report of heapguard's is theirs, so their entries match nothing */
+	{ "ClientCheck", { NULL } },
+	{ "ReallocZero", { NULL } },
 };
 
 /* valgrind's leak kinds (match-leak-kinds:) and heapguard's. */
@@ -124,12 +126,11 @@ enum state { OUTSIDE, NAME, KIND, LEAK_KINDS_LINE, PARAM, FRAMES, SKIP };
 static const char *memcheck_kind(const char *line, struct hg_suppression *s, enum state *next)
 {
 	const char *colon = strchr(line, ':');
-	size_t tools = (size_t)(colon - line);
 	int ours = 0; /* "Memcheck" among the comma-separated tools */
 	for (const char *t = line; t < colon; t += strcspn(t, ",:") + 1)
 		ours |= strcspn(t, ",:") == 8 && strncmp(t, "Memcheck", 8) == 0;
 	*next = SKIP;
-	if (!ours || tools == 0)
+	if (!ours)
 		return NULL;
 	for (size_t i = 0; i < sizeof MEMCHECK / sizeof MEMCHECK[0]; i++) {
 		if (!hg_glob(MEMCHECK[i].memcheck, colon + 1))
