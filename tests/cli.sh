@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 24
+tap_plan 25
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -55,6 +55,10 @@ why+="$(expect 2 '' "option '--fast' takes no value")"
 run "$HG" --quiet=maybe /bin/true
 tap_result flags_take_yes_or_no "$why$(expect 2 '' "invalid value 'maybe' for --quiet \(expected nothing, yes or no\)")"
 
+# valgrind's --xml=yes writes to --xml-file only
+run "$HG" --xml=yes /bin/true
+tap_result xml_needs_a_file "$(expect 2 '' '--xml=yes needs --xml-file=FILE')"
+
 # valgrind's --tool: memcheck only
 run "$HG" --tool=helgrind /bin/true
 tap_result other_valgrind_tool "$(expect 2 '' "invalid value 'helgrind' for --tool \(expected memcheck\)")"
@@ -76,7 +80,9 @@ run "$HG" --json=/nonexistent-dir/r.json /bin/sh -c 'echo ran'
 why="$(expect 125 '' 'cannot write /nonexistent-dir/r.json')"
 [ -s "$W/out" ] && why+="the program ran: $(cat "$W/out")"$'\n'
 run "$HG" --sarif=/nonexistent-dir/r.sarif /bin/true
-tap_result unwritable_report_file_fails_first "$why$(expect 125 '' 'cannot write /nonexistent-dir/r.sarif')"
+why+="$(expect 125 '' 'cannot write /nonexistent-dir/r.sarif')"
+run "$HG" --xml-file=/nonexistent-dir/r.xml /bin/true
+tap_result unwritable_report_file_fails_first "$why$(expect 125 '' 'cannot write /nonexistent-dir/r.xml')"
 
 run "$HG" --fast --json=x.json /bin/true
 tap_result report_option_needs_checking "$(expect 2 '' "json needs the checking library")"

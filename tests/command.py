@@ -518,6 +518,46 @@ def valgrind_suppressions_match_mangled_names():
 
 
 @test
+def valgrind_xml():
+    import xml.etree.ElementTree as ET
+    path = os.path.join(WORK, "report.xml")
+
+    def doc(program):
+        rc, _, err = run([HG, "--xml=yes", "--xml-file=" + path, *program])
+        return rc, ET.parse(path).getroot()
+    why = []
+    _, root = doc([example("heap-overflow")])
+    if root.tag != "valgrindoutput" or root.findtext("protocolversion") != "4" or root.findtext("tool") != "memcheck":
+        why.append("header: %s %r %r" % (root.tag, root.findtext("protocolversion"), root.findtext("tool")))
+    errors = root.findall("error")
+    e = errors[0] if errors else None
+    if e is None or e.findtext("kind") != "InvalidWrite" or not e.findtext("what", "").startswith("Invalid write of size 10"):
+        why.append("first error: %r" % (e is not None and ET.tostring(e)[:300]))
+    else:
+        top = e.find("stack/frame")
+        if (top.findtext("fn"), top.findtext("file"), top.findtext("line")) != ("duplicate", "heap-overflow.c", "14"):
+            why.append("top frame %r" % ET.tostring(top))
+        if e.findtext("auxwhat", "").find("is 0 bytes after a block of size 9 alloc'd") < 0:
+            why.append("auxwhat %r" % e.findtext("auxwhat"))
+        if len(e.findall("stack")) != 2:
+            why.append("an overflow has its access and allocation stacks: %d" % len(e.findall("stack")))
+    counts = [(p.findtext("count"), p.findtext("unique")) for p in root.findall("errorcounts/pair")]
+    if counts != [("1", "0x0"), ("1", "0x1")]:
+        why.append("errorcounts %r" % counts)
+    _, root = doc([example("double-free")])
+    e = root.find("error")
+    if e is None or e.findtext("kind") != "InvalidFree" or len(e.findall("stack")) != 3 or \
+            "free'd" not in e.findtext("auxwhat", ""):
+        why.append("double free: %r" % (e is not None and ET.tostring(e)[:400]))
+    _, root = doc([example("leak")])
+    leaks = [(x.findtext("kind"), x.findtext("xwhat/leakedbytes"), x.findtext("xwhat/leakedblocks"),
+              x.findtext("stack/frame/fn")) for x in root.findall("error")]
+    if leaks != [("Leak_DefinitelyLost", "1000", "10", "main")]:
+        why.append("leaks %r" % leaks)
+    return why
+
+
+@test
 def bad_suppressions_file_is_usage_error():
     supp = suppressions_file("{\n  name\n  Memcheck:Leek\n}\n")
     rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])

@@ -128,6 +128,8 @@ static void __attribute__((noreturn)) finish(struct session *s, char **argv, int
 		failed |= hg_write_json(hg_settings.json_file, &s->report, argv, &ex) < 0;
 	if (hg_settings.sarif_file)
 		failed |= hg_write_sarif(hg_settings.sarif_file, &s->report, argv, &ex) < 0;
+	if (hg_settings.xml_file)
+		failed |= hg_write_xml(hg_settings.xml_file, &s->report, argv, &ex) < 0;
 	if (s->render.out != stderr)
 		fclose(s->render.out);
 	struct hg_totals t;
@@ -162,7 +164,7 @@ static int run_checked(char **argv)
 	}
 	/* The report files are written at the end: a path that cannot be written fails now,
 	 * not after the program has run. */
-	const char *files[] = { hg_settings.json_file, hg_settings.sarif_file };
+	const char *files[] = { hg_settings.json_file, hg_settings.sarif_file, hg_settings.xml_file };
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		FILE *f = files[i] ? fopen(files[i], "w") : NULL;
 		if (files[i] && !f) {

@@ -86,6 +86,8 @@ static void set_errors_for_leak_kinds(const char *v)
 static void set_log_file(const char *v) { hg_settings.log_file = v; }
 static void set_json(const char *v) { hg_settings.json_file = v; }
 static void set_sarif(const char *v) { hg_settings.sarif_file = v; }
+static void set_xml(const char *v) { hg_settings.xml = strcmp(v, "yes") == 0; }
+static void set_xml_file(const char *v) { hg_settings.xml_file = v; }
 static void set_gen_suppressions(const char *v) { hg_settings.gen_suppressions = is_on(v); }
 static void set_quiet(const char *v) { hg_settings.quiet = is_on(v); }
 static void set_trace_children(const char *v) { hg_settings.trace_children = !strcmp(v, "yes"); }
@@ -123,6 +125,10 @@ static const struct option_spec OPTIONS[] = {
 	  "also write the report to FILE as one JSON document" },
 	{ 0, "sarif", "FILE", SET_COMMAND_OPTION, NULL, set_sarif,
 	  "also write the report to FILE as SARIF 2.1.0, for code-scanning tools" },
+	{ 0, "xml", "yes|no", SET_COMMAND_OPTION, NULL, set_xml,
+	  "valgrind's: with --xml-file, the report in memcheck's XML (default no)" },
+	{ 0, "xml-file", "FILE", SET_COMMAND_OPTION, NULL, set_xml_file,
+	  "also write the report to FILE as valgrind memcheck's XML (protocol 4), for its tools" },
 	{ 0, "suppressions", "FILE", SET_COMMAND_OPTION, NULL, add_suppressions,
 	  "hide the errors and leaks FILE describes (repeatable)" },
 	{ 0, "gen-suppressions", NULL, SET_COMMAND_OPTION, NULL, set_gen_suppressions,
@@ -408,6 +414,8 @@ int hg_parse_command_line(int argc, char **argv)
 	int program = parse_options(argc, argv);
 	if (program == argc)
 		hg_usage_error("no PROGRAM given");
+	if (hg_settings.xml && !hg_settings.xml_file)
+		hg_usage_error("--xml=yes needs --xml-file=FILE (heapguard writes no XML to a descriptor or socket)");
 	if (hg_settings.fast && reporting_option)
 		hg_usage_error("--%s needs the checking library: it does nothing with --fast, --stats "
 			       "or --backend", reporting_option);

@@ -5,7 +5,8 @@
 /* What the command itself does with the report; the library's options go straight into
  * HEAPGUARD_OPTIONS while they are parsed. */
 struct hg_settings {
-	const char *log_file, *json_file, *sarif_file; /* NULL: not asked for */
+	const char *log_file, *json_file, *sarif_file, *xml_file; /* NULL: not asked for */
+	int xml;               /* --xml=yes: needs --xml-file */
 	int has_error_exitcode, error_exitcode;
 	unsigned error_leak_kinds; /* bit k: leak kind k (report.h's HG_LOST_*) counts for it */
 	int quiet, gen_suppressions;

@@ -176,7 +176,7 @@ void hg_render_events(const struct hg_report *rep, const struct hg_render_option
 /* The closing lines: ERROR SUMMARY (and the suppressed counts). */
 void hg_render_end(const struct hg_report *rep, const struct hg_render_options *o);
 
-/* ---- json.c, sarif.c ---- */
+/* ---- json.c, sarif.c, xml.c ---- */
 struct hg_exit {
 	int signal; /* the signal that killed the program, or 0 */
 	int code;   /* its exit status when signal is 0 */
@@ -186,6 +186,8 @@ int hg_write_json(const char *path, const struct hg_report *rep, char *const arg
 		  const struct hg_exit *ex);
 int hg_write_sarif(const char *path, const struct hg_report *rep, char *const argv[],
 		   const struct hg_exit *ex);
+int hg_write_xml(const char *path, const struct hg_report *rep, char *const argv[],
+		 const struct hg_exit *ex);
 /* JSON string escaping, shared by both writers. */
 void hg_json_string(FILE *out, const char *s);
 

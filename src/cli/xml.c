@@ -1,0 +1,202 @@
+/* xml.c — the --xml-file document: valgrind memcheck's XML output (protocol 4), so that the
+ * tools that read valgrind's XML (CI plugins, IDEs) read heapguard's reports. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "report.h"
+
+/* valgrind's error kinds for heapguard's. */
+static const char *memcheck_kind(const struct hg_error *e)
+{
+	static const struct {
+		const char *kind, *memcheck;
+	} KINDS[] = {
+		{ "double-free", "InvalidFree" },
+		{ "invalid-free", "InvalidFree" },
+		{ "alloc-dealloc-mismatch", "MismatchedFree" },
+		{ "uninitialized-read", "SyscallParam" },
+		{ "param-overlap", "Overlap" },
+		{ "allocation-size-too-big", "FishyValue" },
+	};
+	for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++)
+		if (strcmp(e->kind, KINDS[i].kind) == 0)
+			return KINDS[i].memcheck;
+	/* overflows, uses after free, faults: by the access */
+	return e->access && strcmp(e->access, "write") == 0 ? "InvalidWrite" : "InvalidRead";
+}
+
+/* heapguard's leak kinds, valgrind's, and valgrind's words for them. */
+static const char *const LEAK_KINDS[][3] = {
+	{ "definitely-lost", "Leak_DefinitelyLost", "definitely lost" },
+	{ "indirectly-lost", "Leak_IndirectlyLost", "indirectly lost" },
+	{ "possibly-lost", "Leak_PossiblyLost", "possibly lost" },
+	{ "still-reachable", "Leak_StillReachable", "still reachable" },
+};
+
+/* s[0..n) with XML's five special characters escaped; other control bytes become '?'. */
+static void text_n(FILE *out, const char *s, size_t n)
+{
+	for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + n; p++) {
+		switch (*p) {
+		case '<': fputs("&lt;", out); break;
+		case '>': fputs("&gt;", out); break;
+		case '&': fputs("&amp;", out); break;
+		case '"': fputs("&quot;", out); break;
+		case '\'': fputs("&apos;", out); break;
+		default: fputc(*p < 0x20 && *p != '\t' ? '?' : *p, out);
+		}
+	}
+}
+
+static void text(FILE *out, const char *s)
+{
+	text_n(out, s, strlen(s));
+}
+
+static void element(FILE *out, const char *indent, const char *name, const char *value)
+{
+	fprintf(out, "%s<%s>", indent, name);
+	text(out, value);
+	fprintf(out, "</%s>\n", name);
+}
+
+static void stack(FILE *out, const struct hg_stack *s)
+{
+	fputs("  <stack>\n", out);
+	for (size_t i = 0; s && i < s->count; i++) {
+		const struct hg_frame *f = &s->frames[i];
+		fprintf(out, "    <frame>\n      <ip>0x%llX</ip>\n", (unsigned long long)f->pc);
+		if (f->module)
+			element(out, "      ", "obj", f->module);
+		if (f->function)
+			element(out, "      ", "fn", f->function);
+		if (f->file) { /* valgrind splits the path into its directory and its name */
+			const char *slash = strrchr(f->file, '/');
+			if (slash) {
+				fputs("      <dir>", out);
+				text_n(out, f->file, (size_t)(slash - f->file));
+				fputs("</dir>\n", out);
+			}
+			element(out, "      ", "file", slash ? slash + 1 : f->file);
+			if (f->line)
+				fprintf(out, "      <line>%u</line>\n", f->line);
+		}
+		fputs("    </frame>\n", out);
+	}
+	fputs("  </stack>\n", out);
+}
+
+/* "Invalid write of size 10 (heap-buffer-overflow by strcpy())" as valgrind says it, or the
+ * text report's headline for the other kinds ("double-free: free() of 0x..."). */
+static void what(FILE *out, const struct hg_error *e, const char *kind)
+{
+	struct hg_text t = { 0 };
+	int access = e->access && (!strcmp(e->access, "read") || !strcmp(e->access, "write"));
+	if (!strncmp(kind, "Invalid", 7) && access)
+		hg_text_printf(&t, "Invalid %s of size %llu (%s", e->access, (unsigned long long)e->size, e->kind);
+	else if (access)
+		hg_text_printf(&t, "%s: %s of size %llu", e->kind, e->access, (unsigned long long)e->size);
+	else
+		hg_text_printf(&t, "%s: %s() of 0x%llx", e->kind, e->func ? e->func : "?",
+			       (unsigned long long)e->address);
+	if (access && e->func)
+		hg_text_printf(&t, " by %s()", e->func);
+	if (!strncmp(kind, "Invalid", 7) && access)
+		hg_text_add(&t, ")");
+	if (e->detail)
+		hg_text_printf(&t, ": %s", e->detail);
+	element(out, "  ", "what", t.s);
+	free(t.s);
+}
+
+static void error(FILE *out, const struct hg_error *e, size_t unique)
+{
+	const char *kind = memcheck_kind(e);
+	fprintf(out, "<error>\n  <unique>0x%zx</unique>\n  <tid>%u</tid>\n", unique, e->thread);
+	element(out, "  ", "kind", kind);
+	what(out, e, kind);
+	stack(out, e->stack);
+	if (e->has_block) {
+		struct hg_text t = { 0 };
+		int64_t off = (int64_t)(e->address - e->block_address);
+		hg_text_printf(&t, "Address 0x%llx is %lld bytes %s a block of size %llu %s",
+			       (unsigned long long)e->address,
+			       (long long)(off < 0 ? -off : off >= (int64_t)e->block_size ? off - (int64_t)e->block_size : off),
+			       off < 0 ? "before" : off >= (int64_t)e->block_size ? "after" : "inside",
+			       (unsigned long long)e->block_size, e->free_thread ? "free'd" : "alloc'd");
+		element(out, "  ", "auxwhat", t.s);
+		free(t.s);
+		if (e->free_thread) {
+			stack(out, e->free_stack);
+			element(out, "  ", "auxwhat", "Block was alloc'd at");
+		}
+		stack(out, e->alloc_stack);
+	}
+	fputs("</error>\n", out);
+}
+
+static void leak(FILE *out, const struct hg_leak *l, size_t unique, size_t record, size_t records)
+{
+	size_t k = 0;
+	while (k < 3 && strcmp(l->kind, LEAK_KINDS[k][0]) != 0)
+		k++;
+	const char *kind = LEAK_KINDS[k][1], *words = LEAK_KINDS[k][2];
+	fprintf(out, "<error>\n  <unique>0x%zx</unique>\n  <tid>1</tid>\n", unique);
+	element(out, "  ", "kind", kind);
+	fprintf(out, "  <xwhat>\n    <text>%llu bytes in %llu blocks are %s in loss record %zu of %zu</text>\n"
+		"    <leakedbytes>%llu</leakedbytes>\n    <leakedblocks>%llu</leakedblocks>\n  </xwhat>\n",
+		(unsigned long long)l->bytes, (unsigned long long)l->blocks, words, record, records,
+		(unsigned long long)l->bytes, (unsigned long long)l->blocks);
+	stack(out, l->stack);
+	fputs("</error>\n", out);
+}
+
+int hg_write_xml(const char *path, const struct hg_report *rep, char *const argv[],
+		 const struct hg_exit *ex)
+{
+	(void)ex;
+	FILE *out = fopen(path, "w");
+	if (out == NULL) {
+		fprintf(stderr, "heapguard: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fputs("<?xml version=\"1.0\"?>\n\n<valgrindoutput>\n\n<protocolversion>4</protocolversion>\n"
+	      "<protocoltool>memcheck</protocoltool>\n\n<preamble>\n", out);
+	element(out, "  ", "line", "heapguard, a heap error detector, in memcheck's XML (protocol 4)");
+	fprintf(out, "</preamble>\n\n<pid>%d</pid>\n<ppid>%d</ppid>\n<tool>memcheck</tool>\n\n"
+		"<args>\n  <vargv>\n    <exe>heapguard</exe>\n  </vargv>\n  <argv>\n", rep->main_pid,
+		(int)getpid());
+	for (int i = 0; argv[i]; i++)
+		element(out, "    ", i ? "arg" : "exe", argv[i]);
+	fputs("  </argv>\n</args>\n\n<status>\n  <state>RUNNING</state>\n</status>\n\n", out);
+	size_t unique = 0, shown = 0, records = 0;
+	struct hg_text counts = { 0 };
+	hg_text_add(&counts, "");
+	for (size_t i = 0; i < rep->errors.count; i++) {
+		const struct hg_error *e = rep->errors.items[i];
+		if (e->suppressed_by)
+			continue;
+		error(out, e, unique);
+		hg_text_printf(&counts, "  <pair>\n    <count>%llu</count>\n    <unique>0x%zx</unique>\n  </pair>\n",
+			       (unsigned long long)e->count, unique);
+		unique++;
+	}
+	fputs("\n<status>\n  <state>FINISHED</state>\n</status>\n\n", out);
+	for (size_t i = 0; i < rep->leaks.count; i++)
+		records += !((const struct hg_leak *)rep->leaks.items[i])->suppressed_by;
+	for (size_t i = 0; i < rep->leaks.count; i++) {
+		const struct hg_leak *l = rep->leaks.items[i];
+		if (!l->suppressed_by)
+			leak(out, l, unique++, ++shown, records);
+	}
+	fprintf(out, "\n<errorcounts>\n%s</errorcounts>\n\n<suppcounts>\n</suppcounts>\n\n</valgrindoutput>\n",
+		counts.s);
+	free(counts.s);
+	if (fclose(out) != 0) {
+		fprintf(stderr, "heapguard: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
