@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 25
+tap_plan 26
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -54,6 +54,13 @@ run "$HG" --fast=yes /bin/true
 why+="$(expect 2 '' "option '--fast' takes no value")"
 run "$HG" --quiet=maybe /bin/true
 tap_result flags_take_yes_or_no "$why$(expect 2 '' "invalid value 'maybe' for --quiet \(expected nothing, yes or no\)")"
+
+# report file names take valgrind's %p (the command's pid), %q{VAR} and %%
+run env HG_TEST_NAME=abc "$HG" --log-file="$W/log-%q{HG_TEST_NAME}-%%-%p.txt" /bin/true
+why="$(expect 0)"
+ls "$W"/log-abc-%-[0-9]*.txt >/dev/null 2>&1 || why+="no log-abc-%-PID.txt in $(ls "$W")"$'\n'
+run "$HG" --json="$W/r-%x.json" /bin/true
+tap_result report_file_name_escapes "$why$(expect 2 '' "'%' is followed by p, q\{NAME\} or %")"
 
 # valgrind's --xml=yes writes to --xml-file only
 run "$HG" --xml=yes /bin/true

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "launch.h"
 #include "options.h"
@@ -83,11 +84,41 @@ static void set_errors_for_leak_kinds(const char *v)
 	hg_settings.error_leak_kinds = (unsigned)(strcmp(v, "all") == 0 ? all : strcmp(v, "none") == 0 ? 0 : leak_kinds_mask(v));
 }
 
-static void set_log_file(const char *v) { hg_settings.log_file = v; }
-static void set_json(const char *v) { hg_settings.json_file = v; }
-static void set_sarif(const char *v) { hg_settings.sarif_file = v; }
+/* A report file's name with valgrind's escapes: %p the pid (the command's: its report holds
+ * every process), %q{NAME} the environment variable NAME, %% a '%'. */
+static const char *file_name(const char *v)
+{
+	struct hg_text t = { 0 };
+	hg_text_add(&t, "");
+	for (const char *c = v; *c; c++) {
+		if (*c != '%') {
+			hg_text_addn(&t, c, 1);
+			continue;
+		}
+		if (c[1] == '%') {
+			hg_text_add(&t, "%");
+		} else if (c[1] == 'p') {
+			hg_text_printf(&t, "%d", (int)getpid());
+		} else if (c[1] == 'q' && c[2] == '{' && strchr(c + 3, '}')) {
+			const char *end = strchr(c + 3, '}');
+			char name[256];
+			snprintf(name, sizeof name, "%.*s", (int)(end - c - 3), c + 3);
+			const char *value = getenv(name);
+			hg_text_add(&t, value ? value : "");
+			c = end - 1;
+		} else {
+			hg_usage_error("'%s': '%%' is followed by p, q{NAME} or %% in a file name", v);
+		}
+		c++;
+	}
+	return t.s;
+}
+
+static void set_log_file(const char *v) { hg_settings.log_file = file_name(v); }
+static void set_json(const char *v) { hg_settings.json_file = file_name(v); }
+static void set_sarif(const char *v) { hg_settings.sarif_file = file_name(v); }
 static void set_xml(const char *v) { hg_settings.xml = strcmp(v, "yes") == 0; }
-static void set_xml_file(const char *v) { hg_settings.xml_file = v; }
+static void set_xml_file(const char *v) { hg_settings.xml_file = file_name(v); }
 static void set_gen_suppressions(const char *v) { hg_settings.gen_suppressions = is_on(v); }
 static void set_quiet(const char *v) { hg_settings.quiet = is_on(v); }
 static void set_trace_children(const char *v) { hg_settings.trace_children = !strcmp(v, "yes"); }
