@@ -218,6 +218,13 @@ check("a block kept past an 8-byte header holding its length (sqlite's) is reach
 check("a copy-on-write std::string's block, kept by its characters, is reachable",
       expect_group(r, "still-reachable", 55, 1, "alloc_cow_string") +
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+rc, err, r = run([heur, "heuristics"], "leak_heuristics=none")
+check("leak_heuristics=none: the four layouts are possibly lost",
+      expect_group(r, "possibly-lost", 112, 1, "keep_both") + expect_group(r, "possibly-lost", 55, 1, "alloc_cow_string") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(343, 4)))
+rc, err, r = run([heur, "heuristics"], "leak_heuristics=stdstring,length64,newarray")
+check("leak_heuristics without multipleinheritance: only the object through its second base is possibly lost",
+      expect_group(r, "possibly-lost", 112, 1, "keep_both") + expect_summary(r, possibly=(112, 1)))
 rc, err, r = run([heur, "heuristics"], "guard=1")
 check("guard=1: the same blocks in guard slots, read through process_vm_readv, are reachable",
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))

@@ -991,6 +991,9 @@ def valgrind_option_names():
     e = one_error(doc, "double-free")
     why = [] if e is not None and 1 <= len(e.get("stack", [])) <= 2 else \
         ["--num-callers=2: %r" % (e or doc.get("errors"))]
+    _, _, _, doc = hg_json([HELPER, "kinds"], "--leak-check-heuristics=none", "--show-leak-kinds=possible")
+    if [l.get("bytes") for l in doc.get("leaks", [])] != [300]:
+        why.append("--leak-check-heuristics=none: %r" % doc.get("leaks"))
     _, _, _, doc = hg_json([example("leak")], "--leak-check=yes")
     if not any(l.get("kind") == "definitely-lost" and l.get("blocks") == 10 for l in doc.get("leaks", [])):
         why.append("--leak-check=yes: %r" % doc.get("leaks"))

@@ -362,7 +362,7 @@ static int is_vtable(const struct work *wk, uintptr_t a)
 
 /* Whether p, a pointer into block e, counts as a start pointer: p is e's start, or one of
  * the interior pointers that common layouts keep in place of the start, the heuristics that
- * valgrind applies by default (memcheck's --leak-check-heuristics=all):
+ * valgrind applies by default (memcheck's --leak-check-heuristics=all; leak_heuristics):
  *   newarray             new[] of a class with a destructor: the start plus an 8-byte count;
  *   length64             the start plus an 8-byte header holding the length that follows
  *                        (sqlite's allocations);
@@ -371,19 +371,23 @@ static int is_vtable(const struct work *wk, uintptr_t a)
  *   multipleinheritance  a base class's part of an object (its vtable pointer) when the object
  *                        starts with a vtable pointer too: a C++ object through its second
  *                        base class, or through the object in a std::make_shared block. */
+enum { H_STDSTRING = 1, H_LENGTH64 = 2, H_NEWARRAY = 4, H_MULTIPLE = 8 }; /* leak_heuristics */
+
 static int is_start(const struct work *wk, const struct ent *e, uintptr_t p)
 {
 	if (p == e->user)
 		return 1;
+	uint64_t on = hg_opt.leak_heuristics;
 	size_t off = p - e->user;
 	uintptr_t w0, w1;
-	if ((p & 7) || off + 8 > e->size || !read_word(e, e->user, &w0))
+	if (!on || (p & 7) || off + 8 > e->size || !read_word(e, e->user, &w0))
 		return 0;
-	if (off == 8 && w0 && (e->new_array ? w0 <= e->size - 8 : w0 == e->size - 8))
+	if (off == 8 && w0 && (e->new_array ? (on & H_NEWARRAY) && w0 <= e->size - 8
+					     : (on & H_LENGTH64) && w0 == e->size - 8))
 		return 1;
-	if (off == 24 && read_word(e, e->user + 8, &w1) && w1 == e->size - 25 && w0 <= w1)
+	if ((on & H_STDSTRING) && off == 24 && read_word(e, e->user + 8, &w1) && w1 == e->size - 25 && w0 <= w1)
 		return 1;
-	return read_word(e, p, &w1) && is_vtable(wk, w1) && is_vtable(wk, w0);
+	return (on & H_MULTIPLE) && read_word(e, p, &w1) && is_vtable(wk, w1) && is_vtable(wk, w0);
 }
 
 static inline void push(struct work *wk, size_t i)

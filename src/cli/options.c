@@ -26,6 +26,7 @@ static const char *reporting_option; /* a report option given on the command lin
 					the message when it meets --fast */
 
 #define LEAK_KINDS "definite,indirect,possible,reachable" /* the library's show_leak_kinds */
+#define LEAK_HEURISTICS "stdstring,length64,newarray,multipleinheritance" /* its leak_heuristics */
 
 /* One row per option; both parse_options() and print_usage() walk this table, so an option
  * cannot be accepted without being documented, or documented without being accepted. */
@@ -55,15 +56,15 @@ static void set_error_exitcode(const char *v)
 	hg_settings.has_error_exitcode = 1;
 }
 
-/* The bits of a comma-separated list of LEAK_KINDS' words, in their order; -1 when a word is
- * empty or not one of them. */
-static int leak_kinds_mask(const char *value)
+/* The bits of a comma-separated list of the comma-separated `words`, in their order; -1 when
+ * one is empty or not among them. */
+static int words_mask(const char *words, const char *value)
 {
 	int mask = 0;
 	for (;;) {
 		size_t n = strcspn(value, ","), len = 0;
 		int k = 0;
-		const char *w = LEAK_KINDS;
+		const char *w = words;
 		for (; *w; w += len + (w[len] == ','), k++) {
 			len = strcspn(w, ",");
 			if (n == len && strncmp(w, value, n) == 0)
@@ -81,7 +82,7 @@ static int leak_kinds_mask(const char *value)
 static void set_errors_for_leak_kinds(const char *v)
 {
 	int all = (1 << 4) - 1;
-	hg_settings.error_leak_kinds = (unsigned)(strcmp(v, "all") == 0 ? all : strcmp(v, "none") == 0 ? 0 : leak_kinds_mask(v));
+	hg_settings.error_leak_kinds = (unsigned)(strcmp(v, "all") == 0 ? all : strcmp(v, "none") == 0 ? 0 : words_mask(LEAK_KINDS, v));
 }
 
 /* A report file's name with valgrind's escapes: %p the pid (the command's: its report holds
@@ -143,6 +144,9 @@ static const struct option_spec OPTIONS[] = {
 	  "leak report at exit: none, totals only, or every leak (default full; yes: full, as in valgrind)" },
 	{ 0, "show-reachable", NULL, SET_LIBRARY_OPTION, "show_reachable=1", NULL,
 	  "also list blocks still reachable at exit (default off)" },
+	{ 0, "leak-check-heuristics", "HEURISTICS|all|none", SET_LIBRARY_OPTION, "leak_heuristics", NULL,
+	  "interior pointers that count as start pointers, HEURISTICS a comma-separated list of "
+	  LEAK_HEURISTICS " (default all, as in valgrind)" },
 	{ 0, "show-leak-kinds", "KINDS|all|none", SET_LIBRARY_OPTION, "show_leak_kinds", NULL,
 	  "leak kinds listed one by one, KINDS a comma-separated list of " LEAK_KINDS
 	  " (default: the first three; the summary counts every kind)" },
@@ -268,12 +272,14 @@ static const struct option_spec *find_option(const char *arg, const char **value
 	return NULL;
 }
 
-/* Whether value matches the choice word of length len: itself, or N, LO-HI, SIZE, FILE or
- * KINDS. */
+/* Whether value matches the choice word of length len: itself, or N, LO-HI, SIZE, FILE,
+ * KINDS or HEURISTICS. */
 static int matches(const char *word, size_t len, const char *value)
 {
 	if (len == 5 && strncmp(word, "KINDS", 5) == 0)
-		return leak_kinds_mask(value) >= 0;
+		return words_mask(LEAK_KINDS, value) >= 0;
+	if (len == 10 && strncmp(word, "HEURISTICS", 10) == 0)
+		return words_mask(LEAK_HEURISTICS, value) >= 0;
 	size_t digits = strspn(value, "0123456789");
 	if (len == 1 && word[0] == 'N')
 		return digits > 0 && digits < 10 && value[digits] == '\0';
