@@ -147,6 +147,17 @@ static int check_redzones(const struct hgc_block *b, uint32_t stack, const char 
 
 static int q_give_back(void);
 
+/* The allocator's block for a checked block of `total` bytes; *fresh_zero set when it comes
+ * zeroed from fresh pages. */
+static inline char *core_alloc(size_t total, size_t align, int zero, int *fresh_zero)
+{
+	if (zero && total > HG_SMALL_MAX_BYTES) {
+		*fresh_zero = 1; /* fresh pages: no memset touching them all */
+		return hg_large_alloc(total, align > HGC_REDZONE_BYTES ? align : 0, 1);
+	}
+	return align > HGC_REDZONE_BYTES ? hg_alloc_aligned(align, total) : hg_alloc(total);
+}
+
 /* A checked block of n bytes; `copied` of them (from the start) the caller fills at once. */
 static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum hgc_alloc_kind kind,
 			 const char *func, const uintptr_t *slot)
@@ -176,17 +187,9 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		untouched = 0;
 		size_t left = align > HGC_REDZONE_BYTES ? align : HGC_REDZONE_BYTES;
 		size_t total = left + n + HGC_REDZONE_BYTES;
-		char *core;
-		for (int tries = 0;; tries++) {
-			if (zero && total > HG_SMALL_MAX_BYTES) {
-				core = hg_large_alloc(total, align > HGC_REDZONE_BYTES ? align : 0, 1);
-				fresh_zero = 1; /* fresh pages: no memset touching them all */
-			} else {
-				core = align > HGC_REDZONE_BYTES ? hg_alloc_aligned(align, total) : hg_alloc(total);
-			}
-			if (core || tries || !q_give_back())
-				break;
-		}
+		char *core = core_alloc(total, align, zero, &fresh_zero);
+		if (unlikely(!core) && q_give_back())
+			core = core_alloc(total, align, zero, &fresh_zero);
 		if (!core) {
 			errno = ENOMEM;
 			return NULL;
