@@ -25,7 +25,6 @@ struct hg_settings hg_settings = { .trace_children = 1, .error_leak_kinds = 3 /*
 static const char *reporting_option; /* a report option given on the command line, named in
 					the message when it meets --fast */
 
-#define LEAK_KINDS "definite,indirect,possible,reachable" /* the library's show_leak_kinds */
 #define LEAK_HEURISTICS "stdstring,length64,newarray,multipleinheritance" /* its leak_heuristics */
 
 /* One row per option; both parse_options() and print_usage() walk this table, so an option
@@ -35,7 +34,7 @@ struct option_spec {
 	const char *long_name;
 	const char *choices;    /* values accepted, '|'-separated, where N stands for a number,
 				   LO-HI for one in that range, SIZE for bytes with an optional
-				   K, M or G, FILE for a path;
+				   K, M or G, FILE for a path, KINDS or HEURISTICS for a list;
 				   NULL: takes no value */
 	enum option_action action;
 	const char *setting;    /* library options: "key=value" for a flag, "key" otherwise */
@@ -56,33 +55,10 @@ static void set_error_exitcode(const char *v)
 	hg_settings.has_error_exitcode = 1;
 }
 
-/* The bits of a comma-separated list of the comma-separated `words`, in their order; -1 when
- * one is empty or not among them. */
-static int words_mask(const char *words, const char *value)
-{
-	int mask = 0;
-	for (;;) {
-		size_t n = strcspn(value, ","), len = 0;
-		int k = 0;
-		const char *w = words;
-		for (; *w; w += len + (w[len] == ','), k++) {
-			len = strcspn(w, ",");
-			if (n == len && strncmp(w, value, n) == 0)
-				break;
-		}
-		if (*w == '\0')
-			return -1;
-		mask |= 1 << k;
-		if (value[n] == '\0')
-			return mask;
-		value += n + 1;
-	}
-}
-
 static void set_errors_for_leak_kinds(const char *v)
 {
-	int all = (1 << 4) - 1;
-	hg_settings.error_leak_kinds = (unsigned)(strcmp(v, "all") == 0 ? all : strcmp(v, "none") == 0 ? 0 : words_mask(LEAK_KINDS, v));
+	int all = (1 << HG_LOST_KINDS) - 1; /* v is checked: "all", "none" or a list */
+	hg_settings.error_leak_kinds = (unsigned)(strcmp(v, "all") == 0 ? all : strcmp(v, "none") == 0 ? 0 : hg_word_mask(HG_LEAK_WORDS, v));
 }
 
 /* A report file's name with valgrind's escapes: %p the pid (the command's: its report holds
@@ -148,7 +124,7 @@ static const struct option_spec OPTIONS[] = {
 	  "interior pointers that count as start pointers, HEURISTICS a comma-separated list of "
 	  LEAK_HEURISTICS " (default all, as in valgrind)" },
 	{ 0, "show-leak-kinds", "KINDS|all|none", SET_LIBRARY_OPTION, "show_leak_kinds", NULL,
-	  "leak kinds listed one by one, KINDS a comma-separated list of " LEAK_KINDS
+	  "leak kinds listed one by one, KINDS a comma-separated list of " HG_LEAK_WORDS
 	  " (default: the first three; the summary counts every kind)" },
 	{ 0, "error-exitcode", "0-255", SET_COMMAND_OPTION, NULL, set_error_exitcode,
 	  "exit with this status when errors or leaks were reported (default: the program's)" },
@@ -277,9 +253,9 @@ static const struct option_spec *find_option(const char *arg, const char **value
 static int matches(const char *word, size_t len, const char *value)
 {
 	if (len == 5 && strncmp(word, "KINDS", 5) == 0)
-		return words_mask(LEAK_KINDS, value) >= 0;
+		return hg_word_mask(HG_LEAK_WORDS, value) >= 0;
 	if (len == 10 && strncmp(word, "HEURISTICS", 10) == 0)
-		return words_mask(LEAK_HEURISTICS, value) >= 0;
+		return hg_word_mask(LEAK_HEURISTICS, value) >= 0;
 	size_t digits = strspn(value, "0123456789");
 	if (len == 1 && word[0] == 'N')
 		return digits > 0 && digits < 10 && value[digits] == '\0';
@@ -345,7 +321,7 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 	if (value != NULL && strcmp(opt->long_name, "guard") == 0 && strcmp(value, "all") == 0)
 		value = "1"; /* --guard=all: one block in 1 */
 	if (value != NULL && strcmp(opt->long_name, "leak-check") == 0 && strcmp(value, "yes") == 0)
-		value = "full";
+		value = "full"; /* valgrind's word */
 	char setting[128]; /* holds any key=choice of the table: values are checked first */
 	snprintf(setting, sizeof setting, "%s%s%s", opt->setting, value ? "=" : "",
 		 value ? value : "");

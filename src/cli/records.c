@@ -12,8 +12,11 @@
 #define MAX_STACK_FRAMES 512 /* frames of one stack once inlined calls are expanded */
 #define READ_BYTES 65536
 
-static const char *const LEAK_KINDS[HG_LOST_KINDS] = {
+const char *const hg_lost_ids[HG_LOST_KINDS] = {
 	"definitely-lost", "indirectly-lost", "possibly-lost", "still-reachable",
+};
+const char *const hg_lost_words[HG_LOST_KINDS] = {
+	"definitely lost", "indirectly lost", "possibly lost", "still reachable",
 };
 
 /* ---------------- stacks ---------------- */
@@ -248,10 +251,10 @@ static void read_count(struct hg_process *p, struct fields *fs)
 		e->count += count - 1;
 }
 
-static int leak_kind_index(const char *kind)
+int hg_lost_index(const char *id)
 {
 	for (int i = 0; i < HG_LOST_KINDS; i++)
-		if (kind && strcmp(kind, LEAK_KINDS[i]) == 0)
+		if (id && strcmp(id, hg_lost_ids[i]) == 0)
 			return i;
 	return -1;
 }
@@ -268,7 +271,7 @@ static void read_leak(struct hg_report *rep, struct hg_process *p, struct fields
 	*leak = l;
 	leak->suppressed_by = hg_suppression_match(l.kind, l.stack);
 	hg_vec_push(&rep->leaks, leak);
-	int k = leak_kind_index(l.kind);
+	int k = hg_lost_index(l.kind);
 	if (leak->suppressed_by && k >= 0) {
 		p->suppressed_lost[k][0] += l.bytes;
 		p->suppressed_lost[k][1] += l.blocks;

@@ -5,10 +5,6 @@
 
 #include "report.h"
 
-static const char *const LOST_NAMES[HG_LOST_KINDS] = {
-	"definitely lost", "indirectly lost", "possibly lost", "still reachable",
-};
-
 static void stack_lines(struct hg_text *t, int pid, const struct hg_stack *s)
 {
 	if (s == NULL || s->count == 0) {
@@ -92,7 +88,7 @@ static void leak_summary(struct hg_text *t, const struct hg_process *p)
 		uint64_t bytes = hg_lost_shown(p, k, 0), blocks = hg_lost_shown(p, k, 1);
 		sup_bytes += p->suppressed_lost[k][0];
 		sup_blocks += p->suppressed_lost[k][1];
-		hg_text_printf(t, "%s%s: %llu bytes in %llu blocks", k ? "; " : "", LOST_NAMES[k],
+		hg_text_printf(t, "%s%s: %llu bytes in %llu blocks", k ? "; " : "", hg_lost_words[k],
 			       (unsigned long long)bytes, (unsigned long long)blocks);
 	}
 	if (sup_blocks)

@@ -68,12 +68,6 @@ static const struct {
 	{ "ReallocZero", { NULL } },
 };
 
-/* valgrind's leak kinds (match-leak-kinds:) and heapguard's. */
-static const char *const LEAK_KINDS[][2] = {
-	{ "definite", "definitely-lost" }, { "indirect", "indirectly-lost" },
-	{ "possible", "possibly-lost" }, { "reachable", "still-reachable" },
-};
-
 /* Frames a valgrind stack has and heapguard's do not: the allocation functions, and the libc
  * calls whose checks heapguard makes on entry and reports at their caller, with the libc
  * functions inside them where valgrind may find the same error (fprintf's strlen). */
@@ -151,17 +145,16 @@ static const char *match_leak_kinds(const char *list, struct hg_suppression *s)
 		list++;
 	if (strcmp(list, "all") == 0)
 		return NULL;
+	if (!*list)
+		return "match-leak-kinds: needs a kind";
+	int mask = hg_word_mask(HG_LEAK_WORDS, list);
+	if (mask < 0)
+		return "expected definite, indirect, possible, reachable or all after match-leak-kinds:";
 	s->nkinds = 0;
-	for (const char *w = list; *w; w += *w == ',') {
-		size_t n = strcspn(w, ","), k = 0;
-		while (k < 4 && !(strlen(LEAK_KINDS[k][0]) == n && strncmp(w, LEAK_KINDS[k][0], n) == 0))
-			k++;
-		if (k == 4)
-			return "expected definite, indirect, possible, reachable or all after match-leak-kinds:";
-		s->kinds[s->nkinds++] = LEAK_KINDS[k][1];
-		w += n;
-	}
-	return s->nkinds ? NULL : "match-leak-kinds: needs a kind";
+	for (int k = 0; k < HG_LOST_KINDS; k++)
+		if (mask >> k & 1)
+			s->kinds[s->nkinds++] = hg_lost_ids[k];
+	return NULL;
 }
 
 int hg_suppressions_load(const char *path)

@@ -203,3 +203,24 @@ int hg_glob(const char *p, const char *s)
 		p++;
 	return *p == '\0';
 }
+
+int hg_word_mask(const char *words, const char *value)
+{
+	int mask = 0;
+	for (;;) {
+		size_t n = strcspn(value, ","), len = 0;
+		int k = 0;
+		const char *w = words;
+		for (; *w; w += len + (w[len] == ','), k++) {
+			len = strcspn(w, ",");
+			if (n == len && strncmp(w, value, n) == 0)
+				break;
+		}
+		if (*w == '\0')
+			return -1;
+		mask |= 1 << k;
+		if (value[n] == '\0')
+			return mask;
+		value += n + 1;
+	}
+}

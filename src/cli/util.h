@@ -49,5 +49,8 @@ void hg_text_printf(struct hg_text *t, const char *fmt, ...) __attribute__((form
 /* Whether text matches a pattern where '*' stands for any run of characters (none included)
  * and '?' for any one character. */
 int hg_glob(const char *pattern, const char *text);
+/* The bits of value, a comma-separated list of some of the comma-separated `words` (bit k:
+ * word k); -1 when one is empty or not among them. */
+int hg_word_mask(const char *words, const char *value);
 
 #endif

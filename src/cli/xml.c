@@ -27,12 +27,9 @@ static const char *memcheck_kind(const struct hg_error *e)
 	return e->access && strcmp(e->access, "write") == 0 ? "InvalidWrite" : "InvalidRead";
 }
 
-/* heapguard's leak kinds, valgrind's, and valgrind's words for them. */
-static const char *const LEAK_KINDS[][3] = {
-	{ "definitely-lost", "Leak_DefinitelyLost", "definitely lost" },
-	{ "indirectly-lost", "Leak_IndirectlyLost", "indirectly lost" },
-	{ "possibly-lost", "Leak_PossiblyLost", "possibly lost" },
-	{ "still-reachable", "Leak_StillReachable", "still reachable" },
+/* valgrind's kinds of leak errors, by HG_LOST_* index. */
+static const char *const LEAK_KINDS[HG_LOST_KINDS] = {
+	"Leak_DefinitelyLost", "Leak_IndirectlyLost", "Leak_PossiblyLost", "Leak_StillReachable",
 };
 
 /* s[0..n) with XML's five special characters escaped; other control bytes become '?'. */
@@ -139,10 +136,9 @@ static void error(FILE *out, const struct hg_error *e, size_t unique)
 
 static void leak(FILE *out, const struct hg_leak *l, size_t unique, size_t record, size_t records)
 {
-	size_t k = 0;
-	while (k < 3 && strcmp(l->kind, LEAK_KINDS[k][0]) != 0)
-		k++;
-	const char *kind = LEAK_KINDS[k][1], *words = LEAK_KINDS[k][2];
+	int k = hg_lost_index(l->kind);
+	k = k < 0 ? HG_LOST_DEFINITE : k; /* the library writes only the four */
+	const char *kind = LEAK_KINDS[k], *words = hg_lost_words[k];
 	fprintf(out, "<error>\n  <unique>0x%zx</unique>\n  <tid>1</tid>\n", unique);
 	element(out, "  ", "kind", kind);
 	fprintf(out, "  <xwhat>\n    <text>%llu bytes in %llu blocks are %s in loss record %zu of %zu</text>\n"
