@@ -65,6 +65,40 @@ check("write after free found at exit",
       expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
                    "release_it", "at exit"))
 
+rc, out, err, r = run([cases, "use-after-free-read-then-write"])
+errs = r["errors"]
+why = summary_is(r, 2, 2)
+if len(errs) == 2:
+    why += hgreport.mismatches({"errors": errs[:1]}, kind="heap-use-after-free", access="read", size=4,
+                               func="memcpy", relation="inside", distance=0, block_size=32, top="read_freed")
+    why += hgreport.mismatches({"errors": errs[1:]}, kind="heap-use-after-free", access="write", size=1,
+                               relation="inside", distance=8, block_size=32, top="release_it", detail="at exit")
+check("a read of a freed block by memcpy, then a store into it: two reports", why and why + err.splitlines()[:40])
+
+rc, out, err, r = run([cases, "use-after-free-thread-copy"])
+why = expect_error(r, "heap-use-after-free", "write", 11, "strcpy", "inside", 0, 32, "copy_into", "main",
+                   "release_it") + summary_is(r, 1, 1)
+why += [] if r["errors"] and r["errors"][0]["thread"] == 2 else ["not thread 2"]
+check("strcpy into a freed block in another thread: reported there, once", why and why + err.splitlines()[:40])
+
+rc, out, err, r = run([cases, "use-after-free-freed-by-thread"])
+why = expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "first_free", "main",
+                   "first_free", "at exit")
+why += [] if r["errors"] and r["errors"][0]["thread"] == 2 else ["headline not of thread 2, the freeing one"]
+check("a store found at exit is headed by the thread of the free stack it shows", why and why + err.splitlines()[:40])
+
+rc, out, err, r = run([cases, "overflows-freed-together"])
+errs = r["errors"]
+why = summary_is(r, 2, 2)
+if len(errs) == 2:
+    why += hgreport.mismatches({"errors": errs[:1]}, kind="heap-buffer-overflow", access="write", size=1,
+                               relation="after", distance=0, block_size=10, top="release_it", alloc_top="make_name")
+    why += hgreport.mismatches({"errors": errs[1:]}, kind="heap-buffer-overflow", access="write", size=1,
+                               relation="before", distance=1, block_size=40, top="release_it",
+                               alloc_top="make_table")
+check("overflows of blocks from two allocation sites freed at one line: two contexts",
+      why and why + err.splitlines()[:40])
+
 rc, out, err, r = run([cases, "use-after-free-deep"])
 check("write after free 9000 bytes into a block of 10000: offset and length",
       expect_error(r, "heap-use-after-free", "write", 2, None, "inside", 9000, 10000, "release_it", "main",

@@ -408,8 +408,8 @@ void hgc_check_access(const void *p, size_t n, int is_write, const char *func)
 	struct hgc_error e = { .kind = kind, .access = is_write ? "write" : "read", .func = func,
 			       .addr = (uintptr_t)bad, .size = n, .has_block = 1, .block = b };
 	hgc_report(&e);
-	if (is_write && b.state == HGC_LIVE)
-		hgc_mark_reported(b.core); /* its redzone is overwritten now: one report is enough */
+	if (is_write) /* its redzone or freed bytes are overwritten now: one report is enough */
+		hgc_mark_reported(b.core);
 }
 
 static int set_reported(struct hgc_block *b, void *arg)

@@ -208,9 +208,14 @@ struct hgc_error {
 	uintptr_t addr;        /* the bad address */
 	size_t size;           /* bytes accessed (0: not an access) */
 	uint32_t stack;        /* where it happened; 0: captured by hgc_report itself */
+	uint32_t thread;       /* the thread of `stack` when another one reports it; 0: this one */
+	uint32_t place;        /* with kind and stack, what tells contexts apart: the allocation
+				  stack of a block whose damage was found later (its frees may share
+				  one line, its writes did not); 0: nothing */
 	int has_block;
 	struct hgc_block block; /* the block it concerns, when has_block */
 	const char *detail;    /* one more line, or NULL */
+	int fault;             /* raised by a fault (signal.c) */
 };
 /* Prints the error (one report at a time, never allocating) and counts it; the same kind
  * from the same place is shown once and counted. Honours abort_on_error. */
@@ -225,7 +230,7 @@ void hgc_records_init(void);
 /* 1 when the command collects records: then no text report is printed. */
 int hgc_records_on(void);
 void hgc_record_error(const struct hgc_error *e, uint32_t thread);
-void hgc_record_count(const char *kind, uint32_t stack, size_t count);
+void hgc_record_count(const char *kind, uint32_t stack, uint32_t place, size_t count);
 void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack);
 /* A summary record: type "H" or "X" and its n numbers (records.h). */
 void hgc_record_numbers(const char *type, const uint64_t *v, int n);

@@ -128,7 +128,7 @@ static const unsigned char *redzone_damage(const struct hgc_block *b, size_t *ru
 }
 
 /* Reports a write into a redzone, found where `where` says; 1 when there was one. */
-static int check_redzones(const struct hgc_block *b, uint32_t stack, const char *where)
+static int check_redzones(const struct hgc_block *b, uint32_t stack, uint32_t thread, const char *where)
 {
 	size_t run;
 	const unsigned char *bad = redzone_damage(b, &run);
@@ -137,7 +137,8 @@ static int check_redzones(const struct hgc_block *b, uint32_t stack, const char 
 	if (b->reported)
 		return 1;
 	struct hgc_error e = { .kind = "heap-buffer-overflow", .access = "write", .addr = (uintptr_t)bad,
-			       .size = run, .stack = stack, .has_block = 1, .block = *b, .detail = where };
+			       .size = run, .stack = stack, .thread = thread, .place = b->alloc_stack,
+			       .has_block = 1, .block = *b, .detail = where };
 	hgc_report(&e);
 	hgc_mark_reported(b->core);
 	return 1;
@@ -267,18 +268,19 @@ static size_t q_cost(uint64_t e)
 /* Reports a write after free or into the redzones of quarantined block b, found `where`. */
 static void q_check(const struct hgc_block *b, const char *where)
 {
-	if (b->guarded)
-		return; /* its pages are inaccessible: any access was reported when it faulted */
+	if (b->guarded || b->reported)
+		return; /* any access faulted and was reported, or an interceptor reported a write */
 	size_t at = first_not((const unsigned char *)b->user, b->size, HGC_FREED);
 	if (at < b->size) {
 		const char *bad = b->user + at;
 		struct hgc_error e = {
 			.kind = "heap-use-after-free", .access = "write", .addr = (uintptr_t)bad,
 			.size = run_not((const unsigned char *)bad, b->size - at, HGC_FREED),
-			.stack = b->free_stack, .has_block = 1, .block = *b, .detail = where };
+			.stack = b->free_stack, .thread = b->free_thread, .place = b->alloc_stack,
+			.has_block = 1, .block = *b, .detail = where };
 		hgc_report(&e);
 	}
-	check_redzones(b, b->free_stack, where);
+	check_redzones(b, b->free_stack, b->free_thread, where);
 }
 
 /* The block at core leaves the quarantine: checked, then its memory goes back to the
@@ -525,6 +527,7 @@ static int judge_free(struct hgc_block *b, void *arg)
 	b->free_stack = c->stack;
 	b->free_thread = c->thread;
 	c->copy = *b;
+	b->reported = 0; /* its overflow was reported; a write after the free is another error */
 	return b->kind == c->kind && (!c->sized || c->sized == b->size) ? FREE_OK : FREE_MISMATCH;
 }
 
@@ -596,11 +599,14 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, size_t sized, const c
 	if (unlikely(hg_stats_on)) /* while its core is still the allocator's block */
 		hg_stats_checked(c.copy.core, 0, c.copy.size);
 	if (!hgc_guard_untouched(&c.copy)) /* never used: nothing to check */
-		check_redzones(&c.copy, c.stack, "found when the block was freed");
-	if (c.copy.guarded)
+		check_redzones(&c.copy, c.stack, 0, "found when the block was freed");
+	if (c.copy.guarded) {
 		hgc_guard_retire(&c.copy);
-	else
+	} else {
 		hgc_memset(c.copy.user, HGC_FREED, c.copy.size);
+		if (c.copy.reported) /* the overflow reported before: its redzone fill comes back */
+			fill_block_from(&c.copy, 1, 0);
+	}
 	q_push(c.copy.core, c.copy.guarded ? at.room : heap_share(at.room));
 	return 1;
 }
@@ -656,12 +662,10 @@ static int scan_at_exit(const struct hgc_block *b, void *arg)
 {
 	struct exit_scan *s = arg;
 	size_t run;
-	if (b->guarded) /* faulted at once: nothing left to find */
+	if (b->guarded || b->reported) /* faulted at once, or an interceptor reported its write */
 		return 1;
-	if (b->state == HGC_QUARANTINED
-		    ? first_not((const unsigned char *)b->user, b->size, HGC_FREED) < b->size ||
-			      redzone_damage(b, &run)
-		    : !b->reported && redzone_damage(b, &run))
+	int bad = b->state == HGC_QUARANTINED && first_not((const unsigned char *)b->user, b->size, HGC_FREED) < b->size;
+	if (bad || redzone_damage(b, &run))
 		s->bad[s->n++] = *b;
 	return s->n < EXIT_BATCH;
 }
@@ -685,7 +689,7 @@ static void check_blocks_at_exit(void)
 			if (scan.bad[i].state == HGC_QUARANTINED)
 				q_check(&scan.bad[i], "found at exit");
 			else
-				check_redzones(&scan.bad[i], 0, "found at exit");
+				check_redzones(&scan.bad[i], 0, 0, "found at exit");
 		}
 	} while (more);
 }

@@ -231,6 +231,7 @@ void hgc_record_error(const struct hgc_error *e, uint32_t thread)
 	put_dec(&l, e->size);
 	put_dec(&l, thread);
 	put_dec(&l, e->stack);
+	put_dec(&l, e->place);
 	put_str(&l, e->detail);
 	put_dec(&l, (uint64_t)e->has_block);
 	if (e->has_block) {
@@ -245,7 +246,7 @@ void hgc_record_error(const struct hgc_error *e, uint32_t thread)
 	hg_unlock(&records_lock);
 }
 
-void hgc_record_count(const char *kind, uint32_t stack, size_t count)
+void hgc_record_count(const char *kind, uint32_t stack, uint32_t place, size_t count)
 {
 	hg_lock(&records_lock);
 	begin_process_locked();
@@ -253,6 +254,7 @@ void hgc_record_count(const char *kind, uint32_t stack, size_t count)
 	start(&l, "C");
 	put_str(&l, kind);
 	put_dec(&l, stack);
+	put_dec(&l, place);
 	put_dec(&l, count);
 	emit(&l);
 	hg_unlock(&records_lock);

@@ -13,12 +13,12 @@
 #include "check/symbols.h"
 #include "os/os.h"
 
-#define CONTEXTS 4096 /* distinct (kind, stack) pairs remembered; later ones count, shown each */
+#define CONTEXTS 4096 /* distinct (kind, stack, place) remembered; later ones count, shown each */
 
 struct context {
 	const char *kind;
 	uint32_t stack;
-	uintptr_t addr; /* for errors without a stack */
+	uintptr_t addr; /* the error's place (hgc_error); for errors without a stack, the address */
 	size_t count;
 };
 
@@ -37,7 +37,7 @@ void hgc_line_start(struct hg_buf *b)
 static int count_context(const struct hgc_error *e)
 {
 	n_errors++;
-	uintptr_t addr = e->stack ? 0 : e->addr;
+	uintptr_t addr = e->stack ? e->place : e->addr;
 	size_t h = ((uintptr_t)e->kind * 31 + e->stack * 0x9e3779b9u + addr) % CONTEXTS;
 	for (size_t i = 0; i < CONTEXTS; i++, h = (h + 1) % CONTEXTS) {
 		struct context *c = &contexts[h];
@@ -59,7 +59,8 @@ void hgc_report_counts(void)
 {
 	for (size_t i = 0; i < CONTEXTS; i++)
 		if (contexts[i].kind && contexts[i].count > 1)
-			hgc_record_count(contexts[i].kind, contexts[i].stack, contexts[i].count);
+			hgc_record_count(contexts[i].kind, contexts[i].stack, (uint32_t)contexts[i].addr,
+					 contexts[i].count);
 }
 
 void hgc_error_counts(size_t *errors, size_t *ctx)
@@ -184,8 +185,8 @@ static __thread const char *last_intercepted;
 
 void hgc_report(struct hgc_error *e)
 {
-	uint32_t self = hgc_thread_id();
-	if (e->has_block && !e->func && e->access && e->block.core == last_intercepted)
+	uint32_t self = hgc_thread_id(), thread = e->thread ? e->thread : self;
+	if (e->fault && e->has_block && e->block.core == last_intercepted)
 		return;
 	last_intercepted = e->has_block && e->func ? e->block.core : NULL;
 	if (!e->stack)
@@ -202,9 +203,9 @@ void hgc_report(struct hgc_error *e)
 	}
 	int is_new = count_context(e);
 	if (is_new && hgc_records_on()) {
-		hgc_record_error(e, self);
+		hgc_record_error(e, thread);
 	} else if (is_new) {
-		print_headline(e, self);
+		print_headline(e, thread);
 		hgc_print_stack(e->stack);
 		if (e->has_block)
 			print_block(e);

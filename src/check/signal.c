@@ -246,10 +246,11 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 		int is_heap = classify(sig, si, ctx, &e, &d);
 		text_terminate(&d);
 		e.detail = d.len ? d.text : NULL;
+		e.fault = 1;
 		/* A program with its own handler may fault on purpose (a JIT, a GC barrier, a probe):
-		 * its faults outside the heap are its business. An overflow already reported (by
-		 * an interceptor, before the copy that faults here) is said once. */
-		int said = e.has_block && e.block.reported && e.block.state == HGC_LIVE;
+		 * its faults outside the heap are its business. A write already reported (by an
+		 * interceptor, before the copy that faults here) is said once. */
+		int said = e.has_block && e.block.reported;
 		if ((is_heap || !has_program_handler(i)) && !said)
 			hgc_report(&e);
 	}

@@ -180,54 +180,57 @@ static const struct hg_stack *stack_of(struct hg_process *p, uint64_t id)
 
 struct context_node {
 	struct hg_error *e;
+	uint64_t where; /* the place, or the address of an error without a stack */
 	struct context_node *next;
 };
 
-/* A context is (kind, symbolized stack); without a stack, the address stands for the place
- * (as in the library). Kinds and stacks are interned, so their addresses identify them. */
-static struct hg_error **find_context(struct hg_report *rep, const struct hg_error *e)
+/* A context is (kind, symbolized stack, place); without a stack, the address stands for the
+ * place (as in the library). Kinds and stacks are interned, so their addresses identify them. */
+static struct hg_error **find_context(struct hg_report *rep, const struct hg_error *e,
+				      const struct hg_stack *place)
 {
-	uint64_t key[3] = { (uintptr_t)e->kind, (uintptr_t)e->stack, e->stack ? 0 : e->address };
+	uint64_t where = e->stack ? (uintptr_t)place : e->address;
+	uint64_t key[3] = { (uintptr_t)e->kind, (uintptr_t)e->stack, where };
 	uint64_t h = hg_hash_bytes(key, sizeof key) | 1;
 	struct context_node *head = hg_map_get(&rep->contexts, h);
 	for (struct context_node *c = head; c; c = c->next)
-		if (c->e->kind == e->kind && c->e->stack == e->stack &&
-		    (e->stack || c->e->address == e->address))
+		if (c->e->kind == e->kind && c->e->stack == e->stack && c->where == where)
 			return &c->e;
 	struct context_node *c = hg_xcalloc(1, sizeof *c);
+	c->where = where;
 	c->next = head;
 	hg_map_put(&rep->contexts, h, c);
 	return &c->e;
 }
 
-static uint64_t process_context_key(const char *kind, uint64_t stack_id)
+static uint64_t process_context_key(const char *kind, uint64_t stack_id, uint64_t place_id)
 {
-	uint64_t key[2] = { (uintptr_t)kind, stack_id };
+	uint64_t key[3] = { (uintptr_t)kind, stack_id, place_id };
 	return hg_hash_bytes(key, sizeof key) | 1;
 }
 
-/* E pid kind access func addr size thread stack detail has-block
+/* E pid kind access func addr size thread stack place detail has-block
  *   [user bytes alloc-thread alloc-stack free-thread free-stack] */
 static void read_error(struct hg_report *rep, struct hg_process *p, struct fields *fs)
 {
 	struct hg_error e = {
 		.pid = p->pid, .kind = str(fs, 2), .access = str(fs, 3), .func = str(fs, 4),
 		.address = num(fs, 5), .size = num(fs, 6), .thread = (unsigned)num(fs, 7),
-		.detail = str(fs, 9), .has_block = (int)num(fs, 10), .count = 1,
+		.detail = str(fs, 10), .has_block = (int)num(fs, 11), .count = 1,
 	};
-	uint64_t stack_id = num(fs, 8);
+	uint64_t stack_id = num(fs, 8), place_id = num(fs, 9);
 	e.stack = stack_of(p, stack_id);
 	if (e.has_block) {
-		e.block_address = num(fs, 11);
-		e.block_size = num(fs, 12);
-		e.alloc_thread = (unsigned)num(fs, 13);
-		e.alloc_stack = stack_of(p, num(fs, 14));
-		e.free_thread = (unsigned)num(fs, 15);
-		e.free_stack = stack_of(p, num(fs, 16));
+		e.block_address = num(fs, 12);
+		e.block_size = num(fs, 13);
+		e.alloc_thread = (unsigned)num(fs, 14);
+		e.alloc_stack = stack_of(p, num(fs, 15));
+		e.free_thread = (unsigned)num(fs, 16);
+		e.free_stack = stack_of(p, num(fs, 17));
 	}
 	if (fs->bad || e.kind == NULL)
 		return;
-	struct hg_error **slot = find_context(rep, &e);
+	struct hg_error **slot = find_context(rep, &e, stack_of(p, place_id));
 	if (*slot != NULL) { /* the same error from the same place, in another process */
 		(*slot)->count++;
 	} else {
@@ -238,15 +241,15 @@ static void read_error(struct hg_report *rep, struct hg_process *p, struct field
 		if (!(*slot)->suppressed_by)
 			add_event(rep, HG_EV_ERROR, *slot);
 	}
-	hg_map_put(&p->contexts, process_context_key(e.kind, stack_id), *slot);
+	hg_map_put(&p->contexts, process_context_key(e.kind, stack_id, place_id), *slot);
 }
 
-/* C pid kind stack count: the context's total in this process, its E record counting 1. */
+/* C pid kind stack place count: the context's total in this process, its E record counting 1. */
 static void read_count(struct hg_process *p, struct fields *fs)
 {
 	const char *kind = str(fs, 2);
-	uint64_t stack_id = num(fs, 3), count = num(fs, 4);
-	struct hg_error *e = hg_map_get(&p->contexts, process_context_key(kind, stack_id));
+	uint64_t stack_id = num(fs, 3), place_id = num(fs, 4), count = num(fs, 5);
+	struct hg_error *e = hg_map_get(&p->contexts, process_context_key(kind, stack_id, place_id));
 	if (!fs->bad && e != NULL && count > 1)
 		e->count += count - 1;
 }

@@ -38,6 +38,10 @@ __attribute__((noinline)) static void write_after_free(char *p) { p[8] = 1; }
  * pages of fill bytes first, then search the page that differs. */
 __attribute__((noinline)) static void write_deep_after_free(char *p) { p[9000] = 1, p[9001] = 2; }
 __attribute__((noinline)) static void write_into_slack(char *p) { p[1100] = 'x'; }
+__attribute__((noinline)) static char *make_name(void) { return malloc(10); }
+__attribute__((noinline)) static char *make_table(void) { return malloc(40); }
+__attribute__((noinline)) static void read_freed(char *p) { char b[4]; memcpy(b, p, 4); sink = b; }
+__attribute__((noinline)) static void copy_into(char *p) { strcpy(p, "late write"); }
 
 /* Prints the process's peak resident kilobytes on stdout. */
 static void print_peak_kb(void)
@@ -72,6 +76,12 @@ static void on_prof(int sig)
 static void *thread_free(void *p)
 {
 	first_free(p);
+	return NULL;
+}
+
+static void *thread_copy_into(void *p)
+{
+	copy_into(p);
 	return NULL;
 }
 
@@ -121,6 +131,34 @@ int main(int argc, char **argv)
 		char *p = malloc(32);
 		release_it(p);
 		write_after_free(p);
+	} else if (!strcmp(c, "use-after-free-read-then-write")) {
+		/* two errors: the read that memcpy does at once, the store found at exit */
+		char *p = malloc(32);
+		release_it(p);
+		read_freed(p);
+		write_after_free(p);
+	} else if (!strcmp(c, "use-after-free-thread-copy")) {
+		/* strcpy into a freed block in another thread: reported there, once */
+		char *p = malloc(32);
+		release_it(p);
+		pthread_t t;
+		pthread_create(&t, NULL, thread_copy_into, p);
+		pthread_join(t, NULL);
+	} else if (!strcmp(c, "use-after-free-freed-by-thread")) {
+		/* found at exit: the headline names the thread whose free stack it shows */
+		char *p = malloc(32);
+		pthread_t t;
+		pthread_create(&t, NULL, thread_free, p);
+		pthread_join(t, NULL);
+		write_after_free(p);
+	} else if (!strcmp(c, "overflows-freed-together")) {
+		/* two blocks of two allocation sites damaged, freed at one line: two reports */
+		char *name = make_name(), *table = make_table();
+		name[10] = 'x';
+		write_before(table);
+		char *blocks[] = { name, table };
+		for (int i = 0; i < 2; i++)
+			release_it(blocks[i]);
 	} else if (!strcmp(c, "use-after-free-deep")) {
 		char *p = malloc(10000);
 		release_it(p);
