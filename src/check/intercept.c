@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -907,14 +908,21 @@ HG_EXPORT size_t wcslen(const wchar_t *s)
 /* ---- formatted strings: the destination is the bytes written, NUL included ----
  * Each function has its fortified twin (__snprintf_chk and so on), which programs built with
  * _FORTIFY_SOURCE=2 call for every snprintf and sprintf: it takes glibc's own checks along
- * (flag, and the destination's size when the compiler knew it, slen). */
+ * (flag, and the destination's size when the compiler knew it, slen). Where glibc's check
+ * fails it ends the process at once (a bound n above slen) or midway (sprintf's output past
+ * slen): the call is made within slen, the bytes the program's call would have written are
+ * checked, and then the process ends as glibc's check ends it. */
+
+void __chk_fail(void) __attribute__((noreturn));
 
 HG_INLINE int vsnprintf_checked(char *s, size_t n, int flag, size_t slen, const char *fmt, va_list ap,
 				const char *func, const void *ret)
 {
-	int r = NEXT(__vsnprintf_chk)(s, n, flag, slen, fmt, ap);
+	int r = NEXT(__vsnprintf_chk)(s, n > slen ? slen : n, flag, slen, fmt, ap);
 	if (n && r >= 0 && may_be_heap(s, n))
 		check2(NULL, 0, s, (size_t)r + 1 < n ? (size_t)r + 1 : n, 0, func, ret);
+	if (n > slen)
+		__chk_fail();
 	return r;
 }
 
@@ -923,10 +931,12 @@ HG_INLINE int vsnprintf_checked(char *s, size_t n, int flag, size_t slen, const 
 HG_INLINE int vswprintf_checked(wchar_t *s, size_t n, int flag, size_t slen, const wchar_t *fmt, va_list ap,
 				const char *func, const void *ret)
 {
-	int r = NEXT(__vswprintf_chk)(s, n, flag, slen, fmt, ap);
+	int r = NEXT(__vswprintf_chk)(s, n > slen ? slen : n, flag, slen, fmt, ap);
 	size_t units = r >= 0 ? ((size_t)r + 1 < n ? (size_t)r + 1 : n) : n ? n - 1 : 0;
 	if (units && may_be_heap(s, units * WSIZE))
 		check2(NULL, 0, s, units * WSIZE, 0, func, ret);
+	if (n > slen)
+		__chk_fail();
 	return r;
 }
 
@@ -966,6 +976,15 @@ SNPRINTF_FUNCS(swprintf, vswprintf, wchar_t, vswprintf_checked)
 HG_INLINE int vsprintf_checked(char *s, int flag, size_t slen, const char *fmt, va_list ap, const char *func,
 			       const void *ret)
 {
+	if (slen != (size_t)-1 && slen <= INT_MAX) { /* fortified, to a destination of known size */
+		int r = NEXT(__vsnprintf_chk)(s, slen, flag, slen, fmt, ap);
+		if (r >= 0 && (size_t)r >= slen) {
+			if (may_be_heap(s, (size_t)r + 1))
+				check2(NULL, 0, s, (size_t)r + 1, 0, func, ret);
+			__chk_fail();
+		}
+		return r;
+	}
 	int r = NEXT(__vsprintf_chk)(s, flag, slen, fmt, ap);
 	if (r >= 0 && may_be_heap(s, (size_t)r + 1))
 		check2(NULL, 0, s, (size_t)r + 1, 0, func, ret);

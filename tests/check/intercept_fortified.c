@@ -328,11 +328,20 @@ void shift_in_place(void)
 	sink[0] = p[4];
 }
 
-/* The compiler knows the block's size here: glibc's own check still stops the call. */
+/* The compiler knows the block's size here: glibc's own check still stops the call, after
+ * heapguard's report of what it would have written. */
 void glibc_check(void)
 {
 	char *d = malloc(8);
 	snprintf(d, 32, "%s-%d", word, seven);
+	sink[0] = d[0];
+}
+
+/* The same for sprintf, whose check glibc makes as it writes. */
+void print_past_known(void)
+{
+	char *d = malloc(8);
+	sprintf(d, "%d-%s", seven, word);
 	sink[0] = d[0];
 }
 
@@ -354,7 +363,8 @@ static const struct test_case CASES[] = {
 	{ "wcsncat", wide_append_n_freed }, { "memset", clear_freed }, { "wmemset", wide_clear_freed },
 	{ "read", read_freed }, { "pread", pread_freed }, { "recv", recv_freed }, { "fread", fread_freed },
 	{ "fgets", fgets_freed }, { "getcwd", getcwd_freed }, { "readlink", readlink_freed },
-	{ "memcpy-overlap", shift_in_place }, { "glibc-check", glibc_check }, { "memset-known", clear_past_known },
+	{ "memcpy-overlap", shift_in_place }, { "glibc-check", glibc_check }, { "sprintf-known", print_past_known },
+	{ "memset-known", clear_past_known },
 };
 
 int main(int argc, char **argv)
