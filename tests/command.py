@@ -194,6 +194,7 @@ def json_double_free():
     e = one_error(doc, "double-free") or {}
     b = e.get("block", {})
     why = fields("error", e, {"access": "free", "count": 1}) + fields("block", b, {"size": 64, "offset": 0})
+    why += ["a free has no access size, yet size is %r" % e["size"]] if "size" in e else []
     why += frame_is("stack[0]", nth(e.get("stack"), 0), "main", src, source_line(src, "BUG"))
     why += frame_is("free_stack[0]", nth(b.get("free_stack"), 0), "main", src, source_line(src, "free(buffer)"))
     why += frame_is("alloc_stack[0]", nth(b.get("alloc_stack"), 0), "main", src, source_line(src, "malloc(64)"))

@@ -23,9 +23,9 @@ HG_INLINE void *heap_alloc(size_t n, int kind, const char *func)
 	HGC_KEEP_FRAME();
 	return p;
 }
-HG_INLINE void *heap_aligned(size_t align, size_t n, int kind)
+HG_INLINE void *heap_aligned(size_t align, size_t n, int kind, const char *func)
 {
-	void *p = hgc_alloc(n, align, 0, (enum hgc_alloc_kind)kind, "memalign", HGC_SLOT);
+	void *p = hgc_alloc(n, align, 0, (enum hgc_alloc_kind)kind, func, HGC_SLOT);
 	HGC_KEEP_FRAME();
 	return p;
 }
@@ -97,9 +97,10 @@ HG_INLINE void *heap_alloc(size_t n, int kind, const char *func)
 	return heap_alloc_other(n);
 }
 
-static inline void *heap_aligned(size_t align, size_t n, int kind)
+static inline void *heap_aligned(size_t align, size_t n, int kind, const char *func)
 {
 	(void)kind;
+	(void)func;
 	return heap_counted(hg_alloc_aligned(align, n), n);
 }
 

@@ -54,7 +54,7 @@ API void *reallocarray(void *p, size_t nmemb, size_t size)
 }
 
 /* memalign's contract: any alignment; glibc rounds one that is not a power of two up. */
-static void *aligned(size_t align, size_t n)
+static void *aligned(size_t align, size_t n, const char *func)
 {
 	if (!hg_is_pow2(align)) {
 		if (align > ((size_t)1 << 62)) {
@@ -63,10 +63,10 @@ static void *aligned(size_t align, size_t n)
 		}
 		align = align < 2 ? 1 : (size_t)1 << (64 - __builtin_clzll(align - 1));
 	}
-	return heap_aligned(align, n, HEAP_BY_MALLOC);
+	return heap_aligned(align, n, HEAP_BY_MALLOC, func);
 }
 
-API void *memalign(size_t align, size_t n) { return aligned(align, n); }
+API void *memalign(size_t align, size_t n) { return aligned(align, n, "memalign"); }
 
 API void *aligned_alloc(size_t align, size_t n)
 {
@@ -74,7 +74,7 @@ API void *aligned_alloc(size_t align, size_t n)
 		errno = EINVAL;
 		return NULL;
 	}
-	return aligned(align, n);
+	return aligned(align, n, "aligned_alloc");
 }
 
 API int posix_memalign(void **out, size_t align, size_t n)
@@ -82,7 +82,7 @@ API int posix_memalign(void **out, size_t align, size_t n)
 	if (!hg_is_pow2(align) || align % sizeof(void *))
 		return EINVAL;
 	int saved = errno;
-	void *p = aligned(align, n);
+	void *p = aligned(align, n, "posix_memalign");
 	errno = saved;
 	if (!p)
 		return ENOMEM;
@@ -90,7 +90,7 @@ API int posix_memalign(void **out, size_t align, size_t n)
 	return 0;
 }
 
-API void *valloc(size_t n) { return aligned(HG_OS_PAGE_BYTES, n); }
+API void *valloc(size_t n) { return aligned(HG_OS_PAGE_BYTES, n, "valloc"); }
 
 API void *pvalloc(size_t n)
 {
@@ -98,7 +98,7 @@ API void *pvalloc(size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return aligned(HG_OS_PAGE_BYTES, n ? hg_align_up(n, HG_OS_PAGE_BYTES) : HG_OS_PAGE_BYTES);
+	return aligned(HG_OS_PAGE_BYTES, n ? hg_align_up(n, HG_OS_PAGE_BYTES) : HG_OS_PAGE_BYTES, "pvalloc");
 }
 
 API size_t malloc_usable_size(void *p) { return heap_usable(p); }

@@ -31,7 +31,7 @@ __attribute__((noreturn)) static void throw_bad_alloc(void)
 static void *new_slow(size_t n, size_t align, int kind, int nothrow)
 {
 	for (;;) {
-		void *p = align ? heap_aligned(align, n, kind) : heap_alloc(n, kind, "operator new");
+		void *p = align ? heap_aligned(align, n, kind, "operator new") : heap_alloc(n, kind, "operator new");
 		if (p)
 			return p;
 		new_handler_fn h = current_new_handler();

@@ -82,9 +82,11 @@ static void error_object(FILE *out, const struct hg_error *e)
 		fputs(",\"access\":", out);
 		hg_json_string(out, e->access);
 	}
-	fprintf(out, ",\"address\":\"0x%llx\",\"size\":%llu,\"thread\":%u,\"count\":%llu,\"pid\":%d",
-		(unsigned long long)e->address, (unsigned long long)e->size, e->thread,
-		(unsigned long long)e->count, e->pid);
+	fprintf(out, ",\"address\":\"0x%llx\"", (unsigned long long)e->address);
+	if (e->size) /* 0: not an access (a free), or a fault of unknown width */
+		fprintf(out, ",\"size\":%llu", (unsigned long long)e->size);
+	fprintf(out, ",\"thread\":%u,\"count\":%llu,\"pid\":%d", e->thread, (unsigned long long)e->count,
+		e->pid);
 	if (e->detail) {
 		fputs(",\"detail\":", out);
 		hg_json_string(out, e->detail);
