@@ -564,7 +564,34 @@ def bad_suppressions_file_is_usage_error():
     rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])
     why = [] if rc == 2 and "%s:3:" % supp in err else ["status %d, stderr %r" % (rc, err)]
     rc, _, err = run([HG, "--suppressions=" + os.path.join(WORK, "none"), example("clean")])
-    return why + ([] if rc == 2 and "cannot read suppressions" in err else ["missing file: %d %r" % (rc, err)])
+    why += [] if rc == 2 and "cannot read suppressions" in err else ["missing file: %d %r" % (rc, err)]
+    rc, _, err = run([HG, "--suppressions=" + WORK, example("clean")])
+    why += [] if rc == 2 and "Is a directory" in err else ["a directory: %d %r" % (rc, err)]
+    # a heapguard kind that names nothing (a typo) is an error, with its line
+    supp = suppressions_file("{\n  name\n  heapguard:heap-overflow\n  ...\n}\n")
+    rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])
+    why += [] if rc == 2 and "%s:3: 'heapguard:' names no kind" % supp in err else ["typo kind: %d %r" % (rc, err)]
+    # a frame line longer than any buffer is one line: the error is on the next line, line 6
+    supp = suppressions_file("{\n  name\n  heapguard:*\n  fun:%s\n  fun:main\n  bogus\n}\n" % ("x" * 9000))
+    rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])
+    return why + ([] if rc == 2 and "%s:6: expected 'fun:'" % supp in err else ["long line: %d %r" % (rc, err)])
+
+
+@test
+def report_files_checked():
+    why = []
+    same = os.path.join(WORK, "same.json")
+    rc, _, err = run([HG, "--json=" + same, "--sarif=" + same, example("clean")])
+    why += [] if rc == 2 and "--json and --sarif name the same file" in err else ["same file: %d %r" % (rc, err)]
+    rc, _, err = run([HG, "-q", "--log-file=/dev/full", example("leak")])
+    why += [] if rc == 125 and "cannot write /dev/full" in err else ["log on /dev/full: %d %r" % (rc, err)]
+    # a value never comes from the next option: --json -- PROGRAM is missing its file
+    rc, _, err = run([HG, "--json", "--", example("clean")])
+    why += [] if rc == 2 and "'--json' needs a value" in err else ["--json --: %d %r" % (rc, err)]
+    for name in ("%q{}", "%q{HG_TEST_UNSET_VARIABLE}"):
+        rc, _, err = run([HG, "--log-file=" + os.path.join(WORK, "log" + name), example("clean")])
+        why += [] if rc == 2 and "names no environment variable" in err else ["%s: %d %r" % (name, rc, err)]
+    return why
 
 
 # ---------------------------------------------------------------- exit statuses
@@ -596,7 +623,10 @@ def errors_for_leak_kinds():
                                 (("--errors-for-leak-kinds=definite,possible",), [example("leak")], 42),
                                 (("--errors-for-leak-kinds=none",), [example("leak")], 0),
                                 (("--errors-for-leak-kinds=possible",), [HELPER, "kinds"], 42),
-                                (("--errors-for-leak-kinds=reachable", "--show-leak-kinds=none"), [HELPER, "kinds"], 42)):
+                                (("--errors-for-leak-kinds=reachable", "--show-leak-kinds=none"), [HELPER, "kinds"], 42),
+                                # as in valgrind, leaks count only in a full leak check
+                                (("--leak-check=summary",), [example("leak")], 0),
+                                (("--leak-check=summary",), [example("heap-overflow")], 42)):
         rc, _, _ = run([HG, "--error-exitcode=42", *opts, *program])
         if rc != want:
             why.append("%s %s: status %d, expected %d" % (" ".join(opts), program[-1], rc, want))
@@ -883,7 +913,17 @@ def options_from_heapguard_options():
     why += [] if "ERROR SUMMARY" not in err else ["quiet=1 ignored"]
     rc, _, _ = run([HG, "--error-exitcode=8", example("heap-overflow")], env={"HEAPGUARD_OPTIONS": "error_exitcode=7"})
     why += [] if rc == 8 else ["command line lost to HEAPGUARD_OPTIONS: %d" % rc]
-    return why + (["library warned: " + err] if "unknown" in err.lower() else [])
+    why += ["library warned: " + err] if "unknown" in err.lower() else []
+    # every option of the command, by its name: valgrind's, flags as yes/no/1/0, guard=all
+    rc, _, _, doc = hg_json([example("double-free")], env={"HEAPGUARD_OPTIONS": "num_callers=1:show_reachable=yes:trace_children=1"})
+    e = one_error(doc, "double-free") or {}
+    why += [] if rc == 0 and len(e.get("stack", [])) == 1 else ["num_callers=1: %d %r" % (rc, e)]
+    rc, _, err = run([HG, HELPER, "exit", "0"], env={"HEAPGUARD_OPTIONS": "guard=all:guard_uninit=yes"})
+    why += [] if rc == 0 and "unknown" not in err and "invalid" not in err else ["guard=all: %d %r" % (rc, err)]
+    rc, _, err = run([HG, example("leak")], env={"HEAPGUARD_OPTIONS": "fast=1"})
+    why += [] if rc == 0 and "LEAK" not in err else ["fast=1 still checked: %d %r" % (rc, err)]
+    rc, _, err = run([HG, example("clean")], env={"HEAPGUARD_OPTIONS": "json="})
+    return why + ([] if rc == 2 and "for json in HEAPGUARD_OPTIONS" in err else ["json=: %d %r" % (rc, err)])
 
 
 @test
@@ -1002,6 +1042,22 @@ def valgrind_option_names():
     e = one_error(doc, "uninitialized-read")
     if e is None or not (e.get("block") or {}).get("alloc_stack"):
         why.append("--track-origins=yes: %r (status %d)" % (doc.get("errors"), rc))
+    # the classic memcheck command line runs as it is
+    rc, _, _, doc = hg_json([example("uninitialized-read")], "-v", "--verbose", "--error-limit=no",
+                            "--leak-resolution=high", "--track-fds=no", "--child-silent-after-fork=no",
+                            "--undef-value-errors=no")
+    if rc != 0 or doc.get("errors") != []:
+        why.append("--undef-value-errors=no: %r (status %d)" % (doc.get("errors"), rc))
+    _, _, _, doc = hg_json([HELPER, "kinds"], "--show-possibly-lost=no")
+    if sorted({l.get("kind") for l in doc.get("leaks", [])}) != ["definitely-lost", "indirectly-lost"]:
+        why.append("--show-possibly-lost=no: %r" % doc.get("leaks"))
+    rc, _, err = run([HG, "--track-fds=yes", example("clean")])
+    why += [] if rc == 2 and "invalid value 'yes' for --track-fds" in err else ["--track-fds=yes: %d" % rc]
+    for opts, msg in ((("--fast", "--quarantine=1M"), "--quarantine needs the checking library"),
+                      (("--guard-side=left",), "--guard-side needs --guard"),
+                      (("--xml=no", "--xml-file=" + os.path.join(WORK, "x.xml")), "opposite")):
+        rc, _, err = run([HG, *opts, example("clean")])
+        why += [] if rc == 2 and msg in err else ["%s: %d %r" % (" ".join(opts), rc, err[:200])]
     return why
 
 

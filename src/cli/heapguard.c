@@ -130,18 +130,20 @@ static void __attribute__((noreturn)) finish(struct session *s, char **argv, int
 		failed |= hg_write_sarif(hg_settings.sarif_file, &s->report, argv, &ex) < 0;
 	if (hg_settings.xml_file)
 		failed |= hg_write_xml(hg_settings.xml_file, &s->report, argv, &ex) < 0;
-	if (s->render.out != stderr)
-		fclose(s->render.out);
+	if (s->render.out != stderr && (ferror(s->render.out) | fclose(s->render.out))) {
+		fprintf(stderr, "heapguard: cannot write %s: %s\n", hg_settings.log_file, strerror(errno));
+		failed = 1;
+	}
+	if (failed) /* a report was lost: that comes first */
+		exit(HG_EXIT_LAUNCHER);
 	struct hg_totals t;
 	hg_report_totals(&s->report, &t);
-	uint64_t lost_blocks = 0; /* of the kinds --errors-for-leak-kinds names */
-	for (int k = 0; k < HG_LOST_KINDS; k++)
+	uint64_t lost_blocks = 0; /* of the kinds --errors-for-leak-kinds names, in a full check */
+	for (int k = 0; k < HG_LOST_KINDS && hg_settings.leaks_count; k++)
 		lost_blocks += (hg_settings.error_leak_kinds >> k & 1) ? t.lost[k][1] : 0;
 	if (hg_settings.has_error_exitcode && (t.errors || lost_blocks))
 		exit(hg_settings.error_exitcode);
 	if (hg_settings.has_error_exitcode && s->report.unchecked)
-		exit(HG_EXIT_LAUNCHER);
-	if (failed)
 		exit(HG_EXIT_LAUNCHER);
 	hg_exit_as(status);
 }

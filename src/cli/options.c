@@ -21,9 +21,12 @@ enum option_action {
 	SET_COMMAND_OPTION, /* the command's own: how the report is written */
 };
 
-struct hg_settings hg_settings = { .trace_children = 1, .error_leak_kinds = 3 /* definite, indirect */ };
-static const char *reporting_option; /* a report option given on the command line, named in
-					the message when it meets --fast */
+struct hg_settings hg_settings = { .trace_children = 1, .error_leak_kinds = 3 /* definite, indirect */,
+				   .leaks_count = 1 };
+static const char *checking_option; /* an option of the checking library given on the command
+				       line, named in the message when it meets --fast */
+static const char *guard_option;    /* --guard-side or --guard-uninit, which need --guard */
+static int guard_on, xml_no;        /* --guard=N with N > 0; --xml=no */
 
 #define LEAK_HEURISTICS "stdstring,length64,newarray,multipleinheritance" /* its leak_heuristics */
 
@@ -81,7 +84,9 @@ static const char *file_name(const char *v)
 			char name[256];
 			snprintf(name, sizeof name, "%.*s", (int)(end - c - 3), c + 3);
 			const char *value = getenv(name);
-			hg_text_add(&t, value ? value : "");
+			if (!name[0] || !value) /* as valgrind: a name that is empty or not set is an error */
+				hg_usage_error("'%s': %%q{%s} names no environment variable that is set", v, name);
+			hg_text_add(&t, value);
 			c = end - 1;
 		} else {
 			hg_usage_error("'%s': '%%' is followed by p, q{NAME} or %% in a file name", v);
@@ -94,17 +99,31 @@ static const char *file_name(const char *v)
 static void set_log_file(const char *v) { hg_settings.log_file = file_name(v); }
 static void set_json(const char *v) { hg_settings.json_file = file_name(v); }
 static void set_sarif(const char *v) { hg_settings.sarif_file = file_name(v); }
-static void set_xml(const char *v) { hg_settings.xml = strcmp(v, "yes") == 0; }
+static void set_xml(const char *v)
+{
+	hg_settings.xml = strcmp(v, "yes") == 0;
+	xml_no = !hg_settings.xml;
+}
 static void set_xml_file(const char *v) { hg_settings.xml_file = file_name(v); }
 static void set_gen_suppressions(const char *v) { hg_settings.gen_suppressions = is_on(v); }
 static void set_quiet(const char *v) { hg_settings.quiet = is_on(v); }
 static void set_trace_children(const char *v) { hg_settings.trace_children = !strcmp(v, "yes"); }
 
 /* valgrind's options that ask for what heapguard does anyway: --track-origins (it always
- * knows where never-written bytes come from) and --tool=memcheck. */
+ * knows where never-written bytes come from), --tool=memcheck, --verbose, --error-limit (it
+ * shows every context), --leak-resolution (it groups leaks by whole stacks), and the ones it
+ * takes only in their default, off, form (--track-fds, --child-silent-after-fork). */
 static void accept_valgrind_option(const char *v)
 {
 	(void)v;
+}
+
+/* --undef-value-errors=no: an entry of the session's suppressions hides every
+ * uninitialized-read, as valgrind then finds none. */
+static void set_undef_value_errors(const char *v)
+{
+	if (strcmp(v, "no") == 0)
+		hg_suppressions_hide_kind("uninitialized-read");
 }
 
 static void add_suppressions(const char *v)
@@ -126,6 +145,10 @@ static const struct option_spec OPTIONS[] = {
 	{ 0, "show-leak-kinds", "KINDS|all|none", SET_LIBRARY_OPTION, "show_leak_kinds", NULL,
 	  "leak kinds listed one by one, KINDS a comma-separated list of " HG_LEAK_WORDS
 	  " (default: the first three; the summary counts every kind)" },
+	{ 0, "show-possibly-lost", "yes|no", SET_LIBRARY_OPTION, "show_leak_kinds", NULL,
+	  "valgrind's: no is --show-leak-kinds=definite,indirect" },
+	{ 0, "leak-resolution", "low|med|high", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
+	  "valgrind's: taken; leaks are grouped by their whole allocation stack (high)" },
 	{ 0, "error-exitcode", "0-255", SET_COMMAND_OPTION, NULL, set_error_exitcode,
 	  "exit with this status when errors or leaks were reported (default: the program's)" },
 	{ 0, "errors-for-leak-kinds", "KINDS|all|none", SET_COMMAND_OPTION, NULL, set_errors_for_leak_kinds,
@@ -158,6 +181,16 @@ static const struct option_spec OPTIONS[] = {
 	  "valgrind's name for --stack-depth" },
 	{ 0, "track-origins", "yes|no", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
 	  "valgrind's: taken and unneeded, an uninitialized read always shows its block's allocation" },
+	{ 0, "undef-value-errors", "yes|no", SET_COMMAND_OPTION, NULL, set_undef_value_errors,
+	  "valgrind's: no hides the uninitialized-read reports" },
+	{ 0, "error-limit", "yes|no", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
+	  "valgrind's: taken; heapguard shows every error context, without a limit" },
+	{ 'v', "verbose", NULL, SET_COMMAND_OPTION, NULL, accept_valgrind_option,
+	  "valgrind's: taken; the reports are the same" },
+	{ 0, "track-fds", "no", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
+	  "valgrind's, taken as no: heapguard does not track file descriptors" },
+	{ 0, "child-silent-after-fork", "no", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
+	  "valgrind's, taken as no: a forked child's errors are reported with its pid" },
 	{ 0, "tool", "memcheck", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
 	  "valgrind's: memcheck's checks are what heapguard makes" },
 	{ 0, "abort-on-error", NULL, SET_LIBRARY_OPTION, "abort_on_error=1", NULL,
@@ -288,9 +321,22 @@ static int is_choice(const char *choices, const char *value)
 
 static void apply_option(const struct option_spec *opt, const char *value, int from_env)
 {
-	if (opt->choices != NULL && !is_choice(opt->choices, value))
+	if (opt->choices != NULL && !is_choice(opt->choices, value)) {
+		if (from_env)
+			hg_usage_error("invalid value '%s' for %s in HEAPGUARD_OPTIONS (expected %s)", value,
+				       opt->long_name, opt->choices);
 		hg_usage_error("invalid value '%s' for --%s (expected %s)", value, opt->long_name,
 			       opt->choices);
+	}
+	const char *name = opt->long_name;
+	if (strcmp(name, "guard") == 0)
+		guard_on = strcmp(value, "0") != 0;
+	else if (strcmp(name, "guard-side") == 0 || (strcmp(name, "guard-uninit") == 0 && value == NULL))
+		guard_option = name;
+	else if (strcmp(name, "leak-check") == 0) /* valgrind counts leaks only in a full check */
+		hg_settings.leaks_count = strcmp(value, "full") == 0 || strcmp(value, "yes") == 0;
+	if (!from_env && (opt->action == SET_COMMAND_OPTION || opt->action == SET_LIBRARY_OPTION))
+		checking_option = name;
 	switch (opt->action) {
 	case SHOW_HELP:
 		print_usage(stdout);
@@ -299,8 +345,6 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 		printf("heapguard %s\n", HG_VERSION);
 		exit(0);
 	case SET_COMMAND_OPTION:
-		if (!from_env)
-			reporting_option = opt->long_name;
 		opt->apply(value);
 		return;
 	case SET_FAST_OPTION:
@@ -322,6 +366,8 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 		value = "1"; /* --guard=all: one block in 1 */
 	if (value != NULL && strcmp(opt->long_name, "leak-check") == 0 && strcmp(value, "yes") == 0)
 		value = "full"; /* valgrind's word */
+	if (value != NULL && strcmp(opt->long_name, "show-possibly-lost") == 0)
+		value = strcmp(value, "no") == 0 ? "definite,indirect" : "definite,indirect,possible";
 	char setting[128]; /* holds any key=choice of the table: values are checked first */
 	snprintf(setting, sizeof setting, "%s%s%s", opt->setting, value ? "=" : "",
 		 value ? value : "");
@@ -360,7 +406,8 @@ static int parse_options(int argc, char **argv)
 		if (opt->choices == NULL && value != NULL)
 			value = flag_value(opt, value);
 		if (opt->choices != NULL && value == NULL) {
-			if (i == argc)
+			/* the next argument, unless it is another option or the end of them */
+			if (i == argc || strncmp(argv[i], "--", 2) == 0)
 				hg_usage_error("option '--%s' needs a value (%s)", opt->long_name,
 					    opt->choices);
 			value = argv[i++];
@@ -370,12 +417,16 @@ static int parse_options(int argc, char **argv)
 	return i;
 }
 
-/* The command option whose key (its long name, '_' for '-') is item[0..len), or NULL. */
+/* The option whose key (its long name, '_' for '-') is item[0..len), or NULL. */
 static const struct option_spec *command_key(const char *item, size_t len)
 {
 	for (size_t i = 0; i < OPTION_COUNT; i++) {
 		const char *name = OPTIONS[i].long_name;
-		if (OPTIONS[i].action != SET_COMMAND_OPTION || strlen(name) != len)
+		/* stats and backend are the library's own keys too: in the environment they stay
+		 * its, and do not turn checking off */
+		enum option_action a = OPTIONS[i].action;
+		if (a == SHOW_HELP || a == SHOW_VERSION || (a == SET_FAST_OPTION && OPTIONS[i].setting) ||
+		    strlen(name) != len)
 			continue;
 		size_t k = 0;
 		while (k < len && (item[k] == name[k] || (item[k] == '_' && name[k] == '-')))
@@ -386,9 +437,11 @@ static const struct option_spec *command_key(const char *item, size_t len)
 	return NULL;
 }
 
-/* The command's own keys in HEAPGUARD_OPTIONS (json=FILE, error_exitcode=N, quiet=1...) are
- * applied here and taken out, so that the library sees only its keys; the command line,
- * applied later, still wins. */
+/* The keys of HEAPGUARD_OPTIONS that name an option of the table (json=FILE, guard=all,
+ * show_reachable=yes...) are applied here as the command line's are, and taken out; the
+ * library sees the rest (its own keys, such as decay_ms). The command line, applied later,
+ * still wins. A flag takes 1, yes or all for on, 0 or no for off; a yes|no option takes 1
+ * and 0 too. */
 static void take_command_keys_from_env(void)
 {
 	const char *env = getenv("HEAPGUARD_OPTIONS");
@@ -398,27 +451,37 @@ static void take_command_keys_from_env(void)
 	char *copy = hg_xstrdup(env), *save = NULL;
 	struct hg_text kept = { 0 };
 	hg_text_add(&kept, "");
+	struct { const struct option_spec *opt; const char *value; } taken[64];
+	size_t ntaken = 0;
 	for (char *item = strtok_r(copy, ":", &save); item; item = strtok_r(NULL, ":", &save)) {
 		char *eq = strchr(item, '=');
 		int klen = eq ? (int)(eq - item) : (int)strlen(item);
-		const struct option_spec *opt = command_key(item, (size_t)klen);
+		const struct option_spec *opt = klen ? command_key(item, (size_t)klen) : NULL;
 		const char *value = eq ? eq + 1 : NULL;
-		if (opt == NULL) {
+		if (opt == NULL || ntaken == sizeof taken / sizeof taken[0]) {
 			hg_text_printf(&kept, "%s%s", kept.len ? ":" : "", item);
 			continue;
 		}
-		if (opt->choices == NULL && value && strcmp(value, "1") && strcmp(value, "0"))
-			hg_usage_error("invalid value '%s' for %.*s in HEAPGUARD_OPTIONS (expected 0 or 1)",
+		int on = value && (!strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "all"));
+		int off = value && (!strcmp(value, "0") || !strcmp(value, "no"));
+		if (opt->choices == NULL && value && !on && !off)
+			hg_usage_error("invalid value '%s' for %.*s in HEAPGUARD_OPTIONS (expected 1, yes, 0 or no)",
 				       value, klen, item);
 		if (opt->choices != NULL && value == NULL)
 			hg_usage_error("%.*s in HEAPGUARD_OPTIONS needs a value (%s)", klen, item,
 				       opt->choices);
-		if (opt->choices == NULL && value && strcmp(value, "1") == 0)
-			value = NULL; /* a flag set: as on the command line */
-		apply_option(opt, value, 1);
+		if (opt->choices == NULL)
+			value = on ? NULL : "0"; /* a flag: as on the command line */
+		else if (strcmp(opt->choices, "yes|no") == 0 && (!strcmp(value, "1") || !strcmp(value, "0")))
+			value = value[0] == '1' ? "yes" : "no";
+		taken[ntaken].opt = opt;
+		taken[ntaken++].value = value;
 	}
+	/* first the library's keys, then the options taken, which add theirs after them */
 	setenv("HEAPGUARD_OPTIONS", kept.s, 1);
 	free(kept.s);
+	for (size_t i = 0; i < ntaken; i++)
+		apply_option(taken[i].opt, taken[i].value, 1);
 }
 
 int hg_parse_command_line(int argc, char **argv)
@@ -429,8 +492,20 @@ int hg_parse_command_line(int argc, char **argv)
 		hg_usage_error("no PROGRAM given");
 	if (hg_settings.xml && !hg_settings.xml_file)
 		hg_usage_error("--xml=yes needs --xml-file=FILE (heapguard writes no XML to a descriptor or socket)");
-	if (hg_settings.fast && reporting_option)
+	if (xml_no && hg_settings.xml_file)
+		hg_usage_error("--xml=no and --xml-file ask for opposite things");
+	if (guard_option && !guard_on)
+		hg_usage_error("--%s needs --guard=all or --guard=N", guard_option);
+	if (hg_settings.fast && checking_option)
 		hg_usage_error("--%s needs the checking library: it does nothing with --fast, --stats "
-			       "or --backend", reporting_option);
+			       "or --backend", checking_option);
+	/* two reports written to one file: the one written last would be all it holds */
+	const char *files[] = { hg_settings.log_file, hg_settings.json_file, hg_settings.sarif_file,
+				hg_settings.xml_file };
+	const char *names[] = { "--log-file", "--json", "--sarif", "--xml-file" };
+	for (int a = 0; a < 4; a++)
+		for (int b = a + 1; b < 4; b++)
+			if (files[a] && files[b] && strcmp(files[a], files[b]) == 0)
+				hg_usage_error("%s and %s name the same file, %s", names[a], names[b], files[a]);
 	return program;
 }

@@ -12,6 +12,7 @@ struct hg_settings {
 	int quiet, gen_suppressions;
 	int trace_children;    /* 0: --trace-children=no */
 	int fast;              /* --fast, --stats or --backend: exec the fast library instead */
+	int leaks_count;       /* leaks count for --error-exitcode: the leak check is full */
 };
 extern struct hg_settings hg_settings;
 

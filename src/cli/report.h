@@ -164,6 +164,8 @@ uint64_t hg_lost_shown(const struct hg_process *p, int kind, int blocks);
 /* ---- suppress.c ---- */
 /* Reads a suppressions file; on error prints "heapguard: FILE:LINE: why" and returns -1. */
 int hg_suppressions_load(const char *path);
+/* Adds an entry that hides every report of kind (--undef-value-errors=no). */
+void hg_suppressions_hide_kind(const char *kind);
 /* The first suppression matching kind and stack, or NULL. */
 const struct hg_suppression *hg_suppression_match(const char *kind, const struct hg_stack *stack);
 /* Name and use count of a suppression. */

@@ -28,7 +28,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "report.h"
 
@@ -81,6 +83,22 @@ static const char *const HIDDEN_FUNCTIONS[] = {
 #define LEAD_LINES_MAX 8 /* leading lines of a valgrind entry that may name hidden frames */
 
 static struct hg_vec suppressions; /* struct hg_suppression *, in file order */
+
+/* Every kind id a report has (README's table), for the check of heapguard:KIND lines. */
+static const char *const KINDS[] = {
+	"heap-buffer-overflow", "heap-use-after-free", "double-free", "invalid-free", "alloc-dealloc-mismatch",
+	"uninitialized-read", "invalid-access", "allocation-size-too-big", "param-overlap", "definitely-lost",
+	"indirectly-lost", "possibly-lost", "still-reachable",
+};
+
+/* Whether the pattern of a heapguard:KIND line matches a kind: a typo would match nothing. */
+static int names_a_kind(const char *pattern)
+{
+	for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++)
+		if (hg_glob(pattern, KINDS[i]))
+			return 1;
+	return 0;
+}
 
 /* Strips leading and trailing white space in place. */
 static char *trim(char *s)
@@ -160,16 +178,23 @@ static const char *match_leak_kinds(const char *list, struct hg_suppression *s)
 int hg_suppressions_load(const char *path)
 {
 	FILE *f = fopen(path, "r");
+	struct stat st;
+	if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		f = NULL;
+		errno = EISDIR;
+	}
 	if (f == NULL) {
 		fprintf(stderr, "heapguard: cannot read suppressions %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	char buf[4096];
+	char *buf = NULL;
+	size_t cap = 0;
 	enum state state = OUTSIDE;
 	struct hg_suppression *s = NULL;
 	const char *why = NULL;
 	int lineno = 0;
-	while (why == NULL && fgets(buf, sizeof buf, f)) {
+	while (why == NULL && getline(&buf, &cap, f) >= 0) {
 		lineno++;
 		char *line = trim(buf);
 		if (line[0] == '#' || line[0] == '\0')
@@ -189,8 +214,10 @@ int hg_suppressions_load(const char *path)
 			break;
 		case KIND:
 			state = FRAMES;
-			if (strncmp(line, "heapguard:", 10) == 0 && line[10] != '\0')
+			if (strncmp(line, "heapguard:", 10) == 0 && names_a_kind(line + 10))
 				s->kinds[s->nkinds++] = hg_xstrdup(line + 10);
+			else if (strncmp(line, "heapguard:", 10) == 0)
+				why = "'heapguard:' names no kind heapguard reports (see the README's table)";
 			else if (strchr(line, ':') && strchr(line, ':')[1] != '\0')
 				why = memcheck_kind(line, s, &state);
 			else
@@ -224,7 +251,10 @@ int hg_suppressions_load(const char *path)
 			break;
 		}
 	}
+	if (why == NULL && ferror(f))
+		why = strerror(errno);
 	fclose(f);
+	free(buf);
 	if (why == NULL && state != OUTSIDE)
 		why = "the last entry has no closing '}'";
 	if (why != NULL) {
@@ -232,6 +262,16 @@ int hg_suppressions_load(const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+void hg_suppressions_hide_kind(const char *kind)
+{
+	struct hg_suppression *s = hg_xcalloc(1, sizeof *s);
+	s->name = kind;
+	s->kinds[s->nkinds++] = kind;
+	s->frames = hg_xcalloc(1, sizeof *s->frames);
+	s->frames[s->count++] = (struct frame_pattern){ MATCH_ANY_FRAMES, NULL };
+	hg_vec_push(&suppressions, s);
 }
 
 static int frame_matches(const struct frame_pattern *fp, const struct hg_frame *f)
