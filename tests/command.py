@@ -555,6 +555,15 @@ def valgrind_xml():
               x.findtext("stack/frame/fn")) for x in root.findall("error")]
     if leaks != [("Leak_DefinitelyLost", "1000", "10", "main")]:
         why.append("leaks %r" % leaks)
+    # arguments of any bytes: the document stays well-formed, valid UTF-8 and newlines kept
+    odd = [b"bad\xff\xfeutf", b"new\nline", "\u00e9".encode()]
+    subprocess.run([HG, "-q", "--xml-file=" + path, HELPER, "exit", "0", *odd], capture_output=True)
+    try:
+        args = [a.text for a in ET.parse(path).getroot().iter("arg")][-3:]
+    except ET.ParseError as ex:
+        args = ["not well-formed: %s" % ex]
+    if args != ["bad\ufffd\ufffdutf", "new\nline", "\u00e9"]:
+        why.append("odd arguments: %r" % args)
     return why
 
 
@@ -774,6 +783,7 @@ def crash_by_sigsegv_still_reported():
     e = one_error(doc, "heap-buffer-overflow") or {}
     why = frame_is("stack[0]", nth(e.get("stack"), 0), "overflow", src, source_line(src, "ERROR-OVERFLOW"))
     why += fields("exit", doc.get("exit", {}), {"signal": 11})
+    why += [] if "Process terminated by signal 11 (SIGSEGV)" in err else ["the text report does not say the signal"]
     return why + ([] if rc == -signal.SIGSEGV else ["status %d, expected death by SIGSEGV" % rc])
 
 
@@ -789,7 +799,14 @@ def program_not_found_and_not_executable():
     rc, _, err = run([HG, "no-such-program-xyz"])
     why = [] if rc == 127 and "command not found" in err else ["not found: %d %r" % (rc, err)]
     rc, _, err = run([HG, "/tmp"])
-    return why + ([] if rc == 126 and "ERROR SUMMARY" not in err else ["not executable: %d %r" % (rc, err)])
+    why += [] if rc == 126 and "Is a directory" in err and "ERROR SUMMARY" not in err else \
+        ["a directory: %d %r" % (rc, err)]
+    script = os.path.join(WORK, "bad-interpreter")
+    with open(script, "w") as f:
+        f.write("#!/no/such/interpreter\n")
+    os.chmod(script, 0o755)
+    rc, _, err = run([HG, script])
+    return why + ([] if rc == 126 and "bad interpreter" in err else ["bad interpreter: %d %r" % (rc, err)])
 
 
 # ---------------------------------------------------------------- processes

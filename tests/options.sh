@@ -95,8 +95,9 @@ for name in backend stats help; do
 done
 tap_result help_lists_options "$why"
 
-run bogus=1
+run bogus=1:=nameless
 check_ran_normally
+grep -q "unknown option '=nameless' (no name before '=')" "$W/err" || because "no warning for '=nameless'"
 grep -q "unknown option 'bogus'" "$W/err" || because "no \"unknown option 'bogus'\" warning"
 grep "unknown option 'bogus'" "$W/err" | grep -q backend || because "the warning does not list 'backend'"
 grep "unknown option 'bogus'" "$W/err" | grep -q stats || because "the warning does not list 'stats'"

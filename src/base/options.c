@@ -217,7 +217,9 @@ void hg_options_parse(const char *text)
 			if (token_is(s, klen, table[i].name))
 				o = &table[i];
 		uint64_t val;
-		if (klen == 0) {
+		if (klen == 0 && s[0] == '=') {
+			warn("unknown option", s, 1 + vlen, " (no name before '=')");
+		} else if (klen == 0) {
 			/* empty item, e.g. "a=1::b=2" */
 		} else if (!o) {
 			warn("unknown option", s, klen, "");

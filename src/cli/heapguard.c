@@ -118,6 +118,7 @@ static void find_unchecked(struct hg_report *rep, const char *program)
 static void __attribute__((noreturn)) finish(struct session *s, char **argv, int status)
 {
 	find_unchecked(&s->report, argv[0]);
+	s->render.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	hg_render_end(&s->report, &s->render);
 	if (s->report.bad_records)
 		fprintf(stderr, "heapguard: %zu records could not be read\n", s->report.bad_records);

@@ -9,23 +9,13 @@
 #error "HG_VERSION comes from the Makefile (-DHG_VERSION=...)"
 #endif
 
-/* Length of the valid UTF-8 sequence at p, or 0 when it is not one. */
-static int utf8_length(const unsigned char *p)
-{
-	int n = p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
-	for (int i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return p[0] >= 0xf5 ? 0 : n;
-}
-
 /* Paths and names are bytes, not always UTF-8: a byte that is not part of a valid sequence is
  * written as the code point of the same value, so that the document stays valid JSON. */
 void hg_json_string(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		int n = *p >= 0x80 ? utf8_length(p) : 1;
+		int n = *p >= 0x80 ? hg_utf8_length(p) : 1;
 		if (*p == '"' || *p == '\\')
 			fprintf(out, "\\%c", *p);
 		else if (*p == '\n')

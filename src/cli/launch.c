@@ -139,13 +139,23 @@ const char *hg_preload_blocker(const char *argv0)
 	return why;
 }
 
-/* Same wording and statuses as a shell: a bare name is looked up in PATH. */
+/* Same wording and statuses as a shell: a bare name is looked up in PATH; a file that exists
+ * but "does not" names a missing interpreter on its #! line. */
 int hg_exec_failed(const char *argv0, int err)
 {
+	struct stat st;
+	int exists = strchr(argv0, '/') != NULL && stat(argv0, &st) == 0;
 	if (err == ENOENT && strchr(argv0, '/') == NULL) {
 		fprintf(stderr, "heapguard: %s: command not found\n", argv0);
 		return HG_EXIT_NOT_FOUND;
 	}
+	if (err == ENOENT && exists) {
+		fprintf(stderr, "heapguard: %s: bad interpreter: the program its #! line names does not exist\n",
+			argv0);
+		return HG_EXIT_CANNOT_EXEC;
+	}
+	if (exists && S_ISDIR(st.st_mode))
+		err = EISDIR;
 	fprintf(stderr, "heapguard: %s: %s\n", argv0, strerror(err));
 	return err == ENOENT ? HG_EXIT_NOT_FOUND : HG_EXIT_CANNOT_EXEC;
 }

@@ -1,5 +1,6 @@
 /* render.c — the text report, in the shape the library prints when preloaded alone
  * (tests/hgreport.py parses both): every line "==PID== ", frames with source lines. */
+#define _GNU_SOURCE /* sigabbrev_np */
 #include <string.h>
 #include <stdlib.h>
 
@@ -166,6 +167,11 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid,
 			       ((const struct hg_unchecked *)rep->not_checked.items[i])->text);
 	if (!o->quiet) {
+		if (o->signal) {
+			const char *abbrev = sigabbrev_np(o->signal);
+			hg_text_printf(&t, "==%d== Process terminated by signal %d (SIG%s)\n", pid, o->signal,
+				       abbrev ? abbrev : "?");
+		}
 		if (tot.suppressed_errors)
 			hg_text_printf(&t, "==%d== SUPPRESSED: %llu errors from %llu contexts\n", pid,
 				       (unsigned long long)tot.suppressed_errors,

@@ -178,10 +178,11 @@ struct hg_render_options {
 	FILE *out;
 	int quiet;           /* reports only: no summaries */
 	int gen_suppressions;
+	int signal;          /* the signal that ended PROGRAM, said before ERROR SUMMARY; 0: none */
 };
 /* Writes the events that arrived since the last call. */
 void hg_render_events(const struct hg_report *rep, const struct hg_render_options *o, size_t *next);
-/* The closing lines: ERROR SUMMARY (and the suppressed counts). */
+/* The closing lines: the signal that ended PROGRAM, ERROR SUMMARY (and the suppressed counts). */
 void hg_render_end(const struct hg_report *rep, const struct hg_render_options *o);
 
 /* ---- json.c, sarif.c, xml.c ---- */

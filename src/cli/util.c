@@ -224,3 +224,12 @@ int hg_word_mask(const char *words, const char *value)
 		value += n + 1;
 	}
 }
+
+int hg_utf8_length(const unsigned char *p)
+{
+	int n = p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+	for (int i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return p[0] >= 0xf5 ? 0 : n;
+}

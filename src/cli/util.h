@@ -52,5 +52,7 @@ int hg_glob(const char *pattern, const char *text);
 /* The bits of value, a comma-separated list of some of the comma-separated `words` (bit k:
  * word k); -1 when one is empty or not among them. */
 int hg_word_mask(const char *words, const char *value);
+/* Length of the valid UTF-8 sequence at p (a byte of 0x80 or more), or 0 when it is not one. */
+int hg_utf8_length(const unsigned char *p);
 
 #endif

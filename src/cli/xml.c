@@ -32,17 +32,34 @@ static const char *const LEAK_KINDS[HG_LOST_KINDS] = {
 	"Leak_DefinitelyLost", "Leak_IndirectlyLost", "Leak_PossiblyLost", "Leak_StillReachable",
 };
 
-/* s[0..n) with XML's five special characters escaped; other control bytes become '?'. */
+/* s[0..n) with XML's five special characters escaped, tab, newline and carriage return as
+ * character references; what XML 1.0 cannot hold (other control bytes, bytes of no valid
+ * UTF-8 sequence) becomes U+FFFD, so that the document stays well-formed. */
 static void text_n(FILE *out, const char *s, size_t n)
 {
-	for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + n; p++) {
+	const unsigned char *end = (const unsigned char *)s + n;
+	for (const unsigned char *p = (const unsigned char *)s; p < end; p++) {
+		int len = *p >= 0x80 && end - p >= 2 ? hg_utf8_length(p) : 0;
+		if (len > end - p)
+			len = 0;
 		switch (*p) {
 		case '<': fputs("&lt;", out); break;
 		case '>': fputs("&gt;", out); break;
 		case '&': fputs("&amp;", out); break;
 		case '"': fputs("&quot;", out); break;
 		case '\'': fputs("&apos;", out); break;
-		default: fputc(*p < 0x20 && *p != '\t' ? '?' : *p, out);
+		case '\t': fputs("&#9;", out); break;
+		case '\n': fputs("&#10;", out); break;
+		case '\r': fputs("&#13;", out); break;
+		default:
+			if (*p < 0x20 || (*p >= 0x80 && !len)) {
+				fputs("\xef\xbf\xbd", out);
+			} else if (len) {
+				fwrite(p, 1, (size_t)len, out);
+				p += len - 1;
+			} else {
+				fputc(*p, out);
+			}
 		}
 	}
 }
