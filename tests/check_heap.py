@@ -99,6 +99,17 @@ if len(errs) == 2:
 check("overflows of blocks from two allocation sites freed at one line: two contexts",
       why and why + err.splitlines()[:40])
 
+rc, out, err, r = run([cases, "underscore-exit"], "leak_check=full")
+why = expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
+                   "release_it", "at exit")
+why += [] if [(l["kind"], l["bytes"]) for l in r["leaks"]] == [("definitely-lost", 10)] else ["leaks %r" % r["leaks"]]
+why += [] if rc == 4 and r["error_summary"] else ["status %s, summary %r" % (rc, r["error_summary"])]
+check("_exit: the store after free and the leak are found, the status kept", why and why + err.splitlines()[:40])
+
+rc, out, err, r = run([cases, "vfork-exit"], "leak_check=full")
+why = [] if rc == 0 and out == "3\n" and len(r["pids"]) == 1 else ["status %s, out %r, pids %r" % (rc, out, r["pids"])]
+check("the _exit of a vfork child checks nothing", why and why + err.splitlines()[:40])
+
 rc, out, err, r = run([cases, "use-after-free-deep"])
 check("write after free 9000 bytes into a block of 10000: offset and length",
       expect_error(r, "heap-use-after-free", "write", 2, None, "inside", 9000, 10000, "release_it", "main",

@@ -219,6 +219,8 @@ struct hgc_error {
 };
 /* Prints the error (one report at a time, never allocating) and counts it; the same kind
  * from the same place is shown once and counted. Honours abort_on_error. */
+/* Ends the process now, without the checks at exit (the program's _exit runs them). */
+void hgc_exit_now(int status) __attribute__((noreturn));
 void hgc_report(struct hgc_error *e);
 /* Errors reported and distinct contexts, for the summary at exit. */
 void hgc_error_counts(size_t *errors, size_t *contexts);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "alloc/span.h"
@@ -728,18 +729,50 @@ static void print_summaries(void)
 	hg_buf_flush(&b);
 }
 
-__attribute__((destructor)) static void check_at_exit(void)
+static pid_t exit_pid;         /* the process whose heap this is: set at init and by fork */
+static _Atomic int exit_checked; /* the checks at exit ran (once: a destructor or _exit) */
+
+/* The checks at exit; returns the status to exit with, given the program's. */
+static int check_at_exit_once(int status)
 {
-	if (!hgc_ready)
-		return;
+	if (!hgc_ready || atomic_exchange(&exit_checked, 1))
+		return status;
 	check_blocks_at_exit();
 	size_t lost = hgc_leak_check(1);
 	size_t errors, contexts;
 	hgc_error_counts(&errors, &contexts);
 	if (!hg_opt.quiet || errors || lost || hgc_records_on())
 		print_summaries();
-	if (hg_opt.error_exitcode && (errors || lost))
-		_exit((int)hg_opt.error_exitcode);
+	return hg_opt.error_exitcode && (errors || lost) ? (int)hg_opt.error_exitcode : status;
+}
+
+void hgc_exit_now(int status)
+{
+	for (;;)
+		syscall(SYS_exit_group, status);
+}
+
+__attribute__((destructor)) static void check_at_exit(void)
+{
+	int status = check_at_exit_once(0);
+	if (status)
+		hgc_exit_now(status);
+}
+
+/* A program that ends by _exit (or _Exit) runs no destructor: the checks run here. Not in the
+ * child of a vfork or of a clone without fork's handlers (another pid than the heap's): it
+ * shares its parent's memory, which the checks must not change. exit() ends with glibc's own
+ * _exit, which does not come here. */
+HG_EXPORT void _exit(int status)
+{
+	if (getpid() == exit_pid)
+		status = check_at_exit_once(status);
+	hgc_exit_now(status);
+}
+
+HG_EXPORT void _Exit(int status)
+{
+	_exit(status);
 }
 
 uint64_t hgc_uninit_word;
@@ -759,6 +792,7 @@ void hgc_init(void)
 	q_limit = q - (q / 16 < ((size_t)4 << 20) ? q / 16 : (size_t)4 << 20);
 	q_stage_bytes = q / 16 < Q_STAGE_BYTES_MAX ? q / 16 : Q_STAGE_BYTES_MAX;
 	hgc_records_init();
+	exit_pid = getpid();
 	if (!hg_opt.trace_children)
 		hgc_untrace_children();
 	/* Reports come last, after programs like coreutils have closed stderr. */
@@ -781,6 +815,7 @@ void hgc_fork_parent(void)
 
 void hgc_fork_child(void)
 {
+	exit_pid = getpid();
 	hgc_stack_fork_child();
 	hgc_table_fork_child();
 	hgc_records_fork_child();

@@ -196,7 +196,7 @@ void hgc_report(struct hgc_error *e)
 		if (expected == self) { /* a fault inside our own reporting */
 			static const char LINE[] = "heapguard: internal error while reporting; exiting\n";
 			hg_os_write(hg_log_fd, LINE, sizeof LINE - 1);
-			_exit(99);
+			hgc_exit_now(99);
 		}
 		expected = 0;
 		sched_yield();

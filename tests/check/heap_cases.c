@@ -159,6 +159,22 @@ int main(int argc, char **argv)
 		char *blocks[] = { name, table };
 		for (int i = 0; i < 2; i++)
 			release_it(blocks[i]);
+	} else if (!strcmp(c, "underscore-exit")) {
+		/* _exit runs no destructor: the checks at exit run all the same */
+		sink = make_name();
+		sink = NULL;
+		char *p = malloc(32);
+		release_it(p);
+		write_after_free(p);
+		_exit(4);
+	} else if (!strcmp(c, "vfork-exit")) {
+		/* a vfork child shares the heap: its _exit must not check (or change) it */
+		pid_t pid = vfork();
+		if (pid == 0)
+			_exit(3);
+		int st;
+		waitpid(pid, &st, 0);
+		printf("%d\n", WEXITSTATUS(st));
 	} else if (!strcmp(c, "use-after-free-deep")) {
 		char *p = malloc(10000);
 		release_it(p);
