@@ -113,6 +113,10 @@ check("reachable from another thread's stack while main exits",
 check("the running thread's DTV, which ld.so reaches through dtv + 1, is not possibly lost",
       expect_summary(r, possibly=(0, 0)))
 
+rc, err, r = run([cases, "exited-thread"], "show_reachable=1")
+check("a block only the frames of a thread that has exited point to is definitely lost",
+      expect_group(r, "definitely-lost", 77, 1, "lose_in_thread") + ([] if rc == 0 else ["exit status %d" % rc]))
+
 # ld.so's blocks are roots (LSan's rule): it keeps some through interior pointers only.
 rc, err, r = run([cases, "dlopen"])
 check("dlopen: ld.so's dl_find_object segment, kept by a pointer into it, is no leak",

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -29,7 +30,8 @@
  *                 other threads' stacks, whole (their dead frames too: we cannot stop them and
  *                 read their stack pointers), their TLS and TCB (glibc puts both at the top of
  *                 the thread's stack mapping), ld.so's early allocations, and memory programs
- *                 take from mmap themselves (python's arenas), as valgrind does;
+ *                 take from mmap themselves (python's arenas), as valgrind does; but not the
+ *                 stacks glibc keeps of threads that have exited (is_dead_thread_stack);
  *               - the calling thread's own stack only from the check's entry frame up, where
  *                 its registers were spilled: a pointer left in a dead frame is no root;
  *               - the blocks ld.so allocated, which it may reach by interior pointers only
@@ -671,9 +673,51 @@ static int is_guard_region(uintptr_t a)
 	return hgc_guard_place((const void *)a, &slot, &below, &above) != HGC_GUARD_OUTSIDE;
 }
 
-/* Scans every anonymous read-write mapping; the calling thread's stack from sp up only. */
+/* ---- the stacks glibc keeps for threads that have exited ----
+ * A thread's stack mapping ends with its descriptor (struct pthread), whose first words are
+ * the TCB header: `tcb` (word 0) and `self` (word 2) both point at it. When the thread ends,
+ * the kernel clears the descriptor's tid (CLONE_CHILD_CLEARTID: 0), glibc marks it free once
+ * joined (-1), and keeps the mapping for the next thread. Its old frames are no roots (valgrind does not scan them either): a
+ * block that only they point to is lost. The tid's place is found in this thread's own
+ * descriptor, where it holds gettid(); -1 when it cannot be told. */
+static long tid_offset(void)
+{
+	const char *self = (const char *)pthread_self();
+	const uintptr_t *w = (const uintptr_t *)self;
+	if (w[0] != (uintptr_t)self || w[2] != (uintptr_t)self)
+		return -1;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	for (long off = 24; off < 4096; off += 4) {
+		pid_t v;
+		__builtin_memcpy(&v, self + off, sizeof v);
+		if (v == tid)
+			return off;
+	}
+	return -1;
+}
+
+/* Whether [lo, hi) is the stack mapping of a thread that has exited: its last pages hold a
+ * descriptor whose tid is 0 or -1. */
+static int is_dead_thread_stack(uintptr_t lo, uintptr_t hi, long tid_off)
+{
+	if (tid_off < 0 || hi - lo < 16384)
+		return 0;
+	for (uintptr_t a = hi - 8192; a + (uintptr_t)tid_off + 4 <= hi; a += 8) {
+		const uintptr_t *w = (const uintptr_t *)a;
+		if (w[0] == a && w[2] == a) {
+			pid_t tid;
+			__builtin_memcpy(&tid, (const char *)a + tid_off, sizeof tid);
+			return tid <= 0;
+		}
+	}
+	return 0;
+}
+
+/* Scans every anonymous read-write mapping but exited threads' stacks; the calling thread's
+ * stack from sp up only. */
 static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t sp)
 {
+	long tid_off = tid_offset();
 	const char *p = text, *end = text + len;
 	while (p < end) {
 		const char *eol = p;
@@ -692,7 +736,8 @@ static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t s
 			while (path < eol && *path == ' ')
 				path++;
 		}
-		if (perms + 4 <= eol && lo < hi && is_anon_rw(perms, path, eol) && !is_guard_region(lo))
+		if (perms + 4 <= eol && lo < hi && is_anon_rw(perms, path, eol) && !is_guard_region(lo) &&
+		    !is_dead_thread_stack(lo, hi, tid_off))
 			scan_root(wk, sp >= lo && sp < hi ? sp : lo, hi);
 		p = eol + 1;
 	}

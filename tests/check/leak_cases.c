@@ -140,6 +140,15 @@ static NOINLINE void *hold_in_thread(void *arg)
 	return p;
 }
 
+/* Leaves the only pointer to its block in its own frames and exits: glibc keeps the stack for
+ * the next thread, and those frames are no root (valgrind: definitely lost). */
+static NOINLINE void *lose_in_thread(void *arg)
+{
+	void *volatile p = malloc(77);
+	memset(p, 6, 77);
+	return arg;
+}
+
 /* ---- mid-program check ---- */
 static NOINLINE void lose_mid(void)
 {
@@ -214,6 +223,11 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&mu);
 		scrub_stack();
 		exit(0); /* the thread still runs: its stack is a root */
+	} else if (!strcmp(c, "exited-thread")) {
+		pthread_t t;
+		pthread_create(&t, NULL, lose_in_thread, NULL);
+		pthread_join(t, NULL);
+		scrub_stack();
 	} else if (!strcmp(c, "dlopen")) {
 		/* ld.so allocates a dl_find_object segment for the new library and keeps only a
 		 * pointer into it: no leak of the program's. */
@@ -226,7 +240,7 @@ int main(int argc, char **argv)
 		run_clean();
 		return 0;
 	} else {
-		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|dlopen|mid|clean\n");
+		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|dlopen|mid|clean\n");
 		return 2;
 	}
 	scrub_stack();
