@@ -246,7 +246,9 @@ rc, out, err, r = run([cases, "uninit-pointer"])
 check("a pointer loaded from never-written bytes: the fault names the register that holds the word",
       ([] if rc == -11 else ["status %r, expected death by SIGSEGV" % rc]) +
       ([] if re.search(r"r[a-z0-9]+ = 0x%x, read from uninitialized heap memory\?" % 0xbef9e3c0fdd9f7c1, err)
-       else ["no hint at uninitialized heap memory: %r" % err[-600:]]))
+       else ["no hint at uninitialized heap memory: %r" % err[-600:]]) +
+      ([] if [e["access"] for e in r["errors"]] == ["read or write"] else
+       ["the kernel does not tell read from write: %r" % [e["access"] for e in r["errors"]]]))
 
 rc, out, err, r = run([cases, "too-big"])
 check("allocation-size-too-big: reported, NULL and ENOMEM",

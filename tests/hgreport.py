@@ -1,7 +1,8 @@
 """hgreport.py — parses the text reports of libheapguard-check.so, for the check-mode tests.
 
 The format (README, "Report format"); every line starts with "==PID== ":
-  ERROR: KIND: ACCESS[ of size N] at 0xADDR[ by FUNC()] (thread T)   an access (no size: unknown)
+  ERROR: KIND: ACCESS[ of size N] at 0xADDR[ by FUNC()] (thread T)   an access (no size: unknown;
+                                                                     ACCESS "read or write": unknown)
   ERROR: KIND: FUNC() of 0xADDR (thread T)                           a free/realloc/allocation
       #I 0xPC in FUNCTION (MODULE+0xOFF)                               the access stack
       #I 0xPC in FUNCTION FILE:LINE                                    (the heapguard command,
@@ -20,7 +21,7 @@ The format (README, "Report format"); every line starts with "==PID== ":
 import re
 
 LINE = re.compile(r"^==(\d+)== (.*)$")
-HEAD_ACCESS = re.compile(r"^ERROR: ([a-z-]+): (read|write)(?: of size (\d+))? at (0x[0-9a-f]+)"
+HEAD_ACCESS = re.compile(r"^ERROR: ([a-z-]+): (read|write|read or write)(?: of size (\d+))? at (0x[0-9a-f]+)"
                          r"(?: by ([\w\[\] ]+)\(\))? \(thread (\d+)\)$")
 HEAD_CALL = re.compile(r"^ERROR: ([a-z-]+): ([\w\[\] ]+)\(\) of (0x[0-9a-f]+) \(thread (\d+)\)$")
 # FUNCTION may hold spaces (demangled C++), so it ends at the last " (" or " FILE:LINE".

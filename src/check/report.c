@@ -128,8 +128,11 @@ static void print_headline(const struct hgc_error *e, uint32_t thread)
 			hg_buf_str(&b, e->func);
 			hg_buf_str(&b, "()");
 		}
+	} else if (!e->func) { /* a fault whose direction the kernel does not tell */
+		hg_buf_str(&b, "read or write at ");
+		hg_buf_hex(&b, e->addr);
 	} else {
-		hg_buf_str(&b, e->func ? e->func : "?");
+		hg_buf_str(&b, e->func);
 		hg_buf_str(&b, "() of ");
 		hg_buf_hex(&b, e->addr);
 	}

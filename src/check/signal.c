@@ -157,8 +157,9 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc, struct h
 	e->addr = addr;
 	e->access = known_access && (g[REG_ERR] & X86_PF_WRITE) ? "write" : "read";
 	if (sig == SIGSEGV && si->si_code == SI_KERNEL) {
+		e->access = NULL;
 		hg_buf_str(d, "general protection fault: a non-canonical address, which the kernel does "
-			      "not report (0x0 above), read or write unknown");
+			      "not report (0x0 above)");
 		fill_pointer_hint(uc, d);
 		return 0;
 	}

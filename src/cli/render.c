@@ -29,9 +29,10 @@ static void headline(struct hg_text *t, const struct hg_error *e)
 		hg_text_printf(t, " at 0x%llx", (unsigned long long)e->address);
 		if (e->func)
 			hg_text_printf(t, " by %s()", e->func);
+	} else if (!e->func) { /* a fault whose direction the kernel does not tell */
+		hg_text_printf(t, "read or write at 0x%llx", (unsigned long long)e->address);
 	} else {
-		hg_text_printf(t, "%s() of 0x%llx", e->func ? e->func : "?",
-			       (unsigned long long)e->address);
+		hg_text_printf(t, "%s() of 0x%llx", e->func, (unsigned long long)e->address);
 	}
 	hg_text_printf(t, " (thread %u)\n", e->thread);
 }
