@@ -81,6 +81,26 @@ static void test_symbols_resolve_to_heapguard(void **state)
 	}
 }
 
+/* Programs built before glibc 2.26 call cfree@GLIBC_2.2.5, which glibc still exports: it must
+ * land in heapguard's free, or glibc's free aborts on heapguard's block. This call is bound as
+ * such a program's is. (A static build has its own cfree, found first.) */
+#ifndef HG_STATIC
+__asm__(".symver cfree,cfree@GLIBC_2.2.5");
+extern void cfree(void *p);
+#endif
+
+static void test_old_cfree(void **state)
+{
+	(void)state;
+#ifndef HG_STATIC
+	for (size_t n = 100; n <= 1000000; n *= 100) {
+		char *p = malloc(n);
+		tu_fill(p, n, 9);
+		cfree(p);
+	}
+#endif
+}
+
 /* Pointers that libc allocates internally are released with our free: abort or crash means two heaps. */
 static void test_libc_internal_allocations(void **state)
 {
@@ -686,6 +706,38 @@ static void test_enomem_under_rlimit_as(void **state)
 	tu_assert_child_ok(&c);
 }
 
+/* Under an address-space limit, memory freed by small blocks serves a large block: the heap
+ * gives back what it keeps before a mapping fails. */
+static void freed_memory_child(void *arg)
+{
+	enum { N = 200000 };
+	static char *p[N];
+	struct rlimit rl;
+	size_t i, n = 0;
+
+	(void)arg;
+	CHILD_CHECK(getrlimit(RLIMIT_AS, &rl) == 0);
+	rl.rlim_cur = tu_vm_bytes() + 256 * MIB;
+	CHILD_CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+	while (n < N && (p[n] = malloc(1000)) != NULL) /* 200 MB, or until the limit */
+		memset(p[n++], 1, 1000);
+	for (i = 0; i < n; i++)
+		free(p[i]);
+	char *big = malloc(128 * MIB);
+	CHILD_CHECK(big != NULL);
+	memset(big, 2, 128 * MIB);
+	free(big);
+}
+
+static void test_freed_memory_serves_under_rlimit_as(void **state)
+{
+	struct tu_child c;
+
+	(void)state;
+	tu_run_child(freed_memory_child, NULL, 60, &c);
+	tu_assert_child_ok(&c);
+}
+
 /* free must keep errno, including when it gives memory back to the kernel. */
 static void test_free_preserves_errno(void **state)
 {
@@ -806,12 +858,27 @@ static void test_glibc_extras(void **state)
 
 	(void)state;
 	assert_non_null(f);
+	char *held = malloc(100000);
+	tu_fill(held, 100000, 7);
 	mi2 = mallinfo2();
-	(void)mi2;
-	(void)MALLINFO();
-	(void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	CHECK(mi2.uordblks >= 100000, "mallinfo2: %zu bytes in use with 100 KB live", mi2.uordblks);
+	CHECK(MALLINFO().uordblks >= 100000, "mallinfo: %d bytes in use with 100 KB live", MALLINFO().uordblks);
+	free(held);
+	/* glibc's answers: the values it refuses, and malloc_info's error as its result */
+	assert_int_equal(mallopt(M_TRIM_THRESHOLD, 128 * 1024), 1);
+	assert_int_equal(mallopt(M_MXFAST, 64), 1);
+	assert_int_equal(mallopt(M_MXFAST, 100000), 0);
 	assert_int_equal(malloc_info(0, f), 0);
+	assert_int_equal(malloc_info(1, f), EINVAL);
 	fclose(f);
+	errno = 0;
+	CHECK(memalign(SIZE_MAX, 16) == NULL && errno == EINVAL, "memalign(SIZE_MAX): errno %d", errno);
+	/* malloc_trim says whether memory went back */
+	char *big = malloc(64 * MIB);
+	memset(big, 1, 64 * MIB);
+	free(big);
+	CHECK(malloc_trim(0) == 1, "malloc_trim after freeing 64 MiB gave nothing back");
+	CHECK(malloc_trim(0) == 0, "a second malloc_trim said it gave memory back again");
 	tu_fill(p, 1000, 5);
 	assert_int_equal(tu_check(p, 1000, 5), 1000);
 	free(p);
@@ -822,6 +889,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_symbols_resolve_to_heapguard),
+		cmocka_unit_test(test_old_cfree),
 		cmocka_unit_test(test_libc_internal_allocations),
 		cmocka_unit_test(test_dlopen_dlclose_dlerror),
 		cmocka_unit_test(test_malloc_zero_unique),
@@ -846,6 +914,7 @@ int main(void)
 		cmocka_unit_test(test_enomem_under_rlimit_as),
 		cmocka_unit_test(test_free_preserves_errno),
 		cmocka_unit_test(test_malloc_trim_returns_memory),
+		cmocka_unit_test(test_freed_memory_serves_under_rlimit_as),
 		cmocka_unit_test(test_realloc_growth_reuses_memory),
 		cmocka_unit_test(test_glibc_extras),
 	};

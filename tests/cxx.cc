@@ -112,6 +112,27 @@ static void test_new_handler_is_called(void **)
 	CHECK(handler_calls == 3, "new_handler called %d times, expected 3", handler_calls);
 }
 
+static void throwing_handler()
+{
+	++handler_calls;
+	throw std::bad_alloc(); // a handler that gives up, as the standard lets it
+}
+
+// The nothrow forms return null when the handler gives up by throwing: the exception must not
+// leave them (they are noexcept: it would end the program).
+static void test_nothrow_with_throwing_handler(void **)
+{
+	handler_calls = 0;
+	std::set_new_handler(throwing_handler);
+	void *p[4] = {::operator new(SIZE_MAX, std::nothrow), ::operator new[](SIZE_MAX, std::nothrow),
+		      ::operator new(SIZE_MAX, std::align_val_t(64), std::nothrow),
+		      ::operator new[](SIZE_MAX, std::align_val_t(64), std::nothrow)};
+	std::set_new_handler(nullptr);
+	for (void *q : p)
+		CHECK(q == nullptr, "a nothrow form returned %p", q);
+	CHECK(handler_calls == 4, "the handler ran %d times, expected once per call", handler_calls);
+}
+
 // Blocks from every form are written in full and released by the matching delete.
 static void test_all_forms_allocate_and_release(void **)
 {
@@ -174,6 +195,7 @@ int main()
 		cmocka_unit_test(test_new_throws_bad_alloc),
 		cmocka_unit_test(test_nothrow_returns_null),
 		cmocka_unit_test(test_new_handler_is_called),
+		cmocka_unit_test(test_nothrow_with_throwing_handler),
 		cmocka_unit_test(test_all_forms_allocate_and_release),
 		cmocka_unit_test(test_aligned_forms),
 		cmocka_unit_test(test_new_zero_is_unique),

@@ -37,7 +37,7 @@ $(TEST_DIR)/api-linked: tests/api.c tests/util.h $(TEST_UTIL) include/heapguard.
 		-L$(BUILD) -lheapguard -Wl,-rpath,$(abspath $(BUILD)) $(TEST_LIBS)
 
 $(TEST_DIR)/api-static: tests/api.c tests/util.h $(TEST_UTIL) include/heapguard.h $(BUILD)/libheapguard.a
-	$(CC) $(TEST_CFLAGS) -DHG_LINKED -DHG_EXPECT_VERSION='"$(VERSION)"' -o $@ $< $(TEST_UTIL) \
+	$(CC) $(TEST_CFLAGS) -DHG_LINKED -DHG_STATIC -DHG_EXPECT_VERSION='"$(VERSION)"' -o $@ $< $(TEST_UTIL) \
 		$(BUILD)/libheapguard.a $(TEST_LIBS)
 
 $(TEST_DIR)/threads $(TEST_DIR)/death $(TEST_DIR)/stress: $(TEST_DIR)/%: tests/%.c tests/util.h $(TEST_UTIL)

@@ -243,7 +243,7 @@ static void span_init(struct hg_span *s, unsigned cls, struct hg_tcache *owner)
 	}
 }
 
-static void purge_arenas(uint64_t now, int force);
+static size_t purge_arenas(uint64_t now, int force);
 
 /* A metadata record of meta_size (see meta_new_locked) and n slices for it, page map
  * reserved; NULL when out of memory. */
@@ -263,6 +263,8 @@ static struct hg_span *slices_new(unsigned n, unsigned meta_size)
 		if (hg_arena_huge_pages)
 			purge_arenas(hg_os_now_ms(), 1);
 		struct arena *fresh = arena_grow();
+		if (!fresh && hg_central_purge(1)) /* an address-space limit: free arenas go first */
+			fresh = arena_grow();
 		if (!fresh)
 			return NULL;
 		hg_lock(&central_lock);
@@ -375,12 +377,13 @@ static unsigned purge_collect_locked(struct purge_job *jobs, unsigned max, uint6
 	return n;
 }
 
-/* Gives back the arenas' dirty slices that are due (all of them when forced). */
-static void purge_arenas(uint64_t now, int force)
+/* Gives back the arenas' dirty slices that are due (all of them when forced); the bytes. */
+static size_t purge_arenas(uint64_t now, int force)
 {
 	int saved = errno;
 	struct purge_job jobs[64];
 	unsigned n;
+	size_t bytes = 0;
 	do {
 		hg_lock(&central_lock);
 		__atomic_store_n(&last_purge_ms, now, __ATOMIC_RELAXED);
@@ -392,8 +395,10 @@ static void purge_arenas(uint64_t now, int force)
 			if (jobs[j].unmap) {
 				hg_pagemap_set(a->base, ARENA_BYTES, NULL);
 				hg_os_unmap(a->base, ARENA_BYTES);
+				bytes += ARENA_BYTES;
 				continue;
 			}
+			bytes += (size_t)__builtin_popcountll(jobs[j].mask) * HG_SLICE_BYTES;
 			for (uint64_t m = jobs[j].mask; m;) {
 				unsigned i = (unsigned)__builtin_ctzll(m);
 				uint64_t rest = ~(m >> i);
@@ -418,13 +423,50 @@ static void purge_arenas(uint64_t now, int force)
 		hg_unlock(&central_lock);
 	} while (n == 64);
 	errno = saved;
+	return bytes;
 }
 
-void hg_central_purge(int force)
+size_t hg_central_purge(int force)
 {
 	uint64_t now = hg_os_now_ms();
-	purge_arenas(now, force);
-	hg_large_purge(now, force);
+	size_t bytes = purge_arenas(now, force);
+	return bytes + hg_large_purge(now, force);
+}
+
+/* A small span's blocks in use: those handed out (below `extended`) whose bit is clear in
+ * both bitmaps. Read without the owner's lock: a count, not a snapshot. */
+static size_t span_in_use(struct hg_span *s)
+{
+	struct hg_span_remote *r = s->remote;
+	uint32_t extended = hg_span_extended(s);
+	size_t out = extended;
+	for (uint32_t w = 0; w < s->nwords && w * 64u < extended; w++) {
+		uint64_t bits = __atomic_load_n(&s->bits[w], __ATOMIC_RELAXED) |
+				atomic_load_explicit(&r->words[w], memory_order_relaxed);
+		uint32_t below = extended - w * 64u;
+		out -= (size_t)__builtin_popcountll(below >= 64 ? bits : bits & hg_bit_run(below, 0));
+	}
+	return out * s->size;
+}
+
+size_t hg_central_in_use(void)
+{
+	size_t bytes = 0;
+	const struct hg_span *last = NULL;
+	for (size_t t = 0; t < (1u << HG_MAP_TOP_BITS); t++) {
+		struct hg_span **leaf = __atomic_load_n(&hg_pagemap_top[t], __ATOMIC_ACQUIRE);
+		for (size_t i = 0; leaf && i < (1u << HG_MAP_LEAF_BITS); i++) {
+			struct hg_span *s = __atomic_load_n(&leaf[i], __ATOMIC_RELAXED);
+			if (!s || s == last || s->owner == HG_OWNER_FREED)
+				continue;
+			last = s; /* a span covers its slices in a row */
+			if (s->owner == HG_OWNER_LARGE)
+				bytes += s->state == HG_SPAN_LARGE ? s->bytes : 0;
+			else
+				bytes += span_in_use(s);
+		}
+	}
+	return bytes;
 }
 
 void hg_central_fork_prepare(void)

@@ -177,6 +177,8 @@ static int large_resize(struct hg_span *s, size_t bytes)
 static struct hg_span *large_fresh(size_t bytes, size_t align)
 {
 	char *p = hg_os_map(bytes, align);
+	if (!p && hg_central_purge(1)) /* an address-space limit: what the heap keeps goes first */
+		p = hg_os_map(bytes, align);
 	if (!p)
 		return NULL;
 	struct hg_span *s = hg_meta_new();
@@ -268,9 +270,10 @@ void *hg_large_realloc(struct hg_span *s, size_t n)
 	return s->start;
 }
 
-void hg_large_purge(uint64_t now_ms, int force)
+size_t hg_large_purge(uint64_t now_ms, int force)
 {
 	struct hg_span *expired = NULL;
+	size_t bytes = 0;
 	hg_lock(&large_lock);
 	while (cache_tail && (force || now_ms - cache_tail->freed_ms >= hg_opt.decay_ms)) {
 		struct hg_span *old = cache_tail;
@@ -281,9 +284,11 @@ void hg_large_purge(uint64_t now_ms, int force)
 	hg_unlock(&large_lock);
 	while (expired) {
 		struct hg_span *next = expired->next;
+		bytes += expired->bytes;
 		large_destroy(expired);
 		expired = next;
 	}
+	return bytes;
 }
 
 void hg_large_fork_prepare(void) { hg_lock(&large_lock); }

@@ -176,8 +176,12 @@ struct hg_span *hg_medium_new(size_t bytes);
 int hg_medium_grow(struct hg_span *s, size_t bytes);
 struct hg_span *hg_meta_new(void);
 void hg_meta_free(struct hg_span *s);
-/* Returns free slices and cached large blocks older than decay_ms (all when force). */
-void hg_central_purge(int force);
+/* Returns free slices and cached large blocks older than decay_ms (all when force) to the
+ * kernel; the bytes given back. */
+size_t hg_central_purge(int force);
+/* Bytes of the blocks in use, found by walking every span (for mallinfo; not exact while other
+ * threads allocate). */
+size_t hg_central_in_use(void);
 /* Purges if the last purge is PURGE_INTERVAL_MS old: slow paths call it now and then. */
 void hg_central_tick(uint64_t now_ms);
 void hg_central_fork_prepare(void);
@@ -188,7 +192,7 @@ void hg_central_fork_child(void);
 void *hg_large_alloc(size_t n, size_t align, int zero);
 void hg_large_free(struct hg_span *s, const void *p, const char *func);
 void *hg_large_realloc(struct hg_span *s, size_t n);
-void hg_large_purge(uint64_t now_ms, int force);
+size_t hg_large_purge(uint64_t now_ms, int force);
 void hg_large_fork_prepare(void);
 void hg_large_fork_parent(void);
 void hg_large_fork_child(void);

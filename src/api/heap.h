@@ -156,8 +156,9 @@ static inline void *heap_realloc(void *p, size_t n)
 }
 
 static inline size_t heap_usable(const void *p) { return hg_usable_size(p); }
-/* Bytes in live blocks, counted only with stats=1 (0 otherwise): counting costs the fast path. */
-static inline size_t heap_in_use(void) { return hg_stats_in_use(); }
+/* Bytes in live blocks: counted with stats=1; else the spans are walked (counting would cost
+ * the fast path). */
+static inline size_t heap_in_use(void) { return hg_stats_on ? hg_stats_in_use() : hg_central_in_use(); }
 
 #endif
 #endif

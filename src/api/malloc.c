@@ -22,6 +22,12 @@ API void free(void *p)
 	heap_free(p, HEAP_BY_MALLOC, "free");
 }
 
+/* Gone from glibc's headers since 2.26, still exported: programs built before call it. */
+API void cfree(void *p)
+{
+	heap_free(p, HEAP_BY_MALLOC, "free");
+}
+
 API void *calloc(size_t nmemb, size_t size)
 {
 	size_t n;
@@ -53,16 +59,16 @@ API void *reallocarray(void *p, size_t nmemb, size_t size)
 	return realloc(p, n);
 }
 
-/* memalign's contract: any alignment; glibc rounds one that is not a power of two up. */
+/* memalign's contract: any alignment; glibc rounds one that is not a power of two up, and
+ * refuses one past the largest power of two (EINVAL). */
 static void *aligned(size_t align, size_t n, const char *func)
 {
-	if (!hg_is_pow2(align)) {
-		if (align > ((size_t)1 << 62)) {
-			errno = ENOMEM;
-			return NULL;
-		}
-		align = align < 2 ? 1 : (size_t)1 << (64 - __builtin_clzll(align - 1));
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
 	}
+	if (!hg_is_pow2(align))
+		align = align < 2 ? 1 : (size_t)1 << (64 - __builtin_clzll(align - 1));
 	return heap_aligned(align, n, HEAP_BY_MALLOC, func);
 }
 
@@ -103,18 +109,21 @@ API void *pvalloc(size_t n)
 
 API size_t malloc_usable_size(void *p) { return heap_usable(p); }
 
+/* 1 when memory went back to the kernel, as glibc's. */
 API int malloc_trim(size_t pad)
 {
 	(void)pad;
-	hg_central_purge(1);
-	return 1;
+	return hg_central_purge(1) != 0;
 }
 
-/* glibc's tuning knobs mean nothing here; accepting them keeps programs that set them working. */
+/* glibc's tuning knobs mean nothing here; accepting them keeps programs that set them working.
+ * The values glibc refuses are refused (0) all the same. */
 API int mallopt(int param, int value)
 {
-	(void)param;
-	(void)value;
+	if (param == M_MXFAST)
+		return value >= 0 && value <= 80 * (int)sizeof(size_t) / 4; /* glibc's MAX_FAST_SIZE */
+	if (param == M_MMAP_THRESHOLD)
+		return (size_t)value <= (size_t)32 << 20; /* half its HEAP_MAX_SIZE */
 	return 1;
 }
 
@@ -141,10 +150,8 @@ API void malloc_stats(void) { hg_stats_print(); }
 
 API int malloc_info(int options, FILE *fp)
 {
-	if (options != 0) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (options != 0)
+		return EINVAL; /* as glibc: the error is the result */
 	fprintf(fp, "<malloc version=\"heapguard-%s\">\n<system type=\"current\" size=\"%zu\"/>\n</malloc>\n",
 		HG_VERSION, hg_os_mapped_bytes());
 	return 0;

@@ -27,8 +27,24 @@ __attribute__((noreturn)) static void throw_bad_alloc(void)
 	hg_fatal("operator new", "out of memory (no C++ runtime to throw std::bad_alloc)", NULL, NULL, 0);
 }
 
-/* The retry loop of [new.delete.single]: ask the handler for memory until it gives up. */
-static void *new_slow(size_t n, size_t align, int kind, int nothrow)
+/* A nothrow form once its allocation failed with a new_handler installed: the handler gives up
+ * by throwing std::bad_alloc, which C cannot catch. The C++ runtime's own nothrow form (the
+ * next definition of `symbol`) calls the throwing form, which is ours, in a try block and
+ * returns NULL when it throws. */
+static void *nothrow_by_runtime(const char *symbol, size_t n, size_t align)
+{
+	static const char nothrow_tag; /* std::nothrow_t is empty: any address stands for it */
+	void *next = dlsym(RTLD_NEXT, symbol);
+	if (!next)
+		return NULL; /* no runtime: then no handler either */
+	if (align)
+		return ((void *(*)(size_t, size_t, const void *))next)(n, align, &nothrow_tag);
+	return ((void *(*)(size_t, const void *))next)(n, &nothrow_tag);
+}
+
+/* The retry loop of [new.delete.single]: ask the handler for memory until it gives up.
+ * nothrow: the nothrow form's symbol, which returns NULL instead of throwing. */
+static void *new_slow(size_t n, size_t align, int kind, const char *nothrow)
 {
 	for (;;) {
 		void *p = align ? heap_aligned(align, n, kind, "operator new") : heap_alloc(n, kind, "operator new");
@@ -40,11 +56,13 @@ static void *new_slow(size_t n, size_t align, int kind, int nothrow)
 				return NULL;
 			throw_bad_alloc();
 		}
+		if (nothrow)
+			return nothrow_by_runtime(nothrow, n, align);
 		h();
 	}
 }
 
-static inline void *new_fast(size_t n, int kind, int nothrow)
+static inline void *new_fast(size_t n, int kind, const char *nothrow)
 {
 	void *p = heap_alloc(n, kind, kind == HEAP_BY_NEW ? "operator new" : "operator new[]");
 	if (likely(p))
@@ -59,14 +77,14 @@ static inline void *new_fast(size_t n, int kind, int nothrow)
 #define DELETE_ARRAY_SIZED(p, n) heap_free_sized(p, n, HEAP_BY_NEW_ARRAY, "operator delete[]")
 
 /* operator new / new[]: plain, nothrow, aligned, aligned nothrow */
-API void *_Znwm(size_t n) { return new_fast(n, HEAP_BY_NEW, 0); }
-API void *_Znam(size_t n) { return new_fast(n, HEAP_BY_NEW_ARRAY, 0); }
-API void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW, 1); }
-API void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW_ARRAY, 1); }
-API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW, 0); }
-API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW_ARRAY, 0); }
-API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW, 1); }
-API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW_ARRAY, 1); }
+API void *_Znwm(size_t n) { return new_fast(n, HEAP_BY_NEW, NULL); }
+API void *_Znam(size_t n) { return new_fast(n, HEAP_BY_NEW_ARRAY, NULL); }
+API void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW, "_ZnwmRKSt9nothrow_t"); }
+API void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW_ARRAY, "_ZnamRKSt9nothrow_t"); }
+API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW, NULL); }
+API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW_ARRAY, NULL); }
+API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW, "_ZnwmSt11align_val_tRKSt9nothrow_t"); }
+API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW_ARRAY, "_ZnamSt11align_val_tRKSt9nothrow_t"); }
 
 /* operator delete / delete[]: plain, sized, nothrow, aligned, sized aligned, aligned nothrow */
 API void _ZdlPv(void *p) { DELETE(p); }
