@@ -106,6 +106,12 @@ why += [] if [(l["kind"], l["bytes"]) for l in r["leaks"]] == [("definitely-lost
 why += [] if rc == 4 and r["error_summary"] else ["status %s, summary %r" % (rc, r["error_summary"])]
 check("_exit: the store after free and the leak are found, the status kept", why and why + err.splitlines()[:40])
 
+why = []
+for attempt in range(3):
+    rc, out, err, r = run([cases, "exit-in-handler"], "leak_check=full")
+    why += [] if rc == 7 else ["run %d: status %s (None: hung)" % (attempt, rc)]
+check("_exit from a signal handler that interrupted malloc ends the process", why and why + err.splitlines()[:20])
+
 rc, out, err, r = run([cases, "vfork-exit"], "leak_check=full")
 why = [] if rc == 0 and out == "3\n" and len(r["pids"]) == 1 else ["status %s, out %r, pids %r" % (rc, out, r["pids"])]
 check("the _exit of a vfork child checks nothing", why and why + err.splitlines()[:40])

@@ -219,6 +219,8 @@ struct hgc_error {
 };
 /* Prints the error (one report at a time, never allocating) and counts it; the same kind
  * from the same place is shown once and counted. Honours abort_on_error. */
+/* 1 while this thread is inside an interceptor's check (intercept.c). */
+int hgc_intercept_busy(void);
 /* Ends the process now, without the checks at exit (the program's _exit runs them). */
 void hgc_exit_now(int status) __attribute__((noreturn));
 void hgc_report(struct hgc_error *e);

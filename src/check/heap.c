@@ -223,10 +223,17 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 	return rec.user;
 }
 
+/* This thread is inside the checked heap, maybe holding its locks: a signal handler's _exit
+ * must then not run the checks at exit, which take them. */
+static __thread int in_heap;
+
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
 		const uintptr_t *slot)
 {
-	return alloc_block(n, align, zero, 0, kind, func, slot);
+	in_heap++;
+	void *p = alloc_block(n, align, zero, 0, kind, func, slot);
+	in_heap--;
+	return p;
 }
 
 /* ---------------- the quarantine: freed blocks wait here, poisoned, oldest first ---------------- */
@@ -617,13 +624,15 @@ void hgc_free(void *p, enum hgc_alloc_kind kind, size_t sized, const char *func,
 	if (!p)
 		return;
 	int saved = errno;
+	in_heap++;
 	free_checked(p, kind, sized, func, slot);
+	in_heap--;
 	errno = saved;
 }
 
 /* Always moves the block, as valgrind does, so that a stale pointer to the old one lands in
  * the quarantine and is caught. */
-void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
+static void *realloc_checked(void *p, size_t n, const uintptr_t *slot)
 {
 	struct hgc_block b;
 	if (!hgc_lookup(p, &b) || b.user != (char *)p || b.state != HGC_LIVE) {
@@ -639,6 +648,14 @@ void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
 		return NULL;
 	hgc_memcpy(q, p, keep);
 	free_checked(p, HGC_BY_MALLOC, 0, "realloc", slot);
+	return q;
+}
+
+void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
+{
+	in_heap++;
+	void *q = realloc_checked(p, n, slot);
+	in_heap--;
 	return q;
 }
 
@@ -761,11 +778,12 @@ __attribute__((destructor)) static void check_at_exit(void)
 
 /* A program that ends by _exit (or _Exit) runs no destructor: the checks run here. Not in the
  * child of a vfork or of a clone without fork's handlers (another pid than the heap's): it
- * shares its parent's memory, which the checks must not change. exit() ends with glibc's own
- * _exit, which does not come here. */
+ * shares its parent's memory, which the checks must not change; nor from a signal handler
+ * that interrupted this thread inside the heap or a check (their locks may be held). exit()
+ * ends with glibc's own _exit, which does not come here. */
 HG_EXPORT void _exit(int status)
 {
-	if (getpid() == exit_pid)
+	if (getpid() == exit_pid && !in_heap && !hgc_intercept_busy())
 		status = check_at_exit_once(status);
 	hgc_exit_now(status);
 }

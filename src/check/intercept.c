@@ -289,6 +289,11 @@ static void leave(void)
 	in_check = 0;
 }
 
+int hgc_intercept_busy(void)
+{
+	return in_check;
+}
+
 /* The memory calls' slow path: a read of [r, r+nr) (or of two ranges, both_read), then a
  * write of [w, w+nw); a size of 0 checks nothing. */
 static HG_NOINLINE void check2(const void *r, size_t nr, void *w, size_t nw, int both_read,

@@ -79,6 +79,12 @@ static void *thread_free(void *p)
 	return NULL;
 }
 
+static void exit_from_handler(int sig)
+{
+	(void)sig;
+	_exit(7);
+}
+
 static void *thread_copy_into(void *p)
 {
 	copy_into(p);
@@ -167,6 +173,13 @@ int main(int argc, char **argv)
 		release_it(p);
 		write_after_free(p);
 		_exit(4);
+	} else if (!strcmp(c, "exit-in-handler")) {
+		/* a handler's _exit most likely lands inside malloc or free: no hang on their locks */
+		signal(SIGALRM, exit_from_handler);
+		struct itimerval every = { { 0, 20000 }, { 0, 20000 } };
+		setitimer(ITIMER_REAL, &every, NULL);
+		for (;;)
+			free(malloc(64));
 	} else if (!strcmp(c, "vfork-exit")) {
 		/* a vfork child shares the heap: its _exit must not check (or change) it */
 		pid_t pid = vfork();
