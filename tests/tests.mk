@@ -10,7 +10,8 @@ TEST_LIBS := -lcmocka -pthread
 TEST_UTIL := $(TEST_DIR)/util.o
 
 TEST_BINS := $(TEST_DIR)/unit $(TEST_DIR)/api $(TEST_DIR)/api-linked $(TEST_DIR)/api-static $(TEST_DIR)/threads \
-	$(TEST_DIR)/death $(TEST_DIR)/stress $(TEST_DIR)/cxx $(TEST_DIR)/optprog $(TEST_DIR)/containers
+	$(TEST_DIR)/death $(TEST_DIR)/stress $(TEST_DIR)/cxx $(TEST_DIR)/optprog $(TEST_DIR)/containers \
+	$(TEST_DIR)/fork_children
 
 .PHONY: test deps-test test-bins
 test: deps-test all test-bins examples
@@ -42,6 +43,10 @@ $(TEST_DIR)/api-static: tests/api.c tests/util.h $(TEST_UTIL) include/heapguard.
 
 $(TEST_DIR)/threads $(TEST_DIR)/death $(TEST_DIR)/stress: $(TEST_DIR)/%: tests/%.c tests/util.h $(TEST_UTIL)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_UTIL) $(TEST_LIBS)
+
+# Plain C and pthreads: heapguard is preloaded.
+$(TEST_DIR)/fork_children: tests/fork_children.c
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -pthread -o $@ $<
 
 $(TEST_DIR)/cxx: tests/cxx.cc | deps-test
 	@mkdir -p $(dir $@)
