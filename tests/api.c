@@ -773,6 +773,43 @@ static void test_free_preserves_errno(void **state)
 }
 
 /* After a 500 MiB peak of small and medium blocks is freed, malloc_trim(0) brings RSS well down. */
+/* A thread allocates 64 MiB of small blocks and exits; another thread frees them. */
+static void *allocate_chain(void *arg)
+{
+	void **chain = NULL, **node;
+
+	for (size_t total = 0; total < 64 * MIB; total += 200) {
+		node = malloc(200);
+		memset(node, 4, 200);
+		*node = chain;
+		chain = node;
+	}
+	*(void ***)arg = chain;
+	return NULL;
+}
+
+/* The exited thread's cache waits for a new thread to adopt it: malloc_trim(0) must still
+ * give back the spans that other threads' frees emptied there (it kept 54 of 56 MB). */
+static void test_malloc_trim_after_owner_exits(void **state)
+{
+	void **chain, **node;
+	pthread_t t;
+	size_t peak, after;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, allocate_chain, &chain), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	peak = tu_rss_bytes();
+	while (chain != NULL) {
+		node = *chain;
+		free(chain);
+		chain = node;
+	}
+	malloc_trim(0);
+	after = tu_rss_bytes();
+	CHECK(after + 48 * MIB < peak, "RSS %zu MiB after malloc_trim, %zu MiB at the peak", after / MIB, peak / MIB);
+}
+
 static void test_malloc_trim_returns_memory(void **state)
 {
 	static const size_t sizes[] = {64, 200, 1000, 3000, 20000};
@@ -914,6 +951,7 @@ int main(void)
 		cmocka_unit_test(test_enomem_under_rlimit_as),
 		cmocka_unit_test(test_free_preserves_errno),
 		cmocka_unit_test(test_malloc_trim_returns_memory),
+		cmocka_unit_test(test_malloc_trim_after_owner_exits),
 		cmocka_unit_test(test_freed_memory_serves_under_rlimit_as),
 		cmocka_unit_test(test_realloc_growth_reuses_memory),
 		cmocka_unit_test(test_glibc_extras),

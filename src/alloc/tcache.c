@@ -562,6 +562,14 @@ static void thread_exit(void *arg)
 	hg_unlock(&tc_lock);
 }
 
+void hg_tcache_trim(void)
+{
+	hg_lock(&tc_lock); /* no thread adopts a pooled cache meanwhile */
+	for (struct hg_tcache *tc = tc_pool; tc; tc = tc->pool_next)
+		collect_remote(tc); /* spans emptied by other threads' frees go back */
+	hg_unlock(&tc_lock);
+}
+
 void hg_tcache_init(void)
 {
 	pthread_key_create(&tc_key, thread_exit);

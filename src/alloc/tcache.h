@@ -143,6 +143,9 @@ size_t hg_usable_size(const void *p);
  * free pointers. */
 struct hg_span *hg_block_of(const void *p, size_t *usable);
 void *hg_alloc_aligned(size_t align, size_t n);
+/* malloc_trim: the caches of exited threads, waiting in the pool for a new thread, take back
+ * the frees other threads made into their spans, so that spans left empty go back. */
+void hg_tcache_trim(void);
 void hg_tcache_fork_prepare(void);
 void hg_tcache_fork_parent(void);
 void hg_tcache_fork_child(void);

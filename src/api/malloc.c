@@ -113,6 +113,7 @@ API size_t malloc_usable_size(void *p) { return heap_usable(p); }
 API int malloc_trim(size_t pad)
 {
 	(void)pad;
+	hg_tcache_trim();
 	return hg_central_purge(1) != 0;
 }
 
