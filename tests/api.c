@@ -697,13 +697,19 @@ static void rlimit_child(void *arg)
 	free(keep);
 }
 
-static void test_enomem_under_rlimit_as(void **state)
+/* Runs fn in a child process (its own address-space limit) and asserts it ended well. */
+static void child_passes(void (*fn)(void *))
 {
 	struct tu_child c;
 
-	(void)state;
-	tu_run_child(rlimit_child, NULL, 60, &c);
+	tu_run_child(fn, NULL, 60, &c);
 	tu_assert_child_ok(&c);
+}
+
+static void test_enomem_under_rlimit_as(void **state)
+{
+	(void)state;
+	child_passes(rlimit_child);
 }
 
 /* Under an address-space limit, memory freed by small blocks serves a large block: the heap
@@ -731,11 +737,8 @@ static void freed_memory_child(void *arg)
 
 static void test_freed_memory_serves_under_rlimit_as(void **state)
 {
-	struct tu_child c;
-
 	(void)state;
-	tu_run_child(freed_memory_child, NULL, 60, &c);
-	tu_assert_child_ok(&c);
+	child_passes(freed_memory_child);
 }
 
 /* free must keep errno, including when it gives memory back to the kernel. */
