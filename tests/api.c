@@ -776,6 +776,18 @@ static void test_free_preserves_errno(void **state)
 }
 
 /* After a 500 MiB peak of small and medium blocks is freed, malloc_trim(0) brings RSS well down. */
+/* Frees a chain of blocks linked through their first word, then trims; returns the RSS after. */
+static size_t free_chain_and_trim(void **chain)
+{
+	while (chain != NULL) {
+		void **next = *chain;
+		free(chain);
+		chain = next;
+	}
+	malloc_trim(0);
+	return tu_rss_bytes();
+}
+
 /* A thread allocates 64 MiB of small blocks and exits; another thread frees them. */
 static void *allocate_chain(void *arg)
 {
@@ -795,7 +807,7 @@ static void *allocate_chain(void *arg)
  * give back the spans that other threads' frees emptied there (it kept 54 of 56 MB). */
 static void test_malloc_trim_after_owner_exits(void **state)
 {
-	void **chain, **node;
+	void **chain;
 	pthread_t t;
 	size_t peak, after;
 
@@ -803,13 +815,7 @@ static void test_malloc_trim_after_owner_exits(void **state)
 	assert_int_equal(pthread_create(&t, NULL, allocate_chain, &chain), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	peak = tu_rss_bytes();
-	while (chain != NULL) {
-		node = *chain;
-		free(chain);
-		chain = node;
-	}
-	malloc_trim(0);
-	after = tu_rss_bytes();
+	after = free_chain_and_trim(chain);
 	CHECK(after + 48 * MIB < peak, "RSS %zu MiB after malloc_trim, %zu MiB at the peak", after / MIB, peak / MIB);
 }
 
@@ -832,13 +838,7 @@ static void test_malloc_trim_returns_memory(void **state)
 		total += n;
 	}
 	peak = tu_rss_bytes();
-	while (chain != NULL) {
-		node = *chain;
-		free(chain);
-		chain = node;
-	}
-	malloc_trim(0);
-	after = tu_rss_bytes();
+	after = free_chain_and_trim(chain);
 	CHECK(peak > base + 400 * MIB, "peak RSS %zu vs base %zu: the blocks were not resident", peak, base);
 	CHECK(after < base + 128 * MIB, "RSS base %zu MiB, peak %zu MiB, after free+trim %zu MiB",
 	      base / MIB, peak / MIB, after / MIB);
