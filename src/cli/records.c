@@ -12,9 +12,12 @@
 #define MAX_STACK_FRAMES 512 /* frames of one stack once inlined calls are expanded */
 #define READ_BYTES 65536
 
-const char *const hg_lost_ids[HG_LOST_KINDS] = {
+const char *const hg_kind_ids[HG_KINDS] = {
+	"heap-buffer-overflow", "heap-use-after-free", "double-free", "invalid-free", "alloc-dealloc-mismatch",
+	"uninitialized-read", "invalid-access", "allocation-size-too-big", "param-overlap",
 	"definitely-lost", "indirectly-lost", "possibly-lost", "still-reachable",
 };
+const char *const *const hg_lost_ids = hg_kind_ids + HG_ERROR_KINDS;
 const char *const hg_lost_words[HG_LOST_KINDS] = {
 	"definitely lost", "indirectly lost", "possibly lost", "still reachable",
 };

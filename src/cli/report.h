@@ -70,9 +70,16 @@ enum { HG_HEAP_ALLOCS, HG_HEAP_FREES, HG_HEAP_BYTES, HG_HEAP_IN_USE_BYTES, HG_HE
        HG_HEAP_FIELDS };
 /* The X record's order: bytes then blocks for each kind. */
 enum { HG_LOST_DEFINITE, HG_LOST_INDIRECT, HG_LOST_POSSIBLE, HG_LOST_REACHABLE, HG_LOST_KINDS };
-/* The leak kinds in that order: their ids in reports, their words in LEAK SUMMARY, and
- * valgrind's words for them (match-leak-kinds:, --show-leak-kinds), for hg_word_mask. */
-extern const char *const hg_lost_ids[HG_LOST_KINDS], *const hg_lost_words[HG_LOST_KINDS];
+/* Every kind id a report has (README's table): the error kinds of check.h, then the leak
+ * kinds in HG_LOST_* order. */
+#define HG_ERROR_KINDS 9
+#define HG_KINDS (HG_ERROR_KINDS + HG_LOST_KINDS)
+extern const char *const hg_kind_ids[HG_KINDS];
+/* The leak kinds in that order: their ids in reports (the tail of hg_kind_ids), their words in
+ * LEAK SUMMARY, and valgrind's words for them (match-leak-kinds:, --show-leak-kinds), for
+ * hg_word_mask. */
+extern const char *const *const hg_lost_ids;
+extern const char *const hg_lost_words[HG_LOST_KINDS];
 #define HG_LEAK_WORDS "definite,indirect,possible,reachable"
 /* The HG_LOST_* index of a leak kind's id; -1 for none. */
 int hg_lost_index(const char *id);

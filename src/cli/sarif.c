@@ -12,33 +12,34 @@
 #define SRCROOT "SRCROOT" /* base of relative URIs: the directory heapguard ran in */
 
 struct rule {
-	const char *id, *text, *level;
+	const char *text, *level;
 };
 
-/* The error kinds of check.h, then the leak kinds: ruleIndex is the position here. */
+/* Indexed as hg_kind_ids: ruleIndex is the position here. */
 static const struct rule RULES[] = {
-	{ "heap-buffer-overflow", "Access outside the bounds of a heap block", "error" },
-	{ "heap-use-after-free", "Access to a heap block after it was freed", "error" },
-	{ "double-free", "A heap block freed twice", "error" },
-	{ "invalid-free", "Free of a pointer that is not the start of a heap block", "error" },
-	{ "alloc-dealloc-mismatch", "Block released by a function that does not match its allocation", "error" },
-	{ "uninitialized-read", "Use of heap memory that was never written", "error" },
-	{ "invalid-access", "Access to memory that is neither heap nor mapped", "error" },
-	{ "allocation-size-too-big", "An allocation request larger than any heap can serve", "error" },
-	{ "param-overlap", "A copy whose source and destination overlap", "error" },
-	{ "definitely-lost", "Heap memory leaked: no pointer to it is left", "error" },
-	{ "indirectly-lost", "Heap memory leaked: reachable only from leaked blocks", "error" },
-	{ "possibly-lost", "Heap memory only reachable through interior pointers", "warning" },
-	{ "still-reachable", "Heap memory not freed at exit but still pointed to", "note" },
+	{ "Access outside the bounds of a heap block", "error" },
+	{ "Access to a heap block after it was freed", "error" },
+	{ "A heap block freed twice", "error" },
+	{ "Free of a pointer that is not the start of a heap block", "error" },
+	{ "Block released by a function that does not match its allocation", "error" },
+	{ "Use of heap memory that was never written", "error" },
+	{ "Access to memory that is neither heap nor mapped", "error" },
+	{ "An allocation request larger than any heap can serve", "error" },
+	{ "A copy whose source and destination overlap", "error" },
+	{ "Heap memory leaked: no pointer to it is left", "error" },
+	{ "Heap memory leaked: reachable only from leaked blocks", "error" },
+	{ "Heap memory only reachable through interior pointers", "warning" },
+	{ "Heap memory not freed at exit but still pointed to", "note" },
 };
 #define RULE_COUNT (sizeof RULES / sizeof RULES[0])
+_Static_assert(RULE_COUNT == HG_KINDS, "a rule per kind");
 
 static char cwd[PATH_MAX];
 
 static int rule_index(const char *kind)
 {
 	for (size_t i = 0; i < RULE_COUNT; i++)
-		if (strcmp(RULES[i].id, kind) == 0)
+		if (strcmp(hg_kind_ids[i], kind) == 0)
 			return (int)i;
 	return -1;
 }
@@ -197,7 +198,7 @@ static void driver(FILE *out)
 {
 	fputs("{\"name\":\"heapguard\",\"version\":\"" HG_VERSION "\",\"rules\":[", out);
 	for (size_t i = 0; i < RULE_COUNT; i++) {
-		fprintf(out, "%s{\"id\":\"%s\",\"shortDescription\":{\"text\":", i ? "," : "", RULES[i].id);
+		fprintf(out, "%s{\"id\":\"%s\",\"shortDescription\":{\"text\":", i ? "," : "", hg_kind_ids[i]);
 		hg_json_string(out, RULES[i].text);
 		fprintf(out, "},\"defaultConfiguration\":{\"level\":\"%s\"}}", RULES[i].level);
 	}

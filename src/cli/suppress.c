@@ -84,18 +84,11 @@ static const char *const HIDDEN_FUNCTIONS[] = {
 
 static struct hg_vec suppressions; /* struct hg_suppression *, in file order */
 
-/* Every kind id a report has (README's table), for the check of heapguard:KIND lines. */
-static const char *const KINDS[] = {
-	"heap-buffer-overflow", "heap-use-after-free", "double-free", "invalid-free", "alloc-dealloc-mismatch",
-	"uninitialized-read", "invalid-access", "allocation-size-too-big", "param-overlap", "definitely-lost",
-	"indirectly-lost", "possibly-lost", "still-reachable",
-};
-
 /* Whether the pattern of a heapguard:KIND line matches a kind: a typo would match nothing. */
 static int names_a_kind(const char *pattern)
 {
-	for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++)
-		if (hg_glob(pattern, KINDS[i]))
+	for (size_t i = 0; i < HG_KINDS; i++)
+		if (hg_glob(pattern, hg_kind_ids[i]))
 			return 1;
 	return 0;
 }
