@@ -651,6 +651,70 @@ static void run_short_lived_threads(int count)
 	}
 }
 
+/* Workers build 64 MiB of blocks for main and exit; main frees them all and goes on
+ * allocating. The memory must go back to the OS after the decay (1 s by default), without
+ * malloc_trim: the exited threads' caches wait in a pool for a new thread, and what main
+ * freed into them stayed resident for good (+64 MiB after 4 s; now back within 2 s). */
+enum { HANDING_WORKERS = 4, HANDED_BYTES = 16 << 20, HANDED_BLOCK_BYTES = 200 };
+
+static void *build_chain_and_exit(void *arg)
+{
+	void **chain = NULL;
+
+	for (size_t total = 0; total < HANDED_BYTES; total += HANDED_BLOCK_BYTES) {
+		void **node = malloc(HANDED_BLOCK_BYTES);
+		if (node == NULL) {
+			tu_thread_fail("malloc(%d) failed in a worker", HANDED_BLOCK_BYTES);
+			break;
+		}
+		memset(node, 5, HANDED_BLOCK_BYTES);
+		*node = chain;
+		chain = node;
+	}
+	*(void ***)arg = chain;
+	return NULL;
+}
+
+static void test_exited_threads_memory_returns_without_trim(void **state)
+{
+	void **chains[HANDING_WORKERS];
+	pthread_t t;
+	size_t before, peak, now = 0;
+	double waited = 0;
+
+	(void)state;
+	tu_reset_failure();
+	malloc_trim(0); /* the workers' blocks on fresh pages, not on what earlier tests freed */
+	before = tu_rss_bytes();
+	for (int i = 0; i < HANDING_WORKERS; i++) { /* one at a time: each adopts no cache of theirs */
+		assert_int_equal(pthread_create(&t, NULL, build_chain_and_exit, &chains[i]), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+	}
+	ASSERT_NO_THREAD_FAILURE();
+	peak = tu_rss_bytes();
+	CHECK(peak > before + HANDING_WORKERS * (HANDED_BYTES / 2), "RSS %zu MiB before, %zu MiB with the blocks", before / MIB, peak / MIB);
+	for (int i = 0; i < HANDING_WORKERS; i++)
+		while (chains[i] != NULL) {
+			void **next = *chains[i];
+			free(chains[i]);
+			chains[i] = next;
+		}
+	/* Going on: medium blocks come and go, and their slow paths run the decay. */
+	for (; waited < 4.0; waited += 0.01) {
+		void *p = malloc(300 << 10);
+		assert_non_null(p);
+		memset(p, 6, 4096);
+		free(p);
+		now = tu_rss_bytes();
+		if (now + HANDING_WORKERS * (HANDED_BYTES * 3 / 4) < peak)
+			break;
+		usleep(10000);
+	}
+	CHECK(now + HANDING_WORKERS * (HANDED_BYTES * 3 / 4) < peak,
+	      "RSS %zu MiB before, %zu MiB with the workers' blocks, %zu MiB %.1f s after main freed them",
+	      before / MIB, peak / MIB, now / MIB, waited);
+}
+
 /* Each exiting thread must hand its cache back: 4000 leaked caches would be hundreds of MiB. */
 static void test_thread_churn_memory_bounded(void **state)
 {
@@ -812,6 +876,7 @@ int main(void)
 		cmocka_unit_test(test_spans_released_under_remote_frees),
 		cmocka_unit_test(test_blocks_outlive_their_thread),
 		cmocka_unit_test(test_thread_churn_memory_bounded),
+		cmocka_unit_test(test_exited_threads_memory_returns_without_trim),
 		cmocka_unit_test(test_allocation_in_thread_destructor),
 		cmocka_unit_test(test_fork_while_threads_allocate),
 	};

@@ -130,13 +130,10 @@ static void span_unhold(struct hg_span *s)
 	take_remote_words(s);
 }
 
-/* Takes back the blocks other threads freed into this thread's listed spans; 0 when another
- * thread is sweeping the list (reclaim_freed_spans), and the blocks wait for a later slow
- * path. */
-static int collect_remote(struct hg_tcache *tc)
+/* Takes back the blocks other threads freed into tc's listed spans; the caller holds its
+ * list (sweeping) and is its owner, or tc is in the pool. */
+static void collect_held(struct hg_tcache *tc)
 {
-	if (atomic_exchange_explicit(&tc->sweeping, 1, memory_order_acquire))
-		return 0;
 	struct hg_span *s = atomic_exchange_explicit(&tc->remote_head, NULL, memory_order_acquire);
 	atomic_store_explicit(&tc->collects, tc->collects + 1, memory_order_relaxed);
 	while (s) {
@@ -153,8 +150,41 @@ static int collect_remote(struct hg_tcache *tc)
 		}
 		s = next;
 	}
+}
+
+/* The owner's collection; 0 when another thread is sweeping the list (reclaim_freed_spans),
+ * and the blocks wait for a later slow path. */
+static int collect_remote(struct hg_tcache *tc)
+{
+	if (atomic_exchange_explicit(&tc->sweeping, 1, memory_order_acquire))
+		return 0;
+	collect_held(tc);
 	atomic_store_explicit(&tc->sweeping, 0, memory_order_release);
 	return 1;
+}
+
+/* A cache in the pool has no thread to take back what other threads free into its spans,
+ * and they stayed resident until a new thread adopted it (workers that handed 64 MiB of
+ * blocks to main and exited: all of it resident 4 s after main freed them; 20,000 short-lived
+ * threads passing blocks on: 90 MB in the pool's spans). So the thread whose free listed a
+ * span of a pooled cache collects for it. An adopting thread first clears `pooled`, then waits for
+ * the list (tcache_attach); a collector takes the list, then tests `pooled`: sequentially
+ * consistent both, one of them sees the other. A collector that finds the list taken leaves
+ * the spans to the sweeper, whose walk may have begun before they came: they wait for the
+ * next free, the adoption or malloc_trim. */
+static void collect_pooled(struct hg_tcache *tc)
+{
+	while (atomic_load_explicit(&tc->pooled, memory_order_relaxed) &&
+	       atomic_load_explicit(&tc->remote_head, memory_order_relaxed)) {
+		if (atomic_exchange_explicit(&tc->sweeping, 1, memory_order_seq_cst))
+			return;
+		int pooled = atomic_load_explicit(&tc->pooled, memory_order_seq_cst);
+		if (pooled)
+			collect_held(tc);
+		atomic_store_explicit(&tc->sweeping, 0, memory_order_release);
+		if (!pooled)
+			return;
+	}
 }
 
 /* ---------------- spans freed entirely by other threads ---------------- */
@@ -248,6 +278,8 @@ static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *fu
 		r->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&o->remote_head, &head, s, memory_order_release,
 						      memory_order_relaxed));
+	if (atomic_load_explicit(&o->pooled, memory_order_relaxed))
+		collect_pooled(o);
 }
 
 void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func)
@@ -296,7 +328,11 @@ static struct hg_tcache *tcache_attach(void)
 		__atomic_store_n(&tc_all, tc, __ATOMIC_RELEASE); /* reclaim_freed_spans reads it unlocked */
 		hg_unlock(&tc_lock);
 	}
-	tc->abandoned = 0;
+	/* Now ours: a collector of the pool's (collect_pooled) finishes first. */
+	atomic_store_explicit(&tc->pooled, 0, memory_order_seq_cst);
+	while (atomic_exchange_explicit(&tc->sweeping, 1, memory_order_seq_cst))
+		sched_yield();
+	atomic_store_explicit(&tc->sweeping, 0, memory_order_release);
 	hg_tc = tc;
 	pthread_setspecific(tc_key, tc); /* may call malloc: this thread has its cache already */
 	return tc;
@@ -556,10 +592,11 @@ static void thread_exit(void *arg)
 	}
 	hg_tc = &hg_empty_tcache;
 	hg_lock(&tc_lock);
-	tc->abandoned = 1;
 	tc->pool_next = tc_pool;
 	tc_pool = tc;
+	atomic_store_explicit(&tc->pooled, 1, memory_order_release);
 	hg_unlock(&tc_lock);
+	collect_pooled(tc); /* frees listed since the collection above */
 }
 
 void hg_tcache_trim(void)
@@ -586,15 +623,22 @@ void hg_tcache_init(void)
 	}
 }
 
+/* The pool's caches are held too: a collector of theirs (collect_pooled) may be changing one,
+ * and the child adopts them. Before the central heap's lock, which such a collector takes. */
 void hg_tcache_fork_prepare(void)
 {
 	hg_lock(&tc_lock);
 	while (atomic_exchange_explicit(&reclaim_busy, 1, memory_order_acquire))
 		sched_yield();
+	for (struct hg_tcache *tc = tc_pool; tc; tc = tc->pool_next)
+		while (atomic_exchange_explicit(&tc->sweeping, 1, memory_order_acquire))
+			sched_yield();
 }
 
 void hg_tcache_fork_parent(void)
 {
+	for (struct hg_tcache *tc = tc_pool; tc; tc = tc->pool_next)
+		atomic_store_explicit(&tc->sweeping, 0, memory_order_release);
 	atomic_store_explicit(&reclaim_busy, 0, memory_order_release);
 	hg_unlock(&tc_lock);
 }
@@ -609,9 +653,6 @@ void hg_tcache_fork_child(void)
 {
 	hg_lock_reset(&tc_lock);
 	atomic_store_explicit(&reclaim_busy, 0, memory_order_relaxed);
-	for (struct hg_tcache *tc = tc_all; tc; tc = tc->all_next) {
+	for (struct hg_tcache *tc = tc_all; tc; tc = tc->all_next)
 		atomic_store_explicit(&tc->sweeping, 0, memory_order_relaxed); /* its thread is gone */
-		if (tc != hg_tc)
-			tc->abandoned = 1; /* in the pool already, or left unused (not pooled) */
-	}
 }

@@ -16,7 +16,7 @@ struct hg_tcache {
 	uint32_t new_spans;                 /* spans this cache took new (tcache.c: looks) */
 	struct hg_tcache *all_next;         /* every tcache ever made, for fork */
 	struct hg_tcache *pool_next;        /* abandoned tcaches waiting for a new thread */
-	int abandoned;
+	_Atomic int pooled;                 /* 1 while in the pool: other threads' frees collect */
 };
 
 extern HG_HIDDEN struct hg_span hg_empty_span;
