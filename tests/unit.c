@@ -1,14 +1,17 @@
-/* unit.c — unit tests of internal modules: the size-class table, the options parser, the formatter,
- * the frame sizes read from call frame information. */
+/* unit.c — unit tests of internal modules: the size-class table, the central heap's decay, the
+ * options parser, the formatter, the frame sizes read from call frame information. */
 #include "util.h"
 
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "alloc/sizeclass.h"
+#include "alloc/span.h"
 #include "base/fmt.h"
 #include "base/options.h"
 #include "check/check.h"
+#include "os/os.h"
 
 /* Every request size maps to the smallest class that holds it. */
 static void test_size_class_is_smallest_fit(void **state)
@@ -54,6 +57,51 @@ static void test_span_shapes(void **state)
 		assert_true(k->slices >= 1 && k->slices <= 4);
 		assert_true((span - (size_t)k->count * k->size) * 4 <= span);
 	}
+}
+
+/* Pages of [p, p + bytes) in memory. */
+static size_t resident_pages(const char *p, size_t bytes)
+{
+	unsigned char vec[256];
+	size_t n = bytes / 4096, in = 0;
+	assert_true(n <= sizeof vec);
+	assert_int_equal(mincore((void *)p, bytes, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	return in;
+}
+
+/* A freed run of slices goes back to the OS decay_ms to twice that after its free, while its
+ * arena keeps taking and freeing other spans: a time of the arena's last free, renewed by each,
+ * kept the run resident for good. The central heap runs here on its own, its first arena
+ * cut into 16 + 16 + 28 slices and a last run of 4 that comes and goes. */
+static void test_decay_in_a_busy_arena(void **state)
+{
+	enum { MiB = 1 << 20 };
+	(void)state;
+	hg_opt.decay_ms = 100;
+	struct hg_span *freed = hg_medium_new(MiB), *kept = hg_medium_new(MiB), *rest = hg_medium_new(28 * 65536);
+	assert_true(freed && kept && rest);
+	assert_true(kept->arena == freed->arena && rest->arena == freed->arena);
+	char *start = freed->start;
+	memset(start, 1, MiB);
+	hg_span_release(freed);
+	assert_int_equal(resident_pages(start, MiB), MiB / 4096);
+	uint64_t t0 = hg_os_now_ms(), waited = 0;
+	while (resident_pages(start, MiB) && waited < 2000) {
+		struct hg_span *busy = hg_medium_new(4 * 65536); /* the arena's last 4 slices */
+		assert_non_null(busy);
+		assert_ptr_equal(busy->start, rest->start + 28 * 65536);
+		memset(busy->start, 2, 4096);
+		hg_span_release(busy); /* runs the decay every 100 ms */
+		usleep(5000);
+		waited = hg_os_now_ms() - t0;
+	}
+	assert_int_equal(resident_pages(start, MiB), 0);
+	assert_true(waited >= 100); /* not before decay_ms */
+	hg_span_release(kept);
+	hg_span_release(rest);
+	hg_opt.decay_ms = 1000;
 }
 
 /* Runs the parser with its warnings captured; returns what it wrote. */
@@ -216,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_size_class_is_smallest_fit),
 		cmocka_unit_test(test_size_classes_shape),
 		cmocka_unit_test(test_span_shapes),
+		cmocka_unit_test(test_decay_in_a_busy_arena),
 		cmocka_unit_test(test_options_defaults),
 		cmocka_unit_test(test_options_values),
 		cmocka_unit_test(test_options_unknown_key_warns),

@@ -16,7 +16,8 @@ struct arena {
 	char *base;
 	uint64_t free_mask;  /* 1 = slice not in any span */
 	uint64_t dirty_mask; /* free slices whose pages may still be resident */
-	uint64_t dirty_ms;   /* when a slice last became dirty */
+	uint64_t aged_mask;  /* dirty slices that stayed free since aged_ms: next to go back */
+	uint64_t aged_ms;
 	int from_brk;        /* brk memory is never unmapped */
 	struct arena *next;  /* list of arenas with a free slice */
 };
@@ -164,6 +165,7 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 	uint64_t run = hg_bit_run(n, best_at);
 	best->free_mask &= ~run;
 	best->dirty_mask &= ~run;
+	best->aged_mask &= ~run;
 	if (!best->free_mask)
 		nonfull_remove(best);
 	*arena = best;
@@ -200,7 +202,7 @@ static struct arena *arena_grow(void)
 }
 
 /* Returns slices to their arena; the caller holds the lock. */
-static void slices_give_locked(struct arena *a, char *p, unsigned n, uint64_t now_ms)
+static void slices_give_locked(struct arena *a, char *p, unsigned n)
 {
 	unsigned i = (unsigned)((p - a->base) >> HG_SLICE_SHIFT);
 	uint64_t run = hg_bit_run(n, i);
@@ -210,7 +212,7 @@ static void slices_give_locked(struct arena *a, char *p, unsigned n, uint64_t no
 	}
 	a->free_mask |= run;
 	a->dirty_mask |= run;
-	a->dirty_ms = now_ms;
+	a->aged_mask &= ~run;
 }
 
 /* Turns a record from slices_new into a span of class cls owned by owner. */
@@ -277,7 +279,7 @@ static struct hg_span *slices_new(unsigned n, unsigned meta_size)
 	if (!s || !hg_pagemap_reserve(p, (size_t)n << HG_SLICE_SHIFT)) {
 		/* out of memory for metadata: put the slices back */
 		hg_lock(&central_lock);
-		slices_give_locked(a, p, n, hg_os_now_ms());
+		slices_give_locked(a, p, n);
 		if (s)
 			meta_free_locked(s);
 		hg_unlock(&central_lock);
@@ -321,6 +323,7 @@ int hg_medium_grow(struct hg_span *s, size_t bytes)
 	if (ok) {
 		a->free_mask &= ~more;
 		a->dirty_mask &= ~more;
+		a->aged_mask &= ~more;
 		if (!a->free_mask)
 			nonfull_remove(a);
 	}
@@ -337,7 +340,7 @@ void hg_span_release(struct hg_span *s)
 	hg_pagemap_set(s->start, s->bytes, &hg_freed_span);
 	uint64_t now = hg_os_now_ms();
 	hg_lock(&central_lock);
-	slices_give_locked(s->arena, s->start, (unsigned)(s->bytes >> HG_SLICE_SHIFT), now);
+	slices_give_locked(s->arena, s->start, (unsigned)(s->bytes >> HG_SLICE_SHIFT));
 	meta_free_locked(s);
 	hg_unlock(&central_lock);
 	hg_central_tick(now);
@@ -355,19 +358,29 @@ struct purge_job {
 	int unmap;     /* the whole arena goes back to the OS */
 };
 
-/* Picks what is due under the lock: dirty slices older than decay_ms, whole arenas free. */
+/* Picks what is due under the lock: slices dirty and free since the arena's last look, at
+ * least decay_ms ago (so a slice goes back decay_ms to twice that after its last free, however
+ * busy its arena: a time of the arena's last free kept an arena that freed now and then
+ * resident for good), and whole arenas free. The rest is aged for the next look. */
 static unsigned purge_collect_locked(struct purge_job *jobs, unsigned max, uint64_t now, int force)
 {
 	unsigned n = 0;
 	for (struct arena **pp = &nonfull; *pp && n < max;) {
 		struct arena *a = *pp;
-		if (!a->dirty_mask || (!force && now - a->dirty_ms < hg_opt.decay_ms)) {
+		if (!a->dirty_mask || (!force && now - a->aged_ms < hg_opt.decay_ms)) {
 			pp = &a->next;
 			continue;
 		}
-		jobs[n] = (struct purge_job){ a, a->dirty_mask, a->free_mask == ~0ull && !a->from_brk };
-		a->free_mask = jobs[n].unmap ? 0 : a->free_mask & ~a->dirty_mask;
-		a->dirty_mask = 0;
+		uint64_t due = force || !hg_opt.decay_ms ? a->dirty_mask : a->aged_mask;
+		a->aged_mask = a->dirty_mask & ~due;
+		a->aged_ms = now;
+		if (!due) {
+			pp = &a->next;
+			continue;
+		}
+		jobs[n] = (struct purge_job){ a, due, a->free_mask == ~0ull && due == a->dirty_mask && !a->from_brk };
+		a->free_mask = jobs[n].unmap ? 0 : a->free_mask & ~due;
+		a->dirty_mask &= ~due;
 		n++;
 		if (!a->free_mask)
 			*pp = a->next; /* nothing free while the pages are handed back */

@@ -12,7 +12,7 @@
 #define HG_OPTION_TABLE(X)                                                                   \
 	X(CHOICE("mmap|brk"), backend, 0,                                                    \
 	  "where the heap comes from: mmap, or brk/sbrk (falls back to mmap when the break cannot grow)") \
-	X(UINT, decay_ms, 1000, "milliseconds a freed region stays mapped before it goes back to the OS") \
+	X(UINT, decay_ms, 1000, "milliseconds a freed region stays mapped (at most twice that) before it goes back to the OS") \
 	X(BOOL, stats, 0, "print allocation statistics to stderr at exit")                   \
 	X(BOOL, help, 0, "print this table to stderr")                                        \
 	X(SIZE, quarantine, 256 << 20, "memory freed blocks hold back (poisoned) before reuse, records included") \
