@@ -77,21 +77,24 @@ static size_t resident_pages(const char *p, size_t bytes)
  * cut into 16 + 16 + 28 slices and a last run of 4 that comes and goes. */
 static void test_decay_in_a_busy_arena(void **state)
 {
-	enum { MiB = 1 << 20 };
+	enum { MiB = 1 << 20, BUSY = 4 * 65536 };
 	(void)state;
 	hg_opt.decay_ms = 100;
 	struct hg_span *freed = hg_medium_new(MiB), *kept = hg_medium_new(MiB), *rest = hg_medium_new(28 * 65536);
-	assert_true(freed && kept && rest);
-	assert_true(kept->arena == freed->arena && rest->arena == freed->arena);
-	char *start = freed->start;
+	struct hg_span *busy = hg_medium_new(BUSY);
+	assert_true(freed && kept && rest && busy);
+	assert_true(kept->arena == freed->arena && rest->arena == freed->arena && busy->arena == freed->arena);
+	char *start = freed->start, *busy_start = busy->start;
 	memset(start, 1, MiB);
+	memset(busy_start, 1, BUSY);
 	hg_span_release(freed);
+	hg_span_release(busy);
 	assert_int_equal(resident_pages(start, MiB), MiB / 4096);
 	uint64_t t0 = hg_os_now_ms(), waited = 0;
 	while (resident_pages(start, MiB) && waited < 2000) {
-		struct hg_span *busy = hg_medium_new(4 * 65536); /* the arena's last 4 slices */
+		busy = hg_medium_new(BUSY);
 		assert_non_null(busy);
-		assert_ptr_equal(busy->start, rest->start + 28 * 65536);
+		assert_ptr_equal(busy->start, busy_start); /* its own place: the best fit */
 		memset(busy->start, 2, 4096);
 		hg_span_release(busy); /* runs the decay every 100 ms */
 		usleep(5000);
@@ -102,6 +105,36 @@ static void test_decay_in_a_busy_arena(void **state)
 	hg_span_release(kept);
 	hg_span_release(rest);
 	hg_opt.decay_ms = 1000;
+}
+
+/* A new span takes freed slices whose pages are still resident before clean ones: best fit
+ * alone took the first of two holes of the same length, purged, and touched its pages while
+ * the other's stayed resident beside it. */
+static void test_dirty_slices_serve_first(void **state)
+{
+	enum { RUN = 16 * 65536 };
+	struct hg_span *s[4];
+	(void)state;
+	hg_central_purge(1); /* whole free arenas go: a fresh one for the spans below */
+	for (int i = 0; i < 4; i++) {
+		s[i] = hg_medium_new(RUN);
+		assert_non_null(s[i]);
+		memset(s[i]->start, 1, RUN);
+	}
+	for (int i = 1; i < 4; i++)
+		assert_true(s[i]->arena == s[0]->arena && s[i]->start == s[i - 1]->start + RUN);
+	char *clean = s[0]->start, *dirty = s[2]->start;
+	hg_span_release(s[0]);
+	hg_central_purge(1);
+	hg_span_release(s[2]);
+	assert_int_equal(resident_pages(clean, RUN), 0);
+	struct hg_span *next = hg_medium_new(RUN);
+	assert_non_null(next);
+	assert_ptr_equal(next->start, dirty);
+	hg_span_release(next);
+	hg_span_release(s[1]);
+	hg_span_release(s[3]);
+	hg_central_purge(1);
 }
 
 /* Runs the parser with its warnings captured; returns what it wrote. */
@@ -265,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_size_classes_shape),
 		cmocka_unit_test(test_span_shapes),
 		cmocka_unit_test(test_decay_in_a_busy_arena),
+		cmocka_unit_test(test_dirty_slices_serve_first),
 		cmocka_unit_test(test_options_defaults),
 		cmocka_unit_test(test_options_values),
 		cmocka_unit_test(test_options_unknown_key_warns),
