@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <heapguard.h>
@@ -844,6 +845,48 @@ static void test_malloc_trim_returns_memory(void **state)
 	      base / MIB, peak / MIB, after / MIB);
 }
 
+/* Pages of [p, p + bytes) in memory (p page aligned). */
+static size_t resident_pages(const char *p, size_t bytes)
+{
+	static unsigned char vec[(64 << 20) / 4096];
+	size_t n = bytes / 4096, in = 0;
+	assert_true(n <= sizeof vec);
+	assert_int_equal(mincore((void *)p, bytes, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	return in;
+}
+
+/* A fresh big block comes faulted in by one call when the program used the last one whole
+ * (a calloc'd page read before it is written faults twice), and page by page when it
+ * touched one page in 16 of the last one: those blocks' RSS stays what the program uses. */
+static void test_big_blocks_faulted_in_as_used(void **state)
+{
+	enum { BIG = 8 << 20, PAGES = BIG / 4096 };
+	(void)state;
+	malloc_trim(0); /* no cached mapping: each block below is a fresh one */
+	char *whole = malloc(BIG), *next, *after_sparse;
+	assert_non_null(whole);
+	memset(whole, 1, BIG);
+	next = malloc(BIG);
+	assert_non_null(next);
+	size_t in_next = resident_pages(next, BIG);
+	for (size_t off = 0; off < BIG; off += 16 * 4096)
+		next[off] = 2;
+	after_sparse = calloc(1, BIG);
+	assert_non_null(after_sparse);
+	size_t in_after = resident_pages(after_sparse, BIG);
+	for (size_t off = 0; off < BIG; off += 4096)
+		assert_int_equal(after_sparse[off], 0);
+	free(whole);
+	free(next);
+	free(after_sparse);
+	CHECK(in_next >= PAGES * 9 / 10, "%zu of %d pages of a fresh block resident after a block used whole",
+	      in_next, PAGES);
+	CHECK(in_after <= PAGES / 16, "%zu of %d pages of a fresh block resident after one used sparsely",
+	      in_after, PAGES);
+}
+
 /* 32 strings grown together by exact-size realloc, 37 bytes a step, to 256 KiB: each passes
  * through every size class, and the memory of the classes it left must serve the next ones.
  * Runs in a thread of its own, so that no earlier test's spans are there to be reused. */
@@ -955,6 +998,7 @@ int main(void)
 		cmocka_unit_test(test_free_preserves_errno),
 		cmocka_unit_test(test_malloc_trim_returns_memory),
 		cmocka_unit_test(test_malloc_trim_after_owner_exits),
+		cmocka_unit_test(test_big_blocks_faulted_in_as_used),
 		cmocka_unit_test(test_freed_memory_serves_under_rlimit_as),
 		cmocka_unit_test(test_realloc_growth_reuses_memory),
 		cmocka_unit_test(test_glibc_extras),

@@ -28,6 +28,12 @@ void *hg_os_map_huge(size_t bytes, int first);
 #define HG_OS_HUGE_PAGE_BYTES ((size_t)2 << 20)
 /* Hands the pages back to the kernel; the range stays mapped and reads as zero. */
 void hg_os_purge(void *p, size_t bytes);
+/* Faults in [p, p+bytes) of an anonymous mapping for writing, all in one call (a hint: a
+ * kernel before 5.14 or short of memory leaves it to the page faults). */
+void hg_os_populate(void *p, size_t bytes);
+/* How many of the npages pages at p (page aligned, npages <= 64) are resident; an unmapped
+ * one counts as not. */
+unsigned hg_os_resident(const void *p, unsigned npages);
 /* Grows the program break by `bytes` aligned to `align`; NULL when it cannot. */
 void *hg_os_brk(size_t bytes, size_t align);
 /* Bytes the allocator holds from the kernel now (mapped or taken from the break). */

@@ -116,6 +116,29 @@ void hg_os_purge(void *p, size_t bytes)
 	madvise(p, bytes, MADV_DONTNEED);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers lack it */
+#endif
+
+void hg_os_populate(void *p, size_t bytes)
+{
+	int saved = errno;
+	madvise(p, bytes, MADV_POPULATE_WRITE);
+	errno = saved;
+}
+
+unsigned hg_os_resident(const void *p, unsigned npages)
+{
+	unsigned char vec[64];
+	unsigned in = 0;
+	int saved = errno;
+	if (npages <= sizeof vec && mincore((void *)p, (size_t)npages * HG_OS_PAGE_BYTES, vec) == 0)
+		for (unsigned i = 0; i < npages; i++)
+			in += vec[i] & 1;
+	errno = saved;
+	return in;
+}
+
 void *hg_os_brk(size_t bytes, size_t align)
 {
 	char *cur = sbrk(0);
