@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <heapguard.h>
@@ -845,18 +844,6 @@ static void test_malloc_trim_returns_memory(void **state)
 	      base / MIB, peak / MIB, after / MIB);
 }
 
-/* Pages of [p, p + bytes) in memory (p page aligned). */
-static size_t resident_pages(const char *p, size_t bytes)
-{
-	static unsigned char vec[(64 << 20) / 4096];
-	size_t n = bytes / 4096, in = 0;
-	assert_true(n <= sizeof vec);
-	assert_int_equal(mincore((void *)p, bytes, vec), 0);
-	for (size_t i = 0; i < n; i++)
-		in += vec[i] & 1;
-	return in;
-}
-
 /* A fresh big block comes faulted in by one call when the program used the last one whole
  * (a calloc'd page read before it is written faults twice), and page by page when it
  * touched one page in 16 of the last one: those blocks' RSS stays what the program uses. */
@@ -870,12 +857,12 @@ static void test_big_blocks_faulted_in_as_used(void **state)
 	memset(whole, 1, BIG);
 	next = malloc(BIG);
 	assert_non_null(next);
-	size_t in_next = resident_pages(next, BIG);
+	size_t in_next = tu_resident_pages(next, BIG);
 	for (size_t off = 0; off < BIG; off += 16 * 4096)
 		next[off] = 2;
 	after_sparse = calloc(1, BIG);
 	assert_non_null(after_sparse);
-	size_t in_after = resident_pages(after_sparse, BIG);
+	size_t in_after = tu_resident_pages(after_sparse, BIG);
 	for (size_t off = 0; off < BIG; off += 4096)
 		assert_int_equal(after_sparse[off], 0);
 	free(whole);

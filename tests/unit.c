@@ -3,7 +3,6 @@
 #include "util.h"
 
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "alloc/sizeclass.h"
@@ -59,18 +58,6 @@ static void test_span_shapes(void **state)
 	}
 }
 
-/* Pages of [p, p + bytes) in memory. */
-static size_t resident_pages(const char *p, size_t bytes)
-{
-	unsigned char vec[256];
-	size_t n = bytes / 4096, in = 0;
-	assert_true(n <= sizeof vec);
-	assert_int_equal(mincore((void *)p, bytes, vec), 0);
-	for (size_t i = 0; i < n; i++)
-		in += vec[i] & 1;
-	return in;
-}
-
 /* A freed run of slices goes back to the OS decay_ms to twice that after its free, while its
  * arena keeps taking and freeing other spans: a time of the arena's last free, renewed by each,
  * kept the run resident for good. The central heap runs here on its own, its first arena
@@ -89,9 +76,9 @@ static void test_decay_in_a_busy_arena(void **state)
 	memset(busy_start, 1, BUSY);
 	hg_span_release(freed);
 	hg_span_release(busy);
-	assert_int_equal(resident_pages(start, MiB), MiB / 4096);
+	assert_int_equal(tu_resident_pages(start, MiB), MiB / 4096);
 	uint64_t t0 = hg_os_now_ms(), waited = 0;
-	while (resident_pages(start, MiB) && waited < 2000) {
+	while (tu_resident_pages(start, MiB) && waited < 2000) {
 		busy = hg_medium_new(BUSY);
 		assert_non_null(busy);
 		assert_ptr_equal(busy->start, busy_start); /* its own place: the best fit */
@@ -100,7 +87,7 @@ static void test_decay_in_a_busy_arena(void **state)
 		usleep(5000);
 		waited = hg_os_now_ms() - t0;
 	}
-	assert_int_equal(resident_pages(start, MiB), 0);
+	assert_int_equal(tu_resident_pages(start, MiB), 0);
 	assert_true(waited >= 100); /* not before decay_ms */
 	hg_span_release(kept);
 	hg_span_release(rest);
@@ -127,7 +114,7 @@ static void test_dirty_slices_serve_first(void **state)
 	hg_span_release(s[0]);
 	hg_central_purge(1);
 	hg_span_release(s[2]);
-	assert_int_equal(resident_pages(clean, RUN), 0);
+	assert_int_equal(tu_resident_pages(clean, RUN), 0);
 	struct hg_span *next = hg_medium_new(RUN);
 	assert_non_null(next);
 	assert_ptr_equal(next->start, dirty);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,22 @@ static size_t statm_field(int index)
 
 size_t tu_rss_bytes(void) { return statm_field(1); }
 size_t tu_vm_bytes(void) { return statm_field(0); }
+
+size_t tu_resident_pages(const void *p, size_t bytes)
+{
+	unsigned char vec[256];
+	size_t in = 0;
+
+	for (size_t done = 0; done < bytes; done += sizeof vec * 4096) {
+		size_t n = (bytes - done) / 4096 < sizeof vec ? (bytes - done) / 4096 : sizeof vec;
+
+		if (mincore((char *)p + done, n * 4096, vec) != 0)
+			return (size_t)-1;
+		for (size_t i = 0; i < n; i++)
+			in += vec[i] & 1;
+	}
+	return in;
+}
 
 static double now_s(void)
 {

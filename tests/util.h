@@ -33,6 +33,9 @@ void tu_child_fail(const char *file, int line, const char *what) __attribute__((
 /* Resident and virtual size of this process from /proc/self/statm. */
 size_t tu_rss_bytes(void);
 size_t tu_vm_bytes(void);
+/* Pages of [p, p + bytes) in memory (p page aligned, bytes a multiple of 4 KiB); (size_t)-1
+ * when mincore fails. */
+size_t tu_resident_pages(const void *p, size_t bytes);
 
 struct tu_child {
 	pid_t pid;
