@@ -60,8 +60,9 @@ $(TEST_DIR)/containers: tests/real/containers.cc | deps-test
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) -o $@ $<
 
-# Unit tests build the internal modules they test straight from the sources, without the
-# allocator: they run under the plain C library.
-UNIT_SRCS := src/alloc/sizeclass.c src/alloc/central.c src/alloc/large.c src/base/options.c src/base/fmt.c src/os/os_linux.c src/check/cfi.c
+# Unit tests build the internal modules they test straight from the sources: the central
+# heap runs there on its own, and malloc is the plain C library's.
+UNIT_SRCS := src/alloc/sizeclass.c src/alloc/central.c src/alloc/large.c src/base/options.c \
+	src/base/fmt.c src/os/os_linux.c src/check/cfi.c
 $(TEST_DIR)/unit: tests/unit.c tests/util.h $(TEST_UTIL) $(UNIT_SRCS) $(wildcard src/*/*.h)
 	$(CC) $(TEST_CFLAGS) -Isrc -o $@ $< $(UNIT_SRCS) $(TEST_UTIL) $(TEST_LIBS)

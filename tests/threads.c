@@ -692,7 +692,8 @@ static void test_exited_threads_memory_returns_without_trim(void **state)
 	}
 	ASSERT_NO_THREAD_FAILURE();
 	peak = tu_rss_bytes();
-	CHECK(peak > before + HANDING_WORKERS * (HANDED_BYTES / 2), "RSS %zu MiB before, %zu MiB with the blocks", before / MIB, peak / MIB);
+	CHECK(peak > before + HANDING_WORKERS * (HANDED_BYTES / 2), "RSS %zu MiB before, %zu MiB with the blocks",
+	      before / MIB, peak / MIB);
 	for (int i = 0; i < HANDING_WORKERS; i++)
 		while (chains[i] != NULL) {
 			void **next = *chains[i];

@@ -384,7 +384,8 @@ static unsigned purge_collect_locked(struct purge_job *jobs, unsigned max, uint6
 			pp = &a->next;
 			continue;
 		}
-		jobs[n] = (struct purge_job){ a, due, a->free_mask == ~0ull && due == a->dirty_mask && !a->from_brk };
+		int whole = a->free_mask == ~0ull && due == a->dirty_mask && !a->from_brk;
+		jobs[n] = (struct purge_job){ a, due, whole };
 		a->free_mask = jobs[n].unmap ? 0 : a->free_mask & ~due;
 		a->dirty_mask &= ~due;
 		n++;
