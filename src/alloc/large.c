@@ -218,11 +218,14 @@ static void populate_but_probes(char *start, size_t bytes)
 
 static struct hg_span *large_fresh(size_t bytes, size_t align)
 {
+	/* Only mappings past the medium sizes: an aligned request may map as little as a slice,
+	 * short of the probe windows. */
+	int sampled = bytes > HG_MEDIUM_MAX_BYTES;
 	hg_lock(&large_lock);
 	char *last = last_fresh;
 	size_t last_bytes = last_fresh_bytes;
 	hg_unlock(&large_lock);
-	int populate = bytes <= POPULATE_MAX_BYTES && used_whole(last, last_bytes);
+	int populate = sampled && bytes <= POPULATE_MAX_BYTES && used_whole(last, last_bytes);
 
 	char *p = hg_os_map(bytes, align);
 	if (!p && hg_central_purge(1)) /* an address-space limit: what the heap keeps goes first */
@@ -239,10 +242,12 @@ static struct hg_span *large_fresh(size_t bytes, size_t align)
 	hg_span_init_block(s, p, bytes, NULL);
 	if (populate)
 		populate_but_probes(p, bytes);
-	hg_lock(&large_lock);
-	last_fresh = p;
-	last_fresh_bytes = bytes;
-	hg_unlock(&large_lock);
+	if (sampled) {
+		hg_lock(&large_lock);
+		last_fresh = p;
+		last_fresh_bytes = bytes;
+		hg_unlock(&large_lock);
+	}
 	return s;
 }
 
