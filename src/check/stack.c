@@ -273,16 +273,35 @@ static struct slots *grow_locked(struct slots *t)
 	return g;
 }
 
+/* A thread's stacks come again in the order they first came (a loop, a recursion walked
+ * again): the stack it found last, and the one made after it, are tried before the index,
+ * whose slot is a cache miss once there are many stacks (a tree built and freed twice: 2^16
+ * distinct stacks each for malloc and free, the slot's load 30 % of the checked run). The
+ * entries are read in the order they were made, which the prefetcher follows. */
+static __thread uint32_t depot_last;
+
+static uint32_t depot_predicted(const uint8_t *code, unsigned len, int n)
+{
+	for (uint32_t id = depot_last; id && id <= depot_last + 1 && id < MAX_IDS; id++) {
+		const struct entry *e = __atomic_load_n(&by_id[id], __ATOMIC_ACQUIRE);
+		if (e && e->depth == (uint32_t)n && e->bytes == len && same_bytes(e->code, code, len))
+			return id;
+	}
+	return 0;
+}
+
 static uint32_t depot_put(const uintptr_t *pcs, int n)
 {
-	uint64_t h = hash_pcs(pcs, n);
 	uint8_t code[MAX_CODE_BYTES];
 	unsigned len = encode(pcs, n, code);
+	uint32_t id = depot_predicted(code, len, n);
+	if (id)
+		return depot_last = id;
+	uint64_t h = hash_pcs(pcs, n);
 	size_t at;
 	struct slots *t = atomic_load_explicit(&table, memory_order_acquire);
-	uint32_t id;
 	if (t && (id = probe(t, h, code, len, n, &at)))
-		return id;
+		return depot_last = id;
 	size_t bytes = sizeof(struct entry) + len;
 	id = 0;
 	hg_lock(&depot_lock);
@@ -311,12 +330,14 @@ static uint32_t depot_put(const uintptr_t *pcs, int n)
 	e->bytes = (uint16_t)len;
 	hgc_memcpy(e->code, code, len);
 	e->id = id = next_id++;
-	by_id[id] = e;
-	atomic_store_explicit(&t->slot[at], slot_value(h, e), memory_order_release); /* e is complete */
+	__atomic_store_n(&by_id[id], e, __ATOMIC_RELEASE); /* e is complete: depot_predicted */
+	atomic_store_explicit(&t->slot[at], slot_value(h, e), memory_order_release);
 	if (++t->used > (1u << t->bits) / 2)
 		grow_locked(t);
 out:
 	hg_unlock(&depot_lock);
+	if (id)
+		depot_last = id;
 	return id;
 }
 
