@@ -338,6 +338,13 @@ static struct hg_tcache *tcache_attach(void)
 	return tc;
 }
 
+/* Every this many bitmap words a thread's mallocs empty, the central heap's decay gets a
+ * look at the clock: a program that went on allocating from its current spans after freeing
+ * its peak took no other slow path, and kept the peak resident for good (64 MiB freed, then
+ * 64 blocks of 48 bytes taken and freed in a loop: 68 MB after 4 s; glibc, jemalloc,
+ * tcmalloc and mimalloc kept it too). */
+#define DECAY_EVERY_WORDS 64
+
 void *hg_alloc_word_emptied(struct hg_span *s, uint32_t i, uint64_t w)
 {
 	s->nonempty &= ~(1ull << i);
@@ -345,6 +352,8 @@ void *hg_alloc_word_emptied(struct hg_span *s, uint32_t i, uint64_t w)
 	struct hg_tcache *tc = hg_tc;
 	if (atomic_load_explicit(&tc->remote_head, memory_order_relaxed))
 		collect_remote(tc);
+	if (++tc->words_emptied % DECAY_EVERY_WORDS == 0)
+		hg_central_tick(hg_os_now_ms());
 	return hg_span_block(s, i, w);
 }
 

@@ -14,6 +14,7 @@ struct hg_tcache {
 	_Atomic uint32_t collects;          /* the owner's collections of remote frees */
 	uint32_t collects_swept;            /* `collects` at the last sweep's visit */
 	uint32_t new_spans;                 /* spans this cache took new (tcache.c: looks) */
+	uint32_t words_emptied;             /* by malloc (tcache.c: the decay's clock) */
 	struct hg_tcache *all_next;         /* every tcache ever made, for fork */
 	struct hg_tcache *pool_next;        /* abandoned tcaches waiting for a new thread */
 	_Atomic int pooled;                 /* 1 while in the pool: other threads' frees collect */
