@@ -76,6 +76,15 @@ static void setup_large_interior(struct death_case *c)
 	c->reported = (char *)c->block + 4096;
 }
 
+/* A pointer off the 16-byte grid inside a freed block of its own slices, which no span holds
+ * any more: never a block's start, so not a double free. */
+static void setup_freed_interior(struct death_case *c)
+{
+	c->block = malloc(MIB);
+	free(c->block);
+	c->reported = (char *)c->block + 4100;
+}
+
 /* The case table is static, so this address is a global's. */
 static void setup_global(struct death_case *c)
 {
@@ -175,6 +184,8 @@ static struct death_case CASES[] = {
 	{.name = "interior_pointer_free", .setup = setup_interior, .misuse = free_reported,
 	 .function = "free", .kind = "invalid free"},
 	{.name = "interior_pointer_free_large_block", .setup = setup_large_interior, .misuse = free_reported,
+	 .function = "free", .kind = "invalid free"},
+	{.name = "interior_pointer_of_freed_block", .setup = setup_freed_interior, .misuse = free_reported,
 	 .function = "free", .kind = "invalid free"},
 	{.name = "free_of_stack_address", .misuse = free_stack, .child_sends_address = 1,
 	 .function = "free", .kind = "invalid free"},

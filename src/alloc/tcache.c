@@ -285,8 +285,10 @@ static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *fu
 void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func)
 {
 	size_t off = (size_t)((char *)p - s->start);
+	/* Slices no span holds: p was a block's start, or inside one. Every block starts on 16
+	 * bytes, so a pointer off them never was one; on them, nothing tells. */
 	if (s->owner == HG_OWNER_FREED)
-		hg_fatal(func, "double free", p, NULL, 0);
+		hg_fatal(func, (uintptr_t)p % 16 ? "invalid free" : "double free", p, NULL, 0);
 	if (s->owner == HG_OWNER_LARGE) {
 		if (off != 0)
 			hg_fatal(func, "invalid free", p, s->start, s->bytes);
