@@ -153,7 +153,8 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 			uint64_t rest = ~(m >> at);
 			unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : ARENA_SLICES - at;
 			if (len >= n) {
-				unsigned clean = n - (unsigned)__builtin_popcountll(a->dirty_mask & hg_bit_run(n, at));
+				uint64_t dirty = a->dirty_mask & hg_bit_run(n, at);
+				unsigned clean = n - (unsigned)__builtin_popcountll(dirty);
 				if (clean < best_clean || (clean == best_clean && len <= best_len)) {
 					best = a;
 					best_at = at;

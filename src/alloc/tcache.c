@@ -169,9 +169,9 @@ static int collect_remote(struct hg_tcache *tc)
  * threads passing blocks on: 90 MB in the pool's spans). So the thread whose free listed a
  * span of a pooled cache collects for it. An adopting thread first clears `pooled`, then
  * waits for the list (tcache_attach); a collector takes the list, then tests `pooled`:
- * sequentially consistent both, one of them sees the other. A collector that finds the list taken leaves
- * the spans to the sweeper, whose walk may have begun before they came: they wait for the
- * next free, the adoption or malloc_trim. */
+ * sequentially consistent both, one of them sees the other. A collector that finds the list
+ * taken leaves the spans to the sweeper, whose walk may have begun before they came: they
+ * wait for the next free, the adoption or malloc_trim. */
 static void collect_pooled(struct hg_tcache *tc)
 {
 	while (atomic_load_explicit(&tc->pooled, memory_order_relaxed) &&

@@ -23,10 +23,7 @@ API void free(void *p)
 }
 
 /* Gone from glibc's headers since 2.26, still exported: programs built before call it. */
-API void cfree(void *p)
-{
-	heap_free(p, HEAP_BY_MALLOC, "free");
-}
+API void cfree(void *p) __attribute__((alias("free"), copy(free)));
 
 API void *calloc(size_t nmemb, size_t size)
 {

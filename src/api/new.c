@@ -43,7 +43,7 @@ static void *nothrow_by_runtime(const char *symbol, size_t n, size_t align)
 }
 
 /* The retry loop of [new.delete.single]: ask the handler for memory until it gives up.
- * nothrow: the nothrow form's symbol, which returns NULL instead of throwing. */
+ * nothrow: the nothrow form's symbol (its __func__), which returns NULL instead of throwing. */
 static void *new_slow(size_t n, size_t align, int kind, const char *nothrow)
 {
 	for (;;) {
@@ -79,12 +79,12 @@ static inline void *new_fast(size_t n, int kind, const char *nothrow)
 /* operator new / new[]: plain, nothrow, aligned, aligned nothrow */
 API void *_Znwm(size_t n) { return new_fast(n, HEAP_BY_NEW, NULL); }
 API void *_Znam(size_t n) { return new_fast(n, HEAP_BY_NEW_ARRAY, NULL); }
-API void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW, "_ZnwmRKSt9nothrow_t"); }
-API void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW_ARRAY, "_ZnamRKSt9nothrow_t"); }
+API void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW, __func__); }
+API void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW_ARRAY, __func__); }
 API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW, NULL); }
 API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW_ARRAY, NULL); }
-API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW, "_ZnwmSt11align_val_tRKSt9nothrow_t"); }
-API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW_ARRAY, "_ZnamSt11align_val_tRKSt9nothrow_t"); }
+API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW, __func__); }
+API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW_ARRAY, __func__); }
 
 /* operator delete / delete[]: plain, sized, nothrow, aligned, sized aligned, aligned nothrow */
 API void _ZdlPv(void *p) { DELETE(p); }

@@ -682,7 +682,8 @@ static int scan_at_exit(const struct hgc_block *b, void *arg)
 	size_t run;
 	if (b->guarded || b->reported) /* faulted at once, or an interceptor reported its write */
 		return 1;
-	int bad = b->state == HGC_QUARANTINED && first_not((const unsigned char *)b->user, b->size, HGC_FREED) < b->size;
+	int bad = b->state == HGC_QUARANTINED &&
+		  first_not((const unsigned char *)b->user, b->size, HGC_FREED) < b->size;
 	if (bad || redzone_damage(b, &run))
 		s->bad[s->n++] = *b;
 	return s->n < EXIT_BATCH;

@@ -677,9 +677,10 @@ static int is_guard_region(uintptr_t a)
  * A thread's stack mapping ends with its descriptor (struct pthread), whose first words are
  * the TCB header: `tcb` (word 0) and `self` (word 2) both point at it. When the thread ends,
  * the kernel clears the descriptor's tid (CLONE_CHILD_CLEARTID: 0), glibc marks it free once
- * joined (-1), and keeps the mapping for the next thread. Its old frames are no roots (valgrind does not scan them either): a
- * block that only they point to is lost. The tid's place is found in this thread's own
- * descriptor, where it holds gettid(); -1 when it cannot be told. */
+ * joined (-1), and keeps the mapping for the next thread. Its old frames are no roots
+ * (valgrind does not scan them either): a block that only they point to is lost. The tid's
+ * place is found in this thread's own descriptor, where it holds gettid(); -1 when it cannot
+ * be told. */
 static long tid_offset(void)
 {
 	const char *self = (const char *)pthread_self();
