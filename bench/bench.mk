@@ -17,7 +17,7 @@
 BENCH_DIR := $(BUILD)/bench
 # Fixed flags: the workloads must not change when CFLAGS is set to debug the library.
 BENCH_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -pthread
-BENCH_PROGS := runone churn random realloc prodcons xthread larson calloc_large tree lists pair cpu
+BENCH_PROGS := runone churn random realloc prodcons xthread larson calloc_large tree lists pair cpu threadchurn
 BENCH_BINS := $(BENCH_PROGS:%=$(BENCH_DIR)/%)
 # gcc and python3 are workloads too.
 BENCH_PKGS := libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3 gcc

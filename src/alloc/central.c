@@ -139,10 +139,10 @@ static void nonfull_remove(struct arena *a)
 }
 
 /* Takes n slices from an arena with room: where the most of them are dirty, so that freed
- * pages serve again before clean ones are touched and the rest ages out (20,000 short-lived
- * threads: peak RSS 158-257 MB, 70-159 MB so); then best fit, the smallest free run that
- * holds them (the oldest arena's on a tie), so that the long runs stay for spans of many
- * slices. The caller holds the lock. */
+ * pages serve again before clean ones are touched and the rest ages out (bench/threadchurn,
+ * threads passing blocks on: peak RSS 188 → 79 MB, medians of 9 runs); then best fit, the
+ * smallest free run that holds them (the oldest arena's on a tie), so that the long runs stay
+ * for spans of many slices. The caller holds the lock. */
 static char *slices_take_locked(unsigned n, struct arena **arena)
 {
 	struct arena *best = NULL;

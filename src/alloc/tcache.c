@@ -165,13 +165,12 @@ static int collect_remote(struct hg_tcache *tc)
 
 /* A cache in the pool has no thread to take back what other threads free into its spans,
  * and they stayed resident until a new thread adopted it (workers that handed 64 MiB of
- * blocks to main and exited: all of it resident 4 s after main freed them; 20,000 short-lived
- * threads passing blocks on: 90 MB in the pool's spans). So the thread whose free listed a
- * span of a pooled cache collects for it. An adopting thread first clears `pooled`, then
- * waits for the list (tcache_attach); a collector takes the list, then tests `pooled`:
- * sequentially consistent both, one of them sees the other. A collector that finds the list
- * taken leaves the spans to the sweeper, whose walk may have begun before they came: they
- * wait for the next free, the adoption or malloc_trim. */
+ * blocks to main and exited: all of it resident 4 s after main freed them). So the thread
+ * whose free listed a span of a pooled cache collects for it. An adopting thread first clears
+ * `pooled`, then waits for the list (tcache_attach); a collector takes the list, then tests
+ * `pooled`: sequentially consistent both, one of them sees the other. A collector that finds
+ * the list taken leaves the spans to the sweeper, whose walk may have begun before they came:
+ * they wait for the next free, the adoption or malloc_trim. */
 static void collect_pooled(struct hg_tcache *tc)
 {
 	while (atomic_load_explicit(&tc->pooled, memory_order_relaxed) &&
