@@ -26,6 +26,7 @@ struct death_case {
 	void *block;          /* a valid block the misuse involves, if any */
 	void *other;          /* a second valid block, if any */
 	void *reported;       /* the address the report must print */
+	char detail[96];      /* when set, what the report must say after the address */
 	int child_sends_address; /* reported is only known in the child, which writes it to address_pipe */
 };
 
@@ -83,6 +84,27 @@ static void setup_freed_interior(struct death_case *c)
 	c->block = malloc(MIB);
 	free(c->block);
 	c->reported = (char *)c->block + 4100;
+}
+
+/* Pointers on the 16-byte grid inside a freed block of its own slices, in its first slice
+ * and in a later one: the report names the block they were inside. */
+static void setup_freed_interior_grid(struct death_case *c, size_t offset)
+{
+	c->block = malloc(MIB);
+	free(c->block);
+	c->reported = (char *)c->block + offset;
+	snprintf(c->detail, sizeof c->detail, " (inside a block of size %zu at %p, offset %zu)", (size_t)MIB,
+		 c->block, offset);
+}
+
+static void setup_freed_interior_page(struct death_case *c)
+{
+	setup_freed_interior_grid(c, 4096);
+}
+
+static void setup_freed_interior_slice(struct death_case *c)
+{
+	setup_freed_interior_grid(c, 3 * 65536);
 }
 
 /* The case table is static, so this address is a global's. */
@@ -187,6 +209,10 @@ static struct death_case CASES[] = {
 	 .function = "free", .kind = "invalid free"},
 	{.name = "interior_pointer_of_freed_block", .setup = setup_freed_interior, .misuse = free_reported,
 	 .function = "free", .kind = "invalid free"},
+	{.name = "page_of_freed_block", .setup = setup_freed_interior_page, .misuse = free_reported,
+	 .function = "free", .kind = "invalid free"},
+	{.name = "later_slice_of_freed_block", .setup = setup_freed_interior_slice, .misuse = free_reported,
+	 .function = "free", .kind = "invalid free"},
 	{.name = "free_of_stack_address", .misuse = free_stack, .child_sends_address = 1,
 	 .function = "free", .kind = "invalid free"},
 	{.name = "free_of_global", .setup = setup_global, .misuse = free_reported,
@@ -215,7 +241,7 @@ static void test_death(void **state)
 	struct tu_child child;
 	regmatch_t m[7];
 	regex_t re;
-	char word[64];
+	char word[128];
 
 	if (c->setup != NULL)
 		c->setup(c);
@@ -252,6 +278,12 @@ static void test_death(void **state)
 	uintptr_t printed = (uintptr_t)strtoull(child.err + m[5].rm_so, NULL, 16);
 	CHECK(printed == (uintptr_t)c->reported, "%s: address 0x%lx printed, %p passed", c->name,
 	      (unsigned long)printed, c->reported);
+	if (m[6].rm_so >= 0)
+		snprintf(word, sizeof word, "%.*s", GROUP(6));
+	else
+		word[0] = 0;
+	CHECK(!c->detail[0] || strcmp(word, c->detail) == 0, "%s: '%s' after the address, expected '%s'", c->name,
+	      word, c->detail);
 #undef GROUP
 }
 

@@ -29,6 +29,8 @@ _Static_assert(offsetof(struct hg_span, bits) == HG_META_ALIGN, "span header pas
 
 struct hg_span **hg_pagemap_top[1u << HG_MAP_TOP_BITS];
 struct hg_span hg_freed_span = { .owner = HG_OWNER_FREED };
+struct hg_span hg_freed_block = { .owner = HG_OWNER_FREED };
+struct hg_span hg_freed_block_rest = { .owner = HG_OWNER_FREED };
 
 static hg_lock_t central_lock = HG_LOCK_INIT;
 static hg_lock_t brk_lock = HG_LOCK_INIT; /* sbrk is not thread-safe: one grower at a time */
@@ -344,7 +346,12 @@ int hg_medium_grow(struct hg_span *s, size_t bytes)
 
 void hg_span_release(struct hg_span *s)
 {
-	hg_pagemap_set(s->start, s->bytes, &hg_freed_span);
+	if (s->owner == HG_OWNER_LARGE) { /* a medium block */
+		hg_pagemap_set(s->start, HG_SLICE_BYTES, &hg_freed_block);
+		hg_pagemap_set(s->start + HG_SLICE_BYTES, s->bytes - HG_SLICE_BYTES, &hg_freed_block_rest);
+	} else {
+		hg_pagemap_set(s->start, s->bytes, &hg_freed_span);
+	}
 	uint64_t now = hg_os_now_ms();
 	hg_lock(&central_lock);
 	slices_give_locked(s->arena, s->start, (unsigned)(s->bytes >> HG_SLICE_SHIFT));

@@ -36,10 +36,12 @@ enum hg_span_state {
 
 /* owner of large spans: never a real thread cache, so free() takes the slow path */
 #define HG_OWNER_LARGE ((struct hg_tcache *)1)
-/* owner of hg_freed_span, which the page map names for slices no span holds any more: a
- * pointer into them was a block, and freeing it again is a double free */
+/* owner of the spans the page map names for slices no span holds any more: those of a span
+ * of small blocks (hg_freed_span: a pointer there on the 16-byte grid may have been a block),
+ * and those of a block that had its own slices, its first (hg_freed_block) and the others
+ * (hg_freed_block_rest), so that a pointer inside it is told from its start */
 #define HG_OWNER_FREED ((struct hg_tcache *)2)
-extern struct hg_span hg_freed_span;
+extern struct hg_span hg_freed_span, hg_freed_block, hg_freed_block_rest;
 #define HG_SPAN_WORDS (HG_SPAN_MAX_SLOTS / 64)
 #define HG_META_ALIGN 128 /* metadata records and their parts start on 128-byte boundaries */
 

@@ -281,11 +281,31 @@ static void free_remote(struct hg_span *s, void *p, uint32_t idx, const char *fu
 		collect_pooled(o);
 }
 
+/* p lies in the slices of a freed block that had slices of its own: its start is freed a second
+ * time, any other address never was a block's. Its first slice, found going back, bounds it. */
+static __attribute__((noreturn, cold)) void free_in_freed_block(void *p, const char *func)
+{
+	const uintptr_t slice = HG_SLICE_BYTES, max = HG_MEDIUM_MAX_BYTES;
+	uintptr_t start = (uintptr_t)p & ~(slice - 1), end;
+	while (hg_pagemap_get(start) == &hg_freed_block_rest && (uintptr_t)p - start < max)
+		start -= slice;
+	if (hg_pagemap_get(start) != &hg_freed_block) /* its first slice serves another span now */
+		hg_fatal(func, "invalid free", p, NULL, 0);
+	if ((uintptr_t)p == start)
+		hg_fatal(func, "double free", p, NULL, 0);
+	for (end = start + slice; hg_pagemap_get(end) == &hg_freed_block_rest && end - start < max; end += slice)
+		;
+	hg_fatal(func, "invalid free", p, (void *)start, end - start);
+}
+
 void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func)
 {
 	size_t off = (size_t)((char *)p - s->start);
-	/* Slices no span holds: p was a block's start, or inside one. Every block starts on 16
-	 * bytes, so a pointer off them never was one; on them, nothing tells. */
+	if (s == &hg_freed_block || s == &hg_freed_block_rest)
+		free_in_freed_block(p, func);
+	/* Slices of a span of small blocks that no span holds: p was a block's start, or inside
+	 * one. Every block starts on 16 bytes, so a pointer off them never was one; on them,
+	 * nothing tells. */
 	if (s->owner == HG_OWNER_FREED)
 		hg_fatal(func, (uintptr_t)p % 16 ? "invalid free" : "double free", p, NULL, 0);
 	if (s->owner == HG_OWNER_LARGE) {
