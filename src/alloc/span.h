@@ -82,10 +82,11 @@ struct hg_span {
 	uint8_t meta_size;      /* central.c: room for 16 * meta_size bitmap words (and as many
 				   remote ones); records are reused by this size */
 	uint8_t held;           /* CUR, listed bit set but on no list (tcache.c: span_hold) */
-	/* The checking library's records of the span's blocks (check/block.c), one per block.
-	 * Past what a reinitialization clears: a span struct used again keeps its array, and
-	 * the checker reuses it when it is large enough. */
-	_Atomic(void *) check_records;
+	/* The checking library's records of the span's blocks (check/block.c), one per block:
+	 * the array's address, its slot count in the top 16 bits. Past what a reinitialization
+	 * clears: a span struct used again keeps its array, and the checker reuses it when it
+	 * is large enough. */
+	_Atomic uintptr_t check_records;
 
 	/* nwords words, 1 = block free; then struct hg_span_remote (hg_span_remote). A span of
 	 * large blocks has a record of 512 bytes, one of 16-byte blocks 1280. */
