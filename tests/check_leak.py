@@ -5,6 +5,7 @@ Prints TAP. Usage: tests/check_leak.py [BUILD_DIR]"""
 import os
 import re
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -122,6 +123,37 @@ rc, err, r = run([cases, "dlopen"])
 check("dlopen: ld.so's dl_find_object segment, kept by a pointer into it, is no leak",
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)) +
       ([] if rc == 0 else ["exit status %d" % rc]))
+
+# ---- names without the command (symbols.c): a library loaded by dlopen, after another was
+# loaded and unloaded, names its own functions from its .symtab; stripped, it has only the
+# exported ones in .dynsym, and the other is "??". Every frame names the library's file. ----
+libs = []
+for name, nbytes, strip in (("leak_lib.so", 1111, []), ("leak_lib_stripped.so", 2222, ["-s"])):
+    path = os.path.join(OUT, name)
+    subprocess.run(["gcc", "-g", "-O0", "-shared", "-fPIC", "-DLEAK_BYTES=%d" % nbytes, *strip, "-o", path,
+                    src("leak_lib.c")], check=True)
+    libs.append(path)
+
+
+def lib_group(r, nbytes, names, module):
+    """Reasons why report r has no definitely-lost group of nbytes whose first frames are names,
+    in module."""
+    for g in leaks_of(r, "definitely-lost"):
+        if g["bytes"] != nbytes:
+            continue
+        got = [f[1] for f in g["frames"][:len(names)]]
+        mods = [os.path.basename(f[2].rsplit("+", 1)[0]) for f in g["frames"][:len(names) - 1]]
+        return ([] if got == names else ["%d bytes: frames %s, expected %s" % (nbytes, got, names)]) + \
+            ([] if mods == [module] * (len(names) - 1) else ["%d bytes: modules %s" % (nbytes, mods)])
+    return ["no definitely-lost group of %d bytes: %s" % (nbytes, [(g["bytes"], g["stack"][:2]) for g in r["leaks"]])]
+
+
+rc, err, r = run([cases, "libs", *libs])
+check("a dlopen'd library's static function is named from its .symtab",
+      lib_group(r, 1111, ["leak_lib_inner", "leak_lib_lose", "main"], "leak_lib.so") +
+      ([] if rc == 0 else ["exit status %d: %s" % (rc, err[-300:])]))
+check("a stripped library's exported function is named from .dynsym, its static one is ??",
+      lib_group(r, 2222, ["??", "leak_lib_lose", "main"], "leak_lib_stripped.so"))
 
 # ---- stacks cached by call site (stack.c): one malloc reached from two callers in turn ----
 stack_cases = build(src("stack_cases.c"), ("-pthread", "-O2"))

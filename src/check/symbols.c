@@ -1,7 +1,6 @@
-/* symbols.c — names for return addresses without the command: dladdr, then the module's own
- * .symtab read from its file (static functions of a program built without -rdynamic). */
+/* symbols.c — names for return addresses without the command: the loaded modules' ranges from
+ * dl_iterate_phdr, and each module's functions from its file's .symtab (or .dynsym), sorted. */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <string.h>
@@ -13,17 +12,34 @@
 
 #define MAX_MODULES 64
 
+/* A function symbol: module-relative start, size, name in the string table, binding. */
+struct fn {
+	uintptr_t value;
+	uint32_t size;
+	uint32_t name;
+	uint8_t bind;
+};
+
+/* dladdr scans a module's every dynamic symbol for each address: 1,700 frames of a leak report
+ * in libLLVM (tens of thousands of symbols) took it 0.4 s. Here each module's functions are
+ * sorted once, and an address costs a binary search. */
 struct module {
-	uintptr_t bias;            /* link_map l_addr: symbol values + bias = addresses */
+	uintptr_t bias;            /* l_addr: symbol values + bias = addresses */
+	uintptr_t base;            /* its first mapping's start, dladdr's dli_fbase: offsets count from it */
 	const char *path;
-	const ElfW(Sym) *syms;     /* .symtab, or NULL when stripped or unreadable */
-	size_t nsyms;
+	const ElfW(Phdr) *phdr;    /* its program headers, NULL while it is not loaded */
+	ElfW(Half) phnum;
+	const struct fn *fns;      /* sorted by value; NULL when none could be read */
+	size_t nfns;
 	const char *strs;
 	int tried;
 };
 
+/* Indexes stay with the (bias, path) they were given to, for the process's life: the records
+ * for the command name modules by index. */
 static struct module modules[MAX_MODULES];
 static unsigned nmodules;
+static unsigned long long seen_adds, seen_subs = ~0ull; /* dl_iterate_phdr's load counts at the last scan */
 static hg_lock_t sym_lock = HG_LOCK_INIT;
 static char exe_path[4096];
 
@@ -37,7 +53,130 @@ static const char *main_path(void)
 	return exe_path;
 }
 
-static void load_symtab(struct module *m)
+static int read_counts(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	unsigned long long *counts = arg;
+	counts[0] = info->dlpi_adds;
+	counts[1] = info->dlpi_subs;
+	return 1; /* the counts are the same in every entry */
+}
+
+/* A copy of path that outlives its module: ld.so frees the name at dlclose, and the records
+ * for the command keep naming the module by it. */
+static const char *keep_path(const char *path)
+{
+	static char *cursor, *end;
+	size_t n = strlen(path) + 1;
+	if (n > (size_t)(end - cursor)) {
+		size_t chunk = n > 65536 ? n : 65536;
+		cursor = hg_os_map(chunk, 0);
+		if (!cursor) {
+			end = NULL;
+			return NULL;
+		}
+		end = cursor + chunk;
+	}
+	char *copy = memcpy(cursor, path, n);
+	cursor += n;
+	return copy;
+}
+
+static int note_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	const char *path = info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : main_path();
+	uintptr_t lowest = UINTPTR_MAX;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_LOAD && info->dlpi_phdr[i].p_vaddr < lowest)
+			lowest = info->dlpi_phdr[i].p_vaddr;
+	if (lowest == UINTPTR_MAX)
+		return 0;
+	struct module *m = NULL;
+	for (unsigned i = 0; i < nmodules && !m; i++)
+		if (modules[i].bias == info->dlpi_addr && !strcmp(modules[i].path, path))
+			m = &modules[i];
+	if (!m) {
+		if (nmodules == MAX_MODULES || !(path = keep_path(path)))
+			return 0;
+		m = &modules[nmodules++];
+		m->bias = info->dlpi_addr;
+		m->path = path;
+	}
+	m->base = info->dlpi_addr + (lowest & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1));
+	m->phdr = info->dlpi_phdr;
+	m->phnum = info->dlpi_phnum;
+	return 0;
+}
+
+/* The loaded module holding addr; rescans the loaded modules after a dlopen or dlclose. Under
+ * sym_lock. */
+static struct module *module_at(uintptr_t addr)
+{
+	unsigned long long counts[2] = { 0, 0 };
+	dl_iterate_phdr(read_counts, counts);
+	if (counts[0] != seen_adds || counts[1] != seen_subs) {
+		for (unsigned i = 0; i < nmodules; i++)
+			modules[i].phdr = NULL;
+		dl_iterate_phdr(note_module, NULL);
+		seen_adds = counts[0];
+		seen_subs = counts[1];
+	}
+	for (unsigned i = 0; i < nmodules; i++) {
+		const struct module *m = &modules[i];
+		for (unsigned k = 0; m->phdr && k < m->phnum; k++) {
+			const ElfW(Phdr) *ph = &m->phdr[k];
+			if (ph->p_type == PT_LOAD && addr - m->bias - ph->p_vaddr < ph->p_memsz)
+				return &modules[i];
+		}
+	}
+	return NULL;
+}
+
+static int fn_before(const struct fn *a, const struct fn *b)
+{
+	return a->value < b->value;
+}
+
+/* Heapsort: no allocation, and this runs once per module. */
+static void sift(struct fn *f, size_t i, size_t n)
+{
+	for (size_t c; (c = 2 * i + 1) < n; i = c) {
+		if (c + 1 < n && fn_before(&f[c], &f[c + 1]))
+			c++;
+		if (!fn_before(&f[i], &f[c]))
+			return;
+		struct fn t = f[i];
+		f[i] = f[c];
+		f[c] = t;
+	}
+}
+
+static void sort_fns(struct fn *f, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift(f, i, n);
+	for (size_t end = n; end-- > 1;) {
+		struct fn t = f[0];
+		f[0] = f[end];
+		f[end] = t;
+		sift(f, 0, end);
+	}
+}
+
+/* A symbol that names code: a function, defined here. .dynsym's locals are not its to name
+ * (dladdr's rule). */
+static int is_function(const ElfW(Sym) *s, int dynamic)
+{
+	unsigned type = ELF64_ST_TYPE(s->st_info), bind = ELF64_ST_BIND(s->st_info);
+	return (type == STT_FUNC || type == STT_GNU_IFUNC) && s->st_shndx != SHN_UNDEF && s->st_value &&
+	       (!dynamic || bind == STB_GLOBAL || bind == STB_WEAK);
+}
+
+/* Reads m's functions from its file: .symtab (static functions of a program built without
+ * -rdynamic too), else .dynsym, which stripped libraries keep. */
+static void load_functions(struct module *m)
 {
 	m->tried = 1;
 	size_t bytes;
@@ -47,79 +186,87 @@ static void load_symtab(struct module *m)
 	const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)f;
 	if (eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > bytes)
 		return;
-	const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(f + eh->e_shoff);
-	for (unsigned i = 0; i < eh->e_shnum; i++) {
-		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
-			continue;
-		const ElfW(Shdr) *str = &sh[sh[i].sh_link];
-		if (sh[i].sh_offset + sh[i].sh_size > bytes || str->sh_offset + str->sh_size > bytes)
-			return;
-		m->syms = (const ElfW(Sym) *)(f + sh[i].sh_offset);
-		m->nsyms = sh[i].sh_size / sizeof(ElfW(Sym));
-		m->strs = f + str->sh_offset;
+	const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(f + eh->e_shoff), *tab = NULL;
+	for (unsigned i = 0; i < eh->e_shnum; i++)
+		if ((sh[i].sh_type == SHT_SYMTAB || (sh[i].sh_type == SHT_DYNSYM && !tab)) &&
+		    sh[i].sh_link < eh->e_shnum)
+			tab = &sh[i];
+	if (!tab)
 		return;
-	}
+	const ElfW(Shdr) *str = &sh[tab->sh_link];
+	if (tab->sh_offset + tab->sh_size > bytes || str->sh_offset + str->sh_size > bytes)
+		return;
+	const ElfW(Sym) *syms = (const ElfW(Sym) *)(f + tab->sh_offset);
+	size_t nsyms = tab->sh_size / sizeof *syms, n = 0;
+	int dynamic = tab->sh_type == SHT_DYNSYM;
+	for (size_t i = 0; i < nsyms; i++)
+		n += is_function(&syms[i], dynamic) && syms[i].st_name < str->sh_size;
+	struct fn *fns = n ? hg_os_map(n * sizeof *fns, 0) : NULL;
+	if (!fns)
+		return;
+	n = 0;
+	for (size_t i = 0; i < nsyms; i++)
+		if (is_function(&syms[i], dynamic) && syms[i].st_name < str->sh_size)
+			fns[n++] = (struct fn){ .value = syms[i].st_value,
+						.size = syms[i].st_size > UINT32_MAX ? UINT32_MAX : (uint32_t)syms[i].st_size,
+						.name = syms[i].st_name, .bind = (uint8_t)ELF64_ST_BIND(syms[i].st_info) };
+	sort_fns(fns, n);
+	m->fns = fns;
+	m->nfns = n;
+	m->strs = f + str->sh_offset;
 }
 
-static struct module *module_of(const struct link_map *lm)
-{
-	const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : main_path();
-	for (unsigned i = 0; i < nmodules; i++)
-		if (modules[i].bias == lm->l_addr && !strcmp(modules[i].path, path))
-			return &modules[i];
-	if (nmodules == MAX_MODULES)
-		return NULL;
-	struct module *m = &modules[nmodules++];
-	m->bias = lm->l_addr;
-	m->path = path;
-	return m;
-}
-
-static const char *symtab_name(const struct module *m, uintptr_t addr)
+/* The function of m whose extent holds addr (a zero-sized one: that starts there), or NULL: of
+ * several, the one starting last, then the most global (a weak alias, strdup, before its
+ * strong one, __strdup), then the shortest, as the command's symbolizer chooses. */
+static const char *function_at(const struct module *m, uintptr_t addr)
 {
 	uintptr_t rel = addr - m->bias;
-	for (size_t i = 0; i < m->nsyms; i++) {
-		const ElfW(Sym) *s = &m->syms[i];
-		if (ELF64_ST_TYPE(s->st_info) == STT_FUNC && s->st_value <= rel && rel < s->st_value + s->st_size)
-			return m->strs + s->st_name;
+	size_t lo = 0, hi = m->nfns; /* the functions starting at or before rel are those below lo */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->fns[mid].value <= rel)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return NULL;
+	const struct fn *best = NULL;
+	for (size_t i = lo, seen = 0; i-- > 0 && seen < 64; seen++) { /* nested functions are few */
+		const struct fn *f = &m->fns[i];
+		if (best && f->value < best->value)
+			break;
+		if ((rel - f->value < f->size || rel == f->value) &&
+		    (!best || f->bind > best->bind || (f->bind == best->bind && f->size < best->size)))
+			best = f;
+	}
+	return best ? m->strs + best->name : NULL;
 }
 
 void hgc_symbolize(uintptr_t pc, struct hgc_symbol *out)
 {
-	Dl_info info;
-	struct link_map *lm = NULL;
 	memset(out, 0, sizeof *out);
-	/* pc is a return address: pc - 1 lies in the call instruction, inside the caller. */
-	if (!dladdr1((void *)(pc - 1), &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
-		return;
-	out->module = lm->l_name && lm->l_name[0] ? lm->l_name : main_path();
-	out->offset = pc - (uintptr_t)info.dli_fbase;
-	if (info.dli_sname && info.dli_saddr)
-		out->function = info.dli_sname;
 	hg_lock(&sym_lock);
-	struct module *m = module_of(lm);
-	if (m && !m->tried)
-		load_symtab(m);
-	const char *name = m && m->syms ? symtab_name(m, pc - 1) : NULL;
+	/* pc is a return address: pc - 1 lies in the call instruction, inside the caller. */
+	struct module *m = module_at(pc - 1);
+	if (m) {
+		out->module = m->path;
+		out->offset = pc - m->base;
+		if (!m->tried)
+			load_functions(m);
+		if (m->fns)
+			out->function = function_at(m, pc - 1);
+	}
 	hg_unlock(&sym_lock);
-	if (name)
-		out->function = name;
 }
 
 int hgc_module_of(uintptr_t pc, uintptr_t *offset, const char **path)
 {
-	Dl_info info;
-	struct link_map *lm = NULL;
-	if (!dladdr1((void *)(pc - 1), &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
-		return -1;
-	*offset = pc - (uintptr_t)info.dli_fbase;
 	hg_lock(&sym_lock);
-	struct module *m = module_of(lm);
+	struct module *m = module_at(pc - 1);
+	if (m) {
+		*offset = pc - m->base;
+		*path = m->path;
+	}
 	hg_unlock(&sym_lock);
-	if (!m)
-		return -1;
-	*path = m->path;
-	return (int)(m - modules);
+	return m ? (int)(m - modules) : -1;
 }
