@@ -1089,6 +1089,31 @@ def stack_depth_limits_frames():
 
 
 @test
+def names_a_stripped_library_from_its_symbol_table():
+    # Without debug information a frame is named by the symbol holding it (symbolize.c's own
+    # index of the symbol table): the stripped library's exported function, and nothing for
+    # its static one; with debug information, both with their lines.
+    lib_src = os.path.join(ROOT, "tests", "check", "leak_lib.c")
+    exe = os.path.join(WORK, "leak_cases")
+    subprocess.run(["gcc", "-g", "-O0", "-o", exe, os.path.join(ROOT, "tests", "check", "leak_cases.c")],
+                   check=True)
+    libs = []
+    for name, nbytes, strip in (("leak_lib.so", 1111, []), ("leak_lib_stripped.so", 2222, ["-s"])):
+        libs.append(os.path.join(WORK, name))
+        subprocess.run(["gcc", "-g", "-O0", "-shared", "-fPIC", "-DLEAK_BYTES=%d" % nbytes, *strip, "-o",
+                        libs[-1], lib_src], check=True)
+    rc, _, _, doc = hg_json([exe, "libs", *libs])
+    stacks = {l.get("bytes"): l.get("stack", []) for l in doc.get("leaks", []) if l.get("kind") == "definitely-lost"}
+    if set(stacks) != {1111, 2222}:
+        return ["definitely-lost leaks of %s bytes, expected 1111 and 2222" % sorted(stacks)]
+    why = frame_is("1111 stack[0]", nth(stacks[1111], 0), "leak_lib_inner", lib_src, source_line(lib_src, "malloc"))
+    got = [(f.get("function"), os.path.basename(f.get("module", "")), f.get("line")) for f in stacks[2222][:2]]
+    if got != [(None, "leak_lib_stripped.so", None), ("leak_lib_lose", "leak_lib_stripped.so", None)]:
+        why.append("2222 stack: %r" % got)
+    return why + ([] if rc == 0 else ["status %d" % rc])
+
+
+@test
 def symbolizes_1000_stacks_in_under_a_second():
     n = 1000
     src = os.path.join(WORK, "many.c")

@@ -22,6 +22,21 @@ struct module {
 	uint64_t offset_base; /* dwfl address of module offset 0 */
 	struct hg_map cache; /* offset + 1 -> struct cached */
 	struct hg_map cus;   /* CU DIE offset + 1 -> struct cu_index */
+	struct symbol *symbols; /* the symbols addresses are named by, sorted, once one was looked up */
+	size_t nsymbols;
+	bool indexed;
+	struct hg_map unsized;  /* libdwfl's names for addresses in no sized symbol (symbol_name) */
+};
+
+/* For code without debug information the name is the symbol's, and dwfl_module_addrname
+ * reads the whole symbol table for each address: libLLVM's 1,700 frames of leaks took the
+ * command 0.35 s. Here the symbols are sorted by address once, and an address costs a binary
+ * search. */
+struct symbol {
+	uint64_t addr, size;
+	uint64_t reach; /* the furthest end of this symbol and those before it */
+	const char *name;
+	unsigned bind;
 };
 
 /* The functions of one compilation unit sorted by address, so that finding the one holding an
@@ -289,6 +304,104 @@ static int scopes_at(struct module *m, Dwarf_Die *cudie, uint64_t pc, Dwarf_Die 
 	return count;
 }
 
+static int by_addr(const void *a, const void *b)
+{
+	const struct symbol *x = a, *y = b;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* The symbols dwfl_module_addrname weighs: named, defined, not a section's, a file's or a
+ * thread-local variable's. */
+static void index_symbols(struct module *m)
+{
+	m->indexed = true;
+	int n = dwfl_module_getsymtab(m->mod);
+	if (n <= 1)
+		return;
+	m->symbols = hg_xmalloc((size_t)n * sizeof *m->symbols);
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, &shndx, NULL, NULL);
+		unsigned type = GELF_ST_TYPE(sym.st_info);
+		if (name == NULL || name[0] == '\0' || sym.st_shndx == SHN_UNDEF || type == STT_SECTION ||
+		    type == STT_FILE || type == STT_TLS)
+			continue;
+		m->symbols[m->nsymbols++] = (struct symbol){ .addr = addr, .size = sym.st_size, .name = name,
+							     .bind = GELF_ST_BIND(sym.st_info) };
+	}
+	qsort(m->symbols, m->nsymbols, sizeof *m->symbols, by_addr);
+	for (size_t i = 0, reach = 0; i < m->nsymbols; i++) {
+		struct symbol *sym = &m->symbols[i];
+		if (sym->addr + sym->size > reach)
+			reach = sym->addr + sym->size;
+		sym->reach = reach;
+	}
+}
+
+/* The index of the section holding dwfl address a, or SHN_ABS, as libdwfl finds it. */
+static unsigned section_of(struct module *m, uint64_t a)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(m->mod, &bias);
+	Elf_Scn *scn = NULL;
+	while (elf != NULL && (scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr shdr;
+		if (gelf_getshdr(scn, &shdr) != NULL && a - bias >= shdr.sh_addr && a - bias < shdr.sh_addr + shdr.sh_size)
+			return (unsigned)elf_ndxscn(scn);
+	}
+	return SHN_ABS;
+}
+
+/* The name of the symbol at dwfl address a, as dwfl_module_addrname chooses it: of the sized
+ * symbols holding a, the one starting last, then the most global, then the shortest. Symbols
+ * starting between it and a are few; past a few dozen, libdwfl decides. When none holds a,
+ * only an assembly label (a symbol without a size) at or past the end of every symbol below
+ * a can name it; where there is one, libdwfl's choice depends only on the symbols starting
+ * at or below a and on a's section, and it is asked once for each such pair. */
+static const char *symbol_name(struct module *m, uint64_t a)
+{
+	static const char none[] = "";
+	if (!m->indexed)
+		index_symbols(m);
+	size_t lo = 0, hi = m->nsymbols;
+	while (lo < hi) { /* the first symbol starting after a */
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->symbols[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL; /* no symbol starts at or below a */
+	if (m->symbols[lo - 1].reach > a) { /* a sized symbol holds a */
+		const struct symbol *best = NULL;
+		for (size_t i = lo, seen = 0; i-- > 0 && seen < 64; seen++) {
+			const struct symbol *s = &m->symbols[i];
+			if (best != NULL && s->addr < best->addr)
+				break;
+			if (a - s->addr < s->size &&
+			    (best == NULL || s->bind > best->bind || (s->bind == best->bind && s->size < best->size)))
+				best = s;
+		}
+		return best != NULL ? best->name : dwfl_module_addrname(m->mod, a);
+	}
+	const struct symbol *last = &m->symbols[lo - 1];
+	bool label = false;
+	for (size_t i = lo; i-- > 0 && m->symbols[i].addr == last->addr;)
+		label |= m->symbols[i].size == 0;
+	if (!label || last->addr != last->reach)
+		return NULL;
+	uint64_t key = ((uint64_t)lo << 16 | (section_of(m, a) & 0xffffu)) + 1;
+	const char *name = hg_map_get(&m->unsized, key);
+	if (name == NULL) {
+		name = dwfl_module_addrname(m->mod, a);
+		hg_map_put(&m->unsized, key, (void *)(name != NULL ? name : none));
+	}
+	return name != none ? name : NULL;
+}
+
 /* The frames at dwfl address a: one per inlined call around it, then the function. */
 static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 {
@@ -319,7 +432,7 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 		call_site(cudie, &scopes[i], &file, &line);
 	}
 	if (function == NULL) { /* no debug information: the symbol table, or nothing */
-		const char *sym = dwfl_module_addrname(m->mod, a);
+		const char *sym = symbol_name(m, a);
 		function = sym ? names(sym, &linkage) : NULL;
 	}
 	out[n++] = (struct hg_frame){ .function = function, .linkage = linkage, .file = file, .line = line };
