@@ -635,7 +635,8 @@ uint32_t hgc_stack_capture(const uintptr_t *slot)
 	/* A miss: the frames' rules give the stack when every frame has one, as libunwind would;
 	 * a frame they cannot follow sends the capture to libunwind. */
 	uintptr_t pcs[MAX_DEPTH];
-	struct placement p = { .whole = 0 };
+	struct placement p; /* walk fills what it places (1.3 KB: not cleared in advance) */
+	p.whole = 0;
 	uint32_t n = top && !hgc_is_own_pc(ra) ? walk(slot, top, pcs, (uint32_t)depth, &p) : 0;
 	int store = use && !cache_cold && n <= CACHE_DEPTH;
 	if (cache_cold)
