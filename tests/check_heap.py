@@ -60,6 +60,16 @@ rc, out, err, r = run([cases, "underflow"])
 check("underflow found at free", expect_error(r, "heap-buffer-overflow", "write", 1, None, "before", 1, 16,
                                               "release_it", "main"))
 
+rc, out, err, r = run([cases, "aligned-underflow"])
+check("underflow of a 4096-aligned block found at free",
+      expect_error(r, "heap-buffer-overflow", "write", 1, None, "before", 1, 100, "release_it", "main"))
+
+# The gap an alignment leaves before a block is not filled, past the 64 bytes of redzone that
+# are: 200 2 MiB-aligned pages took 400 MB when all of it was.
+kib, r = peak_kib("aligned-sparse", "leak_check=no")
+check("2 MiB-aligned pages cost their pages, not their gaps",
+      ([] if 0 < kib < 64 << 10 else ["peak %d KiB" % kib]) + summary_is(r, 0, 0))
+
 rc, out, err, r = run([cases, "use-after-free"])
 check("write after free found at exit",
       expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",

@@ -98,11 +98,21 @@ static size_t run_not(const unsigned char *p, size_t n, unsigned char byte)
  * a few percent of it, and filling it whole took 1.7 GB of RSS and seconds. */
 #define FILL_MAX ((size_t)2 << 20)
 
+/* The start of b's left redzone as filled and checked: the LEFT_FILL_MAX bytes before the
+ * block at most. An aligned block's core starts an alignment before it, and filling all of
+ * that (2 MiB for a 2 MiB alignment) wrote pages the program never uses: aligned_alloc of
+ * 64 KiB-aligned 100-byte blocks took 16 times plain glibc's time and 22 times its RSS. */
+#define LEFT_FILL_MAX 64u
+static inline char *left_fill(const struct hgc_block *b)
+{
+	return b->user - b->core > LEFT_FILL_MAX ? b->user - LEFT_FILL_MAX : b->core;
+}
+
 /* Fills b's redzones, and unless zero its bytes from `from` (the caller writes the ones
  * before at once: realloc's copy) up to `end`. */
 static void fill_block_from(const struct hgc_block *b, int zero, size_t from, size_t end)
 {
-	hgc_memset(b->core, HGC_REDZONE, (size_t)(b->user - b->core));
+	hgc_memset(left_fill(b), HGC_REDZONE, (size_t)(b->user - left_fill(b)));
 	for (size_t i = from; !zero && i < end;) { /* i % 8 stays from % 8: the phase */
 		size_t n = end - i < PATTERN_BYTES ? end - i : PATTERN_BYTES;
 		hgc_memcpy(b->user + i, uninit_pattern + i % 8, n);
@@ -120,8 +130,8 @@ void hgc_fill_block(const struct hgc_block *b, int zero)
  * case) and the length of the run there; NULL when both redzones are intact. */
 static const unsigned char *redzone_damage(const struct hgc_block *b, size_t *run)
 {
-	const unsigned char *lo = (const unsigned char *)b->core, *user = (const unsigned char *)b->user;
-	const unsigned char *end = user + b->size, *hi = lo + b->core_bytes;
+	const unsigned char *lo = (const unsigned char *)left_fill(b), *user = (const unsigned char *)b->user;
+	const unsigned char *end = user + b->size, *hi = (const unsigned char *)b->core + b->core_bytes;
 	const unsigned char *bad = end + first_not(end, (size_t)(hi - end), HGC_REDZONE), *limit = hi;
 	if (bad == hi) {
 		bad = lo + first_not(lo, (size_t)(user - lo), HGC_REDZONE);

@@ -133,6 +133,21 @@ int main(int argc, char **argv)
 		char *p = malloc(16);
 		write_before(p);
 		release_it(p);
+	} else if (!strcmp(c, "aligned-underflow")) {
+		char *p = aligned_alloc(4096, 100);
+		write_before(p);
+		release_it(p);
+	} else if (!strcmp(c, "aligned-sparse")) {
+		/* 2 MiB-aligned pages, each with a 2 MiB gap before it: stdout gets the peak
+		 * resident kilobytes. */
+		char *b[200];
+		for (int i = 0; i < 200; i++) {
+			b[i] = aligned_alloc((size_t)2 << 20, 4096);
+			b[i][0] = 1;
+		}
+		for (int i = 0; i < 200; i++)
+			free(b[i]);
+		print_peak_kb();
 	} else if (!strcmp(c, "use-after-free")) {
 		char *p = malloc(32);
 		release_it(p);
