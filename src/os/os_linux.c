@@ -7,6 +7,7 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,10 +60,12 @@ int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to)
 	return 1;
 }
 
-/* Clears the resident runs of one batch of pages (the others read as zero already). A batch
- * mostly not resident was used sparsely: handing its whole pages back in one call beats
- * clearing them, which would keep them resident for every later user too. */
-static void zero_batch(char *page, size_t npages, char *from_min, char *to_max)
+/* Clears one batch of pages: its resident runs by writing zeros; the others read as zero
+ * already, unless the system has swap (`swap`), where a page swapped out still holds its
+ * data: those are handed back. A batch mostly not resident was used sparsely: handing all its
+ * whole pages back in one call beats clearing them, which would keep them resident for every
+ * later user too. */
+static void zero_batch(char *page, size_t npages, char *from_min, char *to_max, int swap)
 {
 	enum { BATCH_PAGES = 4096 };
 	unsigned char resident[BATCH_PAGES];
@@ -89,7 +92,15 @@ static void zero_batch(char *page, size_t npages, char *from_min, char *to_max)
 		}
 		from = from < from_min ? from_min : from;
 		to = to > to_max ? to_max : to;
-		if ((resident[i] & 1) && from < to)
+		if (!(resident[i] & 1) && swap && !sparse) { /* hand back its whole pages */
+			char *lo = from < whole_from ? whole_from : from, *hi = to > whole_to ? whole_to : to;
+			if (lo < hi) {
+				madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
+				memset(from, 0, (size_t)(lo - from));
+				from = hi;
+			}
+		}
+		if (from < to && ((resident[i] & 1) || swap))
 			memset(from, 0, (size_t)(to - from));
 		i = j;
 	}
@@ -101,11 +112,13 @@ void hg_os_zero(void *p, size_t bytes)
 	char *a = p, *end = a + bytes;
 	char *page = (char *)((uintptr_t)a & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1));
 	int saved = errno;
+	struct sysinfo si;
+	int swap = sysinfo(&si) != 0 || si.totalswap != 0;
 	while (page < end) {
 		size_t n = (size_t)(end - page + HG_OS_PAGE_BYTES - 1) / HG_OS_PAGE_BYTES;
 		if (n > BATCH_PAGES)
 			n = BATCH_PAGES;
-		zero_batch(page, n, a, end);
+		zero_batch(page, n, a, end, swap);
 		page += n * HG_OS_PAGE_BYTES;
 	}
 	errno = saved;
