@@ -124,7 +124,10 @@ struct work {
 	uintptr_t own_lo, own_hi;  /* our module */
 	unsigned char *bounce;     /* BOUNCE_BYTES */
 	uintptr_t lo, hi;          /* extent of all blocks: the cheap filter before the search */
-	int skip_absent;           /* no swap: pages not resident hold no pointer */
+	int skip_absent;           /* no swap: pages not resident were never written (or were
+				      handed back) and hold no pointer; skipping them spares
+				      faulting in heapguard's own metadata reservations (tens of
+				      MiB, mostly untouched) at every check */
 	void *map;
 	size_t map_bytes;
 };
@@ -476,26 +479,6 @@ static void drain(struct work *wk, long leader)
 }
 
 /* ---------------- roots ---------------- */
-
-/* Without swap, a page that is not resident was never written (or was handed back with
- * MADV_DONTNEED): it reads as zero, or as its file's bytes, and holds no heap pointer.
- * Skipping such pages spares faulting in heapguard's own metadata reservations (tens of
- * MiB, mostly untouched) at every check. With swap, a swapped-out page may hold pointers. */
-static int has_no_swap(void)
-{
-	static char text[4096]; /* static: this stays out of the scanned stack */
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/swaps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = syscall(SYS_read, fd, text, sizeof text);
-	syscall(SYS_close, fd);
-	if (n <= 0)
-		return 0;
-	int lines = 0; /* the header, then one line per swap area */
-	for (ssize_t i = 0; i < n; i++)
-		lines += text[i] == '\n';
-	return lines == 1 && n < (ssize_t)sizeof text;
-}
 
 /* Scans the root [lo, hi), its resident pages only when skip_absent. */
 static void scan_resident(struct work *wk, uintptr_t lo, uintptr_t hi)
@@ -919,7 +902,7 @@ static void mark_all(struct work *wk, uintptr_t sp)
 	char *maps = read_maps(&maps_len, &maps_bytes);
 	build_skips(wk, (uintptr_t)maps, maps_bytes);
 	build_index(wk);
-	wk->skip_absent = has_no_swap();
+	wk->skip_absent = !hg_os_has_swap();
 	mark_ldso_blocks(wk);
 	for (size_t i = 0; i < wk->nmods; i++)
 		scan_root(wk, wk->mods[i].lo, wk->mods[i].hi);

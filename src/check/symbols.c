@@ -1,6 +1,7 @@
-/* symbols.c — names for return addresses without the command: the loaded modules' ranges from
- * dl_iterate_phdr, and each module's functions from its file's .symtab (or .dynsym), sorted. */
+/* symbols.c — names for return addresses without the command: the module from ld.so's
+ * _dl_find_object, and its functions from its file's .symtab (or .dynsym), sorted. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <string.h>
@@ -27,8 +28,6 @@ struct module {
 	uintptr_t bias;            /* l_addr: symbol values + bias = addresses */
 	uintptr_t base;            /* its first mapping's start, dladdr's dli_fbase: offsets count from it */
 	const char *path;
-	const ElfW(Phdr) *phdr;    /* its program headers, NULL while it is not loaded */
-	ElfW(Half) phnum;
 	const struct fn *fns;      /* sorted by value; NULL when none could be read */
 	size_t nfns;
 	const char *strs;
@@ -39,7 +38,6 @@ struct module {
  * for the command name modules by index. */
 static struct module modules[MAX_MODULES];
 static unsigned nmodules;
-static unsigned long long seen_adds, seen_subs = ~0ull; /* dl_iterate_phdr's load counts at the last scan */
 static hg_lock_t sym_lock = HG_LOCK_INIT;
 static char exe_path[4096];
 
@@ -51,15 +49,6 @@ static const char *main_path(void)
 		exe_path[n > 0 ? n : 0] = 0;
 	}
 	return exe_path;
-}
-
-static int read_counts(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	(void)size;
-	unsigned long long *counts = arg;
-	counts[0] = info->dlpi_adds;
-	counts[1] = info->dlpi_subs;
-	return 1; /* the counts are the same in every entry */
 }
 
 /* A copy of path that outlives its module: ld.so frees the name at dlclose, and the records
@@ -82,56 +71,49 @@ static const char *keep_path(const char *path)
 	return copy;
 }
 
-static int note_module(struct dl_phdr_info *info, size_t size, void *arg)
+/* Where the module with link map lm starts: its lowest PT_LOAD, a page down (dladdr's
+ * dli_fbase, which the command's offsets count from; _dl_find_object's map start is another
+ * segment's for a program that is not PIE). */
+struct base_query {
+	const struct link_map *lm;
+	uintptr_t base;
+};
+
+static int find_base(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
-	(void)arg;
-	const char *path = info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : main_path();
+	struct base_query *q = arg;
+	if (info->dlpi_addr != q->lm->l_addr || info->dlpi_name != q->lm->l_name)
+		return 0;
 	uintptr_t lowest = UINTPTR_MAX;
 	for (unsigned i = 0; i < info->dlpi_phnum; i++)
 		if (info->dlpi_phdr[i].p_type == PT_LOAD && info->dlpi_phdr[i].p_vaddr < lowest)
 			lowest = info->dlpi_phdr[i].p_vaddr;
-	if (lowest == UINTPTR_MAX)
-		return 0;
-	struct module *m = NULL;
-	for (unsigned i = 0; i < nmodules && !m; i++)
-		if (modules[i].bias == info->dlpi_addr && !strcmp(modules[i].path, path))
-			m = &modules[i];
-	if (!m) {
-		if (nmodules == MAX_MODULES || !(path = keep_path(path)))
-			return 0;
-		m = &modules[nmodules++];
-		m->bias = info->dlpi_addr;
-		m->path = path;
-	}
-	m->base = info->dlpi_addr + (lowest & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1));
-	m->phdr = info->dlpi_phdr;
-	m->phnum = info->dlpi_phnum;
-	return 0;
+	q->base = info->dlpi_addr + (lowest & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1));
+	return 1;
 }
 
-/* The loaded module holding addr; rescans the loaded modules after a dlopen or dlclose. Under
- * sym_lock. */
+/* The module holding addr (ld.so's answer, as for the unwinder's rules in cfi.c): the entry of
+ * its load bias and path, made on first sight. Under sym_lock. */
 static struct module *module_at(uintptr_t addr)
 {
-	unsigned long long counts[2] = { 0, 0 };
-	dl_iterate_phdr(read_counts, counts);
-	if (counts[0] != seen_adds || counts[1] != seen_subs) {
-		for (unsigned i = 0; i < nmodules; i++)
-			modules[i].phdr = NULL;
-		dl_iterate_phdr(note_module, NULL);
-		seen_adds = counts[0];
-		seen_subs = counts[1];
-	}
-	for (unsigned i = 0; i < nmodules; i++) {
-		const struct module *m = &modules[i];
-		for (unsigned k = 0; m->phdr && k < m->phnum; k++) {
-			const ElfW(Phdr) *ph = &m->phdr[k];
-			if (ph->p_type == PT_LOAD && addr - m->bias - ph->p_vaddr < ph->p_memsz)
-				return &modules[i];
-		}
-	}
-	return NULL;
+	struct dl_find_object obj;
+	if (_dl_find_object((void *)addr, &obj) != 0 || !obj.dlfo_link_map)
+		return NULL;
+	const struct link_map *lm = obj.dlfo_link_map;
+	const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : main_path();
+	for (unsigned i = 0; i < nmodules; i++)
+		if (modules[i].bias == lm->l_addr && !strcmp(modules[i].path, path))
+			return &modules[i];
+	struct base_query q = { lm, (uintptr_t)obj.dlfo_map_start };
+	dl_iterate_phdr(find_base, &q);
+	if (nmodules == MAX_MODULES || !(path = keep_path(path)))
+		return NULL;
+	struct module *m = &modules[nmodules++];
+	m->bias = lm->l_addr;
+	m->base = q.base;
+	m->path = path;
+	return m;
 }
 
 static int fn_before(const struct fn *a, const struct fn *b)

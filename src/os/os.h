@@ -31,6 +31,9 @@ void hg_os_purge(void *p, size_t bytes);
 /* Faults in [p, p+bytes) of an anonymous mapping for writing, all in one call (a hint: a
  * kernel before 5.14 or short of memory leaves it to the page faults). */
 void hg_os_populate(void *p, size_t bytes);
+/* 1 when the system has swap (or cannot tell): a page that is not resident may then hold
+ * data, swapped out; without, it reads as zero (or as its file's bytes). */
+int hg_os_has_swap(void);
 /* How many of the npages pages at p (page aligned, npages <= 64) are resident; an unmapped
  * one counts as not. */
 unsigned hg_os_resident(const void *p, unsigned npages);

@@ -112,8 +112,7 @@ void hg_os_zero(void *p, size_t bytes)
 	char *a = p, *end = a + bytes;
 	char *page = (char *)((uintptr_t)a & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1));
 	int saved = errno;
-	struct sysinfo si;
-	int swap = sysinfo(&si) != 0 || si.totalswap != 0;
+	int swap = hg_os_has_swap();
 	while (page < end) {
 		size_t n = (size_t)(end - page + HG_OS_PAGE_BYTES - 1) / HG_OS_PAGE_BYTES;
 		if (n > BATCH_PAGES)
@@ -138,6 +137,15 @@ void hg_os_populate(void *p, size_t bytes)
 	int saved = errno;
 	madvise(p, bytes, MADV_POPULATE_WRITE);
 	errno = saved;
+}
+
+int hg_os_has_swap(void)
+{
+	struct sysinfo si;
+	int saved = errno;
+	int swap = sysinfo(&si) != 0 || si.totalswap != 0;
+	errno = saved;
+	return swap;
 }
 
 unsigned hg_os_resident(const void *p, unsigned npages)
