@@ -72,7 +72,6 @@ static const char *const KIND_WORDS[K_COUNT] = { "definitely lost", "indirectly 
 #define MAPS_MIN_BYTES ((size_t)256 << 10)
 #define MAPS_MAX_BYTES ((size_t)64 << 20)
 #define NO_MAPS_STACK_BYTES ((size_t)8 << 20) /* without /proc/self/maps: stack scanned */
-#define RESIDENCY_PAGES 4096u               /* pages per mincore call */
 #define SNAPSHOT_TRIES 4                     /* the heap may grow between counting and copying */
 #define RADIX_BITS 11                        /* digit of the radix sorts: 2048 counters */
 
@@ -480,34 +479,19 @@ static void drain(struct work *wk, long leader)
 
 /* ---------------- roots ---------------- */
 
+static int scan_run(char *lo, char *hi, void *wk)
+{
+	scan_range(wk, (uintptr_t)lo, (uintptr_t)hi, 1, 1, -1);
+	return 1;
+}
+
 /* Scans the root [lo, hi), its resident pages only when skip_absent. */
 static void scan_resident(struct work *wk, uintptr_t lo, uintptr_t hi)
 {
-	static unsigned char resident[RESIDENCY_PAGES];
-	const uintptr_t PAGE = HG_OS_PAGE_BYTES;
-	if (!wk->skip_absent) {
+	if (wk->skip_absent)
+		hg_os_resident_runs((char *)lo, hi - lo, scan_run, wk);
+	else
 		scan_range(wk, lo, hi, 1, 1, -1);
-		return;
-	}
-	while (lo < hi) {
-		uintptr_t page = lo & ~(PAGE - 1);
-		size_t pages = (hi - page + PAGE - 1) / PAGE;
-		pages = pages < RESIDENCY_PAGES ? pages : RESIDENCY_PAGES;
-		uintptr_t chunk_end = page + pages * PAGE < hi ? page + pages * PAGE : hi;
-		if (syscall(SYS_mincore, page, pages * PAGE, resident) != 0) {
-			scan_range(wk, lo, chunk_end, 1, 1, -1); /* a hole: read it all, as it goes */
-			lo = chunk_end;
-			continue;
-		}
-		for (size_t i = 0, j; i < pages; i = j) {
-			for (j = i + 1; j < pages && (resident[j] & 1) == (resident[i] & 1); j++)
-				;
-			uintptr_t a = page + i * PAGE, b = page + j * PAGE;
-			if (resident[i] & 1)
-				scan_range(wk, a > lo ? a : lo, b < chunk_end ? b : chunk_end, 1, 1, -1);
-		}
-		lo = chunk_end;
-	}
 }
 
 /* Scans [lo, hi) as a root, less the skip ranges and heapguard's heap. */

@@ -37,6 +37,11 @@ int hg_os_has_swap(void);
 /* How many of the npages pages at p (page aligned, npages <= 64) are resident; an unmapped
  * one counts as not. */
 unsigned hg_os_resident(const void *p, unsigned npages);
+/* Calls fn on each run of [p, p+bytes) whose pages are resident, in address order (a part of
+ * it that mincore cannot tell about, an unmapped hole, counts as resident); stops when fn
+ * returns 0, and returns 0 then, else 1. */
+typedef int (*hg_os_run_fn)(char *lo, char *hi, void *arg);
+int hg_os_resident_runs(char *p, size_t bytes, hg_os_run_fn fn, void *arg);
 /* Grows the program break by `bytes` aligned to `align`; NULL when it cannot. */
 void *hg_os_brk(size_t bytes, size_t align);
 /* Bytes the allocator holds from the kernel now (mapped or taken from the break). */

@@ -160,6 +160,35 @@ unsigned hg_os_resident(const void *p, unsigned npages)
 	return in;
 }
 
+int hg_os_resident_runs(char *p, size_t bytes, hg_os_run_fn fn, void *arg)
+{
+	enum { CHUNK_PAGES = 512 };
+	unsigned char vec[CHUNK_PAGES];
+	char *end = p + bytes;
+	int saved = errno, go = 1;
+	while (go && p < end) {
+		char *page = (char *)((uintptr_t)p & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1));
+		size_t pages = ((size_t)(end - page) + HG_OS_PAGE_BYTES - 1) / HG_OS_PAGE_BYTES;
+		pages = pages < CHUNK_PAGES ? pages : CHUNK_PAGES;
+		char *chunk_end = page + pages * HG_OS_PAGE_BYTES < end ? page + pages * HG_OS_PAGE_BYTES : end;
+		if (mincore(page, pages * HG_OS_PAGE_BYTES, vec) != 0) {
+			go = fn(p, chunk_end, arg);
+			p = chunk_end;
+			continue;
+		}
+		for (size_t i = 0, j; go && i < pages; i = j) {
+			for (j = i + 1; j < pages && (vec[j] & 1) == (vec[i] & 1); j++)
+				;
+			char *lo = page + i * HG_OS_PAGE_BYTES, *hi = page + j * HG_OS_PAGE_BYTES;
+			if (vec[i] & 1)
+				go = fn(lo > p ? lo : p, hi < chunk_end ? hi : chunk_end, arg);
+		}
+		p = chunk_end;
+	}
+	errno = saved;
+	return go;
+}
+
 void *hg_os_brk(size_t bytes, size_t align)
 {
 	char *cur = sbrk(0);
