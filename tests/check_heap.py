@@ -167,6 +167,29 @@ check("a 512 MiB buffer the program writes 8 MiB of: its first 2 MiB hold the pa
       ([] if out.startswith("pattern=1 zero=1") else ["stdout %r" % out]) +
       ([] if kib < 64 << 10 else ["peak %d KiB" % kib]) + summary_is(r, 0, 0))
 
+# Past its first 2 MiB, a freed block's pages that are not resident were never written: its
+# free poisons the resident ones only (a 64 MiB buffer written in 1 MiB stays about 3 MiB; it
+# was poisoned whole), a read of an untouched page since is no write, and a write is found at
+# its byte whether its page was untouched (no poison there: zero, and the write) or written.
+for case, at, size, what in (("sparse-untouched-after-free", (56 << 20) + 100, 1, "a page it never touched"),
+                             ("sparse-written-after-free", (32 << 20) + 5, 1, "a page it wrote, of a zero")):
+    rc, out, err, r = run([cases, case], "leak_check=no:quarantine=128M")
+    kib = int(out.split()[-1]) if out.split() else 0
+    check("a 64 MiB buffer written in 1 MiB and freed: a write after free into %s is found at its byte, "
+          "and the free poisoned the resident pages only" % what,
+          expect_error(r, "heap-use-after-free", "write", size, None, "inside", at, 64 << 20, None,
+                       "sparse_after_free",
+                       "release_it", "left the quarantine") +
+          ([] if kib < 16 << 10 else ["%d KiB resident after the free" % kib]))
+
+# realloc copies a sparse block's resident pages only: the rest reads zero in both.
+rc, out, err, r = run([cases, "sparse-realloc"], "leak_check=no")
+kib = int(out.split()[-1]) if out.split() else 0
+check("a 64 MiB buffer written in 1 MiB, grown to 128 MiB: contents kept, the rest zero, "
+      "and the copy touched what was resident only",
+      ([] if out.startswith("kept=1 zero=1") else ["stdout %r" % out]) +
+      ([] if kib < 24 << 10 else ["%d KiB resident after the realloc" % kib]) + summary_is(r, 0, 0))
+
 # --quarantine=SIZE bounds what freed blocks keep: their heap room, their records and the
 # queue's entries all count (records alone were 64 bytes per block: a 64M quarantine of
 # 40-byte blocks held 119 MB).

@@ -98,6 +98,85 @@ static size_t run_not(const unsigned char *p, size_t n, unsigned char byte)
  * a few percent of it, and filling it whole took 1.7 GB of RSS and seconds. */
 #define FILL_MAX ((size_t)2 << 20)
 
+/* Past FILL_MAX, a block's pages that are not resident were never written since its malloc,
+ * and read as zero: without swap, where such a page may instead hold data swapped out. Its
+ * free poisons, its check reads and realloc copies the resident ones only, so that a buffer
+ * used sparsely stays so (a checked GNU sort of a 1 MB file freed a 64 MiB buffer it had used
+ * 3 MiB of: poisoning it whole took the run to 67 MB, plain 3 MB). */
+static int no_swap = -1; /* hg_os_has_swap, asked once */
+
+static int sparse_tail(const struct hgc_block *b)
+{
+	if (b->guarded || b->size <= FILL_MAX)
+		return 0;
+	if (no_swap < 0)
+		no_swap = !hg_os_has_swap();
+	return no_swap;
+}
+
+static int poison_run(char *lo, char *hi, void *arg)
+{
+	(void)arg;
+	hgc_memset(lo, HGC_FREED, (size_t)(hi - lo));
+	return 1;
+}
+
+/* Fills b with the free poison (its tail's resident pages only, when sparse_tail). */
+static void poison_block(const struct hgc_block *b)
+{
+	size_t head = sparse_tail(b) ? FILL_MAX : b->size;
+	hgc_memset(b->user, HGC_FREED, head);
+	if (head < b->size)
+		hg_os_resident_runs(b->user + head, b->size - head, poison_run, NULL);
+}
+
+/* The first byte written since the free in a run of resident pages of a sparse tail; *arg is
+ * a `const char *[2]`, set to that byte and the end of the run of written bytes there, and
+ * left alone when there is none. */
+static int written_after_free(char *lo, char *hi, void *arg)
+{
+	const char **found = arg;
+	for (char *p = lo; p < hi;) {
+		char *next = (char *)(((uintptr_t)p | (HG_OS_PAGE_BYTES - 1)) + 1);
+		next = next < hi ? next : hi;
+		size_t n = (size_t)(next - p), k = first_not((const unsigned char *)p, n, HGC_FREED);
+		unsigned char was = HGC_FREED; /* what the page held at the free */
+		if (k == 0 && run_not((const unsigned char *)p, n, HGC_FREED) == n) {
+			was = 0; /* no poison: not resident then, and zero unless written since */
+			while (k < n && !p[k])
+				k++;
+		}
+		if (k < n) {
+			const char *end = p + k;
+			while (end < hi && (unsigned char)*end != was)
+				end++;
+			found[0] = p + k;
+			found[1] = end;
+			return 0;
+		}
+		p = next;
+	}
+	return 1;
+}
+
+/* The first byte of quarantined block b written since its free, and in *run the length of
+ * the run of written bytes there; NULL when there is none. A page of a sparse tail that was
+ * resident at the free and then zeroed whole passes for one that was not. */
+static const char *freed_damage(const struct hgc_block *b, size_t *run)
+{
+	size_t head = sparse_tail(b) ? FILL_MAX : b->size;
+	size_t at = first_not((const unsigned char *)b->user, head, HGC_FREED);
+	if (at < head) {
+		*run = run_not((const unsigned char *)b->user + at, b->size - at, HGC_FREED);
+		return b->user + at;
+	}
+	const char *found[2] = { NULL, NULL };
+	if (head < b->size)
+		hg_os_resident_runs(b->user + head, b->size - head, written_after_free, found);
+	*run = (size_t)(found[1] - found[0]);
+	return found[0];
+}
+
 /* The start of b's left redzone as filled and checked: the LEFT_FILL_MAX bytes before the
  * block at most, unless it is guarded (its slot's gap is a page at most). An aligned block's
  * core starts an alignment before it, and filling all of that (2 MiB for a 2 MiB alignment)
@@ -294,12 +373,11 @@ static void q_check(const struct hgc_block *b, const char *where)
 {
 	if (b->guarded || b->reported)
 		return; /* any access faulted and was reported, or an interceptor reported a write */
-	size_t at = first_not((const unsigned char *)b->user, b->size, HGC_FREED);
-	if (at < b->size) {
-		const char *bad = b->user + at;
+	size_t run;
+	const char *bad = freed_damage(b, &run);
+	if (bad) {
 		struct hgc_error e = {
-			.kind = "heap-use-after-free", .access = "write", .addr = (uintptr_t)bad,
-			.size = run_not((const unsigned char *)bad, b->size - at, HGC_FREED),
+			.kind = "heap-use-after-free", .access = "write", .addr = (uintptr_t)bad, .size = run,
 			.stack = b->free_stack, .thread = b->free_thread, .place = b->alloc_stack,
 			.has_block = 1, .block = *b, .detail = where };
 		hgc_report(&e);
@@ -637,7 +715,7 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, size_t sized, const c
 	if (c.copy.guarded) {
 		hgc_guard_retire(&c.copy);
 	} else {
-		hgc_memset(c.copy.user, HGC_FREED, c.copy.size);
+		poison_block(&c.copy);
 		if (c.copy.reported) /* the overflow reported before: its redzone fill comes back */
 			fill_block_from(&c.copy, 1, 0, 0);
 	}
@@ -656,6 +734,16 @@ void hgc_free(void *p, enum hgc_alloc_kind kind, size_t sized, const char *func,
 	errno = saved;
 }
 
+struct copy_to {
+	ptrdiff_t delta; /* destination - source */
+};
+
+static int copy_run(char *lo, char *hi, void *arg)
+{
+	hgc_memcpy(lo + ((struct copy_to *)arg)->delta, lo, (size_t)(hi - lo));
+	return 1;
+}
+
 /* Always moves the block, as valgrind does, so that a stale pointer to the old one lands in
  * the quarantine and is caught. */
 static void *realloc_checked(void *p, size_t n, const uintptr_t *slot)
@@ -672,7 +760,13 @@ static void *realloc_checked(void *p, size_t n, const uintptr_t *slot)
 	void *q = alloc_block(n, 0, 0, keep, HGC_BY_MALLOC, "realloc", slot);
 	if (!q)
 		return NULL;
-	hgc_memcpy(q, p, keep);
+	struct hgc_block nb;
+	size_t head = keep > FILL_MAX && sparse_tail(&b) && hgc_lookup(q, &nb) && sparse_tail(&nb) ? FILL_MAX : keep;
+	hgc_memcpy(q, p, head);
+	if (head < keep) { /* both tails read as zero where not resident */
+		struct copy_to to = { (char *)q - (char *)p };
+		hg_os_resident_runs(b.user + head, keep - head, copy_run, &to);
+	}
 	free_checked(p, HGC_BY_MALLOC, 0, "realloc", slot);
 	return q;
 }
@@ -708,8 +802,7 @@ static int scan_at_exit(const struct hgc_block *b, void *arg)
 	size_t run;
 	if (b->guarded || b->reported) /* faulted at once, or an interceptor reported its write */
 		return 1;
-	int bad = b->state == HGC_QUARANTINED &&
-		  first_not((const unsigned char *)b->user, b->size, HGC_FREED) < b->size;
+	int bad = b->state == HGC_QUARANTINED && freed_damage(b, &run);
 	if (bad || redzone_damage(b, &run))
 		s->bad[s->n++] = *b;
 	return s->n < EXIT_BATCH;

@@ -43,16 +43,40 @@ __attribute__((noinline)) static char *make_table(void) { return malloc(40); }
 __attribute__((noinline)) static void read_freed(char *p) { char b[4]; memcpy(b, p, 4); sink = b; }
 __attribute__((noinline)) static void copy_into(char *p) { strcpy(p, "late write"); }
 
-/* Prints the process's peak resident kilobytes on stdout. */
-static void print_peak_kb(void)
+/* Prints the process's peak (VmHWM) or current (VmRSS) resident kilobytes on stdout. */
+static void print_kb(const char *field)
 {
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
 	while (f && fgets(line, sizeof line, f))
-		if (!strncmp(line, "VmHWM:", 6))
-			printf("%ld\n", strtol(line + 6, NULL, 10));
+		if (!strncmp(line, field, strlen(field)))
+			printf("%ld\n", strtol(line + strlen(field), NULL, 10));
 	if (f)
 		fclose(f);
+}
+
+static void print_peak_kb(void)
+{
+	print_kb("VmHWM:");
+}
+
+/* A 64 MiB buffer of which the program writes 1 MiB at 32 MiB, freed; then a write at `at`:
+ * into a page it never touched, or into one it wrote (of a zero byte, which a page that was
+ * not resident at the free holds too). stdout gets the resident kilobytes after the free; the
+ * churn pushes the block out of a 128 MiB quarantine. */
+__attribute__((noinline)) static void write_sparse_after_free(char *p, size_t at, char v) { p[at] = v; }
+static void sparse_after_free(size_t at, char v)
+{
+	char *p = malloc((size_t)64 << 20);
+	memset(p + ((size_t)32 << 20), 'w', (size_t)1 << 20);
+	release_it(p);
+	volatile char never = p[(size_t)48 << 20]; /* a read of a page never touched: no write */
+	(void)never;
+	print_kb("VmRSS:");
+	write_sparse_after_free(p, at, v);
+	for (int i = 0; i < 160; i++)
+		free(malloc((size_t)1 << 20));
+	fprintf(stderr, "churned\n");
 }
 
 /* A profiling-timer handler that blocks a signal with sigprocmask and reads the mask back:
@@ -402,6 +426,23 @@ int main(int argc, char **argv)
 		free(b);
 		printf("pattern=%d zero=%d\n", pattern, zero);
 		print_peak_kb();
+	} else if (!strcmp(c, "sparse-untouched-after-free")) {
+		sparse_after_free(((size_t)56 << 20) + 100, 1);
+	} else if (!strcmp(c, "sparse-written-after-free")) {
+		sparse_after_free(((size_t)32 << 20) + 5, 0);
+	} else if (!strcmp(c, "sparse-realloc")) {
+		/* Grown from 64 to 128 MiB: the copy keeps the written MiB and the pattern of the
+		 * first 2 MiB, the rest reads zero; stdout gets the resident kilobytes after it. */
+		unsigned char *p = malloc((size_t)64 << 20);
+		memset(p + ((size_t)32 << 20), 'w', (size_t)1 << 20);
+		unsigned char *q = realloc(p, (size_t)128 << 20);
+		int kept = q[(size_t)32 << 20] == 'w' && q[((size_t)33 << 20) - 1] == 'w' &&
+			   q[0] == UNINIT_BYTE(0) && q[(2 << 20) - 1] == UNINIT_BYTE((2 << 20) - 1);
+		int zero = q[2 << 20] == 0 && q[(size_t)33 << 20] == 0 && q[((size_t)64 << 20) - 1] == 0 &&
+			   q[((size_t)128 << 20) - 1] == 0;
+		printf("kept=%d zero=%d\n", kept, zero);
+		print_kb("VmRSS:");
+		free(q);
 	} else if (!strcmp(c, "too-big")) {
 		errno = 0;
 		void *p = malloc((size_t)1 << 48);
