@@ -70,6 +70,14 @@ kib, r = peak_kib("aligned-sparse", "leak_check=no")
 check("2 MiB-aligned pages cost their pages, not their gaps",
       ([] if 0 < kib < 64 << 10 else ["peak %d KiB" % kib]) + summary_is(r, 0, 0))
 
+# A small aligned block sits at the first aligned place past a redzone in a plain block: a
+# 100-byte block aligned to 4 KiB took an 8 KiB one, a page aligned into it.
+rc, out, err, r = run([cases, "aligned-small"])
+kib = [int(x) for x in out.split()]
+check("4000 page-aligned blocks of 100 bytes add under 6 KiB each",
+      ([] if len(kib) == 2 and kib[1] - kib[0] < 4000 * 6 else ["peak KiB before and after %r" % kib]) +
+      summary_is(r, 0, 0))
+
 rc, out, err, r = run([cases, "use-after-free"])
 check("write after free found at exit",
       expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",

@@ -283,19 +283,24 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		untouched = 0;
 		size_t left = align > HGC_REDZONE_BYTES ? align : HGC_REDZONE_BYTES;
 		size_t total = left + n + HGC_REDZONE_BYTES;
+		/* A small aligned block goes at the first aligned place past a redzone in a plain
+		 * block of `total` bytes: the gap before it is the alignment at most. Aligned
+		 * itself, the core took a class of a multiple of the alignment and the block sat an
+		 * alignment into it: 128 KiB for 100 bytes aligned to 64 KiB, 8 KiB to 4 KiB. */
+		size_t core_align = total <= HG_SMALL_MAX_BYTES ? 0 : align;
 		int zeroed = zero || n > FILL_MAX; /* past FILL_MAX it must read as zero */
-		char *core = core_alloc(total, align, zeroed, &fresh_zero);
+		char *core = core_alloc(total, core_align, zeroed, &fresh_zero);
 		if (unlikely(!core) && q_give_back())
-			core = core_alloc(total, align, zeroed, &fresh_zero);
+			core = core_alloc(total, core_align, zeroed, &fresh_zero);
 		if (!core) {
 			errno = ENOMEM;
 			return NULL;
 		}
-		size_t usable = align <= HGC_REDZONE_BYTES && total <= HG_SMALL_MAX_BYTES && !fresh_zero
-					? hg_classes[hg_size_class(total)].size : hg_usable_size(core);
+		size_t usable = !core_align && !fresh_zero ? hg_classes[hg_size_class(total)].size
+							     : hg_usable_size(core);
 		rec.core = core;
-		rec.user = core + left;
-		rec.core_bytes = hgc_core_bytes(left, n, usable);
+		rec.user = core_align ? core + left : (char *)hg_align_up((uintptr_t)core + HGC_REDZONE_BYTES, left);
+		rec.core_bytes = hgc_core_bytes((size_t)(rec.user - core), n, usable);
 		if (!hg_opt.guard) { /* the capture hides the record's cache miss */
 			at = hgc_table_find(core);
 			rec.alloc_stack = hgc_stack_capture(slot);
