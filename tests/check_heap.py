@@ -33,10 +33,23 @@ def summary_is(r, errors, contexts):
     return [] if s == {"errors": errors, "contexts": contexts} else ["error summary %r" % s]
 
 
+def last_number(out):
+    """The number a case printed last on stdout (resident KiB), 0 when none."""
+    return int(out.split()[-1]) if out.split() else 0
+
+
 def peak_kib(case, options):
     """The peak resident KiB that `case` prints, and its report."""
     rc, out, err, r = run([cases, case], options)
-    return (int(out.split()[-1]) if out.split() else 0), r
+    return last_number(out), r
+
+
+def check_clean_and_small(name, case, stdout_start, max_kib):
+    """`case` runs clean, starts its stdout with stdout_start and ends it with under max_kib."""
+    rc, out, err, r = run([cases, case], "leak_check=no")
+    kib = last_number(out)
+    check(name, ([] if out.startswith(stdout_start) else ["stdout %r" % out]) +
+          ([] if kib < max_kib else ["%d KiB resident" % kib]) + summary_is(r, 0, 0))
 
 
 def quarantine_growth(case):
@@ -168,12 +181,9 @@ check("write after free into a 40 MiB block found when it leaves the quarantine"
 # than the whole quarantine goes back at its free, unpoisoned: a 512 MiB buffer written in 8
 # MiB of it costs about 10 MiB, not 512 (filled whole at malloc and poisoned whole at free,
 # it did).
-rc, out, err, r = run([cases, "big-sparse"], "leak_check=no")
-kib = int(out.split()[-1]) if out.split() else 0
-check("a 512 MiB buffer the program writes 8 MiB of: its first 2 MiB hold the pattern, the rest reads "
-      "zero, and it costs no more than it touched",
-      ([] if out.startswith("pattern=1 zero=1") else ["stdout %r" % out]) +
-      ([] if kib < 64 << 10 else ["peak %d KiB" % kib]) + summary_is(r, 0, 0))
+check_clean_and_small("a 512 MiB buffer the program writes 8 MiB of: its first 2 MiB hold the pattern, "
+                      "the rest reads zero, and it costs no more than it touched",
+                      "big-sparse", "pattern=1 zero=1", 64 << 10)
 
 # Past its first 2 MiB, a freed block's pages that are not resident were never written: its
 # free poisons the resident ones only (a 64 MiB buffer written in 1 MiB stays about 3 MiB; it
@@ -182,7 +192,7 @@ check("a 512 MiB buffer the program writes 8 MiB of: its first 2 MiB hold the pa
 for case, at, size, what in (("sparse-untouched-after-free", (56 << 20) + 100, 1, "a page it never touched"),
                              ("sparse-written-after-free", (32 << 20) + 5, 1, "a page it wrote, of a zero")):
     rc, out, err, r = run([cases, case], "leak_check=no:quarantine=128M")
-    kib = int(out.split()[-1]) if out.split() else 0
+    kib = last_number(out)
     check("a 64 MiB buffer written in 1 MiB and freed: a write after free into %s is found at its byte, "
           "and the free poisoned the resident pages only" % what,
           expect_error(r, "heap-use-after-free", "write", size, None, "inside", at, 64 << 20, None,
@@ -191,12 +201,8 @@ for case, at, size, what in (("sparse-untouched-after-free", (56 << 20) + 100, 1
           ([] if kib < 16 << 10 else ["%d KiB resident after the free" % kib]))
 
 # realloc copies a sparse block's resident pages only: the rest reads zero in both.
-rc, out, err, r = run([cases, "sparse-realloc"], "leak_check=no")
-kib = int(out.split()[-1]) if out.split() else 0
-check("a 64 MiB buffer written in 1 MiB, grown to 128 MiB: contents kept, the rest zero, "
-      "and the copy touched what was resident only",
-      ([] if out.startswith("kept=1 zero=1") else ["stdout %r" % out]) +
-      ([] if kib < 24 << 10 else ["%d KiB resident after the realloc" % kib]) + summary_is(r, 0, 0))
+check_clean_and_small("a 64 MiB buffer written in 1 MiB, grown to 128 MiB: contents kept, the rest zero, "
+                      "and the copy touched what was resident only", "sparse-realloc", "kept=1 zero=1", 24 << 10)
 
 # --quarantine=SIZE bounds what freed blocks keep: their heap room, their records and the
 # queue's entries all count (records alone were 64 bytes per block: a 64M quarantine of
