@@ -835,6 +835,31 @@ def children_after_fork_and_exec_have_their_pids():
     return why
 
 
+@test
+def a_process_that_outlives_the_program_reports_on_its_own():
+    """A daemon's child goes on after the program and the command end: the command names it as
+    still running, and its overflow, found later, is reported on its own stderr (it went into
+    the command's removed record file, unread, before)."""
+    rc, out, err, doc = hg_json([HELPER, "daemon"])
+    m = re.search(r"daemon (\d+)", out)
+    if not m:
+        return ["program output %r" % out]
+    pid = int(m.group(1))
+    running = [p.get("pid") for p in doc.get("still_running", [])]
+    why = [] if rc == 0 else ["status %d" % rc]
+    if running != [pid]:
+        why.append("JSON still_running %r, the daemon is %d" % (running, pid))
+    if not re.search(r"STILL RUNNING: \S*helper \(pid %d\) outlived the program" % pid, err):
+        why.append("no STILL RUNNING line for pid %d" % pid)
+    own = [l for l in err.splitlines() if l.startswith("==%d== " % pid)]
+    if not any("ERROR: heap-buffer-overflow: write of size 9" in l and "by memset()" in l for l in own) or \
+       not any("ERROR SUMMARY: 1 errors from 1 contexts" in l for l in own):
+        why.append("the daemon's own report: %r" % own)
+    if doc.get("errors"):
+        why.append("the command reported errors it could not have seen: %r" % doc["errors"])
+    return why
+
+
 def library_knows(key):
     _, _, err = run(["env", "LD_PRELOAD=" + os.path.join(BUILD, "libheapguard-check.so"),
                      "HEAPGUARD_OPTIONS=help=1", "true"])

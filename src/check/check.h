@@ -233,6 +233,10 @@ void hgc_print_stack(uint32_t id);
 void hgc_records_init(void);
 /* 1 when the command collects records: then no text report is printed. */
 int hgc_records_on(void);
+/* Turns the records off once the command has ended (it removes their file): a process that
+ * outlives it, a daemon or a job left in the background, then reports on its own stderr as
+ * the library preloaded alone does. Asked before each new report and at exit. */
+void hgc_records_check_reader(void);
 void hgc_record_error(const struct hgc_error *e, uint32_t thread);
 void hgc_record_count(const char *kind, uint32_t stack, uint32_t place, size_t count);
 void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack);

@@ -879,6 +879,7 @@ static int check_at_exit_once(int status)
 {
 	if (!hgc_ready || atomic_exchange(&exit_checked, 1))
 		return status;
+	hgc_records_check_reader();
 	check_blocks_at_exit();
 	size_t lost = hgc_leak_check(1);
 	size_t errors, contexts;

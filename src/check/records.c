@@ -28,17 +28,31 @@ static uint64_t *stacks_written; /* bitmap by stack id, mapped at init */
 static hg_lock_t records_lock = HG_LOCK_INIT;
 
 /* Opens the records file again by its absolute path (no chdir() changes it), on a high
- * close-on-exec descriptor. */
+ * close-on-exec descriptor; fd is -1 when that fails (the command removed the file and its
+ * directory as it ended). */
 static void reopen(void)
 {
+	unsigned long links;
 	int low = hg_os_open_append(path);
-	if (low < 0)
-		return;
-	fd = hg_os_private_fd(low);
+	fd = low < 0 ? -1 : hg_os_private_fd(low);
 	if (fd != low)
 		hg_os_close(low);
-	if (!hg_os_file_id(fd, &fd_dev, &fd_ino))
+	if (fd >= 0 && !hg_os_file_id(fd, &fd_dev, &fd_ino, &links))
 		fd = -1;
+}
+
+/* 1 while the command reads the file: fd is ours (opened again when the program closed or
+ * reused it) and the file still has its name, which the command removes as it ends. */
+static int reader_there_locked(void)
+{
+	dev_t dev;
+	ino_t ino;
+	unsigned long links = 0;
+	if (fd < 0 || !hg_os_file_id(fd, &dev, &ino, &links) || dev != fd_dev || ino != fd_ino) {
+		reopen();
+		links = 1;
+	}
+	return fd >= 0 && links > 0;
 }
 
 static int records_on;
@@ -47,6 +61,15 @@ static void begin_process_locked(void);
 int hgc_records_on(void)
 {
 	return records_on;
+}
+
+void hgc_records_check_reader(void)
+{
+	if (!records_on)
+		return;
+	hg_lock(&records_lock);
+	records_on = reader_there_locked();
+	hg_unlock(&records_lock);
 }
 
 void hgc_records_init(void)
@@ -148,11 +171,7 @@ static void emit(struct hg_buf *l)
 	if (l->len == sizeof l->text)
 		l->len--; /* a cut line still ends */
 	l->text[l->len++] = '\n';
-	dev_t dev;
-	ino_t ino;
-	if (!hg_os_file_id(fd, &dev, &ino) || dev != fd_dev || ino != fd_ino)
-		reopen();
-	if (fd >= 0)
+	if (reader_there_locked())
 		hg_os_write(fd, l->text, l->len);
 }
 
@@ -333,7 +352,14 @@ void hgc_record_spawn(int child, const char *program)
 	hg_unlock(&records_lock);
 }
 
+/* The child's P record at once, not with its first report: the command then knows of a
+ * child that outlives the program (a daemon forks and its parent exits). */
 void hgc_records_fork_child(void)
 {
 	hg_lock_reset(&records_lock);
+	if (!records_on)
+		return;
+	hg_lock(&records_lock);
+	begin_process_locked();
+	hg_unlock(&records_lock);
 }

@@ -205,6 +205,8 @@ void hgc_report(struct hgc_error *e)
 		sched_yield();
 	}
 	int is_new = count_context(e);
+	if (is_new)
+		hgc_records_check_reader();
 	if (is_new && hgc_records_on()) {
 		hgc_record_error(e, thread);
 	} else if (is_new) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,12 +113,26 @@ static void find_unchecked(struct hg_report *rep, const char *program)
 	}
 }
 
+/* Checked processes that outlive the program (a daemon, a job left in the background): no
+ * summary yet, and still there. The file goes as the command ends, and they report on their
+ * own stderr from then on (the library asks before each report). */
+static void find_running(struct hg_report *rep)
+{
+	for (size_t i = 0; i < rep->processes.count; i++) {
+		struct hg_process *p = rep->processes.items[i];
+		if (p->pid != rep->main_pid && !p->has_heap && !p->exec_to &&
+		    hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p && (kill(p->pid, 0) == 0 || errno == EPERM))
+			hg_vec_push(&rep->running, p);
+	}
+}
+
 /* The end of a checked run: the closing lines, the JSON and SARIF files, then the exit
  * status: --error-exitcode's when something was reported, 125 under it when nothing could be
  * checked, else the program's own. */
 static void __attribute__((noreturn)) finish(struct session *s, char **argv, int status)
 {
 	find_unchecked(&s->report, argv[0]);
+	find_running(&s->report);
 	s->render.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	hg_render_end(&s->report, &s->render);
 	if (s->report.bad_records)
@@ -189,6 +204,7 @@ static int run_checked(char **argv)
 	s.report.main_pid = (int)pid;
 	int status = hg_run_wait(pid, POLL_MS, poll_records, &s);
 	remove_records_file();
+	poll_records(&s); /* what came before the file lost its name: after, each writes its own */
 	finish(&s, argv, status);
 }
 

@@ -147,6 +147,13 @@ int hg_write_json(const char *path, const struct hg_report *rep, char *const arg
 		hg_json_string(out, u->reason);
 		fputc('}', out);
 	}
+	fputs("],\n\"still_running\":[", out);
+	for (size_t i = 0; i < rep->running.count; i++) {
+		const struct hg_process *p = rep->running.items[i];
+		fprintf(out, "%s{\"pid\":%d,\"program\":", i ? "," : "", p->pid);
+		hg_json_string(out, p->exe ? p->exe : "");
+		fputc('}', out);
+	}
 	fputs("],\n\"errors\":[", out);
 	int first = 1;
 	for (size_t i = 0; i < rep->errors.count; i++) {

@@ -167,6 +167,12 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 	for (size_t i = 0; i < rep->not_checked.count; i++)
 		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid,
 			       ((const struct hg_unchecked *)rep->not_checked.items[i])->text);
+	/* Also with --quiet: their reports come later, elsewhere. */
+	for (size_t i = 0; i < rep->running.count; i++) {
+		const struct hg_process *p = rep->running.items[i];
+		hg_text_printf(&t, "==%d== STILL RUNNING: %s (pid %d) outlived the program: it reports on "
+			       "its own standard error when it ends\n", pid, p->exe ? p->exe : "?", p->pid);
+	}
 	if (!o->quiet) {
 		if (o->signal) {
 			const char *abbrev = sigabbrev_np(o->signal);

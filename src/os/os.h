@@ -62,8 +62,9 @@ int hg_os_write(int fd, const char *s, size_t n);
 /* Opens path for appending (created 0600 if missing, close-on-exec); -1 on failure. */
 int hg_os_open_append(const char *path);
 void hg_os_close(int fd);
-/* The device and inode fd is open on; 0 when fd is not open. */
-int hg_os_file_id(int fd, dev_t *dev, ino_t *ino);
+/* The device and inode fd is open on, and how many names the file has (0: removed); 0 when
+ * fd is not open. */
+int hg_os_file_id(int fd, dev_t *dev, ino_t *ino, unsigned long *links);
 /* A close-on-exec copy of fd numbered high (>= 200), or fd itself if that fails. */
 int hg_os_private_fd(int fd);
 uint64_t hg_os_now_ms(void);

@@ -294,7 +294,7 @@ void hg_os_close(int fd)
 	errno = saved;
 }
 
-int hg_os_file_id(int fd, dev_t *dev, ino_t *ino)
+int hg_os_file_id(int fd, dev_t *dev, ino_t *ino, unsigned long *links)
 {
 	int saved = errno;
 	struct stat st;
@@ -303,6 +303,7 @@ int hg_os_file_id(int fd, dev_t *dev, ino_t *ino)
 	if (ok) {
 		*dev = st.st_dev;
 		*ino = st.st_ino;
+		*links = (unsigned long)st.st_nlink;
 	}
 	return ok;
 }

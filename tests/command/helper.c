@@ -69,9 +69,42 @@ static int close_all(int use_closefrom, const char *dir)
 	return 0;
 }
 
+/* A daemon's way: the child starts its own session and outlives the program; once told (a
+ * pipe) that the program has gone, it overflows a block. The program waits for
+ * the child's first word, so that the child exists (and the library wrote its record) first. */
+static int daemon_child(void)
+{
+	int started[2], gone[2];
+	char c = 0;
+	if (pipe(started) || pipe(gone))
+		return 1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		setsid();
+		close(started[0]);
+		close(gone[1]);
+		printf("daemon %d\n", (int)getpid());
+		fflush(stdout);
+		if (write(started[1], &c, 1) != 1 || read(gone[0], &c, 1) != 0) /* EOF: the program ended */
+			_exit(1);
+		usleep(300000); /* and the command, which waits for the program, has ended too */
+		overflow(block(), 9); /* ERROR-DAEMON */
+		return 0;
+	}
+	close(started[1]);
+	close(gone[0]);
+	if (read(started[0], &c, 1) != 1)
+		return 1;
+	return 0; /* the gone pipe's last writer closes as the program exits */
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "daemon"))
+		return daemon_child();
 	if (!strcmp(mode, "children"))
 		return children(argv[2]);
 	if (!strcmp(mode, "spawn")) { /* posix_spawn argv[2..] and wait */
