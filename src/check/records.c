@@ -181,8 +181,9 @@ static void begin_process_locked(void)
 	pid_t pid = getpid();
 	if (pid == written_pid)
 		return;
-	if (written_pid) /* a fork child: the parent's sets are not ours (fresh ones are zero) */
-		memset(stacks_written, 0, STACK_BITS / 8);
+	if (written_pid) /* a fork child: the parent's sets are not ours. Handed back, the pages
+			  * read zero: clearing them copied 512 KiB in each child (0.3 ms a fork) */
+		hg_os_purge(stacks_written, STACK_BITS / 8);
 	written_pid = pid;
 	modules_written = 0;
 	char exe[1024];
