@@ -860,6 +860,27 @@ def a_process_that_outlives_the_program_reports_on_its_own():
     return why
 
 
+@test
+def a_job_left_running_is_named_not_called_unchecked():
+    """A child that executed a program and runs on after the program: whether or not the new
+    program has loaded the library when the command ends, it is named as still running (it
+    was called NOT CHECKED when its program had not loaded yet)."""
+    sleep = subprocess.run(["sh", "-c", "command -v sleep"], capture_output=True, text=True).stdout.strip()
+    rc, out, err, doc = hg_json([HELPER, "background-exec", sleep, "1"])
+    m = re.search(r"child (\d+)", out)
+    if not m:
+        return ["program output %r" % out]
+    pid = int(m.group(1))
+    why = [] if rc == 0 else ["status %d" % rc]
+    if "NOT CHECKED" in err:
+        why.append("NOT CHECKED in %r" % err)
+    if not re.search(r"STILL RUNNING: %s \(pid %d\)" % (re.escape(sleep), pid), err):
+        why.append("no STILL RUNNING line for %s (pid %d): %r" % (sleep, pid, err))
+    if [p.get("program") for p in doc.get("still_running", [])] != [sleep]:
+        why.append("JSON still_running %r" % doc.get("still_running"))
+    return why
+
+
 def library_knows(key):
     _, _, err = run(["env", "LD_PRELOAD=" + os.path.join(BUILD, "libheapguard-check.so"),
                      "HEAPGUARD_OPTIONS=help=1", "true"])

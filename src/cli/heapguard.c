@@ -89,6 +89,19 @@ static void add_unchecked(struct hg_report *rep, int pid, const char *program, c
 	hg_vec_push(&rep->not_checked, u);
 }
 
+/* A process of the program's that is still there: it outlived the program. */
+static int still_running(const struct hg_process *p)
+{
+	return kill(p->pid, 0) == 0 || errno == EPERM;
+}
+
+/* A process whose last record says it executed a program that may still be loading the
+ * library: it runs on, and that program is one LD_PRELOAD reaches. */
+static int exec_pending(const struct hg_process *p)
+{
+	return p->exec_to && still_running(p) && !hg_preload_blocker(p->exec_to);
+}
+
 /* The library writes a P record as it loads, an A record before an exec and a B record
  * after posix_spawn: a program that wrote no P record, or whose last image executed one that
  * did not write its own, or a spawned child that wrote none, was not checked, and a report
@@ -103,7 +116,8 @@ static void find_unchecked(struct hg_report *rep, const char *program)
 		add_unchecked(rep, 0, main_image->exec_to, main_image->exe);
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		const struct hg_process *p = rep->processes.items[i];
-		if (p->pid != rep->main_pid && p->exec_to && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p)
+		if (p->pid != rep->main_pid && p->exec_to && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p &&
+		    !exec_pending(p)) /* that one is named as still running */
 			add_unchecked(rep, p->pid, p->exec_to, p->exe); /* no P record from what it ran */
 	}
 	for (size_t i = 0; i < rep->spawned.count; i++) {
@@ -114,14 +128,15 @@ static void find_unchecked(struct hg_report *rep, const char *program)
 }
 
 /* Checked processes that outlive the program (a daemon, a job left in the background): no
- * summary yet, and still there. The file goes as the command ends, and they report on their
- * own stderr from then on (the library asks before each report). */
+ * summary yet, and still there, or executing a program that has not loaded the library yet.
+ * The file goes as the command ends, and they report on their own stderr from then on (the
+ * library asks before each report). */
 static void find_running(struct hg_report *rep)
 {
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		struct hg_process *p = rep->processes.items[i];
-		if (p->pid != rep->main_pid && !p->has_heap && !p->exec_to &&
-		    hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p && (kill(p->pid, 0) == 0 || errno == EPERM))
+		if (p->pid != rep->main_pid && !p->has_heap && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p &&
+		    (p->exec_to ? exec_pending(p) : still_running(p)))
 			hg_vec_push(&rep->running, p);
 	}
 }
@@ -171,6 +186,9 @@ static int run_checked(char **argv)
 	if (hg_find_library("libheapguard-check.so", library) < 0 || hg_set_preload(library) < 0)
 		return HG_EXIT_LAUNCHER;
 	if (!hg_settings.trace_children && hg_add_library_option("trace_children=0") < 0)
+		return HG_EXIT_LAUNCHER;
+	/* A process that outlives the command reports on its own (find_running), as asked. */
+	if (hg_settings.quiet && hg_add_library_option("quiet=1") < 0)
 		return HG_EXIT_LAUNCHER;
 	static struct session s;
 	s.render = (struct hg_render_options){ .out = stderr, .quiet = hg_settings.quiet,

@@ -151,7 +151,7 @@ int hg_write_json(const char *path, const struct hg_report *rep, char *const arg
 	for (size_t i = 0; i < rep->running.count; i++) {
 		const struct hg_process *p = rep->running.items[i];
 		fprintf(out, "%s{\"pid\":%d,\"program\":", i ? "," : "", p->pid);
-		hg_json_string(out, p->exe ? p->exe : "");
+		hg_json_string(out, p->exec_to ? p->exec_to : p->exe ? p->exe : "");
 		fputc('}', out);
 	}
 	fputs("],\n\"errors\":[", out);

@@ -171,7 +171,8 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 	for (size_t i = 0; i < rep->running.count; i++) {
 		const struct hg_process *p = rep->running.items[i];
 		hg_text_printf(&t, "==%d== STILL RUNNING: %s (pid %d) outlived the program: it reports on "
-			       "its own standard error when it ends\n", pid, p->exe ? p->exe : "?", p->pid);
+			       "its own standard error when it ends\n", pid,
+			       p->exec_to ? p->exec_to : p->exe ? p->exe : "?", p->pid);
 	}
 	if (!o->quiet) {
 		if (o->signal) {

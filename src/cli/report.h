@@ -129,7 +129,8 @@ struct hg_report {
 	struct hg_vec not_checked; /* struct hg_unchecked *: every process so, main_pid's first */
 	struct hg_vec spawned;     /* struct hg_unchecked *: B records (pid, program, executed_by) */
 	struct hg_vec running;     /* struct hg_process *: checked, still running at the end (a
-				      daemon, a background job): it reports on its own stderr */
+				      daemon, a background job), or executing a program that has
+				      not loaded the library yet: it reports on its own stderr */
 	size_t bad_records;      /* lines that did not parse */
 };
 

@@ -100,11 +100,32 @@ static int daemon_child(void)
 	return 0; /* the gone pipe's last writer closes as the program exits */
 }
 
+/* A job left in the background: the child executes argv[0..] and the program ends once the
+ * exec is done (the pipe's write end closes on exec), before or after the new program loads. */
+static int background_exec(char **argv)
+{
+	int done[2];
+	char c;
+	if (pipe2(done, O_CLOEXEC))
+		return 1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		printf("child %d\n", (int)getpid());
+		fflush(stdout);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(done[1]);
+	return pid < 0 || read(done[0], &c, 1) != 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
 	if (!strcmp(mode, "daemon"))
 		return daemon_child();
+	if (!strcmp(mode, "background-exec"))
+		return background_exec(argv + 2);
 	if (!strcmp(mode, "children"))
 		return children(argv[2]);
 	if (!strcmp(mode, "spawn")) { /* posix_spawn argv[2..] and wait */
