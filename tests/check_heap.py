@@ -152,6 +152,12 @@ check("write after free 9000 bytes into a block of 10000: offset and length",
       expect_error(r, "heap-use-after-free", "write", 2, None, "inside", 9000, 10000, "release_it", "main",
                    "release_it", "at exit"))
 
+# A block's right redzone ends where its room does: a medium block's record took its room
+# from a size class (there is none) and filled 4 KiB past its 84 bytes of slack.
+rc, out, err, r = run([cases, "medium-neighbours"], "leak_check=no:quarantine=0")
+check("a medium block made again in a freed one's place leaves the block above it alone",
+      ([] if out.startswith("kept=1") else ["stdout %r" % out]) + summary_is(r, 0, 0))
+
 rc, out, err, r = run([cases, "overflow-into-slack"])
 check("store 100 bytes past a block of 1000 found at free",
       expect_error(r, "heap-buffer-overflow", "write", 1, None, "after", 100, 1000, "release_it", "main",

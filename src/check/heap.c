@@ -296,8 +296,8 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 			errno = ENOMEM;
 			return NULL;
 		}
-		size_t usable = !core_align && !fresh_zero ? hg_classes[hg_size_class(total)].size
-							     : hg_usable_size(core);
+		size_t usable = total <= HG_SMALL_MAX_BYTES && !fresh_zero ? hg_classes[hg_size_class(total)].size
+									   : hg_usable_size(core);
 		rec.core = core;
 		rec.user = core_align ? core + left : (char *)hg_align_up((uintptr_t)core + HGC_REDZONE_BYTES, left);
 		rec.core_bytes = hgc_core_bytes((size_t)(rec.user - core), n, usable);
