@@ -131,8 +131,8 @@ static void poison_block(const struct hgc_block *b)
 }
 
 /* The first byte written since the free in a run of resident pages of a sparse tail; *arg is
- * a `const char *[2]`, set to that byte and the end of the run of written bytes there, and
- * left alone when there is none. */
+ * a `const char *[2]`, set to that byte and the end of the run of written bytes there (in its
+ * page: the next one may hold zeros, not the poison), and left alone when there is none. */
 static int written_after_free(char *lo, char *hi, void *arg)
 {
 	const char **found = arg;
@@ -148,7 +148,7 @@ static int written_after_free(char *lo, char *hi, void *arg)
 		}
 		if (k < n) {
 			const char *end = p + k;
-			while (end < hi && (unsigned char)*end != was)
+			while (end < next && (unsigned char)*end != was)
 				end++;
 			found[0] = p + k;
 			found[1] = end;
