@@ -69,9 +69,10 @@ static int close_all(int use_closefrom, const char *dir)
 	return 0;
 }
 
-/* A daemon's way: the child starts its own session and outlives the program; once told (a
- * pipe) that the program has gone, it overflows a block. The program waits for
- * the child's first word, so that the child exists (and the library wrote its record) first. */
+/* A daemon's way: the child starts its own session and outlives the program; once the
+ * program (a pipe) and the command (its record file) have gone, it overflows a block. The
+ * program waits for the child's first word, so that the child exists (and the library wrote
+ * its record) first. */
 static int daemon_child(void)
 {
 	int started[2], gone[2];
@@ -89,7 +90,10 @@ static int daemon_child(void)
 		fflush(stdout);
 		if (write(started[1], &c, 1) != 1 || read(gone[0], &c, 1) != 0) /* EOF: the program ended */
 			_exit(1);
-		usleep(300000); /* and the command, which waits for the program, has ended too */
+		/* and the command too, once its record file is gone (10 s at most) */
+		const char *records = getenv("HEAPGUARD_RECORDS");
+		for (int i = 0; records && access(records, F_OK) == 0 && i < 1000; i++)
+			usleep(10000);
 		overflow(block(), 9); /* ERROR-DAEMON */
 		return 0;
 	}
