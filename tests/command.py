@@ -866,7 +866,7 @@ def a_job_left_running_is_named_not_called_unchecked():
     program has loaded the library when the command ends, it is named as still running (it
     was called NOT CHECKED when its program had not loaded yet)."""
     sleep = subprocess.run(["sh", "-c", "command -v sleep"], capture_output=True, text=True).stdout.strip()
-    rc, out, err, doc = hg_json([HELPER, "background-exec", sleep, "1"])
+    rc, out, err, doc = hg_json([HELPER, "background-exec", sleep, "2"])
     m = re.search(r"child (\d+)", out)
     if not m:
         return ["program output %r" % out]
