@@ -90,16 +90,16 @@ static void add_unchecked(struct hg_report *rep, int pid, const char *program, c
 }
 
 /* A process of the program's that is still there: it outlived the program. */
-static int still_running(const struct hg_process *p)
+static int still_running(int pid)
 {
-	return kill(p->pid, 0) == 0 || errno == EPERM;
+	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-/* A process whose last record says it executed a program that may still be loading the
- * library: it runs on, and that program is one LD_PRELOAD reaches. */
-static int exec_pending(const struct hg_process *p)
+/* Process pid executed (or was spawned to run) program, which may still be loading the
+ * library: it runs on, and program is one LD_PRELOAD reaches. */
+static int load_pending(int pid, const char *program)
 {
-	return p->exec_to && still_running(p) && !hg_preload_blocker(p->exec_to);
+	return still_running(pid) && !hg_preload_blocker(program);
 }
 
 /* The library writes a P record as it loads, an A record before an exec and a B record
@@ -117,12 +117,13 @@ static void find_unchecked(struct hg_report *rep, const char *program)
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		const struct hg_process *p = rep->processes.items[i];
 		if (p->pid != rep->main_pid && p->exec_to && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p &&
-		    !exec_pending(p)) /* that one is named as still running */
+		    !load_pending(p->pid, p->exec_to)) /* that one is named as still running */
 			add_unchecked(rep, p->pid, p->exec_to, p->exe); /* no P record from what it ran */
 	}
 	for (size_t i = 0; i < rep->spawned.count; i++) {
 		const struct hg_unchecked *s = rep->spawned.items[i];
-		if (!hg_map_get(&rep->live, (uint64_t)s->pid + 1)) /* posix_spawn's child wrote nothing */
+		if (!hg_map_get(&rep->live, (uint64_t)s->pid + 1) && /* posix_spawn's child wrote nothing */
+		    !load_pending(s->pid, s->program))
 			add_unchecked(rep, s->pid, s->program, s->executed_by);
 	}
 }
@@ -136,8 +137,17 @@ static void find_running(struct hg_report *rep)
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		struct hg_process *p = rep->processes.items[i];
 		if (p->pid != rep->main_pid && !p->has_heap && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p &&
-		    (p->exec_to ? exec_pending(p) : still_running(p)))
+		    (p->exec_to ? load_pending(p->pid, p->exec_to) : still_running(p->pid)))
 			hg_vec_push(&rep->running, p);
+	}
+	for (size_t i = 0; i < rep->spawned.count; i++) { /* posix_spawn's, not loaded yet */
+		const struct hg_unchecked *s = rep->spawned.items[i];
+		if (!hg_map_get(&rep->live, (uint64_t)s->pid + 1) && load_pending(s->pid, s->program)) {
+			struct hg_process *p = hg_xcalloc(1, sizeof *p);
+			p->pid = s->pid;
+			p->exec_to = s->program;
+			hg_vec_push(&rep->running, p);
+		}
 	}
 }
 
