@@ -881,6 +881,19 @@ def a_job_left_running_is_named_not_called_unchecked():
     return why
 
 
+@test
+def a_file_size_limit_does_not_kill_the_program():
+    """A program under `ulimit -f 0` ran on when its records could not be written (SIGXFSZ
+    ended it, status 153): it reports on its own stderr, and the command says so."""
+    rc, out, err, doc = hg_json(["/bin/sh", "-c", "ulimit -f 0; exec \"$0\" overflow-store", HELPER])
+    why = [] if rc == 0 else ["status %d: %r" % (rc, err)]
+    if not re.search(r"ERROR: heap-buffer-overflow: write of size 1 at", err):
+        why.append("no report of the overflow on the program's stderr: %r" % err)
+    if "NO SUMMARY: " not in err:
+        why.append("no NO SUMMARY line: %r" % err)
+    return why
+
+
 def library_knows(key):
     _, _, err = run(["env", "LD_PRELOAD=" + os.path.join(BUILD, "libheapguard-check.so"),
                      "HEAPGUARD_OPTIONS=help=1", "true"])

@@ -171,8 +171,10 @@ static void emit(struct hg_buf *l)
 	if (l->len == sizeof l->text)
 		l->len--; /* a cut line still ends */
 	l->text[l->len++] = '\n';
-	if (reader_there_locked())
-		hg_os_write(fd, l->text, l->len);
+	/* A record that cannot be written (a file size limit the program set, a full disk):
+	 * this process reports on its own from then on. */
+	if (reader_there_locked() && !hg_os_write(fd, l->text, l->len))
+		records_on = 0;
 }
 
 /* Records are per process: after fork the child starts its own sets (and its P record). */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/sysinfo.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -243,9 +244,25 @@ void hg_os_decommit(void *p, size_t bytes)
 	errno = saved;
 }
 
+/* 1 when n bytes written to fd would pass the file size limit (RLIMIT_FSIZE: a program's
+ * `ulimit -f`), where the kernel raises SIGXFSZ, which ends the process by default. */
+static int past_size_limit(int fd, size_t n)
+{
+	struct rlimit rl;
+	struct stat st;
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || fstat(fd, &st) != 0 ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	int flags = fcntl(fd, F_GETFL);
+	off_t at = flags >= 0 && (flags & O_APPEND) ? st.st_size : lseek(fd, 0, SEEK_CUR);
+	return at < 0 || (uint64_t)at + n > (uint64_t)rl.rlim_cur;
+}
+
 int hg_os_write(int fd, const char *s, size_t n)
 {
 	int saved = errno;
+	if (past_size_limit(fd, n))
+		return 0;
 	while (n > 0) {
 		ssize_t w = write(fd, s, n);
 		if (w < 0 && errno == EINTR)
