@@ -894,6 +894,17 @@ def a_file_size_limit_does_not_kill_the_program():
     return why
 
 
+@test
+def a_descriptor_limit_leaves_the_program_its_numbers():
+    """Under `ulimit -n 4` the program's first open() gets 3, as it does plain (the library
+    held 3 for its records, and the open failed); the overflow is still reported."""
+    rc, out, err, doc = hg_json(["/bin/sh", "-c", "ulimit -n 4; exec \"$0\" open-fd", HELPER])
+    why = [] if rc == 0 and out.startswith("fd=3") else ["status %d, stdout %r" % (rc, out)]
+    if not re.search(r"ERROR: heap-buffer-overflow: write of size 9 at", err):
+        why.append("no report of the overflow: %r" % err)
+    return why
+
+
 def library_knows(key):
     _, _, err = run(["env", "LD_PRELOAD=" + os.path.join(BUILD, "libheapguard-check.so"),
                      "HEAPGUARD_OPTIONS=help=1", "true"])

@@ -26,6 +26,10 @@ static pid_t written_pid;   /* the process the "already written" sets below belo
 static uint64_t modules_written;
 static uint64_t *stacks_written; /* bitmap by stack id, mapped at init */
 static hg_lock_t records_lock = HG_LOCK_INIT;
+/* No high descriptor to be had (RLIMIT_NOFILE under 200): the file is opened for each write
+ * and closed after, so that the program does not find a number it counts on taken (under
+ * `ulimit -n 4` its open() of a file failed). */
+static int transient;
 
 /* Opens the records file again by its absolute path (no chdir() changes it), on a high
  * close-on-exec descriptor; fd is -1 when that fails (the command removed the file and its
@@ -37,8 +41,21 @@ static void reopen(void)
 	fd = low < 0 ? -1 : hg_os_private_fd(low);
 	if (fd != low)
 		hg_os_close(low);
-	if (fd >= 0 && !hg_os_file_id(fd, &fd_dev, &fd_ino, &links))
+	else if (fd >= 0)
+		transient = 1;
+	if (fd >= 0 && !hg_os_file_id(fd, &fd_dev, &fd_ino, &links)) {
+		hg_os_close(fd);
 		fd = -1;
+	}
+}
+
+/* Closes the file again when it is opened for each write. */
+static void done_locked(void)
+{
+	if (transient && fd >= 0) {
+		hg_os_close(fd);
+		fd = -1;
+	}
 }
 
 /* 1 while the command reads the file: fd is ours (opened again when the program closed or
@@ -69,6 +86,7 @@ void hgc_records_check_reader(void)
 		return;
 	hg_lock(&records_lock);
 	records_on = reader_there_locked();
+	done_locked();
 	hg_unlock(&records_lock);
 }
 
@@ -175,6 +193,7 @@ static void emit(struct hg_buf *l)
 	 * this process reports on its own from then on. */
 	if (reader_there_locked() && !hg_os_write(fd, l->text, l->len))
 		records_on = 0;
+	done_locked();
 }
 
 /* Records are per process: after fork the child starts its own sets (and its P record). */

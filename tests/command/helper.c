@@ -123,9 +123,21 @@ static int background_exec(char **argv)
 	return pid < 0 || read(done[0], &c, 1) != 0;
 }
 
+/* The lowest free descriptor is the program's; then an overflow, found at the free. A
+ * function of its own: main's frame keeps the other cases' pointers where they were. */
+static int open_fd(void)
+{
+	printf("fd=%d\n", open("/dev/null", O_RDONLY));
+	fflush(stdout);
+	overflow(block(), 9);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "open-fd"))
+		return open_fd();
 	if (!strcmp(mode, "daemon"))
 		return daemon_child();
 	if (!strcmp(mode, "background-exec"))
