@@ -152,6 +152,18 @@ check("write after free 9000 bytes into a block of 10000: offset and length",
       expect_error(r, "heap-use-after-free", "write", 2, None, "inside", 9000, 10000, "release_it", "main",
                    "release_it", "at exit"))
 
+# A report written to a stderr whose reader has gone fails quietly: SIGPIPE ended the
+# program, which wrote nothing there itself.
+env = dict(os.environ, LD_PRELOAD=checklib.LIB, HEAPGUARD_OPTIONS="leak_check=no")
+env.pop("HEAPGUARD_RECORDS", None)
+p = subprocess.Popen([cases, "report-into-closed-pipe"], env=env, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+p.stderr.close()
+out = p.stdout.read()
+rc = p.wait()
+check("a report into a pipe whose reader has gone does not end the program",
+      [] if rc == 0 and out == b"finished\n" else ["status %d, stdout %r" % (rc, out)])
+
 # A block's right redzone ends where its room does: a medium block's record took its room
 # from a size class (there is none) and filled 4 KiB past its 84 bytes of slack.
 rc, out, err, r = run([cases, "medium-neighbours"], "leak_check=no:quarantine=0")

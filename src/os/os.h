@@ -59,7 +59,7 @@ void hg_os_decommit(void *p, size_t bytes);
 
 /* Writes all n bytes (retrying short writes); 0 when the descriptor fails, errno kept. A
  * write that would pass the file size limit (SIGXFSZ: the program's `ulimit -f`) is not
- * made: 0. */
+ * made: 0; one into a pipe whose reader has gone fails without SIGPIPE. */
 int hg_os_write(int fd, const char *s, size_t n);
 /* Opens path for appending (created 0600 if missing, close-on-exec); -1 on failure. */
 int hg_os_open_append(const char *path);

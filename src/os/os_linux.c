@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -246,23 +248,40 @@ void hg_os_decommit(void *p, size_t bytes)
 
 /* 1 when n bytes written to fd would pass the file size limit (RLIMIT_FSIZE: a program's
  * `ulimit -f`), where the kernel raises SIGXFSZ, which ends the process by default. */
-static int past_size_limit(int fd, size_t n)
+static int past_size_limit(int fd, const struct stat *st, size_t n)
 {
 	struct rlimit rl;
-	struct stat st;
-	if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || fstat(fd, &st) != 0 ||
-	    !S_ISREG(st.st_mode))
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return 0;
 	int flags = fcntl(fd, F_GETFL);
-	off_t at = flags >= 0 && (flags & O_APPEND) ? st.st_size : lseek(fd, 0, SEEK_CUR);
+	off_t at = flags >= 0 && (flags & O_APPEND) ? st->st_size : lseek(fd, 0, SEEK_CUR);
 	return at < 0 || (uint64_t)at + n > (uint64_t)rl.rlim_cur;
 }
 
+/* A write must not end the program by a signal it would not have had: past the file size
+ * limit the kernel raises SIGXFSZ (such a write is not made), and into a pipe or socket whose
+ * reader has gone SIGPIPE (blocked for the write, and the one it raised taken back; one that
+ * was pending already stays). Both end a process by default. */
 int hg_os_write(int fd, const char *s, size_t n)
 {
 	int saved = errno;
-	if (past_size_limit(fd, n))
-		return 0;
+	struct stat st;
+	int is_pipe = 0;
+	if (fstat(fd, &st) == 0) {
+		if (S_ISREG(st.st_mode) && past_size_limit(fd, &st, n)) {
+			errno = saved;
+			return 0;
+		}
+		is_pipe = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+	}
+	sigset_t pipe_only, old, pending;
+	int had_pipe = 1;
+	if (is_pipe) {
+		sigemptyset(&pipe_only);
+		sigaddset(&pipe_only, SIGPIPE);
+		pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+		had_pipe = sigpending(&pending) != 0 || sigismember(&pending, SIGPIPE);
+	}
 	while (n > 0) {
 		ssize_t w = write(fd, s, n);
 		if (w < 0 && errno == EINTR)
@@ -271,6 +290,12 @@ int hg_os_write(int fd, const char *s, size_t n)
 			break;
 		s += w;
 		n -= (size_t)w;
+	}
+	if (is_pipe) {
+		static const struct timespec now = { 0, 0 };
+		if (!had_pipe && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
+			sigtimedwait(&pipe_only, NULL, &now);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	errno = saved;
 	return n == 0;
