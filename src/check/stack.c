@@ -511,12 +511,23 @@ static struct cache_table *cache_for_write(void)
 
 /* The stack words that place a stack from its slot (see above). */
 struct placement {
-	uint32_t k;           /* words */
+	uint32_t k;           /* words; past CACHE_WORDS only counted (no entry holds them) */
 	int whole;            /* the frames walked are the whole stack (walk) */
 	int rbp_used;         /* the caller's rbp at the entry placed a frame */
-	uint16_t off[2 * MAX_DEPTH];
-	uintptr_t val[2 * MAX_DEPTH];
+	uint16_t off[CACHE_WORDS];
+	uintptr_t val[CACHE_WORDS];
 };
+
+/* Keeps a placing word, while an entry could hold them all: sized for all 64 frames' words,
+ * the record took 1.3 KB of the program's stack on every capture. */
+static inline void place(struct placement *p, const uintptr_t *word, const uintptr_t *slot, uintptr_t v)
+{
+	if (p->k < CACHE_WORDS) {
+		p->off[p->k] = (uint16_t)(word - slot);
+		p->val[p->k] = v;
+	}
+	p->k++;
+}
 
 /* Unwinds from slot by the frames' rules (cfi.c): pcs[0] is the word at slot, each next one
  * the word its frame's rule places; the word below the slot is the caller's rbp. Returns how
@@ -550,8 +561,7 @@ static uint32_t walk(const uintptr_t *slot, uintptr_t top, uintptr_t *pcs, uint3
 			if (from_entry)
 				p->rbp_used = 1;
 			else if (pending) {
-				p->off[p->k] = pending_off;
-				p->val[p->k++] = rbp;
+				place(p, slot + pending_off, slot, rbp);
 				pending = 0;
 			}
 		} else {
@@ -572,8 +582,7 @@ static uint32_t walk(const uintptr_t *slot, uintptr_t top, uintptr_t *pcs, uint3
 		if (!*at || at - slot > UINT16_MAX)
 			return i + 1;
 		pcs[i + 1] = *at;
-		p->off[p->k] = (uint16_t)(at - slot);
-		p->val[p->k++] = pcs[i + 1];
+		place(p, at, slot, pcs[i + 1]);
 	}
 	p->whole = 1;
 	return max;
@@ -635,7 +644,7 @@ uint32_t hgc_stack_capture(const uintptr_t *slot)
 	/* A miss: the frames' rules give the stack when every frame has one, as libunwind would;
 	 * a frame they cannot follow sends the capture to libunwind. */
 	uintptr_t pcs[MAX_DEPTH];
-	struct placement p; /* walk fills what it places (1.3 KB: not cleared in advance) */
+	struct placement p; /* walk fills what it places (not cleared in advance) */
 	p.whole = 0;
 	uint32_t n = top && !hgc_is_own_pc(ra) ? walk(slot, top, pcs, (uint32_t)depth, &p) : 0;
 	int store = use && !cache_cold && n <= CACHE_DEPTH;
