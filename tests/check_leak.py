@@ -288,6 +288,11 @@ check("HEAPGUARD_RECORDS: L records per group and an X summary, no text",
       (["text LEAK lines with records on"] if r["leaks"] or r["leak_summary"] else []))
 
 # ---- options ----
+rc, err, r = run([cases, "quick-exit"])
+check("quick_exit: the leak check runs as it ends (it ran no check, no summary, before)",
+      expect_group(r, "definitely-lost", 111, 1, "lose_definite") +
+      expect_summary(r, definitely=(111, 1), indirectly=(0, 0), possibly=(0, 0)))
+
 rc, err, r = run([cases, "definite"], "leak_check=summary")
 check("leak_check=summary: the summary line only",
       ["LEAK lines: %d" % len(r["leaks"])] * bool(r["leaks"]) + expect_summary(r, definitely=(111, 1)))

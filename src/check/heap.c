@@ -2,6 +2,7 @@
  * quarantine, and the summary at exit. The exported API calls it in the checking library. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -917,6 +918,22 @@ HG_EXPORT void _exit(int status)
 HG_EXPORT void _Exit(int status)
 {
 	_exit(status);
+}
+
+/* quick_exit runs no destructor either, and ends with glibc's own _exit: the checks run as
+ * the last of its handlers (the first one registered), after the program's. */
+static void check_at_quick_exit(void)
+{
+	if (getpid() == exit_pid && !in_heap && !hgc_intercept_busy()) {
+		int status = check_at_exit_once(0);
+		if (status)
+			hgc_exit_now(status);
+	}
+}
+
+__attribute__((constructor)) static void register_quick_exit(void)
+{
+	at_quick_exit(check_at_quick_exit);
 }
 
 uint64_t hgc_uninit_word;

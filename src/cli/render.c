@@ -172,9 +172,9 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 	const struct hg_process *m = hg_map_get(&rep->live, (uint64_t)pid + 1);
 	if (m && !m->has_heap && !o->signal)
 		hg_text_printf(&t, "==%d== NO SUMMARY: %s ended without writing its heap summary here: "
-			       "what it reported since is on its own standard error (its records could not "
-			       "be written: a file size or descriptor limit, a full disk)\n", pid,
-			       m->exe ? m->exe : "the program");
+			       "it could not write its records (a file size or descriptor limit, a full "
+			       "disk) and reported since on its own standard error, or it ended by a raw "
+			       "exit system call, past the checks\n", pid, m->exe ? m->exe : "the program");
 	/* Also with --quiet: their reports come later, elsewhere. */
 	for (size_t i = 0; i < rep->running.count; i++) {
 		const struct hg_process *p = rep->running.items[i];
