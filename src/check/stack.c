@@ -56,7 +56,24 @@ struct slots {
 };
 
 static struct slots *_Atomic table;    /* read without a lock */
-static struct entry **by_id;           /* id -> entry */
+/* id -> entry, in chunks mapped as ids come: mapped whole for the 4 M ids, the table took
+ * 32 MiB of address space in every checked process (python3 under ulimit -v 60000 could not
+ * start). Read without a lock; a chunk, once there, stays. */
+#define ID_CHUNK_BITS 16
+static struct entry **_Atomic id_chunks[MAX_IDS >> ID_CHUNK_BITS];
+
+/* Where id's entry pointer lives; NULL when its chunk was never mapped. */
+static inline struct entry *_Atomic *id_slot(uint32_t id)
+{
+	struct entry **c = atomic_load_explicit(&id_chunks[id >> ID_CHUNK_BITS], memory_order_acquire);
+	return c ? (struct entry *_Atomic *)&c[id & ((1u << ID_CHUNK_BITS) - 1)] : NULL;
+}
+
+static inline struct entry *by_id(uint32_t id)
+{
+	struct entry *_Atomic *slot = id < MAX_IDS ? id_slot(id) : NULL;
+	return slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+}
 static uint32_t next_id = 1;
 static char *chunk_cursor, *chunk_end;
 static hg_lock_t depot_lock = HG_LOCK_INIT;
@@ -263,10 +280,10 @@ static struct slots *grow_locked(struct slots *t)
 	g->bits = t->bits + 2;
 	size_t mask = ((size_t)1 << g->bits) - 1;
 	for (uint32_t id = 1; id < next_id; id++) {
-		size_t i = by_id[id]->hash & mask;
+		size_t i = by_id(id)->hash & mask;
 		while (atomic_load_explicit(&g->slot[i], memory_order_relaxed))
 			i = (i + 1) & mask;
-		atomic_store_explicit(&g->slot[i], slot_value(by_id[id]->hash, by_id[id]), memory_order_relaxed);
+		atomic_store_explicit(&g->slot[i], slot_value(by_id(id)->hash, by_id(id)), memory_order_relaxed);
 	}
 	g->used = next_id - 1;
 	atomic_store_explicit(&table, g, memory_order_release); /* t stays mapped for readers */
@@ -283,7 +300,7 @@ static __thread uint32_t depot_last;
 static uint32_t depot_predicted(const uint8_t *code, unsigned len, int n)
 {
 	for (uint32_t id = depot_last; id && id <= depot_last + 1 && id < MAX_IDS; id++) {
-		const struct entry *e = __atomic_load_n(&by_id[id], __ATOMIC_ACQUIRE);
+		const struct entry *e = by_id(id);
 		if (e && e->depth == (uint32_t)n && e->bytes == len && same_bytes(e->code, code, len))
 			return id;
 	}
@@ -307,8 +324,7 @@ static uint32_t depot_put(const uintptr_t *pcs, int n)
 	hg_lock(&depot_lock);
 	t = table;
 	if (!t) {
-		by_id = hg_os_map(MAX_IDS * sizeof *by_id, 0);
-		t = by_id ? slots_new(FIRST_SLOT_BITS) : NULL;
+		t = slots_new(FIRST_SLOT_BITS);
 		if (!t)
 			goto out;
 		t->bits = FIRST_SLOT_BITS;
@@ -317,6 +333,12 @@ static uint32_t depot_put(const uintptr_t *pcs, int n)
 	/* A table that could not grow stops taking stacks short of full: probes end at a hole. */
 	if ((id = probe(t, h, code, len, n, &at)) || next_id >= MAX_IDS || t->used + 2 > (1u << t->bits))
 		goto out;
+	if (!id_slot(next_id)) {
+		struct entry **c = hg_os_map(sizeof *c << ID_CHUNK_BITS, 0);
+		if (!c)
+			goto out;
+		atomic_store_explicit(&id_chunks[next_id >> ID_CHUNK_BITS], c, memory_order_release);
+	}
 	if (chunk_cursor + bytes > chunk_end) {
 		chunk_cursor = hg_os_map_huge(CHUNK_BYTES, next_id == 1);
 		chunk_end = chunk_cursor ? chunk_cursor + CHUNK_BYTES : NULL;
@@ -330,7 +352,7 @@ static uint32_t depot_put(const uintptr_t *pcs, int n)
 	e->bytes = (uint16_t)len;
 	hgc_memcpy(e->code, code, len);
 	e->id = id = next_id++;
-	__atomic_store_n(&by_id[id], e, __ATOMIC_RELEASE); /* e is complete: depot_predicted */
+	atomic_store_explicit(id_slot(id), e, memory_order_release); /* e is complete: depot_predicted */
 	atomic_store_explicit(&t->slot[at], slot_value(h, e), memory_order_release);
 	if (++t->used > (1u << t->bits) / 2)
 		grow_locked(t);
@@ -708,8 +730,6 @@ void hgc_stack_fork_child(void)
 
 int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max)
 {
-	if (!id || !by_id || id >= MAX_IDS)
-		return 0;
-	struct entry *e = by_id[id];
+	struct entry *e = id ? by_id(id) : NULL;
 	return e ? decode(e, pcs, max) : 0;
 }
