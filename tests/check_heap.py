@@ -244,6 +244,14 @@ check("under an address-space limit, a malloc that finds no memory empties the q
       ([] if rc == 0 and out.strip() == "done" else ["status %d, stdout %r" % (rc, out[-200:])]) +
       (["errors: %r" % r["errors"]] if r["errors"] else []))
 
+# The checking library's own tables take address space as they fill: the stack depot's table
+# of stacks by id, mapped whole (32 MiB), could not be had under a 40 MB limit, and every
+# report said "(no stack recorded)".
+rc, out, err, r = checklib.run(["/bin/sh", "-c", 'ulimit -v 40000; exec "$0" overflow', cases], "leak_check=no")
+check("under a 40 MB address-space limit a report still has its stacks",
+      expect_error(r, "heap-buffer-overflow", "write", 4, None, "after", 0, 40, "release_it",
+                   "make_array", None, "freed"))
+
 # Free runs too short for a span go back before the heap grows: 32 MiB of one-slice holes left
 # by 50 KB blocks, then 300 blocks of two slices each. 102 MiB when the holes stayed.
 kb, _ = peak_kib("holes", "leak_check=no:quarantine=0")
