@@ -905,6 +905,15 @@ def a_descriptor_limit_leaves_the_program_its_numbers():
     return why
 
 
+@test
+def a_stale_tmpdir_falls_back_to_tmp():
+    """TMPDIR naming a directory that is gone: the record stream goes to /tmp (the command
+    failed with status 125 before)."""
+    rc, out, err, doc = hg_json([HELPER, "overflow-store"], env={"TMPDIR": os.path.join(WORK, "gone")})
+    why = [] if rc == 0 else ["status %d: %r" % (rc, err)]
+    return why + ([] if re.search(r"ERROR: heap-buffer-overflow", err) else ["no report: %r" % err])
+
+
 def library_knows(key):
     _, _, err = run(["env", "LD_PRELOAD=" + os.path.join(BUILD, "libheapguard-check.so"),
                      "HEAPGUARD_OPTIONS=help=1", "true"])

@@ -36,15 +36,29 @@ static void poll_records(void *arg)
 static char records_dir[PATH_MAX], records_path[PATH_MAX + 16];
 
 /* A private directory (mode 0700) holds the stream, so that no other user can read it or
- * slip records into it; its path is absolute because the program may chdir(). */
+ * slip records into it; its path is absolute because the program may chdir(). In $TMPDIR, or
+ * the first of the usual places that takes it (a stale TMPDIR, a read-only /tmp). */
 static int make_records_file(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	char pattern[PATH_MAX];
-	snprintf(pattern, sizeof pattern, "%s/heapguard.XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
-	if (mkdtemp(pattern) == NULL || realpath(pattern, records_dir) == NULL) {
-		fprintf(stderr, "heapguard: cannot make a directory in %s: %s\n",
-			tmp && tmp[0] == '/' ? tmp : "/tmp", strerror(errno));
+	const char *places[] = { tmp && tmp[0] == '/' ? tmp : NULL, "/tmp", "/var/tmp", "/dev/shm" };
+	int made = 0, err = 0;
+	for (size_t i = 0; i < sizeof places / sizeof places[0] && !made; i++) {
+		char pattern[PATH_MAX];
+		if (!places[i])
+			continue;
+		snprintf(pattern, sizeof pattern, "%s/heapguard.XXXXXX", places[i]);
+		made = mkdtemp(pattern) != NULL;
+		err = made ? 0 : errno;
+		if (made && realpath(pattern, records_dir) == NULL) {
+			err = errno;
+			rmdir(pattern);
+			made = 0;
+		}
+	}
+	if (!made) {
+		fprintf(stderr, "heapguard: cannot make a directory for the record stream in $TMPDIR, /tmp, "
+			"/var/tmp or /dev/shm: %s\n", strerror(err));
 		return -1;
 	}
 	snprintf(records_path, sizeof records_path, "%s/records", records_dir);
