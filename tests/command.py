@@ -878,6 +878,11 @@ def a_job_left_running_is_named_not_called_unchecked():
         why.append("no STILL RUNNING line for %s (pid %d): %r" % (sleep, pid, err))
     if [p.get("program") for p in doc.get("still_running", [])] != [sleep]:
         why.append("JSON still_running %r" % doc.get("still_running"))
+    # --trace-children=no: the exec leaves no record and the program runs unchecked, so no
+    # claim that it reports on its own (it was named, as its parent's image, before).
+    rc, out, err, doc = hg_json([HELPER, "background-exec", sleep, "2"], "--trace-children=no")
+    if "STILL RUNNING" in err or doc.get("still_running"):
+        why.append("--trace-children=no: %r, %r" % (err, doc.get("still_running")))
     return why
 
 

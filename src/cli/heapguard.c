@@ -148,6 +148,8 @@ static void find_unchecked(struct hg_report *rep, const char *program)
  * library asks before each report). */
 static void find_running(struct hg_report *rep)
 {
+	if (!hg_settings.trace_children)
+		return; /* an exec leaves no record then: a child still there may run unchecked */
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		struct hg_process *p = rep->processes.items[i];
 		if (p->pid != rep->main_pid && !p->has_heap && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p &&
