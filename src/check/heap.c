@@ -906,14 +906,20 @@ __attribute__((destructor)) static void check_at_exit(void)
 		hgc_exit_now(status);
 }
 
-/* A program that ends by _exit (or _Exit) runs no destructor: the checks run here. Not in the
- * child of a vfork or of a clone without fork's handlers (another pid than the heap's): it
- * shares its parent's memory, which the checks must not change; nor from a signal handler
- * that interrupted this thread inside the heap or a check (their locks may be held). exit()
- * ends with glibc's own _exit, which does not come here. */
+/* A program that ends by _exit (or _Exit) or quick_exit runs no destructor: the checks run
+ * there, when they may. Not in the child of a vfork or of a clone without fork's handlers
+ * (another pid than the heap's): it shares its parent's memory, which the checks must not
+ * change; nor from a signal handler that interrupted this thread inside the heap or a check
+ * (their locks may be held). */
+static int checks_may_run(void)
+{
+	return getpid() == exit_pid && !in_heap && !hgc_intercept_busy();
+}
+
+/* exit() ends with glibc's own _exit, which does not come here. */
 HG_EXPORT void _exit(int status)
 {
-	if (getpid() == exit_pid && !in_heap && !hgc_intercept_busy())
+	if (checks_may_run())
 		status = check_at_exit_once(status);
 	hgc_exit_now(status);
 }
@@ -923,15 +929,12 @@ HG_EXPORT void _Exit(int status)
 	_exit(status);
 }
 
-/* quick_exit runs no destructor either, and ends with glibc's own _exit: the checks run as
- * the last of its handlers (the first one registered), after the program's. */
+/* quick_exit ends with glibc's own _exit: the checks run as the last of its handlers (the
+ * first one registered), after the program's. */
 static void check_at_quick_exit(void)
 {
-	if (getpid() == exit_pid && !in_heap && !hgc_intercept_busy()) {
-		int status = check_at_exit_once(0);
-		if (status)
-			hgc_exit_now(status);
-	}
+	if (checks_may_run())
+		check_at_exit();
 }
 
 __attribute__((constructor)) static void register_quick_exit(void)

@@ -16,6 +16,7 @@
 #include "base/options.h"
 #include "check/check.h"
 #include "check/guard.h"
+#include "check/sort.h"
 #include "heapguard.h"
 #include "os/os.h"
 
@@ -131,62 +132,7 @@ struct work {
 	size_t map_bytes;
 };
 
-/* ---------------- sorting, without malloc ---------------- */
-
-typedef int (*less_fn)(const void *a, const void *b);
-
-static void swap_words(uint64_t *a, uint64_t *b, size_t words)
-{
-	for (size_t i = 0; i < words; i++) {
-		uint64_t t = a[i];
-		a[i] = b[i];
-		b[i] = t;
-	}
-}
-
-/* Quicksort (median of three, insertion sort below 16): recursion only into the smaller part,
- * so the depth stays under log2(n). Elements are a whole number of words. */
-static void sort(void *base, size_t n, size_t size, less_fn less)
-{
-	char *a = base;
-	size_t w = size / 8;
-#define AT(i) (a + (i) * size)
-#define SWAP(i, j) swap_words((uint64_t *)(void *)AT(i), (uint64_t *)(void *)AT(j), w)
-	while (n > 16) {
-		size_t mid = n / 2;
-		if (less(AT(mid), AT(0)))
-			SWAP(mid, 0);
-		if (less(AT(n - 1), AT(0)))
-			SWAP(n - 1, 0);
-		if (less(AT(n - 1), AT(mid)))
-			SWAP(n - 1, mid);
-		SWAP(mid, n - 2); /* the pivot waits at n - 2; a[0] <= pivot <= a[n-1] */
-		size_t i = 0, j = n - 2;
-		for (;;) {
-			while (less(AT(++i), AT(n - 2)))
-				;
-			while (less(AT(n - 2), AT(--j)))
-				;
-			if (i >= j)
-				break;
-			SWAP(i, j);
-		}
-		SWAP(i, n - 2);
-		if (i < n - i - 1) {
-			sort(a, i, size, less);
-			a = AT(i + 1);
-			n = n - i - 1;
-		} else {
-			sort(AT(i + 1), n - i - 1, size, less);
-			n = i;
-		}
-	}
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && less(AT(j), AT(j - 1)); j--)
-			SWAP(j, j - 1);
-#undef AT
-#undef SWAP
-}
+/* ---------------- radix sorting, without malloc (comparison sorting: sort.c) ---------------- */
 
 typedef uint64_t (*key_fn)(const void *elem);
 
@@ -822,7 +768,7 @@ static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
 	wk->skip[k++] = (struct range){ (uintptr_t)wk->skip, (uintptr_t)wk->skip + wk->skip_bytes };
 	if (maps)
 		wk->skip[k++] = (struct range){ maps, maps + maps_bytes };
-	sort(wk->skip, k, sizeof *wk->skip, range_less);
+	hgc_sort(wk->skip, k, sizeof *wk->skip, range_less);
 	size_t m = 0;
 	for (size_t i = 0; i < k; i++) {
 		if (wk->skip[i].lo >= wk->skip[i].hi)
@@ -880,8 +826,8 @@ static void mark_all(struct work *wk, uintptr_t sp)
 {
 	struct phdr_ctx pc = { wk, (uintptr_t)&mark_all };
 	dl_iterate_phdr(phdr_cb, &pc);
-	sort(wk->images, wk->nimages, sizeof *wk->images, range_less);
-	sort(wk->code, wk->ncode, sizeof *wk->code, range_less);
+	hgc_sort(wk->images, wk->nimages, sizeof *wk->images, range_less);
+	hgc_sort(wk->code, wk->ncode, sizeof *wk->code, range_less);
 	size_t maps_len = 0, maps_bytes = 0;
 	char *maps = read_maps(&maps_len, &maps_bytes);
 	build_skips(wk, (uintptr_t)maps, maps_bytes);
@@ -964,7 +910,7 @@ static size_t group(struct work *wk, struct totals *t)
 		g[ng - 1].bytes += size;
 		g[ng - 1].blocks++;
 	}
-	sort(g, ng, sizeof *g, group_by_bytes);
+	hgc_sort(g, ng, sizeof *g, group_by_bytes);
 	return ng;
 }
 

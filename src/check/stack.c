@@ -280,10 +280,11 @@ static struct slots *grow_locked(struct slots *t)
 	g->bits = t->bits + 2;
 	size_t mask = ((size_t)1 << g->bits) - 1;
 	for (uint32_t id = 1; id < next_id; id++) {
-		size_t i = by_id(id)->hash & mask;
+		const struct entry *e = by_id(id);
+		size_t i = e->hash & mask;
 		while (atomic_load_explicit(&g->slot[i], memory_order_relaxed))
 			i = (i + 1) & mask;
-		atomic_store_explicit(&g->slot[i], slot_value(by_id(id)->hash, by_id(id)), memory_order_relaxed);
+		atomic_store_explicit(&g->slot[i], slot_value(e->hash, e), memory_order_relaxed);
 	}
 	g->used = next_id - 1;
 	atomic_store_explicit(&table, g, memory_order_release); /* t stays mapped for readers */
@@ -299,7 +300,7 @@ static __thread uint32_t depot_last;
 
 static uint32_t depot_predicted(const uint8_t *code, unsigned len, int n)
 {
-	for (uint32_t id = depot_last; id && id <= depot_last + 1 && id < MAX_IDS; id++) {
+	for (uint32_t id = depot_last; id && id <= depot_last + 1; id++) { /* by_id: NULL past MAX_IDS */
 		const struct entry *e = by_id(id);
 		if (e && e->depth == (uint32_t)n && e->bytes == len && same_bytes(e->code, code, len))
 			return id;

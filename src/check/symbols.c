@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/lock.h"
+#include "check/sort.h"
 #include "check/symbols.h"
 #include "os/os.h"
 
@@ -20,6 +21,7 @@ struct fn {
 	uint32_t name;
 	uint8_t bind;
 };
+_Static_assert(sizeof(struct fn) % 8 == 0, "hgc_sort moves whole words");
 
 /* dladdr scans a module's every dynamic symbol for each address: 1,700 frames of a leak report
  * in libLLVM (tens of thousands of symbols) took it 0.4 s. Here each module's functions are
@@ -116,35 +118,9 @@ static struct module *module_at(uintptr_t addr)
 	return m;
 }
 
-static int fn_before(const struct fn *a, const struct fn *b)
+static int fn_before(const void *a, const void *b)
 {
-	return a->value < b->value;
-}
-
-/* Heapsort: no allocation, and this runs once per module. */
-static void sift(struct fn *f, size_t i, size_t n)
-{
-	for (size_t c; (c = 2 * i + 1) < n; i = c) {
-		if (c + 1 < n && fn_before(&f[c], &f[c + 1]))
-			c++;
-		if (!fn_before(&f[i], &f[c]))
-			return;
-		struct fn t = f[i];
-		f[i] = f[c];
-		f[c] = t;
-	}
-}
-
-static void sort_fns(struct fn *f, size_t n)
-{
-	for (size_t i = n / 2; i-- > 0;)
-		sift(f, i, n);
-	for (size_t end = n; end-- > 1;) {
-		struct fn t = f[0];
-		f[0] = f[end];
-		f[end] = t;
-		sift(f, 0, end);
-	}
+	return ((const struct fn *)a)->value < ((const struct fn *)b)->value;
 }
 
 /* A symbol that names code: a function, defined here. .dynsym's locals are not its to name
@@ -192,7 +168,7 @@ static void load_functions(struct module *m)
 			fns[n++] = (struct fn){ .value = syms[i].st_value,
 						.size = syms[i].st_size > UINT32_MAX ? UINT32_MAX : (uint32_t)syms[i].st_size,
 						.name = syms[i].st_name, .bind = (uint8_t)ELF64_ST_BIND(syms[i].st_info) };
-	sort_fns(fns, n);
+	hgc_sort(fns, n, sizeof *fns, fn_before);
 	m->fns = fns;
 	m->nfns = n;
 	m->strs = f + str->sh_offset;
