@@ -391,7 +391,7 @@ int hgc_lookup(const void *addr, struct hgc_block *out)
 
 void hgc_check_access(const void *p, size_t n, int is_write, const char *func)
 {
-	if (!n || !hgc_ready)
+	if (!n || !hgc_ready || hgc_in_heap) /* a signal handler's call: records may be half written */
 		return;
 	if (hg_opt.guard_uninit) /* a library call's use is not the program's read of the bytes */
 		hgc_guard_touch_range(p, n);

@@ -192,6 +192,8 @@ int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max);
 uint32_t hgc_thread_id(void);
 /* 1 when the stack's first frame lies in the main program's executable, not in a library. */
 int hgc_stack_from_program(uint32_t id);
+/* 1 while this thread is inside the unwinder: an allocation then is the unwinder's own. */
+int hgc_stack_capturing(void);
 /* 1 when pc lies in heapguard's own code (stack capture drops such frames). */
 int hgc_is_own_pc(uintptr_t pc);
 
@@ -254,6 +256,9 @@ void hgc_untrace_children(void);
 void hgc_report_counts(void);
 
 /* ---- the checked heap (heap.c): what api/ calls in the check build ---- */
+/* This thread is inside the checked heap (or a check that holds its locks): a signal handler
+ * that interrupted it must not wait for them (heap.c). */
+extern HG_HIDDEN __thread int hgc_in_heap;
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
 		const uintptr_t *slot);
 /* sized: the size a sized operator delete was given, which must be the block's (0: none). */

@@ -324,16 +324,155 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 	return rec.user;
 }
 
-/* This thread is inside the checked heap, maybe holding its locks: a signal handler's _exit
- * must then not run the checks at exit, which take them. */
-static __thread int in_heap;
+HG_HIDDEN __thread int hgc_in_heap;
+
+/* ---------------- calls from a signal handler that interrupted the heap ---------------- */
+
+/* malloc and free are not async-signal-safe, yet programs call them from signal handlers (a
+ * SIGINT handler that calls exit, whose destructors free; a timer's handler that allocates),
+ * and glibc's thread cache mostly lets them. The checked heap holds a lock or a record's
+ * sequence far more often: such a call, interrupting this thread inside the heap, waited for
+ * it forever (a malloc loop with a timer whose handler mallocs hung within a second; one
+ * whose SIGINT handler calls exit, in 2 runs of 8). So while this thread is inside the heap,
+ * a call touches none of its structures: an allocation gets a mapping of its own, unchecked
+ * and listed here, and a free of a checked block waits here until the interrupted call ends.
+ * The unwinder's own allocations during a capture hold no lock of ours: they pass. */
+#define NESTED_MAX 1024  /* such mappings at once; past that such an allocation fails */
+#define DEFERRED_MAX 256 /* frees waiting at once; past that the block stays allocated */
+
+struct nested {
+	_Atomic uintptr_t user; /* 0: free; 1: being filled or emptied */
+	size_t size, bytes;     /* the request, the mapping's length */
+};
+static struct nested nested[NESTED_MAX];
+static _Atomic unsigned nested_live;
+
+struct deferred {
+	_Atomic uintptr_t p; /* 0: free; 1: being filled or emptied */
+	size_t sized;
+	const char *func;
+	uint32_t thread;
+	uint8_t kind;
+};
+static struct deferred deferred[DEFERRED_MAX];
+static _Atomic unsigned deferred_live;
+
+static int nested_call(void)
+{
+	return unlikely(hgc_in_heap) && !hgc_stack_capturing();
+}
+
+static void *nested_alloc(size_t n, size_t align)
+{
+	size_t bytes = hg_align_up(n ? n : 1, HG_OS_PAGE_BYTES);
+	char *p = n <= MAX_REQUEST_BYTES && align <= HGC_ALIGN_MAX ? hg_os_map(bytes, align) : NULL;
+	for (unsigned i = 0; p && i < NESTED_MAX; i++) {
+		uintptr_t none = 0;
+		if (atomic_compare_exchange_strong(&nested[i].user, &none, 1)) {
+			nested[i].size = n;
+			nested[i].bytes = bytes;
+			atomic_fetch_add(&nested_live, 1);
+			atomic_store_explicit(&nested[i].user, (uintptr_t)p, memory_order_release);
+			return p;
+		}
+	}
+	if (p)
+		hg_os_unmap(p, bytes);
+	errno = ENOMEM;
+	return NULL;
+}
+
+/* The entry of p when p is such a mapping, emptied (1) for nested_release; NULL otherwise. */
+static struct nested *nested_claim(const void *p)
+{
+	for (unsigned i = 0; i < NESTED_MAX && atomic_load_explicit(&nested_live, memory_order_relaxed); i++) {
+		uintptr_t u = (uintptr_t)p;
+		if (atomic_load_explicit(&nested[i].user, memory_order_relaxed) == u &&
+		    atomic_compare_exchange_strong(&nested[i].user, &u, 1))
+			return &nested[i];
+	}
+	return NULL;
+}
+
+static void nested_release(struct nested *e, void *p)
+{
+	hg_os_unmap(p, e->bytes);
+	atomic_fetch_sub(&nested_live, 1);
+	atomic_store_explicit(&e->user, 0, memory_order_release);
+}
+
+/* Frees p when it is such a mapping; 0 otherwise. */
+static int nested_free(void *p)
+{
+	struct nested *e = nested_claim(p);
+	if (e)
+		nested_release(e, p);
+	return e != NULL;
+}
+
+/* The request of such a mapping p; 0 when p is none. */
+static size_t nested_size(const void *p)
+{
+	for (unsigned i = 0; i < NESTED_MAX && atomic_load_explicit(&nested_live, memory_order_relaxed); i++)
+		if (atomic_load_explicit(&nested[i].user, memory_order_acquire) == (uintptr_t)p)
+			return nested[i].size;
+	return 0;
+}
+
+static void defer_free(void *p, enum hgc_alloc_kind kind, size_t sized, const char *func)
+{
+	for (unsigned i = 0; i < DEFERRED_MAX; i++) {
+		uintptr_t none = 0;
+		if (atomic_compare_exchange_strong(&deferred[i].p, &none, 1)) {
+			deferred[i].sized = sized;
+			deferred[i].func = func;
+			deferred[i].kind = (uint8_t)kind;
+			deferred[i].thread = hgc_thread_id();
+			atomic_fetch_add(&deferred_live, 1);
+			atomic_store_explicit(&deferred[i].p, (uintptr_t)p, memory_order_release);
+			return;
+		}
+	}
+}
+
+static int free_checked(void *p, enum hgc_alloc_kind kind, size_t sized, const char *func,
+			const uintptr_t *slot);
+
+/* Frees what signal handlers freed while this thread (every thread: at exit) was inside the
+ * heap; the free's stack is not known. */
+static void free_deferred(int every_thread)
+{
+	uint32_t me = hgc_thread_id();
+	hgc_in_heap++;
+	for (unsigned i = 0; i < DEFERRED_MAX && atomic_load_explicit(&deferred_live, memory_order_relaxed); i++) {
+		uintptr_t p = atomic_load_explicit(&deferred[i].p, memory_order_acquire);
+		if (p <= 1 || (!every_thread && deferred[i].thread != me) ||
+		    !atomic_compare_exchange_strong(&deferred[i].p, &p, 1))
+			continue;
+		struct deferred d = { .sized = deferred[i].sized, .func = deferred[i].func, .kind = deferred[i].kind };
+		atomic_fetch_sub(&deferred_live, 1);
+		atomic_store_explicit(&deferred[i].p, 0, memory_order_release);
+		free_checked((void *)p, (enum hgc_alloc_kind)d.kind, d.sized, d.func, NULL);
+	}
+	hgc_in_heap--;
+}
+
+/* After a call into the heap: the frees that waited for it. */
+static inline void heap_left(void)
+{
+	if (unlikely(atomic_load_explicit(&deferred_live, memory_order_relaxed)) && !hgc_in_heap)
+		free_deferred(0);
+}
 
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
 		const uintptr_t *slot)
 {
-	in_heap++;
+	if (nested_call())
+		return nested_alloc(n, align); /* zero-filled */
+	hgc_in_heap++;
 	void *p = alloc_block(n, align, zero, 0, kind, func, slot);
-	in_heap--;
+	hgc_in_heap--;
+	heap_left();
 	return p;
 }
 
@@ -670,11 +809,11 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, size_t sized, const c
 {
 	struct free_ctx c = { .p = p, .kind = kind, .sized = sized, .thread = hgc_thread_id() };
 	struct hgc_slot at = hgc_table_find(p); /* the capture hides the record's cache miss */
-	c.stack = hgc_stack_capture(slot);
+	c.stack = slot ? hgc_stack_capture(slot) : 0; /* none: a free that waited (free_deferred) */
 	int v = hgc_table_update(at, judge_free, &c);
 	switch (v) {
 	case FREE_GONE:
-		if (!hg_is_ldso_pointer(p))
+		if (!hg_is_ldso_pointer(p) && !nested_free(p))
 			report_bad_free("invalid-free", func, p, c.stack, NULL, describe_foreign(p));
 		return 0;
 	case FREE_INTERIOR:
@@ -737,9 +876,15 @@ void hgc_free(void *p, enum hgc_alloc_kind kind, size_t sized, const char *func,
 	if (!p)
 		return;
 	int saved = errno;
-	in_heap++;
-	free_checked(p, kind, sized, func, slot);
-	in_heap--;
+	if (nested_call()) {
+		if (!nested_free(p))
+			defer_free(p, kind, sized, func);
+	} else {
+		hgc_in_heap++;
+		free_checked(p, kind, sized, func, slot);
+		hgc_in_heap--;
+		heap_left();
+	}
 	errno = saved;
 }
 
@@ -759,6 +904,17 @@ static void *realloc_checked(void *p, size_t n, const uintptr_t *slot)
 {
 	struct hgc_block b;
 	if (!hgc_lookup(p, &b) || b.user != (char *)p || b.state != HGC_LIVE) {
+		struct nested *e = nested_claim(p);
+		if (e) { /* a signal handler's block: checked from now on */
+			void *q = alloc_block(n, 0, 0, e->size < n ? e->size : n, HGC_BY_MALLOC, "realloc", slot);
+			if (q)
+				hgc_memcpy(q, p, e->size < n ? e->size : n);
+			if (q)
+				nested_release(e, p);
+			else
+				atomic_store_explicit(&e->user, (uintptr_t)p, memory_order_release);
+			return q;
+		}
 		free_checked(p, HGC_BY_MALLOC, 0, "realloc", slot); /* reports it */
 		errno = EINVAL;
 		return NULL;
@@ -780,18 +936,44 @@ static void *realloc_checked(void *p, size_t n, const uintptr_t *slot)
 	return q;
 }
 
+/* From a signal handler that interrupted the heap: a checked block's size cannot be read
+ * there (its record may be half written), so such a block is not moved (ENOMEM). */
+static void *realloc_nested(void *p, size_t n)
+{
+	if (!p)
+		return nested_alloc(n, 0);
+	struct nested *e = nested_claim(p);
+	if (!e) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *q = nested_alloc(n, 0);
+	if (q) {
+		hgc_memcpy(q, p, e->size < n ? e->size : n);
+		nested_release(e, p);
+	} else {
+		atomic_store_explicit(&e->user, (uintptr_t)p, memory_order_release);
+	}
+	return q;
+}
+
 void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
 {
-	in_heap++;
+	if (nested_call())
+		return realloc_nested(p, n);
+	hgc_in_heap++;
 	void *q = realloc_checked(p, n, slot);
-	in_heap--;
+	hgc_in_heap--;
+	heap_left();
 	return q;
 }
 
 size_t hgc_usable_size(const void *p)
 {
 	struct hgc_block b;
-	return p && hgc_lookup(p, &b) && b.user == p && b.state == HGC_LIVE ? b.size : 0;
+	if (p && !nested_call() && hgc_lookup(p, &b))
+		return b.user == p && b.state == HGC_LIVE ? b.size : 0;
+	return p ? nested_size(p) : 0;
 }
 
 /* ---------------- exit: the last checks and the summaries ---------------- */
@@ -883,6 +1065,8 @@ static int check_at_exit_once(int status)
 {
 	if (!hgc_ready || atomic_exchange(&exit_checked, 1))
 		return status;
+	free_deferred(1);
+	hgc_in_heap++; /* the checks hold the heap's locks: a signal handler's calls must not wait */
 	hgc_records_check_reader();
 	check_blocks_at_exit();
 	size_t lost = hgc_leak_check(1);
@@ -890,6 +1074,7 @@ static int check_at_exit_once(int status)
 	hgc_error_counts(&errors, &contexts);
 	if (!hg_opt.quiet || errors || lost || hgc_records_on())
 		print_summaries();
+	hgc_in_heap--;
 	return hg_opt.error_exitcode && (errors || lost) ? (int)hg_opt.error_exitcode : status;
 }
 
@@ -899,22 +1084,38 @@ void hgc_exit_now(int status)
 		syscall(SYS_exit_group, status);
 }
 
+/* Whether the checks at exit may run. Not in the child of a vfork or of a clone without
+ * fork's handlers (another pid than the heap's): it shares its parent's memory, which the
+ * checks must not change; nor from a signal handler that interrupted this thread inside the
+ * heap or a check, whose locks may be held: that is said, since no summary comes. */
+static int checks_may_run(void)
+{
+	if (getpid() != exit_pid)
+		return 0;
+	if (!hgc_in_heap && !hgc_intercept_busy())
+		return 1;
+	if (!atomic_exchange(&exit_checked, 1)) {
+		struct hg_buf b = { .len = 0 };
+		hgc_line_start(&b);
+		hg_buf_str(&b, "heapguard: the program ends from a signal handler that interrupted malloc, free "
+			       "or a checked call: no checks at exit (malloc and free are not async-signal-safe)\n");
+		hg_buf_flush(&b);
+	}
+	return 0;
+}
+
+/* exit(), or main's return. */
 __attribute__((destructor)) static void check_at_exit(void)
 {
+	if (!checks_may_run())
+		return;
 	int status = check_at_exit_once(0);
 	if (status)
 		hgc_exit_now(status);
 }
 
 /* A program that ends by _exit (or _Exit) or quick_exit runs no destructor: the checks run
- * there, when they may. Not in the child of a vfork or of a clone without fork's handlers
- * (another pid than the heap's): it shares its parent's memory, which the checks must not
- * change; nor from a signal handler that interrupted this thread inside the heap or a check
- * (their locks may be held). */
-static int checks_may_run(void)
-{
-	return getpid() == exit_pid && !in_heap && !hgc_intercept_busy();
-}
+ * there, when they may. */
 
 /* exit() ends with glibc's own _exit, which does not come here. */
 HG_EXPORT void _exit(int status)
@@ -933,8 +1134,7 @@ HG_EXPORT void _Exit(int status)
  * first one registered), after the program's. */
 static void check_at_quick_exit(void)
 {
-	if (checks_may_run())
-		check_at_exit();
+	check_at_exit();
 }
 
 __attribute__((constructor)) static void register_quick_exit(void)

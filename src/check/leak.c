@@ -1057,5 +1057,8 @@ HG_EXPORT size_t heapguard_check_leaks(void)
 {
 	if (!hgc_ready)
 		return 0;
-	return hgc_leak_check(0);
+	hgc_in_heap++;
+	size_t lost = hgc_leak_check(0);
+	hgc_in_heap--;
+	return lost;
 }

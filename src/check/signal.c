@@ -1,8 +1,11 @@
 /* signal.c — the SIGSEGV/SIGBUS reporter: names the block a fault hit, reports it, then hands
- * the signal to the program's own handler or lets the fault kill the process. */
+ * the signal to the program's own handler or lets the fault kill the process. And the way
+ * out of any handler by longjmp. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <ucontext.h>
@@ -259,8 +262,49 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 	errno = saved;
 }
 
+/* ---- leaving a signal handler by longjmp ---- */
+/* A handler that jumps out never returns to the heap call it interrupted: that call is over
+ * for this thread's later calls, which must not be taken for calls from inside it (heap.c's
+ * calls from signal handlers). A lock it held stays held, as glibc's malloc's would. */
+static void (*next_siglongjmp)(struct __jmp_buf_tag *, int);
+static void (*next_longjmp_chk)(struct __jmp_buf_tag *, int);
+
+static __attribute__((noreturn)) void jump(void (**next)(struct __jmp_buf_tag *, int), const char *name,
+					   struct __jmp_buf_tag *env, int val)
+{
+	hgc_in_heap = 0;
+	if (!*next) /* a jump before our initialization: a constructor's */
+		*(void **)next = dlsym(RTLD_NEXT, name);
+	(*next)(env, val);
+	__builtin_unreachable();
+}
+
+HG_EXPORT void siglongjmp(sigjmp_buf env, int val)
+{
+	jump(&next_siglongjmp, "siglongjmp", env, val);
+}
+
+HG_EXPORT void longjmp(jmp_buf env, int val)
+{
+	jump(&next_siglongjmp, "siglongjmp", env, val);
+}
+
+HG_EXPORT void _longjmp(jmp_buf env, int val)
+{
+	jump(&next_siglongjmp, "siglongjmp", env, val);
+}
+
+/* What fortified programs call for longjmp. */
+HG_EXPORT __attribute__((noreturn)) void __longjmp_chk(jmp_buf env, int val);
+HG_EXPORT void __longjmp_chk(jmp_buf env, int val)
+{
+	jump(&next_longjmp_chk, "__longjmp_chk", env, val);
+}
+
 void hgc_signal_init(void)
 {
+	*(void **)&next_siglongjmp = dlsym(RTLD_NEXT, "siglongjmp");
+	*(void **)&next_longjmp_chk = dlsym(RTLD_NEXT, "__longjmp_chk");
 	if (atomic_load(&installed))
 		return;
 	hg_lock(&handlers_lock);

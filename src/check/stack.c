@@ -729,6 +729,11 @@ void hgc_stack_fork_child(void)
 	cache_cold = COLD_CAPTURES;
 }
 
+int hgc_stack_capturing(void)
+{
+	return in_capture;
+}
+
 int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max)
 {
 	struct entry *e = id ? by_id(id) : NULL;

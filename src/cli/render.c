@@ -173,8 +173,9 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 	if (m && !m->has_heap && !o->signal)
 		hg_text_printf(&t, "==%d== NO SUMMARY: %s ended without writing its heap summary here: "
 			       "it could not write its records (a file size or descriptor limit, a full "
-			       "disk) and reported since on its own standard error, or it ended by a raw "
-			       "exit system call, past the checks\n", pid, m->exe ? m->exe : "the program");
+			       "disk) and reported since on its own standard error, or it ended from a "
+			       "signal handler that interrupted malloc or free (it says so there), or by a "
+			       "raw exit system call, past the checks\n", pid, m->exe ? m->exe : "the program");
 	/* Also with --quiet: their reports come later, elsewhere. */
 	for (size_t i = 0; i < rep->running.count; i++) {
 		const struct hg_process *p = rep->running.items[i];

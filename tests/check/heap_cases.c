@@ -109,6 +109,32 @@ static void exit_from_handler(int sig)
 	_exit(7);
 }
 
+/* A timer's handler that frees one of main's blocks and replaces one of its own each time:
+ * most land while main is inside malloc or free. */
+#define FROM_MAIN 2000
+static void *volatile from_main[FROM_MAIN], *volatile in_handler[64];
+static volatile sig_atomic_t alarms;
+static void alloc_in_handler(int sig)
+{
+	(void)sig;
+	int k = alarms;
+	if (k >= FROM_MAIN)
+		return;
+	free(from_main[k]);
+	free(in_handler[k % 64]);
+	char *p = malloc(40 + k % 100);
+	if (p)
+		memset(p, 7, 40 + k % 100);
+	in_handler[k % 64] = p;
+	alarms = k + 1;
+}
+
+static void exit_3_from_handler(int sig)
+{
+	(void)sig;
+	exit(3);
+}
+
 static void *thread_copy_into(void *p)
 {
 	copy_into(p);
@@ -230,6 +256,26 @@ int main(int argc, char **argv)
 		signal(SIGALRM, exit_from_handler);
 		struct itimerval every = { { 0, 20000 }, { 0, 20000 } };
 		setitimer(ITIMER_REAL, &every, NULL);
+		for (;;)
+			free(malloc(64));
+	} else if (!strcmp(c, "malloc-in-handler")) {
+		/* no hang on the heap's locks, nothing lost, nothing called invalid */
+		for (int i = 0; i < FROM_MAIN; i++)
+			from_main[i] = malloc(24);
+		signal(SIGALRM, alloc_in_handler);
+		struct itimerval every = { { 0, 200 }, { 0, 200 } }, off = { { 0, 0 }, { 0, 0 } };
+		setitimer(ITIMER_REAL, &every, NULL);
+		for (long i = 0; alarms < FROM_MAIN && i < 200000000; i++)
+			free(malloc(64 + i % 64));
+		setitimer(ITIMER_REAL, &off, NULL);
+		for (int i = 0; i < 64; i++)
+			free(in_handler[i]);
+		printf("alarms=%d\n", (int)alarms);
+	} else if (!strcmp(c, "exit-in-handler-exit")) {
+		/* exit, not _exit: the destructors run in the handler, the checks must not hang */
+		signal(SIGALRM, exit_3_from_handler);
+		struct itimerval once = { { 0, 0 }, { 0, 100000 } };
+		setitimer(ITIMER_REAL, &once, NULL);
 		for (;;)
 			free(malloc(64));
 	} else if (!strcmp(c, "vfork-exit")) {
