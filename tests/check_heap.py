@@ -143,6 +143,10 @@ for attempt in range(3):
     why += [] if rc == 7 else ["run %d: status %s (None: hung)" % (attempt, rc)]
 check("_exit from a signal handler that interrupted malloc ends the process", why and why + err.splitlines()[:20])
 
+rc, out, err, r = run([cases, "many-threads-small-pages"])
+check("past 16 threads at once the heap's arenas stop asking for huge pages",
+      ([] if out == "huge pages asked 1, then 0, refused 1\n" else ["out %r" % out]) + summary_is(r, 0, 0))
+
 rc, out, err, r = run([cases, "malloc-in-handler"], "leak_check=full")
 check("malloc and free in a signal handler that interrupted them: no hang, no false report",
       ([] if rc == 0 and out == "alarms=2000\n" else ["status %s (None: hung), out %r" % (rc, out)]) +

@@ -19,7 +19,9 @@ struct arena {
 	uint64_t aged_mask;  /* dirty slices that stayed free since aged_ms: next to go back */
 	uint64_t aged_ms;
 	int from_brk;        /* brk memory is never unmapped */
+	int huge;            /* asked for transparent huge pages, and listed in huge_arenas_list */
 	struct arena *next;  /* list of arenas with a free slice */
+	struct arena *huge_next;
 };
 
 /* An arena lives in a metadata record (hg_meta_new) and must leave its size field alone. */
@@ -183,6 +185,19 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 
 int hg_arena_huge_pages;
 static _Atomic unsigned huge_arenas; /* arenas mapped for huge pages so far */
+static struct arena *huge_arenas_list; /* those still mapped, while hg_arena_huge_pages */
+
+void hg_arena_small_pages(void)
+{
+	hg_lock(&central_lock);
+	if (__atomic_exchange_n(&hg_arena_huge_pages, 0, __ATOMIC_RELAXED))
+		for (struct arena *a = huge_arenas_list; a; a = a->huge_next) {
+			hg_os_small_pages(a->base, ARENA_BYTES); /* under the lock: still mapped */
+			a->huge = 0;
+		}
+	huge_arenas_list = NULL;
+	hg_unlock(&central_lock);
+}
 
 /* Gets a new arena from the OS, outside the lock; NULL when the OS refuses. */
 static struct arena *arena_grow(void)
@@ -195,9 +210,10 @@ static struct arena *arena_grow(void)
 		hg_unlock(&brk_lock);
 		from_brk = base != NULL;
 	}
+	int huge = !base && hg_arena_huge_pages;
 	if (!base)
-		base = hg_arena_huge_pages ? hg_os_map_huge(ARENA_BYTES, !atomic_fetch_add(&huge_arenas, 1))
-					   : hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
+		base = huge ? hg_os_map_huge(ARENA_BYTES, !atomic_fetch_add(&huge_arenas, 1))
+			    : hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
 	if (!base)
 		return NULL;
 	struct arena *a = (struct arena *)hg_meta_new();
@@ -206,7 +222,7 @@ static struct arena *arena_grow(void)
 			hg_os_unmap(base, ARENA_BYTES);
 		return NULL;
 	}
-	*a = (struct arena){ .base = base, .free_mask = ~0ull, .from_brk = from_brk };
+	*a = (struct arena){ .base = base, .free_mask = ~0ull, .from_brk = from_brk, .huge = huge };
 	return a;
 }
 
@@ -281,6 +297,13 @@ static struct hg_span *slices_new(unsigned n, unsigned meta_size)
 		hg_lock(&central_lock);
 		fresh->next = nonfull;
 		nonfull = fresh;
+		if (fresh->huge && hg_arena_huge_pages) {
+			fresh->huge_next = huge_arenas_list;
+			huge_arenas_list = fresh;
+		} else if (fresh->huge) { /* mapped as the switch came */
+			hg_os_small_pages(fresh->base, ARENA_BYTES);
+			fresh->huge = 0;
+		}
 		p = slices_take_locked(n, &a);
 		s = meta_new_locked(meta_size);
 		hg_unlock(&central_lock);
@@ -393,6 +416,12 @@ static unsigned purge_collect_locked(struct purge_job *jobs, unsigned max, uint6
 			continue;
 		}
 		int whole = a->free_mask == ~0ull && due == a->dirty_mask && !a->from_brk;
+		if (whole && a->huge) /* about to be unmapped: off the list */
+			for (struct arena **h = &huge_arenas_list; *h; h = &(*h)->huge_next)
+				if (*h == a) {
+					*h = a->huge_next;
+					break;
+				}
 		jobs[n] = (struct purge_job){ a, due, whole };
 		a->free_mask = jobs[n].unmap ? 0 : a->free_mask & ~due;
 		a->dirty_mask &= ~due;

@@ -20,6 +20,9 @@ __thread struct hg_tcache *hg_tc = &hg_empty_tcache;
 static hg_lock_t tc_lock = HG_LOCK_INIT;
 static struct hg_tcache *tc_all, *tc_pool;
 static pthread_key_t tc_key;
+/* Caches made: the most threads alive at once. Past this many, no huge pages (span.h). */
+static unsigned tc_made;
+#define HUGE_PAGES_THREADS_MAX 16
 
 /* ---------------- span lists ---------------- */
 
@@ -347,7 +350,10 @@ static struct hg_tcache *tcache_attach(void)
 		hg_lock(&tc_lock);
 		tc->all_next = tc_all;
 		__atomic_store_n(&tc_all, tc, __ATOMIC_RELEASE); /* reclaim_freed_spans reads it unlocked */
+		int many = ++tc_made == HUGE_PAGES_THREADS_MAX + 1;
 		hg_unlock(&tc_lock);
+		if (many && __atomic_load_n(&hg_arena_huge_pages, __ATOMIC_RELAXED))
+			hg_arena_small_pages();
 	}
 	/* Now ours: a collector of the pool's (collect_pooled) finishes first. */
 	atomic_store_explicit(&tc->pooled, 0, memory_order_seq_cst);

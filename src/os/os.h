@@ -26,6 +26,8 @@ void hg_os_zero(void *p, size_t bytes);
  * a checked `echo`. */
 void *hg_os_map_huge(size_t bytes, int first);
 #define HG_OS_HUGE_PAGE_BYTES ((size_t)2 << 20)
+/* Takes back hg_os_map_huge's hint: pages faulted from now on are small ones. */
+void hg_os_small_pages(void *p, size_t bytes);
 /* Hands the pages back to the kernel; the range stays mapped and reads as zero. */
 void hg_os_purge(void *p, size_t bytes);
 /* Faults in [p, p+bytes) of an anonymous mapping for writing, all in one call (a hint: a

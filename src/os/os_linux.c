@@ -329,6 +329,13 @@ void *hg_os_map_huge(size_t bytes, int first)
 	return p;
 }
 
+void hg_os_small_pages(void *p, size_t bytes)
+{
+	int saved = errno;
+	madvise(p, bytes, MADV_NOHUGEPAGE);
+	errno = saved;
+}
+
 void hg_os_close(int fd)
 {
 	int saved = errno;

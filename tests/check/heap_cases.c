@@ -109,6 +109,36 @@ static void exit_from_handler(int sig)
 	_exit(7);
 }
 
+/* Whether the VmFlags in /proc/self/smaps of the mapping holding p have `flag` (hg: huge
+ * pages asked for, nh: refused). */
+static int mapping_flagged(const void *p, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int in = 0, found = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ' ') == line + strcspn(line, " "))
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			for (char *w = strtok(line + 8, " \n"); w; w = strtok(NULL, " \n"))
+				found |= !strcmp(w, flag);
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static pthread_barrier_t all_started;
+static void *small_churn(void *arg)
+{
+	free(malloc(16));
+	pthread_barrier_wait(&all_started); /* alive at once */
+	for (int i = 0; i < 100; i++)
+		free(malloc(16 + (size_t)i * 24));
+	return arg;
+}
+
 /* A timer's handler that frees one of main's blocks and replaces one of its own each time:
  * most land while main is inside malloc or free. */
 #define FROM_MAIN 2000
@@ -258,6 +288,22 @@ int main(int argc, char **argv)
 		setitimer(ITIMER_REAL, &every, NULL);
 		for (;;)
 			free(malloc(64));
+	} else if (!strcmp(c, "many-threads-small-pages")) {
+		/* the heap's arenas ask for huge pages until more than 16 threads run at once */
+		char *p = NULL;
+		for (int i = 0; i < 64; i++) /* past the first arena's first 2 MiB, on small pages */
+			free(p = malloc(60000));
+		p = malloc(100);
+		int before = mapping_flagged(p, "hg");
+		pthread_t t[40];
+		pthread_barrier_init(&all_started, NULL, 40);
+		for (int i = 0; i < 40; i++)
+			pthread_create(&t[i], NULL, small_churn, NULL);
+		for (int i = 0; i < 40; i++)
+			pthread_join(t[i], NULL);
+		printf("huge pages asked %d, then %d, refused %d\n", before, mapping_flagged(p, "hg"),
+		       mapping_flagged(p, "nh"));
+		free(p);
 	} else if (!strcmp(c, "malloc-in-handler")) {
 		/* no hang on the heap's locks, nothing lost, nothing called invalid */
 		for (int i = 0; i < FROM_MAIN; i++)
