@@ -185,16 +185,17 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 
 int hg_arena_huge_pages;
 static _Atomic unsigned huge_arenas; /* arenas mapped for huge pages so far */
-static struct arena *huge_arenas_list; /* those still mapped, while hg_arena_huge_pages */
+static struct arena *huge_arenas_list; /* those still mapped, until small_pages */
+static int small_pages;                /* hg_arena_small_pages was called */
 
 void hg_arena_small_pages(void)
 {
 	hg_lock(&central_lock);
-	if (__atomic_exchange_n(&hg_arena_huge_pages, 0, __ATOMIC_RELAXED))
-		for (struct arena *a = huge_arenas_list; a; a = a->huge_next) {
-			hg_os_small_pages(a->base, ARENA_BYTES); /* under the lock: still mapped */
-			a->huge = 0;
-		}
+	__atomic_store_n(&small_pages, 1, __ATOMIC_RELAXED);
+	for (struct arena *a = huge_arenas_list; a; a = a->huge_next) {
+		hg_os_small_pages(a->base, ARENA_BYTES); /* under the lock: still mapped */
+		a->huge = 0;
+	}
 	huge_arenas_list = NULL;
 	hg_unlock(&central_lock);
 }
@@ -210,7 +211,7 @@ static struct arena *arena_grow(void)
 		hg_unlock(&brk_lock);
 		from_brk = base != NULL;
 	}
-	int huge = !base && hg_arena_huge_pages;
+	int huge = !base && hg_arena_huge_pages && !__atomic_load_n(&small_pages, __ATOMIC_RELAXED);
 	if (!base)
 		base = huge ? hg_os_map_huge(ARENA_BYTES, !atomic_fetch_add(&huge_arenas, 1))
 			    : hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
@@ -297,7 +298,7 @@ static struct hg_span *slices_new(unsigned n, unsigned meta_size)
 		hg_lock(&central_lock);
 		fresh->next = nonfull;
 		nonfull = fresh;
-		if (fresh->huge && hg_arena_huge_pages) {
+		if (fresh->huge && !small_pages) {
 			fresh->huge_next = huge_arenas_list;
 			huge_arenas_list = fresh;
 		} else if (fresh->huge) { /* mapped as the switch came */

@@ -352,7 +352,7 @@ static struct hg_tcache *tcache_attach(void)
 		__atomic_store_n(&tc_all, tc, __ATOMIC_RELEASE); /* reclaim_freed_spans reads it unlocked */
 		int many = ++tc_made == HUGE_PAGES_THREADS_MAX + 1;
 		hg_unlock(&tc_lock);
-		if (many && __atomic_load_n(&hg_arena_huge_pages, __ATOMIC_RELAXED))
+		if (many && hg_arena_huge_pages)
 			hg_arena_small_pages();
 	}
 	/* Now ours: a collector of the pool's (collect_pooled) finishes first. */
