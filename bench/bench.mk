@@ -13,6 +13,9 @@
 #                                   under every allocator; meant for a machine with 16 cores.
 #                                   SCALE_THREADS=1,2,4,8,16, SCALE_RUNS=3.
 # Results: stdout, $(BUILD)/bench/scale-results.md and every run in $(BUILD)/bench/scale-results-runs.csv.
+# make bench-scale-check            the same for check mode: glibc beside libheapguard-check.so on
+#                                   xthread, larson and larson-local with less work per thread.
+# Results: stdout, $(BUILD)/bench/scale-check-results.md (and -runs.csv).
 
 BENCH_DIR := $(BUILD)/bench
 # Fixed flags: the workloads must not change when CFLAGS is set to debug the library.
@@ -35,7 +38,7 @@ CHECK_TIMEOUT ?= 120
 SCALE_THREADS ?= 1,2,4,8,16
 SCALE_RUNS ?= 3
 
-.PHONY: bench-scale bench bench-bins bench-list bench-save deps-bench bench-check bench-check-bins deps-bench-check
+.PHONY: bench-scale bench-scale-check bench bench-bins bench-list bench-save deps-bench bench-check bench-check-bins deps-bench-check
 
 $(BENCH_DIR)/%: bench/%.c bench/bench.h
 	@mkdir -p $(dir $@)
@@ -78,6 +81,10 @@ bench-check: deps-bench deps-bench-check all bench-check-bins
 bench-scale: deps-bench all bench-bins
 	python3 bench/scale.py --build $(BUILD) --threads $(SCALE_THREADS) --runs $(SCALE_RUNS) \
 		--out $(BENCH_DIR)/scale-results.md
+
+bench-scale-check: all bench-bins
+	python3 bench/scale.py --checked --build $(BUILD) --threads $(SCALE_THREADS) --runs $(SCALE_RUNS) \
+		--out $(BENCH_DIR)/scale-check-results.md
 
 bench-list:
 	@python3 bench/run.py --list

@@ -1,11 +1,16 @@
 # Thread scaling: throughput of the cross-thread workloads at 1..N threads under every allocator, one run.
-"""Usage: python3 bench/scale.py [--threads 1,2,4,8,16] [--runs N] [--workloads W,..] [--libdir DIR] [--out FILE]
+"""Usage: python3 bench/scale.py [--threads 1,2,4,8,16] [--runs N] [--workloads W,..] [--libdir DIR] [--out FILE] [--checked]
 
 Normally started by `make bench-scale`. Weak scaling: every thread does the same work
 whatever the thread count, so an allocator that scales perfectly keeps the time flat and
 its throughput grows with the threads. Each workload times its threaded phase itself and
 prints `ops=N seconds=S` on stderr; throughput is ops / seconds. Allocators alternate
 (round-robin, first one rotated per run); medians of --runs runs.
+
+--checked measures check mode instead: glibc beside the checking library
+(libheapguard-check.so, no leak check, no summary), on xthread and larson with less work per
+thread (CHECKED_COMMANDS); no target. Where libunwind8 is missing (the lent machines), carry
+libunwind.so.8 and point LD_LIBRARY_PATH at it.
 
 The issue's target (on a 16-core machine): heapguard's throughput at 16 threads is at least
 12x its throughput at 1 thread on both workloads. Peer libraries are looked up in --libdir
@@ -42,6 +47,14 @@ WORKLOADS = [
      "{bin}/cpu {n} 600000000"),
 ]
 CONTROLS = {"larson-local", "larson-l1", "cpu"}
+# --checked: the same workloads with a tenth to an eighth of the work, the checking library's
+# environment, and glibc beside it.
+CHECKED_COMMANDS = {
+    "xthread": "{bin}/xthread {n} 1000000",
+    "larson": "{bin}/larson {n} 8000 100000 4",
+    "larson-local": "{bin}/larson {n} 8000 100000 4 0",
+}
+CHECKED_ENV = {"HEAPGUARD_OPTIONS": "quiet=1:leak_check=no"}
 TARGET_SPEEDUP = 12.0
 TARGET_THREADS = 16
 
@@ -58,13 +71,17 @@ def parse_args():
     p.add_argument("--build", default=os.path.join(bench.ROOT, "build"), help="build directory")
     p.add_argument("--out", default="", help="results file (default BUILD/bench/scale-results.md)")
     p.add_argument("--timeout", type=int, default=120, help="seconds before one run is killed")
+    p.add_argument("--checked", action="store_true", help="check mode: glibc and the checking library")
     return p.parse_args()
 
 
 def allocators(args):
     allocs = [(name, lib and os.path.join(args.libdir, os.path.basename(lib)), pkg)
               for name, lib, pkg in bench.PEERS]
-    allocs.append((bench.SUBJECT, os.path.join(os.path.abspath(args.build), "libheapguard.so"), None))
+    lib = "libheapguard-check.so" if args.checked else "libheapguard.so"
+    allocs.append((bench.SUBJECT, os.path.join(os.path.abspath(args.build), lib), None))
+    if args.checked:
+        allocs = [a for a in allocs if a[0] in ("glibc", bench.SUBJECT)]
     if args.allocators:
         wanted = {s.strip() for s in args.allocators.split(",") if s.strip()}
         allocs = [a for a in allocs if a[0] in wanted]
@@ -117,7 +134,8 @@ def measure(name, cmd, threads, allocs, args, runone, log, log_file):
             for aname, lib, _ in bench.rotated(allocs, r):
                 if aname in failed:
                     continue
-                wall, rss, cpu, status, _, err = bench.run_once(runone, lib, argv, {}, args.timeout)
+                env = CHECKED_ENV if args.checked and lib else {}  # every library but glibc
+                wall, rss, cpu, status, _, err = bench.run_once(runone, lib, argv, env, args.timeout)
                 if status != "ok":
                     failed.add(aname)
                     bench.report_failure(f"{name} {n}t", aname, status, err)
@@ -174,7 +192,9 @@ def main():
     _, runone, out = bench.bench_paths(args.build, args.out, "scale-results.md", "scale", "make bench-bins")
     load_before = bench.load_average()
     vers = versions(allocs, args.libdir)
-    doc = ["# heapguard thread-scaling results", ""]
+    doc = ["# heapguard thread-scaling results" + (": check mode" if args.checked else ""), ""]
+    workloads = [(name, what, CHECKED_COMMANDS[name]) for name, what, _ in WORKLOADS
+                 if name in CHECKED_COMMANDS] if args.checked else WORKLOADS
     doc += bench.machine_lines(vers, args, load_before)[:3]
     doc += [f"- method: weak scaling (the same work per thread at every count), {args.runs} run(s) "
             "per point, allocators alternating; the workload times its threaded phase itself",
@@ -184,24 +204,24 @@ def main():
         log = csv.writer(f)
         log.writerow(["workload", "threads", "allocator", "run", "mops", "wall_s", "maxrss_kib", "cpu_s"])
         wanted = {w.strip() for w in args.workloads.split(",") if w.strip()}
-        for name, what, cmd in WORKLOADS:
+        for name, what, cmd in workloads:
             if wanted and name not in wanted:
                 continue
             res, failed = measure(name, cmd, threads, allocs, args, runone, log, f)
             doc += table(name, what, res, failed, threads, allocs)
             hg = medians(res).get(bench.SUBJECT, {})
             top = threads[-1]
-            if name not in CONTROLS and bench.SUBJECT not in failed and threads[0] == 1 and hg.get(1) \
-                    and hg.get(top):
+            if name not in CONTROLS and not args.checked and bench.SUBJECT not in failed and \
+                    threads[0] == 1 and hg.get(1) and hg.get(top):
                 sp = hg[top] / hg[1]
                 verdict = "met" if sp >= TARGET_SPEEDUP else "MISSED"
                 if top != TARGET_THREADS:
                     verdict = f"not judged: the target is for {TARGET_THREADS} threads"
                 verdicts.append(f"- {name}: {top} threads ÷ 1 thread = {sp:.1f}× "
                                 f"(target ≥ {TARGET_SPEEDUP:g}× at {TARGET_THREADS}): {verdict}")
-    doc += ["## heapguard against its target", ""] + verdicts + [""]
+    doc += ["## heapguard against its target", ""] + (verdicts or ["- check mode: no target"]) + [""]
     doc += ["## Commands", ""] + [f"- {name}: `{cmd.format(bin='build/bench', n='THREADS')}`"
-                                   for name, _, cmd in WORKLOADS if not wanted or name in wanted] + [""]
+                                   for name, _, cmd in workloads if not wanted or name in wanted] + [""]
     bench.write_results([line.replace("{after}", bench.load_average()) for line in doc], out, "scale")
 
 
