@@ -86,6 +86,16 @@ check("own SIGSEGV handler: called, the program recovers and exits normally",
                             else ["stdout %r" % out]) +
       (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
 
+# 6b. the same built with _FORTIFY_SOURCE, whose siglongjmp is __longjmp_chk (heapguard
+# interposes both, to end a heap call a handler interrupted)
+fortified = build(src("guard_own_handler"), ("-O2", "-D_FORTIFY_SOURCE=2"), name="guard_own_handler_fortified")
+symbols = subprocess.run(["nm", "-D", fortified], capture_output=True, text=True).stdout
+rc, out, err, r = run([fortified, "null"], PLAIN)
+check("own SIGSEGV handler, fortified: __longjmp_chk passes through heapguard's",
+      exited_ok(rc, err) + ([] if "__longjmp_chk" in symbols else ["no __longjmp_chk in %s" % fortified]) +
+      ([] if out.strip().endswith("caught 11") else ["stdout %r" % out]) +
+      (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
+
 # 7. ... and a heap overflow onto a guard page is reported before its handler runs
 rc, out, err, r = run([exe["guard_own_handler"], "heap"], GUARD)
 check("own SIGSEGV handler: a guard page fault is reported, then the handler recovers",
