@@ -401,6 +401,19 @@ static void nested_release(struct nested *e, void *p)
 	atomic_store_explicit(&e->user, 0, memory_order_release);
 }
 
+/* Moves such a mapping p (its entry e, claimed) into q, n bytes long, and returns q; a NULL
+ * q leaves p as it was. */
+static void *nested_move(struct nested *e, void *p, void *q, size_t n)
+{
+	if (q) {
+		hgc_memcpy(q, p, e->size < n ? e->size : n);
+		nested_release(e, p);
+	} else {
+		atomic_store_explicit(&e->user, (uintptr_t)p, memory_order_release);
+	}
+	return q;
+}
+
 /* Frees p when it is such a mapping; 0 otherwise. */
 static int nested_free(void *p)
 {
@@ -905,16 +918,9 @@ static void *realloc_checked(void *p, size_t n, const uintptr_t *slot)
 	struct hgc_block b;
 	if (!hgc_lookup(p, &b) || b.user != (char *)p || b.state != HGC_LIVE) {
 		struct nested *e = nested_claim(p);
-		if (e) { /* a signal handler's block: checked from now on */
-			void *q = alloc_block(n, 0, 0, e->size < n ? e->size : n, HGC_BY_MALLOC, "realloc", slot);
-			if (q)
-				hgc_memcpy(q, p, e->size < n ? e->size : n);
-			if (q)
-				nested_release(e, p);
-			else
-				atomic_store_explicit(&e->user, (uintptr_t)p, memory_order_release);
-			return q;
-		}
+		if (e) /* a signal handler's block: checked from now on */
+			return nested_move(e, p, alloc_block(n, 0, 0, e->size < n ? e->size : n, HGC_BY_MALLOC,
+							      "realloc", slot), n);
 		free_checked(p, HGC_BY_MALLOC, 0, "realloc", slot); /* reports it */
 		errno = EINVAL;
 		return NULL;
@@ -947,14 +953,7 @@ static void *realloc_nested(void *p, size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	void *q = nested_alloc(n, 0);
-	if (q) {
-		hgc_memcpy(q, p, e->size < n ? e->size : n);
-		nested_release(e, p);
-	} else {
-		atomic_store_explicit(&e->user, (uintptr_t)p, memory_order_release);
-	}
-	return q;
+	return nested_move(e, p, nested_alloc(n, 0), n);
 }
 
 void *hgc_realloc(void *p, size_t n, const uintptr_t *slot)
@@ -1115,9 +1114,7 @@ __attribute__((destructor)) static void check_at_exit(void)
 }
 
 /* A program that ends by _exit (or _Exit) or quick_exit runs no destructor: the checks run
- * there, when they may. */
-
-/* exit() ends with glibc's own _exit, which does not come here. */
+ * there, when they may. exit() ends with glibc's own _exit, which does not come here. */
 HG_EXPORT void _exit(int status)
 {
 	if (checks_may_run())
@@ -1132,14 +1129,9 @@ HG_EXPORT void _Exit(int status)
 
 /* quick_exit ends with glibc's own _exit: the checks run as the last of its handlers (the
  * first one registered), after the program's. */
-static void check_at_quick_exit(void)
-{
-	check_at_exit();
-}
-
 __attribute__((constructor)) static void register_quick_exit(void)
 {
-	at_quick_exit(check_at_quick_exit);
+	at_quick_exit(check_at_exit);
 }
 
 uint64_t hgc_uninit_word;

@@ -407,9 +407,18 @@ static const char *symbol_name(struct module *m, uint64_t a)
 	return name != none ? name : NULL;
 }
 
-/* The frames at dwfl address a: one per inlined call around it, then the function. */
+/* The frames at dwfl address a: one per inlined call around it, then the function. libc's
+ * start code, which calls main, is named from the symbol table alone: a name is all a reader
+ * wants of it (valgrind hides those frames), and its source line would open libc's DWARF,
+ * which libc6-dbg ships compressed: inflating it took 40 ms, 9-13 % of a checked gcc or
+ * python3 run. */
 static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 {
+	const char *sym = symbol_name(m, a), *linkage = NULL;
+	if (sym && strncmp(sym, "__libc_start", 12) == 0) {
+		out[0] = (struct hg_frame){ .function = names(sym, &linkage), .linkage = linkage };
+		return 1;
+	}
 	size_t n = 0;
 	const char *file = NULL;
 	unsigned line = 0;
@@ -423,7 +432,7 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 	}
 	Dwarf_Die scopes[MAX_INLINED];
 	int nscopes = cudie ? scopes_at(m, cudie, a - bias, scopes) : 0;
-	const char *function = NULL, *linkage = NULL;
+	const char *function = NULL;
 	for (int i = 0; i < nscopes; i++) {
 		if (i == nscopes - 1) { /* the function itself */
 			function = die_name(&scopes[i], &linkage);
@@ -436,29 +445,10 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 		}
 		call_site(cudie, &scopes[i], &file, &line);
 	}
-	if (function == NULL) { /* no debug information: the symbol table, or nothing */
-		const char *sym = symbol_name(m, a);
+	if (function == NULL) /* no debug information: the symbol table, or nothing */
 		function = sym ? names(sym, &linkage) : NULL;
-	}
 	out[n++] = (struct hg_frame){ .function = function, .linkage = linkage, .file = file, .line = line };
 	return n;
-}
-
-/* libc's start code, which calls main: a name is all a reader wants of it (valgrind hides
- * those frames), and its source line would open libc's DWARF, which libc6-dbg ships
- * compressed: inflating it took 40 ms, 9-13 % of a checked gcc or python3 run. */
-static bool below_main(struct module *m, uint64_t a)
-{
-	const char *sym = symbol_name(m, a);
-	return sym && strncmp(sym, "__libc_start", 12) == 0;
-}
-
-/* The function at dwfl address a by the symbol table alone. */
-static size_t name_only(struct module *m, uint64_t a, struct hg_frame *out)
-{
-	const char *linkage = NULL, *sym = symbol_name(m, a);
-	out[0] = (struct hg_frame){ .function = sym ? names(sym, &linkage) : NULL, .linkage = linkage };
-	return 1;
 }
 
 size_t hg_symbolize(const char *module, uint64_t pc, uint64_t offset, struct hg_frame *out,
@@ -474,8 +464,7 @@ size_t hg_symbolize(const char *module, uint64_t pc, uint64_t offset, struct hg_
 		if (c == NULL) {
 			struct hg_frame tmp[MAX_INLINED];
 			/* offset - 1: a return address follows the call, maybe on the next line */
-			uint64_t a = m->offset_base + offset - (offset > 0);
-			size_t count = below_main(m, a) ? name_only(m, a, tmp) : lookup(m, a, tmp);
+			size_t count = lookup(m, m->offset_base + offset - (offset > 0), tmp);
 			c = hg_xmalloc(sizeof *c + count * sizeof c->frames[0]);
 			c->count = count;
 			memcpy(c->frames, tmp, count * sizeof tmp[0]);
