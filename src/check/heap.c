@@ -606,7 +606,11 @@ static int q_append_locked(uint64_t e)
 	return 1;
 }
 
-#define Q_RELEASE_BATCH 8
+/* Blocks let out per hold of q_lock: as many as a thread's batch queues (Q_STAGE_ENTRIES), so
+ * that a batch in takes one hold, not five. At 8, 16 threads of checked larson and xthread
+ * spent a fifth of their time in the kernel's futex spinlock; at 32 they ran 1.55x faster
+ * (the lent 16-core machine, CHECK-RESULTS.md). */
+#define Q_RELEASE_BATCH 32
 
 /* What the quarantine holds stays this far under its budget (4 MiB, or a sixteenth of it):
  * the arenas and record pools it fills are touched in 2 MiB pages, whose last ones count
