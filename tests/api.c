@@ -676,6 +676,17 @@ static void rlimit_child(void *arg)
 	errno = 0;
 	CHILD_CHECK(realloc(keep, big) == NULL && errno == ENOMEM);
 	CHILD_CHECK(tu_check(keep, 100, 3) == 100);
+	/* A block in a mapping of its own that cannot grow to 16 TiB stays, and the refusal
+	 * takes no address space (it once mapped page-map leaves for the range until the limit). */
+	char *mapped = malloc(4 * MIB);
+	CHILD_CHECK(mapped != NULL);
+	tu_fill(mapped, 4 * MIB, 5);
+	size_t vm_before = tu_vm_bytes();
+	errno = 0;
+	CHILD_CHECK(realloc(mapped, (size_t)1 << 44) == NULL && errno == ENOMEM);
+	CHILD_CHECK(tu_vm_bytes() <= vm_before + MIB);
+	CHILD_CHECK(tu_check(mapped, 4 * MIB, 5) == 4 * MIB);
+	free(mapped);
 	errno = 0;
 	CHILD_CHECK(memalign(MIB, big) == NULL && errno == ENOMEM);
 	errno = 0;

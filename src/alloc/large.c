@@ -150,7 +150,14 @@ static int large_resize(struct hg_span *s, size_t bytes)
 	if (bytes < old_bytes) {
 		hg_pagemap_set(old + bytes, old_bytes - bytes, NULL);
 		hg_os_resize(old, old_bytes, bytes);
-	} else if (hg_pagemap_reserve(old, bytes) && hg_os_resize(old, old_bytes, bytes)) {
+	} else if (hg_os_resize(old, old_bytes, bytes)) {
+		/* The page map's leaves come after the pages: reserved first, a request the OS
+		 * then refused (realloc to 16 TiB) left a leaf per 4 GiB of it mapped, up to the
+		 * address-space limit. */
+		if (!hg_pagemap_reserve(old, bytes)) {
+			hg_os_resize(old, bytes, old_bytes);
+			return 0;
+		}
 		hg_pagemap_set(old + old_bytes, bytes - old_bytes, s);
 	} else {
 		char *to = hg_os_map(bytes, HG_SLICE_BYTES);
