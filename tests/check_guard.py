@@ -96,6 +96,19 @@ check("own SIGSEGV handler, fortified: __longjmp_chk passes through heapguard's"
       ([] if out.strip().endswith("caught 11") else ["stdout %r" % out]) +
       (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
 
+# 6c. built in strict ISO C mode, where signal() is System V's __sysv_signal: the program's
+# handler, set by it, must not replace heapguard's
+sysv = build(src("guard_own_handler"), ("-std=c11",), name="guard_own_handler_sysv")
+symbols = subprocess.run(["nm", "-D", sysv], capture_output=True, text=True).stdout
+rc, out, err, r = run([sysv, "heap", "signal"], GUARD)
+check("own SIGSEGV handler set by __sysv_signal: the guard page fault is reported, then it recovers",
+      exited_ok(rc, err) + ([] if "__sysv_signal" in symbols else ["no __sysv_signal in %s" % sysv]) +
+      ([] if out.strip().endswith("caught 11") and "previous" not in out else ["stdout %r" % out]) +
+      expect_error(r, "heap-buffer-overflow", access="read", relation="after", distance=0,
+                   top="probe") +
+      ([] if r["error_summary"] == {"errors": 3, "contexts": 1}
+       else ["error summary %r" % r["error_summary"]]))
+
 # 7. ... and a heap overflow onto a guard page is reported before its handler runs
 rc, out, err, r = run([exe["guard_own_handler"], "heap"], GUARD)
 check("own SIGSEGV handler: a guard page fault is reported, then the handler recovers",
@@ -126,6 +139,13 @@ check("guard: an overflow on a second thread is reported as thread 2",
       expect_error(r, "heap-buffer-overflow", access="write", relation="after", distance=0,
                    block_size=32, top="overrun", thread=2) + killed_by_segv(rc) +
       ([] if r["errors"] and "worker" in r["errors"][0]["stack"] else ["worker not in the stack"]))
+
+# 10b. ... on a worker started with every signal blocked, SIGSEGV included: the kernel kills a
+# thread that faults so, before any handler runs, and nothing was reported
+rc, out, err, r = run([exe["guard_thread"], "blocked"], GUARD)
+check("guard: an overflow on a thread that blocks every signal is reported all the same",
+      expect_error(r, "heap-buffer-overflow", access="write", relation="after", distance=0,
+                   block_size=32, top="overrun", thread=2) + killed_by_segv(rc))
 
 # 11. the allocation calls keep their contracts on guarded blocks
 rc, out, err, r = run([exe["guard_api"]], GUARD)

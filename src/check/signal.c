@@ -301,10 +301,37 @@ HG_EXPORT void __longjmp_chk(jmp_buf env, int val)
 	jump(&next_longjmp_chk, "__longjmp_chk", env, val);
 }
 
+/* ---- masks: a fault must reach the checker ---- */
+/* The kernel kills a thread that faults with SIGSEGV or SIGBUS blocked, whatever the
+ * handler: no report, and under --guard-uninit a correct program died at its first use of a
+ * block (a worker thread started with every signal blocked, as servers do). So the two stay
+ * deliverable in every mask the program sets (sigprocmask, stack.c's, comes here too). The cost: one sent by kill() while the program
+ * believes it blocked is delivered at once instead of waiting. */
+static int (*next_pthread_sigmask)(int, const sigset_t *, sigset_t *);
+
+static const sigset_t *keep_faults(int how, const sigset_t *set, sigset_t *copy)
+{
+	if (!set || how == SIG_UNBLOCK)
+		return set;
+	*copy = *set;
+	sigdelset(copy, SIGSEGV);
+	sigdelset(copy, SIGBUS);
+	return copy;
+}
+
+HG_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	if (!next_pthread_sigmask) /* before our initialization: a constructor's */
+		*(void **)&next_pthread_sigmask = dlsym(RTLD_NEXT, "pthread_sigmask");
+	sigset_t copy;
+	return next_pthread_sigmask(how, keep_faults(how, set, &copy), old);
+}
+
 void hgc_signal_init(void)
 {
 	*(void **)&next_siglongjmp = dlsym(RTLD_NEXT, "siglongjmp");
 	*(void **)&next_longjmp_chk = dlsym(RTLD_NEXT, "__longjmp_chk");
+	*(void **)&next_pthread_sigmask = dlsym(RTLD_NEXT, "pthread_sigmask");
 	if (atomic_load(&installed))
 		return;
 	hg_lock(&handlers_lock);
@@ -324,8 +351,16 @@ void hgc_signal_init(void)
 HG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	int i = index_of(sig);
-	if (i < 0 || !atomic_load(&installed))
+	if (i < 0 || !atomic_load(&installed)) {
+		/* A handler's mask holds while it runs: a fault inside must still be seen. */
+		struct sigaction copy;
+		if (act) {
+			copy = *act;
+			keep_faults(SIG_BLOCK, &act->sa_mask, &copy.sa_mask);
+			act = &copy;
+		}
 		return __sigaction(sig, act, old);
+	}
 	hg_lock(&handlers_lock);
 	if (old)
 		*old = program[i];
@@ -352,7 +387,10 @@ HG_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 	return signal(sig, handler);
 }
 
-/* System V semantics: one-shot, not blocked while it runs. */
+HG_EXPORT sighandler_t ssignal(int sig, sighandler_t handler) __attribute__((alias("signal"), copy(signal)));
+
+/* System V semantics: one-shot, not blocked while it runs. What signal() is in a program
+ * built in strict ISO C mode (gcc -std=c11: __sysv_signal). */
 HG_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
 {
 	struct sigaction act = { .sa_handler = handler, .sa_flags = SA_RESETHAND | SA_NODEFER }, old;
@@ -362,6 +400,31 @@ HG_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
 		return SIG_ERR;
 	}
 	return sigaction(sig, &act, &old) < 0 ? SIG_ERR : old.sa_handler;
+}
+
+HG_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler)
+	__attribute__((alias("sysv_signal"), copy(sysv_signal)));
+
+/* XSI's sigset: a handler that stays, SIG_HOLD to block. libc's own calls its internal
+ * sigaction, which ours cannot see; the other signals go to it. SIGSEGV and SIGBUS are never
+ * held (see keep_faults). */
+HG_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
+{
+	static sighandler_t (*next)(int, sighandler_t);
+	if (index_of(sig) < 0) {
+		if (!next)
+			*(void **)&next = dlsym(RTLD_NEXT, "sigset");
+		return next(sig, disp);
+	}
+	struct sigaction act = { .sa_handler = disp }, old;
+	sigemptyset(&act.sa_mask);
+	if (disp == SIG_ERR) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	if (sigaction(sig, disp == SIG_HOLD ? NULL : &act, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
 }
 
 /* ---- alternate signal stacks: one per thread, recycled when the thread exits ---- */
