@@ -752,6 +752,38 @@ static void test_freed_memory_serves_under_rlimit_as(void **state)
 	child_passes(freed_memory_child);
 }
 
+/* With the address space nearly all taken, a megabyte left still serves blocks of sizes
+ * the heap had no span for: less than a whole arena fits, and it once failed them all. */
+static void last_megabyte_child(void *arg)
+{
+	static const size_t sizes[] = { 3000, 5000, 7000 };
+	struct rlimit rl;
+	size_t n = 0;
+
+	(void)arg;
+	CHILD_CHECK(getrlimit(RLIMIT_AS, &rl) == 0);
+	rl.rlim_cur = tu_vm_bytes() + 64 * MIB;
+	CHILD_CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+	/* Every arena full of 100-byte blocks (free arenas the parent left count too), left
+	 * allocated: the child ends here. */
+	while (n < 100000000 && malloc(100) != NULL)
+		n++;
+	CHILD_CHECK(n < 100000000 && errno == ENOMEM);
+	rl.rlim_cur = tu_vm_bytes() + MIB;
+	CHILD_CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		char *q = malloc(sizes[i]);
+		CHILD_CHECK(q != NULL);
+		memset(q, 1, sizes[i]);
+	}
+}
+
+static void test_last_megabyte_serves_new_sizes(void **state)
+{
+	(void)state;
+	child_passes(last_megabyte_child);
+}
+
 /* free must keep errno, including when it gives memory back to the kernel. */
 static void test_free_preserves_errno(void **state)
 {
@@ -1042,6 +1074,7 @@ int main(void)
 		cmocka_unit_test(test_big_blocks_faulted_in_as_used),
 		cmocka_unit_test(test_freed_peak_returns_while_allocating),
 		cmocka_unit_test(test_freed_memory_serves_under_rlimit_as),
+		cmocka_unit_test(test_last_megabyte_serves_new_sizes),
 		cmocka_unit_test(test_realloc_growth_reuses_memory),
 		cmocka_unit_test(test_glibc_extras),
 	};

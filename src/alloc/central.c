@@ -227,6 +227,33 @@ static struct arena *arena_grow(void)
 	return a;
 }
 
+/* An arena of k slices mapped now, the rest marked in use for good; NULL when refused. */
+static struct arena *arena_of(unsigned k)
+{
+	char *base = hg_os_map((size_t)k * HG_SLICE_BYTES, HG_SLICE_BYTES);
+	struct arena *a = base ? (struct arena *)hg_meta_new() : NULL;
+	if (!a) {
+		if (base)
+			hg_os_unmap(base, (size_t)k * HG_SLICE_BYTES);
+		return NULL;
+	}
+	*a = (struct arena){ .base = base, .free_mask = hg_bit_run(k, 0) };
+	return a;
+}
+
+/* Near an address-space limit (ulimit -v), where no whole arena fits: the largest smaller
+ * one that fits and has `need` slices. Without it, a program that had taken nearly all the
+ * space in big blocks failed every small malloc of a new size while megabytes were left
+ * (glibc's heap served 41,000 more blocks of 100 bytes). Never whole, it is never unmapped:
+ * its free slices are purged. */
+static struct arena *arena_partial(unsigned need)
+{
+	struct arena *a = NULL;
+	for (unsigned k = ARENA_SLICES / 2; !a && k >= need; k /= 2)
+		a = arena_of(k);
+	return a || !(need & (need - 1)) ? a : arena_of(need); /* 3 slices: after 4, 3 */
+}
+
 /* Returns slices to their arena; the caller holds the lock. */
 static void slices_give_locked(struct arena *a, char *p, unsigned n)
 {
@@ -293,6 +320,8 @@ static struct hg_span *slices_new(unsigned n, unsigned meta_size)
 		struct arena *fresh = arena_grow();
 		if (!fresh && hg_central_purge(1)) /* an address-space limit: free arenas go first */
 			fresh = arena_grow();
+		if (!fresh)
+			fresh = arena_partial(n);
 		if (!fresh)
 			return NULL;
 		hg_lock(&central_lock);
