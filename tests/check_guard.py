@@ -44,7 +44,8 @@ def src(name):
 
 exe = {n: build(src(n)) for n in ("guard_overflow", "guard_underflow", "guard_use_after_free",
                                    "guard_wild", "guard_own_handler", "guard_many", "guard_thread",
-                                   "guard_api", "guard_churn", "guard_sample", "guard_uninit")}
+                                   "guard_api", "guard_churn", "guard_sample", "guard_uninit",
+                                   "guard_altstack")}
 strcpy_null = build(os.path.join(ROOT, "examples", "unallocated-strcpy.c"))
 
 # 1. a store one past the end, onto the guard page
@@ -108,6 +109,19 @@ check("own SIGSEGV handler set by __sysv_signal: the guard page fault is reporte
                    top="probe") +
       ([] if r["error_summary"] == {"errors": 3, "contexts": 1}
        else ["error summary %r" % r["error_summary"]]))
+
+# 6d. the program's own alternate signal stack: one it malloc'd and never wrote, where the
+# kernel could not deliver the first-use fault and killed it (vim); one of 8 KiB, where the
+# report overflowed it and the fault went unreported
+rc, out, err, r = run([exe["guard_altstack"], "malloc"], GUARD + ":guard_uninit=1")
+check("guard_uninit: a program's malloc'd alternate stack takes the first-use fault",
+      exited_ok(rc, err) + ([] if out == "hello\n" else ["stdout %r" % out]) +
+      (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
+rc, out, err, r = run([exe["guard_altstack"], "small"], PLAIN)
+check("a program's 8 KiB alternate stack: the NULL read is reported, then kills",
+      expect_error(r, "invalid-access", access="read", top="peek",
+                   detail="address 0x0 is in the NULL page") + killed_by_segv(rc) +
+      ([] if out == "" else ["stdout %r" % out]))
 
 # 7. ... and a heap overflow onto a guard page is reported before its handler runs
 rc, out, err, r = run([exe["guard_own_handler"], "heap"], GUARD)

@@ -428,6 +428,15 @@ HG_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
 }
 
 /* ---- alternate signal stacks: one per thread, recycled when the thread exits ---- */
+/* libc's sigaltstack: ours below interposes the public name. */
+static int sigaltstack_next(const stack_t *ss, stack_t *old)
+{
+	static int (*next)(const stack_t *, stack_t *);
+	if (!next)
+		*(void **)&next = dlsym(RTLD_NEXT, "sigaltstack");
+	return next(ss, old);
+}
+
 static pthread_key_t altstack_key;
 static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
 static hg_lock_t altstack_lock = HG_LOCK_INIT;
@@ -439,9 +448,9 @@ static __thread int altstack_done;
 static void altstack_release(void *mem)
 {
 	stack_t cur;
-	if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == (char *)mem + PAGE_BYTES) {
+	if (sigaltstack_next(NULL, &cur) == 0 && cur.ss_sp == (char *)mem + PAGE_BYTES) {
 		stack_t off = { .ss_flags = SS_DISABLE };
-		sigaltstack(&off, NULL);
+		sigaltstack_next(&off, NULL);
 	}
 	hg_lock(&altstack_lock);
 	*(void **)((char *)mem + PAGE_BYTES) = altstack_free;
@@ -454,31 +463,87 @@ static void altstack_key_create(void)
 	pthread_key_create(&altstack_key, altstack_release);
 }
 
+/* Gives this thread heapguard's alternate stack (its own from before, or one from the pool,
+ * or a new one); 0 when none could be mapped or installed. */
+static int altstack_install(void)
+{
+	pthread_once(&altstack_once, altstack_key_create);
+	char *mem = pthread_getspecific(altstack_key);
+	if (!mem) {
+		hg_lock(&altstack_lock);
+		mem = altstack_free;
+		if (mem)
+			altstack_free = *(void **)(mem + PAGE_BYTES);
+		hg_unlock(&altstack_lock);
+	}
+	if (!mem) {
+		/* A guard page below: an overflow of the handler's own stack faults, not corrupts. */
+		mem = hg_os_map(PAGE_BYTES + ALTSTACK_BYTES, 0);
+		if (!mem)
+			return 0;
+		hg_os_protect(mem, PAGE_BYTES, 0);
+	}
+	stack_t ss = { .ss_sp = mem + PAGE_BYTES, .ss_size = ALTSTACK_BYTES };
+	if (sigaltstack_next(&ss, NULL) != 0) {
+		if (!pthread_getspecific(altstack_key))
+			altstack_release(mem);
+		return 0;
+	}
+	pthread_setspecific(altstack_key, mem);
+	return 1;
+}
+
 void hgc_signal_thread_init(void)
 {
 	if (altstack_done)
 		return;
 	altstack_done = 1; /* first: pthread_setspecific may allocate, and allocation calls us */
 	stack_t cur;
-	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+	if (sigaltstack_next(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
 		return; /* the program has its own */
+	altstack_install();
+}
+
+/* The program's own alternate stack. Its handlers and ours run on the one installed, and our
+ * report of a fault needs more than the classic 8 KiB (SIGSTKSZ), where it overflowed and the
+ * fault went unreported: a smaller stack than ours stays the program's view only, and its
+ * handlers run on ours. A stack the program malloc'd (vim's) is a block it never wrote, so
+ * under --guard-uninit the kernel could not deliver the first fault onto it and killed the
+ * program: its pages are made accessible first. */
+static __thread stack_t program_stack = { .ss_flags = SS_DISABLE };
+static __thread int program_stack_kept; /* program_stack is only the program's view */
+
+HG_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+	stack_t cur;
+	if (sigaltstack_next(NULL, &cur) != 0)
+		return -1;
 	pthread_once(&altstack_once, altstack_key_create);
-	hg_lock(&altstack_lock);
-	char *mem = altstack_free;
-	if (mem)
-		altstack_free = *(void **)(mem + PAGE_BYTES);
-	hg_unlock(&altstack_lock);
-	if (!mem) {
-		/* A guard page below: an overflow of the handler's own stack faults, not corrupts. */
-		mem = hg_os_map(PAGE_BYTES + ALTSTACK_BYTES, 0);
-		if (!mem)
-			return;
-		hg_os_protect(mem, PAGE_BYTES, 0);
+	char *mine = pthread_getspecific(altstack_key);
+	int ours = mine && cur.ss_sp == mine + PAGE_BYTES && !(cur.ss_flags & SS_DISABLE);
+	if (old) {
+		*old = ours ? program_stack : cur;
+		if (ours && !program_stack_kept)
+			*old = (stack_t){ .ss_flags = SS_DISABLE };
+		old->ss_flags |= cur.ss_flags & SS_ONSTACK;
 	}
-	stack_t ss = { .ss_sp = mem + PAGE_BYTES, .ss_size = ALTSTACK_BYTES };
-	if (sigaltstack(&ss, NULL) != 0) {
-		altstack_release(mem);
-		return;
+	if (!ss)
+		return 0;
+	if (cur.ss_flags & SS_ONSTACK) {
+		errno = EPERM;
+		return -1;
 	}
-	pthread_setspecific(altstack_key, mem);
+	int disable = ss->ss_flags & SS_DISABLE;
+	if (!disable)
+		hgc_guard_touch_range(ss->ss_sp, ss->ss_size);
+	if (disable || ss->ss_size < ALTSTACK_BYTES) {
+		/* The kernel judges the stack (too small: ENOMEM), then ours goes back. */
+		if (sigaltstack_next(ss, NULL) != 0)
+			return -1;
+		program_stack = *ss;
+		program_stack_kept = altstack_install();
+		return 0;
+	}
+	program_stack_kept = 0;
+	return sigaltstack_next(ss, NULL);
 }
