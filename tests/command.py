@@ -143,6 +143,25 @@ def json_heap_overflow():
 
 
 @test
+def json_same_line_calls_are_separate_contexts():
+    """malloc, strcpy and puts on one source line: two errors in two contexts, and the block's
+    allocation frame has malloc's return address, not strcpy's (stacks told apart by their
+    text alone merged them)."""
+    _, _, _, doc = hg_json([HELPER, "same-line"])
+    errs = doc.get("errors", [])
+    why = fields("summary", doc.get("summary", {}), {"errors": 2, "contexts": 2})
+    by = {e.get("access"): e for e in errs}
+    w, r = by.get("write", {}), by.get("read", {})  # strcpy's, then puts's
+    why += fields("strcpy's error", w, {"kind": "heap-buffer-overflow", "size": 11})
+    why += fields("puts's error", r, {"kind": "heap-buffer-overflow"})
+    pcs = [(nth(e.get("stack"), 0) or {}).get("pc") for e in (w, r)]
+    alloc = [(nth(e.get("block", {}).get("alloc_stack"), 0) or {}).get("pc") for e in (w, r)]
+    if None in pcs or None in alloc or len(set(pcs)) != 2 or alloc[0] != alloc[1] or alloc[0] in pcs:
+        why.append("access pcs %r, allocation pcs %r" % (pcs, alloc))
+    return why
+
+
+@test
 def json_off_by_one():
     src = example_src("off-by-one")
     _, _, _, doc = hg_json([example("off-by-one")])

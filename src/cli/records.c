@@ -39,23 +39,35 @@ void hg_frame_text(const struct hg_frame *f, struct hg_text *out)
 
 const struct hg_stack *hg_stack_intern(const struct hg_frame *frames, size_t count)
 {
-	struct hg_text key = { 0 };
-	hg_text_add(&key, "");
+	struct hg_text text = { 0 }, id = { 0 };
+	hg_text_add(&text, "");
+	hg_text_add(&id, "");
+	/* A stack is its frames' text and their places in their modules: two calls on one
+	 * source line (malloc then strcpy, strcpy then puts) are two stacks, as in valgrind; by
+	 * the text alone the second error's context merged into the first's and went unshown,
+	 * and the first stack's pcs stood for both. Module offsets, not pcs, so that one error
+	 * in processes loaded at different addresses still makes one context. */
 	for (size_t i = 0; i < count; i++) {
-		hg_frame_text(&frames[i], &key);
-		hg_text_add(&key, "\n");
+		hg_frame_text(&frames[i], &text);
+		hg_text_add(&text, "\n");
+		if (frames[i].module)
+			hg_text_printf(&id, "%s+0x%llx\n", frames[i].module, (unsigned long long)frames[i].offset);
+		else
+			hg_text_printf(&id, "0x%llx\n", (unsigned long long)frames[i].pc);
 	}
-	const char *k = hg_intern(key.s);
-	free(key.s);
+	hg_text_add(&id, text.s);
+	const char *k = hg_intern(id.s);
+	free(id.s);
 	struct hg_stack *s = hg_map_get(&stacks_by_key, (uintptr_t)k);
 	if (s == NULL) {
 		s = hg_xmalloc(sizeof *s);
 		s->count = count;
 		s->frames = hg_xmalloc(count * sizeof *frames);
 		memcpy(s->frames, frames, count * sizeof *frames);
-		s->key = k;
+		s->key = hg_intern(text.s);
 		hg_map_put(&stacks_by_key, (uintptr_t)k, s);
 	}
+	free(text.s);
 	return s;
 }
 

@@ -133,6 +133,15 @@ static int open_fd(void)
 	return 0;
 }
 
+/* Two overflows and their block's malloc on one line (a function of its own: main's frame
+ * stays as the leak modes expect it). */
+__attribute__((noinline)) static int same_line(void)
+{
+	const char *volatile s = "0123456789";
+	char *d; d = malloc(4); strcpy(d, s); puts(d); free(d); /* ERROR-SAME-LINE */
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -222,6 +231,8 @@ int main(int argc, char **argv)
 		keep = malloc(4242);
 		return keep == NULL;
 	}
+	if (!strcmp(mode, "same-line"))
+		return same_line();
 	if (!strcmp(mode, "overflow-store")) { /* a plain store just past a block */
 		char *volatile p = malloc(64);
 		p[64] = 'o'; /* ERROR-OVERFLOW-STORE */
