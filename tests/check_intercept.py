@@ -24,6 +24,8 @@ ERRORS = [
     ("memcpy", HBO, "write", "memcpy", 20, "after", 0, 16, "copy_bytes"),
     ("memcpy-before", HBO, "read", "memcpy", 8, "before", 4, 16, "copy_before"),
     ("memset", HBO, "write", "memset", 25, "after", 0, 24, "fill"),
+    # a block of size 0: its first byte is past its end, as valgrind says it
+    ("memset-empty", HBO, "write", "memset", 1, "after", 0, 0, "fill_empty"),
     ("strcat", HBO, "write", "strcat", 5, "after", 0, 8, "append"),
     ("strncat", HBO, "write", "strncat", 4, "after", 0, 8, "append_n"),
     ("strncpy", HBO, "write", "strncpy", 12, "after", 0, 8, "copy_n"),

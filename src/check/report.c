@@ -154,7 +154,7 @@ static void print_block(const struct hgc_error *e)
 	if (e->addr < user) {
 		hg_buf_dec(&b, user - e->addr);
 		hg_buf_str(&b, " bytes before");
-	} else if (e->addr >= end && (e->addr > user || k->size)) {
+	} else if (e->addr >= end) {
 		hg_buf_dec(&b, e->addr - end);
 		hg_buf_str(&b, " bytes after");
 	} else {

@@ -44,7 +44,7 @@ static void block_line(struct hg_text *t, const struct hg_error *e)
 	hg_text_printf(t, "==%d==   0x%llx is ", e->pid, (unsigned long long)a);
 	if (a < user)
 		hg_text_printf(t, "%llu bytes before", (unsigned long long)(user - a));
-	else if (a >= end && (a > user || e->block_size))
+	else if (a >= end)
 		hg_text_printf(t, "%llu bytes after", (unsigned long long)(a - end));
 	else
 		hg_text_printf(t, "%llu bytes inside", (unsigned long long)(a - user));

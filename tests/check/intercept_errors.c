@@ -46,6 +46,12 @@ void fill(void)
 	memset(d, 0, 25);
 }
 
+void fill_empty(void)
+{
+	char *d = malloc(0);
+	memset(d, 0, 1);
+}
+
 void append(void)
 {
 	char *d = malloc(8);
@@ -351,7 +357,7 @@ void use_after_free(void)
 
 static const struct test_case CASES[] = {
 	{ "strcpy", duplicate }, { "memcpy", copy_bytes }, { "memcpy-before", copy_before },
-	{ "memset", fill }, { "strcat", append }, { "strncat", append_n }, { "strncpy", copy_n },
+	{ "memset", fill }, { "memset-empty", fill_empty }, { "strcat", append }, { "strncat", append_n }, { "strncpy", copy_n },
 	{ "memmove", shift }, { "strlen", measure }, { "strdup", clone_string },
 	{ "memcmp", compare }, { "snprintf", format }, { "swprintf", wide_format },
 	{ "vswprintf", wide_vformat }, { "read", read_into },
