@@ -310,6 +310,13 @@ check("double free: three stacks, program goes on",
       expect_error(r, "double-free", None, 0, "free", "inside", 0, 24, "second_free", "main", "first_free") +
       ([] if out == "survived\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
 
+# With no quarantine the block's record goes back with it at the first free: the second is
+# still a double free (it was "not in any block heapguard allocated"), without its stacks.
+rc, out, err, r = run([cases, "double-free"], "leak_check=no:quarantine=0")
+check("double free with quarantine=0: still a double free, where the block began",
+      expect_error(r, "double-free", func="free", top="second_free", detail="freed before") +
+      ([] if out == "survived\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+
 rc, out, err, r = run([cases, "double-free-threads"])
 e = r["errors"][0] if r["errors"] else {}
 check("double free across threads names both threads",

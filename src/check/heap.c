@@ -830,7 +830,16 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, size_t sized, const c
 	int v = hgc_table_update(at, judge_free, &c);
 	switch (v) {
 	case FREE_GONE:
-		if (!hg_is_ldso_pointer(p) && !nested_free(p))
+		if (hg_is_ldso_pointer(p) || nested_free(p))
+			return 0;
+		/* Where a block's bytes began in a slot of the heap that holds none now: a block
+		 * freed there before, whose record went back with it, no quarantine holding it. */
+		if (at.rec && (const char *)p == at.key + HGC_REDZONE_BYTES)
+			report_bad_free("double-free", func, p, c.stack, NULL,
+					"the address is where a block began that was freed before, not kept "
+					"in the quarantine (--quarantine=0, or a block larger than it): its "
+					"stacks went with it");
+		else
 			report_bad_free("invalid-free", func, p, c.stack, NULL, describe_foreign(p));
 		return 0;
 	case FREE_INTERIOR:
