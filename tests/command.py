@@ -628,6 +628,17 @@ def report_files_checked():
     same = os.path.join(WORK, "same.json")
     rc, _, err = run([HG, "--json=" + same, "--sarif=" + same, example("clean")])
     why += [] if rc == 2 and "--json and --sarif name the same file" in err else ["same file: %d %r" % (rc, err)]
+    # ... however the two names spell it: another path to it, or a link to it
+    other = os.path.join(WORK, ".", "same.json")
+    rc, _, err = run([HG, "--log-file=" + same, "--json=" + other, example("clean")])
+    why += [] if rc == 2 and "--log-file and --json name the same file" in err else ["./: %d %r" % (rc, err)]
+    with open(same, "w"):
+        pass
+    link = os.path.join(WORK, "same-link.json")
+    if not os.path.lexists(link):
+        os.symlink(same, link)
+    rc, _, err = run([HG, "--log-file=" + link, "--xml-file=" + same, example("clean")])
+    why += [] if rc == 2 and "--log-file and --xml-file name the same file" in err else ["link: %d %r" % (rc, err)]
     rc, _, err = run([HG, "-q", "--log-file=/dev/full", example("leak")])
     why += [] if rc == 125 and "cannot write /dev/full" in err else ["log on /dev/full: %d %r" % (rc, err)]
     # a value never comes from the next option: --json -- PROGRAM is missing its file

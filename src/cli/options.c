@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "launch.h"
@@ -484,6 +485,30 @@ static void take_command_keys_from_env(void)
 		apply_option(taken[i].opt, taken[i].value, 1);
 }
 
+/* The directory part of path ("." for none) in buf, and its last part. */
+static const char *split_path(const char *path, char *buf, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) + 1 : 0;
+	snprintf(buf, size, "%.*s", n ? (int)n : 1, n ? path : ".");
+	return slash ? slash + 1 : path;
+}
+
+/* 1 when a and b name one file: the same text, one existing file (by a link, or written
+ * ./x and x), or one name in one directory for a file not there yet. */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (strcmp(a, b) == 0)
+		return 1;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	char da[4096], db[4096];
+	const char *na = split_path(a, da, sizeof da), *nb = split_path(b, db, sizeof db);
+	return strcmp(na, nb) == 0 && stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
 int hg_parse_command_line(int argc, char **argv)
 {
 	take_command_keys_from_env();
@@ -499,13 +524,14 @@ int hg_parse_command_line(int argc, char **argv)
 	if (hg_settings.fast && checking_option)
 		hg_usage_error("--%s needs the checking library: it does nothing with --fast, --stats "
 			       "or --backend", checking_option);
-	/* two reports written to one file: the one written last would be all it holds */
+	/* two reports written to one file: the one written last would be all it holds, however
+	 * the two names spell it */
 	const char *files[] = { hg_settings.log_file, hg_settings.json_file, hg_settings.sarif_file,
 				hg_settings.xml_file };
 	const char *names[] = { "--log-file", "--json", "--sarif", "--xml-file" };
 	for (int a = 0; a < 4; a++)
 		for (int b = a + 1; b < 4; b++)
-			if (files[a] && files[b] && strcmp(files[a], files[b]) == 0)
+			if (files[a] && files[b] && same_file(files[a], files[b]))
 				hg_usage_error("%s and %s name the same file, %s", names[a], names[b], files[a]);
 	return program;
 }
