@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -320,6 +321,17 @@ static void test_huge_sizes_fail_or_work(void **state)
 		assert_true(p[0] == 1 && p[sizes[i] - 1] == 2);
 		free(p);
 	}
+	/* A block in a mapping of its own grown past the 47 bits of user space: NULL, block kept
+	 * (the page map's leaves were reserved for the range first, past the map's end: SIGSEGV). */
+	char *big = malloc(4 * MIB);
+	assert_non_null(big);
+	tu_fill(big, 4 * MIB, 11);
+	for (i = 48; i <= 50; i++) {
+		errno = 0;
+		CHECK(realloc(big, (size_t)1 << i) == NULL && errno == ENOMEM, "realloc to 2^%zu: errno %d", i, errno);
+	}
+	CHECK(tu_check(big, 4 * MIB, 11) == 4 * MIB, "the block changed");
+	free(big);
 }
 
 static void test_two_gib_works(void **state)
@@ -784,6 +796,68 @@ static void test_last_megabyte_serves_new_sizes(void **state)
 	child_passes(last_megabyte_child);
 }
 
+/* An arena across a 4 GiB line of the address space, used below the line only: a medium
+ * block grown across it, then the arena handed back whole. The page map's leaf above the
+ * line was never made, and both wrote into it (SIGSEGV). PROT_NONE placeholders steer the
+ * kernel's next mappings to end 2 MiB above a line with nothing of ours beyond it. */
+static void arena_across_line_child(void *arg)
+{
+	static char maps[1 << 20];
+	static uintptr_t lo[8192], hi[8192];
+	const uintptr_t line = (uintptr_t)1 << 32;
+	uintptr_t lowest = UINTPTR_MAX;
+	size_t len = 0, n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	(void)arg;
+	CHILD_CHECK(f != NULL);
+	len = fread(maps, 1, sizeof maps - 1, f);
+	fclose(f);
+	maps[len] = 0;
+	for (char *l = maps; l && *l && n < 8192; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		unsigned long a, b;
+		if (sscanf(l, "%lx-%lx", &a, &b) == 2 && a >= 0x700000000000ul) {
+			lo[n] = a;
+			hi[n++] = b;
+			lowest = a < lowest ? a : lowest;
+		}
+	}
+	uintptr_t top = (lowest & ~(line - 1)) - line + 2 * MIB;
+	CHILD_CHECK(mmap((void *)top, lowest - top, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+			 MAP_FIXED_NOREPLACE, -1, 0) != MAP_FAILED);
+	for (size_t i = 0; i < n; i++) { /* the holes between mappings above */
+		uintptr_t next = UINTPTR_MAX;
+		for (size_t j = 0; j < n; j++)
+			if (lo[j] >= hi[i] && lo[j] < next)
+				next = lo[j];
+		if (next != UINTPTR_MAX && next - hi[i] >= MIB)
+			mmap((void *)hi[i], next - hi[i], PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	}
+	char *a = NULL;
+	for (int k = 0; k < 64 && !a; k++) { /* 1.5 MiB blocks until one is in the arena below the line */
+		char *p = malloc(3 * MIB / 2 - 100);
+		CHILD_CHECK(p != NULL);
+		if ((uintptr_t)p < top && (uintptr_t)p >= top - 8 * MIB)
+			a = p;
+	}
+	CHILD_CHECK(a != NULL);
+	char *b = malloc(MIB / 2 - 100);
+	CHILD_CHECK(b != NULL);
+	tu_fill(b, MIB / 2 - 100, 9);
+	char *c = realloc(b, MIB - 100);
+	CHILD_CHECK(c != NULL && tu_check(c, MIB / 2 - 100, 9) == MIB / 2 - 100);
+	free(c);
+	free(a);
+	malloc_trim(0);
+}
+
+static void test_arena_across_4gib_line(void **state)
+{
+	(void)state;
+	child_passes(arena_across_line_child);
+}
+
 /* free must keep errno, including when it gives memory back to the kernel. */
 static void test_free_preserves_errno(void **state)
 {
@@ -1075,6 +1149,7 @@ int main(void)
 		cmocka_unit_test(test_freed_peak_returns_while_allocating),
 		cmocka_unit_test(test_freed_memory_serves_under_rlimit_as),
 		cmocka_unit_test(test_last_megabyte_serves_new_sizes),
+		cmocka_unit_test(test_arena_across_4gib_line),
 		cmocka_unit_test(test_realloc_growth_reuses_memory),
 		cmocka_unit_test(test_glibc_extras),
 	};

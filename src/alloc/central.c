@@ -48,6 +48,8 @@ int hg_pagemap_reserve(const void *start, size_t bytes)
 {
 	uintptr_t a = (uintptr_t)start, end = a + bytes;
 	uintptr_t leaf_span = (uintptr_t)1 << (HG_SLICE_SHIFT + HG_MAP_LEAF_BITS);
+	if (end < a || end > (uintptr_t)1 << 48) /* past the map's 48 bits: no memory there */
+		return 0;
 	for (a &= ~(leaf_span - 1); a < end; a += leaf_span) {
 		struct hg_span ***top = &hg_pagemap_top[a >> (HG_SLICE_SHIFT + HG_MAP_LEAF_BITS)];
 		if (__atomic_load_n(top, __ATOMIC_ACQUIRE))
@@ -217,7 +219,10 @@ static struct arena *arena_grow(void)
 			    : hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
 	if (!base)
 		return NULL;
-	struct arena *a = (struct arena *)hg_meta_new();
+	/* The page map's leaves for the whole arena, now: a span reserving its own slices'
+	 * leaves left those of an arena across a 4 GiB line half missing, and the arena's
+	 * unmapping, or a medium block grown across the line, wrote into a leaf never mapped. */
+	struct arena *a = hg_pagemap_reserve(base, ARENA_BYTES) ? (struct arena *)hg_meta_new() : NULL;
 	if (!a) {
 		if (!from_brk)
 			hg_os_unmap(base, ARENA_BYTES);
@@ -231,7 +236,8 @@ static struct arena *arena_grow(void)
 static struct arena *arena_of(unsigned k)
 {
 	char *base = hg_os_map((size_t)k * HG_SLICE_BYTES, HG_SLICE_BYTES);
-	struct arena *a = base ? (struct arena *)hg_meta_new() : NULL;
+	struct arena *a = base && hg_pagemap_reserve(base, (size_t)k * HG_SLICE_BYTES)
+				  ? (struct arena *)hg_meta_new() : NULL;
 	if (!a) {
 		if (base)
 			hg_os_unmap(base, (size_t)k * HG_SLICE_BYTES);
@@ -338,12 +344,10 @@ static struct hg_span *slices_new(unsigned n, unsigned meta_size)
 		s = meta_new_locked(meta_size);
 		hg_unlock(&central_lock);
 	}
-	if (!s || !hg_pagemap_reserve(p, (size_t)n << HG_SLICE_SHIFT)) {
+	if (!s) {
 		/* out of memory for metadata: put the slices back */
 		hg_lock(&central_lock);
 		slices_give_locked(a, p, n);
-		if (s)
-			meta_free_locked(s);
 		hg_unlock(&central_lock);
 		return NULL;
 	}
