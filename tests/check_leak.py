@@ -242,6 +242,12 @@ check("guard=1: blocks reachable from a global, a guarded block and TLS",
       expect_group(r, "still-reachable", 170, 1, "keep_tls") +
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
 
+# ---- the stack at exit: exit's frames hold stale copies of pointers main's callees had ----
+stale = build(src("leak_stale.cc"), compiler="g++")
+rc, err, r = run([stale])
+check("a std::string leaked in main is lost once main returns, as valgrind says",
+      expect_group(r, "definitely-lost", 32, 1, "main") + expect_summary(r, definitely=(32, 1), indirectly=(201, 1)))
+
 # ---- interior pointers that common layouts keep (valgrind's default heuristics) ----
 heur = build(src("leak_heuristics.cc"), ("-pthread",), compiler="g++")
 rc, err, r = run([heur, "heuristics"], "show_reachable=1")

@@ -1,6 +1,7 @@
 /* leak.c — the leak check: a conservative mark-and-sweep from the roots over a snapshot of the
  * live blocks, valgrind's classification, and the grouped report. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -1025,15 +1026,49 @@ static HG_NOINLINE size_t run_check(unsigned detail, int quiet, uintptr_t sp)
 	return lost;
 }
 
+/* ---- where the exiting thread's stack is the program's ---- */
+/* The check at exit runs under exit's frames (exit, its handlers, ld.so's _dl_fini, our
+ * destructor), whose unset slots hold stale words of the program's earlier calls: a pointer
+ * that one of main's callees left there kept a lost block reachable (a C++ program's `new
+ * std::string` never deleted, which valgrind and LSan report lost). Once main has returned,
+ * its frame and all below it are dead: that thread's scan starts above it. */
+static uintptr_t after_main_sp;
+static pthread_t main_thread;
+static int (*program_main)(int, char **, char **);
+
+/* main, called by libc's start code through us; the frame stack.c drops from stacks. */
+static int main_returns(int argc, char **argv, char **envp)
+{
+	int status = program_main(argc, argv, envp);
+	volatile uintptr_t anchor = 0;
+	main_thread = pthread_self();
+	__atomic_store_n(&after_main_sp, (uintptr_t)&anchor, __ATOMIC_RELEASE);
+	return status;
+}
+
+HG_EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv, void (*init)(void),
+				void (*fini)(void), void (*rtld_fini)(void), void *stack_end)
+{
+	int (*next)(int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),
+		    void (*)(void), void *);
+	*(void **)&next = dlsym(RTLD_NEXT, "__libc_start_main");
+	program_main = main;
+	return next(main_returns, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
 /* Spills the callee-saved registers into this frame, and scans this thread's stack from its
  * lowest local up: the spilled registers and the program's frames are roots; the frames of
  * the check itself, below, hold stale words of earlier calls (a pointer the program dropped
- * in free() or memset()) and are not. GCC places locals below the register saves. */
-static HG_NOINLINE size_t check_with_registers(unsigned detail, int quiet)
+ * in free() or memset()) and are not. GCC places locals below the register saves. At exit
+ * after main returned, main's thread's from above main's frame (above). */
+static HG_NOINLINE size_t check_with_registers(unsigned detail, int quiet, int at_exit)
 {
 	__builtin_unwind_init();
 	volatile uintptr_t anchor = 0;
-	size_t lost = run_check(detail, quiet, (uintptr_t)&anchor);
+	uintptr_t sp = (uintptr_t)&anchor, left = __atomic_load_n(&after_main_sp, __ATOMIC_ACQUIRE);
+	if (at_exit && left > sp && pthread_equal(main_thread, pthread_self()))
+		sp = left;
+	size_t lost = run_check(detail, quiet, sp);
 	__asm__ volatile("" ::: "memory"); /* keeps this frame (and its spills) alive until here */
 	return lost;
 }
@@ -1047,7 +1082,7 @@ size_t hgc_leak_check(int at_exit)
 		detail = 2; /* leak_check=no turns off the check at exit only */
 	int saved = errno;
 	check_lock();
-	size_t lost = check_with_registers(detail, at_exit && hg_opt.quiet);
+	size_t lost = check_with_registers(detail, at_exit && hg_opt.quiet, at_exit);
 	check_unlock();
 	errno = saved;
 	return lost;

@@ -310,6 +310,15 @@ static uint32_t depot_predicted(const uint8_t *code, unsigned len, int n)
 
 static uint32_t depot_put(const uintptr_t *pcs, int n)
 {
+	/* Our frames below the program's too: leak.c's wrapper of main, the fault handler that
+	 * calls the program's own. */
+	uintptr_t kept[MAX_DEPTH + OWN_FRAMES_MAX];
+	int m = 0;
+	for (int i = 0; i < n && m < (int)(sizeof kept / sizeof *kept); i++)
+		if (!hgc_is_own_pc(pcs[i]))
+			kept[m++] = pcs[i];
+	pcs = kept;
+	n = m;
 	uint8_t code[MAX_CODE_BYTES];
 	unsigned len = encode(pcs, n, code);
 	uint32_t id = depot_predicted(code, len, n);
