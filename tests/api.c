@@ -739,19 +739,25 @@ static void test_enomem_under_rlimit_as(void **state)
  * gives back what it keeps before a mapping fails. */
 static void freed_memory_child(void *arg)
 {
-	enum { N = 200000 };
-	static char *p[N];
 	struct rlimit rl;
-	size_t i, n = 0;
+	char *list = NULL, *p;
 
 	(void)arg;
 	CHILD_CHECK(getrlimit(RLIMIT_AS, &rl) == 0);
 	rl.rlim_cur = tu_vm_bytes() + 256 * MIB;
 	CHILD_CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
-	while (n < N && (p[n] = malloc(1000)) != NULL) /* 200 MB, or until the limit */
-		memset(p[n++], 1, 1000);
-	for (i = 0; i < n; i++)
-		free(p[i]);
+	/* Until the limit, the blocks chained through their first word (with backend=brk, arenas
+	 * from the break, which only its top can give back: they once stayed, and the large
+	 * block below failed). */
+	while ((p = malloc(1000)) != NULL) {
+		memset(p, 1, 1000);
+		*(char **)p = list;
+		list = p;
+	}
+	while ((p = list) != NULL) {
+		list = *(char **)p;
+		free(p);
+	}
 	char *big = malloc(128 * MIB);
 	CHILD_CHECK(big != NULL);
 	memset(big, 2, 128 * MIB);

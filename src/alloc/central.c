@@ -517,10 +517,51 @@ static size_t purge_arenas(uint64_t now, int force)
 	return bytes;
 }
 
+/* Arenas from the break can only go back from its top, by lowering it: those there with every
+ * slice free go, one after another. Kept for good otherwise, they left a program under an
+ * address-space limit that had freed everything unable to get one large block (glibc trims
+ * its heap's top too). The bytes given back. */
+static size_t brk_trim(void)
+{
+	size_t bytes = 0;
+	for (;;) {
+		struct arena *a = NULL, **at = NULL;
+		hg_lock(&central_lock);
+		for (struct arena **pp = &nonfull; *pp; pp = &(*pp)->next) /* the highest one free */
+			if ((*pp)->from_brk && (*pp)->free_mask == ~0ull && (!a || (*pp)->base > a->base)) {
+				a = *pp;
+				at = pp;
+			}
+		if (a)
+			*at = a->next; /* off the list: no slice of it can be taken meanwhile */
+		hg_unlock(&central_lock);
+		if (!a)
+			return bytes;
+		hg_lock(&brk_lock);
+		int done = hg_os_brk_trim(a->base, ARENA_BYTES);
+		hg_unlock(&brk_lock);
+		if (done)
+			hg_pagemap_set(a->base, ARENA_BYTES, NULL);
+		hg_lock(&central_lock);
+		if (done) {
+			meta_free_locked((struct hg_span *)a);
+		} else { /* the break moved: the arena stays */
+			a->next = nonfull;
+			nonfull = a;
+		}
+		hg_unlock(&central_lock);
+		if (!done)
+			return bytes;
+		bytes += ARENA_BYTES;
+	}
+}
+
 size_t hg_central_purge(int force)
 {
 	uint64_t now = hg_os_now_ms();
 	size_t bytes = purge_arenas(now, force);
+	if (force && hg_opt.backend == HG_BACKEND_BRK)
+		bytes += brk_trim();
 	return bytes + hg_large_purge(now, force);
 }
 

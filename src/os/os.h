@@ -46,6 +46,9 @@ typedef int (*hg_os_run_fn)(char *lo, char *hi, void *arg);
 int hg_os_resident_runs(char *p, size_t bytes, hg_os_run_fn fn, void *arg);
 /* Grows the program break by `bytes` aligned to `align`; NULL when it cannot. */
 void *hg_os_brk(size_t bytes, size_t align);
+/* Lowers the break to p when it stands at p + bytes (memory hg_os_brk gave); 0 when it does
+ * not (another user of sbrk moved it) or the kernel refused. */
+int hg_os_brk_trim(void *p, size_t bytes);
 /* Bytes the allocator holds from the kernel now (mapped or taken from the break). */
 size_t hg_os_mapped_bytes(void);
 

@@ -216,6 +216,16 @@ void *hg_os_brk(size_t bytes, size_t align)
 	return got + pad;
 }
 
+int hg_os_brk_trim(void *p, size_t bytes)
+{
+	int saved = errno;
+	int done = sbrk(0) == (char *)p + bytes && brk(p) == 0;
+	errno = saved;
+	if (done)
+		atomic_fetch_sub_explicit(&mapped_bytes, bytes, memory_order_relaxed);
+	return done;
+}
+
 size_t hg_os_mapped_bytes(void)
 {
 	return atomic_load_explicit(&mapped_bytes, memory_order_relaxed);
