@@ -305,8 +305,8 @@ HG_EXPORT void __longjmp_chk(jmp_buf env, int val)
 /* The kernel kills a thread that faults with SIGSEGV or SIGBUS blocked, whatever the
  * handler: no report, and under --guard-uninit a correct program died at its first use of a
  * block (a worker thread started with every signal blocked, as servers do). So the two stay
- * deliverable in every mask the program sets (sigprocmask, stack.c's, comes here too). The cost: one sent by kill() while the program
- * believes it blocked is delivered at once instead of waiting. */
+ * deliverable in every mask the program sets (stack.c's sigprocmask comes here too). The
+ * cost: one sent by kill() while the program believes it blocked arrives at once. */
 static int (*next_pthread_sigmask)(int, const sigset_t *, sigset_t *);
 
 static const sigset_t *keep_faults(int how, const sigset_t *set, sigset_t *copy)
