@@ -202,6 +202,25 @@ void hg_arena_small_pages(void)
 	hg_unlock(&central_lock);
 }
 
+/* The record of an arena of k slices at base, just taken from the OS (the break: from_brk),
+ * the slices past k marked in use for good; NULL, and the memory back unless from the break,
+ * when there is no memory for the record. The page map's leaves are reserved for the whole
+ * arena now: a span reserving its own slices' leaves left those of an arena across a 4 GiB
+ * line half missing, and the arena's unmapping, or a medium block grown across the line,
+ * wrote into a leaf never mapped. */
+static struct arena *arena_record(char *base, unsigned k, int from_brk, int huge)
+{
+	size_t bytes = (size_t)k * HG_SLICE_BYTES;
+	struct arena *a = hg_pagemap_reserve(base, bytes) ? (struct arena *)hg_meta_new() : NULL;
+	if (!a) {
+		if (!from_brk)
+			hg_os_unmap(base, bytes);
+		return NULL;
+	}
+	*a = (struct arena){ .base = base, .free_mask = hg_bit_run(k, 0), .from_brk = from_brk, .huge = huge };
+	return a;
+}
+
 /* Gets a new arena from the OS, outside the lock; NULL when the OS refuses. */
 static struct arena *arena_grow(void)
 {
@@ -217,34 +236,14 @@ static struct arena *arena_grow(void)
 	if (!base)
 		base = huge ? hg_os_map_huge(ARENA_BYTES, !atomic_fetch_add(&huge_arenas, 1))
 			    : hg_os_map(ARENA_BYTES, HG_SLICE_BYTES);
-	if (!base)
-		return NULL;
-	/* The page map's leaves for the whole arena, now: a span reserving its own slices'
-	 * leaves left those of an arena across a 4 GiB line half missing, and the arena's
-	 * unmapping, or a medium block grown across the line, wrote into a leaf never mapped. */
-	struct arena *a = hg_pagemap_reserve(base, ARENA_BYTES) ? (struct arena *)hg_meta_new() : NULL;
-	if (!a) {
-		if (!from_brk)
-			hg_os_unmap(base, ARENA_BYTES);
-		return NULL;
-	}
-	*a = (struct arena){ .base = base, .free_mask = ~0ull, .from_brk = from_brk, .huge = huge };
-	return a;
+	return base ? arena_record(base, ARENA_SLICES, from_brk, huge) : NULL;
 }
 
-/* An arena of k slices mapped now, the rest marked in use for good; NULL when refused. */
+/* An arena of k slices mapped now; NULL when refused. */
 static struct arena *arena_of(unsigned k)
 {
 	char *base = hg_os_map((size_t)k * HG_SLICE_BYTES, HG_SLICE_BYTES);
-	struct arena *a = base && hg_pagemap_reserve(base, (size_t)k * HG_SLICE_BYTES)
-				  ? (struct arena *)hg_meta_new() : NULL;
-	if (!a) {
-		if (base)
-			hg_os_unmap(base, (size_t)k * HG_SLICE_BYTES);
-		return NULL;
-	}
-	*a = (struct arena){ .base = base, .free_mask = hg_bit_run(k, 0) };
-	return a;
+	return base ? arena_record(base, k, 0, 0) : NULL;
 }
 
 /* Near an address-space limit (ulimit -v), where no whole arena fits: the largest smaller
