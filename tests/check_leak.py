@@ -118,6 +118,13 @@ rc, err, r = run([cases, "exited-thread"], "show_reachable=1")
 check("a block only the frames of a thread that has exited point to is definitely lost",
       expect_group(r, "definitely-lost", 77, 1, "lose_in_thread") + ([] if rc == 0 else ["exit status %d" % rc]))
 
+rc, err, r = run([cases, "main-exits"], "show_reachable=1")
+check("main ends with pthread_exit, another thread exits last: globals and libc's data are roots, "
+      "the program's functions named", expect_group(r, "definitely-lost", 77, 1, "lose_in_thread") +
+      expect_group(r, "still-reachable", 130, 1, "keep_global") +
+      expect_summary(r, definitely=(77, 1), indirectly=(0, 0), possibly=(0, 0)) +
+      ([] if rc == 0 else ["exit status %d" % rc]))
+
 # ld.so's blocks are roots (LSan's rule): it keeps some through interior pointers only.
 rc, err, r = run([cases, "dlopen"])
 check("dlopen: ld.so's dl_find_object segment, kept by a pointer into it, is no leak",

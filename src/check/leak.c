@@ -221,13 +221,14 @@ _Static_assert(sizeof(struct ent) % 8 == 0 && sizeof(struct group) <= sizeof(str
 /* ---------------- reading memory that may vanish ---------------- */
 
 static int vm_read_broken; /* process_vm_readv refused (ENOSYS, EPERM): read in place */
+static pid_t checking_tid; /* the thread running the check: the process's leader may have exited */
 
 /* Copies what it can of [src, src+n) (within one BOUNCE_BYTES chunk) into dst; returns the
  * bytes copied, 0 when the first page is gone. -1 when the call is unavailable. */
 static ssize_t read_self(void *dst, uintptr_t src, size_t n)
 {
 	struct iovec local = { dst, n }, remote = { (void *)src, n };
-	ssize_t r = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+	ssize_t r = syscall(SYS_process_vm_readv, (long)checking_tid, &local, 1L, &remote, 1L, 0L);
 	if (r >= 0)
 		return r;
 	if (errno == EFAULT || errno == ESRCH)
@@ -533,7 +534,7 @@ static char *read_maps(size_t *len, size_t *map_bytes)
 		char *buf = hg_os_map(cap, 0);
 		if (!buf)
 			return NULL;
-		int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+		int fd = hg_os_open_proc("maps");
 		if (fd < 0) {
 			hg_os_unmap(buf, cap);
 			return NULL;
@@ -1082,6 +1083,7 @@ size_t hgc_leak_check(int at_exit)
 		detail = 2; /* leak_check=no turns off the check at exit only */
 	int saved = errno;
 	check_lock();
+	checking_tid = (pid_t)syscall(SYS_gettid);
 	size_t lost = check_with_registers(detail, at_exit && hg_opt.quiet, at_exit);
 	check_unlock();
 	errno = saved;

@@ -208,8 +208,7 @@ static void begin_process_locked(void)
 	written_pid = pid;
 	modules_written = 0;
 	char exe[1024];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	exe[n > 0 ? n : 0] = 0;
+	hg_os_exe_path(exe, sizeof exe);
 	struct hg_buf l;
 	start(&l, "P");
 	put_dec(&l, (uint64_t)getppid());
@@ -349,8 +348,9 @@ void hgc_record_exec(const char *program)
 	/* No begin_process_locked: in a vfork child it would rewrite the parent's sets. The
 	 * command makes up the image of a pid whose first record this is. */
 	char exe[1024]; /* a fork child wrote no P record: what it was is said here */
-	ssize_t n = program ? readlink("/proc/self/exe", exe, sizeof exe - 1) : 0;
-	exe[n > 0 ? n : 0] = 0;
+	exe[0] = 0;
+	if (program)
+		hg_os_exe_path(exe, sizeof exe);
 	if (!lock_briefly())
 		return;
 	struct hg_buf l;

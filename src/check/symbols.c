@@ -46,10 +46,8 @@ static char exe_path[4096];
 /* The path of the main program: ld.so names it "" in its link map. */
 static const char *main_path(void)
 {
-	if (!exe_path[0]) {
-		ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
-		exe_path[n > 0 ? n : 0] = 0;
-	}
+	if (!exe_path[0])
+		hg_os_exe_path(exe_path, sizeof exe_path);
 	return exe_path;
 }
 

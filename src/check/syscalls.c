@@ -426,7 +426,7 @@ static const char *exec_program_at(int dirfd, const char *path, int flags, char 
 	if (dirfd == AT_FDCWD)
 		return exec_program(path, 0, buf, size);
 	struct hg_buf link = { .len = 0 };
-	hg_buf_str(&link, "/proc/self/fd/");
+	hg_buf_str(&link, "/proc/thread-self/fd/"); /* the first thread may have exited */
 	hg_buf_dec(&link, (uint64_t)dirfd);
 	link.text[link.len < sizeof link.text ? link.len : sizeof link.text - 1] = 0;
 	ssize_t n = readlink(link.text, buf, size - 1);

@@ -76,6 +76,11 @@ int hg_os_file_id(int fd, dev_t *dev, ino_t *ino, unsigned long *links);
 int hg_os_private_fd(int fd);
 uint64_t hg_os_now_ms(void);
 
+/* Opens a file of this process's /proc directory ("maps") read-only; -1 when it cannot. */
+int hg_os_open_proc(const char *name);
+/* The main program's path into buf (NUL-terminated, "" when unknown); its length. */
+size_t hg_os_exe_path(char *buf, size_t size);
+
 /* A private read-only mapping of the whole file at path (its size in *bytes); NULL when it
  * cannot be opened or mapped. */
 const void *hg_os_map_file(const char *path, size_t *bytes);

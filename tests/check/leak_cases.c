@@ -149,6 +149,29 @@ static NOINLINE void *lose_in_thread(void *arg)
 	return arg;
 }
 
+/* ---- main ends with pthread_exit while a thread runs on ---- */
+/* 1 once the process's first thread has exited: /proc/self/stat then says Z (zombie). */
+static int leader_gone(void)
+{
+	char buf[512];
+	FILE *f = fopen("/proc/self/stat", "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	const char *paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+static NOINLINE void *outlive_main(void *arg)
+{
+	for (int i = 0; i < 5000 && !leader_gone(); i++)
+		usleep(1000);
+	lose_in_thread(arg);
+	scrub_stack();
+	return NULL; /* the last thread: glibc calls exit(0) */
+}
+
 /* ---- mid-program check ---- */
 static NOINLINE void lose_mid(void)
 {
@@ -231,6 +254,15 @@ int main(int argc, char **argv)
 		pthread_create(&t, NULL, lose_in_thread, NULL);
 		pthread_join(t, NULL);
 		scrub_stack();
+	} else if (!strcmp(c, "main-exits")) {
+		/* Once the first thread has gone, /proc/self is its: empty maps, no exe link, and
+		 * process_vm_readv of its pid fails. The check at exit reads through the last
+		 * thread's. stdout's buffer is kept by libc's data, the global's block by ours. */
+		keep_global();
+		printf("main leaves first\n");
+		pthread_t t;
+		pthread_create(&t, NULL, outlive_main, NULL);
+		pthread_exit(NULL);
 	} else if (!strcmp(c, "dlopen")) {
 		/* ld.so allocates a dl_find_object segment for the new library and keeps only a
 		 * pointer into it: no leak of the program's. */
@@ -260,7 +292,7 @@ int main(int argc, char **argv)
 		run_clean();
 		return 0;
 	} else {
-		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|dlopen|libs LIB...|mid|clean\n");
+		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|dlopen|libs LIB...|mid|clean\n");
 		return 2;
 	}
 	scrub_stack();
