@@ -306,6 +306,13 @@ check("quick_exit: the leak check runs as it ends (it ran no check, no summary, 
       expect_group(r, "definitely-lost", 111, 1, "lose_definite") +
       expect_summary(r, definitely=(111, 1), indirectly=(0, 0), possibly=(0, 0)))
 
+own_start = build(src("leak_own_start.c"), flags=("-nostartfiles",))
+rc, err, r = run([own_start])
+check("a program with its own _start that calls exit: the checks run, its status kept",
+      expect_group(r, "definitely-lost", 18, 1, "lose_before_exit") +
+      expect_summary(r, definitely=(18, 1), indirectly=(0, 0), possibly=(0, 0)) +
+      ([] if rc == 3 else ["exit status %s" % rc]))
+
 rc, err, r = run([cases, "definite"], "leak_check=summary")
 check("leak_check=summary: the summary line only",
       ["LEAK lines: %d" % len(r["leaks"])] * bool(r["leaks"]) + expect_summary(r, definitely=(111, 1)))

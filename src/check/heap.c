@@ -1141,10 +1141,13 @@ HG_EXPORT void _Exit(int status)
 }
 
 /* quick_exit ends with glibc's own _exit: the checks run as the last of its handlers (the
- * first one registered), after the program's. */
-__attribute__((constructor)) static void register_quick_exit(void)
+ * first one registered), after the program's. exit's too, for a program whose own _start
+ * (-nostartfiles) never registers ld.so's destructor runner: registered before it, they run
+ * after it, finding the checks done when it ran. */
+__attribute__((constructor)) static void register_exit_handlers(void)
 {
 	at_quick_exit(check_at_exit);
+	atexit(check_at_exit);
 }
 
 uint64_t hgc_uninit_word;
