@@ -125,6 +125,14 @@ check("main ends with pthread_exit, another thread exits last: globals and libc'
       expect_summary(r, definitely=(77, 1), indirectly=(0, 0), possibly=(0, 0)) +
       ([] if rc == 0 else ["exit status %d" % rc]))
 
+why = []
+for attempt in range(8):
+    rc, err, r = run([cases, "spawning"])
+    why += ["run %d: exit status %s, %s" % (attempt, rc, err[-200:])] if rc != 0 else []
+    why += expect_group(r, "definitely-lost", 111, 1, "lose_definite") if rc == 0 else []
+check("threads that start and end (unmapping their stacks) during the check at exit: "
+      "no crash, the leak found", why)
+
 # ld.so's blocks are roots (LSan's rule): it keeps some through interior pointers only.
 rc, err, r = run([cases, "dlopen"])
 check("dlopen: ld.so's dl_find_object segment, kept by a pointer into it, is no leak",

@@ -613,16 +613,28 @@ static long tid_offset(void)
 }
 
 /* Whether [lo, hi) is the stack mapping of a thread that has exited: its last pages hold a
- * descriptor whose tid is 0 or -1. */
-static int is_dead_thread_stack(uintptr_t lo, uintptr_t hi, long tid_off)
+ * descriptor whose tid is 0 or -1. They are copied first: a detached thread ending now
+ * unmaps its stack (in place, a third of the runs of a program that kept starting threads
+ * as it exited died reading one). A mapping gone already is one. */
+#define DESCRIPTOR_AREA 8192
+static int is_dead_thread_stack(struct work *wk, uintptr_t lo, uintptr_t hi, long tid_off)
 {
-	if (tid_off < 0 || hi - lo < 16384)
+	if (tid_off < 0 || hi - lo < 2 * DESCRIPTOR_AREA)
 		return 0;
-	for (uintptr_t a = hi - 8192; a + (uintptr_t)tid_off + 4 <= hi; a += 8) {
-		const uintptr_t *w = (const uintptr_t *)a;
-		if (w[0] == a && w[2] == a) {
+	uintptr_t top = hi - DESCRIPTOR_AREA;
+	const char *copy = (const char *)top;
+	if (!vm_read_broken) {
+		ssize_t got = read_self(wk->bounce, top, DESCRIPTOR_AREA);
+		if (got >= 0 && got < DESCRIPTOR_AREA)
+			return 1;
+		if (got > 0)
+			copy = (const char *)wk->bounce;
+	}
+	for (size_t off = 0; off + (size_t)tid_off + 4 <= DESCRIPTOR_AREA; off += 8) {
+		const uintptr_t *w = (const uintptr_t *)(const void *)(copy + off);
+		if (w[0] == top + off && w[2] == top + off) {
 			pid_t tid;
-			__builtin_memcpy(&tid, (const char *)a + tid_off, sizeof tid);
+			__builtin_memcpy(&tid, copy + off + tid_off, sizeof tid);
 			return tid <= 0;
 		}
 	}
@@ -653,7 +665,7 @@ static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t s
 				path++;
 		}
 		if (perms + 4 <= eol && lo < hi && is_anon_rw(perms, path, eol) && !is_guard_region(lo) &&
-		    !is_dead_thread_stack(lo, hi, tid_off))
+		    !is_dead_thread_stack(wk, lo, hi, tid_off))
 			scan_root(wk, sp >= lo && sp < hi ? sp : lo, hi);
 		p = eol + 1;
 	}

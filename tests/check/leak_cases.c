@@ -172,6 +172,22 @@ static NOINLINE void *outlive_main(void *arg)
 	return NULL; /* the last thread: glibc calls exit(0) */
 }
 
+/* ---- threads starting and ending while the process exits ---- */
+static NOINLINE void *end_at_once(void *arg)
+{
+	return arg;
+}
+
+static NOINLINE void *keep_spawning(void *arg)
+{
+	for (;;) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, end_at_once, NULL) == 0)
+			pthread_detach(t); /* it unmaps its own stack as it ends */
+	}
+	return arg;
+}
+
 /* ---- mid-program check ---- */
 static NOINLINE void lose_mid(void)
 {
@@ -263,6 +279,11 @@ int main(int argc, char **argv)
 		pthread_t t;
 		pthread_create(&t, NULL, outlive_main, NULL);
 		pthread_exit(NULL);
+	} else if (!strcmp(c, "spawning")) {
+		pthread_t t;
+		pthread_create(&t, NULL, keep_spawning, NULL);
+		usleep(30000);
+		lose_definite();
 	} else if (!strcmp(c, "dlopen")) {
 		/* ld.so allocates a dl_find_object segment for the new library and keeps only a
 		 * pointer into it: no leak of the program's. */
@@ -292,7 +313,7 @@ int main(int argc, char **argv)
 		run_clean();
 		return 0;
 	} else {
-		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|dlopen|libs LIB...|mid|clean\n");
+		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|spawning|dlopen|libs LIB...|mid|clean\n");
 		return 2;
 	}
 	scrub_stack();
