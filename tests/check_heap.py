@@ -312,6 +312,18 @@ check("double free: three stacks, program goes on",
 
 # With no quarantine the block's record goes back with it at the first free: the second is
 # still a double free (it was "not in any block heapguard allocated"), without its stacks.
+taken = os.path.join(OUT, "program-file.txt")
+rc, out, err, r = run([cases, "double-free-fds", taken])
+with open(taken) as f:
+    held = f.read()
+check("preloaded: the program's own file on the library's copy of stderr gets no report, stderr does",
+      expect_error(r, "double-free", func="free", top="second_free") +
+      ([] if held == "payload\n" else ["the program's file holds %r" % held[:200]]) +
+      ([] if rc == 0 and out == "survived\n" else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "double-free-fds", "closed"])
+check("preloaded: every descriptor past 2 closed (closefrom(3)), reports still reach stderr",
+      expect_error(r, "double-free", func="free", top="second_free") +
+      ([] if rc == 0 and out == "survived\n" else ["rc %d out %r" % (rc, out)]))
 rc, out, err, r = run([cases, "double-free"], "leak_check=no:quarantine=0")
 check("double free with quarantine=0: still a double free, where the block began",
       expect_error(r, "double-free", func="free", top="second_free", detail="freed before") +

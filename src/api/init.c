@@ -21,7 +21,7 @@ static void init_once(void)
 	hg_stats_on = (int)hg_opt.stats;
 	/* Statistics print at exit, after programs like coreutils have closed stderr. */
 	if (hg_stats_on) {
-		hg_log_fd = hg_os_private_fd(2);
+		hg_log_to(2);
 #ifndef HG_CHECK
 		hg_free_hook = hg_stats_free; /* before any thread cache: every free passes it */
 		hg_fast_sizes = 0;            /* every malloc passes heap_alloc_other */

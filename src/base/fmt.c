@@ -39,11 +39,47 @@ void hg_buf_hex(struct hg_buf *b, uint64_t v)
 		b->text[b->len++] = tmp[--n];
 }
 
-int hg_log_fd = 2;
+static int log_fd = 2;
+static int log_source = -1; /* the descriptor log_fd copies; -1: none, log_fd is written as is */
+static dev_t log_dev;       /* the file both were open on */
+static ino_t log_ino;
+
+static int is_log_file(int fd)
+{
+	dev_t dev;
+	ino_t ino;
+	unsigned long links;
+	return fd >= 0 && hg_os_file_id(fd, &dev, &ino, &links) && dev == log_dev && ino == log_ino;
+}
+
+void hg_log_to(int fd)
+{
+	unsigned long links;
+	log_fd = hg_os_private_fd(fd);
+	log_source = log_fd != fd && hg_os_file_id(log_fd, &log_dev, &log_ino, &links) ? fd : -1;
+}
+
+/* The copy, if the program left it alone; a new one if it did not but left the source. */
+static int log_fd_now(void)
+{
+	if (log_source < 0 || is_log_file(log_fd))
+		return log_fd;
+	if (!is_log_file(log_source))
+		return -1;
+	log_fd = hg_os_private_fd(log_source);
+	return log_fd;
+}
+
+void hg_log_write(const char *s, size_t n)
+{
+	int fd = log_fd_now();
+	if (fd >= 0)
+		hg_os_write(fd, s, n);
+}
 
 void hg_buf_flush(struct hg_buf *b)
 {
-	hg_os_write(hg_log_fd, b->text, b->len);
+	hg_log_write(b->text, b->len);
 	b->len = 0;
 }
 

@@ -13,10 +13,16 @@ struct hg_buf {
 void hg_buf_str(struct hg_buf *b, const char *s);
 void hg_buf_dec(struct hg_buf *b, uint64_t v);
 void hg_buf_hex(struct hg_buf *b, uint64_t v); /* 0x-prefixed */
-/* Where messages go: stderr, or a private copy of it (see hg_os_private_fd). */
-extern int hg_log_fd;
+/* Messages go to a private copy of fd from now on (stderr until this is called): programs
+ * like coreutils close stderr before the reports at exit. The program may close the copy, or
+ * put a file of its own on its number (closefrom(3); `exec 200>lock` in a shell script): each
+ * write checks that the copy is still the file fd was, copies fd again if that still is, and
+ * else writes nothing rather than into the program's file. */
+void hg_log_to(int fd);
+/* Writes n bytes of s where messages go. */
+void hg_log_write(const char *s, size_t n);
 
-/* Writes the buffer to hg_log_fd and empties it. */
+/* Writes the buffer where messages go and empties it. */
 void hg_buf_flush(struct hg_buf *b);
 
 /* Starts a line "heapguard: prog(pid): " naming the running program. */

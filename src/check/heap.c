@@ -1171,7 +1171,7 @@ void hgc_init(void)
 	if (!hg_opt.trace_children)
 		hgc_untrace_children();
 	/* Reports come last, after programs like coreutils have closed stderr. */
-	hg_log_fd = hg_os_private_fd((int)hg_opt.log_fd);
+	hg_log_to((int)hg_opt.log_fd);
 }
 
 void hgc_fork_prepare(void)

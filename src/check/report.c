@@ -198,7 +198,7 @@ void hgc_report(struct hgc_error *e)
 	while (!atomic_compare_exchange_weak(&reporter, &expected, self)) {
 		if (expected == self) { /* a fault inside our own reporting */
 			static const char LINE[] = "heapguard: internal error while reporting; exiting\n";
-			hg_os_write(hg_log_fd, LINE, sizeof LINE - 1);
+			hg_log_write(LINE, sizeof LINE - 1);
 			hgc_exit_now(99);
 		}
 		expected = 0;

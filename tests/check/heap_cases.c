@@ -2,6 +2,7 @@
  * in a function of its own so that the test can name it in the reported stacks. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -481,6 +482,21 @@ int main(int argc, char **argv)
 		setitimer(ITIMER_PROF, &off, NULL);
 		printf("handled=%d wrong=%d\n", handled >= 200, (int)mask_wrong);
 	} else if (!strcmp(c, "double-free")) {
+		char *p = malloc(24);
+		first_free(p);
+		second_free(p);
+		printf("survived\n");
+	} else if (!strcmp(c, "double-free-fds") && argc > 2) {
+		/* The library's copy of stderr sits at 200 or above: a file of the program's put on
+		 * those numbers (argv[2], a path), or every descriptor past 2 closed, first. */
+		if (!strcmp(argv[2], "closed")) {
+			closefrom(3);
+		} else {
+			int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			for (int n = 200; n < 220; n++)
+				dup2(fd, n);
+			write(200, "payload\n", 8);
+		}
 		char *p = malloc(24);
 		first_free(p);
 		second_free(p);
