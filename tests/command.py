@@ -984,6 +984,24 @@ def trace_children_no_stops_at_exec():
 
 
 @test
+def trace_children_no_says_what_ran_unchecked():
+    """--trace-children=no: a program that executes another says it ran unchecked, as asked
+    (it was a NO SUMMARY line blaming the records before), without making the run fail under
+    --error-exitcode; children that execute something are not listed."""
+    rc, out, err, doc = hg_json(["/bin/sh", "-c", "exec true"], "--trace-children=no", "--error-exitcode=9")
+    why = [] if rc == 0 else ["status %d: %r" % (rc, err)]
+    if not re.search(r"NOT CHECKED: \S*true, executed by \S+, ran without libheapguard-check.so "
+                     r"\(--trace-children=no\)", err) or "NO SUMMARY" in err:
+        why.append("exec: %r" % err)
+    if doc.get("checked") is not False:
+        why.append("JSON checked %r" % doc.get("checked"))
+    rc, out, err, doc = hg_json(["/bin/sh", "-c", "/bin/true; echo done"], "--trace-children=no")
+    if rc != 0 or "NOT CHECKED" in err or "NO SUMMARY" in err or doc.get("checked") is not True:
+        why.append("children: status %d, %r, checked %r" % (rc, err, doc.get("checked")))
+    return why
+
+
+@test
 def closed_descriptors_still_reported():
     src = HELPER_SRC
     why = []

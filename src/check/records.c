@@ -343,8 +343,8 @@ static int lock_briefly(void)
 
 void hgc_record_exec(const char *program)
 {
-	if (!records_on || !hg_opt.trace_children)
-		return; /* trace_children=0: what it executes runs unchecked, as asked */
+	if (!records_on)
+		return; /* trace_children=0 too: the command says the program's last ran unchecked */
 	/* No begin_process_locked: in a vfork child it would rewrite the parent's sets. The
 	 * command makes up the image of a pid whose first record this is. */
 	char exe[1024]; /* a fork child wrote no P record: what it was is said here */

@@ -86,7 +86,8 @@ static void remove_records_file(void)
 static void add_unchecked(struct hg_report *rep, int pid, const char *program, const char *executed_by)
 {
 	struct hg_unchecked *u = hg_xcalloc(1, sizeof *u);
-	const char *why = hg_preload_blocker(program);
+	int as_asked = executed_by && !hg_settings.trace_children;
+	const char *why = as_asked ? "--trace-children=no" : hg_preload_blocker(program);
 	u->pid = pid ? pid : rep->main_pid;
 	u->program = program;
 	u->executed_by = executed_by;
@@ -98,8 +99,10 @@ static void add_unchecked(struct hg_report *rep, int pid, const char *program, c
 		 program, pid_text, executed_by ? ", executed by " : "", executed_by ? executed_by : "",
 		 executed_by ? "," : "", u->reason);
 	u->text = hg_intern(text);
-	if (!pid)
+	if (!pid) {
 		rep->unchecked = u->text;
+		rep->unchecked_as_asked = as_asked;
+	}
 	hg_vec_push(&rep->not_checked, u);
 }
 
@@ -128,8 +131,8 @@ static void find_unchecked(struct hg_report *rep, const char *program)
 		add_unchecked(rep, 0, program, NULL);
 	else if (main_image->exec_to)
 		add_unchecked(rep, 0, main_image->exec_to, main_image->exe);
-	for (size_t i = 0; i < rep->processes.count; i++) {
-		const struct hg_process *p = rep->processes.items[i];
+	for (size_t i = 0; i < rep->processes.count && hg_settings.trace_children; i++) {
+		const struct hg_process *p = rep->processes.items[i]; /* else unchecked as asked */
 		if (p->pid != rep->main_pid && p->exec_to && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p &&
 		    !load_pending(p->pid, p->exec_to)) /* that one is named as still running */
 			add_unchecked(rep, p->pid, p->exec_to, p->exe); /* no P record from what it ran */
@@ -200,7 +203,7 @@ static void __attribute__((noreturn)) finish(struct session *s, char **argv, int
 		lost_blocks += (hg_settings.error_leak_kinds >> k & 1) ? t.lost[k][1] : 0;
 	if (hg_settings.has_error_exitcode && (t.errors || lost_blocks))
 		exit(hg_settings.error_exitcode);
-	if (hg_settings.has_error_exitcode && s->report.unchecked)
+	if (hg_settings.has_error_exitcode && s->report.unchecked && !s->report.unchecked_as_asked)
 		exit(HG_EXIT_LAUNCHER);
 	hg_exit_as(status);
 }

@@ -126,6 +126,7 @@ struct hg_report {
 	const char *unchecked;   /* set at the end when the library never ran in main_pid, or
 				    not in the program it executed last: what to tell the user;
 				    NULL for a checked run */
+	int unchecked_as_asked;  /* ... because --trace-children=no left what it executed so */
 	struct hg_vec not_checked; /* struct hg_unchecked *: every process so, main_pid's first */
 	struct hg_vec spawned;     /* struct hg_unchecked *: B records (pid, program, executed_by) */
 	struct hg_vec running;     /* struct hg_process *: checked, still running at the end (a
