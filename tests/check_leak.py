@@ -125,6 +125,13 @@ check("main ends with pthread_exit, another thread exits last: globals and libc'
       expect_summary(r, definitely=(77, 1), indirectly=(0, 0), possibly=(0, 0)) +
       ([] if rc == 0 else ["exit status %d" % rc]))
 
+rc, out, err, r = checklib.run([cases, "daemon"], "")
+parent = out.strip()
+check("daemon(): the parent, which glibc ends inside it, runs its checks at exit",
+      ([] if re.search(r"==%s== LEAK SUMMARY: definitely lost: 111 bytes in 1 blocks" % parent, err)
+       else ["no summary of the parent (pid %r): %r" % (parent, err[-600:])]) +
+      ([] if rc == 0 else ["exit status %s" % rc]))
+
 why = []
 for attempt in range(8):
     rc, err, r = run([cases, "spawning"])

@@ -2,9 +2,12 @@
  * quarantine, and the summary at exit. The exported API calls it in the checking library. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "alloc/span.h"
@@ -1138,6 +1141,37 @@ HG_EXPORT void _exit(int status)
 HG_EXPORT void _Exit(int status)
 {
 	_exit(status);
+}
+
+/* glibc's daemon() ends the parent by a call of its own _exit, which does not come here: the
+ * parent's checks never ran, and the command said it wrote no summary. glibc's steps, with
+ * the parent's end through ours. */
+HG_EXPORT int daemon(int nochdir, int noclose)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -1;
+	if (!nochdir)
+		(void)!chdir("/"); /* as glibc: one that cannot stays where it is */
+	if (noclose)
+		return 0;
+	int fd = open("/dev/null", O_RDWR);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+		if (fd >= 0)
+			close(fd);
+		errno = ENODEV; /* as glibc: /dev/null is not the null device */
+		return -1;
+	}
+	for (int i = 0; i < 3; i++)
+		dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+	return 0;
 }
 
 /* quick_exit ends with glibc's own _exit: the checks run as the last of its handlers (the

@@ -279,6 +279,13 @@ int main(int argc, char **argv)
 		pthread_t t;
 		pthread_create(&t, NULL, outlive_main, NULL);
 		pthread_exit(NULL);
+	} else if (!strcmp(c, "daemon")) {
+		/* The parent, whose pid goes to stdout, ends inside daemon(). */
+		lose_definite();
+		printf("%d\n", (int)getpid());
+		fflush(stdout);
+		if (daemon(1, 0) < 0)
+			return 3;
 	} else if (!strcmp(c, "spawning")) {
 		pthread_t t;
 		pthread_create(&t, NULL, keep_spawning, NULL);
@@ -313,7 +320,7 @@ int main(int argc, char **argv)
 		run_clean();
 		return 0;
 	} else {
-		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|spawning|dlopen|libs LIB...|mid|clean\n");
+		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|daemon|spawning|dlopen|libs LIB...|mid|clean\n");
 		return 2;
 	}
 	scrub_stack();
