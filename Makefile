@@ -49,7 +49,7 @@ $(BUILD)/libheapguard.a: $(LIB_OBJS)
 
 $(BUILD)/heapguard: $(CLI_SRCS) $(wildcard src/cli/*.h) src/check/records.h | deps-build
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Isrc -DHG_VERSION='"$(VERSION)"' -o $@ $(CLI_SRCS) $(CLI_LIBS)
+	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Isrc -DHG_VERSION='"$(VERSION)"' -pthread -o $@ $(CLI_SRCS) $(CLI_LIBS)
 
 deps-build:
 	@scripts/deps.sh libunwind8 libdw-dev

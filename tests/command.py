@@ -1002,6 +1002,55 @@ def trace_children_no_says_what_ran_unchecked():
 
 
 @test
+def a_small_stack_limit_is_the_programs_only():
+    """`ulimit -s 160` (soft and hard): the command's symbolizer recursed past it and died by
+    SIGSEGV, the report lost; the command's work has a stack of its own now."""
+    rc, out, err = run(["/bin/sh", "-c", "ulimit -s 160 && exec \"$0\" -- \"$1\"", HG, example("double-free")])
+    why = [] if rc == 0 else ["status %d: %r" % (rc, err[-300:])]
+    return why + ([] if re.search(r"ERROR: double-free: free\(\) of 0x", err) and
+                  "ERROR SUMMARY: 1 errors from 1 contexts" in err else ["no report: %r" % err[-300:]])
+
+
+def running(pid):
+    """Whether pid is there and not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children_of(pid):
+    kids = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                kids += [int(k) for k in f.read().split()]
+        except OSError:
+            pass
+    return kids
+
+
+@test
+def the_program_goes_with_a_killed_command():
+    """SIGKILL to the command (`timeout -s KILL`): the program ran on, unchecked; it is
+    killed with it now."""
+    p = subprocess.Popen([HG, "--", "sleep", "30"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kids, deadline = [], time.time() + 10
+    while not kids and time.time() < deadline:
+        kids = children_of(p.pid)
+        time.sleep(0.02)
+    p.kill()
+    p.wait()
+    if not kids:
+        return ["no child of the command seen"]
+    deadline = time.time() + 5
+    while running(kids[0]) and time.time() < deadline:
+        time.sleep(0.02)
+    return ["the program (pid %d) runs on" % kids[0]] if running(kids[0]) else []
+
+
+@test
 def closed_descriptors_still_reported():
     src = HELPER_SRC
     why = []

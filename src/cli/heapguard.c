@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,7 +256,7 @@ static int run_checked(char **argv)
 	finish(&s, argv, status);
 }
 
-int main(int argc, char **argv)
+static int command(int argc, char **argv)
 {
 	int program = hg_parse_command_line(argc, argv);
 	if (!hg_settings.fast)
@@ -265,4 +266,42 @@ int main(int argc, char **argv)
 	if (hg_find_library("libheapguard.so", library) < 0)
 		return HG_EXIT_LAUNCHER;
 	return hg_exec_preloaded(library, argv + program);
+}
+
+/* The command runs on a thread whose stack size is its own: the stack limit it passes on to
+ * the program (`ulimit -s`) was the command's too, and libdw's line tables recurse deeper
+ * than 160 KiB let them (the command died by SIGSEGV, the report lost). The first thread
+ * blocks every signal, so that the command's thread takes them as before. */
+#define COMMAND_STACK_BYTES ((size_t)64 << 20)
+
+struct command_args {
+	int argc, status;
+	char **argv;
+	sigset_t mask;
+};
+
+static void *command_thread(void *arg)
+{
+	struct command_args *a = arg;
+	pthread_sigmask(SIG_SETMASK, &a->mask, NULL);
+	a->status = command(a->argc, a->argv);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct command_args a = { .argc = argc, .argv = argv };
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &a.mask);
+	pthread_attr_t attr;
+	pthread_t t;
+	int started = pthread_attr_init(&attr) == 0 && pthread_attr_setstacksize(&attr, COMMAND_STACK_BYTES) == 0 &&
+		      pthread_create(&t, &attr, command_thread, &a) == 0;
+	if (!started) { /* no room for that stack: on this one */
+		pthread_sigmask(SIG_SETMASK, &a.mask, NULL);
+		return command(argc, argv);
+	}
+	pthread_join(t, NULL);
+	return a.status;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,12 +32,17 @@ int hg_run_start(char *const argv[], pid_t *pid)
 		sigaddset(&waited, WAITED[i]);
 	sigprocmask(SIG_BLOCK, &waited, &original_mask);
 	fflush(NULL);
+	pid_t command = getpid();
 	*pid = fork();
 	if (*pid < 0) {
 		fprintf(stderr, "heapguard: fork: %s\n", strerror(errno));
 		return HG_EXIT_LAUNCHER;
 	}
 	if (*pid == 0) {
+		/* The program goes with the command: one killed (SIGKILL is not passed on) left it
+		 * running on, its reports unread (valgrind's program is its own process). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != command)
+			_exit(HG_EXIT_LAUNCHER);
 		sigprocmask(SIG_SETMASK, &original_mask, NULL);
 		close(pipefd[0]);
 		execvp(argv[0], argv);
