@@ -312,6 +312,26 @@ check("double free: three stacks, program goes on",
 
 # With no quarantine the block's record goes back with it at the first free: the second is
 # still a double free (it was "not in any block heapguard allocated"), without its stacks.
+# Small stacks: a coroutine's 8 KiB one (makecontext), a PTHREAD_STACK_MIN thread's. libunwind
+# took every capture on a context's stack (its trampoline stopped our unwinder) and 8 KiB more
+# of it; reports took 16 KiB of the caller's stack: past a malloc'd stack's end, a false
+# overflow of it, or in the thread the report lost ("internal error while reporting").
+small = build(src("small_stacks.c"))
+for size in ("6144", "8192"):
+    rc, out, err, r = run([small, "coroutine", size])
+    check("malloc and free on a coroutine's %s-byte stack: no report" % size,
+          ([] if rc == 0 and out == "ok\n" else ["rc %d out %r" % (rc, out)]) +
+          (["errors %r" % r["errors"]] if r["errors"] else []))
+rc, out, err, r = run([small, "coroutine-double-free"])
+check("a double free on a coroutine's 8 KiB stack is reported, the coroutine named",
+      expect_error(r, "double-free", func="free", top="free_twice") +
+      ([] if r["errors"] and "on_coroutine" in r["errors"][0]["stack"][:2] else ["stack %r" % (r["errors"][:1],)]) +
+      ([] if rc == 0 and out == "ok\n" else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([small, "thread-double-free"])
+check("a double free in a thread with a PTHREAD_STACK_MIN stack is reported",
+      expect_error(r, "double-free", func="free", top="free_twice") +
+      ([] if rc == 0 and out == "ok\n" else ["rc %d out %r: %r" % (rc, out, err[-300:])]))
+
 taken = os.path.join(OUT, "program-file.txt")
 rc, out, err, r = run([cases, "double-free-fds", taken])
 with open(taken) as f:

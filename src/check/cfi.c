@@ -91,7 +91,7 @@ static uintptr_t encoded(struct reader *r, uint8_t enc, uintptr_t data)
 }
 
 /* The FDE covering pc in the .eh_frame_hdr at hdr, by its binary search table; NULL if none. */
-static const uint8_t *find_fde(const uint8_t *hdr, uintptr_t pc)
+static const uint8_t *find_fde(const uint8_t *hdr, uintptr_t pc, uintptr_t *start)
 {
 	struct reader r = { hdr + 4, hdr + 4 + 16, 0 }; /* two encoded values: 16 bytes at most */
 	if (hdr[0] != 1 || hdr[3] != (PE_DATAREL | PE_SDATA4))
@@ -109,7 +109,8 @@ static const uint8_t *find_fde(const uint8_t *hdr, uintptr_t pc)
 		else
 			hi = mid;
 	}
-	if ((uintptr_t)hdr + (intptr_t)table[2 * lo] > pc)
+	*start = (uintptr_t)hdr + (intptr_t)table[2 * lo];
+	if (*start > pc)
 		return NULL;
 	return hdr + table[2 * lo + 1];
 }
@@ -255,8 +256,12 @@ static uint64_t lookup_rule(uintptr_t pc)
 	struct dl_find_object obj;
 	if (_dl_find_object((void *)pc, &obj) != 0 || !obj.dlfo_eh_frame)
 		return 0;
-	uintptr_t target = pc - 1; /* the call instruction's row */
-	const uint8_t *fde = find_fde(obj.dlfo_eh_frame, target);
+	uintptr_t target = pc - 1, start; /* the call instruction's row */
+	/* A return address where a function starts follows no call: makecontext's trampoline
+	 * (__start_context), the outermost frame of a context, as libunwind stops there. */
+	if (find_fde(obj.dlfo_eh_frame, pc, &start) && start == pc)
+		return HGC_RULE_KNOWN | HGC_RULE_LAST | (uint64_t)8 << 2;
+	const uint8_t *fde = find_fde(obj.dlfo_eh_frame, target, &start);
 	if (!fde)
 		return 0;
 	uint32_t len, cie_off;
@@ -268,7 +273,7 @@ static uint64_t lookup_rule(uintptr_t pc)
 	if (!read_cie(fde + 4 - cie_off, &cie))
 		return 0;
 	struct reader r = { fde + 8, fde + 4 + len, 0 };
-	uintptr_t start = encoded(&r, cie.fde_enc, 0);
+	start = encoded(&r, cie.fde_enc, 0);
 	uintptr_t range = encoded(&r, cie.fde_enc & 0x0f, 0);
 	if (r.bad || target < start || target - start >= range)
 		return 0;

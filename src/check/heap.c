@@ -813,6 +813,31 @@ static void report_bad_free(const char *kind, const char *func, const void *p, u
 	hgc_report(&e);
 }
 
+/* Out of line: its message buffer would make every free's frame 4 KiB deeper, too deep for a
+ * coroutine's 8 KiB stack. Or a sized delete told another size: a class deleted through a
+ * base pointer whose destructor is not virtual (ASan's new-delete-type-mismatch). */
+static HG_NOINLINE void report_mismatch(const char *func, const void *p, uint32_t stack, const struct hgc_block *b,
+					enum hgc_alloc_kind kind, size_t sized)
+{
+	struct hg_buf d = { .len = 0 };
+	hg_buf_str(&d, "allocated with ");
+	hg_buf_str(&d, KIND_NAMES[b->kind]);
+	if (b->kind == kind) {
+		hg_buf_str(&d, " for ");
+		hg_buf_dec(&d, b->size);
+		hg_buf_str(&d, " bytes, released with ");
+		hg_buf_str(&d, FREE_NAMES[kind]);
+		hg_buf_str(&d, " for ");
+		hg_buf_dec(&d, sized);
+		hg_buf_str(&d, " bytes");
+	} else {
+		hg_buf_str(&d, ", released with ");
+		hg_buf_str(&d, FREE_NAMES[kind]);
+	}
+	d.text[d.len] = 0; /* short: never full */
+	report_bad_free("alloc-dealloc-mismatch", func, p, stack, b, d.text);
+}
+
 static const char *describe_foreign(const void *p)
 {
 	char probe;
@@ -852,28 +877,9 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, size_t sized, const c
 	case FREE_DOUBLE:
 		report_bad_free("double-free", func, p, c.stack, &c.copy, NULL);
 		return 0;
-	case FREE_MISMATCH: {
-		/* Or a sized delete told another size: a class deleted through a base pointer
-		 * whose destructor is not virtual (ASan's new-delete-type-mismatch). */
-		struct hg_buf d = { .len = 0 };
-		hg_buf_str(&d, "allocated with ");
-		hg_buf_str(&d, KIND_NAMES[c.copy.kind]);
-		if (c.copy.kind == kind) {
-			hg_buf_str(&d, " for ");
-			hg_buf_dec(&d, c.copy.size);
-			hg_buf_str(&d, " bytes, released with ");
-			hg_buf_str(&d, FREE_NAMES[kind]);
-			hg_buf_str(&d, " for ");
-			hg_buf_dec(&d, sized);
-			hg_buf_str(&d, " bytes");
-		} else {
-			hg_buf_str(&d, ", released with ");
-			hg_buf_str(&d, FREE_NAMES[kind]);
-		}
-		d.text[d.len] = 0; /* short: never full */
-		report_bad_free("alloc-dealloc-mismatch", func, p, c.stack, &c.copy, d.text);
+	case FREE_MISMATCH:
+		report_mismatch(func, p, c.stack, &c.copy, kind, sized);
 		break;
-	}
 	}
 	if (unlikely(hg_stats_on)) /* while its core is still the allocator's block */
 		hg_stats_checked(c.copy.core, 0, c.copy.size);

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "base/fmt.h"
@@ -186,24 +187,20 @@ static void print_who(const char *what, uint32_t thread, uint32_t stack)
  * its guard page, and that fault is the same error. */
 static __thread const char *last_intercepted;
 
-void hgc_report(struct hgc_error *e)
+/* Reports run on a stack of their own (one at a time, under `reporter`): they take some 16
+ * KiB (lines are built in 4 KiB buffers, stacks written through the records), past the end of
+ * a coroutine's 8 KiB stack or a PTHREAD_STACK_MIN thread's, where the report was lost or
+ * memory below the stack overwritten. Where no stack could be mapped, on the caller's. */
+#define REPORT_STACK_BYTES ((size_t)256 << 10)
+static char *report_stack;
+static ucontext_t report_ctx, caller_ctx;
+static struct hgc_error *report_arg;
+static uint32_t report_thread;
+
+static void report_locked(void)
 {
-	uint32_t self = hgc_thread_id(), thread = e->thread ? e->thread : self;
-	if (e->fault && e->has_block && e->block.core == last_intercepted)
-		return;
-	last_intercepted = e->has_block && e->func ? e->block.core : NULL;
-	if (!e->stack)
-		e->stack = hgc_stack_capture(NULL);
-	uint32_t expected = 0;
-	while (!atomic_compare_exchange_weak(&reporter, &expected, self)) {
-		if (expected == self) { /* a fault inside our own reporting */
-			static const char LINE[] = "heapguard: internal error while reporting; exiting\n";
-			hg_log_write(LINE, sizeof LINE - 1);
-			hgc_exit_now(99);
-		}
-		expected = 0;
-		sched_yield();
-	}
+	struct hgc_error *e = report_arg;
+	uint32_t thread = report_thread;
 	int is_new = count_context(e);
 	if (is_new)
 		hgc_records_check_reader();
@@ -234,6 +231,45 @@ void hgc_report(struct hgc_error *e)
 		hg_buf_str(&b, "\n");
 		hg_buf_flush(&b);
 	}
+}
+
+static void run_on_report_stack(void)
+{
+	if (!report_stack)
+		report_stack = hg_os_map(REPORT_STACK_BYTES, 0);
+	if (!report_stack || getcontext(&report_ctx) < 0) {
+		report_locked();
+		return;
+	}
+	report_ctx.uc_stack.ss_sp = report_stack;
+	report_ctx.uc_stack.ss_size = REPORT_STACK_BYTES;
+	report_ctx.uc_link = &caller_ctx;
+	makecontext(&report_ctx, report_locked, 0);
+	if (swapcontext(&caller_ctx, &report_ctx) < 0)
+		report_locked();
+}
+
+void hgc_report(struct hgc_error *e)
+{
+	uint32_t self = hgc_thread_id(), thread = e->thread ? e->thread : self;
+	if (e->fault && e->has_block && e->block.core == last_intercepted)
+		return;
+	last_intercepted = e->has_block && e->func ? e->block.core : NULL;
+	if (!e->stack)
+		e->stack = hgc_stack_capture(NULL);
+	uint32_t expected = 0;
+	while (!atomic_compare_exchange_weak(&reporter, &expected, self)) {
+		if (expected == self) { /* a fault inside our own reporting */
+			static const char LINE[] = "heapguard: internal error while reporting; exiting\n";
+			hg_log_write(LINE, sizeof LINE - 1);
+			hgc_exit_now(99);
+		}
+		expected = 0;
+		sched_yield();
+	}
+	report_arg = e;
+	report_thread = thread;
+	run_on_report_stack();
 	atomic_store(&reporter, 0);
 	if (hg_opt.abort_on_error)
 		abort();
