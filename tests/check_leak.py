@@ -125,6 +125,18 @@ check("main ends with pthread_exit, another thread exits last: globals and libc'
       expect_summary(r, definitely=(77, 1), indirectly=(0, 0), possibly=(0, 0)) +
       ([] if rc == 0 else ["exit status %d" % rc]))
 
+rc, err, r = run([cases, "unjoined"], "show_reachable=1")
+check("a thread ended but not joined: its result, which pthread_join can still return, is reachable "
+      "(valgrind's verdict)", expect_group(r, "still-reachable", 123, 1, "return_block") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0)) + ([] if rc == 0 else ["exit status %s" % rc]))
+rc, err, r = run([cases, "detached-tls"], "show_reachable=1")
+check("a detached thread that has ended: its TLS is no root", expect_group(r, "definitely-lost", 170, 1, "keep_tls") +
+      ([] if rc == 0 else ["exit status %s" % rc]))
+rc, err, r = run([cases, "pool"], "show_reachable=1")
+check("stacks from one mapping (a pool, no guard page): a running thread's is a root though the one "
+      "above it has ended", expect_group(r, "still-reachable", 200, 1, "hold_in_pool") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0)) + ([] if rc == 0 else ["exit status %s" % rc]))
+
 rc, out, err, r = checklib.run([cases, "daemon"], "")
 parent = out.strip()
 check("daemon(): the parent, which glibc ends inside it, runs its checks at exit",

@@ -68,6 +68,7 @@ static const char *const KIND_WORDS[K_COUNT] = { "definitely lost", "indirectly 
 
 #define FRAGILE_MIN_BYTES ((size_t)64 << 10) /* large blocks: their own mapping, may be unmapped */
 #define BOUNCE_BYTES ((size_t)64 << 10)      /* process_vm_readv copies this much at a time */
+#define MAX_BLOCKS 4096                      /* thread stack blocks told apart in one mapping */
 #define MODULE_RANGES_MAX 4096u               /* writable segments and TLS blocks; loaded
 						 segments; executable ones */
 #define VTABLE_WORDS 20 /* a vtable's first words where the heuristic looks for 2 functions */
@@ -124,6 +125,7 @@ struct work {
 	size_t nimages, ncode;
 	uintptr_t own_lo, own_hi;  /* our module */
 	unsigned char *bounce;     /* BOUNCE_BYTES */
+	uintptr_t *block_ends;     /* MAX_BLOCKS: thread stack blocks in one mapping (scan_anon) */
 	uintptr_t lo, hi;          /* extent of all blocks: the cheap filter before the search */
 	int skip_absent;           /* no swap: pages not resident were never written (or were
 				      handed back) and hold no pointer; skipping them spares
@@ -588,14 +590,18 @@ static int is_guard_region(uintptr_t a)
 	return hgc_guard_place((const void *)a, &slot, &below, &above) != HGC_GUARD_OUTSIDE;
 }
 
-/* ---- the stacks glibc keeps for threads that have exited ----
- * A thread's stack mapping ends with its descriptor (struct pthread), whose first words are
- * the TCB header: `tcb` (word 0) and `self` (word 2) both point at it. When the thread ends,
- * the kernel clears the descriptor's tid (CLONE_CHILD_CLEARTID: 0), glibc marks it free once
- * joined (-1), and keeps the mapping for the next thread. Its old frames are no roots
- * (valgrind does not scan them either): a block that only they point to is lost. The tid's
- * place is found in this thread's own descriptor, where it holds gettid(); -1 when it cannot
- * be told. */
+/* ---- thread stacks ----
+ * A thread's stack block ends with its descriptor (struct pthread), whose first words are the
+ * TCB header: `tcb` (word 0) and `self` (word 2) both point at it; its static TLS lies just
+ * below it. When the thread ends, the kernel clears the descriptor's tid (CLONE_CHILD_CLEARTID:
+ * 0), and glibc keeps the block for the next thread. Its old frames are no roots (valgrind
+ * does not scan them either): a block only they point to is lost. Until the thread is joined
+ * (tid -1 then), its descriptor keeps its result and the block its TLS, which valgrind counts
+ * as roots; a detached thread (`joinid`, somewhere past the header, points at the descriptor
+ * itself) is never joined. One mapping may hold several blocks: glibc's with no guard page,
+ * or a program's pool of stacks for pthread_attr_setstack. Each block ends on a page, its
+ * descriptor as far below its end as the mapping's topmost one is. The tid's place is found
+ * in this thread's own descriptor, where it holds gettid(); -1 when it cannot be told. */
 static long tid_offset(void)
 {
 	const char *self = (const char *)pthread_self();
@@ -612,12 +618,70 @@ static long tid_offset(void)
 	return -1;
 }
 
-/* Whether [lo, hi) is the stack mapping of a thread that has exited: its last pages hold a
- * descriptor whose tid is 0 or -1. They are copied first: a detached thread ending now
- * unmaps its stack (in place, a third of the runs of a program that kept starting threads
- * as it exited died reading one). A mapping gone already is one. */
-#define DESCRIPTOR_AREA 8192
-static int is_dead_thread_stack(struct work *wk, uintptr_t lo, uintptr_t hi, long tid_off)
+static int lowest_tls(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	uintptr_t *low = arg, t = (uintptr_t)info->dlpi_tls_data, self = (uintptr_t)pthread_self();
+	if (t && t < *low && self - t < ((size_t)1 << 20)) /* static TLS, not a dlopen'd module's */
+		*low = t;
+	return 0;
+}
+
+/* How far below a descriptor its thread's static TLS begins. */
+static uintptr_t static_tls_bytes(void)
+{
+	uintptr_t self = (uintptr_t)pthread_self(), low = self;
+	dl_iterate_phdr(lowest_tls, &low);
+	return self - low;
+}
+
+#define DESCRIPTOR_AREA 8192 /* where the topmost descriptor is looked for: the mapping's last bytes */
+enum thread_state { T_NONE, T_LIVE, T_UNJOINED, T_GONE };
+
+struct stacks {
+	struct work *wk;
+	long tid_off;
+	uintptr_t lo, d;           /* the mapping's start; a descriptor's distance below its block's end */
+	uintptr_t *ends;           /* block ends found, ascending, the state in the low bits */
+	size_t n;
+};
+
+/* What the descriptor copied at desc (n bytes, up to its block's end) tells of its thread. */
+static enum thread_state descriptor_state(const char *desc, uintptr_t at, size_t n, long tid_off)
+{
+	const uintptr_t *w = (const uintptr_t *)(const void *)desc;
+	if (n < (size_t)tid_off + 4 || w[0] != at || w[2] != at)
+		return T_NONE;
+	pid_t tid;
+	__builtin_memcpy(&tid, desc + tid_off, sizeof tid);
+	if (tid != 0)
+		return tid > 0 ? T_LIVE : T_GONE;
+	for (size_t i = 3; i < n / 8; i++)
+		if (w[i] == at)
+			return T_GONE; /* detached */
+	return T_UNJOINED;
+}
+
+/* The state of the block ending at end, its descriptor read through the bounce buffer: a
+ * detached thread ending now unmaps its stack (read in place, a third of the runs of a program
+ * that kept starting threads as it exited died). T_GONE when the memory is. */
+static enum thread_state block_state(struct stacks *st, uintptr_t end)
+{
+	uintptr_t at = end - st->d;
+	const char *copy = (const char *)at;
+	if (!vm_read_broken) {
+		ssize_t got = read_self(st->wk->bounce, at, st->d);
+		if (got >= 0 && (size_t)got < st->d)
+			return T_GONE;
+		if (got > 0)
+			copy = (const char *)st->wk->bounce;
+	}
+	return descriptor_state(copy, at, st->d, st->tid_off);
+}
+
+/* The topmost descriptor's distance below hi, 0 when the mapping ends with none (or it is
+ * gone: ~0). */
+static uintptr_t top_descriptor(struct work *wk, uintptr_t lo, uintptr_t hi, long tid_off)
 {
 	if (tid_off < 0 || hi - lo < 2 * DESCRIPTOR_AREA)
 		return 0;
@@ -626,19 +690,61 @@ static int is_dead_thread_stack(struct work *wk, uintptr_t lo, uintptr_t hi, lon
 	if (!vm_read_broken) {
 		ssize_t got = read_self(wk->bounce, top, DESCRIPTOR_AREA);
 		if (got >= 0 && got < DESCRIPTOR_AREA)
-			return 1;
+			return ~(uintptr_t)0;
 		if (got > 0)
 			copy = (const char *)wk->bounce;
 	}
 	for (size_t off = 0; off + (size_t)tid_off + 4 <= DESCRIPTOR_AREA; off += 8) {
 		const uintptr_t *w = (const uintptr_t *)(const void *)(copy + off);
-		if (w[0] == top + off && w[2] == top + off) {
-			pid_t tid;
-			__builtin_memcpy(&tid, copy + off + tid_off, sizeof tid);
-			return tid <= 0;
-		}
+		if (w[0] == top + off && w[2] == top + off)
+			return DESCRIPTOR_AREA - off;
 	}
 	return 0;
+}
+
+/* Looks for block ends on the pages of a resident run (their descriptors are written). */
+static int find_blocks(char *run_lo, char *run_hi, void *arg)
+{
+	struct stacks *st = arg;
+	uintptr_t first = hg_align_up((uintptr_t)run_lo + st->d, HG_OS_PAGE_BYTES);
+	for (uintptr_t end = first; end <= (uintptr_t)run_hi; end += HG_OS_PAGE_BYTES) {
+		enum thread_state t = end - st->d >= st->lo ? block_state(st, end) : T_NONE;
+		if (t == T_NONE)
+			continue;
+		if (st->n == MAX_BLOCKS)
+			return 0;
+		st->ends[st->n++] = end | t;
+	}
+	return 1;
+}
+
+/* Scans an anonymous mapping: whole, or, when it holds thread stack blocks, the live threads'
+ * (the calling thread's from sp up) and what an unjoined thread left (descriptor and TLS). */
+static void scan_anon(struct work *wk, uintptr_t lo, uintptr_t hi, uintptr_t sp, long tid_off, uintptr_t tls)
+{
+	uintptr_t d = top_descriptor(wk, lo, hi, tid_off);
+	if (d == ~(uintptr_t)0)
+		return;
+	struct stacks st = { wk, tid_off, lo, d, wk->block_ends, 0 };
+	if (d) { /* blocks ending below the top one: on resident pages only where nothing is swapped */
+		int all = wk->skip_absent ? hg_os_resident_runs((char *)lo, hi - lo, find_blocks, &st)
+					  : find_blocks((char *)lo, (char *)hi, &st);
+		if (!all || !st.n || (st.ends[st.n - 1] & ~(uintptr_t)3) != hi)
+			st.n = 0; /* too many, or the top one gone meanwhile: scanned whole */
+	}
+	if (!st.n)
+		scan_root(wk, sp >= lo && sp < hi ? sp : lo, hi);
+	for (size_t i = 0, below = lo; i < st.n; i++) {
+		uintptr_t end = st.ends[i] & ~(uintptr_t)3, from = end;
+		enum thread_state t = (enum thread_state)(st.ends[i] & 3);
+		if (t == T_LIVE)
+			from = sp >= below && sp < end ? sp : below;
+		else if (t == T_UNJOINED)
+			from = end - d - tls > below ? end - d - tls : below;
+		if (from < end)
+			scan_root(wk, from, end);
+		below = end;
+	}
 }
 
 /* Scans every anonymous read-write mapping but exited threads' stacks; the calling thread's
@@ -646,6 +752,7 @@ static int is_dead_thread_stack(struct work *wk, uintptr_t lo, uintptr_t hi, lon
 static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t sp)
 {
 	long tid_off = tid_offset();
+	uintptr_t tls = static_tls_bytes();
 	const char *p = text, *end = text + len;
 	while (p < end) {
 		const char *eol = p;
@@ -664,9 +771,8 @@ static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t s
 			while (path < eol && *path == ' ')
 				path++;
 		}
-		if (perms + 4 <= eol && lo < hi && is_anon_rw(perms, path, eol) && !is_guard_region(lo) &&
-		    !is_dead_thread_stack(wk, lo, hi, tid_off))
-			scan_root(wk, sp >= lo && sp < hi ? sp : lo, hi);
+		if (perms + 4 <= eol && lo < hi && is_anon_rw(perms, path, eol) && !is_guard_region(lo))
+			scan_anon(wk, lo, hi, sp, tid_off, tls);
 		p = eol + 1;
 	}
 }
@@ -705,7 +811,8 @@ static void work_free(struct work *wk)
 /* Maps the work area for cap blocks; 0 when out of memory. */
 static int work_alloc(struct work *wk, size_t cap)
 {
-	size_t bytes = 2 * cap * sizeof(struct ent) + 3 * MODULE_RANGES_MAX * sizeof(struct range) + BOUNCE_BYTES;
+	size_t bytes = 2 * cap * sizeof(struct ent) + 3 * MODULE_RANGES_MAX * sizeof(struct range) + BOUNCE_BYTES +
+		       MAX_BLOCKS * sizeof(uintptr_t);
 	bytes = hg_align_up(bytes, HG_OS_PAGE_BYTES);
 	char *m = hg_os_map(bytes, 0);
 	if (!m)
@@ -715,6 +822,8 @@ static int work_alloc(struct work *wk, size_t cap)
 	wk->cap = cap;
 	wk->bounce = (unsigned char *)m; /* first: page aligned */
 	m += BOUNCE_BYTES;
+	wk->block_ends = (uintptr_t *)(void *)m;
+	m += MAX_BLOCKS * sizeof(uintptr_t);
 	wk->ents = (struct ent *)(void *)m;
 	m += cap * sizeof(struct ent);
 	wk->scratch = m;

@@ -1,10 +1,12 @@
 /* leak_cases.c — one leak scenario per argument, for tests/check_leak.py: blocks lost in each
  * way the leak check classifies, and blocks kept alive by each kind of root. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -172,11 +174,79 @@ static NOINLINE void *outlive_main(void *arg)
 	return NULL; /* the last thread: glibc calls exit(0) */
 }
 
-/* ---- threads starting and ending while the process exits ---- */
 static NOINLINE void *end_at_once(void *arg)
 {
 	return arg;
 }
+
+/* ---- threads that have ended, not joined ---- */
+/* The number of threads of this process, from /proc/self/task. */
+static int threads_now(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void wait_threads(int n)
+{
+	for (int i = 0; i < 5000 && threads_now() != n; i++)
+		usleep(1000);
+}
+
+/* Its result waits in its descriptor for pthread_join (valgrind: still reachable). */
+static NOINLINE void *return_block(void *arg)
+{
+	char *p = malloc(123);
+	memset(p, 7, 123);
+	return arg ? p : p;
+}
+
+/* A detached thread's TLS, once it has ended: no root (valgrind: definitely lost). */
+static NOINLINE void *keep_tls_and_end(void *arg)
+{
+	keep_tls();
+	return arg;
+}
+
+/* Two threads on stacks from one mapping with no guard page between them (a program's pool):
+ * the upper one ends, the lower one holds the only pointer to its block. */
+#define POOL_STACK (256 << 10)
+static NOINLINE void *hold_in_pool(void *arg)
+{
+	void *volatile p = malloc(200);
+	memset(p, 8, 200);
+	pthread_mutex_lock(&mu);
+	ready = 1;
+	pthread_cond_broadcast(&cv);
+	for (;;)
+		pthread_cond_wait(&cv, &mu); /* never signalled again */
+	return arg;
+}
+
+static void run_pool(void)
+{
+	char *pool = mmap(NULL, 2 * POOL_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pthread_attr_t attr;
+	pthread_t holder, quick;
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, pool, POOL_STACK);
+	pthread_create(&holder, &attr, hold_in_pool, NULL);
+	pthread_mutex_lock(&mu);
+	while (!ready)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	pthread_attr_setstack(&attr, pool + POOL_STACK, POOL_STACK);
+	pthread_create(&quick, &attr, end_at_once, NULL);
+	pthread_join(quick, NULL);
+	scrub_stack();
+}
+
+/* ---- threads starting and ending while the process exits ---- */
 
 static NOINLINE void *keep_spawning(void *arg)
 {
@@ -279,6 +349,21 @@ int main(int argc, char **argv)
 		pthread_t t;
 		pthread_create(&t, NULL, outlive_main, NULL);
 		pthread_exit(NULL);
+	} else if (!strcmp(c, "unjoined")) {
+		pthread_t t;
+		pthread_create(&t, NULL, return_block, NULL);
+		wait_threads(1);
+		scrub_stack();
+	} else if (!strcmp(c, "detached-tls")) {
+		pthread_t t;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_create(&t, &attr, keep_tls_and_end, NULL);
+		wait_threads(1);
+		scrub_stack();
+	} else if (!strcmp(c, "pool")) {
+		run_pool();
 	} else if (!strcmp(c, "daemon")) {
 		/* The parent, whose pid goes to stdout, ends inside daemon(). */
 		lose_definite();
@@ -320,7 +405,7 @@ int main(int argc, char **argv)
 		run_clean();
 		return 0;
 	} else {
-		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|daemon|spawning|dlopen|libs LIB...|mid|clean\n");
+		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|unjoined|detached-tls|pool|daemon|spawning|dlopen|libs LIB...|mid|clean\n");
 		return 2;
 	}
 	scrub_stack();
