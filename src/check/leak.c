@@ -32,8 +32,9 @@
  *                 other threads' stacks, whole (their dead frames too: we cannot stop them and
  *                 read their stack pointers), their TLS and TCB (glibc puts both at the top of
  *                 the thread's stack mapping), ld.so's early allocations, and memory programs
- *                 take from mmap themselves (python's arenas), as valgrind does; but not the
- *                 stacks glibc keeps of threads that have exited (is_dead_thread_stack);
+ *                 take from mmap themselves (python's arenas), as valgrind does; but of a
+ *                 thread that has ended, only the descriptor and TLS while it waits to be
+ *                 joined, and nothing once joined or if detached (scan_anon);
  *               - the calling thread's own stack only from the check's entry frame up, where
  *                 its registers were spilled: a pointer left in a dead frame is no root;
  *               - the blocks ld.so allocated, which it may reach by interior pointers only
