@@ -853,7 +853,7 @@ def program_not_found_and_not_executable():
         f.write("#!/no/such/interpreter\n")
     os.chmod(script, 0o755)
     rc, _, err = run([HG, script])
-    return why + ([] if rc == 126 and "bad interpreter" in err else ["bad interpreter: %d %r" % (rc, err)])
+    return why + ([] if rc == 127 and "bad interpreter" in err else ["bad interpreter: %d %r" % (rc, err)])
 
 
 # ---------------------------------------------------------------- processes

@@ -152,7 +152,7 @@ int hg_exec_failed(const char *argv0, int err)
 	if (err == ENOENT && exists) {
 		fprintf(stderr, "heapguard: %s: bad interpreter: the program its #! line names does not exist\n",
 			argv0);
-		return HG_EXIT_CANNOT_EXEC;
+		return HG_EXIT_NOT_FOUND; /* bash's, dash's and env's status */
 	}
 	if (exists && S_ISDIR(st.st_mode))
 		err = EISDIR;
