@@ -129,17 +129,30 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int ready;
 
-static NOINLINE void *hold_in_thread(void *arg)
+/* Says the thread holds its block, and blocks for good. */
+static NOINLINE void ready_then_wait(void)
 {
-	(void)arg;
-	void *volatile p = malloc(190);
-	memset(p, 3, 190);
 	pthread_mutex_lock(&mu);
 	ready = 1;
 	pthread_cond_broadcast(&cv);
 	for (;;)
 		pthread_cond_wait(&cv, &mu); /* never signalled again */
-	return p;
+}
+
+static void wait_ready(void)
+{
+	pthread_mutex_lock(&mu);
+	while (!ready)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+}
+
+static NOINLINE void *hold_in_thread(void *arg)
+{
+	void *volatile p = malloc(190);
+	memset(p, 3, 190);
+	ready_then_wait();
+	return arg;
 }
 
 /* Leaves the only pointer to its block in its own frames and exits: glibc keeps the stack for
@@ -198,6 +211,18 @@ static void wait_threads(int n)
 		usleep(1000);
 }
 
+/* Runs fn in a thread and waits until it has ended, without joining it. */
+static void run_and_end(void *(*fn)(void *), int detach_state)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, detach_state);
+	pthread_create(&t, &attr, fn, NULL);
+	wait_threads(1);
+	scrub_stack();
+}
+
 /* Its result waits in its descriptor for pthread_join (valgrind: still reachable). */
 static NOINLINE void *return_block(void *arg)
 {
@@ -220,11 +245,7 @@ static NOINLINE void *hold_in_pool(void *arg)
 {
 	void *volatile p = malloc(200);
 	memset(p, 8, 200);
-	pthread_mutex_lock(&mu);
-	ready = 1;
-	pthread_cond_broadcast(&cv);
-	for (;;)
-		pthread_cond_wait(&cv, &mu); /* never signalled again */
+	ready_then_wait();
 	return arg;
 }
 
@@ -236,10 +257,7 @@ static void run_pool(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setstack(&attr, pool, POOL_STACK);
 	pthread_create(&holder, &attr, hold_in_pool, NULL);
-	pthread_mutex_lock(&mu);
-	while (!ready)
-		pthread_cond_wait(&cv, &mu);
-	pthread_mutex_unlock(&mu);
+	wait_ready();
 	pthread_attr_setstack(&attr, pool + POOL_STACK, POOL_STACK);
 	pthread_create(&quick, &attr, end_at_once, NULL);
 	pthread_join(quick, NULL);
@@ -329,10 +347,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c, "thread")) {
 		pthread_t t;
 		pthread_create(&t, NULL, hold_in_thread, NULL);
-		pthread_mutex_lock(&mu);
-		while (!ready)
-			pthread_cond_wait(&cv, &mu);
-		pthread_mutex_unlock(&mu);
+		wait_ready();
 		scrub_stack();
 		exit(0); /* the thread still runs: its stack is a root */
 	} else if (!strcmp(c, "exited-thread")) {
@@ -350,18 +365,9 @@ int main(int argc, char **argv)
 		pthread_create(&t, NULL, outlive_main, NULL);
 		pthread_exit(NULL);
 	} else if (!strcmp(c, "unjoined")) {
-		pthread_t t;
-		pthread_create(&t, NULL, return_block, NULL);
-		wait_threads(1);
-		scrub_stack();
+		run_and_end(return_block, PTHREAD_CREATE_JOINABLE);
 	} else if (!strcmp(c, "detached-tls")) {
-		pthread_t t;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_create(&t, &attr, keep_tls_and_end, NULL);
-		wait_threads(1);
-		scrub_stack();
+		run_and_end(keep_tls_and_end, PTHREAD_CREATE_DETACHED);
 	} else if (!strcmp(c, "pool")) {
 		run_pool();
 	} else if (!strcmp(c, "daemon")) {
