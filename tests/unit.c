@@ -131,11 +131,12 @@ static const char *parse_capturing(const char *text)
 	static char out[4096];
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
-	int saved = hg_log_fd;
-	hg_log_fd = fds[1];
-	hg_options_parse(text);
-	hg_log_fd = saved;
+	int saved = dup(2); /* messages go to stderr: this binary never moves them */
+	dup2(fds[1], 2);
 	close(fds[1]);
+	hg_options_parse(text);
+	dup2(saved, 2);
+	close(saved);
 	ssize_t n = read(fds[0], out, sizeof out - 1);
 	close(fds[0]);
 	out[n > 0 ? n : 0] = '\0';
