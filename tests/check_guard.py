@@ -44,7 +44,7 @@ def src(name):
 
 exe = {n: build(src(n)) for n in ("guard_overflow", "guard_underflow", "guard_use_after_free",
                                    "guard_wild", "guard_own_handler", "guard_many", "guard_thread",
-                                   "guard_api", "guard_churn", "guard_sample", "guard_uninit",
+                                   "guard_api", "guard_churn", "guard_sample", "guard_uninit", "guard_first_use",
                                    "guard_altstack")}
 strcpy_null = build(os.path.join(ROOT, "examples", "unallocated-strcpy.c"))
 
@@ -199,5 +199,13 @@ rc, out, err, r = run([exe["guard_uninit"]], GUARD)
 check("guard without guard_uninit: the same program runs clean",
       exited_ok(rc, err) + ([] if out == UNINIT_OUT else ["stdout %r" % out]) +
       (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
+
+# 15. guard_uninit with threads: the first uses of one block by several threads at once. One
+# that faulted while another made the slot accessible was reported as a wild access and
+# killed; a store between the slot's unprotecting and its fill was lost.
+rc, out, err, r = run([exe["guard_first_use"]], GUARD + ":guard_uninit=1")
+check("guard_uninit: threads using a fresh block at once lose no store and get no report",
+      exited_ok(rc, err) + ([] if out == "bad=0\n" else ["stdout %r" % out]) +
+      (["reported %r" % [(e["kind"], e["detail"]) for e in r["errors"]]] if r["errors"] else []))
 
 sys.exit(tap.finish())

@@ -273,17 +273,28 @@ int hgc_guard_touch(const void *addr)
 		return 0;
 	uint8_t state = HGC_SLOT_UNTOUCHED;
 	if (!atomic_compare_exchange_strong(&c->state[i], &state, HGC_SLOT_TOUCHING)) {
-		if (state != HGC_SLOT_TOUCHING)
-			return 0;
-		while (atomic_load(&c->state[i]) == HGC_SLOT_TOUCHING) /* another thread's first use */
-			sched_yield();
-		return 1;
+		/* Another thread's first use, under way or done since this access faulted. */
+		while (state == HGC_SLOT_TOUCHING)
+			sched_yield(), state = atomic_load(&c->state[i]);
+		return state == HGC_SLOT_LIVE;
 	}
-	/* Out of mappings, the slot stays inaccessible: the access then faults as a wild one. */
-	int ok = hg_os_protect(slot, c->slot_bytes, 1);
-	struct hgc_block b;
-	if (ok && hgc_lookup(slot, &b))
-		hgc_fill_block(&b, 0);
+	/* The pages are filled elsewhere and moved onto the slot in one step: made accessible
+	 * first and filled after, the fill overwrote what another thread stored meanwhile (its
+	 * store found the page accessible and did not fault). Out of mappings, the slot stays
+	 * inaccessible: the access then faults as a wild one. */
+	char *fresh = hg_os_map(c->slot_bytes, 0);
+	int ok = 0;
+	if (fresh) {
+		struct hgc_block b;
+		if (hgc_lookup(slot, &b)) {
+			b.user = fresh + (b.user - b.core);
+			b.core = fresh;
+			hgc_fill_block(&b, 0);
+		}
+		ok = hg_os_move(fresh, c->slot_bytes, c->slot_bytes, slot);
+		if (!ok)
+			hg_os_unmap(fresh, c->slot_bytes);
+	}
 	atomic_store(&c->state[i], ok ? HGC_SLOT_LIVE : HGC_SLOT_UNTOUCHED);
 	return ok ? 2 : 0;
 }
