@@ -55,6 +55,12 @@ check("guard: a store past the end faults on the guard page",
                    block_size=64, top="fill") + killed_by_segv(rc) +
       (["the program went on after the fault"] if "survived" in err else []))
 
+rc, out, err, r = run([exe["guard_overflow"]], GUARD.replace("guard=1", "guard=all"))
+check("preloaded alone, guard=all is guard=1 (the command's spelling, shown in the README)",
+      ([] if "bad value" not in err else ["warning: %r" % err[:200]]) +
+      expect_error(r, "heap-buffer-overflow", access="write", relation="after", distance=0,
+                   block_size=64, top="fill") + killed_by_segv(rc))
+
 # 2. guard_side=left: a store before the start
 rc, out, err, r = run([exe["guard_underflow"]], GUARD + ":guard_side=left")
 check("guard_side=left: a store before the start faults",

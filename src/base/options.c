@@ -2,15 +2,17 @@
 #include "base/options.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "base/fmt.h"
 
-enum type { T_BOOL, T_UINT, T_SIZE, T_CHOICE, T_SET };
+enum type { T_BOOL, T_UINT, T_SIZE, T_CHOICE, T_SET, T_SAMPLE };
 #define BOOL T_BOOL, NULL, 1
 #define UINT T_UINT, NULL, UINT64_MAX
 #define UPTO(max) T_UINT, NULL, max
 #define SIZE T_SIZE, NULL, UINT64_MAX
 #define CHOICE(list) T_CHOICE, list, 0
+#define SAMPLE T_SAMPLE, NULL, UINT64_MAX /* N: one in N; all: 1, as the command spells it */
 #define SET(list) T_SET, list, 0
 
 struct option {
@@ -102,6 +104,10 @@ static int parse_value(const struct option *o, const char *v, size_t n, uint64_t
 	}
 	if (o->type == T_SET)
 		return parse_set(o->choices, v, n, out);
+	if (o->type == T_SAMPLE && n == 3 && !memcmp(v, "all", 3)) {
+		*out = 1;
+		return 1;
+	}
 	unsigned shift = 0;
 	if (o->type == T_SIZE && n > 1) {
 		const char *units = "KMG";
@@ -177,7 +183,7 @@ static void print_help(void)
 		if (o->type == T_SET)
 			hg_buf_str(&b, "LIST of ");
 		hg_buf_str(&b, o->type == T_CHOICE || o->type == T_SET ? o->choices : o->type == T_BOOL ? "0|1" :
-			   o->type == T_SIZE ? "BYTES[K|M|G]" : o->max == UINT64_MAX ? "N" :
+			   o->type == T_SIZE ? "BYTES[K|M|G]" : o->type == T_SAMPLE ? "N|all" : o->max == UINT64_MAX ? "N" :
 			   range_text(range, "", o->max, ""));
 		hg_buf_str(&b, " (default ");
 		if (o->type == T_CHOICE || o->type == T_SET) {
@@ -229,6 +235,7 @@ void hg_options_parse(const char *text)
 				 o->type == T_UINT ? (o->max == UINT64_MAX ? " (expected a number)" :
 						      range_text(range, " (expected ", o->max, ")")) :
 				 o->type == T_SIZE ? " (expected bytes, e.g. 64M)" :
+				 o->type == T_SAMPLE ? " (expected a number or all)" :
 				 o->type == T_SET ? " (expected a comma-separated list, all or none: see help=1)" :
 						    " (see help=1)");
 		} else {

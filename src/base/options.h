@@ -23,7 +23,7 @@
 	  "leak kinds listed one by one (the summary counts them all); reachable as show_reachable=1") \
 	X(SET("stdstring|length64|newarray|multipleinheritance"), leak_heuristics, 15,        \
 	  "interior pointers that count as start pointers in the leak check (valgrind's heuristics)") \
-	X(UINT, guard, 0, "guard pages: 0 off, 1 every block, N one block in N")               \
+	X(SAMPLE, guard, 0, "guard pages: 0 off, 1 or all every block, N one block in N")               \
 	X(CHOICE("right|left"), guard_side, 0, "which side of a guarded block the PROT_NONE page is on") \
 	X(BOOL, guard_uninit, 0, "guard mode: a guarded block stays inaccessible until its first use, and a first use that reads is reported") \
 	X(BOOL, abort_on_error, 0, "abort after the first error report")                     \
