@@ -206,6 +206,14 @@ check("guard without guard_uninit: the same program runs clean",
       exited_ok(rc, err) + ([] if out == UNINIT_OUT else ["stdout %r" % out]) +
       (["reported %d errors" % len(r["errors"])] if r["errors"] else []))
 
+# A guarded block freed twice, the first free out of the quarantine: a double free, as unguarded
+# (it was reported as a free of memory heapguard never allocated).
+heap_cases = build(checklib.src("heap_cases.c"))
+rc, out, err, r = run([heap_cases, "double-free"], GUARD + ":quarantine=0")
+check("guard: a double free after the block left the quarantine is a double free",
+      expect_error(r, "double-free", top="second_free", detail="guard page slot") +
+      ([] if rc == 0 and out == "survived\n" else ["rc %d out %r" % (rc, out)]))
+
 # 15. guard_uninit with threads: the first uses of one block by several threads at once. One
 # that faulted while another made the slot accessible was reported as a wild access and
 # killed; a store between the slot's unprotecting and its fill was lost.

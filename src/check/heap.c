@@ -17,6 +17,7 @@
 #include "base/lock.h"
 #include "base/options.h"
 #include "check/check.h"
+#include "check/guard.h"
 #include "check/table.h"
 #include "os/os.h"
 
@@ -867,6 +868,10 @@ static int free_checked(void *p, enum hgc_alloc_kind kind, size_t sized, const c
 					"the address is where a block began that was freed before, not kept "
 					"in the quarantine (--quarantine=0, or a block larger than it): its "
 					"stacks went with it");
+		else if (hgc_guard_slot_of(p) && hgc_guard_slot_state(hgc_guard_slot_of(p)) == HGC_SLOT_RELEASED)
+			report_bad_free("double-free", func, p, c.stack, NULL,
+					"the address is in the guard page slot of a block freed before, no "
+					"longer in the quarantine: its stacks went with it");
 		else
 			report_bad_free("invalid-free", func, p, c.stack, NULL, describe_foreign(p));
 		return 0;
