@@ -73,6 +73,10 @@ check("guard: a read after free faults, with the freeing stack",
       expect_error(r, "heap-use-after-free", access="read", relation="inside", distance=10,
                    block_size=100, top="peek", free_top="release") + killed_by_segv(rc))
 
+rc, out, err, r = run([exe["guard_use_after_free"], "neighbour"], GUARD)
+check("guard: a read past a guard page into a freed block's slot is an overflow, not a use after free",
+      expect_error(r, "heap-buffer-overflow", access="read", top="peek_far") + killed_by_segv(rc))
+
 # 4. strcpy through NULL, without guard mode
 rc, out, err, r = run([strcpy_null], PLAIN)
 check("NULL strcpy: invalid-access in the NULL page, death by SIGSEGV",

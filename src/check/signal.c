@@ -112,10 +112,12 @@ static void block_error(uintptr_t addr, const struct hgc_block *b, struct hgc_er
 {
 	e->has_block = 1;
 	e->block = *b;
-	if (b->state != HGC_LIVE) {
-		e->kind = "heap-use-after-free";
-	} else if (addr < (uintptr_t)b->user || addr >= (uintptr_t)b->user + b->size) {
+	/* Outside a freed block's bytes, as ASan's redzone: an overflow (from the block next to
+	 * it, a guard page away), not a use of the freed one. */
+	if (addr < (uintptr_t)b->user || addr >= (uintptr_t)b->user + b->size) {
 		e->kind = "heap-buffer-overflow";
+	} else if (b->state != HGC_LIVE) {
+		e->kind = "heap-use-after-free";
 	} else {
 		e->kind = "invalid-access";
 		hg_buf_str(d, "the block is live, yet its page refused the access");
