@@ -44,7 +44,7 @@ def src(name):
 
 exe = {n: build(src(n)) for n in ("guard_overflow", "guard_underflow", "guard_use_after_free",
                                    "guard_wild", "guard_own_handler", "guard_many", "guard_thread",
-                                   "guard_api", "guard_churn", "guard_sample", "guard_uninit", "guard_first_use",
+                                   "guard_api", "guard_churn", "guard_sample", "guard_uninit", "guard_first_use", "guard_maps",
                                    "guard_altstack")}
 strcpy_null = build(os.path.join(ROOT, "examples", "unallocated-strcpy.c"))
 
@@ -217,6 +217,15 @@ rc, out, err, r = run([heap_cases, "double-free"], GUARD + ":quarantine=0")
 check("guard: a double free after the block left the quarantine is a double free",
       expect_error(r, "double-free", top="second_free", detail="guard page slot") +
       ([] if rc == 0 and out == "survived\n" else ["rc %d out %r" % (rc, out)]))
+
+# A program that takes most of vm.max_map_count itself: guarded blocks took the rest and the
+# heap's own mappings failed (malloc returned NULL 15,000 times), or under guard_uninit a
+# block's first use found no mapping left and was reported as a wild access.
+for label, options in (("guard", GUARD), ("guard_uninit", GUARD + ":guard_uninit=1")):
+    rc, out, err, r = run([exe["guard_maps"]], options)
+    check("%s: a program near vm.max_map_count gets all its blocks, none reported" % label,
+          exited_ok(rc, err) + ([] if out == "fails=0 sum=60000\n" else ["stdout %r" % out]) +
+          (["reported %r" % [(e["kind"], e["detail"]) for e in r["errors"]]] if r["errors"] else []))
 
 # 15. guard_uninit with threads: the first uses of one block by several threads at once. One
 # that faulted while another made the slot accessible was reported as a wild access and

@@ -31,7 +31,11 @@
  *
  * Budget: a live slot splits the region's mapping into up to 2 more, against vm.max_map_count
  * (65530 by default, for the whole process). LIVE_SLOTS_MAX live slots cost at most 32769
- * mappings, half of it. Retired slots merge back into the reservation and cost none. A block
+ * mappings, half of it. Retired slots merge back into the reservation and cost none. A program
+ * that maps much itself leaves less: at the first slot and every MAPS_LOOK_EVERY after, the
+ * mappings are counted and the live slots capped so that an eighth of the limit stays for the
+ * program and the heap (with 56,000 mappings of a program's own, guarded blocks took the rest,
+ * and then the heap's own mappings failed: malloc returned NULL). A block
  * that finds no budget or no free slot of its class, is over CLASS_MAX_BYTES or asks for an
  * alignment over a page is not guarded:
  * hgc_guard_alloc returns 0 and heap.c gives it a redzone block. Never an abort.
@@ -45,6 +49,7 @@
 						    more than live + a full default quarantine */
 #define REUSE_DEPTH 4096u                        /* released slots queued before one is reused */
 #define LIVE_SLOTS_MAX 16384                     /* read-write slots at once, all classes */
+#define MAPS_LOOK_EVERY 1024u                    /* slots handed out between counts of the mappings */
 #define MIN_ALIGN_BYTES 16                       /* malloc's alignment */
 #define NO_SLOT UINT32_MAX
 /* One mapping for every class's records, next[] and state[], records first. */
@@ -70,6 +75,17 @@ static _Atomic size_t region_bytes;     /* 0 until reserved: every address is ou
 static int region_failed;
 static hg_lock_t region_lock = HG_LOCK_INIT;
 static _Atomic int live_slots;
+static _Atomic int live_cap = LIVE_SLOTS_MAX; /* live slots the mappings left allow */
+static _Atomic unsigned handed_out;
+
+static void count_maps(void)
+{
+	long now = hg_os_map_count(), max = hg_os_map_count_max();
+	if (now < 0)
+		return;
+	long cap = atomic_load(&live_slots) + (max - max / 8 - now) / 2;
+	atomic_store(&live_cap, (int)(cap < 0 ? 0 : cap > LIVE_SLOTS_MAX ? LIVE_SLOTS_MAX : cap));
+}
 
 /* ---- sampling: guard=N takes one allocation in N per thread, at random gaps ---- */
 static __thread uint32_t until_sample; /* allocations left before the next guarded one; 0: not drawn */
@@ -223,7 +239,9 @@ static HG_NOINLINE int guard_alloc(size_t n, size_t align, int untouched, struct
 	size_t need = n ? hg_align_up(n, align) : align; /* malloc(0) too gets a byte-less slot */
 	if (!atomic_load_explicit(&region_bytes, memory_order_acquire) && !region_init())
 		return 0;
-	if (atomic_fetch_add(&live_slots, 1) >= LIVE_SLOTS_MAX)
+	if (atomic_fetch_add(&handed_out, 1) % MAPS_LOOK_EVERY == 0)
+		count_maps();
+	if (atomic_fetch_add(&live_slots, 1) >= atomic_load_explicit(&live_cap, memory_order_relaxed))
 		goto no_slot;
 	struct guard_class *c = &classes[class_of(need)];
 	hg_lock(&c->lock);
@@ -233,7 +251,8 @@ static HG_NOINLINE int guard_alloc(size_t n, size_t align, int untouched, struct
 		goto no_slot; /* every slot of the class is live or quarantined */
 	char *slot = slot_at(c, i);
 	if (!untouched && !hg_os_protect(slot, c->slot_bytes, 1)) {
-		/* Out of mappings (the program's own use counts too): give it back. */
+		/* Out of mappings all the same: give it back, and no more until the next count. */
+		atomic_store(&live_cap, atomic_load(&live_slots) - 1);
 		hg_lock(&c->lock);
 		put_locked(c, i);
 		hg_unlock(&c->lock);

@@ -78,6 +78,10 @@ uint64_t hg_os_now_ms(void);
 
 /* Opens a file of this process's /proc directory ("maps") read-only; -1 when it cannot. */
 int hg_os_open_proc(const char *name);
+/* The process's mappings now (-1 when they cannot be counted), and the most it may have
+ * (vm.max_map_count). */
+long hg_os_map_count(void);
+long hg_os_map_count_max(void);
 /* The main program's path into buf (NUL-terminated, "" when unknown); its length. */
 size_t hg_os_exe_path(char *buf, size_t size);
 

@@ -395,6 +395,40 @@ int hg_os_open_proc(const char *name)
 	return fd;
 }
 
+long hg_os_map_count(void)
+{
+	int fd = hg_os_open_proc("maps");
+	if (fd < 0)
+		return -1;
+	char buf[4096];
+	long lines = 0, n;
+	while ((n = syscall(SYS_read, fd, buf, sizeof buf)) > 0)
+		for (long i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	syscall(SYS_close, fd);
+	return lines;
+}
+
+long hg_os_map_count_max(void)
+{
+	long max = 65530; /* the kernel's default */
+	int saved = errno;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+	char buf[32];
+	long n = fd >= 0 ? syscall(SYS_read, fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	if (n > 0) {
+		long v = 0;
+		for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+			v = v * 10 + (buf[i] - '0');
+		if (v > 0)
+			max = v;
+	}
+	errno = saved;
+	return max;
+}
+
 size_t hg_os_exe_path(char *buf, size_t size)
 {
 	int saved = errno;
