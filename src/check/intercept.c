@@ -459,27 +459,33 @@ static const char *pattern_run(const char *lo, const char *hi, const char *base,
 }
 
 /* The first never-written byte of the output [lo, hi) of the block [base, end), or NULL. It
- * takes a run of UNINIT_RUN_BYTES of them in the output (or the whole block, if shorter):
- * data may hold a byte or two that match the pattern in their place, not four. An output
- * shorter than that counts when all of it is never written and so are enough of its
- * neighbours in the block; not its neighbours for a longer one, where the last byte of the
- * data written and the never-written rest of the buffer after it would make a run. */
+ * takes a run of UNINIT_RUN_BYTES of them in the output: data may hold a byte or two that
+ * match the pattern in their place, not four. An output shorter than that counts when all of
+ * it is never written and so are enough of its neighbours in the block to make the run, or
+ * the whole block (not its neighbours for a longer one, where the last byte of the data
+ * written and the never-written rest of the buffer after it would make a run). One byte must
+ * have never-written ones on both sides: data matches its place once in 256, and a byte read
+ * into a buffer's start before its never-written rest looked so (`cat` of a 1-byte file
+ * holding 0xc1, `dd bs=1`). */
 static const char *uninit_run(const char *lo, const char *hi, const char *base, const char *end)
 {
-	size_t need = (size_t)(end - base) < UNINIT_RUN_BYTES ? (size_t)(end - base) : UNINIT_RUN_BYTES;
-	if ((size_t)(hi - lo) >= need)
-		return pattern_run(lo, hi, base, need);
+	size_t n = (size_t)(hi - lo);
+	if (n >= UNINIT_RUN_BYTES)
+		return pattern_run(lo, hi, base, UNINIT_RUN_BYTES);
 	for (const char *p = lo; p < hi; p++)
 		if ((unsigned char)*p != hgc_uninit_byte((size_t)(p - base)))
 			return NULL;
-	size_t run = (size_t)(hi - lo), before = (size_t)(lo - base), after = (size_t)(end - hi);
-	for (size_t i = 1; i <= before && run < need &&
-			   (unsigned char)lo[-(ptrdiff_t)i] == hgc_uninit_byte(before - i); i++)
-		run++;
-	for (size_t i = 0; i < after && run < need &&
-			   (unsigned char)hi[i] == hgc_uninit_byte((size_t)(hi - base) + i); i++)
-		run++;
-	return run >= need ? lo : NULL;
+	size_t before = 0, after = 0, left = (size_t)(lo - base), right = (size_t)(end - hi);
+	while (before < left && before < UNINIT_RUN_BYTES &&
+	       (unsigned char)lo[-(ptrdiff_t)before - 1] == hgc_uninit_byte(left - before - 1))
+		before++;
+	while (after < right && after < UNINIT_RUN_BYTES &&
+	       (unsigned char)hi[after] == hgc_uninit_byte((size_t)(hi - base) + after))
+		after++;
+	if (n == 1 && (!before || !after))
+		return NULL;
+	size_t need = (size_t)(end - base) < UNINIT_RUN_BYTES ? (size_t)(end - base) : UNINIT_RUN_BYTES;
+	return n + before + after >= need ? lo : NULL;
 }
 
 /* Reports uninitialized bytes among those of [p, p+n) in the live block holding p. */

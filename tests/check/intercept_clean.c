@@ -190,6 +190,17 @@ static void clean_binary(void)
 	write(1, t, 10);
 	printf("\n");
 	free(t);
+	/* One byte of data read into a buffer's start, the rest never written, written out (`cat`
+	 * of a 1-byte file, `dd bs=1`); a 1-byte block; both bytes matching their place. */
+	unsigned char *b = malloc(64), *one = malloc(1);
+	b[0] = one[0] = (unsigned char)HEAPGUARD_UNINIT_WORD;
+	fflush(stdout);
+	write(1, b, 1);
+	write(1, one, 1);
+	fwrite(b, 1, 1, stdout);
+	printf("\n");
+	free(b);
+	free(one);
 }
 
 /* Wide output of written heap strings, wide and not (stdout turns wide-oriented). */
