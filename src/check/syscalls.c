@@ -165,6 +165,10 @@ HG_EXPORT int lstat(const char *path, struct stat *st)
 
 HG_EXPORT int fstat(int fd, struct stat *st)
 {
+	if (fd < 0) { /* as glibc: fstatat would take AT_FDCWD (-100) for the working directory */
+		errno = EBADF;
+		return -1;
+	}
 	return do_fstatat(fd, "", st, AT_EMPTY_PATH, "fstat", RET);
 }
 

@@ -1,6 +1,7 @@
 /* intercept_clean.c — every intercepted call used correctly on heap blocks (argv[1]: a group). */
 /* check_intercept.py wants no report and the same output as without heapguard. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -105,6 +107,10 @@ static void clean_format(void)
 
 static void clean_input(void)
 {
+	struct stat st; /* fstat of AT_FDCWD (-100) is EBADF, as any negative descriptor */
+	errno = 0;
+	int bad = fstat(AT_FDCWD, &st);
+	printf("fstat(AT_FDCWD) %d %s\n", bad, errno == EBADF ? "EBADF" : "not EBADF");
 	int fd = open("/dev/zero", O_RDONLY);
 	char *r = malloc(16);
 	ssize_t got = read(fd, r, 16);
