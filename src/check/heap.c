@@ -1172,9 +1172,12 @@ HG_EXPORT int daemon(int nochdir, int noclose)
 		return 0;
 	int fd = open("/dev/null", O_RDWR);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
-		if (fd >= 0)
-			close(fd);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		close(fd); /* as glibc: EBADF when there was none */
+		return -1;
+	}
+	if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+		close(fd);
 		errno = ENODEV; /* as glibc: /dev/null is not the null device */
 		return -1;
 	}
