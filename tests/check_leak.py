@@ -125,6 +125,10 @@ check("main ends with pthread_exit, another thread exits last: globals and libc'
       expect_summary(r, definitely=(77, 1), indirectly=(0, 0), possibly=(0, 0)) +
       ([] if rc == 0 else ["exit status %d" % rc]))
 
+rc, err, r = run([cases, "error-exit"], "show_reachable=1")
+check("error() with a status: no block of heapguard's own left in the program's heap",
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0), still=(0, 0)) +
+      ([] if rc == 3 and "stopping at 7" in err else ["exit status %s, %r" % (rc, err[-200:])]))
 rc, err, r = run([cases, "unjoined"], "show_reachable=1")
 check("a thread ended but not joined: its result, which pthread_join can still return, is reachable "
       "(valgrind's verdict)", expect_group(r, "still-reachable", 123, 1, "return_block") +

@@ -1365,33 +1365,46 @@ WARN_FUNCS(errx, verrx, STATUS, TO_STATUS)
 /* error() and error_at_line() have no v-form to pass the arguments on to: the message is
  * formatted here and handed over as "%s" (glibc then adds what it adds: the program's name,
  * the file and line, the errno text). */
-/* Their message, checked and formatted; NULL when out of memory. */
-static char *message(const char *fmt, va_list ap, const char *func, const void *ret)
+/* Their message, checked and formatted into buf, or past its size into a block the caller
+ * frees; NULL when out of memory. In buf as a rule: error() with a status ends the process
+ * before the free, and the block was left in the program's heap (still reachable). */
+#define MESSAGE_BYTES 1024
+static char *message(char *buf, const char *fmt, va_list ap, const char *func, const void *ret)
 {
-	char *msg = NULL;
 	if (hgc_ready)
 		check_format(fmt, 1, ap, func, ret);
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(buf, MESSAGE_BYTES, fmt, again);
+	va_end(again);
+	char *msg = NULL;
+	if (n >= 0 && n < MESSAGE_BYTES)
+		return buf;
 	return vasprintf(&msg, fmt, ap) >= 0 ? msg : NULL;
 }
 
 HG_EXPORT void error(int status, int errnum, const char *fmt, ...)
 {
+	char buf[MESSAGE_BYTES];
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = message(fmt, ap, "error", RET);
+	char *msg = message(buf, fmt, ap, "error", RET);
 	va_end(ap);
 	NEXT(error)(status, errnum, "%s", msg ? msg : fmt);
-	free(msg);
+	if (msg != buf)
+		free(msg);
 }
 
 HG_EXPORT void error_at_line(int status, int errnum, const char *file, unsigned line, const char *fmt, ...)
 {
+	char buf[MESSAGE_BYTES];
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = message(fmt, ap, "error_at_line", RET);
+	char *msg = message(buf, fmt, ap, "error_at_line", RET);
 	va_end(ap);
 	NEXT(error_at_line)(status, errnum, file, line, "%s", msg ? msg : fmt);
-	free(msg);
+	if (msg != buf)
+		free(msg);
 }
 
 /* syslog and its kin send the message out to the log as printf sends its output. */

@@ -2,6 +2,7 @@
  * way the leak check classifies, and blocks kept alive by each kind of root. */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <error.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +365,8 @@ int main(int argc, char **argv)
 		pthread_t t;
 		pthread_create(&t, NULL, outlive_main, NULL);
 		pthread_exit(NULL);
+	} else if (!strcmp(c, "error-exit")) {
+		error(3, 0, "stopping at %d", 7); /* exits: the message heapguard formats is no block left */
 	} else if (!strcmp(c, "unjoined")) {
 		run_and_end(return_block, PTHREAD_CREATE_JOINABLE);
 	} else if (!strcmp(c, "detached-tls")) {
@@ -411,7 +414,7 @@ int main(int argc, char **argv)
 		run_clean();
 		return 0;
 	} else {
-		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|unjoined|detached-tls|pool|daemon|spawning|dlopen|libs LIB...|mid|clean\n");
+		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|error-exit|unjoined|detached-tls|pool|daemon|spawning|dlopen|libs LIB...|mid|clean\n");
 		return 2;
 	}
 	scrub_stack();
