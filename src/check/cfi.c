@@ -249,6 +249,16 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 	return !r->bad;
 }
 
+/* For a return address pc whose byte before no function covers: the outermost frame's rule when
+ * a function starts at pc, which no call came before: makecontext's trampoline
+ * (__start_context) heads a context's frames, and libunwind stops there (a call of a noreturn
+ * function that ends its caller covers the byte before); else 0. */
+static uint64_t not_after_a_call(const uint8_t *hdr, uintptr_t pc)
+{
+	uintptr_t start;
+	return find_fde(hdr, pc, &start) && start == pc ? HGC_RULE_KNOWN | HGC_RULE_LAST | (uint64_t)8 << 2 : 0;
+}
+
 /* The rule at the call before return address pc, packed (see hgc_frame_rule); 0 when the frame's
  * address is neither rsp nor rbp plus a constant, or there is no unwind information. */
 static uint64_t lookup_rule(uintptr_t pc)
@@ -257,13 +267,9 @@ static uint64_t lookup_rule(uintptr_t pc)
 	if (_dl_find_object((void *)pc, &obj) != 0 || !obj.dlfo_eh_frame)
 		return 0;
 	uintptr_t target = pc - 1, start; /* the call instruction's row */
-	/* A return address where a function starts follows no call: makecontext's trampoline
-	 * (__start_context), the outermost frame of a context, as libunwind stops there. */
-	if (find_fde(obj.dlfo_eh_frame, pc, &start) && start == pc)
-		return HGC_RULE_KNOWN | HGC_RULE_LAST | (uint64_t)8 << 2;
 	const uint8_t *fde = find_fde(obj.dlfo_eh_frame, target, &start);
 	if (!fde)
-		return 0;
+		return not_after_a_call(obj.dlfo_eh_frame, pc);
 	uint32_t len, cie_off;
 	memcpy(&len, fde, 4);
 	memcpy(&cie_off, fde + 4, 4);
@@ -275,8 +281,10 @@ static uint64_t lookup_rule(uintptr_t pc)
 	struct reader r = { fde + 8, fde + 4 + len, 0 };
 	start = encoded(&r, cie.fde_enc, 0);
 	uintptr_t range = encoded(&r, cie.fde_enc & 0x0f, 0);
-	if (r.bad || target < start || target - start >= range)
+	if (r.bad)
 		return 0;
+	if (target < start || target - start >= range)
+		return not_after_a_call(obj.dlfo_eh_frame, pc);
 	if (cie.has_aug_data)
 		r.p += uleb(&r);
 	struct state st = { REG_RSP, 8, 0, 0, 0 }, saved[MAX_STATES];
