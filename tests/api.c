@@ -1107,6 +1107,8 @@ static void test_glibc_extras(void **state)
 	assert_int_equal(mallopt(M_TRIM_THRESHOLD, 128 * 1024), 1);
 	assert_int_equal(mallopt(M_MXFAST, 64), 1);
 	assert_int_equal(mallopt(M_MXFAST, 100000), 0);
+	assert_int_equal(mallopt(M_MMAP_THRESHOLD, 64 << 20), 1);
+	assert_int_equal(mallopt(M_MMAP_THRESHOLD, -1), 1);
 	assert_int_equal(malloc_info(0, f), 0);
 	assert_int_equal(malloc_info(1, f), EINVAL);
 	fclose(f);

@@ -115,14 +115,12 @@ API int malloc_trim(size_t pad)
 }
 
 /* glibc's tuning knobs mean nothing here; accepting them keeps programs that set them working.
- * The values glibc refuses are refused (0) all the same. */
+ * They get glibc's answers: 0 only where it refuses a value. */
 API int mallopt(int param, int value)
 {
 	if (param == M_MXFAST)
 		return value >= 0 && value <= 80 * (int)sizeof(size_t) / 4; /* glibc's MAX_FAST_SIZE */
-	if (param == M_MMAP_THRESHOLD)
-		return (size_t)value <= (size_t)32 << 20; /* half its HEAP_MAX_SIZE */
-	return 1;
+	return 1; /* glibc 2.36 takes every other value, even an M_MMAP_THRESHOLD above 32 MiB */
 }
 
 API struct mallinfo2 mallinfo2(void)
