@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <regex.h>
 #include <signal.h>
@@ -62,6 +63,16 @@ static void setup_mib(struct death_case *c)
 static void setup_8mib(struct death_case *c)
 {
 	c->block = malloc(8 * MIB);
+	c->reported = c->block;
+}
+
+/* Two 8 MiB blocks side by side: one 16 MiB mapping, freed, serves both. */
+static void setup_8mib_neighbours(struct death_case *c)
+{
+	free(tu_launder(malloc(16 * MIB)));
+	c->other = malloc(8 * MIB);
+	c->block = malloc(8 * MIB);
+	assert_ptr_equal(c->block, (char *)c->other + 8 * MIB);
 	c->reported = c->block;
 }
 
@@ -135,6 +146,22 @@ static void free_with_other_between(struct death_case *c)
 	free(tu_launder(c->block));
 }
 
+/* malloc_trim unmaps the freed block at once, as time would. */
+static void free_trim_free(struct death_case *c)
+{
+	free(tu_launder(c->block));
+	malloc_trim(0);
+	free(tu_launder(c->block));
+}
+
+/* The freed neighbours' pages become one cached range, which starts at the other block. */
+static void free_neighbours_then_one_again(struct death_case *c)
+{
+	free(tu_launder(c->block));
+	free(tu_launder(c->other));
+	free(tu_launder(c->block));
+}
+
 static void *free_in_thread(void *p)
 {
 	free(tu_launder(p));
@@ -197,6 +224,10 @@ static struct death_case CASES[] = {
 	 .function = "free", .kind = "double free"},
 	{.name = "double_free_8mib", .setup = setup_8mib, .misuse = free_twice,
 	 .function = "free", .kind = "double free"},
+	{.name = "double_free_8mib_after_unmap", .setup = setup_8mib, .misuse = free_trim_free,
+	 .function = "free", .kind = "double free"},
+	{.name = "double_free_8mib_merged_with_freed_neighbour", .setup = setup_8mib_neighbours,
+	 .misuse = free_neighbours_then_one_again, .function = "free", .kind = "double free"},
 	{.name = "double_free_with_free_between", .setup = setup_pair, .misuse = free_with_other_between,
 	 .function = "free", .kind = "double free"},
 	{.name = "double_free_other_thread_first", .setup = setup_small, .misuse = free_remotely_then_locally,

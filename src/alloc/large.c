@@ -20,6 +20,23 @@ static struct hg_span *cache_head, *cache_tail; /* newest first */
 static unsigned cache_blocks;
 static size_t cache_bytes;
 
+/* The starts of the last mapped blocks freed: a block whose pages merged with a freed
+ * neighbour's, or went back to the system, is still known, and a second free of it is told
+ * a double free. */
+#define FREED_STARTS 256
+static const void *freed_starts[FREED_STARTS]; /* written under large_lock */
+static unsigned freed_next;
+
+static void remember_freed_locked(const void *p) { freed_starts[freed_next++ % FREED_STARTS] = p; }
+
+int hg_large_freed_start(const void *p)
+{
+	for (unsigned i = 0; i < FREED_STARTS; i++)
+		if (__atomic_load_n(&freed_starts[i], __ATOMIC_RELAXED) == p)
+			return 1;
+	return 0;
+}
+
 static void cache_unlink_locked(struct hg_span *s)
 {
 	if (s->prev)
@@ -79,6 +96,7 @@ static void cache_put(struct hg_span *s, uint64_t now, struct hg_span **evict,
 	hg_lock(&large_lock);
 	s->state = HG_SPAN_LARGE_CACHED;
 	s->freed_ms = now;
+	remember_freed_locked(s->start);
 	*absorbed = cache_merge_locked(s);
 	cache_push_locked(s);
 	*evict = NULL;
@@ -174,6 +192,9 @@ static int large_resize(struct hg_span *s, size_t bytes)
 		}
 		hg_pagemap_set(to, bytes, s);
 		s->start = to;
+		hg_lock(&large_lock);
+		remember_freed_locked(old); /* realloc freed it */
+		hg_unlock(&large_lock);
 	}
 	s->bytes = bytes;
 	if (s->large_request > bytes)
@@ -293,10 +314,19 @@ void *hg_large_alloc(size_t n, size_t align, int zero)
 	return s->start;
 }
 
+/* p is no live block's start: inside a live block, or in the cached pages of freed ones,
+ * which may hold a freed block's start past their own (merged with a neighbour). */
+static __attribute__((noreturn, cold)) void large_bad_free(struct hg_span *s, const void *p, const char *func)
+{
+	if (s->state == HG_SPAN_LARGE)
+		hg_fatal(func, "invalid free", p, s->start, s->bytes);
+	hg_fatal(func, p == s->start || hg_large_freed_start(p) ? "double free" : "invalid free", p, NULL, 0);
+}
+
 void hg_large_free(struct hg_span *s, const void *p, const char *func)
 {
-	if (s->state != HG_SPAN_LARGE)
-		hg_fatal(func, "double free", p, NULL, 0);
+	if (s->state != HG_SPAN_LARGE || p != s->start)
+		large_bad_free(s, p, func);
 	int saved = errno;
 	if (s->arena)
 		hg_span_release(s);

@@ -197,7 +197,10 @@ void hg_central_fork_child(void);
 
 /* ---- large blocks (large.c) ---- */
 void *hg_large_alloc(size_t n, size_t align, int zero);
+/* Frees the large block s starts with; any other p (inside it, or freed) ends the process. */
 void hg_large_free(struct hg_span *s, const void *p, const char *func);
+/* Was p the start of one of the last 256 mapped blocks freed? */
+int hg_large_freed_start(const void *p);
 void *hg_large_realloc(struct hg_span *s, size_t n);
 size_t hg_large_purge(uint64_t now_ms, int force);
 void hg_large_fork_prepare(void);

@@ -312,8 +312,6 @@ void hg_free_slow(struct hg_span *s, void *p, uint32_t idx, const char *func)
 	if (s->owner == HG_OWNER_FREED)
 		hg_fatal(func, (uintptr_t)p % 16 ? "invalid free" : "double free", p, NULL, 0);
 	if (s->owner == HG_OWNER_LARGE) {
-		if (off != 0)
-			hg_fatal(func, "invalid free", p, s->start, s->bytes);
 		hg_large_free(s, p, func);
 		return;
 	}
@@ -583,7 +581,7 @@ void hg_free_unknown(void *p, const char *func)
 {
 	if (!p || hg_is_ldso_pointer(p))
 		return;
-	hg_fatal(func, "invalid free", p, NULL, 0);
+	hg_fatal(func, hg_large_freed_start(p) ? "double free" : "invalid free", p, NULL, 0);
 }
 
 void (*hg_free_hook)(const void *p);
