@@ -296,6 +296,21 @@ def libc_start_code_named_without_source_lines():
 
 
 @test
+def json_any_argument_bytes():
+    # a byte of no valid UTF-8 sequence is the code point of its value: valid JSON, told apart
+    odd = [b"bad\xffutf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", "\U0010ffff".encode()]
+    path = os.path.join(WORK, "odd.json")
+    subprocess.run([HG, "-q", "--json=" + path, HELPER, "exit", "0", *odd], capture_output=True)
+    try:
+        with open(path, encoding="utf-8", errors="strict") as f:
+            command = json.load(f).get("command")
+    except (OSError, ValueError) as ex:
+        return ["not valid JSON in UTF-8: %s" % ex]
+    want = ["bad\u00ffutf", "\u00e0\u0080\u00af", "\u00ed\u00a0\u0080", "\u00f4\u0090\u0080\u0080", "\U0010ffff"]
+    return [] if command[-len(odd):] == want else ["command %r" % command]
+
+
+@test
 def json_clean():
     rc, _, _, doc = hg_json([example("clean")])
     why = fields("document", doc, {"errors": [], "leaks": [], "exit": {"code": 0}})
@@ -592,13 +607,16 @@ def valgrind_xml():
     if leaks != [("Leak_DefinitelyLost", "1000", "10", "main")]:
         why.append("leaks %r" % leaks)
     # arguments of any bytes: the document stays well-formed, valid UTF-8 and newlines kept
-    odd = [b"bad\xff\xfeutf", b"new\nline", "\u00e9".encode()]
+    # (an overlong form, a surrogate, past U+10FFFF: each byte is replaced; U+FFFF as a whole)
+    odd = [b"bad\xff\xfeutf", b"new\nline", "\u00e9".encode(), b"\xe0\x80\xaf", b"\xed\xa0\x80",
+           b"\xf4\x90\x80\x80", b"\xef\xbf\xbf", "\U0010ffff".encode()]
     subprocess.run([HG, "-q", "--xml-file=" + path, HELPER, "exit", "0", *odd], capture_output=True)
     try:
-        args = [a.text for a in ET.parse(path).getroot().iter("arg")][-3:]
+        args = [a.text for a in ET.parse(path).getroot().iter("arg")][-len(odd):]
     except ET.ParseError as ex:
         args = ["not well-formed: %s" % ex]
-    if args != ["bad\ufffd\ufffdutf", "new\nline", "\u00e9"]:
+    if args != ["bad\ufffd\ufffdutf", "new\nline", "\u00e9", "\ufffd" * 3, "\ufffd" * 3, "\ufffd" * 4,
+                "\ufffd", "\U0010ffff"]:
         why.append("odd arguments: %r" % args)
     return why
 

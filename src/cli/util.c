@@ -227,9 +227,22 @@ int hg_word_mask(const char *words, const char *value)
 
 int hg_utf8_length(const unsigned char *p)
 {
-	int n = p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
-	for (int i = 1; i < n; i++)
+	/* RFC 3629's table: the second byte's range keeps out overlong forms, the surrogates
+	 * (ED A0..BF) and code points past U+10FFFF (F4 90.. and up). */
+	unsigned char lo = 0x80, hi = 0xbf;
+	int n = 4;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, lo = p[0] == 0xe0 ? 0xa0 : 0x80, hi = p[0] == 0xed ? 0x9f : 0xbf;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		lo = p[0] == 0xf0 ? 0x90 : 0x80, hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (int i = 2; i < n; i++)
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
-	return p[0] >= 0xf5 ? 0 : n;
+	return n;
 }

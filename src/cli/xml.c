@@ -34,7 +34,7 @@ static const char *const LEAK_KINDS[HG_LOST_KINDS] = {
 
 /* s[0..n) with XML's five special characters escaped, tab, newline and carriage return as
  * character references; what XML 1.0 cannot hold (other control bytes, bytes of no valid
- * UTF-8 sequence) becomes U+FFFD, so that the document stays well-formed. */
+ * UTF-8 sequence, U+FFFE and U+FFFF) becomes U+FFFD, so that the document stays well-formed. */
 static void text_n(FILE *out, const char *s, size_t n)
 {
 	const unsigned char *end = (const unsigned char *)s + n;
@@ -42,6 +42,11 @@ static void text_n(FILE *out, const char *s, size_t n)
 		int len = *p >= 0x80 && end - p >= 2 ? hg_utf8_length(p) : 0;
 		if (len > end - p)
 			len = 0;
+		if (len == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe) { /* U+FFFE, U+FFFF */
+			fputs("\xef\xbf\xbd", out);
+			p += 2;
+			continue;
+		}
 		switch (*p) {
 		case '<': fputs("&lt;", out); break;
 		case '>': fputs("&gt;", out); break;
