@@ -362,7 +362,10 @@ def log_file_takes_the_report():
     with open(log) as f:
         r = hgreport.parse(f.read())
     why = [] if r["errors"] and r["error_summary"] else ["log file report %r" % r]
-    return why + (["report on stderr too: " + err] if "ERROR" in err else [])
+    why += ["report on stderr too: " + err] if "ERROR" in err else []
+    # the program does not get the log file open: it is heapguard's
+    _, out, _ = run([HG, "--log-file", log, "--", "sh", "-c", "for f in /proc/$$/fd/*; do readlink $f; done"])
+    return why + (["the program has the log file open: " + out] if log in out else [])
 
 
 @test

@@ -223,7 +223,7 @@ static int run_checked(char **argv)
 	static struct session s;
 	s.render = (struct hg_render_options){ .out = stderr, .quiet = hg_settings.quiet,
 					       .gen_suppressions = hg_settings.gen_suppressions };
-	if (hg_settings.log_file && !(s.render.out = fopen(hg_settings.log_file, "w"))) {
+	if (hg_settings.log_file && !(s.render.out = fopen(hg_settings.log_file, "we"))) {
 		fprintf(stderr, "heapguard: cannot open log file %s: %s\n", hg_settings.log_file,
 			strerror(errno));
 		return HG_EXIT_LAUNCHER;
