@@ -74,7 +74,10 @@ tap_result other_valgrind_tool "$(expect 2 '' "invalid value 'helgrind' for --to
 run "$HG" --show-leak-kinds=definite,,possible /bin/true
 why="$(expect 2 '' "invalid value 'definite,,possible' for --show-leak-kinds")"
 run "$HG" --show-leak-kinds=definite,lost /bin/true
-tap_result bad_leak_kinds "$why$(expect 2 '' "invalid value 'definite,lost' for --show-leak-kinds")"
+why+="$(expect 2 '' "invalid value 'definite,lost' for --show-leak-kinds")"
+# a valid list too long to pass on is refused, not cut short
+run "$HG" --show-leak-kinds="$(printf 'definite,%.0s' {1..20})possible" /bin/true
+tap_result bad_leak_kinds "$why$(expect 2 '' "value too long for --show-leak-kinds: definite,definite")"
 
 # an exit status above 255 would wrap; more frames than the library records would be cut
 run "$HG" --error-exitcode=300 /bin/true

@@ -369,9 +369,10 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 		value = "full"; /* valgrind's word */
 	if (value != NULL && strcmp(opt->long_name, "show-possibly-lost") == 0)
 		value = strcmp(value, "no") == 0 ? "definite,indirect" : "definite,indirect,possible";
-	char setting[128]; /* holds any key=choice of the table: values are checked first */
-	snprintf(setting, sizeof setting, "%s%s%s", opt->setting, value ? "=" : "",
-		 value ? value : "");
+	char setting[128]; /* holds any key=choice of the table; a list repeating its words may not fit */
+	if (snprintf(setting, sizeof setting, "%s%s%s", opt->setting, value ? "=" : "",
+		     value ? value : "") >= (int)sizeof setting)
+		hg_usage_error("value too long for --%s: %.40s...", opt->long_name, value);
 	if (hg_add_library_option(setting) < 0)
 		exit(HG_EXIT_LAUNCHER);
 }
