@@ -556,6 +556,26 @@ def valgrind_suppressions_work_as_they_are():
 
 
 @test
+def gen_suppressions_name_only_their_function():
+    # keep(int*) as a pattern would match keep(int, long) too: '*' is a wildcard there
+    src = os.path.join(WORK, "overloads.cc")
+    with open(src, "w") as f:
+        f.write("char *volatile sink;\n"
+                "__attribute__((noinline)) void keep(int *) { sink = new char[10]; sink = 0; }\n"
+                "__attribute__((noinline)) void keep(int, long) { sink = new char[20]; sink = 0; }\n"
+                "int main() { keep((int *)0); keep(1, 2L); return 0; }\n")
+    exe = os.path.join(WORK, "overloads")
+    subprocess.run(["g++", "-g", "-O0", "-o", exe, src], check=True)
+    _, _, err, before = hg_json([exe], "--gen-suppressions")
+    mine = [e for e in generated_entries(err) if " in keep(int*)\n" in e]
+    if len(mine) != 1 or len(before.get("leaks", [])) != 2:
+        return ["entries %r for leaks %r" % (generated_entries(err), before.get("leaks"))]
+    _, _, err, after = hg_json([exe], "--suppressions=" + suppressions_file(mine[0] + "\n"))
+    left = [l.get("bytes") for l in after.get("leaks", [])]
+    return [] if left == [20] else ["leaks left %r (expected keep(int, long)'s 20 bytes)" % left]
+
+
+@test
 def valgrind_suppressions_match_mangled_names():
     src = os.path.join(WORK, "mangled.cc")
     with open(src, "w") as f:

@@ -356,7 +356,8 @@ const char *hg_suppression_name(const struct hg_suppression *s)
 }
 
 /* Frames after main are the C library's start-up code, the same for every report and
- * different from one libc to the next: the entry stops at main. */
+ * different from one libc to the next: the entry stops at main. A C++ function is named as
+ * linked, as valgrind does: its demangled name may hold '*' or '?', which would match others. */
 void hg_suppression_generate(const char *kind, const struct hg_stack *stack, struct hg_text *out)
 {
 	const struct hg_frame *first = stack && stack->count ? &stack->frames[0] : NULL;
@@ -365,7 +366,7 @@ void hg_suppression_generate(const char *kind, const struct hg_stack *stack, str
 	for (size_t i = 0; stack && i < stack->count; i++) {
 		const struct hg_frame *f = &stack->frames[i];
 		if (f->function)
-			hg_text_printf(out, "   fun:%s\n", f->function);
+			hg_text_printf(out, "   fun:%s\n", f->linkage ? f->linkage : f->function);
 		else if (f->module)
 			hg_text_printf(out, "   obj:%s\n", f->module);
 		else
