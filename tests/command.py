@@ -505,6 +505,29 @@ def suppression_hides_only_what_it_matches():
 
 
 @test
+def many_ellipses_on_a_deep_stack():
+    # 30 "..." over 48 frames: trying every split at each would never end
+    src = os.path.join(WORK, "deep.c")
+    with open(src, "w") as f:
+        f.write("#include <stdlib.h>\nvoid *volatile sink;\n"
+                "__attribute__((noinline)) int down(int n) { if (n) return down(n - 1) + 1;"
+                " sink = malloc(7); sink = 0; return 0; }\nint main(void) { return down(44); }\n")
+    exe = os.path.join(WORK, "deep")
+    subprocess.run(["gcc", "-g", "-O0", "-o", exe, src], check=True)
+    why = []
+    for last, left in (("no_such_function", [7]), ("main", [])):
+        supp = suppressions_file("{\n  x\n  heapguard:*\n" + "  ...\n  fun:down\n" * 30 + "  ...\n  fun:%s\n}\n" % last)
+        try:
+            _, _, _, doc = hg_json([exe], "--num-callers=48", "--suppressions=" + supp)
+        except subprocess.TimeoutExpired:
+            why.append("fun:%s: still matching after 60 s" % last)
+            continue
+        got = [l.get("bytes") for l in doc.get("leaks", [])]
+        why += [] if got == left else ["fun:%s: leaks %r, expected %r" % (last, got, left)]
+    return why
+
+
+@test
 def leak_suppression():
     supp = suppressions_file("{\n  lines\n  heapguard:definitely-lost\n  fun:main\n}\n")
     rc, _, err, doc = hg_json([example("leak")], "--suppressions=" + supp, "--error-exitcode=9")

@@ -288,19 +288,28 @@ static int frame_matches(const struct frame_pattern *fp, const struct hg_frame *
 	return 1;
 }
 
-/* Whether the patterns match the start of the frames; "..." tries every number of frames. */
+/* Whether the patterns match the start of the frames. "..." stands for any number of frames:
+ * as '*' in a glob, only the last one met is tried further on a mismatch, which keeps the
+ * work to patterns x frames (trying every split at each made it exponential). */
 static int frames_match(const struct frame_pattern *p, size_t np, const struct hg_frame *f,
 			size_t nf)
 {
-	for (; np > 0; p++, np--, f++, nf--) {
-		if (p->what == MATCH_ANY_FRAMES) {
-			for (size_t skip = 0; skip <= nf; skip++)
-				if (frames_match(p + 1, np - 1, f + skip, nf - skip))
-					return 1;
+	size_t i = 0, j = 0, star = 0, resume = 0;
+	int starred = 0;
+	while (i < np) {
+		if (p[i].what == MATCH_ANY_FRAMES) {
+			starred = 1;
+			star = ++i;
+			resume = j;
+		} else if (j < nf && frame_matches(&p[i], &f[j])) {
+			i++;
+			j++;
+		} else if (starred && resume < nf) {
+			i = star;
+			j = ++resume;
+		} else {
 			return 0;
 		}
-		if (nf == 0 || !frame_matches(p, f))
-			return 0;
 	}
 	return 1;
 }
