@@ -14,6 +14,7 @@ import os
 import re
 import resource
 import signal
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -449,6 +450,26 @@ def sarif_2_1_0():
     if schema is not None:
         why += schema
     return why
+
+
+@test
+def sarif_relative_source_names():
+    # debug information with relative names (-fdebug-prefix-map=DIR=.): relative to SRCROOT
+    d = os.path.join(WORK, "relsrc")
+    os.makedirs(d, exist_ok=True)
+    shutil.copy(example_src("heap-overflow"), os.path.join(d, "overflow.c"))
+    subprocess.run(["gcc", "-g", "-O0", "-fdebug-prefix-map=%s=." % d, "-o", "overflow", "overflow.c"],
+                   cwd=d, check=True)
+    path = os.path.join(WORK, "relative.sarif")
+    run([HG, "--sarif=" + path, "./overflow"], cwd=d)
+    with open(path) as f:
+        run0 = (json.load(f).get("runs") or [{}])[0]
+    arts = [l.get("physicalLocation", {}).get("artifactLocation") for r in run0.get("results", [])
+            for l in r.get("locations", [])]
+    base = run0.get("originalUriBaseIds", {}).get("SRCROOT", {}).get("uri")
+    why = [] if arts and all(a == {"uri": "overflow.c", "uriBaseId": "SRCROOT"} for a in arts) else \
+        ["artifact locations %r" % arts]
+    return why + ([] if base == "file://%s/" % d else ["SRCROOT is %r" % base])
 
 
 # ---------------------------------------------------------------- suppressions

@@ -57,13 +57,17 @@ static void uri_path(FILE *out, const char *path)
 }
 
 /* A source file below the working directory is given relative to SRCROOT, which code-scanning
- * tools map to the checkout; any other as an absolute file: URI. */
+ * tools map to the checkout, and so is a relative name (debug information without its
+ * compilation directory); any other as an absolute file: URI. */
 static void artifact_location(FILE *out, const char *file)
 {
 	size_t n = strlen(cwd);
 	fputs("\"artifactLocation\":{\"uri\":\"", out);
-	if (n > 1 && strncmp(file, cwd, n) == 0 && file[n] == '/') {
-		uri_path(out, file + n + 1);
+	if (file[0] != '/' || (n > 1 && strncmp(file, cwd, n) == 0 && file[n] == '/')) {
+		const char *rel = file[0] == '/' ? file + n + 1 : file;
+		while (rel[0] == '.' && rel[1] == '/')
+			rel += 2;
+		uri_path(out, rel);
 		fputs("\",\"uriBaseId\":\"" SRCROOT "\"}", out);
 	} else {
 		fputs("file://", out);
