@@ -668,6 +668,12 @@ def valgrind_xml():
     if e is None or e.findtext("kind") != "InvalidFree" or len(e.findall("stack")) != 3 or \
             "free'd" not in e.findtext("auxwhat", ""):
         why.append("double free: %r" % (e is not None and ET.tostring(e)[:400]))
+    # a fault: valgrind's kind, and no size where the access has none known
+    _, root = doc([example("unallocated-strcpy")])
+    e = root.find("error")
+    if e is None or e.findtext("kind") != "InvalidWrite" or \
+            not e.findtext("what", "").startswith("Invalid write (invalid-access): address 0x0"):
+        why.append("fault: %r" % (e is not None and ET.tostring(e)[:300]))
     _, root = doc([example("leak")])
     leaks = [(x.findtext("kind"), x.findtext("xwhat/leakedbytes"), x.findtext("xwhat/leakedblocks"),
               x.findtext("stack/frame/fn")) for x in root.findall("error")]

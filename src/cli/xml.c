@@ -108,15 +108,19 @@ static void stack(FILE *out, const struct hg_stack *s)
 }
 
 /* "Invalid write of size 10 (heap-buffer-overflow by strcpy())" as valgrind says it, or the
- * text report's headline for the other kinds ("double-free: free() of 0x..."). */
+ * text report's headline for the other kinds ("double-free: free() of 0x..."). A fault's
+ * access has no size. */
 static void what(FILE *out, const struct hg_error *e, const char *kind)
 {
 	struct hg_text t = { 0 };
 	int access = e->access && (!strcmp(e->access, "read") || !strcmp(e->access, "write"));
+	char size[40] = "";
+	if (e->size)
+		snprintf(size, sizeof size, " of size %llu", (unsigned long long)e->size);
 	if (!strncmp(kind, "Invalid", 7) && access)
-		hg_text_printf(&t, "Invalid %s of size %llu (%s", e->access, (unsigned long long)e->size, e->kind);
+		hg_text_printf(&t, "Invalid %s%s (%s", e->access, size, e->kind);
 	else if (access)
-		hg_text_printf(&t, "%s: %s of size %llu", e->kind, e->access, (unsigned long long)e->size);
+		hg_text_printf(&t, "%s: %s%s", e->kind, e->access, size);
 	else
 		hg_text_printf(&t, "%s: %s() of 0x%llx", e->kind, e->func ? e->func : "?",
 			       (unsigned long long)e->address);
