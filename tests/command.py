@@ -357,6 +357,23 @@ def quiet_prints_reports_only():
 
 
 @test
+def newline_in_a_path_stays_on_its_line():
+    # the program's path is in its frames: a newline there is written \x0a
+    d = os.path.join(WORK, "new\nline")
+    os.makedirs(d, exist_ok=True)
+    exe = os.path.join(d, "prog")
+    shutil.copy(example("heap-overflow"), exe)
+    why = []
+    for how, cmd in (("command", [HG, exe]),
+                     ("library", ["env", "LD_PRELOAD=" + os.path.join(BUILD, "libheapguard-check.so"), exe])):
+        _, _, err = run(cmd)
+        stray = [l for l in err.splitlines() if not l.startswith("==") and not l.startswith("copied ")]
+        framed = [l for l in err.splitlines() if "(%s+0x" % exe.replace("\n", "\\x0a") in l]
+        why += ["%s: lines %r" % (how, stray)] if stray or not framed else []
+    return why
+
+
+@test
 def log_file_takes_the_report():
     log = os.path.join(WORK, "log.txt")
     _, _, err = run([HG, "--log-file", log, example("heap-overflow")])

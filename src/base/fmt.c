@@ -14,6 +14,21 @@ void hg_buf_str(struct hg_buf *b, const char *s)
 		b->text[b->len++] = *s++;
 }
 
+void hg_buf_name(struct hg_buf *b, const char *s)
+{
+	for (; *s && b->len + 4 <= sizeof b->text; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != 0x7f) {
+			b->text[b->len++] = (char)c;
+			continue;
+		}
+		b->text[b->len++] = '\\';
+		b->text[b->len++] = 'x';
+		b->text[b->len++] = "0123456789abcdef"[c >> 4];
+		b->text[b->len++] = "0123456789abcdef"[c & 15];
+	}
+}
+
 void hg_buf_dec(struct hg_buf *b, uint64_t v)
 {
 	char tmp[24];

@@ -11,6 +11,8 @@ struct hg_buf {
 };
 
 void hg_buf_str(struct hg_buf *b, const char *s);
+/* s with its control characters as \xNN: a name or path that must stay on its line. */
+void hg_buf_name(struct hg_buf *b, const char *s);
 void hg_buf_dec(struct hg_buf *b, uint64_t v);
 void hg_buf_hex(struct hg_buf *b, uint64_t v); /* 0x-prefixed */
 /* Messages go to a private copy of fd from now on (stderr until this is called): programs

@@ -99,9 +99,9 @@ void hgc_print_stack(uint32_t id)
 		hg_buf_str(&b, " ");
 		hg_buf_hex(&b, pcs[i]);
 		hg_buf_str(&b, " in ");
-		hg_buf_str(&b, s.function ? s.function : "??");
+		hg_buf_name(&b, s.function ? s.function : "??");
 		hg_buf_str(&b, " (");
-		hg_buf_str(&b, s.module ? s.module : "?");
+		hg_buf_name(&b, s.module ? s.module : "?");
 		hg_buf_str(&b, "+");
 		hg_buf_hex(&b, s.offset);
 		hg_buf_str(&b, ")\n");
@@ -227,7 +227,7 @@ static void report_locked(void)
 		hg_buf_str(&b, "SUMMARY: ");
 		hg_buf_str(&b, e->kind);
 		hg_buf_str(&b, " in ");
-		hg_buf_str(&b, first_function(e->stack));
+		hg_buf_name(&b, first_function(e->stack));
 		hg_buf_str(&b, "\n");
 		hg_buf_flush(&b);
 	}
