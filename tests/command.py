@@ -1245,6 +1245,10 @@ def options_from_heapguard_options():
     why += [] if rc == 0 and "unknown" not in err and "invalid" not in err else ["guard=all: %d %r" % (rc, err)]
     rc, _, err = run([HG, example("leak")], env={"HEAPGUARD_OPTIONS": "fast=1"})
     why += [] if rc == 0 and "LEAK" not in err else ["fast=1 still checked: %d %r" % (rc, err)]
+    # however many keys of the command come, each is the command's (the last one wins)
+    many = os.path.join(WORK, "many.json")
+    rc, _, err = run([HG, example("clean")], env={"HEAPGUARD_OPTIONS": "trace_children=1:" * 70 + "json=" + many})
+    why += [] if rc == 0 and os.path.exists(many) else ["json= after 70 keys: %d %r" % (rc, err[-300:])]
     rc, _, err = run([HG, example("clean")], env={"HEAPGUARD_OPTIONS": "json="})
     return why + ([] if rc == 2 and "for json in HEAPGUARD_OPTIONS" in err else ["json=: %d %r" % (rc, err)])
 

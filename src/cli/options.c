@@ -453,14 +453,17 @@ static void take_command_keys_from_env(void)
 	char *copy = hg_xstrdup(env), *save = NULL;
 	struct hg_text kept = { 0 };
 	hg_text_add(&kept, "");
-	struct { const struct option_spec *opt; const char *value; } taken[64];
+	size_t items = 1;
+	for (const char *c = env; *c; c++)
+		items += *c == ':';
+	struct taken { const struct option_spec *opt; const char *value; } *taken = hg_xmalloc(items * sizeof *taken);
 	size_t ntaken = 0;
 	for (char *item = strtok_r(copy, ":", &save); item; item = strtok_r(NULL, ":", &save)) {
 		char *eq = strchr(item, '=');
 		int klen = eq ? (int)(eq - item) : (int)strlen(item);
 		const struct option_spec *opt = klen ? command_key(item, (size_t)klen) : NULL;
 		const char *value = eq ? eq + 1 : NULL;
-		if (opt == NULL || ntaken == sizeof taken / sizeof taken[0]) {
+		if (opt == NULL) {
 			hg_text_printf(&kept, "%s%s", kept.len ? ":" : "", item);
 			continue;
 		}
@@ -484,6 +487,7 @@ static void take_command_keys_from_env(void)
 	free(kept.s);
 	for (size_t i = 0; i < ntaken; i++)
 		apply_option(taken[i].opt, taken[i].value, 1);
+	free(taken);
 }
 
 /* The directory part of path ("." for none) in buf, and its last part. */
