@@ -724,6 +724,11 @@ def bad_suppressions_file_is_usage_error():
     supp = suppressions_file("{\n  name\n  heapguard:heap-overflow\n  ...\n}\n")
     rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])
     why += [] if rc == 2 and "%s:3: 'heapguard:' names no kind" % supp in err else ["typo kind: %d %r" % (rc, err)]
+    # a tool line with an empty tool name is a mistake, not another tool's entry
+    for line in (":Leak", "Memcheck,:Leak"):
+        supp = suppressions_file("{\n  name\n  %s\n  fun:main\n}\n" % line)
+        rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])
+        why += [] if rc == 2 and "%s:3: an empty tool name" % supp in err else ["%s: %d %r" % (line, rc, err)]
     # a frame line longer than any buffer is one line: the error is on the next line, line 6
     supp = suppressions_file("{\n  name\n  heapguard:*\n  fun:%s\n  fun:main\n  bogus\n}\n" % ("x" * 9000))
     rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])

@@ -132,9 +132,13 @@ static const char *memcheck_kind(const char *line, struct hg_suppression *s, enu
 {
 	const char *colon = strchr(line, ':');
 	int ours = 0; /* "Memcheck" among the comma-separated tools */
-	for (const char *t = line; t < colon; t += strcspn(t, ",:") + 1)
-		ours |= strcspn(t, ",:") == 8 && strncmp(t, "Memcheck", 8) == 0;
 	*next = SKIP;
+	for (const char *t = line; t <= colon; t += strcspn(t, ",:") + 1) {
+		size_t n = strcspn(t, ",:");
+		if (n == 0)
+			return "an empty tool name before ':' (expected TOOL:KIND, as Memcheck:Leak)";
+		ours |= n == 8 && strncmp(t, "Memcheck", 8) == 0;
+	}
 	if (!ours)
 		return NULL;
 	for (size_t i = 0; i < sizeof MEMCHECK / sizeof MEMCHECK[0]; i++) {
