@@ -129,6 +129,17 @@ rc, err, r = run([cases, "error-exit"], "show_reachable=1")
 check("error() with a status: no block of heapguard's own left in the program's heap",
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0), still=(0, 0)) +
       ([] if rc == 3 and "stopping at 7" in err else ["exit status %s, %r" % (rc, err[-200:])]))
+rc, err, r = run([cases, "register"], "show_reachable=1")
+check("a thread blocked in a system call holds the only pointer in a register: registers are roots",
+      expect_group(r, "still-reachable", 151, 1, "keep_hidden") +
+      expect_summary(r, definitely=(0, 0)) + ([] if rc == 0 else ["exit status %s" % rc]))
+rc, err, r = run([cases, "seccomp"], "show_reachable=1")
+check("under a seccomp filter that kills at clone(), registers are not read and the program lives",
+      expect_summary(r, definitely=(151, 1)) + ([] if rc == 0 else ["exit status %s" % rc]))
+rc, out, err, r = checklib.run([cases, "waiting"], "leak_check=summary")
+check("threads in poll() and nanosleep() while the check reads their registers: no EINTR, no early wake",
+      ([] if sorted(out.split("\n")) == ["", "nanosleep: slept", "poll: woken"] else ["output %r" % out]) +
+      ([] if rc == 0 and err.count("LEAK SUMMARY") == 4 else ["exit status %s, %r" % (rc, err[-300:])]))
 rc, err, r = run([cases, "unjoined"], "show_reachable=1")
 check("a thread ended but not joined: its result, which pthread_join can still return, is reachable "
       "(valgrind's verdict)", expect_group(r, "still-reachable", 123, 1, "return_block") +

@@ -37,6 +37,9 @@
  *                 joined, and nothing once joined or if detached (scan_anon);
  *               - the calling thread's own stack only from the check's entry frame up, where
  *                 its registers were spilled: a pointer left in a dead frame is no root;
+ *               - every other thread's general registers, read by a tracer process that stops
+ *                 each for a moment (ptrace; where it is refused, as under a debugger or a
+ *                 seccomp filter, they are not read: scan_registers);
  *               - the blocks ld.so allocated, which it may reach by interior pointers only
  *                 (mark_ldso_blocks).
  *               Never scanned: heapguard's heap (the page map), guard slots, our own module,
@@ -51,8 +54,8 @@
  *  5. report    blocks grouped by (kind, allocation stack), largest bytes first.
  *
  * Other threads keep running meanwhile (at exit too: exit() does not stop them), so what they
- * change during the scan may be missed or seen twice, and a pointer only in a running
- * thread's registers is not seen: the check is conservative, not exact. Unreached blocks that
+ * change during the scan may be missed or seen twice, and a pointer a running thread moves
+ * into its registers after they were read is not seen: the check is conservative, not exact. Unreached blocks that
  * another thread freed during the scan are dropped before the report (drop_freed).
  * Memory that can vanish under us (mappings read from /proc/self/maps, guard slots and large
  * blocks that another thread frees) is read through process_vm_readv, which fails instead of
@@ -77,6 +80,7 @@ static const char *const KIND_WORDS[K_COUNT] = { "definitely lost", "indirectly 
 #define MAPS_MAX_BYTES ((size_t)64 << 20)
 #define NO_MAPS_STACK_BYTES ((size_t)8 << 20) /* without /proc/self/maps: stack scanned */
 #define SNAPSHOT_TRIES 4                     /* the heap may grow between counting and copying */
+#define REGISTERS_TIMEOUT_MS 1000              /* a thread that will not stop keeps its registers */
 #define RADIX_BITS 11                        /* digit of the radix sorts: 2048 counters */
 
 /* A live block, as the snapshot saw it. Sorted by user while marking; afterwards sorted by
@@ -945,6 +949,33 @@ static void mark_ldso_blocks(struct work *wk)
 	}
 }
 
+/* The other threads' registers are roots: a pointer that one holds only there (blocked in a
+ * system call with it in a callee-saved register) keeps its block, as valgrind's does. Each
+ * thread is stopped for the moment its registers are read, then goes on. */
+static void scan_registers(struct work *wk)
+{
+	enum { MAX_THREADS = 1 << 16 };
+	size_t tid_bytes = MAX_THREADS * sizeof(int);
+	int *tids = hg_os_map(tid_bytes, 0);
+	if (!tids)
+		return;
+	size_t n = hg_os_threads(tids, MAX_THREADS), k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (tids[i] != checking_tid)
+			tids[k++] = tids[i];
+	size_t bytes = k * (sizeof(uintptr_t[HG_OS_REGS_WORDS]) + 1);
+	uintptr_t(*regs)[HG_OS_REGS_WORDS] = k ? hg_os_map(bytes, 0) : NULL;
+	if (regs) {
+		unsigned char *got = (unsigned char *)(regs + k);
+		if (hg_os_thread_registers(tids, k, regs, got, REGISTERS_TIMEOUT_MS))
+			for (size_t i = 0; i < k; i++)
+				if (got[i])
+					scan_words(wk, regs[i], HG_OS_REGS_WORDS, 1, -1);
+		hg_os_unmap(regs, bytes);
+	}
+	hg_os_unmap(tids, tid_bytes);
+}
+
 /* Phases 2-4. sp: where the scan of this thread's stack starts. */
 static void mark_all(struct work *wk, uintptr_t sp)
 {
@@ -960,6 +991,7 @@ static void mark_all(struct work *wk, uintptr_t sp)
 	mark_ldso_blocks(wk);
 	for (size_t i = 0; i < wk->nmods; i++)
 		scan_root(wk, wk->mods[i].lo, wk->mods[i].hi);
+	scan_registers(wk);
 	if (maps) {
 		scan_maps(wk, maps, maps_len, sp);
 		hg_os_unmap(maps, maps_bytes);

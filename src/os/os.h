@@ -85,6 +85,18 @@ long hg_os_map_count_max(void);
 /* The main program's path into buf (NUL-terminated, "" when unknown); its length. */
 size_t hg_os_exe_path(char *buf, size_t size);
 
+/* This process's threads (from /proc/self/task), up to max of them into tids; how many. */
+size_t hg_os_threads(int *tids, size_t max);
+/* The general registers of the threads tids[0..n) of this process (not the caller's) into
+ * regs[i], got[i] = 1 where they could be read: each thread is stopped for a moment by a
+ * tracer process that shares our memory (ptrace, as LSan stops the world), its system call
+ * restarted afterwards. 0 where none could be (no ptrace: a debugger already attached; a
+ * seccomp filter, which may kill for it, is not tried), or when it took over timeout_ms (a
+ * thread in an uninterruptible sleep). */
+#define HG_OS_REGS_WORDS 27 /* struct user_regs_struct on x86-64 */
+int hg_os_thread_registers(const int *tids, size_t n, uintptr_t (*regs)[HG_OS_REGS_WORDS],
+			   unsigned char *got, unsigned timeout_ms);
+
 /* A private read-only mapping of the whole file at path (its size in *bytes); NULL when it
  * cannot be opened or mapped. */
 const void *hg_os_map_file(const char *path, size_t *bytes);

@@ -2,8 +2,16 @@
  * way the leak check classifies, and blocks kept alive by each kind of root. */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <error.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +162,70 @@ static NOINLINE void *hold_in_thread(void *arg)
 	memset(p, 3, 190);
 	ready_then_wait();
 	return arg;
+}
+
+/* A thread blocked in a system call with the only pointer to a block in a register, never on
+ * any stack (r12 on x86-64): a thread's registers are roots (valgrind: still reachable). The
+ * address is kept XORed meanwhile, which is no pointer. */
+#define HIDE 0x5a5a5a5a5a5a5a5aull
+static uintptr_t hidden;
+
+static NOINLINE void keep_hidden(void)
+{
+	char *p = malloc(151);
+	memset(p, 9, 151);
+	hidden = (uintptr_t)p ^ HIDE;
+}
+
+static NOINLINE void *hold_in_register(void *arg)
+{
+	uintptr_t h = hidden;
+	pthread_mutex_lock(&mu);
+	ready = 1;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+#if defined(__x86_64__)
+	__asm__ volatile("mov %0, %%r12\n\txor %1, %%r12\n"
+			 "1:\tmov $34, %%eax\n\tsyscall\n\tjmp 1b" /* pause() for good */
+			 : : "r"(h), "r"((uintptr_t)HIDE) : "r12", "rax", "rcx", "r11", "memory");
+#endif
+	return arg;
+}
+
+/* Threads waiting in poll() and in nanosleep() while the check reads their registers: their
+ * calls go on as if nothing happened (a signal would have made poll fail with EINTR). */
+static int wake[2];
+
+static NOINLINE void *wait_in_poll(void *arg)
+{
+	struct pollfd p = { .fd = wake[0], .events = POLLIN };
+	int r = poll(&p, 1, -1);
+	printf("poll: %s\n", r == 1 ? "woken" : r < 0 && errno == EINTR ? "EINTR" : "failed");
+	return arg;
+}
+
+static NOINLINE void *wait_in_sleep(void *arg)
+{
+	struct timespec t = { 0, 300 * 1000000 };
+	int r = nanosleep(&t, &t);
+	printf("nanosleep: %s\n", r == 0 ? "slept" : errno == EINTR ? "EINTR" : "failed");
+	return arg;
+}
+
+static void run_waiting(void)
+{
+	pthread_t a, b;
+	if (pipe(wake) != 0)
+		exit(3);
+	pthread_create(&a, NULL, wait_in_poll, NULL);
+	pthread_create(&b, NULL, wait_in_sleep, NULL);
+	usleep(50000);
+	for (int i = 0; i < 3; i++)
+		heapguard_check_leaks();
+	pthread_join(b, NULL);
+	if (write(wake[1], "x", 1) != 1)
+		exit(3);
+	pthread_join(a, NULL);
 }
 
 /* Leaves the only pointer to its block in its own frames and exits: glibc keeps the stack for
@@ -351,6 +423,36 @@ int main(int argc, char **argv)
 		wait_ready();
 		scrub_stack();
 		exit(0); /* the thread still runs: its stack is a root */
+	} else if (!strcmp(c, "register")) {
+		pthread_t t;
+		keep_hidden();
+		pthread_create(&t, NULL, hold_in_register, NULL);
+		wait_ready();
+		hidden = 0;
+		usleep(20000); /* into its system call */
+		scrub_stack();
+		exit(0);
+	} else if (!strcmp(c, "seccomp")) {
+		/* A filter that kills the process at a clone(): the check must not try one. */
+		pthread_t t;
+		keep_hidden();
+		pthread_create(&t, NULL, hold_in_register, NULL);
+		wait_ready();
+		hidden = 0;
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			return 3;
+		usleep(20000);
+		scrub_stack();
+		exit(0);
+	} else if (!strcmp(c, "waiting")) {
+		run_waiting();
 	} else if (!strcmp(c, "exited-thread")) {
 		pthread_t t;
 		pthread_create(&t, NULL, lose_in_thread, NULL);
@@ -414,7 +516,7 @@ int main(int argc, char **argv)
 		run_clean();
 		return 0;
 	} else {
-		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|exited-thread|main-exits|error-exit|unjoined|detached-tls|pool|daemon|spawning|dlopen|libs LIB...|mid|clean\n");
+		say("usage: leak_cases definite|indirect|possible|cycle|reachable|thread|register|seccomp|waiting|exited-thread|main-exits|error-exit|unjoined|detached-tls|pool|daemon|spawning|dlopen|libs LIB...|mid|clean\n");
 		return 2;
 	}
 	scrub_stack();
