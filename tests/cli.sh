@@ -131,10 +131,19 @@ tap_result options_reach_the_library "$(expect 0 '^decay_ms=5:stats=1:backend=br
 run "$HG" --stats -- /bin/ls /
 tap_result stats_from_the_program "$(expect 0 '' '^heapguard stats: allocs=[1-9][0-9]* ')"
 
-# the installed layout: bin/heapguard finds ../lib/libheapguard-check.so and ../lib/libheapguard.so
-mkdir -p "$W/bin" "$W/lib"
-cp "$HG" "$W/bin/" && cp "$B/libheapguard.so" "$B/libheapguard-check.so" "$W/lib/"
-run "$W/bin/heapguard" /bin/sh -c 'echo "$LD_PRELOAD"'
-why=$(expect 0 "^$W/lib/libheapguard-check.so$")
-run "$W/bin/heapguard" --fast /bin/sh -c 'echo "$LD_PRELOAD"'
-tap_result installed_layout "$why$(expect 0 "^$W/lib/libheapguard.so$")"
+# make install: every file in its place; bin/heapguard finds ../lib/libheapguard-check.so and
+# ../lib/libheapguard.so; pkg-config's flags build a program that links our malloc
+P=$W/prefix
+run make -s install PREFIX="$P" BUILD="$B"
+why=$(expect 0)
+for f in lib/libheapguard.so lib/libheapguard-check.so lib/libheapguard.a include/heapguard.h bin/heapguard \
+	share/man/man1/heapguard.1 lib/pkgconfig/heapguard.pc; do
+	[ -f "$P/$f" ] || why+="make install left out $f"$'\n'
+done
+run "$P/bin/heapguard" /bin/sh -c 'echo "$LD_PRELOAD"'
+why+=$(expect 0 "^$P/lib/libheapguard-check.so$")
+run "$P/bin/heapguard" --fast /bin/sh -c 'echo "$LD_PRELOAD"'
+why+=$(expect 0 "^$P/lib/libheapguard.so$")
+printf '#include <heapguard.h>\n#include <stdio.h>\n#include <stdlib.h>\nint main(void) { free(malloc(9)); printf("%%s\\n", heapguard_version()); return 0; }\n' >"$W/pc.c"
+run sh -c "PKG_CONFIG_PATH='$P/lib/pkgconfig' && export PKG_CONFIG_PATH && cc -o '$W/pc' '$W/pc.c' \$(pkg-config --cflags --libs heapguard) -Wl,-rpath,'$P/lib' && HEAPGUARD_OPTIONS=stats=1 '$W/pc'"
+tap_result make_install "$why$(expect 0 '^[0-9]+\.[0-9]+\.[0-9]+$' '^heapguard stats: allocs=[1-9]')"

@@ -2,7 +2,7 @@
 # make test: installs what the tests need (scripts/deps.sh), builds the library and the tests, runs tests/run.sh.
 
 TEST_DIR := $(BUILD)/tests
-TEST_PACKAGES := libcmocka-dev zlib1g python3 perl git g++
+TEST_PACKAGES := libcmocka-dev zlib1g python3 perl git g++ pkg-config
 # -fno-builtin: gcc may otherwise fold or delete the very malloc/free calls under test.
 TEST_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -pthread -Iinclude -fno-builtin
 TEST_CXXFLAGS := $(CFLAGS) -std=gnu++17 -Wall -Wextra -pthread -Iinclude -fno-builtin
