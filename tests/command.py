@@ -71,6 +71,16 @@ def source_line(path, marker, nth=0):
     return hits[nth] if len(hits) > nth else -1
 
 
+def compiled(name, source, compiler="gcc"):
+    """Writes source to WORK/name (.c, or .cc for g++), builds it with -g -O0; returns the executable."""
+    src = os.path.join(WORK, name + (".cc" if compiler == "g++" else ".c"))
+    with open(src, "w") as f:
+        f.write(source)
+    exe = os.path.join(WORK, name)
+    subprocess.run([compiler, "-g", "-O0", "-o", exe, src], check=True)
+    return exe
+
+
 def example(name):
     return os.path.join(EXAMPLES, name)
 
@@ -545,13 +555,9 @@ def suppression_hides_only_what_it_matches():
 @test
 def many_ellipses_on_a_deep_stack():
     # 30 "..." over 48 frames: trying every split at each would never end
-    src = os.path.join(WORK, "deep.c")
-    with open(src, "w") as f:
-        f.write("#include <stdlib.h>\nvoid *volatile sink;\n"
-                "__attribute__((noinline)) int down(int n) { if (n) return down(n - 1) + 1;"
-                " sink = malloc(7); sink = 0; return 0; }\nint main(void) { return down(44); }\n")
-    exe = os.path.join(WORK, "deep")
-    subprocess.run(["gcc", "-g", "-O0", "-o", exe, src], check=True)
+    exe = compiled("deep", "#include <stdlib.h>\nvoid *volatile sink;\n"
+                   "__attribute__((noinline)) int down(int n) { if (n) return down(n - 1) + 1;"
+                   " sink = malloc(7); sink = 0; return 0; }\nint main(void) { return down(44); }\n")
     why = []
     for last, left in (("no_such_function", [7]), ("main", [])):
         supp = suppressions_file("{\n  x\n  heapguard:*\n" + "  ...\n  fun:down\n" * 30 + "  ...\n  fun:%s\n}\n" % last)
@@ -619,14 +625,10 @@ def valgrind_suppressions_work_as_they_are():
 @test
 def gen_suppressions_name_only_their_function():
     # keep(int*) as a pattern would match keep(int, long) too: '*' is a wildcard there
-    src = os.path.join(WORK, "overloads.cc")
-    with open(src, "w") as f:
-        f.write("char *volatile sink;\n"
-                "__attribute__((noinline)) void keep(int *) { sink = new char[10]; sink = 0; }\n"
-                "__attribute__((noinline)) void keep(int, long) { sink = new char[20]; sink = 0; }\n"
-                "int main() { keep((int *)0); keep(1, 2L); return 0; }\n")
-    exe = os.path.join(WORK, "overloads")
-    subprocess.run(["g++", "-g", "-O0", "-o", exe, src], check=True)
+    exe = compiled("overloads", "char *volatile sink;\n"
+                   "__attribute__((noinline)) void keep(int *) { sink = new char[10]; sink = 0; }\n"
+                   "__attribute__((noinline)) void keep(int, long) { sink = new char[20]; sink = 0; }\n"
+                   "int main() { keep((int *)0); keep(1, 2L); return 0; }\n", "g++")
     _, _, err, before = hg_json([exe], "--gen-suppressions")
     mine = [e for e in generated_entries(err) if " in keep(int*)\n" in e]
     if len(mine) != 1 or len(before.get("leaks", [])) != 2:
@@ -638,12 +640,8 @@ def gen_suppressions_name_only_their_function():
 
 @test
 def valgrind_suppressions_match_mangled_names():
-    src = os.path.join(WORK, "mangled.cc")
-    with open(src, "w") as f:
-        f.write("namespace app {\n__attribute__((noinline)) void leak() { int *p = new int[10]; p[0] = 1; }\n}\n"
-                "int main() { app::leak(); return 0; }\n")
-    exe = os.path.join(WORK, "mangled")
-    subprocess.run(["g++", "-g", "-O0", "-o", exe, src], check=True)
+    exe = compiled("mangled", "namespace app {\n__attribute__((noinline)) void leak() { int *p = new int[10]; p[0] = 1; }\n}\n"
+                   "int main() { app::leak(); return 0; }\n", "g++")
     why = []
     for frame in ("_ZN3app4leakEv", "_ZN3app*", "app::leak()"):
         supp = suppressions_file("{\n  x\n  Memcheck:Leak\n  fun:_Znam\n  fun:%s\n  fun:main\n}\n" % frame)

@@ -192,6 +192,16 @@ static NOINLINE void *hold_in_register(void *arg)
 	return arg;
 }
 
+/* Starts the thread that holds keep_hidden's block in r12 alone. */
+static void start_register_holder(void)
+{
+	pthread_t t;
+	keep_hidden();
+	pthread_create(&t, NULL, hold_in_register, NULL);
+	wait_ready();
+	hidden = 0;
+}
+
 /* Threads waiting in poll() and in nanosleep() while the check reads their registers: their
  * calls go on as if nothing happened (a signal would have made poll fail with EINTR). */
 static int wake[2];
@@ -424,21 +434,13 @@ int main(int argc, char **argv)
 		scrub_stack();
 		exit(0); /* the thread still runs: its stack is a root */
 	} else if (!strcmp(c, "register")) {
-		pthread_t t;
-		keep_hidden();
-		pthread_create(&t, NULL, hold_in_register, NULL);
-		wait_ready();
-		hidden = 0;
+		start_register_holder();
 		usleep(20000); /* into its system call */
 		scrub_stack();
 		exit(0);
 	} else if (!strcmp(c, "seccomp")) {
 		/* A filter that kills the process at a clone(): the check must not try one. */
-		pthread_t t;
-		keep_hidden();
-		pthread_create(&t, NULL, hold_in_register, NULL);
-		wait_ready();
-		hidden = 0;
+		start_register_holder();
 		struct sock_filter f[] = {
 			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 1),
