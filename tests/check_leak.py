@@ -257,6 +257,11 @@ rc, err, r = run([stack_cases_O0, "vla"], "show_reachable=1")
 check("... built -O0, through a frame whose size varies",
       callers(r, {"vla_caller_small": 11, "vla_caller_big": 22}, 600))
 
+rc, out, err, r = checklib.run([stack_cases, "nocfi-fds"], "leak_check=no")
+check("libunwind, through a frame without unwind information, keeps off the program's descriptors",
+      [] if rc == 0 and out == "first free descriptor 3; files on 3 and 4; read back 15; b holds 0\n"
+      else ["status %s, output %r, %s" % (rc, out, err[-300:])])
+
 # ---- the on-demand check, from the caller's stack pointer up ----
 rc, err, r = run([cases, "mid"], "show_reachable=1")
 mid, _, at_exit = err.partition("MID-CHECK-RETURNED")

@@ -384,6 +384,24 @@ def newline_in_a_path_stays_on_its_line():
 
 
 @test
+def descriptors_stay_the_programs():
+    # a script's lock idiom on 200 and 201, and the first free descriptor: as in a plain run
+    why = []
+    script = "exec 200>a; echo x >&200; exec 200>&-; exec 201>b; echo y >&201; exec 201>&-"
+    for how in ([], [HG, "-q", "--leak-check=no", "--"]):
+        for name in ("a", "b"):
+            if os.path.exists(os.path.join(WORK, name)):
+                os.unlink(os.path.join(WORK, name))
+        rc, out, err = run(how + ["bash", "-c", script], cwd=WORK)
+        got = [open(os.path.join(WORK, n)).read() if os.path.exists(os.path.join(WORK, n)) else None
+               for n in ("a", "b")]
+        if rc != 0 or got != ["x\n", "y\n"] or err:
+            why.append("%s: status %d, files %r, stderr %r" % ("checked" if how else "plain", rc, got, err[-300:]))
+    rc, out, _ = run([HG, "-q", "--leak-check=no", "--", "python3", "-c", "import os; print(os.open('/dev/null', 0))"])
+    return why + ([] if out == "3\n" else ["python3's first descriptor: %r" % out])
+
+
+@test
 def log_file_takes_the_report():
     log = os.path.join(WORK, "log.txt")
     _, _, err = run([HG, "--log-file", log, example("heap-overflow")])

@@ -194,6 +194,8 @@ uint32_t hgc_thread_id(void);
 int hgc_stack_from_program(uint32_t id);
 /* 1 while this thread is inside the unwinder: an allocation then is the unwinder's own. */
 int hgc_stack_capturing(void);
+/* 1 when ret, a return address, lies in libunwind's code during a capture: a call it made. */
+int hgc_from_unwinder(const void *ret);
 /* 1 when pc lies in heapguard's own code (stack capture drops such frames). */
 int hgc_is_own_pc(uintptr_t pc);
 

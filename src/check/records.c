@@ -26,7 +26,7 @@ static pid_t written_pid;   /* the process the "already written" sets below belo
 static uint64_t modules_written;
 static uint64_t *stacks_written; /* bitmap by stack id, mapped at init */
 static hg_lock_t records_lock = HG_LOCK_INIT;
-/* No high descriptor to be had (RLIMIT_NOFILE under 200): the file is opened for each write
+/* No high descriptor to be had (RLIMIT_NOFILE under 216): the file is opened for each write
  * and closed after, so that the program does not find a number it counts on taken (under
  * `ulimit -n 4` its open() of a file failed). */
 static int transient;

@@ -743,6 +743,11 @@ int hgc_stack_capturing(void)
 	return in_capture;
 }
 
+int hgc_from_unwinder(const void *ret)
+{
+	return in_capture && (uintptr_t)ret - unwinder_lo < unwinder_hi - unwinder_lo;
+}
+
 int hgc_stack_get(uint32_t id, uintptr_t *pcs, int max)
 {
 	struct entry *e = id ? by_id(id) : NULL;

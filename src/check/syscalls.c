@@ -24,6 +24,7 @@
 #include "base/fmt.h"
 #include "base/options.h"
 #include "check/check.h"
+#include "os/os.h"
 
 /* The next definitions (libc's), found at load; a call before that goes to the system call. */
 static struct {
@@ -287,10 +288,22 @@ HG_EXPORT ssize_t __readlink_chk(const char *path, char *buf, size_t n, size_t s
 	return do_readlink(path, buf, n, size, RET);
 }
 
+/* libunwind checks memory by writing it into a pipe of its own, opened at its first use on the
+ * lowest free descriptors, 3 and 4 in most programs: the program found its first descriptor
+ * taken, and once it had closed them and opened its files there, libunwind read a byte of one
+ * and wrote one into the other. Its pipe goes up among heapguard's descriptors. */
 static int do_pipe2(int fds[2], int flags, const char *func, const void *ret)
 {
 	touch(fds, 2 * sizeof *fds, func, ret);
-	return next.pipe2 ? next.pipe2(fds, flags) : (int)syscall(SYS_pipe2, fds, flags);
+	int r = next.pipe2 ? next.pipe2(fds, flags) : (int)syscall(SYS_pipe2, fds, flags);
+	for (int i = 0; r == 0 && i < 2 && hgc_from_unwinder(ret); i++) {
+		int high = hg_os_private_fd(fds[i]);
+		if (high != fds[i]) {
+			hg_os_close(fds[i]);
+			fds[i] = high;
+		}
+	}
+	return r;
 }
 
 HG_EXPORT int pipe2(int fds[2], int flags)

@@ -72,7 +72,8 @@ void hg_os_close(int fd);
 /* The device and inode fd is open on, and how many names the file has (0: removed); 0 when
  * fd is not open. */
 int hg_os_file_id(int fd, dev_t *dev, ino_t *ino, unsigned long *links);
-/* A close-on-exec copy of fd numbered high (>= 200), or fd itself if that fails. */
+/* A close-on-exec copy of fd numbered high (from 1,008, or 16 below a lower descriptor
+ * limit), or fd itself if that fails or the limit is under 216. */
 int hg_os_private_fd(int fd);
 uint64_t hg_os_now_ms(void);
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 static _Atomic size_t mapped_bytes;
+#define PRIVATE_FDS 16 /* the descriptors at the top that hg_os_private_fd hands out */
 
 void *hg_os_map(size_t bytes, size_t align)
 {
@@ -326,10 +327,17 @@ int hg_os_open_append(const char *path)
 	return fd;
 }
 
+/* The top of the first 1,024 descriptors (of fewer, under a lower limit): scripts name low
+ * ones (`exec 200>lock; flock 200` is the lock idiom; bash moved its own descriptor out of
+ * the way and back over the program's file when ours was 200) and programs take the lowest
+ * free; select() reaches 1,023. Under a limit of 200 or so, none: the program may need them
+ * all. */
 int hg_os_private_fd(int fd)
 {
 	int saved = errno;
-	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+	struct rlimit rl;
+	long top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024 ? (long)rl.rlim_cur : 1024;
+	int copy = top - PRIVATE_FDS >= 200 ? fcntl(fd, F_DUPFD_CLOEXEC, top - PRIVATE_FDS) : -1;
 	errno = saved;
 	return copy >= 0 ? copy : fd;
 }

@@ -487,15 +487,18 @@ int main(int argc, char **argv)
 		second_free(p);
 		printf("survived\n");
 	} else if (!strcmp(c, "double-free-fds") && argc > 2) {
-		/* The library's copy of stderr sits at 200 or above: a file of the program's put on
-		 * those numbers (argv[2], a path), or every descriptor past 2 closed, first. */
+		/* The library's copy of stderr sits among the 16 descriptors below 1,024 (or below a
+		 * lower limit): a file of the program's put on those numbers (argv[2], a path), or
+		 * every descriptor past 2 closed, first. */
 		if (!strcmp(argv[2], "closed")) {
 			closefrom(3);
 		} else {
+			struct rlimit rl;
+			int top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024 ? (int)rl.rlim_cur : 1024;
 			int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-			for (int n = 200; n < 220; n++)
+			for (int n = top - 16; n < top; n++)
 				dup2(fd, n);
-			write(200, "payload\n", 8);
+			write(top - 16, "payload\n", 8);
 		}
 		char *p = malloc(24);
 		first_free(p);

@@ -1,8 +1,11 @@
 /* stack_cases.c — stacks that stack.c's cache could confuse, for tests/check_leak.py: one
  * malloc reached from two callers in turn, in one thread and in four, and through a frame whose
  * size varies. Built with -O2: frames without a frame pointer, which the cache keeps. Each
- * case leaks its blocks, and the leak report's stacks must name the caller of each. */
+ * case leaks its blocks, and the leak report's stacks must name the caller of each; nocfi-fds
+ * has a caller without unwind information. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -96,6 +99,50 @@ static NOINLINE void deep_a(int n)
 	__asm__ volatile("" ::: "memory");
 }
 
+/* ---- a caller without unwind information: libunwind follows it, with its pipe ---- */
+/* nocfi_alloc(n): malloc(n) from a frame with no .eh_frame entry, placed by its frame pointer. */
+#define NOCFI_ALLOC(name)                                                                        \
+	__asm__(".text\n.globl " #name "\n.type " #name ", @function\n" #name ":\n"                 \
+		"\tpush %rbp\n\tmov %rsp, %rbp\n\tcall malloc@PLT\n\tpop %rbp\n\tret\n"          \
+		".size " #name ", .-" #name "\n");                                                  \
+	void *name(size_t n)
+NOCFI_ALLOC(nocfi_alloc);
+NOCFI_ALLOC(nocfi_alloc_too); /* another, unwound for the first time after the descriptors changed */
+
+/* The first unwinding opens libunwind's pipe; from 16 KiB further down the stack, so that
+ * the pages it checks then are not those checked later (it remembers those). */
+static NOINLINE void nocfi_deep(void)
+{
+	volatile char pad[16384];
+	pad[0] = 0;
+	free(nocfi_alloc(10));
+	__asm__ volatile("" : : "r"(pad) : "memory");
+}
+
+/* The program's descriptors 3 and 4 are its files, whatever the unwinder opened before: file
+ * a keeps its offset, b gets no byte (libunwind's memory check reads and writes its pipe). */
+static int nocfi_keeps_descriptors(void)
+{
+	nocfi_deep();
+	int first = open("/dev/null", O_RDONLY);
+	close(3);
+	close(4);
+	char name_a[] = "/tmp/hg-stack-a-XXXXXX", name_b[] = "/tmp/hg-stack-b-XXXXXX";
+	int a = mkstemp(name_a), b = mkstemp(name_b);
+	if (write(a, "fifteen bytes.\n", 15) != 15 || lseek(a, 0, SEEK_SET) != 0)
+		return 3;
+	for (int i = 0; i < 5; i++)
+		free(nocfi_alloc_too(10 + (size_t)i));
+	char buf[64];
+	ssize_t got = read(a, buf, sizeof buf);
+	off_t b_bytes = lseek(b, 0, SEEK_END);
+	printf("first free descriptor %d; files on %d and %d; read back %zd; b holds %lld\n", first, a, b,
+	       got, (long long)b_bytes);
+	unlink(name_a);
+	unlink(name_b);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -115,8 +162,10 @@ int main(int argc, char **argv)
 		for (int i = 0; i < ROUNDS; i++)
 			(i & 1 ? vla_caller_big : vla_caller_small)();
 		sink = NULL;
+	} else if (!strcmp(c, "nocfi-fds")) {
+		return nocfi_keeps_descriptors();
 	} else {
-		static const char usage[] = "usage: stack_cases two-callers|two-callers-threads|deep|vla\n";
+		static const char usage[] = "usage: stack_cases two-callers|two-callers-threads|deep|vla|nocfi-fds\n";
 		write(2, usage, sizeof usage - 1);
 		return 2;
 	}
