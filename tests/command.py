@@ -402,6 +402,18 @@ def descriptors_stay_the_programs():
 
 
 @test
+def a_killed_child_not_yet_waited_for_is_not_running():
+    # its parent sleeps on, the zombie waits: only the parent outlived the program
+    cpid, ppid = os.path.join(WORK, "cpid"), os.path.join(WORK, "ppid")
+    _, _, err = run([HG, "-q", "--", "bash", "-c", "( sleep 5 & echo $! > %s; kill -9 $!; echo $BASHPID > %s; "
+                     "exec sleep 2 ) & sleep 0.5" % (cpid, ppid)])
+    with open(cpid) as f, open(ppid) as g:
+        child, parent = int(f.read()), int(g.read())
+    running = [int(m) for m in re.findall(r"STILL RUNNING: \S+ \(pid (\d+)\)", err)]
+    return [] if running == [parent] else ["STILL RUNNING for %r (parent %d, killed child %d)" % (running, parent, child)]
+
+
+@test
 def log_file_takes_the_report():
     log = os.path.join(WORK, "log.txt")
     _, _, err = run([HG, "--log-file", log, example("heap-overflow")])

@@ -107,9 +107,20 @@ static void add_unchecked(struct hg_report *rep, int pid, const char *program, c
 	hg_vec_push(&rep->not_checked, u);
 }
 
-/* A process of the program's that is still there: it outlived the program. */
+/* A process of the program's that is still there: it outlived the program. A zombie is
+ * not (killed, its parent has not waited for it yet), though kill() still finds it. */
 static int still_running(int pid)
 {
+	char path[64], stat[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+	if (f)
+		fclose(f);
+	stat[n] = 0;
+	const char *state = strrchr(stat, ')'); /* after the name, which may hold ')' */
+	if (state && state[1] == ' ')
+		return state[2] != 'Z' && state[2] != 'X';
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
