@@ -92,7 +92,7 @@ static void add_unchecked(struct hg_report *rep, int pid, const char *program, c
 	u->pid = pid ? pid : rep->main_pid;
 	u->program = program;
 	u->executed_by = executed_by;
-	u->reason = why ? why : "LD_PRELOAD did not load it";
+	u->reason = why ? why : "LD_PRELOAD did not load it, or it could not write its records";
 	char pid_text[32] = "", text[2 * PATH_MAX + 256];
 	if (pid)
 		snprintf(pid_text, sizeof pid_text, " (pid %d)", pid);

@@ -319,10 +319,14 @@ int hg_os_write(int fd, const char *s, size_t n)
 	return n == 0;
 }
 
+/* Without O_CREAT first: a sandbox's seccomp filter may refuse any open that could create a
+ * file (man-db's, for the filters it runs, with ENOSYS), and the file is there already. */
 int hg_os_open_append(const char *path)
 {
 	int saved = errno;
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	errno = saved;
 	return fd;
 }

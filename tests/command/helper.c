@@ -2,12 +2,18 @@
  * argv[1]; tests/command.py runs it. Each heap error sits on a line marked ERROR-<NAME>, which
  * the test finds by grepping this file. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -142,6 +148,25 @@ __attribute__((noinline)) static int same_line(void)
 	return 0;
 }
 
+/* Executes argv[0..] under a seccomp filter that fails every open with O_CREAT (ENOSYS), as
+ * man-db's sandbox does for the filters it runs. */
+static int sandboxed(char **argv)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, O_CREAT, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 126;
+	execv(argv[0], argv);
+	return 127;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -149,6 +174,8 @@ int main(int argc, char **argv)
 		return open_fd();
 	if (!strcmp(mode, "daemon"))
 		return daemon_child();
+	if (!strcmp(mode, "sandboxed")) /* argv[2..] under a seccomp filter */
+		return sandboxed(argv + 2);
 	if (!strcmp(mode, "background-exec"))
 		return background_exec(argv + 2);
 	if (!strcmp(mode, "children"))
