@@ -813,6 +813,7 @@ static void arena_across_line_child(void *arg)
 	const uintptr_t line = (uintptr_t)1 << 32;
 	uintptr_t lowest = UINTPTR_MAX;
 	size_t len = 0, n = 0;
+	malloc_trim(0); /* no cached large block: the next arenas are fresh mappings */
 	FILE *f = fopen("/proc/self/maps", "r");
 
 	(void)arg;
@@ -1013,6 +1014,57 @@ static void test_freed_peak_returns_while_allocating(void **state)
 	      peak / MIB, now / MIB, waited);
 }
 
+/* Freed big blocks (cached, resident) serve the next arenas, and a medium block that grows
+ * into a mapping of its own gives its pages back: a program that changes phase peaks near its
+ * larger phase, not at the two together (each was 2x glibc's RSS). */
+static void test_next_phase_reuses_freed_memory(void **state)
+{
+	enum { BIG = 5 << 19, NBIG = 16, SMALL = 1000, NSMALL = 40000, NGROW = 50, GROWN = 2100000 };
+	void *big[NBIG], **small = malloc(NSMALL * sizeof *small), *grow[NGROW];
+	size_t base, rss;
+
+	(void)state;
+	assert_non_null(small);
+	malloc_trim(0);
+	base = tu_rss_bytes();
+	for (int i = 0; i < NBIG; i++) {
+		big[i] = malloc(BIG);
+		assert_non_null(big[i]);
+		memset(big[i], 1, BIG);
+	}
+	for (int i = 0; i < NBIG; i++)
+		free(big[i]);
+	for (int i = 0; i < NSMALL; i++) {
+		small[i] = malloc(SMALL);
+		assert_non_null(small[i]);
+		memset(small[i], 2, SMALL);
+	}
+	rss = tu_rss_bytes();
+	CHECK(rss < base + 56 * MIB, "40 MiB of big blocks freed, then 40 MB of small ones: RSS up %zu MiB",
+	      (rss - base) / MIB);
+	for (int i = 0; i < NSMALL; i++)
+		free(small[i]);
+	free(small);
+	malloc_trim(0);
+	base = tu_rss_bytes();
+	for (int i = 0; i < NGROW; i++) {
+		grow[i] = malloc(2 * MIB);
+		assert_non_null(grow[i]);
+		memset(grow[i], 3, 2 * MIB);
+	}
+	for (int i = 0; i < NGROW; i++) {
+		grow[i] = realloc(grow[i], GROWN);
+		assert_non_null(grow[i]);
+		memset((char *)grow[i] + 2 * MIB, 4, GROWN - 2 * MIB);
+	}
+	rss = tu_rss_bytes();
+	CHECK(rss < base + 130 * MIB, "50 blocks of 2 MiB grown to 2.1 MB: RSS up %zu MiB", (rss - base) / MIB);
+	for (int i = 0; i < NGROW; i++) {
+		CHECK(((unsigned char *)grow[i])[MIB] == 3, "block %d lost its contents", i);
+		free(grow[i]);
+	}
+}
+
 /* A fresh big block comes faulted in by one call when the program used the last one whole
  * (a calloc'd page read before it is written faults twice), and page by page when it
  * touched one page in 16 of the last one: those blocks' RSS stays what the program uses. */
@@ -1158,6 +1210,7 @@ int main(void)
 		cmocka_unit_test(test_malloc_trim_after_owner_exits),
 		cmocka_unit_test(test_big_blocks_faulted_in_as_used),
 		cmocka_unit_test(test_freed_peak_returns_while_allocating),
+		cmocka_unit_test(test_next_phase_reuses_freed_memory),
 		cmocka_unit_test(test_freed_memory_serves_under_rlimit_as),
 		cmocka_unit_test(test_last_megabyte_serves_new_sizes),
 		cmocka_unit_test(test_arena_across_4gib_line),

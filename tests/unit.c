@@ -75,8 +75,8 @@ static void test_decay_in_a_busy_arena(void **state)
 	char *start = freed->start, *busy_start = busy->start;
 	memset(start, 1, MiB);
 	memset(busy_start, 1, BUSY);
-	hg_span_release(freed);
-	hg_span_release(busy);
+	hg_span_release(freed, 0);
+	hg_span_release(busy, 0);
 	assert_int_equal(tu_resident_pages(start, MiB), MiB / 4096);
 	uint64_t t0 = hg_os_now_ms(), waited = 0;
 	while (tu_resident_pages(start, MiB) && waited < 2000) {
@@ -84,14 +84,14 @@ static void test_decay_in_a_busy_arena(void **state)
 		assert_non_null(busy);
 		assert_ptr_equal(busy->start, busy_start); /* its own place: the best fit */
 		memset(busy->start, 2, 4096);
-		hg_span_release(busy); /* runs the decay every 100 ms */
+		hg_span_release(busy, 0); /* runs the decay every 100 ms */
 		usleep(5000);
 		waited = hg_os_now_ms() - t0;
 	}
 	assert_int_equal(tu_resident_pages(start, MiB), 0);
 	assert_true(waited >= 100); /* not before decay_ms */
-	hg_span_release(kept);
-	hg_span_release(rest);
+	hg_span_release(kept, 0);
+	hg_span_release(rest, 0);
 	hg_opt.decay_ms = 1000;
 }
 
@@ -112,16 +112,16 @@ static void test_dirty_slices_serve_first(void **state)
 	for (int i = 1; i < 4; i++)
 		assert_true(s[i]->arena == s[0]->arena && s[i]->start == s[i - 1]->start + RUN);
 	char *clean = s[0]->start, *dirty = s[2]->start;
-	hg_span_release(s[0]);
+	hg_span_release(s[0], 0);
 	hg_central_purge(1);
-	hg_span_release(s[2]);
+	hg_span_release(s[2], 0);
 	assert_int_equal(tu_resident_pages(clean, RUN), 0);
 	struct hg_span *next = hg_medium_new(RUN);
 	assert_non_null(next);
 	assert_ptr_equal(next->start, dirty);
-	hg_span_release(next);
-	hg_span_release(s[1]);
-	hg_span_release(s[3]);
+	hg_span_release(next, 0);
+	hg_span_release(s[1], 0);
+	hg_span_release(s[3], 0);
 	hg_central_purge(1);
 }
 

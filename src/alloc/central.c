@@ -149,7 +149,7 @@ static void nonfull_remove(struct arena *a)
  * threads passing blocks on: peak RSS 188 → 79 MB, medians of 9 runs); then best fit, the
  * smallest free run that holds them (the oldest arena's on a tie), so that the long runs stay
  * for spans of many slices. The caller holds the lock. */
-static char *slices_take_locked(unsigned n, struct arena **arena)
+static char *slices_take_locked(unsigned n, struct arena **arena, unsigned *clean_out)
 {
 	struct arena *best = NULL;
 	unsigned best_at = 0, best_len = ARENA_SLICES + 1, best_clean = n + 1;
@@ -175,6 +175,7 @@ static char *slices_take_locked(unsigned n, struct arena **arena)
 	}
 	if (!best)
 		return NULL;
+	*clean_out = best_clean;
 	uint64_t run = hg_bit_run(n, best_at);
 	best->free_mask &= ~run;
 	best->dirty_mask &= ~run;
@@ -224,7 +225,18 @@ static struct arena *arena_record(char *base, unsigned k, int from_brk, int huge
 /* Gets a new arena from the OS, outside the lock; NULL when the OS refuses. */
 static struct arena *arena_grow(void)
 {
-	char *base = NULL;
+	/* The fast library's next arena comes from the cache of freed large blocks when it can:
+	 * their pages are resident already (dirty: taken first, and given back by the decay if
+	 * left unused). */
+	char *base = hg_arena_huge_pages ? NULL : hg_large_take_cached(ARENA_BYTES);
+	if (base) {
+		struct arena *a = arena_record(base, ARENA_SLICES, 0, 0);
+		if (a) {
+			a->dirty_mask = ~0ull;
+			a->aged_ms = hg_os_now_ms();
+		}
+		return a;
+	}
 	int from_brk = 0;
 	if (hg_opt.backend == HG_BACKEND_BRK) {
 		hg_lock(&brk_lock);
@@ -259,8 +271,9 @@ static struct arena *arena_partial(unsigned need)
 	return a || !(need & (need - 1)) ? a : arena_of(need); /* 3 slices: after 4, 3 */
 }
 
-/* Returns slices to their arena; the caller holds the lock. */
-static void slices_give_locked(struct arena *a, char *p, unsigned n)
+/* Returns slices to their arena, their pages resident (dirty) or given back; the caller holds
+ * the lock. */
+static void slices_give_locked(struct arena *a, char *p, unsigned n, int dirty)
 {
 	unsigned i = (unsigned)((p - a->base) >> HG_SLICE_SHIFT);
 	uint64_t run = hg_bit_run(n, i);
@@ -269,7 +282,7 @@ static void slices_give_locked(struct arena *a, char *p, unsigned n)
 		nonfull = a;
 	}
 	a->free_mask |= run;
-	a->dirty_mask |= run;
+	a->dirty_mask = dirty ? a->dirty_mask | run : a->dirty_mask & ~run;
 	a->aged_mask &= ~run;
 }
 
@@ -310,8 +323,16 @@ static size_t purge_arenas(uint64_t now, int force);
 static struct hg_span *slices_new(unsigned n, unsigned meta_size)
 {
 	struct arena *a = NULL;
+	unsigned clean = 0;
 	hg_lock(&central_lock);
-	char *p = slices_take_locked(n, &a);
+	char *p = slices_take_locked(n, &a, &clean);
+	/* Clean slices would be faulted in while freed large blocks wait resident in their cache:
+	 * an arena made of those serves first (a program that freed its big buffers, then went on
+	 * with small blocks, peaked at the two together: 2x glibc's RSS). */
+	if (p && clean == n && !hg_arena_huge_pages && hg_large_has_cached(ARENA_BYTES)) {
+		slices_give_locked(a, p, n, 0);
+		p = NULL;
+	}
 	struct hg_span *s = p ? meta_new_locked(meta_size) : NULL;
 	hg_unlock(&central_lock);
 	if (!p) {
@@ -339,14 +360,14 @@ static struct hg_span *slices_new(unsigned n, unsigned meta_size)
 			hg_os_small_pages(fresh->base, ARENA_BYTES);
 			fresh->huge = 0;
 		}
-		p = slices_take_locked(n, &a);
+		p = slices_take_locked(n, &a, &clean);
 		s = meta_new_locked(meta_size);
 		hg_unlock(&central_lock);
 	}
 	if (!s) {
 		/* out of memory for metadata: put the slices back */
 		hg_lock(&central_lock);
-		slices_give_locked(a, p, n);
+		slices_give_locked(a, p, n, 1);
 		hg_unlock(&central_lock);
 		return NULL;
 	}
@@ -400,8 +421,10 @@ int hg_medium_grow(struct hg_span *s, size_t bytes)
 	return ok;
 }
 
-void hg_span_release(struct hg_span *s)
+void hg_span_release(struct hg_span *s, int purge)
 {
+	if (purge)
+		hg_os_purge(s->start, s->bytes);
 	if (s->owner == HG_OWNER_LARGE) { /* a medium block */
 		hg_pagemap_set(s->start, HG_SLICE_BYTES, &hg_freed_block);
 		hg_pagemap_set(s->start + HG_SLICE_BYTES, s->bytes - HG_SLICE_BYTES, &hg_freed_block_rest);
@@ -410,7 +433,7 @@ void hg_span_release(struct hg_span *s)
 	}
 	uint64_t now = hg_os_now_ms();
 	hg_lock(&central_lock);
-	slices_give_locked(s->arena, s->start, (unsigned)(s->bytes >> HG_SLICE_SHIFT));
+	slices_give_locked(s->arena, s->start, (unsigned)(s->bytes >> HG_SLICE_SHIFT), !purge);
 	meta_free_locked(s);
 	hg_unlock(&central_lock);
 	hg_central_tick(now);

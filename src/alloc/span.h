@@ -175,7 +175,7 @@ extern int hg_arena_huge_pages;
 void hg_arena_small_pages(void);
 struct hg_span *hg_span_new(unsigned cls, struct hg_tcache *owner);
 /* Releases a small span or a medium block: its slices go back to their arena. */
-void hg_span_release(struct hg_span *s);
+void hg_span_release(struct hg_span *s, int purge);
 /* A medium block (256 KiB - 2 MiB): a span of `bytes` (whole slices) holding one block, in
  * an arena, so that its pages are reused resident instead of faulted in from a new mapping. */
 struct hg_span *hg_medium_new(size_t bytes);
@@ -201,6 +201,11 @@ void *hg_large_alloc(size_t n, size_t align, int zero);
 void hg_large_free(struct hg_span *s, const void *p, const char *func);
 /* Was p the start of one of the last 256 mapped blocks freed? */
 int hg_large_freed_start(const void *p);
+/* Does the cache of freed mappings hold a block of bytes or more? */
+int hg_large_has_cached(size_t bytes);
+/* bytes (slice-aligned) of resident memory from the cache of freed mappings, which no longer
+ * holds them; NULL when it has no block that large. */
+char *hg_large_take_cached(size_t bytes);
 void *hg_large_realloc(struct hg_span *s, size_t n);
 size_t hg_large_purge(uint64_t now_ms, int force);
 void hg_large_fork_prepare(void);

@@ -60,7 +60,7 @@ static void span_release(struct hg_tcache *tc, struct hg_span *s)
 {
 	if (tc->last == s)
 		tc->last = &hg_empty_span;
-	hg_span_release(s);
+	hg_span_release(s, 0);
 }
 
 /* Before a span's release: takes it from `listed` (1: held or taken off the list; 0: on no
@@ -230,7 +230,7 @@ static void reclaim_freed_spans(struct hg_tcache *self)
 			struct hg_span *next = r->next;
 			if (span_remote_full(s) && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == HG_SPAN_FULL &&
 			    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s && span_retire(s, 1)) {
-				hg_span_release(s);
+				hg_span_release(s, 0);
 			} else {
 				r->next = keep;
 				keep = s;
