@@ -55,8 +55,9 @@
  *
  * Other threads keep running meanwhile (at exit too: exit() does not stop them), so what they
  * change during the scan may be missed or seen twice, and a pointer a running thread moves
- * into its registers after they were read is not seen: the check is conservative, not exact. Unreached blocks that
- * another thread freed during the scan are dropped before the report (drop_freed).
+ * into its registers after they were read is not seen: the check is conservative, not exact.
+ * Unreached blocks that another thread freed during the scan are dropped before the report
+ * (drop_freed).
  * Memory that can vanish under us (mappings read from /proc/self/maps, guard slots and large
  * blocks that another thread frees) is read through process_vm_readv, which fails instead of
  * faulting; where the kernel refuses it (seccomp), memory is read in place.
@@ -80,7 +81,7 @@ static const char *const KIND_WORDS[K_COUNT] = { "definitely lost", "indirectly 
 #define MAPS_MAX_BYTES ((size_t)64 << 20)
 #define NO_MAPS_STACK_BYTES ((size_t)8 << 20) /* without /proc/self/maps: stack scanned */
 #define SNAPSHOT_TRIES 4                     /* the heap may grow between counting and copying */
-#define REGISTERS_TIMEOUT_MS 1000              /* a thread that will not stop keeps its registers */
+#define REGISTERS_TIMEOUT_MS 1000            /* a thread that will not stop keeps its registers */
 #define RADIX_BITS 11                        /* digit of the radix sorts: 2048 counters */
 
 /* A live block, as the snapshot saw it. Sorted by user while marking; afterwards sorted by
@@ -967,10 +968,10 @@ static void scan_registers(struct work *wk)
 	uintptr_t(*regs)[HG_OS_REGS_WORDS] = k ? hg_os_map(bytes, 0) : NULL;
 	if (regs) {
 		unsigned char *got = (unsigned char *)(regs + k);
-		if (hg_os_thread_registers(tids, k, regs, got, REGISTERS_TIMEOUT_MS))
-			for (size_t i = 0; i < k; i++)
-				if (got[i])
-					scan_words(wk, regs[i], HG_OS_REGS_WORDS, 1, -1);
+		hg_os_thread_registers(tids, k, regs, got, REGISTERS_TIMEOUT_MS);
+		for (size_t i = 0; i < k; i++)
+			if (got[i])
+				scan_words(wk, regs[i], HG_OS_REGS_WORDS, 1, -1);
 		hg_os_unmap(regs, bytes);
 	}
 	hg_os_unmap(tids, tid_bytes);

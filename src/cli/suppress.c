@@ -298,17 +298,15 @@ static int frame_matches(const struct frame_pattern *fp, const struct hg_frame *
 static int frames_match(const struct frame_pattern *p, size_t np, const struct hg_frame *f,
 			size_t nf)
 {
-	size_t i = 0, j = 0, star = 0, resume = 0;
-	int starred = 0;
+	size_t i = 0, j = 0, star = 0, resume = 0; /* star: the pattern after the last "...", 0: none yet */
 	while (i < np) {
 		if (p[i].what == MATCH_ANY_FRAMES) {
-			starred = 1;
 			star = ++i;
 			resume = j;
 		} else if (j < nf && frame_matches(&p[i], &f[j])) {
 			i++;
 			j++;
-		} else if (starred && resume < nf) {
+		} else if (star && resume < nf) {
 			i = star;
 			j = ++resume;
 		} else {

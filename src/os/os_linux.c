@@ -427,15 +427,24 @@ long hg_os_map_count(void)
 	return lines;
 }
 
+/* The start of a small file open on fd (closed after), NUL-terminated in buf; its length, or
+ * -1 when fd is -1 or the read fails. */
+static long read_text(int fd, char *buf, size_t size)
+{
+	long n = fd >= 0 ? syscall(SYS_read, fd, buf, size - 1) : -1;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	buf[n > 0 ? n : 0] = 0;
+	return n;
+}
+
 long hg_os_map_count_max(void)
 {
 	long max = 65530; /* the kernel's default */
 	int saved = errno;
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
 	char buf[32];
-	long n = fd >= 0 ? syscall(SYS_read, fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		syscall(SYS_close, fd);
+	long n = read_text((int)syscall(SYS_openat, AT_FDCWD, "/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC),
+			   buf, sizeof buf);
 	if (n > 0) {
 		long v = 0;
 		for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
@@ -545,13 +554,8 @@ static int tracer_main(void *arg)
 static int under_seccomp(void)
 {
 	char buf[4096];
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
-	long n = fd >= 0 ? syscall(SYS_read, fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		syscall(SYS_close, fd);
-	if (n <= 0)
+	if (read_text(hg_os_open_proc("status"), buf, sizeof buf) <= 0)
 		return 1; /* cannot tell */
-	buf[n] = 0;
 	const char *at = strstr(buf, "\nSeccomp:");
 	return !at || at[strspn(at + 9, " \t") + 9] != '0';
 }
@@ -591,10 +595,10 @@ int hg_os_thread_registers(const int *tids, size_t n, uintptr_t (*regs)[HG_OS_RE
 	}
 	hg_os_unmap(t, sizeof *t + STACK_BYTES);
 	errno = saved;
-	size_t any = 0;
-	for (size_t i = 0; done && i < n; i++)
-		any += got[i];
-	return any > 0;
+	size_t read = 0;
+	for (size_t i = 0; i < n; i++)
+		read += got[i];
+	return read > 0;
 }
 #else
 int hg_os_thread_registers(const int *tids, size_t n, uintptr_t (*regs)[HG_OS_REGS_WORDS],
