@@ -89,6 +89,10 @@ check("possibly lost: only an interior pointer in a global",
       expect_group(r, "possibly-lost", 200, 1, "keep_interior") +
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(200, 1)))
 
+rc, err, r = run([cases, "setenv"])
+check("setenv's strings: libc's tsearch tree links left children with a colour bit, not lost",
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+
 rc, err, r = run([cases, "cycle"])
 check("lost cycle: one definite, the rest indirect",
       expect_group(r, "definitely-lost", 40, 1, "alloc_cycle_node") +
