@@ -178,7 +178,7 @@ def expect(r, kind, access, func, size, relation, distance, block_size, top, fre
 
 def main():
     tap = Tap()
-    tap.plan(len(ERRORS) + 1 + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 3)
+    tap.plan(len(ERRORS) + 3 + 1 + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 3)
     # -w: gcc sees some of the bugs these programs commit on purpose
     errors, uninit, clean = (build(src(n + ".c"), ("-fno-builtin", "-w"))
                              for n in ("intercept_errors", "intercept_uninit", "intercept_clean"))
@@ -187,6 +187,15 @@ def main():
         rc, out, err, r = run([errors, case])
         why = expect(r, *exp) + ([] if rc == 0 else ["exit status %d" % rc])
         tap.check("%s: %s by %s()" % (case, exp[0], exp[2]), why and why + err.splitlines()[:40])
+    # a closed stdio or directory handle: reported, and the call fails instead of reading it
+    for case, func, top, printed in (("fclose-twice", "fclose", "close_twice", "-1\n"),
+                                     ("fgets-closed", "fgets", "read_closed", "null\n"),
+                                     ("readdir-closed", "readdir", "list_closed", "null\n")):
+        rc, out, err, r = run([errors, case])
+        why = hgreport.mismatches(r, kind=UAF, access="read", func=func, size=4, relation="inside", distance=0,
+                                  top=top)
+        why += [] if out == printed and rc == 0 else ["stdout %r, exit status %d" % (out, rc)]
+        tap.check("%s: %s by %s(), which fails" % (case, UAF, func), why and why + err.splitlines()[:40])
     # an overlap outside the heap: no block, the source in the detail line
     rc, out, err, r = run([errors, "memcpy-overlap-stack"])
     why = hgreport.mismatches(r, kind=OVERLAP, access="write", func="memcpy", size=16, top="shift_on_stack",

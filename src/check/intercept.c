@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -163,6 +164,11 @@ static struct {
 	int (*strncmp)(const char *, const char *, size_t);
 	int (*strcasecmp)(const char *, const char *);
 	int (*strncasecmp)(const char *, const char *, size_t);
+	int (*fclose)(FILE *);
+	int (*closedir)(DIR *);
+	struct dirent *(*readdir)(DIR *);
+	struct dirent64 *(*readdir64)(DIR *);
+	void (*rewinddir)(DIR *);
 } real = { .strlen = loop_strlen, .strnlen = loop_strnlen, .wcslen = loop_wcslen, .wcsnlen = loop_wcsnlen,
 	    .memcmp = loop_memcmp, .memcpy = loop_memmove, .memmove = loop_memmove };
 
@@ -242,6 +248,11 @@ void hgc_intercept_init(void)
 	RESOLVE(strncmp);
 	RESOLVE(strcasecmp);
 	RESOLVE(strncasecmp);
+	RESOLVE(fclose);
+	RESOLVE(closedir);
+	RESOLVE(readdir);
+	RESOLVE(readdir64);
+	RESOLVE(rewinddir);
 }
 
 /* The real function, resolved now if a call came before hgc_intercept_init. */
@@ -1045,6 +1056,31 @@ HG_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t size)
 	return NEXT(__read_chk)(fd, buf, n, size);
 }
 
+/* ---- stdio and directory handles: fclose and closedir free them ----
+ * glibc reads a handle's lock and flags first, so a closed one, its block filled with the
+ * freed pattern, made a second fclose abort ("invalid stdio handle") and a readdir wait
+ * forever for a lock that looked taken, both with no report. A handle in a freed block is
+ * reported as a read of its first word, and the call fails (EBADF) without touching it:
+ * fclose, the directory calls, and the stdio calls below that are checked anyway. */
+static HG_NOINLINE int handle_freed(const void *h, const char *func, const void *ret)
+{
+	struct hgc_block b;
+	if (!enter(ret))
+		return 0;
+	int freed = hgc_lookup(h, &b) && b.state == HGC_QUARANTINED;
+	if (freed)
+		hgc_check_access(h, sizeof(int), 0, func);
+	leave();
+	if (freed)
+		errno = EBADF;
+	return freed;
+}
+
+HG_INLINE int handle_gone(const void *h, const char *func, const void *ret)
+{
+	return h && may_be_heap(h, 1) && handle_freed(h, func, ret);
+}
+
 /* The stdio calls each have an _unlocked twin (gnulib's unlocked-io makes coreutils call
  * those): the same checks. stdio.h makes some of them macros when optimizing. */
 #undef fread_unlocked
@@ -1059,12 +1095,16 @@ HG_INLINE void fread_check(void *p, size_t size, size_t n, const char *func, con
 #define FREAD_FUNCS(name, real_name)                                                           \
 	HG_EXPORT size_t name(void *restrict p, size_t size, size_t n, FILE *restrict fp)      \
 	{                                                                                      \
+		if (handle_gone(fp, #name, RET))                                               \
+			return 0;                                                              \
 		fread_check(p, size, n, #name, RET);                                           \
 		return real_name(p, size, n, fp);                                              \
 	}                                                                                      \
 	HG_EXPORT size_t __##name##_chk(void *restrict p, size_t room, size_t size, size_t n,  \
 					FILE *restrict fp)                                     \
 	{                                                                                      \
+		if (handle_gone(fp, #name, RET))                                               \
+			return 0;                                                              \
 		fread_check(p, size, n, #name, RET);                                           \
 		return NEXT(__##name##_chk)(p, room, size, n, fp);                             \
 	}
@@ -1074,18 +1114,48 @@ FREAD_FUNCS(fread_unlocked, NEXT(fread_unlocked))
 #define FGETS_FUNCS(name, real_name)                                                           \
 	HG_EXPORT char *name(char *restrict s, int n, FILE *restrict fp)                       \
 	{                                                                                      \
+		if (handle_gone(fp, #name, RET))                                               \
+			return NULL;                                                           \
 		if (n > 0)                                                                     \
 			hgc_check_write(s, (size_t)n, #name, RET);                             \
 		return real_name(s, n, fp);                                                    \
 	}                                                                                      \
 	HG_EXPORT char *__##name##_chk(char *restrict s, size_t size, int n, FILE *restrict fp) \
 	{                                                                                      \
+		if (handle_gone(fp, #name, RET))                                               \
+			return NULL;                                                           \
 		if (n > 0)                                                                     \
 			hgc_check_write(s, (size_t)n, #name, RET);                             \
 		return NEXT(__##name##_chk)(s, size, n, fp);                                   \
 	}
 FGETS_FUNCS(fgets, real_fgets)
 FGETS_FUNCS(fgets_unlocked, NEXT(fgets_unlocked))
+
+HG_EXPORT int fclose(FILE *fp)
+{
+	return handle_gone(fp, "fclose", RET) ? EOF : NEXT(fclose)(fp);
+}
+
+HG_EXPORT int closedir(DIR *d)
+{
+	return handle_gone(d, "closedir", RET) ? -1 : NEXT(closedir)(d);
+}
+
+HG_EXPORT struct dirent *readdir(DIR *d)
+{
+	return handle_gone(d, "readdir", RET) ? NULL : NEXT(readdir)(d);
+}
+
+HG_EXPORT struct dirent64 *readdir64(DIR *d)
+{
+	return handle_gone(d, "readdir64", RET) ? NULL : NEXT(readdir64)(d);
+}
+
+HG_EXPORT void rewinddir(DIR *d)
+{
+	if (!handle_gone(d, "rewinddir", RET))
+		NEXT(rewinddir)(d);
+}
 
 /* ---- output: what leaves the process must have been written ---- */
 
@@ -1116,12 +1186,16 @@ HG_INLINE void fwrite_check(const void *p, size_t size, size_t n, const char *fu
 
 HG_EXPORT size_t fwrite(const void *restrict p, size_t size, size_t n, FILE *restrict fp)
 {
+	if (handle_gone(fp, "fwrite", RET))
+		return 0;
 	fwrite_check(p, size, n, "fwrite", RET);
 	return real_fwrite(p, size, n, fp);
 }
 
 HG_EXPORT size_t fwrite_unlocked(const void *restrict p, size_t size, size_t n, FILE *restrict fp)
 {
+	if (handle_gone(fp, "fwrite_unlocked", RET))
+		return 0;
 	fwrite_check(p, size, n, "fwrite_unlocked", RET);
 	return NEXT(fwrite_unlocked)(p, size, n, fp);
 }
@@ -1130,6 +1204,8 @@ HG_EXPORT size_t fwrite_unlocked(const void *restrict p, size_t size, size_t n, 
 #define FPUTS_FUNC(name, type, real_name)                                                      \
 	HG_EXPORT int name(const type *restrict s, FILE *restrict fp)                          \
 	{                                                                                      \
+		if (handle_gone(fp, #name, RET))                                               \
+			return EOF;                                                            \
 		if (may_be_heap(s, 1))                                                         \
 			out_str_check(s, SIZE_MAX, sizeof(type), #name, RET);                  \
 		return real_name(s, fp);                                                       \

@@ -1,5 +1,6 @@
 /* intercept_errors.c — one bad libc call per case (argv[1]), for check_intercept.py. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -355,7 +356,31 @@ void use_after_free(void)
 	memcpy(sink, p, 8);
 }
 
+/* A handle used after the call that freed it: glibc read its freed lock and flags (a second
+ * fclose aborted, a readdir waited forever), now the call reports and fails. */
+void close_twice(void)
+{
+	FILE *f = fopen("/dev/null", "w");
+	fclose(f);
+	printf("%d\n", fclose(f)); /* EOF */
+}
+
+void read_closed(void)
+{
+	FILE *f = fopen("/dev/null", "r");
+	fclose(f);
+	printf("%s\n", fgets(sink, 8, f) ? "line" : "null");
+}
+
+void list_closed(void)
+{
+	DIR *d = opendir("/");
+	closedir(d);
+	printf("%s\n", readdir(d) ? "entry" : "null");
+}
+
 static const struct test_case CASES[] = {
+	{ "fclose-twice", close_twice }, { "fgets-closed", read_closed }, { "readdir-closed", list_closed },
 	{ "strcpy", duplicate }, { "memcpy", copy_bytes }, { "memcpy-before", copy_before },
 	{ "memset", fill }, { "memset-empty", fill_empty }, { "strcat", append }, { "strncat", append_n }, { "strncpy", copy_n },
 	{ "memmove", shift }, { "strlen", measure }, { "strdup", clone_string },
