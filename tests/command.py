@@ -960,6 +960,38 @@ def fortify_wrapper_is_not_a_frame():
     return why
 
 
+LAMBDA_SRC = """#include <algorithm>
+#include <cstdio>
+#include <vector>
+int main()
+{
+	std::vector<int> v{3, 1, 2};
+	std::for_each(v.begin(), v.end(), [](int x) { int *p = new int[x]; delete p; }); // LAMBDA-MISMATCH
+	puts("done");
+}
+"""
+
+
+@test
+def lambda_body_is_a_frame_and_start_has_no_line():
+    """At -O2 g++ inlines a lambda's operator() into std::for_each and marks it artificial, as
+    it marks glibc's fortify wrappers: the lambda is the first frame all the same, at its line.
+    _start, right after main in this program, had the last line of the unit before it."""
+    src = os.path.join(WORK, "lambda.cc")
+    with open(src, "w") as f:
+        f.write(LAMBDA_SRC)
+    exe = os.path.join(WORK, "lambda")
+    subprocess.run(["g++", "-g", "-O2", "-o", exe, src], check=True)
+    rc, out, err, doc = hg_json([exe])
+    e = one_error(doc, "alloc-dealloc-mismatch") or {}
+    stack = e.get("stack") or []
+    why = frame_is("stack[0]", nth(stack, 0), "operator()", src, source_line(src, "LAMBDA-MISMATCH"))
+    start = [f for f in stack if f.get("function") == "_start"]
+    if not start or start[0].get("file") is not None:
+        why.append("_start frame %r, expected one without a source line" % start)
+    return why
+
+
 @test
 def killed_by_sigkill_still_reported():
     src = HELPER_SRC

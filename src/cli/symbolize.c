@@ -165,12 +165,17 @@ static const char *source_path(Dwarf_Die *cudie, const char *name)
 
 /* An inlined call of a function the compiler calls artificial: glibc's _FORTIFY_SOURCE
  * wrappers (printf calling __printf_chk, at a line of bits/stdio2.h) and implicit C++
- * members. Debuggers step over them; a report goes on to the line that called them. */
+ * members. Debuggers step over them; a report goes on to the line that called them. Not a
+ * lambda's body: g++ 12 marks its operator() artificial too, and the program's line in it
+ * went missing (a `new` in a lambda that std::for_each or std::thread calls, at -O2). */
 static int artificial(Dwarf_Die *inlined)
 {
 	Dwarf_Attribute attr;
 	bool flag;
-	return dwarf_attr_integrate(inlined, DW_AT_artificial, &attr) && dwarf_formflag(&attr, &flag) == 0 && flag;
+	const char *name;
+	return dwarf_attr_integrate(inlined, DW_AT_artificial, &attr) && dwarf_formflag(&attr, &flag) == 0 && flag &&
+	       !(dwarf_attr_integrate(inlined, DW_AT_name, &attr) && (name = dwarf_formstring(&attr)) &&
+		 strcmp(name, "operator()") == 0);
 }
 
 /* Where an inlined call was made: its DW_AT_call_file and DW_AT_call_line. */
@@ -426,7 +431,11 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 	int lineno = 0;
 	Dwarf_Addr bias = 0;
 	Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, a, &bias);
-	if (l != NULL) {
+	/* libdw answers with the unit before a when none covers a, and with its last line: _start,
+	 * right after a program's last function, was at a line of std_thread.h. */
+	if (cudie != NULL && dwarf_haspc(cudie, a - bias) <= 0)
+		cudie = NULL;
+	if (l != NULL && cudie != NULL) {
 		file = source_path(cudie, dwfl_lineinfo(l, NULL, &lineno, NULL, NULL, NULL));
 		line = lineno > 0 ? (unsigned)lineno : 0;
 	}
