@@ -366,6 +366,11 @@ check("free of a global", expect_error(r, "invalid-free", func="free", top="rele
 rc, out, err, r = run([cases, "stack"])
 check("free of a stack address", expect_error(r, "invalid-free", func="free", top="release_it", detail="stack"))
 
+rc, out, err, r = run([cases, "pointer-from-freed"])
+check("free of a pointer read from a freed block: the detail names the fill",
+      expect_error(r, "invalid-free", func="free", top="release_it",
+                   detail="the fill of freed blocks: a pointer read from a freed block?"))
+
 rc, out, err, r = run([cases, "realloc-moves"])
 check("realloc always moves; the old block is quarantined",
       expect_error(r, "heap-use-after-free", "write", block_size=16, free_top="main", top="main") +

@@ -39,6 +39,11 @@ static inline unsigned char hgc_uninit_byte(size_t offset)
 }
 #define HGC_FREED 0xdd   /* freed, in quarantine */
 #define HGC_REDZONE 0xfa /* around every block */
+/* Which fill v is, a word of never-written heap bytes, freed or redzone bytes (HGC_FILL_*),
+ * or 0: a pointer the program read from such bytes explains a fault, or a free of an address
+ * that is no block's. */
+enum { HGC_FILL_UNINIT = 1, HGC_FILL_FREED, HGC_FILL_REDZONE };
+int hgc_fill_of(uint64_t v);
 #define HGC_REDZONE_BYTES 16u
 #define HGC_RIGHT_REDZONE_MAX_BYTES 4096u /* slack of large blocks checked beyond the end */
 #define HGC_ALIGN_MAX ((size_t)1 << 30)    /* a larger alignment fails with ENOMEM */

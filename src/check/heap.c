@@ -839,10 +839,31 @@ static HG_NOINLINE void report_mismatch(const char *func, const void *p, uint32_
 	report_bad_free("alloc-dealloc-mismatch", func, p, stack, b, d.text);
 }
 
+int hgc_fill_of(uint64_t v)
+{
+	uint8_t top = (uint8_t)(v >> 56);
+	if (v == hgc_uninit_word)
+		return HGC_FILL_UNINIT;
+	if ((top != HGC_FREED && top != HGC_REDZONE) || (v >> 16) != 0x010101010101ull * top)
+		return 0; /* the 6 high bytes: the fill byte */
+	return top == HGC_FREED ? HGC_FILL_FREED : HGC_FILL_REDZONE;
+}
+
+/* A second delete of an object that holds a pointer (a std::string) frees what its
+ * destructor read from the freed object: the fill, which the detail names. */
 static const char *describe_foreign(const void *p)
 {
+	static const char *const FILLS[] = {
+		[HGC_FILL_UNINIT] = "the address is the fill of never-written heap bytes: a pointer read "
+				    "from a block before it was written?",
+		[HGC_FILL_FREED] = "the address is the fill of freed blocks: a pointer read from a freed block?",
+		[HGC_FILL_REDZONE] = "the address is the fill of redzones: a pointer read from past a block's end?",
+	};
 	char probe;
 	uintptr_t a = (uintptr_t)p, sp = (uintptr_t)&probe;
+	int fill = hgc_fill_of(a);
+	if (fill)
+		return FILLS[fill];
 	if (a - sp < ((size_t)8 << 20)) /* within 8 MiB above our frame: this thread's stack */
 		return "the address is on the stack";
 	return "the address is not in any block heapguard allocated (a global, or memory from elsewhere)";

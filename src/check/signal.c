@@ -137,16 +137,17 @@ static void fill_pointer_hint(const ucontext_t *uc, struct hg_buf *d)
 	};
 	for (int r = 0; r < NGREG; r++) {
 		uint64_t v = (uint64_t)uc->uc_mcontext.gregs[r];
-		uint8_t top = (uint8_t)(v >> 56);
-		if (!NAMES[r] || (v != hgc_uninit_word && ((top != HGC_FREED && top != HGC_REDZONE) ||
-		    (v >> 16) != 0x010101010101ull * top))) /* the 6 high bytes: the fill byte */
+		static const char *const SOURCES[] = { [HGC_FILL_UNINIT] = ", read from uninitialized heap memory?",
+						       [HGC_FILL_FREED] = ", read from a freed block?",
+						       [HGC_FILL_REDZONE] = ", read from a redzone?" };
+		int fill = NAMES[r] ? hgc_fill_of(v) : 0;
+		if (!fill)
 			continue;
 		hg_buf_str(d, "; ");
 		hg_buf_str(d, NAMES[r]);
 		hg_buf_str(d, " = ");
 		hg_buf_hex(d, v);
-		hg_buf_str(d, v == hgc_uninit_word ? ", read from uninitialized heap memory?" :
-			      top == HGC_FREED ? ", read from a freed block?" : ", read from a redzone?");
+		hg_buf_str(d, SOURCES[fill]);
 		return;
 	}
 }

@@ -520,6 +520,12 @@ int main(int argc, char **argv)
 		char local[32];
 		sink = local;
 		release_it(local);
+	} else if (!strcmp(c, "pointer-from-freed")) { /* a second delete of an owner of a block */
+		char **owner = malloc(sizeof *owner);
+		*owner = malloc(40);
+		free(*owner);
+		free(owner);
+		release_it(*(char *volatile *)owner); /* the freed fill, not the block */
 	} else if (!strcmp(c, "realloc-moves")) {
 		char *p = malloc(16);
 		memset(p, 'a', 16);
