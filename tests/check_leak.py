@@ -306,6 +306,11 @@ rc, err, r = run([stale])
 check("a std::string leaked in main is lost once main returns, as valgrind says",
       expect_group(r, "definitely-lost", 32, 1, "main") + expect_summary(r, definitely=(32, 1), indirectly=(201, 1)))
 
+lst = build(src("leak_list.cc"), compiler="g++")
+rc, err, r = run([lst])
+check("a lost std::list of 1000 strings: the list definitely lost, nodes and strings indirectly",
+      expect_summary(r, definitely=(24, 1), indirectly=(69000, 2000), possibly=(0, 0)))
+
 # ---- interior pointers that common layouts keep (valgrind's default heuristics) ----
 heur = build(src("leak_heuristics.cc"), ("-pthread",), compiler="g++")
 rc, err, r = run([heur, "heuristics"], "show_reachable=1")

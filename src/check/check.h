@@ -168,6 +168,9 @@ struct hgc_rec *hgc_guard_records(unsigned k, uint32_t *n, char **slot0, size_t 
  * program, `slot` is the exported function's return-address slot (HGC_SLOT), under which
  * stack.c caches the stack; NULL elsewhere (reports). */
 uint32_t hgc_stack_capture(const uintptr_t *slot);
+/* Calls fn on each table of the stack cache: its entries keep words of the program's stacks
+ * (the registers its frames saved among them), which are no roots for the leak check. */
+void hgc_stack_cache_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
 /* fork: the depot's lock is held across it; the child starts its stack cache cold, so that a
  * short-lived child does not copy the parent's cache pages by writing to them. */
 void hgc_stack_fork_prepare(void);

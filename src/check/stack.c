@@ -455,8 +455,10 @@ struct cache_table {
 	struct cached e[];
 };
 
-/* Readers use the table they loaded; tables outgrown stay mapped for them. */
+/* Readers use the table they loaded; tables outgrown stay mapped for them, listed by size
+ * for hgc_stack_cache_ranges. */
 static struct cache_table *_Atomic cache;
+static struct cache_table *_Atomic cache_tables[(CACHE_BITS_MAX - CACHE_BITS_FIRST) / 2 + 1];
 /* Stacks that never repeat (a recursive walk's) only pay for lookups, scans and writes: a
  * thread whose last WINDOW captures hit less than one time in four uses the cache for one
  * capture in SPARSE_EVERY, and counts each hit of those for SPARSE_EVERY. */
@@ -535,10 +537,21 @@ static struct cache_table *cache_for_write(void)
 	if (!fresh)
 		return t;
 	fresh->bits = bits;
-	if (atomic_compare_exchange_strong(&cache, &seen, fresh))
+	if (atomic_compare_exchange_strong(&cache, &seen, fresh)) {
+		atomic_store_explicit(&cache_tables[(bits - CACHE_BITS_FIRST) / 2], fresh, memory_order_release);
 		return fresh;
+	}
 	hg_os_unmap(fresh, bytes); /* another thread put one in */
 	return seen;
+}
+
+void hgc_stack_cache_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+{
+	for (unsigned i = 0; i < sizeof cache_tables / sizeof *cache_tables; i++) {
+		struct cache_table *t = atomic_load_explicit(&cache_tables[i], memory_order_acquire);
+		if (t)
+			fn((uintptr_t)t, (uintptr_t)t + sizeof *t + (sizeof t->e[0] << t->bits), arg);
+	}
 }
 
 /* The stack words that place a stack from its slot (see above). */
