@@ -366,6 +366,11 @@ check("free of a global", expect_error(r, "invalid-free", func="free", top="rele
 rc, out, err, r = run([cases, "stack"])
 check("free of a stack address", expect_error(r, "invalid-free", func="free", top="release_it", detail="stack"))
 
+rc, out, err, r = run([cases, "fork-while-freeing"], "leak_check=no,quarantine=4M")
+check("children forked while other threads free find no write after free",
+      ["%s in %s" % (e["kind"], e.get("stack", [{}])[:1]) for e in r["errors"]] +
+      ([] if out == "failed children: 0\n" else ["out %r" % out]))
+
 rc, out, err, r = run([cases, "pointer-from-freed"])
 check("free of a pointer read from a freed block: the detail names the fill",
       expect_error(r, "invalid-free", func="free", top="release_it",
