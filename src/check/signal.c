@@ -135,11 +135,11 @@ static void fill_pointer_hint(const ucontext_t *uc, struct hg_buf *d)
 		[REG_R9] = "r9", [REG_R10] = "r10", [REG_R11] = "r11", [REG_R12] = "r12",
 		[REG_R13] = "r13", [REG_R14] = "r14", [REG_R15] = "r15",
 	};
+	static const char *const SOURCES[] = { [HGC_FILL_UNINIT] = ", read from uninitialized heap memory?",
+					       [HGC_FILL_FREED] = ", read from a freed block?",
+					       [HGC_FILL_REDZONE] = ", read from a redzone?" };
 	for (int r = 0; r < NGREG; r++) {
 		uint64_t v = (uint64_t)uc->uc_mcontext.gregs[r];
-		static const char *const SOURCES[] = { [HGC_FILL_UNINIT] = ", read from uninitialized heap memory?",
-						       [HGC_FILL_FREED] = ", read from a freed block?",
-						       [HGC_FILL_REDZONE] = ", read from a redzone?" };
 		int fill = NAMES[r] ? hgc_fill_of(v) : 0;
 		if (!fill)
 			continue;
