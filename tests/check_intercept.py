@@ -178,7 +178,7 @@ def expect(r, kind, access, func, size, relation, distance, block_size, top, fre
 
 def main():
     tap = Tap()
-    tap.plan(len(ERRORS) + 3 + 1 + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 3)
+    tap.plan(len(ERRORS) + 4 + 1 + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 4)
     # -w: gcc sees some of the bugs these programs commit on purpose
     errors, uninit, clean = (build(src(n + ".c"), ("-fno-builtin", "-w"))
                              for n in ("intercept_errors", "intercept_uninit", "intercept_clean"))
@@ -190,6 +190,7 @@ def main():
     # a closed stdio or directory handle: reported, and the call fails instead of reading it
     for case, func, top, printed in (("fclose-twice", "fclose", "close_twice", "-1\n"),
                                      ("fgets-closed", "fgets", "read_closed", "null\n"),
+                                     ("fprintf-closed", "fprintf", "print_closed", "-1\n"),
                                      ("readdir-closed", "readdir", "list_closed", "null\n")):
         rc, out, err, r = run([errors, case])
         why = hgreport.mismatches(r, kind=UAF, access="read", func=func, size=4, relation="inside", distance=0,

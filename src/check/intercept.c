@@ -1061,7 +1061,7 @@ HG_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t size)
  * freed pattern, made a second fclose abort ("invalid stdio handle") and a readdir wait
  * forever for a lock that looked taken, both with no report. A handle in a freed block is
  * reported as a read of its first word, and the call fails (EBADF) without touching it:
- * fclose, the directory calls, and the stdio calls below that are checked anyway. */
+ * fclose, the directory calls, and the stdio and fprintf calls that are checked anyway. */
 static HG_NOINLINE int handle_freed(const void *h, const char *func, const void *ret)
 {
 	struct hgc_block b;
@@ -1368,24 +1368,35 @@ SCAN_DOTS(scan_scanf, "scanf", "scanf", vfscanf, STDIN, stdin)
 			check_format(fmt, sizeof *(fmt), ap, func, RET); \
 	} while (0)
 
+/* A closed stream handed to the stream forms: reported, and the call fails (handle_gone). */
+#define STREAM_GONE(shown)                       \
+	do {                                     \
+		if (handle_gone(fp, shown, RET)) \
+			return -1;               \
+	} while (0)
+#define NOT_STREAM(shown) ((void)0)
+
 /* The v-forms; `params` declares what comes before the format, `args` passes it on; `ch` is
- * the format's character type. */
-#define PRINTF_V(name, shown, params, args, ch)                                 \
+ * the format's character type; `gone` is STREAM_GONE for the stream forms. */
+#define PRINTF_V(name, shown, params, args, ch, gone)                           \
 	HG_EXPORT int name(params const ch *restrict fmt, va_list ap)           \
 	{                                                                       \
+		gone(shown);                                                    \
 		CHECK_FORMAT(fmt, ap, shown);                                   \
 		return NEXT(__##name##_chk)(args 0, fmt, ap);                   \
 	}                                                                       \
 	HG_EXPORT int __##name##_chk(params int flag, const ch *restrict fmt, va_list ap) \
 	{                                                                       \
+		gone(shown);                                                    \
 		CHECK_FORMAT(fmt, ap, shown);                                   \
 		return NEXT(__##name##_chk)(args flag, fmt, ap);                \
 	}
 
 /* The forms with `...`, through their v-form's real function. */
-#define PRINTF_DOTS(name, vname, params, args, ch)                              \
+#define PRINTF_DOTS(name, vname, params, args, ch, gone)                        \
 	HG_EXPORT int name(params const ch *restrict fmt, ...)                  \
 	{                                                                       \
+		gone(#name);                                                    \
 		va_list ap;                                                     \
 		va_start(ap, fmt);                                              \
 		CHECK_FORMAT(fmt, ap, #name);                                   \
@@ -1395,6 +1406,7 @@ SCAN_DOTS(scan_scanf, "scanf", "scanf", vfscanf, STDIN, stdin)
 	}                                                                       \
 	HG_EXPORT int __##name##_chk(params int flag, const ch *restrict fmt, ...) \
 	{                                                                       \
+		gone(#name);                                                    \
 		va_list ap;                                                     \
 		va_start(ap, fmt);                                              \
 		CHECK_FORMAT(fmt, ap, #name);                                   \
@@ -1411,16 +1423,16 @@ SCAN_DOTS(scan_scanf, "scanf", "scanf", vfscanf, STDIN, stdin)
 #define STATUS int status,
 #define TO_STATUS status,
 #define NONE
-PRINTF_V(vfprintf, "vfprintf", STREAM, TO_STREAM, char)
-PRINTF_V(vprintf, "vprintf", NONE, NONE, char)
-PRINTF_V(vdprintf, "vdprintf", FD, TO_FD, char)
-PRINTF_DOTS(fprintf, vfprintf, STREAM, TO_STREAM, char)
-PRINTF_DOTS(printf, vprintf, NONE, NONE, char)
-PRINTF_DOTS(dprintf, vdprintf, FD, TO_FD, char)
-PRINTF_V(vfwprintf, "vfwprintf", STREAM, TO_STREAM, wchar_t)
-PRINTF_V(vwprintf, "vwprintf", NONE, NONE, wchar_t)
-PRINTF_DOTS(fwprintf, vfwprintf, STREAM, TO_STREAM, wchar_t)
-PRINTF_DOTS(wprintf, vwprintf, NONE, NONE, wchar_t)
+PRINTF_V(vfprintf, "vfprintf", STREAM, TO_STREAM, char, STREAM_GONE)
+PRINTF_V(vprintf, "vprintf", NONE, NONE, char, NOT_STREAM)
+PRINTF_V(vdprintf, "vdprintf", FD, TO_FD, char, NOT_STREAM)
+PRINTF_DOTS(fprintf, vfprintf, STREAM, TO_STREAM, char, STREAM_GONE)
+PRINTF_DOTS(printf, vprintf, NONE, NONE, char, NOT_STREAM)
+PRINTF_DOTS(dprintf, vdprintf, FD, TO_FD, char, NOT_STREAM)
+PRINTF_V(vfwprintf, "vfwprintf", STREAM, TO_STREAM, wchar_t, STREAM_GONE)
+PRINTF_V(vwprintf, "vwprintf", NONE, NONE, wchar_t, NOT_STREAM)
+PRINTF_DOTS(fwprintf, vfwprintf, STREAM, TO_STREAM, wchar_t, STREAM_GONE)
+PRINTF_DOTS(wprintf, vwprintf, NONE, NONE, wchar_t, NOT_STREAM)
 
 /* err.h's warn and err and their kin write their message to stderr as fprintf does. */
 #define WARN_FUNCS(name, vname, params, args)                                   \

@@ -372,6 +372,13 @@ void read_closed(void)
 	printf("%s\n", fgets(sink, 8, f) ? "line" : "null");
 }
 
+void print_closed(void)
+{
+	FILE *f = fopen("/dev/null", "w");
+	fclose(f);
+	printf("%d\n", fprintf(f, "%d", 5)); /* -1 */
+}
+
 void list_closed(void)
 {
 	DIR *d = opendir("/");
@@ -380,7 +387,8 @@ void list_closed(void)
 }
 
 static const struct test_case CASES[] = {
-	{ "fclose-twice", close_twice }, { "fgets-closed", read_closed }, { "readdir-closed", list_closed },
+	{ "fclose-twice", close_twice }, { "fgets-closed", read_closed }, { "fprintf-closed", print_closed },
+	{ "readdir-closed", list_closed },
 	{ "strcpy", duplicate }, { "memcpy", copy_bytes }, { "memcpy-before", copy_before },
 	{ "memset", fill }, { "memset-empty", fill_empty }, { "strcat", append }, { "strncat", append_n }, { "strncpy", copy_n },
 	{ "memmove", shift }, { "strlen", measure }, { "strdup", clone_string },
