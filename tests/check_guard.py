@@ -45,7 +45,7 @@ def src(name):
 exe = {n: build(src(n)) for n in ("guard_overflow", "guard_underflow", "guard_use_after_free",
                                    "guard_wild", "guard_own_handler", "guard_many", "guard_thread",
                                    "guard_api", "guard_churn", "guard_sample", "guard_uninit", "guard_first_use", "guard_maps",
-                                   "guard_altstack")}
+                                   "guard_altstack", "guard_protect")}
 strcpy_null = build(os.path.join(ROOT, "examples", "unallocated-strcpy.c"))
 
 # 1. a store one past the end, onto the guard page
@@ -234,5 +234,18 @@ rc, out, err, r = run([exe["guard_first_use"]], GUARD + ":guard_uninit=1")
 check("guard_uninit: threads using a fresh block at once lose no store and get no report",
       exited_ok(rc, err) + ([] if out == "bad=0\n" else ["stdout %r" % out]) +
       (["reported %r" % [(e["kind"], e["detail"]) for e in r["errors"]]] if r["errors"] else []))
+
+# 16. a heap page the program protected itself (mprotect). Under guard_uninit its fault on a
+# live slot was taken for another thread's first use and retried forever, at full CPU.
+for label, options in (("guard_uninit", GUARD + ":guard_uninit=1"), ("guard", GUARD), ("check", PLAIN)):
+    rc, out, err, r = run([exe["guard_protect"], "barrier"], options, timeout=20)
+    check("%s: a write barrier (own handler opens the page it protected) runs, unreported" % label,
+          exited_ok(rc, err) + ([] if out == "read 0\nwrote 1 after 1 barrier faults\n" else ["stdout %r" % out]) +
+          (["reported %r" % [(e["kind"], e["detail"]) for e in r["errors"]]] if r["errors"] else []))
+    rc, out, err, r = run([exe["guard_protect"], "die"], options, timeout=20)
+    check("%s: a write to a heap page the program protected is invalid-access, death by SIGSEGV" % label,
+          expect_error(r, "invalid-access", access="write", relation="inside", distance=5,
+                       block_size=8192, top="store", detail="its page refused the access") +
+          killed_by_segv(rc))
 
 sys.exit(tap.finish())

@@ -136,9 +136,10 @@ void hgc_blocks_totals(size_t *allocs, size_t *frees, size_t *bytes);
  * fills *b's core, user, core_bytes, guarded. */
 int hgc_guard_alloc(size_t n, size_t align, int untouched, struct hgc_block *b);
 /* guard_uninit: the slot holding addr, if still untouched, made read-write and filled like a
- * new block. 2: this call did it; 1: another thread did meanwhile; 0: addr is in no untouched
+ * new block. 2: this call did it; 1: another thread did meanwhile (the access is retried, but
+ * once: a second fault there meets the program's own protection); 0: addr is in no untouched
  * slot. Async-signal-safe: the SIGSEGV handler calls it on a block's first use. */
-int hgc_guard_touch(const void *addr);
+int hgc_guard_touch(const void *addr) __attribute__((access(none, 1)));
 /* The same for the slots holding the first and the last byte of [p, p+n): an intercepted call
  * uses the range, and the kernel must not meet an inaccessible page there (EFAULT). */
 void hgc_guard_touch_range(const void *p, size_t n) __attribute__((access(none, 1)));

@@ -306,13 +306,23 @@ int hgc_guard_touch(const void *addr)
 	uint32_t i;
 	if (hgc_guard_place(addr, &slot, &below, &above) != HGC_GUARD_IN_SLOT || !slot_index(slot, &c, &i))
 		return 0;
+	/* The address of this thread's last access retried on a slot another thread made live. */
+	static __thread const void *retried;
 	uint8_t state = HGC_SLOT_UNTOUCHED;
 	if (!atomic_compare_exchange_strong(&c->state[i], &state, HGC_SLOT_TOUCHING)) {
-		/* Another thread's first use, under way or done since this access faulted. */
+		/* Another thread's first use, under way or done since this access faulted: the
+		 * access is retried, once. Faulting again at the same address, it meets a
+		 * protection the program set itself (mprotect), which retrying would meet forever. */
 		while (state == HGC_SLOT_TOUCHING)
 			sched_yield(), state = atomic_load(&c->state[i]);
-		return state == HGC_SLOT_LIVE;
+		if (state != HGC_SLOT_LIVE || retried == addr) {
+			retried = NULL;
+			return 0;
+		}
+		retried = addr;
+		return 1;
 	}
+	retried = NULL;
 	/* The pages are filled elsewhere and moved onto the slot in one step: made accessible
 	 * first and filled after, the fill overwrote what another thread stored meanwhile (its
 	 * store found the page accessible and did not fault). Out of mappings, the slot stays

@@ -108,7 +108,9 @@ static int guard_page_block(uintptr_t addr, char *below, char *above, struct hgc
 
 /* Fills e for a fault inside a known block: freed, in a redzone or slack, or (a live
  * guarded page refusing an access) inside. */
-static void block_error(uintptr_t addr, const struct hgc_block *b, struct hgc_error *e, struct hg_buf *d)
+/* Fills e for a fault at addr in or next to block b; 0 when the block is live and addr in its
+ * bytes: then the page's protection is the program's own (mprotect), and so is the fault. */
+static int block_error(uintptr_t addr, const struct hgc_block *b, struct hgc_error *e, struct hg_buf *d)
 {
 	e->has_block = 1;
 	e->block = *b;
@@ -121,7 +123,9 @@ static void block_error(uintptr_t addr, const struct hgc_block *b, struct hgc_er
 	} else {
 		e->kind = "invalid-access";
 		hg_buf_str(d, "the block is live, yet its page refused the access");
+		return 0;
 	}
+	return 1;
 }
 
 /* A register holding a fill byte repeated, or the never-written word, looks like a pointer
@@ -173,17 +177,13 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc, struct h
 	char *slot, *below, *above;
 	switch (hgc_guard_place(si->si_addr, &slot, &below, &above)) {
 	case HGC_GUARD_IN_PAGE:
-		if (guard_page_block(addr, below, above, &b)) {
-			block_error(addr, &b, e, d);
-			return 1;
-		}
+		if (guard_page_block(addr, below, above, &b))
+			return block_error(addr, &b, e, d);
 		hg_buf_str(d, "the address is in a guard page, next to no block");
 		return 1;
 	case HGC_GUARD_IN_SLOT:
-		if (hgc_lookup(si->si_addr, &b)) {
-			block_error(addr, &b, e, d);
-			return 1;
-		}
+		if (hgc_lookup(si->si_addr, &b))
+			return block_error(addr, &b, e, d);
 		if (hgc_guard_slot_state(slot) == HGC_SLOT_RELEASED) {
 			e->kind = "heap-use-after-free";
 			hg_buf_str(d, "the address is in a guard slot whose block was freed and has left "
@@ -195,10 +195,8 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc, struct h
 	case HGC_GUARD_OUTSIDE:
 		break;
 	}
-	if (hgc_lookup(si->si_addr, &b)) {
-		block_error(addr, &b, e, d);
-		return 1;
-	}
+	if (hgc_lookup(si->si_addr, &b))
+		return block_error(addr, &b, e, d);
 	hg_buf_str(d, "address ");
 	hg_buf_hex(d, addr);
 	uintptr_t sp = (uintptr_t)g[REG_RSP];
@@ -255,7 +253,8 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 		e.detail = d.len ? d.text : NULL;
 		e.fault = 1;
 		/* A program with its own handler may fault on purpose (a JIT, a GC barrier, a probe):
-		 * its faults outside the heap are its business. A write already reported (by an
+		 * its faults outside the heap, or in a live block's bytes on a page it protected,
+		 * are its business. A write already reported (by an
 		 * interceptor, before the copy that faults here) is said once. */
 		int said = e.has_block && e.block.reported;
 		if ((is_heap || !has_program_handler(i)) && !said)
