@@ -178,7 +178,7 @@ def expect(r, kind, access, func, size, relation, distance, block_size, top, fre
 
 def main():
     tap = Tap()
-    tap.plan(len(ERRORS) + 4 + 1 + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 4)
+    tap.plan(len(ERRORS) + 4 + 1 + 1 + len(UNINITS) + 2 * len(CLEAN) + 1 + len(FORTIFIED) + 4)
     # -w: gcc sees some of the bugs these programs commit on purpose
     errors, uninit, clean = (build(src(n + ".c"), ("-fno-builtin", "-w"))
                              for n in ("intercept_errors", "intercept_uninit", "intercept_clean"))
@@ -197,6 +197,17 @@ def main():
                                   top=top)
         why += [] if out == printed and rc == 0 else ["stdout %r, exit status %d" % (out, rc)]
         tap.check("%s: %s by %s(), which fails" % (case, UAF, func), why and why + err.splitlines()[:40])
+    # a copy past the end of both blocks: two errors, two contexts (the write was counted as a
+    # repeat of the read's context, from the same stack, and never shown)
+    rc, out, err, r = run([errors, "memcpy-both"])
+    r_read, r_write = dict(r, errors=r["errors"][:1]), dict(r, errors=r["errors"][1:])
+    why = (hgreport.mismatches(r_read, kind=HBO, access="read", func="memcpy", size=48, relation="after",
+                               distance=0, block_size=40, top="copy_both") +
+           hgreport.mismatches(r_write, kind=HBO, access="write", func="memcpy", size=48, relation="after",
+                               distance=0, block_size=40, top="copy_both") +
+           ([] if r["error_summary"] == {"errors": 2, "contexts": 2} else ["summary %r" % r["error_summary"]]))
+    tap.check("memcpy-both: a read and a write %s by one memcpy(), two contexts" % HBO,
+              why and why + err.splitlines()[:40])
     # an overlap outside the heap: no block, the source in the detail line
     rc, out, err, r = run([errors, "memcpy-overlap-stack"])
     why = hgreport.mismatches(r, kind=OVERLAP, access="write", func="memcpy", size=16, top="shift_on_stack",

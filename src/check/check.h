@@ -251,7 +251,7 @@ int hgc_records_on(void);
  * the library preloaded alone does. Asked before each new report and at exit. */
 void hgc_records_check_reader(void);
 void hgc_record_error(const struct hgc_error *e, uint32_t thread);
-void hgc_record_count(const char *kind, uint32_t stack, uint32_t place, size_t count);
+void hgc_record_count(const char *kind, const char *access, uint32_t stack, uint32_t place, size_t count);
 void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack);
 /* A summary record: type "H" or "X" and its n numbers (records.h). */
 void hgc_record_numbers(const char *type, const uint64_t *v, int n);

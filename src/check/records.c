@@ -286,13 +286,14 @@ void hgc_record_error(const struct hgc_error *e, uint32_t thread)
 	hg_unlock(&records_lock);
 }
 
-void hgc_record_count(const char *kind, uint32_t stack, uint32_t place, size_t count)
+void hgc_record_count(const char *kind, const char *access, uint32_t stack, uint32_t place, size_t count)
 {
 	hg_lock(&records_lock);
 	begin_process_locked();
 	struct hg_buf l;
 	start(&l, "C");
 	put_str(&l, kind);
+	put_str(&l, access);
 	put_dec(&l, stack);
 	put_dec(&l, place);
 	put_dec(&l, count);

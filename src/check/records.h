@@ -21,12 +21,12 @@
  *                                           module-index -1 when pc is in no module
  *   E pid kind access func addr size thread stack place detail has-block
  *        [user bytes alloc-thread alloc-stack free-thread free-stack]
- *                                           an error, the first time its context (kind,
+ *                                           an error, the first time its context (kind, access,
  *                                           stack and place: the allocation stack of a
  *                                           block whose damage was found later, else 0)
  *                                           is seen; access/func/detail may be "-";
  *                                           stack ids 0 = none; free-thread 0 = not freed
- *   C pid kind stack place count            at exit: a context seen count (> 1) times
+ *   C pid kind access stack place count     at exit: a context seen count (> 1) times
  *   L pid kind bytes blocks stack           a leak group at exit (kind: definitely-lost,
  *                                           indirectly-lost, possibly-lost, still-reachable)
  *   H pid allocs frees bytes-allocated in-use-bytes in-use-blocks

@@ -14,10 +14,13 @@
 #include "check/symbols.h"
 #include "os/os.h"
 
-#define CONTEXTS 4096 /* distinct (kind, stack, place) remembered; later ones count, shown each */
+#define CONTEXTS 4096 /* distinct (kind, access, stack, place) remembered; later ones count, shown each */
 
+/* The access is part of a context, as in valgrind: a memcpy that overreads one block and
+ * overwrites another made two errors from one stack, and the write was counted, unshown. */
 struct context {
 	const char *kind;
+	const char *access; /* "read", "write", ...: a string literal, compared by its text */
 	uint32_t stack;
 	uintptr_t addr; /* the error's place (hgc_error); for errors without a stack, the address */
 	size_t count;
@@ -34,20 +37,31 @@ void hgc_line_start(struct hg_buf *b)
 	hg_buf_str(b, "== ");
 }
 
+static int same_text(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
 /* Counts the error; 1 when its context is new and so is shown. */
 static int count_context(const struct hgc_error *e)
 {
 	n_errors++;
 	uintptr_t addr = e->stack ? e->place : e->addr;
-	size_t h = ((uintptr_t)e->kind * 31 + e->stack * 0x9e3779b9u + addr) % CONTEXTS;
+	size_t h = ((uintptr_t)e->kind * 31 + (e->access ? (uintptr_t)e->access[0] : 0) +
+		    e->stack * 0x9e3779b9u + addr) % CONTEXTS;
 	for (size_t i = 0; i < CONTEXTS; i++, h = (h + 1) % CONTEXTS) {
 		struct context *c = &contexts[h];
 		if (!c->kind) {
-			*c = (struct context){ e->kind, e->stack, addr, 1 };
+			*c = (struct context){ e->kind, e->access, e->stack, addr, 1 };
 			n_contexts++;
 			return 1;
 		}
-		if (c->kind == e->kind && c->stack == e->stack && c->addr == addr) {
+		if (c->kind == e->kind && same_text(c->access, e->access) && c->stack == e->stack &&
+		    c->addr == addr) {
 			c->count++;
 			return 0;
 		}
@@ -60,7 +74,7 @@ void hgc_report_counts(void)
 {
 	for (size_t i = 0; i < CONTEXTS; i++)
 		if (contexts[i].kind && contexts[i].count > 1)
-			hgc_record_count(contexts[i].kind, contexts[i].stack, (uint32_t)contexts[i].addr,
+			hgc_record_count(contexts[i].kind, contexts[i].access, contexts[i].stack, (uint32_t)contexts[i].addr,
 					 contexts[i].count);
 }
 

@@ -216,17 +216,19 @@ struct context_node {
 	struct context_node *next;
 };
 
-/* A context is (kind, symbolized stack, place); without a stack, the address stands for the
- * place (as in the library). Kinds and stacks are interned, so their addresses identify them. */
+/* A context is (kind, access, symbolized stack, place); without a stack, the address stands
+ * for the place (as in the library). Kinds, accesses and stacks are interned, so their
+ * addresses identify them. */
 static struct hg_error **find_context(struct hg_report *rep, const struct hg_error *e,
 				      const struct hg_stack *place)
 {
 	uint64_t where = e->stack ? (uintptr_t)place : e->address;
-	uint64_t key[3] = { (uintptr_t)e->kind, (uintptr_t)e->stack, where };
+	uint64_t key[4] = { (uintptr_t)e->kind, (uintptr_t)e->access, (uintptr_t)e->stack, where };
 	uint64_t h = hg_hash_bytes(key, sizeof key) | 1;
 	struct context_node *head = hg_map_get(&rep->contexts, h);
 	for (struct context_node *c = head; c; c = c->next)
-		if (c->e->kind == e->kind && c->e->stack == e->stack && c->where == where)
+		if (c->e->kind == e->kind && c->e->access == e->access && c->e->stack == e->stack &&
+		    c->where == where)
 			return &c->e;
 	struct context_node *c = hg_xcalloc(1, sizeof *c);
 	c->where = where;
@@ -235,9 +237,10 @@ static struct hg_error **find_context(struct hg_report *rep, const struct hg_err
 	return &c->e;
 }
 
-static uint64_t process_context_key(const char *kind, uint64_t stack_id, uint64_t place_id)
+static uint64_t process_context_key(const char *kind, const char *access, uint64_t stack_id,
+				    uint64_t place_id)
 {
-	uint64_t key[3] = { (uintptr_t)kind, stack_id, place_id };
+	uint64_t key[4] = { (uintptr_t)kind, (uintptr_t)access, stack_id, place_id };
 	return hg_hash_bytes(key, sizeof key) | 1;
 }
 
@@ -273,15 +276,16 @@ static void read_error(struct hg_report *rep, struct hg_process *p, struct field
 		if (!(*slot)->suppressed_by)
 			add_event(rep, HG_EV_ERROR, *slot);
 	}
-	hg_map_put(&p->contexts, process_context_key(e.kind, stack_id, place_id), *slot);
+	hg_map_put(&p->contexts, process_context_key(e.kind, e.access, stack_id, place_id), *slot);
 }
 
-/* C pid kind stack place count: the context's total in this process, its E record counting 1. */
+/* C pid kind access stack place count: the context's total in this process, its E record
+ * counting 1. */
 static void read_count(struct hg_process *p, struct fields *fs)
 {
-	const char *kind = str(fs, 2);
-	uint64_t stack_id = num(fs, 3), place_id = num(fs, 4), count = num(fs, 5);
-	struct hg_error *e = hg_map_get(&p->contexts, process_context_key(kind, stack_id, place_id));
+	const char *kind = str(fs, 2), *access = str(fs, 3);
+	uint64_t stack_id = num(fs, 4), place_id = num(fs, 5), count = num(fs, 6);
+	struct hg_error *e = hg_map_get(&p->contexts, process_context_key(kind, access, stack_id, place_id));
 	if (!fs->bad && e != NULL && count > 1)
 		e->count += count - 1;
 }

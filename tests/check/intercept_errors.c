@@ -41,6 +41,14 @@ void copy_before(void)
 	memcpy(sink, p - 4, 8);
 }
 
+/* Both ends wrong: the copy reads past one block and writes past the other. */
+void copy_both(void)
+{
+	char *s = malloc(40), *d = malloc(40);
+	memset(s, 'x', 40);
+	memcpy(d, s, 48);
+}
+
 void fill(void)
 {
 	char *d = malloc(24);
@@ -390,6 +398,7 @@ static const struct test_case CASES[] = {
 	{ "fclose-twice", close_twice }, { "fgets-closed", read_closed }, { "fprintf-closed", print_closed },
 	{ "readdir-closed", list_closed },
 	{ "strcpy", duplicate }, { "memcpy", copy_bytes }, { "memcpy-before", copy_before },
+	{ "memcpy-both", copy_both },
 	{ "memset", fill }, { "memset-empty", fill_empty }, { "strcat", append }, { "strncat", append_n }, { "strncpy", copy_n },
 	{ "memmove", shift }, { "strlen", measure }, { "strdup", clone_string },
 	{ "memcmp", compare }, { "snprintf", format }, { "swprintf", wide_format },
