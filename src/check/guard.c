@@ -35,7 +35,9 @@
  * that maps much itself leaves less: at the first slot and then (count_due) the mappings are
  * counted and the live slots capped so that an eighth of the limit stays for the
  * program and the heap (with 56,000 mappings of a program's own, guarded blocks took the rest,
- * and then the heap's own mappings failed: malloc returned NULL). A block
+ * and then the heap's own mappings failed: malloc returned NULL), less the mappings the
+ * program makes at its pace between two counts (one that made two for each guarded block
+ * passed the cap before a count saw it, and 3,600 of its mallocs returned NULL). A block
  * that finds no budget or no free slot of its class, is over CLASS_MAX_BYTES or asks for an
  * alignment over a page is not guarded:
  * hgc_guard_alloc returns 0 and heap.c gives it a redzone block. Never an abort.
@@ -78,28 +80,39 @@ static _Atomic int live_slots;
 static _Atomic int live_cap = LIVE_SLOTS_MAX; /* live slots the mappings left allow */
 static _Atomic unsigned handed_out;
 static long maps_max, maps_other; /* vm.max_map_count; mappings not ours at the last count */
-static uint64_t counted_ms;       /* when that was; 0: never */
+static long other_pace;           /* mappings not ours made per MAPS_LOOK_EVERY slots handed out
+				     between the last two counts (0 when they fell) */
+static unsigned counts, counted_at; /* counts made; handed_out at the last one */
+static uint64_t counted_ms;       /* when that was */
 
 /* Counting reads /proc/self/maps, long with live slots (two lines each: python3 under guard
  * mode 4.5 -> 7.1 s counting every 1,024 slots): a count is due once a second, or sooner when
- * the last one's estimate puts the live slots near their cap. */
-static int count_due(void)
+ * the last one's estimate, with the program's pace, puts the live slots near their cap. The
+ * second count comes at the first look after the first, to learn that pace. */
+static int count_due(unsigned handed)
 {
-	long spare = maps_max - maps_max / 8 - maps_other - 2L * atomic_load(&live_slots);
-	return !counted_ms || spare < 4L * MAPS_LOOK_EVERY || hg_os_now_ms() - counted_ms >= 1000;
+	long other = maps_other + other_pace * (long)(handed - counted_at) / MAPS_LOOK_EVERY;
+	long spare = maps_max - maps_max / 8 - other - 2L * atomic_load(&live_slots);
+	return counts < 2 || spare < 4L * MAPS_LOOK_EVERY + other_pace || hg_os_now_ms() - counted_ms >= 1000;
 }
 
-static void count_maps(void)
+static void count_maps(unsigned handed)
 {
 	long now = hg_os_map_count();
 	if (!maps_max)
 		maps_max = hg_os_map_count_max();
 	if (now < 0)
 		return;
-	long live = atomic_load(&live_slots);
-	maps_other = now - 2 * live;
+	long live = atomic_load(&live_slots), other = now - 2 * live;
+	if (counts++ && handed != counted_at) {
+		long pace = (other - maps_other) * (long)MAPS_LOOK_EVERY / (long)(handed - counted_at);
+		other_pace = pace > 0 ? pace : 0;
+	}
+	maps_other = other;
+	counted_at = handed;
 	counted_ms = hg_os_now_ms();
-	long cap = live + (maps_max - maps_max / 8 - now) / 2;
+	/* Until the next look, the program makes other_pace more. */
+	long cap = live + (maps_max - maps_max / 8 - now - other_pace) / 2;
 	atomic_store(&live_cap, (int)(cap < 0 ? 0 : cap > LIVE_SLOTS_MAX ? LIVE_SLOTS_MAX : cap));
 }
 
@@ -255,8 +268,9 @@ static HG_NOINLINE int guard_alloc(size_t n, size_t align, int untouched, struct
 	size_t need = n ? hg_align_up(n, align) : align; /* malloc(0) too gets a byte-less slot */
 	if (!atomic_load_explicit(&region_bytes, memory_order_acquire) && !region_init())
 		return 0;
-	if (atomic_fetch_add(&handed_out, 1) % MAPS_LOOK_EVERY == 0 && count_due())
-		count_maps();
+	unsigned handed = atomic_fetch_add(&handed_out, 1);
+	if (handed % MAPS_LOOK_EVERY == 0 && count_due(handed))
+		count_maps(handed);
 	if (atomic_fetch_add(&live_slots, 1) >= atomic_load_explicit(&live_cap, memory_order_relaxed))
 		goto no_slot;
 	struct guard_class *c = &classes[class_of(need)];
