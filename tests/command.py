@@ -1497,6 +1497,43 @@ def names_a_stripped_library_from_its_symbol_table():
 
 
 @test
+def names_frames_in_a_100th_module():
+    """Modules past the 64th (python3 with numpy loads over 200) had unnamed frames: ?? and an
+    address, no function, file or line."""
+    main_src = os.path.join(HERE, "command", "many_modules.c")
+    lib_src = os.path.join(HERE, "command", "many_modules_lib.c")
+    exe = os.path.join(WORK, "many_modules")
+    subprocess.run(["gcc", "-g", "-O0", "-o", exe, main_src, "-ldl"], check=True)
+    lib = os.path.join(WORK, "many_modules_lib.so")
+    subprocess.run(["gcc", "-g", "-O0", "-shared", "-fPIC", "-o", lib, lib_src], check=True)
+    libs = []
+    for i in range(100):  # copies are modules of their own: ld.so tells files apart by inode
+        libs.append(os.path.join(WORK, "libmany%d.so" % i))
+        shutil.copyfile(lib, libs[-1])
+    rc, _, _, doc = hg_json([exe, *libs])
+    lost = [l for l in doc.get("leaks", []) if l.get("kind") == "definitely-lost"]
+    modules = {os.path.basename(l.get("stack", [{}])[0].get("module") or "") for l in lost}
+    why = [] if len(lost) == 100 and modules == {os.path.basename(x) for x in libs} else \
+        ["%d definitely-lost groups from %d modules, expected 100 from 100" % (len(lost), len(modules))]
+    for l in lost:
+        why += frame_is("leak stack[0]", nth(l.get("stack"), 0), "make", lib_src, source_line(lib_src, "MAKE-MALLOC"))
+    return why[:5] + ([] if rc == 0 else ["status %d" % rc])
+
+
+@test
+def names_frames_of_a_process_at_vm_max_map_count():
+    """A process that took every mapping the kernel allows had its report's frames unnamed:
+    the library had no mapping left to keep its modules' paths in."""
+    src = os.path.join(HERE, "command", "many_modules.c")
+    exe = os.path.join(WORK, "many_modules_full")
+    subprocess.run(["gcc", "-g", "-O0", "-o", exe, src, "-ldl"], check=True)
+    rc, _, _, doc = hg_json([exe, "full"])
+    e = one_error(doc, "invalid-access") or {}
+    why = frame_is("stack[0]", nth(e.get("stack"), 0), "main", src, source_line(src, "NULL-WRITE"))
+    return why + ([] if rc == -signal.SIGSEGV else ["status %d, expected death by SIGSEGV" % rc])
+
+
+@test
 def symbolizes_1000_stacks_in_under_a_second():
     n = 1000
     src = os.path.join(WORK, "many.c")

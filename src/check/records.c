@@ -15,7 +15,6 @@
 #include "check/symbols.h"
 #include "os/os.h"
 
-#define MAX_MODULES 64
 #define STACK_BITS (1u << 22) /* stack ids the "already written" bitmap covers */
 
 static char path[4096];
@@ -23,7 +22,7 @@ static int fd = -1;
 static dev_t fd_dev;  /* what fd must still be: a program may close every descriptor and */
 static ino_t fd_ino;  /* open its own files, which then get our old number */
 static pid_t written_pid;   /* the process the "already written" sets below belong to */
-static uint64_t modules_written;
+static uint64_t modules_written[HGC_MAX_MODULES / 64];
 static uint64_t *stacks_written; /* bitmap by stack id, mapped at init */
 static hg_lock_t records_lock = HG_LOCK_INIT;
 /* No high descriptor to be had (RLIMIT_NOFILE under 216): the file is opened for each write
@@ -206,7 +205,7 @@ static void begin_process_locked(void)
 			  * read zero: clearing them copied 512 KiB in each child (0.3 ms a fork) */
 		hg_os_purge(stacks_written, STACK_BITS / 8);
 	written_pid = pid;
-	modules_written = 0;
+	memset(modules_written, 0, sizeof modules_written);
 	char exe[1024];
 	hg_os_exe_path(exe, sizeof exe);
 	struct hg_buf l;
@@ -227,8 +226,8 @@ static void write_stack_locked(uint32_t id)
 	for (int i = 0; i < n; i++) {
 		const char *mpath = NULL;
 		mods[i] = hgc_module_of(pcs[i], &offs[i], &mpath);
-		if (mods[i] >= 0 && mods[i] < MAX_MODULES && !(modules_written >> mods[i] & 1)) {
-			modules_written |= 1ull << mods[i];
+		if (mods[i] >= 0 && !(modules_written[mods[i] / 64] >> (mods[i] % 64) & 1)) {
+			modules_written[mods[i] / 64] |= 1ull << (mods[i] % 64);
 			struct hg_buf m;
 			start(&m, "M");
 			put_dec(&m, (uint64_t)mods[i]);

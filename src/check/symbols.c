@@ -12,8 +12,6 @@
 #include "check/symbols.h"
 #include "os/os.h"
 
-#define MAX_MODULES 64
-
 /* A function symbol: module-relative start, size, name in the string table, binding. */
 struct fn {
 	uintptr_t value;
@@ -38,7 +36,7 @@ struct module {
 
 /* Indexes stay with the (bias, path) they were given to, for the process's life: the records
  * for the command name modules by index. */
-static struct module modules[MAX_MODULES];
+static struct module modules[HGC_MAX_MODULES];
 static unsigned nmodules;
 static hg_lock_t sym_lock = HG_LOCK_INIT;
 static char exe_path[4096];
@@ -52,10 +50,13 @@ static const char *main_path(void)
 }
 
 /* A copy of path that outlives its module: ld.so frees the name at dlclose, and the records
- * for the command keep naming the module by it. */
+ * for the command keep naming the module by it. The first paths go into the library's own
+ * bytes: a process at vm.max_map_count has no mapping left to give, and its reports named no
+ * module at all. */
 static const char *keep_path(const char *path)
 {
-	static char *cursor, *end;
+	static char first[16384];
+	static char *cursor = first, *end = first + sizeof first;
 	size_t n = strlen(path) + 1;
 	if (n > (size_t)(end - cursor)) {
 		size_t chunk = n > 65536 ? n : 65536;
@@ -107,7 +108,7 @@ static struct module *module_at(uintptr_t addr)
 			return &modules[i];
 	struct base_query q = { lm, (uintptr_t)obj.dlfo_map_start };
 	dl_iterate_phdr(find_base, &q);
-	if (nmodules == MAX_MODULES || !(path = keep_path(path)))
+	if (nmodules == HGC_MAX_MODULES || !(path = keep_path(path)))
 		return NULL;
 	struct module *m = &modules[nmodules++];
 	m->bias = lm->l_addr;

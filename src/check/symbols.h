@@ -10,9 +10,14 @@ struct hgc_symbol {
 	uintptr_t offset;     /* pc - the module's load address */
 };
 
+/* Modules tracked: a program that loads more (a python3 with numpy and scipy loads over 200
+ * extensions) gets its frames in the later ones unnamed. */
+#define HGC_MAX_MODULES 1024
+
 void hgc_symbolize(uintptr_t pc, struct hgc_symbol *out);
-/* The index (0..63) of the module holding pc, its path and pc's offset in it; -1 when pc is
- * in no module (or past the 64 tracked). Indexes are stable for the process's life. */
+/* The index (0..HGC_MAX_MODULES-1) of the module holding pc, its path and pc's offset in it;
+ * -1 when pc is in no module (or past those tracked). Indexes are stable for the process's
+ * life. */
 int hgc_module_of(uintptr_t pc, uintptr_t *offset, const char **path);
 
 #endif
