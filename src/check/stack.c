@@ -308,13 +308,14 @@ static uint32_t depot_predicted(const uint8_t *code, unsigned len, int n)
 	return 0;
 }
 
-static uint32_t depot_put(const uintptr_t *pcs, int n)
+/* Stores the first `depth` of the n frames at pcs that are not ours. */
+static uint32_t depot_put(const uintptr_t *pcs, int n, int depth)
 {
 	/* Our frames below the program's too: leak.c's wrapper of main, the fault handler that
 	 * calls the program's own. */
-	uintptr_t kept[MAX_DEPTH + OWN_FRAMES_MAX];
+	uintptr_t kept[MAX_DEPTH + 1 + OWN_FRAMES_MAX];
 	int m = 0;
-	for (int i = 0; i < n && m < (int)(sizeof kept / sizeof *kept); i++)
+	for (int i = 0; i < n && m < depth; i++)
 		if (!hgc_is_own_pc(pcs[i]))
 			kept[m++] = pcs[i];
 	pcs = kept;
@@ -426,7 +427,7 @@ HG_INLINE int unwind(void **raw, int depth)
  * read each return address where libunwind would: it stops at the outermost frame as libunwind
  * does, and a frame whose address rule is neither (a signal frame's, code without .eh_frame)
  * sends the capture to libunwind. */
-#define CACHE_DEPTH 16
+#define CACHE_DEPTH 17 /* the default 16 frames, and leak.c's wrapper of main below them */
 #define CACHE_BITS_FIRST 8 /* 256 entries of 384 bytes: a short process touches few pages */
 #define CACHE_BITS_MAX 14  /* ... growing fourfold whenever twice as many stacks were written */
 /* Entries a stack from one slot may be in. A wrapper (xmalloc) called from many places at one
@@ -687,22 +688,23 @@ uint32_t hgc_stack_capture(const uintptr_t *slot)
 		}
 	}
 	/* A miss: the frames' rules give the stack when every frame has one, as libunwind would;
-	 * a frame they cannot follow sends the capture to libunwind. */
-	uintptr_t pcs[MAX_DEPTH];
+	 * a frame they cannot follow sends the capture to libunwind. One frame more than asked:
+	 * leak.c's wrapper of main, dropped, took the place of the program's last one. */
+	uintptr_t pcs[MAX_DEPTH + 1];
 	struct placement p; /* walk fills what it places (not cleared in advance) */
 	p.whole = 0;
-	uint32_t n = top && !hgc_is_own_pc(ra) ? walk(slot, top, pcs, (uint32_t)depth, &p) : 0;
+	uint32_t n = top && !hgc_is_own_pc(ra) ? walk(slot, top, pcs, (uint32_t)depth + 1, &p) : 0;
 	int store = use && !cache_cold && n <= CACHE_DEPTH;
 	if (cache_cold)
 		cache_cold--;
 	if (p.whole) {
-		id = depot_put(pcs, (int)n);
+		id = depot_put(pcs, (int)n, depth);
 	} else {
 		if (unlikely(unwinder_hi == 1))
 			find_unwinder_extent();
-		void *raw[MAX_DEPTH + OWN_FRAMES_MAX];
-		int got = unwind(raw, depth);
-		id = got > 0 ? depot_put((const uintptr_t *)raw, got) : 0;
+		void *raw[MAX_DEPTH + 1 + OWN_FRAMES_MAX];
+		int got = unwind(raw, depth + 1);
+		id = got > 0 ? depot_put((const uintptr_t *)raw, got, depth) : 0;
 		/* Cacheable when the rules placed every frame libunwind found (a caller inside
 		 * heapguard, realloc calling malloc, is not the first frame: never). */
 		if (!store || got <= 0 || (uint32_t)got > n || !same_pcs((const uintptr_t *)raw, pcs, got))
