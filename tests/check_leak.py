@@ -425,4 +425,28 @@ rc, err, r = run([sort, data])
 check("sort: no lost block allocated by libc or ld.so", libc_losses(err) + (["no LEAK SUMMARY"] if not r["leak_summary"] else []) +
       ([] if rc == 0 else ["exit status %d" % rc]))
 
+# ---- a signal ends the program: SIGTERM, SIGINT (Ctrl-C) and the like ----
+# It died with no leak check and its blocks unchecked; valgrind runs both first, and stopping a
+# server that way is how its leaks are usually asked for.
+ending = build(src("ending_signals.c"))
+rc, stdout, err, r = checklib.run([ending, "term"], "")
+check("SIGTERM: the leak check and the blocks' check run, then the signal ends the program",
+      expect_group(r, "definitely-lost", 100, 1, "lose") +
+      hgreport.mismatches(r, kind="heap-buffer-overflow", access="write", relation="after", distance=0,
+                          block_size=10, detail="found at exit") +
+      ([] if rc == -15 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+rc, stdout, err, r = checklib.run([ending, "child"], "")
+check("SIGTERM in a forked child: the child's leak check runs",
+      expect_group(r, "definitely-lost", 100, 1, "lose") +
+      ([] if rc == 0 and stdout == "child: signal 15\n" else ["exit status %r, stdout %r" % (rc, stdout)]))
+rc, stdout, err, r = checklib.run([ending, "view"], "")
+check("the program sees SIG_DFL, its own handler runs, SIG_IGN ignores; at SIG_DFL again SIGINT checks, then ends it",
+      expect_group(r, "definitely-lost", 100, 1, "lose") +
+      ([] if rc == -2 and stdout == "start: SIG_DFL\nreplaced: SIG_DFL\ncaught 15\nignore SIGINT, was SIG_DFL\n"
+       "handler back: yes\nnow: SIG_DFL\n" else ["exit status %r, stdout %r" % (rc, stdout)]))
+rc = subprocess.run(["sh", "-c", 'trap "" HUP; LD_PRELOAD="$1" "$2" inherited', "sh", checklib.LIB, ending],
+                    capture_output=True, text=True)
+check("a signal the program was started ignoring (nohup's SIGHUP) stays ignored",
+      [] if rc.returncode == 0 and rc.stdout == "alive\n" else ["exit status %r, stdout %r" % (rc.returncode, rc.stdout)])
+
 sys.exit(tap.finish())

@@ -270,6 +270,12 @@ void hgc_report_counts(void);
 /* This thread is inside the checked heap (or a check that holds its locks): a signal handler
  * that interrupted it must not wait for them (heap.c). */
 extern HG_HIDDEN __thread int hgc_in_heap;
+/* A signal that ends the process came while this thread was inside the heap or a check: the
+ * checks at exit, then the signal's default action, wait for the call to return (heap.c). */
+extern HG_HIDDEN __thread int hgc_ending_signal;
+/* The checks at exit (when they may run in this process), then sig's default action; inside
+ * the heap or a check, after it. */
+void hgc_end_by_signal(int sig);
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
 		const uintptr_t *slot);
 /* sized: the size a sized operator delete was given, which must be the block's (0: none). */
@@ -303,8 +309,12 @@ void hgc_check_write(void *p, size_t n, const char *func, const void *ret);
 void hgc_check_kernel_read(const void *p, size_t n, const char *func, const void *ret);
 
 /* ---- faults (signal.c) ---- */
-/* Installs the SIGSEGV/SIGBUS reporter (chaining to the program's own handlers). */
+/* Installs the SIGSEGV/SIGBUS reporter (chaining to the program's own handlers), and the
+ * handler that runs the checks at exit before a signal ends the process (SIGTERM, SIGINT...)
+ * where the program leaves that signal's default action. */
 void hgc_signal_init(void);
+/* Ends the process by sig's default action, now. */
+void hgc_die_of(int sig) __attribute__((noreturn));
 /* Gives the calling thread an alternate signal stack; stack.c calls it on a thread's first
  * allocation, so that a stack overflow is still reported. */
 void hgc_signal_thread_init(void);

@@ -474,11 +474,14 @@ static void free_deferred(int every_thread)
 	hgc_in_heap--;
 }
 
-/* After a call into the heap: the frees that waited for it. */
+/* After a call into the heap: the frees that waited for it, and a signal that ends the
+ * process. */
 static inline void heap_left(void)
 {
 	if (unlikely(atomic_load_explicit(&deferred_live, memory_order_relaxed)) && !hgc_in_heap)
 		free_deferred(0);
+	if (unlikely(hgc_ending_signal) && !hgc_in_heap)
+		hgc_end_by_signal(hgc_ending_signal);
 }
 
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
@@ -1208,6 +1211,23 @@ HG_EXPORT void _exit(int status)
 HG_EXPORT void _Exit(int status)
 {
 	_exit(status);
+}
+
+__thread int hgc_ending_signal;
+
+/* A program ended by SIGTERM, SIGINT (Ctrl-C) and the like got no leak check and no check of
+ * its blocks: valgrind runs them before such a death, and a server stopped that way is how
+ * its leaks are usually asked for. Inside the heap or a check, whose locks this thread may
+ * hold, they wait for the call to return (heap_left, intercept.c's leave). */
+void hgc_end_by_signal(int sig)
+{
+	if (hgc_in_heap || hgc_intercept_busy()) {
+		hgc_ending_signal = sig;
+		return;
+	}
+	if (getpid() == exit_pid)
+		check_at_exit_once(0);
+	hgc_die_of(sig);
 }
 
 /* glibc's daemon() ends the parent by a call of its own _exit, which does not come here: the

@@ -1,6 +1,6 @@
 /* signal.c — the SIGSEGV/SIGBUS reporter: names the block a fault hit, reports it, then hands
- * the signal to the program's own handler or lets the fault kill the process. And the way
- * out of any handler by longjmp. */
+ * the signal to the program's own handler or lets the fault kill the process. The checks at
+ * exit before a signal such as SIGTERM ends it. And the way out of any handler by longjmp. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -329,6 +329,59 @@ HG_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 	return next_pthread_sigmask(how, keep_faults(how, set, &copy), old);
 }
 
+/* ---- signals that end the process: the checks at exit first ---- */
+/* Those whose default action ends the process and that are sent rather than raised by a
+ * faulting instruction. Where the program leaves one at SIG_DFL, our handler stands in:
+ * the program sees SIG_DFL, and sets anything else straight in the kernel (SIG_IGN must
+ * outlive an exec, as nohup's SIGHUP does; a handler must run as the program set it). */
+static const int ENDING[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2,
+			      SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF };
+static uint64_t ending_ours;               /* bit sig: ours stands in; under handlers_lock */
+static struct sigaction ending_view[NSIG]; /* the SIG_DFL action the program set, as it set it */
+
+static int is_ending(int sig)
+{
+	for (size_t i = 0; i < sizeof ENDING / sizeof *ENDING; i++)
+		if (ENDING[i] == sig)
+			return 1;
+	return 0;
+}
+
+static void on_ending(int sig, siginfo_t *si, void *ctx)
+{
+	(void)si;
+	(void)ctx;
+	int saved = errno;
+	hgc_end_by_signal(sig); /* returns only when it waits for a heap call to end */
+	errno = saved;
+}
+
+/* Under handlers_lock. */
+static int ending_install(int sig)
+{
+	struct sigaction act = { .sa_sigaction = on_ending, .sa_flags = SA_SIGINFO | SA_RESTART };
+	sigemptyset(&act.sa_mask);
+	for (size_t i = 0; i < sizeof ENDING / sizeof *ENDING; i++) /* one ending at a time */
+		sigaddset(&act.sa_mask, ENDING[i]);
+	if (__sigaction(sig, &act, NULL) != 0)
+		return -1;
+	ending_ours |= 1ull << sig;
+	return 0;
+}
+
+void hgc_die_of(int sig)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigemptyset(&dfl.sa_mask);
+	__sigaction(sig, &dfl, NULL);
+	sigset_t one;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	raise(sig);
+	next_pthread_sigmask(SIG_UNBLOCK, &one, NULL); /* blocked in its handler: delivered here */
+	hgc_exit_now(128 + sig);                       /* not reached */
+}
+
 void hgc_signal_init(void)
 {
 	*(void **)&next_siglongjmp = dlsym(RTLD_NEXT, "siglongjmp");
@@ -344,15 +397,51 @@ void hgc_signal_init(void)
 		sigemptyset(&act.sa_mask);
 		__sigaction(SIGS[i], &act, &program[i]);
 	}
+	for (size_t i = 0; i < sizeof ENDING / sizeof *ENDING; i++) {
+		struct sigaction cur;
+		if (__sigaction(ENDING[i], NULL, &cur) == 0 && cur.sa_handler == SIG_DFL) /* not nohup's */
+			ending_install(ENDING[i]);
+	}
 	atomic_store(&installed, 1);
 	hg_unlock(&handlers_lock);
 	hgc_signal_thread_init();
 }
 
 /* ---- the program's view of SIGSEGV and SIGBUS ---- */
+/* The program's view of a signal that ends the process. */
+static int ending_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	struct sigaction view, copy;
+	int rc = 0;
+	hg_lock(&handlers_lock);
+	int ours = (int)(ending_ours >> sig & 1);
+	if (ours)
+		view = ending_view[sig];
+	else if (__sigaction(sig, NULL, &view) != 0)
+		rc = -1;
+	if (rc == 0 && act && act->sa_handler == SIG_DFL) {
+		if (!ours)
+			rc = ending_install(sig);
+		if (rc == 0)
+			ending_view[sig] = *act;
+	} else if (rc == 0 && act) {
+		copy = *act;
+		keep_faults(SIG_BLOCK, &act->sa_mask, &copy.sa_mask);
+		rc = __sigaction(sig, &copy, NULL);
+		if (rc == 0)
+			ending_ours &= ~(1ull << sig);
+	}
+	hg_unlock(&handlers_lock);
+	if (rc == 0 && old)
+		*old = view;
+	return rc;
+}
+
 HG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	int i = index_of(sig);
+	if (i < 0 && is_ending(sig) && atomic_load(&installed))
+		return ending_sigaction(sig, act, old);
 	if (i < 0 || !atomic_load(&installed)) {
 		/* A handler's mask holds while it runs: a fault inside must still be seen. */
 		struct sigaction copy;
@@ -408,12 +497,12 @@ HG_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler)
 	__attribute__((alias("sysv_signal"), copy(sysv_signal)));
 
 /* XSI's sigset: a handler that stays, SIG_HOLD to block. libc's own calls its internal
- * sigaction, which ours cannot see; the other signals go to it. SIGSEGV and SIGBUS are never
- * held (see keep_faults). */
+ * sigaction, which ours cannot see; the other signals go to it, and so does SIG_HOLD of one
+ * that ends the process. SIGSEGV and SIGBUS are never held (see keep_faults). */
 HG_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
 {
 	static sighandler_t (*next)(int, sighandler_t);
-	if (index_of(sig) < 0) {
+	if (index_of(sig) < 0 && (!is_ending(sig) || disp == SIG_HOLD)) {
 		if (!next)
 			*(void **)&next = dlsym(RTLD_NEXT, "sigset");
 		return next(sig, disp);
@@ -426,6 +515,12 @@ HG_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
 	}
 	if (sigaction(sig, disp == SIG_HOLD ? NULL : &act, &old) < 0)
 		return SIG_ERR;
+	if (is_ending(sig)) { /* as libc's: the signal is not held any more */
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, sig);
+		next_pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+	}
 	return old.sa_handler;
 }
 
