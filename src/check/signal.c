@@ -106,10 +106,9 @@ static int guard_page_block(uintptr_t addr, char *below, char *above, struct hgc
 	return pick >= 0;
 }
 
-/* Fills e for a fault inside a known block: freed, in a redzone or slack, or (a live
- * guarded page refusing an access) inside. */
-/* Fills e for a fault at addr in or next to block b; 0 when the block is live and addr in its
- * bytes: then the page's protection is the program's own (mprotect), and so is the fault. */
+/* Fills e for a fault in or next to a known block: freed, in a redzone or slack, or inside a
+ * live one. 0 for the last: the page's protection is the program's own (mprotect), and so is
+ * the fault. */
 static int block_error(uintptr_t addr, const struct hgc_block *b, struct hgc_error *e, struct hg_buf *d)
 {
 	e->has_block = 1;
@@ -254,8 +253,8 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 		e.fault = 1;
 		/* A program with its own handler may fault on purpose (a JIT, a GC barrier, a probe):
 		 * its faults outside the heap, or in a live block's bytes on a page it protected,
-		 * are its business. A write already reported (by an
-		 * interceptor, before the copy that faults here) is said once. */
+		 * are its business. A write already reported (by an interceptor, before the copy
+		 * that faults here) is said once. */
 		int said = e.has_block && e.block.reported;
 		if ((is_heap || !has_program_handler(i)) && !said)
 			hgc_report(&e);
