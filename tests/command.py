@@ -661,6 +661,24 @@ def valgrind_suppressions_work_as_they_are():
 
 
 @test
+def src_lines_match_the_file_as_valgrind_prints_it():
+    # valgrind compares src: with the file's base name, and without ":LINE" with any line
+    line = source_line(example_src("leak"), "BUG: the previous line")
+    why = []
+    for frames, hidden in (("src:leak.c:%d" % line, True), ("src:leak.c", True), ("src:le*.c", True),
+                           ("src:*/examples/leak.c:%d" % line, True), ("src:" + example_src("leak"), True),
+                           ("src:leak.c:%d" % (line + 1), False), ("src:examples/leak.c:%d" % line, False),
+                           ("src:other.c", False)):
+        for head in ("heapguard:definitely-lost", "Memcheck:Leak\n  fun:malloc"):
+            supp = suppressions_file("{\n  x\n  %s\n  %s\n}\n" % (head, frames))
+            _, _, _, doc = hg_json([example("leak")], "--suppressions=" + supp)
+            if (doc.get("leaks") == []) != hidden:
+                why.append("%s / %s: leaks of %r bytes" % (head.replace("\n  ", " / "), frames,
+                                                            [l.get("bytes") for l in doc.get("leaks", [])]))
+    return why
+
+
+@test
 def gen_suppressions_name_only_their_function():
     # keep(int*) as a pattern would match keep(int, long) too: '*' is a wildcard there
     exe = compiled("overloads", "char *volatile sink;\n"

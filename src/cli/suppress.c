@@ -8,7 +8,8 @@
  *      heapguard:KIND            the error or leak kind, a pattern
  *      fun:PATTERN               a frame's function (demangled, or as linked)
  *      obj:PATTERN               a frame's module path
- *      src:PATTERN               a frame's FILE:LINE
+ *      src:PATTERN               a frame's FILE:LINE or FILE (its base name when PATTERN
+ *                                has no '/')
  *      ...                       any number of frames, none included
  *   }
  *
@@ -282,9 +283,13 @@ static int frame_matches(const struct frame_pattern *fp, const struct hg_frame *
 	case MATCH_SRC: {
 		if (f->file == NULL)
 			return 0;
+		/* A pattern without '/' names the file as valgrind prints it, by its base name;
+		 * without a line it matches any line, as valgrind's "src:FILE" does. */
+		const char *slash = strrchr(f->file, '/');
+		const char *file = strchr(fp->pattern, '/') || !slash ? f->file : slash + 1;
 		char where[4096 + 16];
-		snprintf(where, sizeof where, "%s:%u", f->file, f->line);
-		return hg_glob(fp->pattern, where);
+		snprintf(where, sizeof where, "%s:%u", file, f->line);
+		return hg_glob(fp->pattern, where) || hg_glob(fp->pattern, file);
 	}
 	case MATCH_ANY_FRAMES:
 		break;
