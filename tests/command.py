@@ -679,6 +679,39 @@ def src_lines_match_the_file_as_valgrind_prints_it():
 
 
 @test
+def valgrind_entries_match_its_first_frame_as_valgrind_does():
+    # Each entry hides what valgrind 3.19 hides with it, and nothing else. Valgrind's stack of
+    # a leak, or of an error in a function its preload object replaces, starts with that
+    # function: a first line matching it (obj:*, fun:*) stands for it, and a first line is
+    # never the program's frame. An error in fprintf is deeper in libc there, and a fault in
+    # main has no such frame.
+    line = source_line(example_src("leak"), "BUG: the previous line")
+    cases = [("leak", "Memcheck:Leak", frames, hides) for frames, hides in (
+        ("obj:*|fun:main", 1), ("fun:*|fun:main", 1), ("fun:*alloc|fun:main", 1),
+        ("obj:*vgpreload*|fun:main", 1), ("obj:*|src:leak.c:%d" % line, 1), ("...|fun:main", 1),
+        ("fun:malloc|fun:main", 1), ("fun:main", 0), ("obj:*|fun:nope", 0), ("obj:*libc*|fun:main", 0),
+        ("obj:*|obj:*|fun:main", 0), ("fun:malloc|obj:*|fun:main", 0))]
+    cases += [("heap-overflow", "Memcheck:Addr1", "obj:*|fun:duplicate", 1),
+              ("heap-overflow", "Memcheck:Addr1", "fun:*|fun:main", 0),
+              ("heap-overflow", "Memcheck:Addr1", "fun:duplicate", 0),
+              ("double-free", "Memcheck:Free", "obj:*|fun:main", 1),
+              ("double-free", "Memcheck:Free", "fun:main", 0),
+              ("overlapping-copy", "Memcheck:Overlap", "fun:*|fun:trim_left", 1),
+              ("unallocated-strcpy", "Memcheck:Addr8", "obj:*|fun:main", 0),
+              ("unallocated-strcpy", "Memcheck:Addr8", "fun:main", 1)]
+    items = lambda d: len(d.get("errors", [])) + len(d.get("leaks", []))
+    shown = {name: items(hg_json([example(name)])[3]) for name in {c[0] for c in cases}}
+    why = []
+    for name, kind, frames, hides in cases:
+        supp = suppressions_file("{\n  x\n  %s\n  %s\n}\n" % (kind, frames.replace("|", "\n  ")))
+        _, _, _, doc = hg_json([example(name)], "--suppressions=" + supp)
+        if shown[name] - items(doc) != hides:
+            why.append("%s, %s / %s: hid %d of %d, expected %d" % (name, kind, frames, shown[name] - items(doc),
+                                                                 shown[name], hides))
+    return why
+
+
+@test
 def gen_suppressions_name_only_their_function():
     # keep(int*) as a pattern would match keep(int, long) too: '*' is a wildcard there
     exe = compiled("overloads", "char *volatile sink;\n"

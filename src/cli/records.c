@@ -271,7 +271,7 @@ static void read_error(struct hg_report *rep, struct hg_process *p, struct field
 	} else {
 		*slot = hg_xmalloc(sizeof e);
 		**slot = e;
-		(*slot)->suppressed_by = hg_suppression_match(e.kind, e.stack);
+		(*slot)->suppressed_by = hg_suppression_match(e.kind, e.stack, e.func);
 		hg_vec_push(&rep->errors, *slot);
 		if (!(*slot)->suppressed_by)
 			add_event(rep, HG_EV_ERROR, *slot);
@@ -308,7 +308,8 @@ static void read_leak(struct hg_report *rep, struct hg_process *p, struct fields
 		return;
 	struct hg_leak *leak = hg_xmalloc(sizeof l);
 	*leak = l;
-	leak->suppressed_by = hg_suppression_match(l.kind, l.stack);
+	/* which allocation function it was is not recorded: to valgrind, each is one frame */
+	leak->suppressed_by = hg_suppression_match(l.kind, l.stack, "malloc");
 	hg_vec_push(&rep->leaks, leak);
 	int k = hg_lost_index(l.kind);
 	if (leak->suppressed_by && k >= 0) {

@@ -177,8 +177,11 @@ uint64_t hg_lost_shown(const struct hg_process *p, int kind, int blocks);
 int hg_suppressions_load(const char *path);
 /* Adds an entry that hides every report of kind (--undef-value-errors=no). */
 void hg_suppressions_hide_kind(const char *kind);
-/* The first suppression matching kind and stack, or NULL. */
-const struct hg_suppression *hg_suppression_match(const char *kind, const struct hg_stack *stack);
+/* The first suppression matching kind and stack, or NULL. call: the function the report was
+ * made in, whose frame the stack leaves out and valgrind's has first (an error's intercepted
+ * call, a leak's allocation function); NULL for none. */
+const struct hg_suppression *hg_suppression_match(const char *kind, const struct hg_stack *stack,
+						  const char *call);
 /* Name and use count of a suppression. */
 const char *hg_suppression_name(const struct hg_suppression *s);
 /* Appends a ready suppression entry for kind and stack. */

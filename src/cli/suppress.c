@@ -20,10 +20,13 @@
  * A valgrind file works as it is. Its Memcheck entries ("Memcheck:Leak" with an optional
  * "match-leak-kinds:" line, "Memcheck:Addr4", "Memcheck:Param" and its parameter line, ...)
  * stand for the heapguard kinds that report the same errors (MEMCHECK below); entries of
- * valgrind's other tools are skipped. Their stacks start one frame deeper than heapguard's:
- * valgrind shows malloc, operator new or the string function where heapguard shows their
- * caller, so an entry matches from the line after any of its leading lines that names such a
- * function (or valgrind's preload object) as well. Where valgrind finds an error later than
+ * valgrind's other tools are skipped. Valgrind's stack of a report made in a call (a leak's
+ * malloc, an overflow's strcpy, a double free's free) starts with that call's frames, where
+ * heapguard's starts at their caller: an entry matches such a report from the line after any
+ * of its leading lines that names such a function (or valgrind's preload object), and from its
+ * first line only when that is "...". A call that valgrind's preload object replaces
+ * (PRELOAD_CALLS) is one frame there, and a first line whose pattern matches it (obj:*, fun:*)
+ * stands for it too. Where valgrind finds an error later than
  * heapguard (never-written bytes at the write() of fclose, heapguard at the fwrite() before),
  * the stacks differ and the entry does not match. */
 #include <ctype.h>
@@ -82,6 +85,20 @@ static const char *const HIDDEN_FUNCTIONS[] = {
 	"fgets*", "read", "write", "pread*", "pwrite*", "readv", "writev", "send*", "recv*", "_IO_*",
 };
 #define LEAD_LINES_MAX 8 /* leading lines of a valgrind entry that may name hidden frames */
+
+/* Valgrind's preload object, where Debian 12 and older releases install it. */
+static const char *const VALGRIND_PRELOADS[] = {
+	"/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so",
+	"/usr/lib/x86_64-linux-gnu/valgrind/vgpreload_memcheck-amd64-linux.so",
+};
+/* The calls that object replaces, so that valgrind's stack of a report made in one has that
+ * one frame above heapguard's first: the allocation functions and the string and memory
+ * functions, not strdup and strndup (which copy with libc's own). In a stdio or printf
+ * function, valgrind finds the error in libc's frames under it. */
+static const char *const PRELOAD_CALLS[] = {
+	"malloc", "calloc", "realloc", "free", "memalign", "posix_memalign", "aligned_alloc", "valloc",
+	"pvalloc", "operator new*", "operator delete*", "mem*", "str*", "stp*", "wcscpy", "wcslen",
+};
 
 static struct hg_vec suppressions; /* struct hg_suppression *, in file order */
 
@@ -321,16 +338,33 @@ static int frames_match(const struct frame_pattern *p, size_t np, const struct h
 	return 1;
 }
 
-/* Whether a valgrind line names a frame heapguard's stacks do not have (HIDDEN_FUNCTIONS, or
- * valgrind's preload object). */
-static int names_hidden_frame(const struct frame_pattern *fp)
+static int is_preload_call(const char *call)
 {
-	if (fp->what == MATCH_OBJ)
+	if (call == NULL || strcmp(call, "strdup") == 0 || strcmp(call, "strndup") == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof PRELOAD_CALLS / sizeof PRELOAD_CALLS[0]; i++)
+		if (hg_glob(PRELOAD_CALLS[i], call))
+			return 1;
+	return 0;
+}
+
+/* Whether a valgrind line names a frame heapguard's stacks do not have (HIDDEN_FUNCTIONS, or
+ * valgrind's preload object). With any_match, a pattern that would match such a frame counts
+ * too (obj:*, fun:*alloc): for the first line, where valgrind's first frame is sure to be a
+ * replaced call's; further down, such a pattern may stand for one of the program's frames. */
+static int names_hidden_frame(const struct frame_pattern *fp, int any_match)
+{
+	if (fp->what == MATCH_OBJ) {
+		for (size_t i = 0; any_match && i < sizeof VALGRIND_PRELOADS / sizeof *VALGRIND_PRELOADS; i++)
+			if (hg_glob(fp->pattern, VALGRIND_PRELOADS[i]))
+				return 1;
 		return hg_glob("*vgpreload*", fp->pattern);
+	}
 	if (fp->what != MATCH_FUN)
 		return 0;
 	for (size_t i = 0; i < sizeof HIDDEN_FUNCTIONS / sizeof HIDDEN_FUNCTIONS[0]; i++)
-		if (hg_glob(HIDDEN_FUNCTIONS[i], fp->pattern))
+		if (hg_glob(HIDDEN_FUNCTIONS[i], fp->pattern) ||
+		    (any_match && hg_glob(fp->pattern, HIDDEN_FUNCTIONS[i])))
 			return 1;
 	return 0;
 }
@@ -343,7 +377,8 @@ static int covers_kind(const struct hg_suppression *s, const char *kind)
 	return 0;
 }
 
-const struct hg_suppression *hg_suppression_match(const char *kind, const struct hg_stack *stack)
+const struct hg_suppression *hg_suppression_match(const char *kind, const struct hg_stack *stack,
+						  const char *call)
 {
 	const struct hg_frame *frames = stack ? stack->frames : NULL;
 	size_t nframes = stack ? stack->count : 0;
@@ -351,14 +386,15 @@ const struct hg_suppression *hg_suppression_match(const char *kind, const struct
 		const struct hg_suppression *s = suppressions.items[i];
 		if (!covers_kind(s, kind))
 			continue;
-		if (frames_match(s->frames, s->count, frames, nframes))
+		int from_start = !s->memcheck || !call || s->count == 0 || s->frames[0].what == MATCH_ANY_FRAMES;
+		if (from_start && frames_match(s->frames, s->count, frames, nframes))
 			return s;
 		/* A valgrind entry may also match after one of its leading lines that name frames
 		 * heapguard has not (see the top): from the line after it on. */
 		for (size_t k = 0; s->memcheck && k < s->count && k < LEAD_LINES_MAX; k++) {
 			if (s->frames[k].what == MATCH_ANY_FRAMES)
 				break;
-			if (names_hidden_frame(&s->frames[k]) &&
+			if (names_hidden_frame(&s->frames[k], k == 0 && is_preload_call(call)) &&
 			    frames_match(s->frames + k + 1, s->count - k - 1, frames, nframes))
 				return s;
 		}
