@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 26
+tap_plan 27
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -93,6 +93,26 @@ run "$HG" --sarif=/nonexistent-dir/r.sarif /bin/true
 why+="$(expect 125 '' 'cannot write /nonexistent-dir/r.sarif')"
 run "$HG" --xml-file=/nonexistent-dir/r.xml /bin/true
 tap_result unwritable_report_file_fails_first "$why$(expect 125 '' 'cannot write /nonexistent-dir/r.xml')"
+
+# a PROGRAM that cannot be run leaves the report files as they were: none made, none emptied
+U=(--json="$W/u.json" --sarif="$W/u.sarif" --xml-file="$W/u.xml" --log-file="$W/u.log")
+run "$HG" "${U[@]}" no-such-program-xyz
+why="$(expect 127 '' 'no-such-program-xyz: command not found')"
+for f in "$W"/u.*; do [ -e "$f" ] && why+="made $f"$'\n'; done
+for f in json sarif xml log; do echo old >"$W/u.$f"; done
+run "$HG" "${U[@]}" /tmp
+why+="$(expect 126 '' '/tmp: Is a directory')"
+for f in json sarif xml log; do [ "$(cat "$W/u.$f")" = old ] || why+="u.$f now holds: $(head -c 80 "$W/u.$f")"$'\n'; done
+ln -s u-target.json "$W/u-link.json"
+run "$HG" --json="$W/u-link.json" no-such-program-xyz
+[ -e "$W/u-target.json" ] && why+="made the target of a dangling link"$'\n'
+[ -L "$W/u-link.json" ] || why+="removed the link"$'\n'
+# once the program runs, the log file holds its report alone
+run "$HG" "${U[@]}" /bin/true
+why+="$(expect 0)"
+grep -q '^old$' "$W/u.log" && why+="the log file kept its old lines: $(cat "$W/u.log")"$'\n'
+grep -q 'ERROR SUMMARY: 0 errors' "$W/u.log" || why+="no report in the log file: $(cat "$W/u.log")"$'\n'
+tap_result report_files_untouched_when_program_cannot_run "$why"
 
 run "$HG" --fast --json=x.json /bin/true
 tap_result report_option_needs_checking "$(expect 2 '' "json needs the checking library")"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,6 +221,39 @@ static void __attribute__((noreturn)) finish(struct session *s, char **argv, int
 	hg_exit_as(status);
 }
 
+/* The report files are opened before PROGRAM starts, so that a path that cannot be written
+ * fails at once, and are left as they were should it not start (not found, not executable):
+ * one this made is removed again, one that was there keeps its contents (the log file is
+ * emptied once PROGRAM runs, the others are written over at the end). */
+#define REPORT_FILES_MAX 4
+static char *made_files[REPORT_FILES_MAX]; /* resolved paths of the files made; NULL: none */
+static size_t made_count;
+
+/* Opens path for writing, not emptied; NULL after saying why ("cannot " what path). */
+static FILE *open_report_file(const char *path, const char *what)
+{
+	struct stat st;
+	int existed = stat(path, &st) == 0; /* as open() sees it: a link's target */
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL) {
+		fprintf(stderr, "heapguard: cannot %s%s: %s\n", what, path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (!existed)
+		made_files[made_count++] = realpath(path, NULL);
+	return f;
+}
+
+static void remove_made_files(void)
+{
+	for (size_t i = 0; i < made_count; i++)
+		if (made_files[i])
+			unlink(made_files[i]);
+}
+
 /* Runs argv checked: the report is read and rendered while it runs, written at its end. */
 static int run_checked(char **argv)
 {
@@ -234,32 +268,34 @@ static int run_checked(char **argv)
 	static struct session s;
 	s.render = (struct hg_render_options){ .out = stderr, .quiet = hg_settings.quiet,
 					       .gen_suppressions = hg_settings.gen_suppressions };
-	if (hg_settings.log_file && !(s.render.out = fopen(hg_settings.log_file, "we"))) {
-		fprintf(stderr, "heapguard: cannot open log file %s: %s\n", hg_settings.log_file,
-			strerror(errno));
+	if (hg_settings.log_file && !(s.render.out = open_report_file(hg_settings.log_file, "open log file ")))
 		return HG_EXIT_LAUNCHER;
-	}
-	/* The report files are written at the end: a path that cannot be written fails now,
-	 * not after the program has run. */
 	const char *files[] = { hg_settings.json_file, hg_settings.sarif_file, hg_settings.xml_file };
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		FILE *f = files[i] ? fopen(files[i], "w") : NULL;
+		FILE *f = files[i] ? open_report_file(files[i], "write ") : NULL;
 		if (files[i] && !f) {
-			fprintf(stderr, "heapguard: cannot write %s: %s\n", files[i], strerror(errno));
+			remove_made_files();
 			return HG_EXIT_LAUNCHER;
 		}
 		if (f)
 			fclose(f);
 	}
 	s.reader.fd = make_records_file();
-	if (s.reader.fd < 0)
+	if (s.reader.fd < 0) {
+		remove_made_files();
 		return HG_EXIT_LAUNCHER;
+	}
 	pid_t pid;
 	int rc = hg_run_start(argv, &pid);
 	if (rc != 0) {
 		remove_records_file();
+		remove_made_files();
 		return rc;
 	}
+	struct stat st;
+	if (s.render.out != stderr && fstat(fileno(s.render.out), &st) == 0 && S_ISREG(st.st_mode) &&
+	    ftruncate(fileno(s.render.out), 0) < 0)
+		fprintf(stderr, "heapguard: cannot empty %s: %s\n", hg_settings.log_file, strerror(errno));
 	s.report.main_pid = (int)pid;
 	int status = hg_run_wait(pid, POLL_MS, poll_records, &s);
 	remove_records_file();
