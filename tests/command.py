@@ -537,6 +537,28 @@ def sarif_relative_source_names():
     return why + ([] if base == "file://%s/" % d else ["SRCROOT is %r" % base])
 
 
+@test
+def sarif_fault_message_as_the_text_says_it():
+    # a fault tells no size, and may not tell read from write: the message says neither
+    path = os.path.join(WORK, "fault.sarif")
+    cases = os.path.join(WORK, "heap_cases")
+    subprocess.run(["gcc", "-g", "-O0", "-fno-builtin", "-pthread", "-o", cases,
+                    os.path.join(ROOT, "tests", "check", "heap_cases.c")], check=True)
+    why = []
+    for program, want in (([example("unallocated-strcpy")], r"invalid-access: write at 0x0 \(address 0x0 is in the NULL page\)$"),
+                          ([cases, "uninit-pointer"], r"invalid-access: read or write at 0x[0-9a-f]+ \(")):
+        _, _, err = run([HG, "--sarif=" + path, *program])
+        with open(path) as f:
+            texts = [r.get("message", {}).get("text", "") for r in (json.load(f).get("runs") or [{}])[0].get("results", [])]
+        if len(texts) != 1 or not re.match(want, texts[0]):
+            why.append("%s: messages %r, expected /%s/" % (program[-1], texts, want))
+            continue
+        head = [l for l in err.splitlines() if " ERROR: " in l]
+        if not head or "ERROR: " + texts[0].split(" (")[0] + " (thread " not in head[0]:
+            why.append("%s: the text says %r" % (program[-1], head))
+    return why
+
+
 # ---------------------------------------------------------------- suppressions
 
 def suppressions_file(text):

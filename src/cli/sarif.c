@@ -168,12 +168,17 @@ static void error_result(FILE *out, int *first, const struct hg_error *e)
 {
 	struct hg_text msg = { 0 };
 	hg_text_printf(&msg, "%s", e->kind);
-	if (e->access && (!strcmp(e->access, "read") || !strcmp(e->access, "write")))
-		hg_text_printf(&msg, ": %s of size %llu at 0x%llx", e->access,
-			       (unsigned long long)e->size, (unsigned long long)e->address);
-	else
-		hg_text_printf(&msg, ": %s() of 0x%llx", e->func ? e->func : "?",
-			       (unsigned long long)e->address);
+	/* as the text report's headline: no size where a fault does not tell it */
+	if (e->access && (!strcmp(e->access, "read") || !strcmp(e->access, "write"))) {
+		hg_text_printf(&msg, ": %s", e->access);
+		if (e->size)
+			hg_text_printf(&msg, " of size %llu", (unsigned long long)e->size);
+		hg_text_printf(&msg, " at 0x%llx", (unsigned long long)e->address);
+	} else if (!e->func) { /* a fault whose direction the kernel does not tell */
+		hg_text_printf(&msg, ": read or write at 0x%llx", (unsigned long long)e->address);
+	} else {
+		hg_text_printf(&msg, ": %s() of 0x%llx", e->func, (unsigned long long)e->address);
+	}
 	if (e->has_block)
 		hg_text_printf(&msg, ", %lld bytes from the start of a block of size %llu",
 			       (long long)(e->address - e->block_address),
