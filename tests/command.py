@@ -538,6 +538,21 @@ def sarif_relative_source_names():
 
 
 @test
+def sarif_srcroot_in_the_root_directory():
+    # run in /: SRCROOT is file:/// (not file:////), and an absolute source name stays one
+    path = os.path.join(WORK, "root.sarif")
+    run([HG, "--sarif=" + path, example("heap-overflow")], cwd="/")
+    with open(path) as f:
+        run0 = (json.load(f).get("runs") or [{}])[0]
+    base = run0.get("originalUriBaseIds", {}).get("SRCROOT", {}).get("uri")
+    arts = [l.get("physicalLocation", {}).get("artifactLocation") for r in run0.get("results", [])
+            for l in r.get("locations", [])]
+    why = [] if base == "file:///" else ["SRCROOT is %r" % base]
+    want = {"uri": "file://" + os.path.realpath(example_src("heap-overflow"))}
+    return why + ([] if arts and all(a == want for a in arts) else ["artifact locations %r" % arts])
+
+
+@test
 def sarif_fault_message_as_the_text_says_it():
     # a fault tells no size, and may not tell read from write: the message says neither
     path = os.path.join(WORK, "fault.sarif")

@@ -256,10 +256,10 @@ int hg_write_sarif(const char *path, const struct hg_report *rep, char *const ar
 	driver(out);
 	fputs("},\"invocations\":", out);
 	invocation(out, argv, ex, rep);
-	if (cwd[0]) {
+	if (cwd[0]) { /* a directory's URI ends in '/': the root's is file:/// */
 		fputs(",\"originalUriBaseIds\":{\"" SRCROOT "\":{\"uri\":\"file://", out);
 		uri_path(out, cwd);
-		fputs("/\"}}", out);
+		fputs(strcmp(cwd, "/") == 0 ? "\"}}" : "/\"}}", out);
 	}
 	fputs(",\"results\":[", out);
 	int first = 1;
