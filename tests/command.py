@@ -607,6 +607,20 @@ def gen_suppressions_round_trip():
 
 
 @test
+def gen_suppressions_without_frames_gives_no_entry():
+    # an entry without frame lines would hide every report of its kind: a comment says why none
+    why = []
+    for name, kind in (("heap-overflow", "heap-buffer-overflow"), ("leak", "definitely-lost")):
+        _, _, err, doc = hg_json([example(name)], "--stack-depth=0", "--gen-suppressions")
+        want = "# no suppression entry: no stack was recorded (as with --stack-depth=0), and an entry " \
+               "without frame lines would hide every %s report" % kind
+        notes = [l for l in err.splitlines() if l.startswith("# ")]
+        if generated_entries(err) or notes != [want] * len(doc.get("errors", []) + doc.get("leaks", [])) or not notes:
+            why.append("%s: entries %r, comments %r" % (name, generated_entries(err), notes))
+    return why
+
+
+@test
 def suppression_hides_only_what_it_matches():
     supp = suppressions_file("{\n  strcpy in duplicate\n  heapguard:heap-buffer-overflow\n"
                              "  fun:dup*\n  fun:main\n}\n")

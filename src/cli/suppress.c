@@ -409,13 +409,20 @@ const char *hg_suppression_name(const struct hg_suppression *s)
 
 /* Frames after main are the C library's start-up code, the same for every report and
  * different from one libc to the next: the entry stops at main. A C++ function is named as
- * linked, as valgrind does: its demangled name may hold '*' or '?', which would match others. */
+ * linked, as valgrind does: its demangled name may hold '*' or '?', which would match others.
+ * A report without frames gets a comment instead: an entry without frame lines would hide
+ * every report of its kind. */
 void hg_suppression_generate(const char *kind, const struct hg_stack *stack, struct hg_text *out)
 {
-	const struct hg_frame *first = stack && stack->count ? &stack->frames[0] : NULL;
-	hg_text_printf(out, "{\n   %s in %s\n   heapguard:%s\n", kind,
-		       first && first->function ? first->function : "??", kind);
-	for (size_t i = 0; stack && i < stack->count; i++) {
+	if (stack == NULL || stack->count == 0) {
+		hg_text_printf(out, "# no suppression entry: no stack was recorded (as with --stack-depth=0), and an "
+			       "entry without frame lines would hide every %s report\n", kind);
+		return;
+	}
+	const struct hg_frame *first = &stack->frames[0];
+	hg_text_printf(out, "{\n   %s in %s\n   heapguard:%s\n", kind, first->function ? first->function : "??",
+		       kind);
+	for (size_t i = 0; i < stack->count; i++) {
 		const struct hg_frame *f = &stack->frames[i];
 		if (f->function)
 			hg_text_printf(out, "   fun:%s\n", f->linkage ? f->linkage : f->function);
