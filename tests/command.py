@@ -890,6 +890,19 @@ def report_files_checked():
         os.symlink(same, link)
     rc, _, err = run([HG, "--log-file=" + link, "--xml-file=" + same, example("clean")])
     why += [] if rc == 2 and "--log-file and --xml-file name the same file" in err else ["link: %d %r" % (rc, err)]
+    # ... a link to a file not there yet, relative or absolute, through a chain of links
+    links = os.path.join(WORK, "links")
+    os.makedirs(links, exist_ok=True)
+    target = os.path.join(links, "target.z")
+    for name, to in (("dangling.z", "target.z"), ("up.z", "../links/target.z"), ("absolute.z", target),
+                     ("chain.z", "dangling.z")):
+        if not os.path.lexists(os.path.join(links, name)):
+            os.symlink(to, os.path.join(links, name))
+        rc, _, err = run([HG, "--json=" + os.path.join(links, name), "--sarif=" + target, example("clean")])
+        why += [] if rc == 2 and "--json and --sarif name the same file" in err else ["%s: %d %r" % (name, rc, err[-200:])]
+        if os.path.lexists(target):
+            why.append("%s: the run made the link's target" % name)
+            os.unlink(target)
     rc, _, err = run([HG, "-q", "--log-file=/dev/full", example("leak")])
     why += [] if rc == 125 and "cannot write /dev/full" in err else ["log on /dev/full: %d %r" % (rc, err)]
     # a value never comes from the next option: --json -- PROGRAM is missing its file

@@ -499,13 +499,39 @@ static const char *split_path(const char *path, char *buf, size_t size)
 	return slash ? slash + 1 : path;
 }
 
+#define LINK_HOPS_MAX 40 /* the kernel's limit on a chain of links (ELOOP) */
+
+/* path in buf, with the links its last part names followed: a dangling link stands for the
+ * file that writing through it makes. */
+static const char *follow_links(const char *path, char *buf, size_t size)
+{
+	char target[4096];
+	snprintf(buf, size, "%s", path);
+	for (int hops = 0; hops < LINK_HOPS_MAX; hops++) {
+		ssize_t n = readlink(buf, target, sizeof target - 1);
+		if (n < 0)
+			break;
+		target[n] = '\0';
+		/* a relative target is in the link's directory */
+		const char *slash = strrchr(buf, '/');
+		size_t dir = target[0] != '/' && slash ? (size_t)(slash - buf) + 1 : 0;
+		if (dir + (size_t)n >= size) /* longer than a path can be */
+			break;
+		memcpy(buf + dir, target, (size_t)n + 1);
+	}
+	return buf;
+}
+
 /* 1 when a and b name one file: the same text, one existing file (by a link, or written
- * ./x and x), or one name in one directory for a file not there yet. */
+ * ./x and x), or one name in one directory for a file not there yet (also by a link). */
 static int same_file(const char *a, const char *b)
 {
 	struct stat sa, sb;
+	char fa[4096], fb[4096];
 	if (strcmp(a, b) == 0)
 		return 1;
+	a = follow_links(a, fa, sizeof fa);
+	b = follow_links(b, fb, sizeof fb);
 	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
 		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 	char da[4096], db[4096];
