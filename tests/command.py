@@ -1204,6 +1204,38 @@ def a_process_that_outlives_the_program_reports_on_its_own():
 
 
 @test
+def a_program_under_an_inner_heapguard_is_checked_elsewhere():
+    # heapguard heapguard ./leak: the inner command checks leak and reports it; the outer
+    # says so, not that leak ran unchecked
+    leak = example("leak")
+    rc, _, err, doc = hg_json([HG, leak])
+    pid = [l.get("pid") for l in doc.get("checked_elsewhere", [])]
+    line = "CHECKED ELSEWHERE: %s (pid %s), executed by %s, is checked by another heapguard command, " \
+           "which reports it" % (leak, pid[0] if pid else "?", HG)
+    why = fields("document", doc, {"checked": True, "not_checked": [],
+                                   "checked_elsewhere": [{"pid": pid[0] if pid else None, "program": leak,
+                                                          "executed_by": HG}]})
+    why += [] if line in err and "NOT CHECKED" not in err else ["text: %s" % err[-600:]]
+    why += [] if "LEAK: definitely-lost: 1000 bytes in 10 blocks" in err else ["no report from the inner command"]
+    # a program spawned with another command's records file, and one that the main process
+    # becomes by an exec so
+    records = os.path.join(WORK, "other.records")
+    open(records, "w").close()
+    _, _, err, doc = hg_json([HELPER, "spawn-records", records, leak])
+    if [(l.get("program"), l.get("executed_by")) for l in doc.get("checked_elsewhere", [])] != [(leak, HELPER)] or \
+            doc.get("not_checked") != [] or "CHECKED ELSEWHERE: %s (pid " % leak not in err:
+        why.append("posix_spawn: %r %r" % (doc.get("checked_elsewhere"), doc.get("not_checked")))
+    with open(records) as f:
+        if not re.search(r"^P \d+ ", f.read(), re.M):
+            why.append("the spawned program wrote no records into its own file")
+    _, _, err, doc = hg_json(["/bin/sh", "-c", "HEAPGUARD_RECORDS=%s exec %s" % (records, leak)])
+    if [l.get("program") for l in doc.get("checked_elsewhere", [])] != [leak] or doc.get("checked") is not True or \
+            "NO SUMMARY" in err or "NOT CHECKED" in err:
+        why.append("exec: %r, %s" % (doc.get("checked_elsewhere"), err[-400:]))
+    return why
+
+
+@test
 def a_job_left_running_is_named_not_called_unchecked():
     """A child that executed a program and runs on after the program: whether or not the new
     program has loaded the library when the command ends, it is named as still running (it

@@ -256,11 +256,12 @@ void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t sta
 /* A summary record: type "H" or "X" and its n numbers (records.h). */
 void hgc_record_numbers(const char *type, const uint64_t *v, int n);
 void hgc_records_fork_child(void);
-/* Before an exec: the A record naming the program (absolute, or as given); NULL after the
- * exec failed (this image goes on). Touches nothing a vfork parent shares but the lock. */
-void hgc_record_exec(const char *program);
-/* After posix_spawn: the B record naming the child and its program. */
-void hgc_record_spawn(int child, const char *program);
+/* Before an exec: the A record naming the program (absolute, or as given) and whether envp,
+ * its environment, sends its records to another heapguard command; NULL after the exec
+ * failed (this image goes on). Touches nothing a vfork parent shares but the lock. */
+void hgc_record_exec(const char *program, char *const envp[]);
+/* After posix_spawn: the B record naming the child, its program, and the same. */
+void hgc_record_spawn(int child, const char *program, char *const envp[]);
 /* Takes heapguard out of the environment the program's exec'd children inherit. */
 void hgc_untrace_children(void);
 /* At exit: the counts of contexts seen more than once, as C records. */

@@ -341,7 +341,19 @@ static int lock_briefly(void)
 	return 0;
 }
 
-void hgc_record_exec(const char *program)
+/* Whether envp names a records file other than this process's: a heapguard command run
+ * inside the checked program (heapguard make check, whose tests run under heapguard) set it
+ * for the programs it checks, and reports them itself. An empty value is trace_children=0's. */
+static int records_elsewhere(char *const envp[])
+{
+	static const char KEY[] = HG_RECORDS_ENV "=";
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (strncmp(envp[i], KEY, sizeof KEY - 1) == 0)
+			return envp[i][sizeof KEY - 1] == '/' && strcmp(envp[i] + sizeof KEY - 1, path) != 0;
+	return 0;
+}
+
+void hgc_record_exec(const char *program, char *const envp[])
 {
 	if (!records_on)
 		return; /* trace_children=0 too: the command says the program's last ran unchecked */
@@ -357,11 +369,12 @@ void hgc_record_exec(const char *program)
 	start(&l, "A");
 	put_str(&l, program);
 	put_str(&l, exe);
+	put_dec(&l, program && records_elsewhere(envp));
 	emit(&l);
 	hg_unlock(&records_lock);
 }
 
-void hgc_record_spawn(int child, const char *program)
+void hgc_record_spawn(int child, const char *program, char *const envp[])
 {
 	if (!records_on || !hg_opt.trace_children || !lock_briefly())
 		return;
@@ -370,6 +383,7 @@ void hgc_record_spawn(int child, const char *program)
 	start(&l, "B");
 	put_dec(&l, (uint64_t)child);
 	put_str(&l, program);
+	put_dec(&l, records_elsewhere(envp));
 	emit(&l);
 	hg_unlock(&records_lock);
 }

@@ -32,11 +32,13 @@
  *   H pid allocs frees bytes-allocated in-use-bytes in-use-blocks
  *   X pid def-bytes def-blocks ind-bytes ind-blocks pos-bytes pos-blocks reach-bytes reach-blocks
  *                                           heap and leak summaries, at exit
- *   A pid program exe                       before an exec: the program the process becomes
+ *   A pid program exe elsewhere             before an exec: the program the process becomes
  *                                           (its own P record follows, unless LD_PRELOAD
- *                                           does not reach it), and the one it was; "-"
- *                                           for both when the exec failed
- *   B pid child program                     after posix_spawn: the new child's program (its
+ *                                           does not reach it, or elsewhere is 1: its
+ *                                           environment names another records file, another
+ *                                           heapguard command's), and the one it was; "-"
+ *                                           for both and 0 when the exec failed
+ *   B pid child program elsewhere           after posix_spawn: the new child's program (its
  *                                           own records follow, unless ... as for A)
  */
 #define HG_RECORDS_ENV "HEAPGUARD_RECORDS"

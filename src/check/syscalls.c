@@ -395,17 +395,17 @@ static const char *exec_program(const char *file, int search, char *buf, size_t 
 	}
 }
 
-/* Records the program (an expression that may use the buffer buf_), makes the call, and takes
- * the record back if the call returns. */
-#define EXEC(program, call)                                                             \
+/* Records the program (an expression that may use the buffer buf_) and the environment it
+ * gets, makes the call, and takes the record back if the call returns. */
+#define EXEC(program, envp, call)                                                       \
 	do {                                                                            \
 		char buf_[PATH_MAX];                                                    \
 		int on_ = hgc_records_on();                                             \
 		if (on_)                                                                \
-			hgc_record_exec(program);                                       \
+			hgc_record_exec(program, envp);                                 \
 		int r_ = (call), errno_ = errno;                                        \
 		if (on_)                                                                \
-			hgc_record_exec(NULL);                                          \
+			hgc_record_exec(NULL, NULL);                                    \
 		errno = errno_;                                                         \
 		return r_;                                                              \
 	} while (0)
@@ -416,22 +416,22 @@ static const char *exec_program(const char *file, int search, char *buf, size_t 
 
 HG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	EXEC(PROGRAM(path, 0), (int)syscall(SYS_execve, path, argv, envp));
+	EXEC(PROGRAM(path, 0), envp, (int)syscall(SYS_execve, path, argv, envp));
 }
 
 HG_EXPORT int execv(const char *path, char *const argv[])
 {
-	EXEC(PROGRAM(path, 0), (int)syscall(SYS_execve, path, argv, environ));
+	EXEC(PROGRAM(path, 0), environ, (int)syscall(SYS_execve, path, argv, environ));
 }
 
 HG_EXPORT int execvp(const char *file, char *const argv[])
 {
-	EXEC(PROGRAM(file, 1), NEXT_EXEC(execvp)(file, argv));
+	EXEC(PROGRAM(file, 1), environ, NEXT_EXEC(execvp)(file, argv));
 }
 
 HG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	EXEC(PROGRAM(file, 1), NEXT_EXEC(execvpe)(file, argv, envp));
+	EXEC(PROGRAM(file, 1), envp, NEXT_EXEC(execvpe)(file, argv, envp));
 }
 
 /* The program at `path` from directory fd dirfd (AT_FDCWD: the working one; AT_EMPTY_PATH:
@@ -460,13 +460,13 @@ static const char *exec_program_at(int dirfd, const char *path, int flags, char 
 
 HG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	EXEC(exec_program_at(dirfd, path, flags, buf_, sizeof buf_),
+	EXEC(exec_program_at(dirfd, path, flags, buf_, sizeof buf_), envp,
 	     (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags));
 }
 
 HG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	EXEC(exec_program_at(fd, "", AT_EMPTY_PATH, buf_, sizeof buf_), NEXT_EXEC(fexecve)(fd, argv, envp));
+	EXEC(exec_program_at(fd, "", AT_EMPTY_PATH, buf_, sizeof buf_), envp, NEXT_EXEC(fexecve)(fd, argv, envp));
 }
 
 /* execl and its kin: the arguments after arg, up to the NULL, as the vector argv (a VLA of the
@@ -516,7 +516,7 @@ HG_EXPORT int execlp(const char *file, const char *arg, ...)
 		int r_ = NEXT_EXEC(f)(&child_, file, actions, attr, argv, envp);               \
 		if (r_ == 0 && hgc_records_on()) {                                             \
 			char buf_[PATH_MAX];                                                   \
-			hgc_record_spawn(child_, PROGRAM(file, search));                       \
+			hgc_record_spawn(child_, PROGRAM(file, search), envp);                 \
 		}                                                                              \
 		if (r_ == 0 && pid)                                                            \
 			*pid = child_;                                                         \

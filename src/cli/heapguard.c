@@ -84,8 +84,11 @@ static void remove_records_file(void)
 }
 
 /* A program the library did not run in: LD_PRELOAD does not reach a static or set-user-ID
- * program, nor one executed with an environment without it. pid 0: the command's own. */
-static void add_unchecked(struct hg_report *rep, int pid, const char *program, const char *executed_by)
+ * program, nor one executed with an environment without it. pid 0: the command's own.
+ * elsewhere: it was executed with another heapguard command's records file, and that command
+ * (one the checked program ran, as heapguard heapguard ./prog) checks it and reports it. */
+static void add_unchecked(struct hg_report *rep, int pid, const char *program, const char *executed_by,
+			  int elsewhere)
 {
 	struct hg_unchecked *u = hg_xcalloc(1, sizeof *u);
 	int as_asked = executed_by && !hg_settings.trace_children;
@@ -93,14 +96,23 @@ static void add_unchecked(struct hg_report *rep, int pid, const char *program, c
 	u->pid = pid ? pid : rep->main_pid;
 	u->program = program;
 	u->executed_by = executed_by;
-	u->reason = why ? why : "LD_PRELOAD did not load it, or it could not write its records";
-	char pid_text[32] = "", text[2 * PATH_MAX + 256];
+	struct hg_text text = { 0 };
+	hg_text_add(&text, program);
 	if (pid)
-		snprintf(pid_text, sizeof pid_text, " (pid %d)", pid);
-	snprintf(text, sizeof text, "%s%s%s%s%s ran without libheapguard-check.so (%s): its heap was not checked",
-		 program, pid_text, executed_by ? ", executed by " : "", executed_by ? executed_by : "",
-		 executed_by ? "," : "", u->reason);
-	u->text = hg_intern(text);
+		hg_text_printf(&text, " (pid %d)", pid);
+	if (executed_by)
+		hg_text_printf(&text, ", executed by %s,", executed_by);
+	if (elsewhere) {
+		hg_text_add(&text, " is checked by another heapguard command, which reports it");
+		u->text = hg_intern(text.s);
+		free(text.s);
+		hg_vec_push(&rep->elsewhere, u);
+		return;
+	}
+	u->reason = why ? why : "LD_PRELOAD did not load it, or it could not write its records";
+	hg_text_printf(&text, " ran without libheapguard-check.so (%s): its heap was not checked", u->reason);
+	u->text = hg_intern(text.s);
+	free(text.s);
 	if (!pid) {
 		rep->unchecked = u->text;
 		rep->unchecked_as_asked = as_asked;
@@ -141,20 +153,21 @@ static void find_unchecked(struct hg_report *rep, const char *program)
 {
 	const struct hg_process *main_image = hg_map_get(&rep->live, (uint64_t)rep->main_pid + 1);
 	if (!main_image)
-		add_unchecked(rep, 0, program, NULL);
+		add_unchecked(rep, 0, program, NULL, 0);
 	else if (main_image->exec_to)
-		add_unchecked(rep, 0, main_image->exec_to, main_image->exe);
+		add_unchecked(rep, 0, main_image->exec_to, main_image->exe, main_image->exec_elsewhere);
 	for (size_t i = 0; i < rep->processes.count && hg_settings.trace_children; i++) {
 		const struct hg_process *p = rep->processes.items[i]; /* else unchecked as asked */
+		/* no P record from what it ran; one still loading is named as still running */
 		if (p->pid != rep->main_pid && p->exec_to && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p &&
-		    !load_pending(p->pid, p->exec_to)) /* that one is named as still running */
-			add_unchecked(rep, p->pid, p->exec_to, p->exe); /* no P record from what it ran */
+		    (p->exec_elsewhere || !load_pending(p->pid, p->exec_to)))
+			add_unchecked(rep, p->pid, p->exec_to, p->exe, p->exec_elsewhere);
 	}
 	for (size_t i = 0; i < rep->spawned.count; i++) {
 		const struct hg_unchecked *s = rep->spawned.items[i];
 		if (!hg_map_get(&rep->live, (uint64_t)s->pid + 1) && /* posix_spawn's child wrote nothing */
-		    !load_pending(s->pid, s->program))
-			add_unchecked(rep, s->pid, s->program, s->executed_by);
+		    (s->elsewhere || !load_pending(s->pid, s->program)))
+			add_unchecked(rep, s->pid, s->program, s->executed_by, s->elsewhere);
 	}
 }
 
@@ -169,12 +182,12 @@ static void find_running(struct hg_report *rep)
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		struct hg_process *p = rep->processes.items[i];
 		if (p->pid != rep->main_pid && !p->has_heap && hg_map_get(&rep->live, (uint64_t)p->pid + 1) == p &&
-		    (p->exec_to ? load_pending(p->pid, p->exec_to) : still_running(p->pid)))
+		    (p->exec_to ? !p->exec_elsewhere && load_pending(p->pid, p->exec_to) : still_running(p->pid)))
 			hg_vec_push(&rep->running, p);
 	}
 	for (size_t i = 0; i < rep->spawned.count; i++) { /* posix_spawn's, not loaded yet */
 		const struct hg_unchecked *s = rep->spawned.items[i];
-		if (!hg_map_get(&rep->live, (uint64_t)s->pid + 1) && load_pending(s->pid, s->program)) {
+		if (!hg_map_get(&rep->live, (uint64_t)s->pid + 1) && !s->elsewhere && load_pending(s->pid, s->program)) {
 			struct hg_process *p = hg_xcalloc(1, sizeof *p);
 			p->pid = s->pid;
 			p->exec_to = s->program;

@@ -147,6 +147,17 @@ int hg_write_json(const char *path, const struct hg_report *rep, char *const arg
 		hg_json_string(out, u->reason);
 		fputc('}', out);
 	}
+	fputs("],\n\"checked_elsewhere\":[", out);
+	for (size_t i = 0; i < rep->elsewhere.count; i++) {
+		const struct hg_unchecked *u = rep->elsewhere.items[i];
+		fprintf(out, "%s{\"pid\":%d,\"program\":", i ? "," : "", u->pid);
+		hg_json_string(out, u->program);
+		if (u->executed_by) {
+			fputs(",\"executed_by\":", out);
+			hg_json_string(out, u->executed_by);
+		}
+		fputc('}', out);
+	}
 	fputs("],\n\"still_running\":[", out);
 	for (size_t i = 0; i < rep->running.count; i++) {
 		const struct hg_process *p = rep->running.items[i];

@@ -365,12 +365,14 @@ void hg_records_line(struct hg_report *rep, char *line)
 		p->exec_to = str(&fs, 2);
 		if (!p->exe && fs.n > 3) /* a fork child that wrote no P record */
 			p->exe = str(&fs, 3);
+		p->exec_elsewhere = fs.n > 4 && num(&fs, 4);
 		break;
 	case 'B': { /* checked at the end: did the child write records of its own? */
 		struct hg_unchecked *u = hg_xcalloc(1, sizeof *u);
 		u->pid = (int)num(&fs, 2);
 		u->program = str(&fs, 3);
 		u->executed_by = p->exe;
+		u->elsewhere = fs.n > 4 && num(&fs, 4);
 		if (!fs.bad && u->program)
 			hg_vec_push(&rep->spawned, u);
 		else

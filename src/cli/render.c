@@ -167,10 +167,14 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 	for (size_t i = 0; i < rep->not_checked.count; i++)
 		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid,
 			       ((const struct hg_unchecked *)rep->not_checked.items[i])->text);
+	for (size_t i = 0; i < rep->elsewhere.count && !o->quiet; i++)
+		hg_text_printf(&t, "==%d== CHECKED ELSEWHERE: %s\n", pid,
+			       ((const struct hg_unchecked *)rep->elsewhere.items[i])->text);
 	/* Also with --quiet: an exit with no summary means the rest of the report went elsewhere
-	 * (the library writes it to the process's stderr once it cannot write records). */
+	 * (the library writes it to the process's stderr once it cannot write records), unless
+	 * the program executed one that another heapguard command reports. */
 	const struct hg_process *m = hg_map_get(&rep->live, (uint64_t)pid + 1);
-	if (m && !m->has_heap && !o->signal)
+	if (m && !m->has_heap && !m->exec_elsewhere && !o->signal)
 		hg_text_printf(&t, "==%d== NO SUMMARY: %s ended without writing its heap summary here: "
 			       "it could not write its records (a file size or descriptor limit, a full "
 			       "disk) and reported since on its own standard error, or it ended from a "

@@ -89,6 +89,7 @@ struct hg_process {
 	const char *exe;
 	int has_heap, has_leaks;            /* an H, an X record arrived */
 	const char *exec_to;                /* an A record: the program it executed, no P since */
+	int exec_elsewhere;                 /* ... with another heapguard command's records file */
 	uint64_t heap[HG_HEAP_FIELDS];
 	uint64_t lost[HG_LOST_KINDS][2];    /* [kind][0 bytes, 1 blocks], from the X record */
 	uint64_t suppressed_lost[HG_LOST_KINDS][2]; /* of the leak groups suppressed */
@@ -106,13 +107,15 @@ struct hg_event {
 	void *what; /* struct hg_error *, struct hg_leak *, struct hg_process * */
 };
 
-/* A process whose last program ran without the checking library. */
+/* A process whose last program ran without the checking library, or reports to another
+ * heapguard command (one the checked program ran: heapguard heapguard ./prog). */
 struct hg_unchecked {
 	int pid;
 	const char *program;     /* what it ran last */
 	const char *executed_by; /* the checked program that executed it; NULL: none, or unknown */
-	const char *reason;      /* "it is statically linked", ... */
-	const char *text;        /* the NOT CHECKED line's text */
+	const char *reason;      /* "it is statically linked", ...; NULL for one checked elsewhere */
+	const char *text;        /* the NOT CHECKED (CHECKED ELSEWHERE) line's text */
+	int elsewhere;           /* B records: its environment names another command's records */
 };
 
 struct hg_report {
@@ -128,6 +131,8 @@ struct hg_report {
 				    NULL for a checked run */
 	int unchecked_as_asked;  /* ... because --trace-children=no left what it executed so */
 	struct hg_vec not_checked; /* struct hg_unchecked *: every process so, main_pid's first */
+	struct hg_vec elsewhere;   /* struct hg_unchecked *: every process checked by another
+				      heapguard command, which reports it */
 	struct hg_vec spawned;     /* struct hg_unchecked *: B records (pid, program, executed_by) */
 	struct hg_vec running;     /* struct hg_process *: checked, still running at the end (a
 				      daemon, a background job), or executing a program that has

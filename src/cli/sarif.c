@@ -223,14 +223,17 @@ static void invocation(FILE *out, char *const argv[], const struct hg_exit *ex, 
 		hg_json_string(out, argv[i]);
 	}
 	/* Successful: heapguard did its job, whatever the program did; not when the library
-	 * never ran in the program. A child that ran unchecked is a warning. */
+	 * never ran in the program. A child that ran unchecked is a warning; one that another
+	 * heapguard command reports, a note. */
 	fprintf(out, "],\"executionSuccessful\":%s,", rep->unchecked ? "false" : "true");
-	if (rep->not_checked.count) {
+	if (rep->not_checked.count || rep->elsewhere.count) {
 		fputs("\"toolExecutionNotifications\":[", out);
-		for (size_t i = 0; i < rep->not_checked.count; i++) {
-			const struct hg_unchecked *u = rep->not_checked.items[i];
+		for (size_t i = 0; i < rep->not_checked.count + rep->elsewhere.count; i++) {
+			int unchecked = i < rep->not_checked.count;
+			const struct hg_unchecked *u = unchecked ? rep->not_checked.items[i] :
+								   rep->elsewhere.items[i - rep->not_checked.count];
 			fprintf(out, "%s{\"level\":\"%s\",\"message\":{\"text\":", i ? "," : "",
-				u->text == rep->unchecked ? "error" : "warning");
+				!unchecked ? "note" : u->text == rep->unchecked ? "error" : "warning");
 			hg_json_string(out, u->text);
 			fputs("}}", out);
 		}

@@ -167,6 +167,17 @@ static int sandboxed(char **argv)
 	return 127;
 }
 
+/* posix_spawn argv[0..] and wait. */
+static int spawn(char **argv)
+{
+	pid_t child;
+	if (posix_spawn(&child, argv[0], NULL, NULL, argv, environ))
+		return 126;
+	int status;
+	waitpid(child, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -180,14 +191,10 @@ int main(int argc, char **argv)
 		return background_exec(argv + 2);
 	if (!strcmp(mode, "children"))
 		return children(argv[2]);
-	if (!strcmp(mode, "spawn")) { /* posix_spawn argv[2..] and wait */
-		pid_t child;
-		if (posix_spawn(&child, argv[2], NULL, NULL, argv + 2, environ))
-			return 126;
-		int status;
-		waitpid(child, &status, 0);
-		return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-	}
+	if (!strcmp(mode, "spawn"))
+		return spawn(argv + 2);
+	if (!strcmp(mode, "spawn-records")) /* argv[3..] records into argv[2], as another command's */
+		return setenv("HEAPGUARD_RECORDS", argv[2], 1) ? 126 : spawn(argv + 3);
 	if (!strcmp(mode, "fexecve")) { /* executes the file argv[2] by its descriptor */
 		int fd = open(argv[2], O_RDONLY);
 		fexecve(fd, argv + 2, environ);
