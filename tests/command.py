@@ -1144,12 +1144,33 @@ def program_not_found_and_not_executable():
     rc, _, err = run([HG, "/tmp"])
     why += [] if rc == 126 and "Is a directory" in err and "ERROR SUMMARY" not in err else \
         ["a directory: %d %r" % (rc, err)]
-    script = os.path.join(WORK, "bad-interpreter")
+    # a missing interpreter: the one its #! line names, or the one that one's own names, or a
+    # program's dynamic loader
+    script, outer = os.path.join(WORK, "bad-interpreter"), os.path.join(WORK, "bad-interpreter-user")
     with open(script, "w") as f:
         f.write("#!/no/such/interpreter\n")
+    with open(outer, "w") as f:
+        f.write("#! %s -x\necho ran\n" % script)
     os.chmod(script, 0o755)
-    rc, _, err = run([HG, script])
-    return why + ([] if rc == 127 and "bad interpreter" in err else ["bad interpreter: %d %r" % (rc, err)])
+    os.chmod(outer, 0o755)
+    loaderless = os.path.join(WORK, "loaderless")
+    subprocess.run(["gcc", "-o", loaderless, "-x", "c", "-", "-Wl,--dynamic-linker=/no/such/ld.so"],
+                   input="int main(void) { return 0; }\n", text=True, check=True)
+    uses_loaderless = os.path.join(WORK, "loaderless-user")
+    with open(uses_loaderless, "w") as f:
+        f.write("#!%s\n" % loaderless)
+    os.chmod(uses_loaderless, 0o755)
+    for program, says in (
+            (script, "its #! line names /no/such/interpreter, which does not exist"),
+            (outer, "its #! line names %s, whose own #! line names /no/such/interpreter, which does not exist"
+             % script),
+            (loaderless, "the dynamic loader it was linked for does not exist"),
+            (uses_loaderless, "its #! line names %s, which exists, but not the dynamic loader it was linked for"
+             % loaderless)):
+        rc, _, err = run([HG, program])
+        if rc != 127 or err != "heapguard: %s: bad interpreter: %s\n" % (program, says):
+            why.append("%s: %d %r" % (os.path.basename(program), rc, err))
+    return why
 
 
 # ---------------------------------------------------------------- processes

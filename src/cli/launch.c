@@ -139,8 +139,54 @@ const char *hg_preload_blocker(const char *argv0)
 	return why;
 }
 
+#define SHEBANG_BYTES 256 /* the most of a #! line the kernel reads (BINPRM_BUF_SIZE) */
+#define SCRIPT_DEPTH_MAX 16 /* deeper than the kernel follows #! (5 scripts, then ELOOP) */
+
+/* The program the #! line of the file at path names, in buf; NULL when it has none. */
+static const char *shebang(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, size - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n < 2 || buf[0] != '#' || buf[1] != '!')
+		return NULL;
+	buf[n] = '\0';
+	char *name = buf + 2 + strspn(buf + 2, " \t");
+	name[strcspn(name, " \t\n")] = '\0';
+	return *name ? name : NULL;
+}
+
+/* An existing program whose exec failed with ENOENT: a program it needs is missing. Says
+ * which: the interpreter its #! line names, or the one that interpreter's own #! line names
+ * (and so on), or else the dynamic loader of the last of them. */
+static void say_bad_interpreter(const char *argv0)
+{
+	char lines[2][SHEBANG_BYTES]; /* the interpreter named, and the one it names */
+	const char *interp = shebang(argv0, lines[0], sizeof lines[0]);
+	fprintf(stderr, "heapguard: %s: bad interpreter: ", argv0);
+	if (interp == NULL) {
+		fputs("the dynamic loader it was linked for does not exist\n", stderr);
+		return;
+	}
+	fprintf(stderr, "its #! line names %s", interp);
+	struct stat st;
+	for (int depth = 1; depth < SCRIPT_DEPTH_MAX; depth++) {
+		if (stat(interp, &st) < 0) {
+			fputs(", which does not exist\n", stderr);
+			return;
+		}
+		const char *next = shebang(interp, lines[depth % 2], sizeof lines[0]);
+		if (next == NULL)
+			break;
+		fprintf(stderr, ", whose own #! line names %s", next);
+		interp = next;
+	}
+	fputs(", which exists, but not the dynamic loader it was linked for\n", stderr);
+}
+
 /* Same wording and statuses as a shell: a bare name is looked up in PATH; a file that exists
- * but "does not" names a missing interpreter on its #! line. */
+ * but "does not" misses a program it needs to start. */
 int hg_exec_failed(const char *argv0, int err)
 {
 	struct stat st;
@@ -150,8 +196,7 @@ int hg_exec_failed(const char *argv0, int err)
 		return HG_EXIT_NOT_FOUND;
 	}
 	if (err == ENOENT && exists) {
-		fprintf(stderr, "heapguard: %s: bad interpreter: the program its #! line names does not exist\n",
-			argv0);
+		say_bad_interpreter(argv0);
 		return HG_EXIT_NOT_FOUND; /* bash's, dash's and env's status */
 	}
 	if (exists && S_ISDIR(st.st_mode))
