@@ -1495,6 +1495,22 @@ def options_from_heapguard_options():
 
 
 @test
+def flags_off_in_heapguard_options():
+    """Every flag of the command set to 0 or no in HEAPGUARD_OPTIONS is off: fast=0 ran the
+    program unchecked (the fast library's one-line abort in place of the report)."""
+    why = []
+    for off in ("0", "no"):
+        options = ":".join(k + "=" + off for k in ("fast", "quiet", "gen_suppressions", "show_reachable",
+                                                   "abort_on_error", "guard_uninit", "verbose"))
+        rc, _, err = run([HG, example("double-free")], env={"HEAPGUARD_OPTIONS": options})
+        if rc != 0 or not re.search(r"^==\d+== ERROR: double-free: free\(\) of 0x[0-9a-f]+ \(thread 1\)$", err, re.M):
+            why.append("%s: status %d, no double-free report: %r" % (options, rc, err[-300:]))
+        elif not re.search(r"^==\d+== ERROR SUMMARY: 1 errors from 1 contexts$", err, re.M) or "{" in err:
+            why.append("%s: quiet or gen_suppressions still on: %r" % (options, err[-300:]))
+    return why
+
+
+@test
 def leak_check_levels():
     why = []
     for level, want_leaks in (("full", True), ("summary", False), ("no", False)):

@@ -348,8 +348,8 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 	case SET_COMMAND_OPTION:
 		opt->apply(value);
 		return;
-	case SET_FAST_OPTION:
-		hg_settings.fast = 1;
+	case SET_FAST_OPTION: /* fast=0 in HEAPGUARD_OPTIONS turns it off; --stats, --backend on */
+		hg_settings.fast = opt->choices != NULL || is_on(value);
 		break;
 	case SET_LIBRARY_OPTION:
 		break;
