@@ -79,9 +79,16 @@ why+="$(expect 2 '' "invalid value 'definite,lost' for --show-leak-kinds")"
 run "$HG" --show-leak-kinds="$(printf 'definite,%.0s' {1..20})possible" /bin/true
 tap_result bad_leak_kinds "$why$(expect 2 '' "value too long for --show-leak-kinds: definite,definite")"
 
-# an exit status above 255 would wrap; more frames than the library records would be cut
+# an exit status above 255 would wrap, and so would a quarantine of 2^64 bytes (to none);
+# more frames than the library records would be cut
 run "$HG" --error-exitcode=300 /bin/true
 why="$(expect 2 '' "invalid value '300' for --error-exitcode \(expected 0-255\)")"
+run "$HG" --quarantine=17179869184G /bin/true
+why+="$(expect 2 '' "invalid value '17179869184G' for --quarantine \(expected SIZE\)")"
+run env HEAPGUARD_OPTIONS=quarantine=17179869184G "$HG" /bin/true
+why+="$(expect 2 '' "invalid value '17179869184G' for quarantine in HEAPGUARD_OPTIONS \(expected SIZE\)")"
+run "$HG" --quarantine=17179869183G /bin/sh -c 'echo "$HEAPGUARD_OPTIONS"'
+why+="$(expect 0 '^quarantine=17179869183G$')"
 run "$HG" --stack-depth=65 /bin/true
 tap_result numbers_out_of_range "$why$(expect 2 '' "invalid value '65' for --stack-depth \(expected 0-64\)")"
 

@@ -186,6 +186,19 @@ static void test_options_bad_values_keep_defaults(void **state)
 	assert_int_equal(hg_opt.backend, HG_BACKEND_MMAP);
 }
 
+static void test_options_sizes(void **state)
+{
+	(void)state;
+	assert_string_equal(parse_capturing("quarantine=4K"), "");
+	assert_int_equal(hg_opt.quarantine, 4096);
+	assert_string_equal(parse_capturing("quarantine=17179869183G"), "");
+	assert_true(hg_opt.quarantine == (((uint64_t)1 << 34) - 1) << 30);
+	/* 2^34 G is 2^64 bytes: it wrapped to 0, and no freed block was held back */
+	const char *out = parse_capturing("quarantine=17179869184G");
+	assert_non_null(strstr(out, "bad value for option 'quarantine' (expected bytes, e.g. 64M)"));
+	assert_int_equal(hg_opt.quarantine, 256 << 20);
+}
+
 static void test_options_help_lists_every_key(void **state)
 {
 	(void)state;
@@ -292,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_options_values),
 		cmocka_unit_test(test_options_unknown_key_warns),
 		cmocka_unit_test(test_options_bad_values_keep_defaults),
+		cmocka_unit_test(test_options_sizes),
 		cmocka_unit_test(test_options_help_lists_every_key),
 		cmocka_unit_test(test_fmt_numbers),
 		cmocka_unit_test(test_fmt_bounded),

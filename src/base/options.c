@@ -124,8 +124,11 @@ static int parse_value(const struct option *o, const char *v, size_t n, uint64_t
 			return 0;
 		x = x * 10 + (uint64_t)(v[i] - '0');
 	}
+	/* the bytes must fit, not just the number before the suffix: 2^34 G wrapped to 0 */
+	if (x > o->max >> shift)
+		return 0;
 	*out = x << shift;
-	return x <= o->max;
+	return 1;
 }
 
 /* before, "0-max", then after, into out (48 bytes; before and after short). */

@@ -1,6 +1,7 @@
 /* options.c — the command's options: one table behind the parser, the usage text and the
  * command's keys of HEAPGUARD_OPTIONS; library options are passed on in HEAPGUARD_OPTIONS. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,9 +300,14 @@ static int matches(const char *word, size_t len, const char *value)
 		return digits > 0 && digits < 10 && value[digits] == '\0' &&
 		       v >= strtoul(word, NULL, 10) && v <= strtoul(word + lo_digits + 1, NULL, 10);
 	}
-	if (len == 4 && strncmp(word, "SIZE", 4) == 0)
-		return digits > 0 && digits < 13 &&
-		       (value[digits] == '\0' || (strchr("KMGkmg", value[digits]) && value[digits + 1] == '\0'));
+	if (len == 4 && strncmp(word, "SIZE", 4) == 0) {
+		static const char UNITS[] = "KMGkmg";
+		const char *unit = value[digits] ? strchr(UNITS, value[digits]) : NULL;
+		unsigned shift = unit ? 10 * (unsigned)((unit - UNITS) % 3 + 1) : 0;
+		/* the bytes must fit in 64 bits: 2^34 G wrapped to 0 */
+		return digits > 0 && digits < 13 && (value[digits] == '\0' || (unit && value[digits + 1] == '\0')) &&
+		       strtoull(value, NULL, 10) <= UINT64_MAX >> shift;
+	}
 	if (len == 4 && strncmp(word, "FILE", 4) == 0)
 		return value[0] != '\0';
 	return strlen(value) == len && strncmp(word, value, len) == 0;
