@@ -932,6 +932,14 @@ def error_exitcode():
         rc, _, _ = run([HG, "--error-exitcode=42", *program])
         if rc != want:
             why.append("%s: status %d, expected %d" % (program[0], rc, want))
+    # 0 is valgrind's default: the program's own status, errors or not (it was 0 whatever
+    # the program returned), and on the command line it overrides HEAPGUARD_OPTIONS's
+    exe = compiled("double-free-then-4", "#include <stdlib.h>\n"
+                   "int main(void) { char *p = malloc(8); free(p); free(p); return 4; }\n")
+    for env in ({}, {"HEAPGUARD_OPTIONS": "error_exitcode=7"}):
+        rc, _, err = run([HG, "--error-exitcode=0", exe], env=env)
+        if rc != 4 or not re.search(r"^==\d+== ERROR: double-free: free\(\) of 0x[0-9a-f]+ \(thread 1\)$", err, re.M):
+            why.append("--error-exitcode=0 %r: status %d, expected 4: %r" % (env, rc, err[-300:]))
     return why
 
 

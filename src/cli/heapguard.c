@@ -227,9 +227,9 @@ static void __attribute__((noreturn)) finish(struct session *s, char **argv, int
 	uint64_t lost_blocks = 0; /* of the kinds --errors-for-leak-kinds names, in a full check */
 	for (int k = 0; k < HG_LOST_KINDS && hg_settings.leaks_count; k++)
 		lost_blocks += (hg_settings.error_leak_kinds >> k & 1) ? t.lost[k][1] : 0;
-	if (hg_settings.has_error_exitcode && (t.errors || lost_blocks))
+	if (hg_settings.error_exitcode && (t.errors || lost_blocks))
 		exit(hg_settings.error_exitcode);
-	if (hg_settings.has_error_exitcode && s->report.unchecked && !s->report.unchecked_as_asked)
+	if (hg_settings.error_exitcode && s->report.unchecked && !s->report.unchecked_as_asked)
 		exit(HG_EXIT_LAUNCHER);
 	hg_exit_as(status);
 }

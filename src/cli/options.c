@@ -57,7 +57,6 @@ static int is_on(const char *v)
 static void set_error_exitcode(const char *v)
 {
 	hg_settings.error_exitcode = atoi(v);
-	hg_settings.has_error_exitcode = 1;
 }
 
 static void set_errors_for_leak_kinds(const char *v)
@@ -152,7 +151,7 @@ static const struct option_spec OPTIONS[] = {
 	{ 0, "leak-resolution", "low|med|high", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
 	  "valgrind's: taken; leaks are grouped by their whole allocation stack (high)" },
 	{ 0, "error-exitcode", "0-255", SET_COMMAND_OPTION, NULL, set_error_exitcode,
-	  "exit with this status when errors or leaks were reported (default: the program's)" },
+	  "exit with this status when errors or leaks were reported (default 0: the program's own, as in valgrind)" },
 	{ 0, "errors-for-leak-kinds", "KINDS|all|none", SET_COMMAND_OPTION, NULL, set_errors_for_leak_kinds,
 	  "the leak kinds that count for --error-exitcode (default definite,indirect)" },
 	{ 0, "log-file", "FILE", SET_COMMAND_OPTION, NULL, set_log_file,
@@ -241,9 +240,9 @@ static void print_usage(FILE *out)
 	fputs("\nOptions end at '--' or at PROGRAM. Each can also be set in the HEAPGUARD_OPTIONS\n"
 	      "environment variable as key=value, dashes written as underscores, items separated\n"
 	      "by ':' (HEAPGUARD_OPTIONS=leak_check=summary:json=run.json); the command line wins.\n"
-	      "Exit status: the program's own (or its signal), N with --error-exitcode=N when\n"
-	      "something was reported, 2 for a bad command line, 126/127 when PROGRAM cannot be\n"
-	      "run, 125 when heapguard itself fails. See heapguard(1).\n", out);
+	      "Exit status: the program's own (or its signal), N with --error-exitcode=N (not 0)\n"
+	      "when something was reported, 2 for a bad command line, 126/127 when PROGRAM cannot\n"
+	      "be run, 125 when heapguard itself fails. See heapguard(1).\n", out);
 }
 
 /* Bad command lines: one line saying what is wrong, then the usage, then exit status 2. */

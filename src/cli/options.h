@@ -7,7 +7,7 @@
 struct hg_settings {
 	const char *log_file, *json_file, *sarif_file, *xml_file; /* NULL: not asked for */
 	int xml;               /* --xml=yes: needs --xml-file */
-	int has_error_exitcode, error_exitcode;
+	int error_exitcode;    /* 0: the program's own status (valgrind's default too) */
 	unsigned error_leak_kinds; /* bit k: leak kind k (report.h's HG_LOST_*) counts for it */
 	int quiet, gen_suppressions;
 	int trace_children;    /* 0: --trace-children=no */
