@@ -92,6 +92,19 @@ why+="$(expect 0 '^quarantine=17179869183G$')"
 run "$HG" --stack-depth=65 /bin/true
 tap_result numbers_out_of_range "$why$(expect 2 '' "invalid value '65' for --stack-depth \(expected 0-64\)")"
 
+# valgrind's --num-callers takes 1-500 (a valgrind command line with 100 was refused); the
+# library records 64 frames at most
+run "$HG" --num-callers=100 /bin/sh -c 'echo "$HEAPGUARD_OPTIONS"'
+why="$(expect 0 '^stack_depth=64$')"
+run env HEAPGUARD_OPTIONS=num_callers=500 "$HG" /bin/sh -c 'echo "$HEAPGUARD_OPTIONS"'
+why+="$(expect 0 '^stack_depth=64$')"
+run "$HG" --num-callers=64 /bin/sh -c 'echo "$HEAPGUARD_OPTIONS"'
+why+="$(expect 0 '^stack_depth=64$')"
+run "$HG" --num-callers=501 /bin/true
+why+="$(expect 2 '' "invalid value '501' for --num-callers \(expected 1-500\)")"
+run "$HG" --num-callers=0 /bin/true
+tap_result num_callers_takes_valgrinds_range "$why$(expect 2 '' "invalid value '0' for --num-callers \(expected 1-500\)")"
+
 # report files are created before the program runs: an unwritable path fails at once
 run "$HG" --json=/nonexistent-dir/r.json /bin/sh -c 'echo ran'
 why="$(expect 125 '' 'cannot write /nonexistent-dir/r.json')"

@@ -31,6 +31,7 @@ static const char *guard_option;    /* --guard-side or --guard-uninit, which nee
 static int guard_on, xml_no;        /* --guard=N with N > 0; --xml=no */
 
 #define LEAK_HEURISTICS "stdstring,length64,newarray,multipleinheritance" /* its leak_heuristics */
+#define STACK_DEPTH_MAX "64" /* its stack_depth's, the frames it records at most */
 
 /* One row per option; both parse_options() and print_usage() walk this table, so an option
  * cannot be accepted without being documented, or documented without being accepted. */
@@ -176,10 +177,10 @@ static const struct option_spec OPTIONS[] = {
 	  "with --guard: report a guarded block whose first use is a read (default off)" },
 	{ 0, "quarantine", "SIZE", SET_LIBRARY_OPTION, "quarantine", NULL,
 	  "memory freed blocks hold back before reuse, records included (default 256M)" },
-	{ 0, "stack-depth", "0-64", SET_LIBRARY_OPTION, "stack_depth", NULL,
+	{ 0, "stack-depth", "0-" STACK_DEPTH_MAX, SET_LIBRARY_OPTION, "stack_depth", NULL,
 	  "frames recorded per allocation, free and error (default 16)" },
-	{ 0, "num-callers", "0-64", SET_LIBRARY_OPTION, "stack_depth", NULL,
-	  "valgrind's name for --stack-depth" },
+	{ 0, "num-callers", "1-500", SET_LIBRARY_OPTION, "stack_depth", NULL,
+	  "valgrind's name for --stack-depth, taking valgrind's range (above " STACK_DEPTH_MAX ": " STACK_DEPTH_MAX " frames)" },
 	{ 0, "track-origins", "yes|no", SET_COMMAND_OPTION, NULL, accept_valgrind_option,
 	  "valgrind's: taken and unneeded, an uninitialized read always shows its block's allocation" },
 	{ 0, "undef-value-errors", "yes|no", SET_COMMAND_OPTION, NULL, set_undef_value_errors,
@@ -372,6 +373,8 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 		value = "1"; /* --guard=all: one block in 1 */
 	if (value != NULL && strcmp(opt->long_name, "leak-check") == 0 && strcmp(value, "yes") == 0)
 		value = "full"; /* valgrind's word */
+	if (value != NULL && strcmp(opt->long_name, "num-callers") == 0 && atoi(value) > atoi(STACK_DEPTH_MAX))
+		value = STACK_DEPTH_MAX; /* valgrind's command lines ask for up to 500 */
 	if (value != NULL && strcmp(opt->long_name, "show-possibly-lost") == 0)
 		value = strcmp(value, "no") == 0 ? "definite,indirect" : "definite,indirect,possible";
 	char setting[128]; /* holds any key=choice of the table; a list repeating its words may not fit */
