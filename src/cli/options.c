@@ -23,7 +23,8 @@ enum option_action {
 	SET_COMMAND_OPTION, /* the command's own: how the report is written */
 };
 
-struct hg_settings hg_settings = { .trace_children = 1, .error_leak_kinds = 3 /* definite, indirect */,
+struct hg_settings hg_settings = { .trace_children = 1,
+				   .error_leak_kinds = 1 << HG_LOST_DEFINITE | 1 << HG_LOST_POSSIBLE, /* valgrind's */
 				   .leaks_count = 1 };
 static const char *checking_option; /* an option of the checking library given on the command
 				       line, named in the message when it meets --fast */
@@ -154,7 +155,7 @@ static const struct option_spec OPTIONS[] = {
 	{ 0, "error-exitcode", "0-255", SET_COMMAND_OPTION, NULL, set_error_exitcode,
 	  "exit with this status when errors or leaks were reported (default 0: the program's own, as in valgrind)" },
 	{ 0, "errors-for-leak-kinds", "KINDS|all|none", SET_COMMAND_OPTION, NULL, set_errors_for_leak_kinds,
-	  "the leak kinds that count for --error-exitcode (default definite,indirect)" },
+	  "the leak kinds that count for --error-exitcode (default definite,possible, as in valgrind)" },
 	{ 0, "log-file", "FILE", SET_COMMAND_OPTION, NULL, set_log_file,
 	  "write the text report to FILE instead of stderr" },
 	{ 0, "json", "FILE", SET_COMMAND_OPTION, NULL, set_json,
