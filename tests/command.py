@@ -1347,6 +1347,22 @@ def trace_children_no_stops_at_exec():
 
 
 @test
+def trace_children_no_hands_down_the_users_environment():
+    """--trace-children=no: what the program executes gets LD_PRELOAD and HEAPGUARD_OPTIONS as
+    the user gave them, or no such variables where the user had none (it got both set and
+    empty, the user's own values lost), and none of the command's."""
+    show = "/usr/bin/env | grep -E '^(LD_PRELOAD|HEAPGUARD_)' | sort; echo end"
+    why = []
+    for env, want in ((["-u", "LD_PRELOAD"], "end\n"),
+                      (["LD_PRELOAD=/x.so", "HEAPGUARD_OPTIONS=decay_ms=5:quiet=1"],
+                       "HEAPGUARD_OPTIONS=decay_ms=5:quiet=1\nLD_PRELOAD=/x.so\nend\n")):
+        rc, out, err = run(["env", *env, HG, "--trace-children=no", "/bin/sh", "-c", show])
+        if rc != 0 or out != want:
+            why.append("%s: status %d, the executed env saw %r, expected %r" % (" ".join(env), rc, out, want))
+    return why
+
+
+@test
 def trace_children_no_says_what_ran_unchecked():
     """--trace-children=no: a program that executes another says it ran unchecked, as asked
     (it was a NO SUMMARY line blaming the records before), without making the run fail under

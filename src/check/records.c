@@ -123,20 +123,57 @@ static void remove_item(char *list, const char *entry)
 	}
 }
 
-/* trace_children=0: the programs this one executes run unchecked. The environment is edited
- * in place (setenv would allocate, and this runs inside the first malloc); a fork child keeps
- * this process's heap, so it stays checked. */
-void hgc_untrace_children(void)
+/* The slot of environ that holds the variable prefix followed by name, or NULL. */
+static char **env_slot(const char *prefix, const char *name)
+{
+	size_t p = strlen(prefix), n = strlen(name);
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, prefix, p) && !strncmp(*e + p, name, n) && (*e)[p + n] == '=')
+			return e;
+	return NULL;
+}
+
+/* Takes a slot out of environ, as unsetenv does. */
+static void env_drop(char **slot)
+{
+	for (; *slot; slot++)
+		slot[0] = slot[1];
+}
+
+/* Preloaded by hand, with no values handed down: this library out of LD_PRELOAD, the
+ * others emptied. */
+static void untrace_by_hand(const char *name)
 {
 	Dl_info self;
-	char *preload = getenv("LD_PRELOAD");
-	if (preload && dladdr((void *)hgc_untrace_children, &self) && self.dli_fname)
-		remove_item(preload, self.dli_fname);
-	static const char *const OURS[] = { HG_RECORDS_ENV, "HEAPGUARD_OPTIONS" };
-	for (unsigned i = 0; i < 2; i++) {
-		char *v = getenv(OURS[i]);
-		if (v)
-			*v = 0;
+	char *v = getenv(name);
+	if (v && strcmp(name, "LD_PRELOAD") != 0)
+		*v = 0;
+	else if (v && dladdr((void *)hgc_untrace_children, &self) && self.dli_fname)
+		remove_item(v, self.dli_fname);
+}
+
+/* trace_children=0: the programs this one executes run unchecked, in the environment the user
+ * gave the command (records.h). environ is edited in place (setenv would allocate, and this
+ * runs inside the first malloc); a fork child keeps this process's heap, so it stays checked. */
+void hgc_untrace_children(void)
+{
+	static const char *const NAMES[] = HG_USER_ENV_NAMES;
+	for (unsigned i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) {
+		char **saved = env_slot(HG_USER_ENV_PREFIX, NAMES[i]);
+		if (!saved) {
+			untrace_by_hand(NAMES[i]);
+			continue;
+		}
+		size_t n = strlen(NAMES[i]);
+		char *entry = *saved + strlen(HG_USER_ENV_PREFIX) + n + 1; /* "NAME=value" or "" */
+		char **ours = env_slot("", NAMES[i]);
+		if (ours)
+			env_drop(ours);
+		saved = env_slot(HG_USER_ENV_PREFIX, NAMES[i]); /* it moved down if ours came first */
+		if (!strncmp(entry, NAMES[i], n) && entry[n] == '=')
+			*saved = entry;
+		else
+			env_drop(saved); /* the user had none */
 	}
 }
 

@@ -43,4 +43,12 @@
  */
 #define HG_RECORDS_ENV "HEAPGUARD_RECORDS"
 
+/* With --trace-children=no the command hands down the user's own value of each variable it
+ * sets, NAME in HG_USER_ENV_NAMES, as HEAPGUARD_USER_NAME=NAME=value, or HEAPGUARD_USER_NAME=
+ * when the user had none. The library, told trace_children=0, puts those back as it starts,
+ * so that what the process executes gets the user's environment; the value holds the whole
+ * entry because the library cannot allocate there: environ points into it. */
+#define HG_USER_ENV_PREFIX "HEAPGUARD_USER_"
+#define HG_USER_ENV_NAMES { "LD_PRELOAD", "HEAPGUARD_OPTIONS", HG_RECORDS_ENV }
+
 #endif

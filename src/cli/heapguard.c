@@ -273,7 +273,7 @@ static int run_checked(char **argv)
 	char library[PATH_MAX];
 	if (hg_find_library("libheapguard-check.so", library) < 0 || hg_set_preload(library) < 0)
 		return HG_EXIT_LAUNCHER;
-	if (!hg_settings.trace_children && hg_add_library_option("trace_children=0") < 0)
+	if (!hg_settings.trace_children && (hg_add_library_option("trace_children=0") < 0 || hg_hand_down_user_env() < 0))
 		return HG_EXIT_LAUNCHER;
 	/* A process that outlives the command reports on its own (find_running), as asked. */
 	if (hg_settings.quiet && hg_add_library_option("quiet=1") < 0)
@@ -318,6 +318,7 @@ static int run_checked(char **argv)
 
 static int command(int argc, char **argv)
 {
+	hg_keep_user_env();
 	int program = hg_parse_command_line(argc, argv);
 	if (!hg_settings.fast)
 		return run_checked(argv + program);

@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check/records.h"
+#include "util.h"
+
 /* Copies the directory holding this executable into dir; /proc/self/exe rather than argv[0]
  * because the command may have been found through PATH or a symlink. */
 static int get_exe_dir(char *dir, size_t size)
@@ -71,6 +74,34 @@ static int join_env(const char *name, const char *first, const char *second)
 	if (rc < 0)
 		fprintf(stderr, "heapguard: cannot set %s: %s\n", name, strerror(errno));
 	return rc;
+}
+
+static const char *const USER_ENV_NAMES[] = HG_USER_ENV_NAMES;
+#define USER_ENV_COUNT (sizeof USER_ENV_NAMES / sizeof USER_ENV_NAMES[0])
+static char *user_env[USER_ENV_COUNT]; /* "NAME=value", NULL where the user had none */
+
+void hg_keep_user_env(void)
+{
+	for (size_t i = 0; i < USER_ENV_COUNT; i++) {
+		const char *v = getenv(USER_ENV_NAMES[i]);
+		struct hg_text entry = { 0 };
+		if (v)
+			hg_text_printf(&entry, "%s=%s", USER_ENV_NAMES[i], v);
+		user_env[i] = entry.s;
+	}
+}
+
+int hg_hand_down_user_env(void)
+{
+	for (size_t i = 0; i < USER_ENV_COUNT; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "%s%s", HG_USER_ENV_PREFIX, USER_ENV_NAMES[i]);
+		if (setenv(name, user_env[i] ? user_env[i] : "", 1) < 0) {
+			fprintf(stderr, "heapguard: cannot set %s: %s\n", name, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Our settings go after the user's: the library keeps the last value of a key, so the command

@@ -20,6 +20,15 @@ enum {
  * the command, an installation in ../lib. Returns 0, or -1 after printing why on stderr. */
 int hg_find_library(const char *name, char path[PATH_MAX]);
 
+/* Keeps the user's values of the variables the command sets (check/records.h's
+ * HG_USER_ENV_NAMES); called before it sets any. */
+void hg_keep_user_env(void);
+
+/* For --trace-children=no: hands the kept values down to the library (check/records.h), which
+ * puts them back for the programs PROGRAM executes. Returns 0, or -1 after printing why on
+ * stderr. */
+int hg_hand_down_user_env(void);
+
 /* Appends "key=value" to HEAPGUARD_OPTIONS. Returns 0, or -1 after printing why on stderr. */
 int hg_add_library_option(const char *setting);
 
