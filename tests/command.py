@@ -277,6 +277,25 @@ def json_unallocated_strcpy_dies_by_sigsegv():
 
 
 @test
+def json_allocation_size_too_big():
+    """A request's size is a decimal size field (the text said malloc() of 0x1000000000000 and
+    the JSON gave it as the error's address); there is no address."""
+    src = os.path.join(WORK, "too-big.c")
+    exe = compiled("too-big", "#include <stdlib.h>\n"
+                   "int main(void) { return malloc((size_t)1 << 48) != NULL; }\n")
+    rc, _, err, doc = hg_json([exe])
+    e = one_error(doc, "allocation-size-too-big") or {}
+    why = fields("error", e, {"size": 1 << 48, "thread": 1, "count": 1,
+                              "detail": "requested size exceeds 2^47 bytes"})
+    why += ["address %r, access %r" % (e.get("address"), e.get("access"))] if "address" in e or "access" in e else []
+    why += frame_is("stack[0]", nth(e.get("stack"), 0), "main", src, 2)
+    if not re.search(r"^==\d+== ERROR: allocation-size-too-big: malloc\(\) of 281474976710656 bytes \(thread 1\)$",
+                     err, re.M):
+        why.append("headline: %r" % err[:300])
+    return why + ([] if rc == 0 else ["status %d" % rc])
+
+
+@test
 def json_leak():
     src = example_src("leak")
     _, _, _, doc = hg_json([example("leak")])

@@ -3,7 +3,8 @@
 The format (README, "Report format"); every line starts with "==PID== ":
   ERROR: KIND: ACCESS[ of size N] at 0xADDR[ by FUNC()] (thread T)   an access (no size: unknown;
                                                                      ACCESS "read or write": unknown)
-  ERROR: KIND: FUNC() of 0xADDR (thread T)                           a free/realloc/allocation
+  ERROR: KIND: FUNC() of 0xADDR (thread T)                           a free/realloc
+  ERROR: KIND: FUNC() of N bytes (thread T)                          a request (size N, no address)
       #I 0xPC in FUNCTION (MODULE+0xOFF)                               the access stack
       #I 0xPC in FUNCTION FILE:LINE                                    (the heapguard command,
                                                                        with debug information)
@@ -23,7 +24,7 @@ import re
 LINE = re.compile(r"^==(\d+)== (.*)$")
 HEAD_ACCESS = re.compile(r"^ERROR: ([a-z-]+): (read|write|read or write)(?: of size (\d+))? at (0x[0-9a-f]+)"
                          r"(?: by ([\w\[\] ]+)\(\))? \(thread (\d+)\)$")
-HEAD_CALL = re.compile(r"^ERROR: ([a-z-]+): ([\w\[\] ]+)\(\) of (0x[0-9a-f]+) \(thread (\d+)\)$")
+HEAD_CALL = re.compile(r"^ERROR: ([a-z-]+): ([\w\[\] ]+)\(\) of (?:(0x[0-9a-f]+)|(\d+) bytes) \(thread (\d+)\)$")
 # FUNCTION may hold spaces (demangled C++), so it ends at the last " (" or " FILE:LINE".
 FRAME = re.compile(r"^ +#(\d+) (0x[0-9a-f]+) in (.+?) (?:\((.*)\)|(\S+:\d+))$")
 BLOCK = re.compile(r"^ +(0x[0-9a-f]+) is (\d+) bytes (after|before|inside) a block of size (\d+) at (0x[0-9a-f]+)$")
@@ -36,8 +37,8 @@ ERR_SUM = re.compile(r"^ERROR SUMMARY: (\d+) errors from (\d+) contexts$")
 
 def parse(text):
     """Returns {"errors": [...], "leaks": [...], "leak_summary": {...}, "heap_summary": {...},
-    "error_summary": {...}, "pids": set()}. Each error is a dict with kind, access, size, addr,
-    func, thread, stack (function names), frames ((pc, function, "module+0xoff" or "file:line")
+    "error_summary": {...}, "pids": set()}. Each error is a dict with kind, access, size, addr
+    (None for a request), func, thread, stack (function names), frames ((pc, function, "module+0xoff" or "file:line")
     tuples), block
     (relation, distance, size, address) or None, detail, free_stack, alloc_stack, free_thread,
     alloc_thread, summary. Each leak: kind, bytes, blocks, stack."""
@@ -58,8 +59,8 @@ def parse(text):
         else:
             h = HEAD_CALL.match(body)
             if h:
-                cur = {"kind": h.group(1), "access": None, "size": 0, "func": h.group(2),
-                       "addr": int(h.group(3), 16), "thread": int(h.group(4))}
+                cur = {"kind": h.group(1), "access": None, "size": int(h.group(4) or 0), "func": h.group(2),
+                       "addr": int(h.group(3), 16) if h.group(3) else None, "thread": int(h.group(5))}
         if h:
             cur.update(stack=[], frames=[], block=None, detail=None, free_stack=[],
                        alloc_stack=[], free_thread=None, alloc_thread=None, summary=None)

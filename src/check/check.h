@@ -218,8 +218,9 @@ struct hgc_error {
 				  invalid-access, allocation-size-too-big, param-overlap */
 	const char *access;    /* "read", "write", "free", "realloc", or NULL */
 	const char *func;      /* the API or intercepted call, or NULL */
-	uintptr_t addr;        /* the bad address */
-	size_t size;           /* bytes accessed (0: not an access) */
+	uintptr_t addr;        /* the bad address; 0 for a request (a func, no access) */
+	size_t size;           /* bytes accessed (0: unknown, or a free); for a request
+				  (allocation-size-too-big), the bytes asked for */
 	uint32_t stack;        /* where it happened; 0: captured by hgc_report itself */
 	uint32_t thread;       /* the thread of `stack` when another one reports it; 0: this one */
 	uint32_t place;        /* with kind and stack, what tells contexts apart: the allocation

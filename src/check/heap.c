@@ -265,7 +265,7 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 {
 	uint32_t thread = hgc_thread_id();
 	if (n > MAX_REQUEST_BYTES) {
-		struct hgc_error e = { .kind = "allocation-size-too-big", .func = func, .addr = n,
+		struct hgc_error e = { .kind = "allocation-size-too-big", .func = func, .size = n,
 				       .stack = hgc_stack_capture(NULL), .detail = "requested size exceeds 2^47 bytes" };
 		hgc_report(&e);
 		errno = ENOMEM;

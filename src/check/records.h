@@ -25,6 +25,8 @@
  *                                           stack and place: the allocation stack of a
  *                                           block whose damage was found later, else 0)
  *                                           is seen; access/func/detail may be "-";
+ *                                           size: bytes accessed, or with a func and
+ *                                           access "-" the bytes asked for (addr 0);
  *                                           stack ids 0 = none; free-thread 0 = not freed
  *   C pid kind access stack place count     at exit: a context seen count (> 1) times
  *   L pid kind bytes blocks stack           a leak group at exit (kind: definitely-lost,

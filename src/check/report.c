@@ -146,6 +146,11 @@ static void print_headline(const struct hgc_error *e, uint32_t thread)
 	} else if (!e->func) { /* a fault whose direction the kernel does not tell */
 		hg_buf_str(&b, "read or write at ");
 		hg_buf_hex(&b, e->addr);
+	} else if (!e->access) { /* a request (allocation-size-too-big): its size, no address */
+		hg_buf_str(&b, e->func);
+		hg_buf_str(&b, "() of ");
+		hg_buf_dec(&b, e->size);
+		hg_buf_str(&b, " bytes");
 	} else {
 		hg_buf_str(&b, e->func);
 		hg_buf_str(&b, "() of ");

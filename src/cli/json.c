@@ -72,8 +72,9 @@ static void error_object(FILE *out, const struct hg_error *e)
 		fputs(",\"access\":", out);
 		hg_json_string(out, e->access);
 	}
-	fprintf(out, ",\"address\":\"0x%llx\"", (unsigned long long)e->address);
-	if (e->size) /* 0: not an access (a free), or a fault of unknown width */
+	if (!hg_is_request(e)) /* a request concerns a size, not an address */
+		fprintf(out, ",\"address\":\"0x%llx\"", (unsigned long long)e->address);
+	if (e->size) /* 0: a free, or a fault of unknown width */
 		fprintf(out, ",\"size\":%llu", (unsigned long long)e->size);
 	fprintf(out, ",\"thread\":%u,\"count\":%llu,\"pid\":%d", e->thread, (unsigned long long)e->count,
 		e->pid);

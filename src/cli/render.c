@@ -29,6 +29,8 @@ static void headline(struct hg_text *t, const struct hg_error *e)
 		hg_text_printf(t, " at 0x%llx", (unsigned long long)e->address);
 		if (e->func)
 			hg_text_printf(t, " by %s()", e->func);
+	} else if (hg_is_request(e)) { /* its size, and no address */
+		hg_text_printf(t, "%s() of %llu bytes", e->func, (unsigned long long)e->size);
 	} else if (!e->func) { /* a fault whose direction the kernel does not tell */
 		hg_text_printf(t, "read or write at 0x%llx", (unsigned long long)e->address);
 	} else {

@@ -48,7 +48,8 @@ struct hg_error {
 	const char *detail;     /* one more line of explanation; NULL when none */
 	int pid;                /* the process that reported it first */
 	unsigned thread;
-	uint64_t address, size; /* the bad address; bytes accessed (0: not an access) */
+	uint64_t address, size; /* the bad address; bytes accessed (0: unknown, or a free); for a
+				   request (hg_is_request), the bytes asked for and no address */
 	const struct hg_stack *stack;
 	int has_block;
 	uint64_t block_address, block_size;
@@ -57,6 +58,13 @@ struct hg_error {
 	uint64_t count;         /* times seen, all processes together */
 	const struct hg_suppression *suppressed_by; /* NULL: shown */
 };
+
+/* A call that asked for too much (allocation-size-too-big): a function but no access, where a
+ * fault of unknown direction has neither. */
+static inline int hg_is_request(const struct hg_error *e)
+{
+	return !e->access && e->func;
+}
 
 struct hg_leak {
 	const char *kind; /* definitely-lost, indirectly-lost, possibly-lost, still-reachable */

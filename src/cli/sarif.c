@@ -174,6 +174,9 @@ static void error_result(FILE *out, int *first, const struct hg_error *e)
 		if (e->size)
 			hg_text_printf(&msg, " of size %llu", (unsigned long long)e->size);
 		hg_text_printf(&msg, " at 0x%llx", (unsigned long long)e->address);
+	} else if (hg_is_request(e)) {
+		hg_text_printf(&msg, ": %s() of %llu bytes", e->func ? e->func : "?",
+			       (unsigned long long)e->size);
 	} else if (!e->func) { /* a fault whose direction the kernel does not tell */
 		hg_text_printf(&msg, ": read or write at 0x%llx", (unsigned long long)e->address);
 	} else {

@@ -121,6 +121,9 @@ static void what(FILE *out, const struct hg_error *e, const char *kind)
 		hg_text_printf(&t, "Invalid %s%s (%s", e->access, size, e->kind);
 	else if (access)
 		hg_text_printf(&t, "%s: %s%s", e->kind, e->access, size);
+	else if (hg_is_request(e))
+		hg_text_printf(&t, "%s: %s() of %llu bytes", e->kind, e->func ? e->func : "?",
+			       (unsigned long long)e->size);
 	else
 		hg_text_printf(&t, "%s: %s() of 0x%llx", e->kind, e->func ? e->func : "?",
 			       (unsigned long long)e->address);
