@@ -366,7 +366,7 @@ check("free of a global", expect_error(r, "invalid-free", func="free", top="rele
 rc, out, err, r = run([cases, "stack"])
 check("free of a stack address", expect_error(r, "invalid-free", func="free", top="release_it", detail="stack"))
 
-rc, out, err, r = run([cases, "fork-while-freeing"], "leak_check=no,quarantine=4M")
+rc, out, err, r = run([cases, "fork-while-freeing"], "leak_check=no:quarantine=4M")
 check("children forked while other threads free find no write after free",
       ["%s in %s" % (e["kind"], e.get("stack", [{}])[:1]) for e in r["errors"]] +
       ([] if out == "failed children: 0\n" else ["out %r" % out]))

@@ -45,7 +45,8 @@ $(TEST_DIR)/threads $(TEST_DIR)/death $(TEST_DIR)/stress: $(TEST_DIR)/%: tests/%
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_UTIL) $(TEST_LIBS)
 
 # Plain C and pthreads: heapguard is preloaded.
-$(TEST_DIR)/fork_children: tests/fork_children.c
+$(TEST_DIR)/fork_children: tests/fork_children.c | deps-test
+	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -pthread -o $@ $<
 
 $(TEST_DIR)/cxx: tests/cxx.cc | deps-test
