@@ -842,7 +842,8 @@ static void arena_across_line_child(void *arg)
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 	}
 	char *a = NULL;
-	for (int k = 0; k < 64 && !a; k++) { /* 1.5 MiB blocks until one is in the arena below the line */
+	for (int k = 0; k < 1024 && !a; k++) { /* 1.5 MiB blocks until one is in the arena below the line:
+						  earlier tests left room in the arenas above */
 		char *p = malloc(3 * MIB / 2 - 100);
 		CHILD_CHECK(p != NULL);
 		if ((uintptr_t)p < top && (uintptr_t)p >= top - 8 * MIB)

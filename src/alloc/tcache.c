@@ -429,7 +429,7 @@ static void *span_pop(struct hg_span *s)
 	return hg_span_block(s, i, w);
 }
 
-#define FEW_BLOCKS 16 /* spans of blocks of 4 KiB or more; their bits fit in bits[0] */
+#define BIG_BLOCK 4096 /* spans of blocks this large hold at most 64: their bits fit in bits[0] */
 
 /* The current spans of large blocks that sat entirely free since the last look go back to
  * the arenas: each is 64-256 KiB, and a program that grows strings by exact-size realloc
@@ -451,7 +451,7 @@ static void release_idle_cur_spans(struct hg_tcache *tc, unsigned except)
 		return;
 	for (unsigned c = 0; c < HG_NCLASSES; c++) {
 		struct hg_span *s = tc->cur[c];
-		if (hg_classes[c].count > FEW_BLOCKS || c == except || s == &hg_empty_span)
+		if (hg_classes[c].size < BIG_BLOCK || c == except || s == &hg_empty_span)
 			continue;
 		if (s->held) /* blocks other threads freed count as free here too */
 			take_remote_words(s);
