@@ -117,6 +117,25 @@ static void summary(FILE *out, const struct hg_report *rep)
 	fputc('}', out);
 }
 
+/* The members of a list of struct hg_unchecked, with why each ran unchecked (with_reason). */
+static void unchecked_array(FILE *out, const struct hg_vec *list, int with_reason)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		const struct hg_unchecked *u = list->items[i];
+		fprintf(out, "%s{\"pid\":%d,\"program\":", i ? "," : "", u->pid);
+		hg_json_string(out, u->program);
+		if (u->executed_by) {
+			fputs(",\"executed_by\":", out);
+			hg_json_string(out, u->executed_by);
+		}
+		if (with_reason) {
+			fputs(",\"reason\":", out);
+			hg_json_string(out, u->reason);
+		}
+		fputc('}', out);
+	}
+}
+
 int hg_write_json(const char *path, const struct hg_report *rep, char *const argv[],
 		  const struct hg_exit *ex)
 {
@@ -136,29 +155,9 @@ int hg_write_json(const char *path, const struct hg_report *rep, char *const arg
 	else
 		fprintf(out, "],\n\"exit\":{\"code\":%d},\n", ex->code);
 	fprintf(out, "\"checked\":%s,\n\"not_checked\":[", rep->unchecked ? "false" : "true");
-	for (size_t i = 0; i < rep->not_checked.count; i++) {
-		const struct hg_unchecked *u = rep->not_checked.items[i];
-		fprintf(out, "%s{\"pid\":%d,\"program\":", i ? "," : "", u->pid);
-		hg_json_string(out, u->program);
-		if (u->executed_by) {
-			fputs(",\"executed_by\":", out);
-			hg_json_string(out, u->executed_by);
-		}
-		fputs(",\"reason\":", out);
-		hg_json_string(out, u->reason);
-		fputc('}', out);
-	}
+	unchecked_array(out, &rep->not_checked, 1);
 	fputs("],\n\"checked_elsewhere\":[", out);
-	for (size_t i = 0; i < rep->elsewhere.count; i++) {
-		const struct hg_unchecked *u = rep->elsewhere.items[i];
-		fprintf(out, "%s{\"pid\":%d,\"program\":", i ? "," : "", u->pid);
-		hg_json_string(out, u->program);
-		if (u->executed_by) {
-			fputs(",\"executed_by\":", out);
-			hg_json_string(out, u->executed_by);
-		}
-		fputc('}', out);
-	}
+	unchecked_array(out, &rep->elsewhere, 0);
 	fputs("],\n\"still_running\":[", out);
 	for (size_t i = 0; i < rep->running.count; i++) {
 		const struct hg_process *p = rep->running.items[i];
