@@ -1203,6 +1203,11 @@ def program_not_found_and_not_executable():
         rc, _, err = run([HG, program])
         if rc != 127 or err != "heapguard: %s: bad interpreter: %s\n" % (program, says):
             why.append("%s: %d %r" % (os.path.basename(program), rc, err))
+    # the script found in PATH: it was "command not found"
+    rc, _, err = run([HG, os.path.basename(script)], env={"PATH": WORK + ":" + os.environ.get("PATH", "")})
+    if rc != 127 or err != "heapguard: %s: bad interpreter: its #! line names /no/such/interpreter, " \
+            "which does not exist\n" % script:
+        why.append("bad-interpreter in PATH: %d %r" % (rc, err))
     return why
 
 

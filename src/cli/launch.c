@@ -119,22 +119,27 @@ int hg_set_preload(const char *library)
 	return join_env("LD_PRELOAD", library, old ? old : "");
 }
 
-/* Opens the file execvp(argv0) runs: argv0 itself when it holds a slash, else the first
- * executable regular file of that name in PATH. -1 when there is none. */
-static int open_program(const char *argv0, struct stat *st)
+/* The file execvp(argv0) runs, into file: argv0 itself when it holds a slash, else the first
+ * executable regular file of that name in PATH. 0 when there is none. */
+static int program_file(const char *argv0, char file[PATH_MAX], struct stat *st)
 {
 	if (strchr(argv0, '/'))
-		return stat(argv0, st) == 0 ? open(argv0, O_RDONLY | O_CLOEXEC) : -1;
+		return snprintf(file, PATH_MAX, "%s", argv0) < PATH_MAX && stat(argv0, st) == 0;
 	const char *path = getenv("PATH");
 	for (const char *dir = path ? path : "/usr/bin:/bin"; *dir;) {
 		size_t len = strcspn(dir, ":");
-		char file[PATH_MAX];
-		if (snprintf(file, sizeof file, "%.*s/%s", (int)len, len ? dir : ".", argv0) < (int)sizeof file &&
+		if (snprintf(file, PATH_MAX, "%.*s/%s", (int)len, len ? dir : ".", argv0) < PATH_MAX &&
 		    stat(file, st) == 0 && S_ISREG(st->st_mode) && access(file, X_OK) == 0)
-			return open(file, O_RDONLY | O_CLOEXEC);
+			return 1;
 		dir += len + (dir[len] == ':');
 	}
-	return -1;
+	return 0;
+}
+
+static int open_program(const char *argv0, struct stat *st)
+{
+	char file[PATH_MAX];
+	return program_file(argv0, file, st) ? open(file, O_RDONLY | O_CLOEXEC) : -1;
 }
 
 /* 1 when the 64-bit ELF file fd has no PT_INTERP: no dynamic loader runs, so none reads
@@ -217,18 +222,20 @@ static void say_bad_interpreter(const char *argv0)
 }
 
 /* Same wording and statuses as a shell: a bare name is looked up in PATH; a file that exists
- * but "does not" misses a program it needs to start. */
+ * but "does not" misses a program it needs to start (one found in PATH too: a script there
+ * whose interpreter is missing was said not to be found). */
 int hg_exec_failed(const char *argv0, int err)
 {
 	struct stat st;
-	int exists = strchr(argv0, '/') != NULL && stat(argv0, &st) == 0;
+	char file[PATH_MAX];
+	int exists = program_file(argv0, file, &st);
+	if (err == ENOENT && exists) {
+		say_bad_interpreter(file);
+		return HG_EXIT_NOT_FOUND; /* bash's, dash's and env's status */
+	}
 	if (err == ENOENT && strchr(argv0, '/') == NULL) {
 		fprintf(stderr, "heapguard: %s: command not found\n", argv0);
 		return HG_EXIT_NOT_FOUND;
-	}
-	if (err == ENOENT && exists) {
-		say_bad_interpreter(argv0);
-		return HG_EXIT_NOT_FOUND; /* bash's, dash's and env's status */
 	}
 	if (exists && S_ISDIR(st.st_mode))
 		err = EISDIR;
