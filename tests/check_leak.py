@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hgreport  # noqa: E402
@@ -444,6 +445,23 @@ check("the program sees SIG_DFL, its own handler runs, SIG_IGN ignores; at SIG_D
       expect_group(r, "definitely-lost", 100, 1, "lose") +
       ([] if rc == -2 and stdout == "start: SIG_DFL\nreplaced: SIG_DFL\ncaught 15\nignore SIGINT, was SIG_DFL\n"
        "handler back: yes\nnow: SIG_DFL\n" else ["exit status %r, stdout %r" % (rc, stdout)]))
+plain = subprocess.run([ending, "roundtrip"], capture_output=True, text=True).stdout
+rc, stdout, err, r = checklib.run([ending, "roundtrip"], "")
+check("SIGTERM's SIG_DFL reads back as the kernel gives it (glibc's SA_RESTORER, no SIGKILL in the mask)",
+      [] if stdout == plain and "SIG_DFL 1" in plain else ["%r, plain %r" % (stdout, plain)])
+rc, stdout, err, r = checklib.run([ending, "small"], "")
+check("SIGTERM on a thread of a 16 KiB stack: no checks (they overflowed it: SIGSEGV), said; death by SIGTERM",
+      ([] if "KiB of stack left: no checks at exit" in err else ["no line saying so: %r" % err[-300:]]) +
+      ([] if rc == -15 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+# A SIGTERM while the checks at exit run waited for them, and was then lost: exit status 0.
+env = dict(os.environ, LD_PRELOAD=checklib.LIB, HEAPGUARD_OPTIONS="")
+p = subprocess.Popen([ending, "exiting"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+line = p.stdout.readline()
+time.sleep(0.05)
+p.send_signal(15)
+p.communicate(timeout=60)
+check("SIGTERM while the checks at exit run: the program still dies by it",
+      [] if line == "exiting\n" and p.returncode == -15 else ["stdout %r, exit status %r" % (line, p.returncode)])
 rc = subprocess.run(["sh", "-c", 'trap "" HUP; LD_PRELOAD="$1" "$2" inherited', "sh", checklib.LIB, ending],
                     capture_output=True, text=True)
 check("a signal the program was started ignoring (nohup's SIGHUP) stays ignored",

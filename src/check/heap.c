@@ -1160,6 +1160,8 @@ static int check_at_exit_once(int status)
 	if (!hg_opt.quiet || errors || lost || hgc_records_on())
 		print_summaries();
 	hgc_in_heap--;
+	if (hgc_ending_signal) /* it came during the checks: the program ends by it, as it would have */
+		hgc_die_of(hgc_ending_signal);
 	return hg_opt.error_exitcode && (errors || lost) ? (int)hg_opt.error_exitcode : status;
 }
 
@@ -1215,15 +1217,31 @@ HG_EXPORT void _Exit(int status)
 
 __thread int hgc_ending_signal;
 
+#define CHECK_STACK_BYTES (64u << 10) /* stack the checks at exit may take */
+
 /* A program ended by SIGTERM, SIGINT (Ctrl-C) and the like got no leak check and no check of
  * its blocks: valgrind runs them before such a death, and a server stopped that way is how
  * its leaks are usually asked for. Inside the heap or a check, whose locks this thread may
- * hold, they wait for the call to return (heap_left, intercept.c's leave). */
+ * hold, they wait for the call to return (heap_left, intercept.c's leave, the checks at exit
+ * themselves). They run on the thread's own stack, whose frames the leak scan reads: a
+ * thread of a small fixed stack (16 KiB) overflowed it and died by SIGSEGV, unreported; it
+ * goes without them, saying so. The main thread's stack grows on demand: its mapping's start
+ * is no limit. */
 void hgc_end_by_signal(int sig)
 {
 	if (hgc_in_heap || hgc_intercept_busy()) {
 		hgc_ending_signal = sig;
 		return;
+	}
+	volatile char here = 0;
+	uintptr_t low = (pid_t)syscall(SYS_gettid) == getpid() ? 0 : hg_os_mapping_start((uintptr_t)&here);
+	if (low && (uintptr_t)&here - low < CHECK_STACK_BYTES && !atomic_exchange(&exit_checked, 1)) {
+		struct hg_buf b = { .len = 0 };
+		hgc_line_start(&b);
+		hg_buf_str(&b, "heapguard: a signal that ends the program came to a thread with ");
+		hg_buf_dec(&b, ((uintptr_t)&here - low) >> 10);
+		hg_buf_str(&b, " KiB of stack left: no checks at exit\n");
+		hg_buf_flush(&b);
 	}
 	if (getpid() == exit_pid)
 		check_at_exit_once(0);

@@ -26,6 +26,9 @@ extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *o
 #define X86_TRAP_PF 14               /* page fault: REG_ERR holds the access */
 #define X86_PF_WRITE 2u
 #define X86_PF_FETCH 16u
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000 /* what glibc's sigaction adds to every action it sets (x86-64) */
+#endif
 
 /* ---- the program's handlers: it sees its own, ours stays installed ---- */
 enum { SEGV, BUS, SIGNALS };
@@ -421,8 +424,12 @@ static int ending_sigaction(int sig, const struct sigaction *act, struct sigacti
 	if (rc == 0 && act && act->sa_handler == SIG_DFL) {
 		if (!ours)
 			rc = ending_install(sig);
-		if (rc == 0)
+		if (rc == 0) { /* read back as the kernel gives it: glibc's flag, no unblockable signal */
 			ending_view[sig] = *act;
+			ending_view[sig].sa_flags |= SA_RESTORER;
+			sigdelset(&ending_view[sig].sa_mask, SIGKILL);
+			sigdelset(&ending_view[sig].sa_mask, SIGSTOP);
+		}
 	} else if (rc == 0 && act) {
 		copy = *act;
 		keep_faults(SIG_BLOCK, &act->sa_mask, &copy.sa_mask);

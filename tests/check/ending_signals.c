@@ -3,12 +3,17 @@
  *   child      the same in a forked child; the parent prints the child's signal
  *   view       what the program sees and sets: SIG_DFL at the start, its own handler, SIG_IGN,
  *              SIG_DFL again, then raises SIGINT
- *   inherited  raises SIGHUP, which the program was started ignoring (nohup) */
+ *   inherited  raises SIGHUP, which the program was started ignoring (nohup)
+ *   roundtrip  sets SIGTERM's SIG_DFL with flags and a mask, prints what sigaction reads back
+ *   small      loses 100 bytes, then a thread of a 16 KiB stack raises SIGTERM to itself
+ *   exiting    returns from main with a million blocks in use; the parent of this test sends
+ *              SIGTERM while the checks at exit run (it prints "exiting" first) */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +30,13 @@ __attribute__((noinline)) static void overflow(void)
 	char *p = malloc(10);
 	p[10] = 1;
 	sink = p;
+}
+
+static void *raise_term(void *arg)
+{
+	(void)arg;
+	pthread_kill(pthread_self(), SIGTERM);
+	return NULL;
 }
 
 static void on_term(int sig)
@@ -60,6 +72,37 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "term";
 	if (!strcmp(mode, "view"))
 		return view();
+	if (!strcmp(mode, "roundtrip")) {
+		struct sigaction act = { .sa_handler = SIG_DFL, .sa_flags = SA_RESTART | SA_NODEFER }, back;
+		sigemptyset(&act.sa_mask);
+		sigaddset(&act.sa_mask, SIGUSR1);
+		sigaddset(&act.sa_mask, SIGKILL); /* the kernel drops it */
+		sigaction(SIGTERM, &act, NULL);
+		sigaction(SIGTERM, NULL, &back);
+		printf("flags %#x, SIGUSR1 %d, SIGKILL %d, SIG_DFL %d\n", (unsigned)back.sa_flags,
+		       sigismember(&back.sa_mask, SIGUSR1), sigismember(&back.sa_mask, SIGKILL),
+		       back.sa_handler == SIG_DFL);
+		return 0;
+	}
+	if (!strcmp(mode, "small")) {
+		lose();
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 16384);
+		pthread_t t;
+		pthread_create(&t, &attr, raise_term, NULL);
+		pthread_join(t, NULL);
+		printf("not reached\n");
+		return 0;
+	}
+	if (!strcmp(mode, "exiting")) {
+		static void *kept[1000000];
+		for (int i = 0; i < 1000000; i++)
+			kept[i] = malloc(16);
+		printf("exiting\n");
+		fflush(stdout);
+		return 0;
+	}
 	if (!strcmp(mode, "inherited")) {
 		raise(SIGHUP);
 		printf("alive\n");
