@@ -1235,13 +1235,16 @@ void hgc_end_by_signal(int sig)
 	}
 	volatile char here = 0;
 	uintptr_t low = (pid_t)syscall(SYS_gettid) == getpid() ? 0 : hg_os_mapping_start((uintptr_t)&here);
-	if (low && (uintptr_t)&here - low < CHECK_STACK_BYTES && !atomic_exchange(&exit_checked, 1)) {
-		struct hg_buf b = { .len = 0 };
-		hgc_line_start(&b);
-		hg_buf_str(&b, "heapguard: a signal that ends the program came to a thread with ");
-		hg_buf_dec(&b, ((uintptr_t)&here - low) >> 10);
-		hg_buf_str(&b, " KiB of stack left: no checks at exit\n");
-		hg_buf_flush(&b);
+	if (low && (uintptr_t)&here - low < CHECK_STACK_BYTES) {
+		if (!atomic_exchange(&exit_checked, 1)) {
+			struct hg_buf b = { .len = 0 };
+			hgc_line_start(&b);
+			hg_buf_str(&b, "heapguard: a signal that ends the program came to a thread with ");
+			hg_buf_dec(&b, ((uintptr_t)&here - low) >> 10);
+			hg_buf_str(&b, " KiB of stack left: no checks at exit\n");
+			hg_buf_flush(&b);
+		}
+		hgc_die_of(sig);
 	}
 	if (getpid() == exit_pid)
 		check_at_exit_once(0);
