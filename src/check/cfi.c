@@ -13,9 +13,9 @@
 enum { PE_ABSPTR = 0x00, PE_ULEB = 0x01, PE_UDATA2 = 0x02, PE_UDATA4 = 0x03, PE_UDATA8 = 0x04,
        PE_SLEB = 0x09, PE_SDATA2 = 0x0a, PE_SDATA4 = 0x0b, PE_SDATA8 = 0x0c, PE_PCREL = 0x10,
        PE_DATAREL = 0x30, PE_INDIRECT = 0x80 };
-#define REG_RBP 6
-#define REG_RSP 7
-#define REG_RA 16 /* the return address's column */
+#define DW_RBP 6
+#define DW_RSP 7
+#define DW_RA 16 /* the return address's column */
 #define MAX_STATES 8 /* DW_CFA_remember_state nesting */
 
 struct reader {
@@ -177,7 +177,7 @@ struct state {
 
 static void set_saved(struct state *st, uint64_t reg, int64_t off)
 {
-	if (reg == REG_RBP) {
+	if (reg == DW_RBP) {
 		st->rbp_saved = 1;
 		st->rbp_off = off;
 	}
@@ -200,7 +200,7 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 			set_saved(st, op & 0x3f, (int64_t)uleb(r) * cie->data_align);
 			continue;
 		case 3: /* restore: every register's first rule is "unchanged" on x86-64 */
-			if ((op & 0x3f) == REG_RBP)
+			if ((op & 0x3f) == DW_RBP)
 				st->rbp_saved = 0;
 			continue;
 		}
@@ -212,14 +212,14 @@ static int run_insns(struct reader *r, const struct cie *cie, uintptr_t *loc, ui
 		case 0x04: *loc += fixed(r, 4) * cie->code_align; if (*loc > target) return 1; break;
 		case 0x05: reg = uleb(r); set_saved(st, reg, (int64_t)uleb(r) * cie->data_align); break; /* offset_extended */
 		case 0x06: case 0x08: /* restore_extended, same_value */
-			if (uleb(r) == REG_RBP)
+			if (uleb(r) == DW_RBP)
 				st->rbp_saved = 0;
 			break;
 		case 0x07: /* undefined */
 			reg = uleb(r);
-			if (reg == REG_RBP)
+			if (reg == DW_RBP)
 				return 0;
-			if (reg == REG_RA)
+			if (reg == DW_RA)
 				st->last = 1; /* the outermost frame: _start, a thread's clone */
 			break;
 		case 0x0a: /* remember_state */
@@ -287,7 +287,7 @@ static uint64_t lookup_rule(uintptr_t pc)
 		return not_after_a_call(obj.dlfo_eh_frame, pc);
 	if (cie.has_aug_data)
 		r.p += uleb(&r);
-	struct state st = { REG_RSP, 8, 0, 0, 0 }, saved[MAX_STATES];
+	struct state st = { DW_RSP, 8, 0, 0, 0 }, saved[MAX_STATES];
 	unsigned nsaved = 0;
 	uintptr_t loc = start;
 	struct reader init = cie.insns;
@@ -296,10 +296,10 @@ static uint64_t lookup_rule(uintptr_t pc)
 	loc = start;
 	if (!run_insns(&r, &cie, &loc, target, &st, saved, &nsaved))
 		return 0;
-	if ((st.reg != REG_RSP && st.reg != REG_RBP) || st.off < 8 || st.off >= (1 << 28) || (st.off & 7) ||
+	if ((st.reg != DW_RSP && st.reg != DW_RBP) || st.off < 8 || st.off >= (1 << 28) || (st.off & 7) ||
 	    (st.rbp_saved && (st.rbp_off >= 0 || st.rbp_off < -(1 << 20) || (st.rbp_off & 7))))
 		return 0;
-	return HGC_RULE_KNOWN | (st.reg == REG_RBP ? HGC_RULE_CFA_RBP : 0) | (st.last ? HGC_RULE_LAST : 0) |
+	return HGC_RULE_KNOWN | (st.reg == DW_RBP ? HGC_RULE_CFA_RBP : 0) | (st.last ? HGC_RULE_LAST : 0) |
 	       (st.rbp_saved ? HGC_RULE_RBP_SAVED | (uint64_t)(-st.rbp_off) << 32 : 0) | (uint64_t)st.off << 2;
 }
 

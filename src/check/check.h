@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <ucontext.h>
 
 #include "base/util.h"
 #include "heapguard.h"
@@ -169,6 +170,9 @@ struct hgc_rec *hgc_guard_records(unsigned k, uint32_t *n, char **slot0, size_t 
  * program, `slot` is the exported function's return-address slot (HGC_SLOT), under which
  * stack.c caches the stack; NULL elsewhere (reports). */
 uint32_t hgc_stack_capture(const uintptr_t *slot);
+/* The same for the stack of a saved context: one a signal interrupted (signal_frame 1: its
+ * first frame is the interrupted instruction), or one getcontext or swapcontext saved. */
+uint32_t hgc_stack_capture_context(const ucontext_t *uc, int signal_frame);
 /* Calls fn on each table of the stack cache: its entries keep words of the program's stacks
  * (the registers its frames saved among them), which are no roots for the leak check. */
 void hgc_stack_cache_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
@@ -230,6 +234,8 @@ struct hgc_error {
 	struct hgc_block block; /* the block it concerns, when has_block */
 	const char *detail;    /* one more line, or NULL */
 	int fault;             /* raised by a fault (signal.c) */
+	const ucontext_t *context; /* a fault's: `stack` is captured from it, on the report's
+				      own stack (a thread of 16 KiB has no room for libunwind) */
 };
 /* Prints the error (one report at a time, never allocating) and counts it; the same kind
  * from the same place is shown once and counted. Honours abort_on_error. */
@@ -276,8 +282,12 @@ extern HG_HIDDEN __thread int hgc_in_heap;
  * checks at exit, then the signal's default action, wait for the call to return (heap.c). */
 extern HG_HIDDEN __thread int hgc_ending_signal;
 /* The checks at exit (when they may run in this process), then sig's default action; inside
- * the heap or a check, after it. */
-void hgc_end_by_signal(int sig);
+ * the heap or a check, after it. uc: the context the signal interrupted (NULL: the caller's). */
+void hgc_end_by_signal(int sig, const ucontext_t *uc);
+/* The checks at exit before a fault's default action ends the process, where they may run. */
+void hgc_checks_before_fault(const ucontext_t *uc);
+/* No checks at exit from now on (abort_on_error's abort). */
+void hgc_no_checks_at_exit(void);
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
 		const uintptr_t *slot);
 /* sized: the size a sized operator delete was given, which must be the block's (0: none). */
@@ -296,6 +306,10 @@ void hgc_fork_child(void);
 /* The conservative scan from the roots; prints the leak report. Returns bytes definitely and
  * indirectly lost. */
 size_t hgc_leak_check(int at_exit);
+/* For the checks run on a stack of their own (heap.c): this thread's stack is scanned from
+ * uc's stack pointer and its registers are roots; [lo, hi) and [lo2, hi2) are not (that stack,
+ * a signal handler's frames). NULL: the caller's own again. */
+void hgc_leak_roots(const ucontext_t *uc, uintptr_t lo, uintptr_t hi, uintptr_t lo2, uintptr_t hi2);
 
 /* ---- libc interceptors (intercept.c) ---- */
 /* Resolves the libc functions behind the interceptors; called once the heap works. */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "alloc/span.h"
@@ -481,7 +482,7 @@ static inline void heap_left(void)
 	if (unlikely(atomic_load_explicit(&deferred_live, memory_order_relaxed)) && !hgc_in_heap)
 		free_deferred(0);
 	if (unlikely(hgc_ending_signal) && !hgc_in_heap)
-		hgc_end_by_signal(hgc_ending_signal);
+		hgc_end_by_signal(hgc_ending_signal, NULL);
 }
 
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,
@@ -1087,6 +1088,8 @@ static int scan_at_exit(const struct hgc_block *b, void *arg)
 /* At exit: every live block's redzones, and every quarantined block whole, are checked. The
  * quarantine is left as it is, so that later frees let nothing out of it (the process ends;
  * giving 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
+static uint32_t exit_stack; /* where the process ends (checks_at_exit), for what is found there */
+
 static void check_blocks_at_exit(void)
 {
 	static struct exit_scan scan; /* static: too big for the stack of a late destructor */
@@ -1103,7 +1106,7 @@ static void check_blocks_at_exit(void)
 			if (scan.bad[i].state == HGC_QUARANTINED)
 				q_check(&scan.bad[i], "found at exit");
 			else
-				check_redzones(&scan.bad[i], 0, 0, "found at exit");
+				check_redzones(&scan.bad[i], exit_stack, 0, "found at exit");
 		}
 	} while (more);
 }
@@ -1145,11 +1148,10 @@ static void print_summaries(void)
 static pid_t exit_pid;         /* the process whose heap this is: set at init and by fork */
 static _Atomic int exit_checked; /* the checks at exit ran (once: a destructor or _exit) */
 
-/* The checks at exit; returns the status to exit with, given the program's. */
-static int check_at_exit_once(int status)
+/* The checks at exit, once their caller claimed them (checks_at_exit); returns the status to
+ * exit with, given the program's. */
+static int checks_body(int status)
 {
-	if (!hgc_ready || atomic_exchange(&exit_checked, 1))
-		return status;
 	free_deferred(1);
 	hgc_in_heap++; /* the checks hold the heap's locks: a signal handler's calls must not wait */
 	hgc_records_check_reader();
@@ -1165,6 +1167,47 @@ static int check_at_exit_once(int status)
 	return hg_opt.error_exitcode && (errors || lost) ? (int)hg_opt.error_exitcode : status;
 }
 
+/* The checks at exit run on a stack of their own: a thread of a small fixed stack (16 KiB)
+ * overflowed its own and died by SIGSEGV unreported, and a signal handler's alternate stack
+ * (64 KiB) is no bigger. The leak scan then takes this thread's stack and registers from
+ * `uc`, the context a signal interrupted, or else from the caller's, saved by the switch.
+ * Where no stack can be mapped, on the caller's. */
+#define CHECK_STACK_BYTES ((size_t)256 << 10)
+static ucontext_t checks_ctx, checks_caller;
+static const ucontext_t *checks_interrupted;
+static int checks_status;
+
+static void checks_entry(void)
+{
+	const ucontext_t *uc = checks_interrupted;
+	exit_stack = hgc_stack_capture_context(uc ? uc : &checks_caller, uc != NULL);
+	checks_status = checks_body(checks_status);
+}
+
+/* Runs the checks once per process: the first caller claims them (and the statics above). */
+static int checks_at_exit(int status, const ucontext_t *uc)
+{
+	volatile char here = 0; /* a signal handler's frames, from here up to uc, are no roots */
+	if (!hgc_ready || atomic_exchange(&exit_checked, 1))
+		return status;
+	char *stack = hg_os_map(CHECK_STACK_BYTES, 0);
+	if (!stack || getcontext(&checks_ctx) < 0)
+		return checks_body(status);
+	checks_ctx.uc_stack.ss_sp = stack;
+	checks_ctx.uc_stack.ss_size = CHECK_STACK_BYTES;
+	checks_ctx.uc_link = &checks_caller;
+	makecontext(&checks_ctx, checks_entry, 0);
+	checks_status = status;
+	checks_interrupted = uc;
+	hgc_leak_roots(uc ? uc : &checks_caller, (uintptr_t)stack, (uintptr_t)stack + CHECK_STACK_BYTES,
+		       uc ? (uintptr_t)&here : 0, (uintptr_t)uc);
+	if (swapcontext(&checks_caller, &checks_ctx) < 0)
+		checks_entry();
+	hgc_leak_roots(NULL, 0, 0, 0, 0);
+	hg_os_unmap(stack, CHECK_STACK_BYTES);
+	return checks_status;
+}
+
 void hgc_exit_now(int status)
 {
 	for (;;)
@@ -1175,28 +1218,34 @@ void hgc_exit_now(int status)
  * fork's handlers (another pid than the heap's): it shares its parent's memory, which the
  * checks must not change; nor from a signal handler that interrupted this thread inside the
  * heap or a check, whose locks may be held: that is said, since no summary comes. */
-static int checks_may_run(void)
+static HG_NOINLINE void say_no_checks(const char *why)
+{
+	struct hg_buf b = { .len = 0 };
+	hgc_line_start(&b);
+	hg_buf_str(&b, why);
+	hg_buf_flush(&b);
+}
+
+static int checks_may_run(const char *why_not)
 {
 	if (getpid() != exit_pid)
 		return 0;
 	if (!hgc_in_heap && !hgc_intercept_busy())
 		return 1;
-	if (!atomic_exchange(&exit_checked, 1)) {
-		struct hg_buf b = { .len = 0 };
-		hgc_line_start(&b);
-		hg_buf_str(&b, "heapguard: the program ends from a signal handler that interrupted malloc, free "
-			       "or a checked call: no checks at exit (malloc and free are not async-signal-safe)\n");
-		hg_buf_flush(&b);
-	}
+	if (!atomic_exchange(&exit_checked, 1))
+		say_no_checks(why_not); /* its buffer out of this frame: a small stack may run this */
 	return 0;
 }
+
+#define FROM_HANDLER "heapguard: the program ends from a signal handler that interrupted malloc, free " \
+		     "or a checked call: no checks at exit (malloc and free are not async-signal-safe)\n"
 
 /* exit(), or main's return. */
 __attribute__((destructor)) static void check_at_exit(void)
 {
-	if (!checks_may_run())
+	if (!checks_may_run(FROM_HANDLER))
 		return;
-	int status = check_at_exit_once(0);
+	int status = checks_at_exit(0, NULL);
 	if (status)
 		hgc_exit_now(status);
 }
@@ -1205,8 +1254,8 @@ __attribute__((destructor)) static void check_at_exit(void)
  * there, when they may. exit() ends with glibc's own _exit, which does not come here. */
 HG_EXPORT void _exit(int status)
 {
-	if (checks_may_run())
-		status = check_at_exit_once(status);
+	if (checks_may_run(FROM_HANDLER))
+		status = checks_at_exit(status, NULL);
 	hgc_exit_now(status);
 }
 
@@ -1217,38 +1266,35 @@ HG_EXPORT void _Exit(int status)
 
 __thread int hgc_ending_signal;
 
-#define CHECK_STACK_BYTES (64u << 10) /* stack the checks at exit may take */
-
-/* A program ended by SIGTERM, SIGINT (Ctrl-C) and the like got no leak check and no check of
- * its blocks: valgrind runs them before such a death, and a server stopped that way is how
- * its leaks are usually asked for. Inside the heap or a check, whose locks this thread may
- * hold, they wait for the call to return (heap_left, intercept.c's leave, the checks at exit
- * themselves). They run on the thread's own stack, whose frames the leak scan reads: a
- * thread of a small fixed stack (16 KiB) overflowed it and died by SIGSEGV, unreported; it
- * goes without them, saying so. The main thread's stack grows on demand: its mapping's start
- * is no limit. */
-void hgc_end_by_signal(int sig)
+/* A program ended by SIGTERM, SIGINT (Ctrl-C), abort() and the like got no leak check and no
+ * check of its blocks: valgrind runs them before such a death, and a server stopped that way
+ * is how its leaks are usually asked for. Inside the heap or a check, whose locks this thread
+ * may hold, they wait for the call to return (heap_left, intercept.c's leave, the checks at
+ * exit themselves). */
+void hgc_end_by_signal(int sig, const ucontext_t *uc)
 {
 	if (hgc_in_heap || hgc_intercept_busy()) {
 		hgc_ending_signal = sig;
 		return;
 	}
-	volatile char here = 0;
-	uintptr_t low = (pid_t)syscall(SYS_gettid) == getpid() ? 0 : hg_os_mapping_start((uintptr_t)&here);
-	if (low && (uintptr_t)&here - low < CHECK_STACK_BYTES) {
-		if (!atomic_exchange(&exit_checked, 1)) {
-			struct hg_buf b = { .len = 0 };
-			hgc_line_start(&b);
-			hg_buf_str(&b, "heapguard: a signal that ends the program came to a thread with ");
-			hg_buf_dec(&b, ((uintptr_t)&here - low) >> 10);
-			hg_buf_str(&b, " KiB of stack left: no checks at exit\n");
-			hg_buf_flush(&b);
-		}
-		hgc_die_of(sig);
-	}
 	if (getpid() == exit_pid)
-		check_at_exit_once(0);
+		checks_at_exit(0, uc);
 	hgc_die_of(sig);
+}
+
+/* A fault whose default action ends the process (SIGSEGV, SIGBUS): the checks at exit first,
+ * as valgrind runs them; then the fault repeats, fatal. Inside the heap or a check they
+ * cannot wait for the call: there are none. */
+void hgc_checks_before_fault(const ucontext_t *uc)
+{
+	if (checks_may_run("heapguard: the fault came inside malloc, free or a checked call: no checks at exit\n"))
+		checks_at_exit(0, uc);
+}
+
+/* abort_on_error: the process ends at the first report, as it asked, with no more checks. */
+void hgc_no_checks_at_exit(void)
+{
+	atomic_store(&exit_checked, 1);
 }
 
 /* glibc's daemon() ends the parent by a call of its own _exit, which does not come here: the

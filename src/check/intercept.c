@@ -299,7 +299,7 @@ static void leave(void)
 	errno = saved_errno;
 	in_check = 0;
 	if (unlikely(hgc_ending_signal))
-		hgc_end_by_signal(hgc_ending_signal); /* it came during the check */
+		hgc_end_by_signal(hgc_ending_signal, NULL); /* it came during the check */
 }
 
 int hgc_intercept_busy(void)

@@ -230,6 +230,11 @@ _Static_assert(sizeof(struct ent) % 8 == 0 && sizeof(struct group) <= sizeof(str
 
 static int vm_read_broken; /* process_vm_readv refused (ENOSYS, EPERM): read in place */
 static pid_t checking_tid; /* the thread running the check: the process's leader may have exited */
+/* hgc_leak_roots: the context whose stack and registers are this thread's roots, and the
+ * ranges that are not. */
+static const ucontext_t *roots_uc;
+static struct range roots_skip[2];
+#define RED_ZONE_BYTES 128 /* below the stack pointer: a leaf function's locals (x86-64 ABI) */
 
 /* Copies what it can of [src, src+n) (within one BOUNCE_BYTES chunk) into dst; returns the
  * bytes copied, 0 when the first page is gone. -1 when the call is unavailable. */
@@ -893,7 +898,7 @@ static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
 	size_t ranges = 0;
 	hgc_record_ranges(count_range, &ranges);
 	hgc_stack_cache_ranges(count_range, &ranges);
-	wk->skip_bytes = hg_align_up((ranges + 4) * sizeof(struct range), HG_OS_PAGE_BYTES);
+	wk->skip_bytes = hg_align_up((ranges + 6) * sizeof(struct range), HG_OS_PAGE_BYTES);
 	wk->skip = hg_os_map(wk->skip_bytes, 0);
 	if (!wk->skip)
 		return; /* then the records are scanned too: they hold no pointers, only time */
@@ -901,6 +906,8 @@ static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
 	hgc_record_ranges(add_skip, &fill);
 	hgc_stack_cache_ranges(add_skip, &fill);
 	size_t k = fill.n;
+	wk->skip[k++] = roots_skip[0];
+	wk->skip[k++] = roots_skip[1];
 	wk->skip[k++] = (struct range){ wk->own_lo, wk->own_hi };
 	wk->skip[k++] = (struct range){ (uintptr_t)wk->map, (uintptr_t)wk->map + wk->map_bytes };
 	wk->skip[k++] = (struct range){ (uintptr_t)wk->skip, (uintptr_t)wk->skip + wk->skip_bytes };
@@ -1002,6 +1009,8 @@ static void mark_all(struct work *wk, uintptr_t sp)
 	for (size_t i = 0; i < wk->nmods; i++)
 		scan_root(wk, wk->mods[i].lo, wk->mods[i].hi);
 	scan_registers(wk);
+	if (roots_uc)
+		scan_words(wk, (const uintptr_t *)roots_uc->uc_mcontext.gregs, NGREG, 1, -1);
 	if (maps) {
 		scan_maps(wk, maps, maps_len, sp);
 		hg_os_unmap(maps, maps_bytes);
@@ -1225,17 +1234,27 @@ HG_EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc, ch
  * lowest local up: the spilled registers and the program's frames are roots; the frames of
  * the check itself, below, hold stale words of earlier calls (a pointer the program dropped
  * in free() or memset()) and are not. GCC places locals below the register saves. At exit
- * after main returned, main's thread's from above main's frame (above). */
+ * after main returned, main's thread's from above main's frame (above). On a stack of the
+ * checks' own (hgc_leak_roots), from the saved context's stack pointer. */
 static HG_NOINLINE size_t check_with_registers(unsigned detail, int quiet, int at_exit)
 {
 	__builtin_unwind_init();
 	volatile uintptr_t anchor = 0;
 	uintptr_t sp = (uintptr_t)&anchor, left = __atomic_load_n(&after_main_sp, __ATOMIC_ACQUIRE);
+	if (roots_uc)
+		sp = (uintptr_t)roots_uc->uc_mcontext.gregs[REG_RSP] - RED_ZONE_BYTES;
 	if (at_exit && left > sp && pthread_equal(main_thread, pthread_self()))
 		sp = left;
 	size_t lost = run_check(detail, quiet, sp);
 	__asm__ volatile("" ::: "memory"); /* keeps this frame (and its spills) alive until here */
 	return lost;
+}
+
+void hgc_leak_roots(const ucontext_t *uc, uintptr_t lo, uintptr_t hi, uintptr_t lo2, uintptr_t hi2)
+{
+	roots_uc = uc;
+	roots_skip[0] = (struct range){ lo, hi };
+	roots_skip[1] = (struct range){ lo2, hi2 };
 }
 
 size_t hgc_leak_check(int at_exit)

@@ -220,6 +220,8 @@ static void report_locked(void)
 {
 	struct hgc_error *e = report_arg;
 	uint32_t thread = report_thread;
+	if (!e->stack && e->context)
+		e->stack = hgc_stack_capture_context(e->context, 1);
 	int is_new = count_context(e);
 	if (is_new)
 		hgc_records_check_reader();
@@ -274,7 +276,7 @@ void hgc_report(struct hgc_error *e)
 	if (e->fault && e->has_block && e->block.core == last_intercepted)
 		return;
 	last_intercepted = e->has_block && e->func ? e->block.core : NULL;
-	if (!e->stack)
+	if (!e->stack && !e->context)
 		e->stack = hgc_stack_capture(NULL);
 	uint32_t expected = 0;
 	while (!atomic_compare_exchange_weak(&reporter, &expected, self)) {
@@ -290,6 +292,8 @@ void hgc_report(struct hgc_error *e)
 	report_thread = thread;
 	run_on_report_stack();
 	atomic_store(&reporter, 0);
-	if (hg_opt.abort_on_error)
+	if (hg_opt.abort_on_error) {
+		hgc_no_checks_at_exit();
 		abort();
+	}
 }

@@ -67,6 +67,7 @@ static void chain(int i, int sig, siginfo_t *si, void *ctx)
 			h(sig);
 		return;
 	}
+	hgc_checks_before_fault(ctx);
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigemptyset(&dfl.sa_mask);
 	__sigaction(sig, &dfl, NULL);
@@ -233,9 +234,30 @@ static int first_use(const siginfo_t *si, const ucontext_t *uc)
 		struct hgc_error e = { .kind = "uninitialized-read", .access = "read",
 				       .addr = (uintptr_t)si->si_addr, .has_block = 1, .block = b,
 				       .detail = "the block's first use since it was allocated is this read" };
+		e.context = uc;
 		hgc_report(&e);
 	}
 	return 1;
+}
+
+/* Its own frame: its 4 KiB of text are gone before chain() runs the checks at exit, on the
+ * stack of a thread that may have 16 KiB in all. */
+static HG_NOINLINE void report_fault(int i, int sig, siginfo_t *si, ucontext_t *ctx)
+{
+	struct hgc_error e = { 0 };
+	struct hg_buf d = { .len = 0 };
+	int is_heap = classify(sig, si, ctx, &e, &d);
+	text_terminate(&d);
+	e.detail = d.len ? d.text : NULL;
+	e.fault = 1;
+	e.context = ctx;
+	/* A program with its own handler may fault on purpose (a JIT, a GC barrier, a probe): its
+	 * faults outside the heap, or in a live block's bytes on a page it protected, are its
+	 * business. A write already reported (by an interceptor, before the copy that faults
+	 * here) is said once. */
+	int said = e.has_block && e.block.reported;
+	if ((is_heap || !has_program_handler(i)) && !said)
+		hgc_report(&e);
 }
 
 static void on_fault(int sig, siginfo_t *si, void *ctx)
@@ -247,21 +269,8 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 		return;
 	}
 	/* Only faults the kernel raised are reported; kill() and raise() (si_code <= 0) just pass. */
-	if (si->si_code > 0) {
-		struct hgc_error e = { 0 };
-		struct hg_buf d = { .len = 0 };
-		int is_heap = classify(sig, si, ctx, &e, &d);
-		text_terminate(&d);
-		e.detail = d.len ? d.text : NULL;
-		e.fault = 1;
-		/* A program with its own handler may fault on purpose (a JIT, a GC barrier, a probe):
-		 * its faults outside the heap, or in a live block's bytes on a page it protected,
-		 * are its business. A write already reported (by an interceptor, before the copy
-		 * that faults here) is said once. */
-		int said = e.has_block && e.block.reported;
-		if ((is_heap || !has_program_handler(i)) && !said)
-			hgc_report(&e);
-	}
+	if (si->si_code > 0)
+		report_fault(i, sig, si, ctx);
 	chain(i, sig, si, ctx);
 	errno = saved;
 }
@@ -333,11 +342,12 @@ HG_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 
 /* ---- signals that end the process: the checks at exit first ---- */
 /* Those whose default action ends the process and that are sent rather than raised by a
- * faulting instruction. Where the program leaves one at SIG_DFL, our handler stands in:
- * the program sees SIG_DFL, and sets anything else straight in the kernel (SIG_IGN must
- * outlive an exec, as nohup's SIGHUP does; a handler must run as the program set it). */
-static const int ENDING[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2,
-			      SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF };
+ * faulting instruction (abort() sends SIGABRT). Where the program leaves one at SIG_DFL, our
+ * handler stands in: the program sees SIG_DFL, and sets anything else straight in the kernel
+ * (SIG_IGN must outlive an exec, as nohup's SIGHUP does; a handler must run as the program
+ * set it). */
+static const int ENDING[] = { SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGTERM, SIGPIPE, SIGALRM, SIGUSR1,
+			      SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF };
 static uint64_t ending_ours;               /* bit sig: ours stands in; under handlers_lock */
 static struct sigaction ending_view[NSIG]; /* the SIG_DFL action the program set, as it set it */
 
@@ -352,9 +362,8 @@ static int is_ending(int sig)
 static void on_ending(int sig, siginfo_t *si, void *ctx)
 {
 	(void)si;
-	(void)ctx;
 	int saved = errno;
-	hgc_end_by_signal(sig); /* returns only when it waits for a heap call to end */
+	hgc_end_by_signal(sig, ctx); /* returns only when it waits for a heap call to end */
 	errno = saved;
 }
 

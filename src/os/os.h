@@ -79,9 +79,6 @@ uint64_t hg_os_now_ms(void);
 
 /* Opens a file of this process's /proc directory ("maps") read-only; -1 when it cannot. */
 int hg_os_open_proc(const char *name);
-/* The start of the mapping holding addr, read from /proc/self/maps with little stack; 0 when
- * unknown. */
-uintptr_t hg_os_mapping_start(uintptr_t addr);
 /* The process's mappings now (-1 when they cannot be counted), and the most it may have
  * (vm.max_map_count). */
 long hg_os_map_count(void);

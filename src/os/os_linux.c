@@ -413,37 +413,6 @@ int hg_os_open_proc(const char *name)
 	return fd;
 }
 
-uintptr_t hg_os_mapping_start(uintptr_t addr)
-{
-	int fd = hg_os_open_proc("maps");
-	if (fd < 0)
-		return 0;
-	char buf[256];
-	uintptr_t bound[2] = { 0, 0 }, found = 0;
-	int field = 0; /* 0, 1: the line's start and end addresses; 2: the rest of the line */
-	long n;
-	while (!found && (n = syscall(SYS_read, fd, buf, sizeof buf)) > 0) {
-		for (long i = 0; i < n && !found; i++) {
-			char c = buf[i];
-			int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-			if (c == '\n') {
-				field = 0;
-				bound[0] = bound[1] = 0;
-			} else if (field < 2 && digit >= 0) {
-				bound[field] = bound[field] << 4 | (uintptr_t)digit;
-			} else if (field == 0 && c == '-') {
-				field = 1;
-			} else if (field < 2) {
-				field = 2;
-				if (addr >= bound[0] && addr < bound[1])
-					found = bound[0];
-			}
-		}
-	}
-	syscall(SYS_close, fd);
-	return found;
-}
-
 long hg_os_map_count(void)
 {
 	int fd = hg_os_open_proc("maps");

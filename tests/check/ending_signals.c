@@ -6,11 +6,17 @@
  *   inherited  raises SIGHUP, which the program was started ignoring (nohup)
  *   roundtrip  sets SIGTERM's SIG_DFL with flags and a mask, prints what sigaction reads back
  *   small      loses 100 bytes, then a thread of a 16 KiB stack raises SIGTERM to itself
+ *   segv       loses 100 bytes, writes one byte past a block of 10, then crash() holds a block
+ *              of 30 in its frame only and stores through a NULL pointer (SIGSEGV)
+ *   segv-small loses 100 bytes, then a thread of a 16 KiB stack stores through NULL
+ *   abort      loses 100 bytes, writes one byte past a block of 10, then calls abort()
+ *   twice      loses 100 bytes, then frees a block twice (run with abort_on_error=1)
  *   exiting    returns from main with a million blocks in use; the parent of this test sends
  *              SIGTERM while the checks at exit run (it prints "exiting" first) */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
@@ -30,6 +36,21 @@ __attribute__((noinline)) static void overflow(void)
 	char *p = malloc(10);
 	p[10] = 1;
 	sink = p;
+}
+
+__attribute__((noinline)) static void crash(void)
+{
+	char *volatile held = malloc(30); /* only this frame holds it: a root when it faults */
+	held[0] = 1;
+	*(volatile int *)(uintptr_t)16 = 1;
+	sink = held;
+}
+
+static void *crash_thread(void *arg)
+{
+	(void)arg;
+	*(volatile int *)(uintptr_t)16 = 1;
+	return NULL;
 }
 
 static void *raise_term(void *arg)
@@ -84,13 +105,13 @@ int main(int argc, char **argv)
 		       back.sa_handler == SIG_DFL);
 		return 0;
 	}
-	if (!strcmp(mode, "small")) {
+	if (!strcmp(mode, "small") || !strcmp(mode, "segv-small")) {
 		lose();
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, 16384);
 		pthread_t t;
-		pthread_create(&t, &attr, raise_term, NULL);
+		pthread_create(&t, &attr, mode[0] == 's' && mode[1] == 'm' ? raise_term : crash_thread, NULL);
 		pthread_join(t, NULL);
 		printf("not reached\n");
 		return 0;
@@ -101,6 +122,24 @@ int main(int argc, char **argv)
 			kept[i] = malloc(16);
 		printf("exiting\n");
 		fflush(stdout);
+		return 0;
+	}
+	if (!strcmp(mode, "segv") || !strcmp(mode, "abort")) {
+		lose();
+		overflow();
+		if (mode[0] == 's')
+			crash();
+		else
+			abort();
+		printf("not reached\n");
+		return 0;
+	}
+	if (!strcmp(mode, "twice")) {
+		lose();
+		char *volatile p = malloc(20);
+		free(p);
+		free(p);
+		printf("not reached\n");
 		return 0;
 	}
 	if (!strcmp(mode, "inherited")) {
