@@ -43,11 +43,14 @@ static void *nothrow_by_runtime(const char *symbol, size_t n, size_t align)
 }
 
 /* The retry loop of [new.delete.single]: ask the handler for memory until it gives up.
- * nothrow: the nothrow form's symbol (its __func__), which returns NULL instead of throwing. */
-static void *new_slow(size_t n, size_t align, int kind, const char *nothrow)
+ * nothrow: the nothrow form's symbol (its __func__), which returns NULL instead of throwing.
+ * failed: the caller's first try failed already (trying again at once, the checking library
+ * reported one request too big twice). */
+static void *new_slow(size_t n, size_t align, int kind, const char *nothrow, int failed)
 {
-	for (;;) {
-		void *p = align ? heap_aligned(align, n, kind, "operator new") : heap_alloc(n, kind, "operator new");
+	for (;; failed = 0) {
+		const char *func = kind == HEAP_BY_NEW_ARRAY ? "operator new[]" : "operator new";
+		void *p = failed ? NULL : align ? heap_aligned(align, n, kind, func) : heap_alloc(n, kind, func);
 		if (p)
 			return p;
 		new_handler_fn h = current_new_handler();
@@ -67,7 +70,7 @@ static inline void *new_fast(size_t n, int kind, const char *nothrow)
 	void *p = heap_alloc(n, kind, kind == HEAP_BY_NEW ? "operator new" : "operator new[]");
 	if (likely(p))
 		return p;
-	return new_slow(n, 0, kind, nothrow);
+	return new_slow(n, 0, kind, nothrow, 1);
 }
 
 #define DELETE(p) heap_free(p, HEAP_BY_NEW, "operator delete")
@@ -81,10 +84,10 @@ API void *_Znwm(size_t n) { return new_fast(n, HEAP_BY_NEW, NULL); }
 API void *_Znam(size_t n) { return new_fast(n, HEAP_BY_NEW_ARRAY, NULL); }
 API void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW, __func__); }
 API void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return new_fast(n, HEAP_BY_NEW_ARRAY, __func__); }
-API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW, NULL); }
-API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW_ARRAY, NULL); }
-API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW, __func__); }
-API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW_ARRAY, __func__); }
+API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW, NULL, 0); }
+API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_slow(n, a, HEAP_BY_NEW_ARRAY, NULL, 0); }
+API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW, __func__, 0); }
+API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return new_slow(n, a, HEAP_BY_NEW_ARRAY, __func__, 0); }
 
 /* operator delete / delete[]: plain, sized, nothrow, aligned, sized aligned, aligned nothrow */
 API void _ZdlPv(void *p) { DELETE(p); }

@@ -1,7 +1,9 @@
-// heap_mismatch.cc — new[]/delete, malloc/delete and new/free crossed, and a sized delete
-// told the wrong size, for tests/check_heap.py.
+// heap_mismatch.cc — new[]/delete, malloc/delete and new/free crossed, a sized delete told the
+// wrong size, and new[] of a size too big, for tests/check_heap.py.
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 __attribute__((noinline)) static void drop_array(int *a) { delete a; } // should be delete[]
@@ -23,7 +25,18 @@ int main(int argc, char **argv)
 		drop_malloced(static_cast<int *>(malloc(sizeof(int))));
 	else if (argc > 1 && !strcmp(argv[1], "sized-delete"))
 		drop_shape(new Circle);
-	else if (argc > 1 && !strcmp(argv[1], "sized-clean")) {
+	else if (argc > 1 && !strcmp(argv[1], "too-big")) { // one new[] and one aligned new[], each 2^48 bytes
+		volatile size_t big = (size_t)1 << 48; // not a constant the compiler could refuse
+		size_t n = big;
+		for (int aligned = 0; aligned < 2; aligned++) {
+			try {
+				char *p = aligned ? new (std::align_val_t(64)) char[n] : new char[n];
+				printf("got %p\n", (void *)p);
+			} catch (const std::bad_alloc &) {
+				printf("bad_alloc\n");
+			}
+		}
+	} else if (argc > 1 && !strcmp(argv[1], "sized-clean")) {
 		drop_node(new Leaf);
 		std::string *s = new std::string[3]{ "a", std::string(40, 'b'), "c" };
 		delete[] s;
