@@ -310,6 +310,13 @@ check("double free: three stacks, program goes on",
       expect_error(r, "double-free", None, 0, "free", "inside", 0, 24, "second_free", "main", "first_free") +
       ([] if out == "survived\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
 
+rc, out, err, r = run([cases, "double-free-sites"])
+check("double frees from one stack of blocks from two places: two contexts, both shown",
+      ([] if [(e["kind"], (e["block"] or {}).get("size"), e["alloc_stack"][:1]) for e in r["errors"]] ==
+       [("double-free", 10, ["alloc_ten"]), ("double-free", 20, ["alloc_twenty"])] else
+       ["errors %r" % [(e["kind"], e["block"], e["alloc_stack"][:1]) for e in r["errors"]]]) +
+      summary_is(r, 2, 2) + ([] if out == "survived\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+
 # With no quarantine the block's record goes back with it at the first free: the second is
 # still a double free (it was "not in any block heapguard allocated"), without its stacks.
 # Small stacks: a coroutine's 8 KiB one (makecontext), a PTHREAD_STACK_MIN thread's. libunwind
@@ -481,6 +488,12 @@ check("a class deleted through a base without a virtual destructor: the sized de
       sized + expect_error(r, "alloc-dealloc-mismatch", None, 0, "operator delete", relation="inside", distance=0,
                            block_size=32, top="drop_shape", alloc_top="main",
                            detail="allocated with operator new for 32 bytes, released with operator delete for 4 bytes"))
+rc, out, err, r = run([mismatch, "too-big"])
+big = [e for e in r["errors"] if e["kind"] == "allocation-size-too-big"]
+check("new[] of 2^48 bytes, plain and aligned: one error each, as operator new[], then bad_alloc",
+      ([] if [(e["func"], e["size"]) for e in big] == [("operator new[]", 1 << 48)] * 2 else
+       ["errors %r" % [(e["func"], e["size"]) for e in big]]) + summary_is(r, 2, 2) +
+      ([] if out == "bad_alloc\nbad_alloc\n" else [out]))
 rc, out, err, r = run([mismatch, "sized-clean"])
 check("sized deletes of the right size (a virtual destructor, arrays with a cookie): no error",
       sized + ([] if not r["errors"] and rc == 0 else ["rc %d, errors %r" % (rc, r["errors"])]))

@@ -229,7 +229,8 @@ struct hgc_error {
 	uint32_t thread;       /* the thread of `stack` when another one reports it; 0: this one */
 	uint32_t place;        /* with kind and stack, what tells contexts apart: the allocation
 				  stack of a block whose damage was found later (its frees may share
-				  one line, its writes did not); 0: nothing */
+				  one line, its writes did not) or that was freed badly (two static
+				  destructors' tail calls to delete share a stack); 0: nothing */
 	int has_block;
 	struct hgc_block block; /* the block it concerns, when has_block */
 	const char *detail;    /* one more line, or NULL */

@@ -810,7 +810,7 @@ static void report_bad_free(const char *kind, const char *func, const void *p, u
 			    const struct hgc_block *b, const char *detail)
 {
 	struct hgc_error e = { .kind = kind, .access = "free", .func = func, .addr = (uintptr_t)p,
-			       .stack = stack, .detail = detail };
+			       .stack = stack, .place = b ? b->alloc_stack : 0, .detail = detail };
 	if (b) {
 		e.has_block = 1;
 		e.block = *b;

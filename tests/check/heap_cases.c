@@ -33,6 +33,8 @@ __attribute__((noinline)) static void release_it(void *p) { free(p); }
 __attribute__((noinline)) static void release_last(void *p) { free(p); }
 __attribute__((noinline)) static void first_free(void *p) { free(p); }
 __attribute__((noinline)) static void second_free(void *p) { free(p); }
+__attribute__((noinline)) static void *alloc_ten(void) { return malloc(10); }
+__attribute__((noinline)) static void *alloc_twenty(void) { return malloc(20); }
 __attribute__((noinline)) static void write_before(char *p) { p[-1] = 'x'; }
 __attribute__((noinline)) static void write_after_free(char *p) { p[8] = 1; }
 /* Past the first page of a large block, and past a long slack: the checks compare whole
@@ -524,6 +526,13 @@ int main(int argc, char **argv)
 		char *p = malloc(24);
 		first_free(p);
 		second_free(p);
+		printf("survived\n");
+	} else if (!strcmp(c, "double-free-sites")) {
+		/* two blocks from two places, both freed twice by one free: one stack for both */
+		void *two[2] = { alloc_ten(), alloc_twenty() };
+		for (int round = 0; round < 2; round++)
+			for (int i = 0; i < 2; i++)
+				second_free(two[i]);
 		printf("survived\n");
 	} else if (!strcmp(c, "double-free-fds") && argc > 2) {
 		/* The library's copy of stderr sits among the 16 descriptors below 1,024 (or below a
