@@ -259,7 +259,7 @@ def json_uninitialized_read():
     _, _, _, doc = hg_json([example("uninitialized-read")])
     e = one_error(doc, "uninitialized-read") or {}
     b = e.get("block", {})
-    why = fields("error", e, {"access": "read", "size": 32}) + fields("block", b, {"size": 32})
+    why = fields("error", e, {"access": "read", "size": 19}) + fields("block", b, {"size": 32, "offset": 13})
     why += frame_is("stack[0]", nth(e.get("stack"), 0), "save", src, source_line(src, "fwrite(h"))
     why += frame_is("stack[1]", nth(e.get("stack"), 1), "main", src, source_line(src, 'save(out, "demo")'))
     why += frame_is("alloc_stack[0]", nth(b.get("alloc_stack"), 0), "save", src, source_line(src, "BUG"))

@@ -515,8 +515,13 @@ static void uninit_check(const void *p, size_t n, const char *func)
 	const char *u = lo < hi ? uninit_run(lo, hi, b.user, end) : NULL;
 	if (!u)
 		return;
+	/* The access is the run of never-written bytes from u: the output's length from u ran
+	 * past the block's end (size 32 at offset 13 of a block of 32). */
+	size_t run = 1;
+	while (u + run < hi && (unsigned char)u[run] == hgc_uninit_byte((size_t)(u + run - b.user)))
+		run++;
 	struct hgc_error e = { .kind = "uninitialized-read", .access = "read", .func = func,
-			       .addr = (uintptr_t)u, .size = (size_t)(hi - lo), .has_block = 1, .block = b };
+			       .addr = (uintptr_t)u, .size = run, .has_block = 1, .block = b };
 	hgc_report(&e);
 }
 
