@@ -71,13 +71,13 @@ def source_line(path, marker, nth=0):
     return hits[nth] if len(hits) > nth else -1
 
 
-def compiled(name, source, compiler="gcc"):
-    """Writes source to WORK/name (.c, or .cc for g++), builds it with -g -O0; returns the executable."""
+def compiled(name, source, compiler="gcc", opt="-O0"):
+    """Writes source to WORK/name (.c, or .cc for g++), builds it with -g and opt; returns the executable."""
     src = os.path.join(WORK, name + (".cc" if compiler == "g++" else ".c"))
     with open(src, "w") as f:
         f.write(source)
     exe = os.path.join(WORK, name)
-    subprocess.run([compiler, "-g", "-O0", "-o", exe, src], check=True)
+    subprocess.run([compiler, "-g", opt, "-o", exe, src], check=True)
     return exe
 
 
@@ -1601,6 +1601,41 @@ def guard_all_stops_at_the_store():
     why += frame_is("stack[0]", nth(e.get("stack"), 0), "main", HELPER_SRC,
                     source_line(HELPER_SRC, "ERROR-OVERFLOW-STORE"))
     return why + ([] if rc == -signal.SIGSEGV else ["status %d, expected death by SIGSEGV" % rc])
+
+
+@test
+def a_fault_is_shown_at_its_own_line():
+    # Frame #0 of a fault is the faulting instruction, not a return address. Looked up one
+    # byte before, as return addresses are, a store right after a call (-O2) got the call's line.
+    exe = compiled("fault_line", r"""
+#include <stdlib.h>
+__attribute__((noipa)) void release(char *p) { free(p); }
+__attribute__((noipa)) void touch(int *p) { (void)p; }
+int main(int argc, char **argv)
+{
+	char *p = malloc(64);
+	int *none = argc > 5 ? malloc(4) : NULL;
+	if (argc > 1) {
+		release(p);
+		p[3] = (char)argc; /* USE-AFTER-FREE */
+	}
+	touch(none);
+	*none = argc; /* NULL-STORE */
+	return 0;
+}
+""", opt="-O2")
+    src = os.path.join(WORK, "fault_line.c")
+    why = []
+    for args, opts, kind, marker in (([exe, "uaf"], ["--guard=all"], "heap-use-after-free", "USE-AFTER-FREE"),
+                                      ([exe], [], "invalid-access", "NULL-STORE")):
+        rc, _, _, doc = hg_json(args, *opts)
+        e = one_error(doc, kind)
+        if e is None:
+            why.append("%s: no %s: %r" % (args, kind, doc.get("errors")))
+            continue
+        why += frame_is("%s stack[0]" % kind, nth(e.get("stack"), 0), "main", src, source_line(src, marker))
+        why += [] if rc == -signal.SIGSEGV else ["%s: status %d" % (args, rc)]
+    return why
 
 
 @test

@@ -199,7 +199,7 @@ static void read_stack(struct hg_process *p, struct fields *fs)
 		const char *module = index >= 0 ? hg_map_get(&p->modules, (uint64_t)index + 1) : NULL;
 		if (module == NULL) /* in no module: the pc is all there is */
 			off = pc;
-		n += hg_symbolize(module, pc, off, frames + n, MAX_STACK_FRAMES - n);
+		n += hg_symbolize(module, pc, off, 0, frames + n, MAX_STACK_FRAMES - n);
 	}
 	if (!fs->bad && id != 0)
 		hg_map_put(&p->stacks, id, (void *)hg_stack_intern(frames, n));
@@ -244,17 +244,39 @@ static uint64_t process_context_key(const char *kind, const char *access, uint64
 	return hg_hash_bytes(key, sizeof key) | 1;
 }
 
+/* A fault's stack: its first frame is the faulting instruction, not a return address, and
+ * looked up at its own address (the line before it was shown: the previous statement). Its
+ * frames, inlined calls included, are those of the first pc. */
+static const struct hg_stack *fault_stack(const struct hg_stack *s)
+{
+	if (s == NULL || s->count == 0 || s->frames[0].module == NULL)
+		return s;
+	static struct hg_frame frames[MAX_STACK_FRAMES];
+	const struct hg_frame *f = &s->frames[0];
+	size_t first = 1;
+	while (first < s->count && s->frames[first].pc == f->pc)
+		first++;
+	size_t n = hg_symbolize(f->module, f->pc, f->offset, 1, frames, MAX_STACK_FRAMES);
+	for (size_t i = first; i < s->count && n < MAX_STACK_FRAMES; i++)
+		frames[n++] = s->frames[i];
+	return hg_stack_intern(frames, n);
+}
+
 /* E pid kind access func addr size thread stack place detail has-block
- *   [user bytes alloc-thread alloc-stack free-thread free-stack] */
+ *   [user bytes alloc-thread alloc-stack free-thread free-stack]
+ * has-block: 1 when the block's fields follow, plus 2 for a fault's stack. */
 static void read_error(struct hg_report *rep, struct hg_process *p, struct fields *fs)
 {
+	uint64_t has = num(fs, 11);
 	struct hg_error e = {
 		.pid = p->pid, .kind = str(fs, 2), .access = str(fs, 3), .func = str(fs, 4),
 		.address = num(fs, 5), .size = num(fs, 6), .thread = (unsigned)num(fs, 7),
-		.detail = str(fs, 10), .has_block = (int)num(fs, 11), .count = 1,
+		.detail = str(fs, 10), .has_block = (int)(has & 1), .count = 1,
 	};
 	uint64_t stack_id = num(fs, 8), place_id = num(fs, 9);
 	e.stack = stack_of(p, stack_id);
+	if (has & 2)
+		e.stack = fault_stack(e.stack);
 	if (e.has_block) {
 		e.block_address = num(fs, 12);
 		e.block_size = num(fs, 13);

@@ -151,8 +151,10 @@ struct hg_report {
 /* ---- symbolize.c: names for module offsets (elfutils libdw) ---- */
 /* Fills out[0..] with the frames at offset in module (the innermost inlined call first,
  * the function holding the code last) and returns how many (at least 1, at most max).
- * pc and offset are copied into each frame; results are cached per (module, offset). */
-size_t hg_symbolize(const char *module, uint64_t pc, uint64_t offset, struct hg_frame *out,
+ * pc and offset are copied into each frame; results are cached per (module, offset). The
+ * code looked up is the call before a return address, or with `exact` (a fault's first
+ * frame) the instruction at offset itself. */
+size_t hg_symbolize(const char *module, uint64_t pc, uint64_t offset, int exact, struct hg_frame *out,
 		    size_t max);
 /* Demangles a C++ symbol; returns an interned string, or name itself when not mangled. */
 const char *hg_demangle(const char *name);

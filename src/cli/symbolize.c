@@ -460,7 +460,7 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 	return n;
 }
 
-size_t hg_symbolize(const char *module, uint64_t pc, uint64_t offset, struct hg_frame *out,
+size_t hg_symbolize(const char *module, uint64_t pc, uint64_t offset, int exact, struct hg_frame *out,
 		    size_t max)
 {
 	struct hg_frame unknown = { 0 };
@@ -469,15 +469,16 @@ size_t hg_symbolize(const char *module, uint64_t pc, uint64_t offset, struct hg_
 	module = hg_intern(module);
 	struct module *m = module ? module_for(module) : NULL;
 	if (m != NULL && m->mod != NULL) {
-		struct cached *c = hg_map_get(&m->cache, offset + 1);
+		uint64_t key = (offset + 1) | (uint64_t)(exact != 0) << 63;
+		struct cached *c = hg_map_get(&m->cache, key);
 		if (c == NULL) {
 			struct hg_frame tmp[MAX_INLINED];
 			/* offset - 1: a return address follows the call, maybe on the next line */
-			size_t count = lookup(m, m->offset_base + offset - (offset > 0), tmp);
+			size_t count = lookup(m, m->offset_base + offset - (!exact && offset > 0), tmp);
 			c = hg_xmalloc(sizeof *c + count * sizeof c->frames[0]);
 			c->count = count;
 			memcpy(c->frames, tmp, count * sizeof tmp[0]);
-			hg_map_put(&m->cache, offset + 1, c);
+			hg_map_put(&m->cache, key, c);
 		}
 		found = c->frames;
 		n = c->count;
