@@ -811,6 +811,25 @@ def valgrind_suppressions_match_mangled_names():
 
 
 @test
+def functions_templated_on_lambdas_keep_their_class():
+    # GCC gives them no linkage name in DWARF: DW_AT_name alone lost the class (make<...>,
+    # build<main()::<lambda()> >) and valgrind's suppressions, which name them mangled, missed.
+    exe = compiled("lambda_names", "struct Box { template <class F> static __attribute__((noinline)) int *build(F f)"
+                   " { return new int(f()); } };\n"
+                   "int *volatile sink;\n"
+                   "int main() { sink = Box::build([] { return 7; }); sink = 0; return 0; }\n", "g++")
+    _, _, err, doc = hg_json([exe])
+    leaks = doc.get("leaks", [])
+    top = nth(leaks[0].get("stack") if leaks else None, 0) or {}
+    why = [] if top.get("function") == "int* Box::build<main::{lambda()#1}>(main::{lambda()#1})" else \
+        ["frame #0 %r" % top]
+    supp = suppressions_file("{\n  x\n  Memcheck:Leak\n  fun:_Znwm\n  fun:_ZN3Box5buildIZ4mainEUlvE_EEPiT_\n}\n")
+    _, _, err, doc = hg_json([exe], "--suppressions=" + supp)
+    return why + ([] if not doc.get("leaks") and "suppressed: 4 bytes in 1 blocks" in err else
+                  ["valgrind's entry: leaks %r" % doc.get("leaks")])
+
+
+@test
 def valgrind_xml():
     import xml.etree.ElementTree as ET
     path = os.path.join(WORK, "report.xml")

@@ -445,6 +445,11 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 	for (int i = 0; i < nscopes; i++) {
 		if (i == nscopes - 1) { /* the function itself */
 			function = die_name(&scopes[i], &linkage);
+			/* GCC gives no linkage name to a function templated on a lambda or a local
+			 * type: its DW_AT_name lacks class and namespace (make<main()::<lambda()> >),
+			 * and valgrind's suppressions name it mangled. The symbol table's serves. */
+			if (linkage == NULL && sym != NULL && strncmp(sym, "_Z", 2) == 0)
+				function = names(sym, &linkage);
 			break;
 		}
 		if (!artificial(&scopes[i])) {
