@@ -63,6 +63,7 @@ def quarantine_growth(case):
 
 cases = build(src("heap_cases.c"), ("-fno-builtin", "-pthread"))
 mismatch = build(src("heap_mismatch.cc"), ("-fno-builtin", "-pthread"), compiler="g++")
+own_new = build(src("heap_own_new.cc"), ("-fno-builtin",), compiler="g++")
 
 rc, out, err, r = run([cases, "overflow"])
 check("overflow found at free: offset, size, stacks",
@@ -488,6 +489,11 @@ check("a class deleted through a base without a virtual destructor: the sized de
       sized + expect_error(r, "alloc-dealloc-mismatch", None, 0, "operator delete", relation="inside", distance=0,
                            block_size=32, top="drop_shape", alloc_top="main",
                            detail="allocated with operator new for 32 bytes, released with operator delete for 4 bytes"))
+rc, out, err, r = run([own_new])
+check("a program's own operator new (malloc inside) with our delete: no mismatch; new[] with delete still one",
+      expect_error(r, "alloc-dealloc-mismatch", top="drop",
+                   detail="allocated with operator new[], released with operator delete") +
+      ([] if out == "news=3\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
 rc, out, err, r = run([mismatch, "too-big"])
 big = [e for e in r["errors"] if e["kind"] == "allocation-size-too-big"]
 check("new[] of 2^48 bytes, plain and aligned: one error each, as operator new[], then bad_alloc",

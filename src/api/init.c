@@ -76,6 +76,7 @@ __attribute__((constructor)) static void init_at_load(void)
 	/* dlsym and sigaction may allocate: only now that the heap works. */
 	hgc_intercept_init();
 	hgc_syscalls_init();
+	hgc_new_delete_init();
 	hgc_signal_init();
 	hgc_ready = 1;
 #endif

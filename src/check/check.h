@@ -302,6 +302,11 @@ void hgc_init(void);
 void hgc_fork_prepare(void);
 void hgc_fork_parent(void);
 void hgc_fork_child(void);
+/* A program that replaces operator new or delete itself, with malloc and free inside as the
+ * standard allows, mixes them with ours: its new's blocks reach our delete as malloc's. Then
+ * malloc's and new's blocks may be released either way (new's and new[]'s still not). Once
+ * the program's modules are loaded; dlsym may allocate. */
+void hgc_new_delete_init(void);
 
 /* ---- leaks (leak.c) ---- */
 /* The conservative scan from the roots; prints the leak report. Returns bytes definitely and

@@ -1,6 +1,7 @@
 /* heap.c — the checked heap: redzones, fill bytes, alloc/free records and checks, the
  * quarantine, and the summary at exit. The exported API calls it in the checking library. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -788,6 +789,23 @@ struct free_ctx {
 
 /* Under the record's lock: the check and the state change are one step, so two threads
  * freeing one block see one free and one double free. */
+static int program_new_delete; /* hgc_new_delete_init */
+
+void hgc_new_delete_init(void)
+{
+	static const char *const NAMES[] = { "_Znwm", "_Znam", "_ZdlPv", "_ZdaPv" };
+	for (size_t i = 0; i < sizeof NAMES / sizeof *NAMES; i++) {
+		void *f = dlsym(RTLD_DEFAULT, NAMES[i]);
+		if (f && !hgc_is_own_pc((uintptr_t)f))
+			program_new_delete = 1;
+	}
+}
+
+static int kinds_agree(enum hgc_alloc_kind a, enum hgc_alloc_kind b)
+{
+	return a == b || (program_new_delete && (a == HGC_BY_MALLOC || b == HGC_BY_MALLOC));
+}
+
 static int judge_free(struct hgc_block *b, void *arg)
 {
 	struct free_ctx *c = arg;
@@ -803,7 +821,7 @@ static int judge_free(struct hgc_block *b, void *arg)
 	b->free_thread = c->thread;
 	c->copy = *b;
 	b->reported = 0; /* its overflow was reported; a write after the free is another error */
-	return b->kind == c->kind && (!c->sized || c->sized == b->size) ? FREE_OK : FREE_MISMATCH;
+	return kinds_agree(b->kind, c->kind) && (!c->sized || c->sized == b->size) ? FREE_OK : FREE_MISMATCH;
 }
 
 static void report_bad_free(const char *kind, const char *func, const void *p, uint32_t stack,
@@ -827,7 +845,7 @@ static HG_NOINLINE void report_mismatch(const char *func, const void *p, uint32_
 	struct hg_buf d = { .len = 0 };
 	hg_buf_str(&d, "allocated with ");
 	hg_buf_str(&d, KIND_NAMES[b->kind]);
-	if (b->kind == kind) {
+	if (kinds_agree(b->kind, kind)) { /* the sizes differ */
 		hg_buf_str(&d, " for ");
 		hg_buf_dec(&d, b->size);
 		hg_buf_str(&d, " bytes, released with ");
