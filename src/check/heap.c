@@ -1106,7 +1106,20 @@ static int scan_at_exit(const struct hgc_block *b, void *arg)
 /* At exit: every live block's redzones, and every quarantined block whole, are checked. The
  * quarantine is left as it is, so that later frees let nothing out of it (the process ends;
  * giving 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
-static uint32_t exit_stack; /* where the process ends (checks_at_exit), for what is found there */
+/* The context of the code that ends the process while the checks run on a stack of their own
+ * (checks_at_exit; signal: a signal interrupted it); NULL otherwise. */
+static const ucontext_t *exit_context;
+static int exit_context_signal;
+
+/* Where the process ends, for damage found then: captured at the first (0 on the caller's
+ * stack: hgc_report captures that one). */
+static uint32_t exit_stack(void)
+{
+	static uint32_t id;
+	if (!id && exit_context)
+		id = hgc_stack_capture_context(exit_context, exit_context_signal);
+	return id;
+}
 
 static void check_blocks_at_exit(void)
 {
@@ -1124,7 +1137,7 @@ static void check_blocks_at_exit(void)
 			if (scan.bad[i].state == HGC_QUARANTINED)
 				q_check(&scan.bad[i], "found at exit");
 			else
-				check_redzones(&scan.bad[i], exit_stack, 0, "found at exit");
+				check_redzones(&scan.bad[i], exit_stack(), 0, "found at exit");
 		}
 	} while (more);
 }
@@ -1192,13 +1205,10 @@ static int checks_body(int status)
  * Where no stack can be mapped, on the caller's. */
 #define CHECK_STACK_BYTES ((size_t)256 << 10)
 static ucontext_t checks_ctx, checks_caller;
-static const ucontext_t *checks_interrupted;
 static int checks_status;
 
 static void checks_entry(void)
 {
-	const ucontext_t *uc = checks_interrupted;
-	exit_stack = hgc_stack_capture_context(uc ? uc : &checks_caller, uc != NULL);
 	checks_status = checks_body(checks_status);
 }
 
@@ -1216,11 +1226,13 @@ static int checks_at_exit(int status, const ucontext_t *uc)
 	checks_ctx.uc_link = &checks_caller;
 	makecontext(&checks_ctx, checks_entry, 0);
 	checks_status = status;
-	checks_interrupted = uc;
-	hgc_leak_roots(uc ? uc : &checks_caller, (uintptr_t)stack, (uintptr_t)stack + CHECK_STACK_BYTES,
-		       uc ? (uintptr_t)&here : 0, (uintptr_t)uc);
+	exit_context = uc ? uc : &checks_caller;
+	exit_context_signal = uc != NULL;
+	hgc_leak_roots(exit_context, (uintptr_t)stack, (uintptr_t)stack + CHECK_STACK_BYTES, uc ? (uintptr_t)&here : 0,
+		       (uintptr_t)uc);
 	if (swapcontext(&checks_caller, &checks_ctx) < 0)
 		checks_entry();
+	exit_context = NULL;
 	hgc_leak_roots(NULL, 0, 0, 0, 0);
 	hg_os_unmap(stack, CHECK_STACK_BYTES);
 	return checks_status;
