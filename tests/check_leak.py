@@ -484,6 +484,39 @@ rc, stdout, err, r = checklib.run([ending, "abort"], "")
 check("abort(): the leak check and the blocks' check run, then SIGABRT ends the program",
       expect_group(r, "definitely-lost", 100, 1, "lose") + found_at_exit(r, "main") +
       ([] if rc == -6 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+# Another thread's exit(0) during a crashed thread's checks ended the process with status 0.
+rc, stdout, err, r = checklib.run([ending, "race"], "")
+check("a crash in a thread while main calls exit(0): the checks run, the crash ends the program",
+      expect_group(r, "definitely-lost", 100, 1, "lose") +
+      ([] if rc == -11 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+# A thread that never allocated had no alternate stack: its stack overflow died unreported.
+rc, stdout, err, r = checklib.run([ending, "recurse"], "")
+overflow = [e for e in r["errors"] if e["kind"] == "invalid-access" and "stack overflow" in (e["detail"] or "")]
+check("a stack overflow in a thread that never allocated: reported, the checks run, SIGSEGV ends it",
+      ([] if len(overflow) == 1 else ["errors %r" % [(e["kind"], e["detail"]) for e in r["errors"]]]) +
+      expect_group(r, "definitely-lost", 100, 1, "lose") +
+      ([] if rc == -11 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+# The handler itself ran on the thread's stack: no room for it there, and a SIGSEGV death.
+rc, stdout, err, r = checklib.run([ending, "term-deep"], "")
+check("SIGTERM to a thread of a 16 KiB stack with 8 KiB in use: the checks run, SIGTERM ends it",
+      expect_group(r, "definitely-lost", 100, 1, "lose") + ([] if not r["errors"] else ["errors %r" % r["errors"]]) +
+      ([] if rc == -15 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+# Ctrl-C reaches the command and the program, and the command forwards it: two SIGINTs. The
+# second, coming as the checks the first had waited for (inside malloc) started, cut them short:
+# no summary in half the runs.
+why = []
+for attempt in range(4):
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "HEAPGUARD_OPTIONS")}
+    p = subprocess.Popen([os.path.join(checklib.BUILD, "heapguard"), "--", ending, "busy"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    p.stdout.readline()
+    time.sleep(0.05)
+    os.killpg(p.pid, 2)
+    _, err = p.communicate(timeout=60)
+    r = hgreport.parse(err)
+    why += ["attempt %d: %s" % (attempt, w) for w in expect_group(r, "definitely-lost", 100, 1, "lose")]
+    why += [] if p.returncode == -2 else ["attempt %d: exit status %r" % (attempt, p.returncode)]
+check("two SIGINTs to a program busy in malloc: the checks run once, whole, then SIGINT ends it", why)
 rc, stdout, err, r = checklib.run([ending, "twice"], "abort_on_error=1")
 check("abort_on_error=1: the first report aborts, with no checks at exit",
       hgreport.mismatches(r, kind="double-free") +

@@ -286,7 +286,7 @@ extern HG_HIDDEN __thread int hgc_ending_signal;
  * the heap or a check, after it. uc: the context the signal interrupted (NULL: the caller's). */
 void hgc_end_by_signal(int sig, const ucontext_t *uc);
 /* The checks at exit before a fault's default action ends the process, where they may run. */
-void hgc_checks_before_fault(const ucontext_t *uc);
+void hgc_checks_before_fault(int sig, const ucontext_t *uc);
 /* No checks at exit from now on (abort_on_error's abort). */
 void hgc_no_checks_at_exit(void);
 void *hgc_alloc(size_t n, size_t align, int zero, enum hgc_alloc_kind kind, const char *func,

@@ -1212,12 +1212,8 @@ static void checks_entry(void)
 	checks_status = checks_body(checks_status);
 }
 
-/* Runs the checks once per process: the first caller claims them (and the statics above). */
-static int checks_at_exit(int status, const ucontext_t *uc)
+static int checks_on_own_stack(int status, const ucontext_t *uc, uintptr_t here)
 {
-	volatile char here = 0; /* a signal handler's frames, from here up to uc, are no roots */
-	if (!hgc_ready || atomic_exchange(&exit_checked, 1))
-		return status;
 	char *stack = hg_os_map(CHECK_STACK_BYTES, 0);
 	if (!stack || getcontext(&checks_ctx) < 0)
 		return checks_body(status);
@@ -1228,7 +1224,7 @@ static int checks_at_exit(int status, const ucontext_t *uc)
 	checks_status = status;
 	exit_context = uc ? uc : &checks_caller;
 	exit_context_signal = uc != NULL;
-	hgc_leak_roots(exit_context, (uintptr_t)stack, (uintptr_t)stack + CHECK_STACK_BYTES, uc ? (uintptr_t)&here : 0,
+	hgc_leak_roots(exit_context, (uintptr_t)stack, (uintptr_t)stack + CHECK_STACK_BYTES, uc ? here : 0,
 		       (uintptr_t)uc);
 	if (swapcontext(&checks_caller, &checks_ctx) < 0)
 		checks_entry();
@@ -1236,6 +1232,48 @@ static int checks_at_exit(int status, const ucontext_t *uc)
 	hgc_leak_roots(NULL, 0, 0, 0, 0);
 	hg_os_unmap(stack, CHECK_STACK_BYTES);
 	return checks_status;
+}
+
+/* The checks end the process, whichever way they came: another thread that comes to its end
+ * meanwhile waits for that (main's exit(0) while a crashed thread checked made the crash exit
+ * 0; a second crash cut the checks short), and a fatal signal it brings ends the process after
+ * them, as it would have. A signal that ends the process and comes to the checking thread
+ * before they are under way waits for them too (hgc_end_by_signal). */
+static _Atomic pid_t checks_tid;     /* the thread that runs them, once claimed */
+static _Atomic int checks_running;   /* 1 while they run */
+static _Atomic int death_waiting;    /* a fatal signal another thread brought meanwhile */
+
+static void wait_for_the_end(int sig)
+{
+	int none = 0;
+	if (sig)
+		atomic_compare_exchange_strong(&death_waiting, &none, sig);
+	for (;;)
+		pause();
+}
+
+/* Runs the checks once per process, for a process ending by status or by signal sig (0: none);
+ * uc: the context sig interrupted, if any. */
+static int checks_at_exit(int status, const ucontext_t *uc, int sig)
+{
+	volatile char here = 0; /* a signal handler's frames, from here up to uc, are no roots */
+	if (!hgc_ready)
+		return status;
+	pid_t self = (pid_t)syscall(SYS_gettid);
+	if (atomic_exchange(&exit_checked, 1)) {
+		pid_t owner = atomic_load(&checks_tid);
+		if (owner && owner != self)
+			wait_for_the_end(sig);
+		return status;
+	}
+	atomic_store(&checks_tid, self);
+	atomic_store(&checks_running, 1);
+	status = checks_on_own_stack(status, uc, (uintptr_t)&here);
+	atomic_store(&checks_running, 0);
+	int waiting = atomic_load(&death_waiting);
+	if (waiting)
+		hgc_die_of(waiting);
+	return status;
 }
 
 void hgc_exit_now(int status)
@@ -1275,7 +1313,7 @@ __attribute__((destructor)) static void check_at_exit(void)
 {
 	if (!checks_may_run(FROM_HANDLER))
 		return;
-	int status = checks_at_exit(0, NULL);
+	int status = checks_at_exit(0, NULL, 0);
 	if (status)
 		hgc_exit_now(status);
 }
@@ -1285,7 +1323,7 @@ __attribute__((destructor)) static void check_at_exit(void)
 HG_EXPORT void _exit(int status)
 {
 	if (checks_may_run(FROM_HANDLER))
-		status = checks_at_exit(status, NULL);
+		status = checks_at_exit(status, NULL, 0);
 	hgc_exit_now(status);
 }
 
@@ -1303,22 +1341,23 @@ __thread int hgc_ending_signal;
  * exit themselves). */
 void hgc_end_by_signal(int sig, const ucontext_t *uc)
 {
-	if (hgc_in_heap || hgc_intercept_busy()) {
+	if (hgc_in_heap || hgc_intercept_busy() ||
+	    (atomic_load(&checks_running) && atomic_load(&checks_tid) == (pid_t)syscall(SYS_gettid))) {
 		hgc_ending_signal = sig;
 		return;
 	}
 	if (getpid() == exit_pid)
-		checks_at_exit(0, uc);
+		checks_at_exit(0, uc, sig);
 	hgc_die_of(sig);
 }
 
 /* A fault whose default action ends the process (SIGSEGV, SIGBUS): the checks at exit first,
  * as valgrind runs them; then the fault repeats, fatal. Inside the heap or a check they
  * cannot wait for the call: there are none. */
-void hgc_checks_before_fault(const ucontext_t *uc)
+void hgc_checks_before_fault(int sig, const ucontext_t *uc)
 {
 	if (checks_may_run("heapguard: the fault came inside malloc, free or a checked call: no checks at exit\n"))
-		checks_at_exit(0, uc);
+		checks_at_exit(0, uc, sig);
 }
 
 /* abort_on_error: the process ends at the first report, as it asked, with no more checks. */
@@ -1412,6 +1451,9 @@ void hgc_fork_parent(void)
 void hgc_fork_child(void)
 {
 	exit_pid = getpid();
+	atomic_store(&checks_tid, 0); /* forked while another thread checked: none here to wait for */
+	atomic_store(&checks_running, 0);
+	atomic_store(&death_waiting, 0);
 	hgc_stack_fork_child();
 	hgc_table_fork_child();
 	hgc_records_fork_child();

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <ucontext.h>
 
 #include "base/fmt.h"
@@ -67,7 +68,7 @@ static void chain(int i, int sig, siginfo_t *si, void *ctx)
 			h(sig);
 		return;
 	}
-	hgc_checks_before_fault(ctx);
+	hgc_checks_before_fault(sig, ctx);
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigemptyset(&dfl.sa_mask);
 	__sigaction(sig, &dfl, NULL);
@@ -367,10 +368,11 @@ static void on_ending(int sig, siginfo_t *si, void *ctx)
 	errno = saved;
 }
 
-/* Under handlers_lock. */
+/* Under handlers_lock. On the alternate stack: a thread of 16 KiB with half of it used had no
+ * room for the handler's own frames (the checks run on a stack of theirs). */
 static int ending_install(int sig)
 {
-	struct sigaction act = { .sa_sigaction = on_ending, .sa_flags = SA_SIGINFO | SA_RESTART };
+	struct sigaction act = { .sa_sigaction = on_ending, .sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK };
 	sigemptyset(&act.sa_mask);
 	for (size_t i = 0; i < sizeof ENDING / sizeof *ENDING; i++) /* one ending at a time */
 		sigaddset(&act.sa_mask, ENDING[i]);
@@ -614,6 +616,36 @@ void hgc_signal_thread_init(void)
 	if (sigaltstack_next(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
 		return; /* the program has its own */
 	altstack_install();
+}
+
+/* A thread gets its alternate stack as it starts: one that never allocated had none, and its
+ * stack overflow killed it unreported (the kernel had no stack to run the handler on). */
+struct thread_start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *thread_start(void *p)
+{
+	struct thread_start t = *(struct thread_start *)p;
+	free(p);
+	hgc_signal_thread_init();
+	return t.fn(t.arg);
+}
+
+HG_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	static int (*next)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	if (!next)
+		*(void **)&next = dlsym(RTLD_NEXT, "pthread_create");
+	struct thread_start *t = malloc(sizeof *t);
+	if (!t)
+		return next(thread, attr, fn, arg);
+	*t = (struct thread_start){ fn, arg };
+	int err = next(thread, attr, thread_start, t);
+	if (err)
+		free(t);
+	return err;
 }
 
 /* The program's own alternate stack. Its handlers and ours run on the one installed, and our

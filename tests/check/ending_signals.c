@@ -11,10 +11,18 @@
  *   segv-small loses 100 bytes, then a thread of a 16 KiB stack stores through NULL
  *   abort      loses 100 bytes, writes one byte past a block of 10, then calls abort()
  *   twice      loses 100 bytes, then frees a block twice (run with abort_on_error=1)
+ *   race       loses 100 bytes, keeps 300,000 blocks, then a thread stores through NULL while
+ *              main calls exit(0) as the checks run
+ *   recurse    loses 100 bytes, then a thread that never allocates recurses without end
+ *   term-deep  loses 100 bytes, then a thread of a 16 KiB stack with 8 KiB of it in use takes
+ *              the SIGTERM the process sends itself
+ *   busy       loses 100 bytes, prints "ready", then mallocs and frees without end (the test
+ *              sends SIGINT twice)
  *   exiting    returns from main with a million blocks in use; the parent of this test sends
  *              SIGTERM while the checks at exit run (it prints "exiting" first) */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +58,39 @@ static void *crash_thread(void *arg)
 {
 	(void)arg;
 	*(volatile int *)(uintptr_t)16 = 1;
+	return NULL;
+}
+
+static atomic_int crashing;
+
+static void *crash_late(void *arg)
+{
+	(void)arg;
+	atomic_store(&crashing, 1);
+	*(volatile int *)(uintptr_t)16 = 1;
+	return NULL;
+}
+
+__attribute__((noinline)) static int recurse(int n)
+{
+	volatile char frame[256];
+	frame[0] = (char)n;
+	return recurse(n + 1) + frame[0];
+}
+
+static void *recurse_thread(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)recurse(0);
+}
+
+__attribute__((noinline)) static void *deep_wait(void *arg)
+{
+	(void)arg;
+	volatile char used[8 << 10];
+	used[0] = 1;
+	for (;;)
+		pause();
 	return NULL;
 }
 
@@ -133,6 +174,45 @@ int main(int argc, char **argv)
 			abort();
 		printf("not reached\n");
 		return 0;
+	}
+	if (!strcmp(mode, "race")) {
+		lose();
+		static void *kept[300000];
+		for (int i = 0; i < 300000; i++)
+			kept[i] = malloc(16);
+		pthread_t t;
+		pthread_create(&t, NULL, crash_late, NULL);
+		while (!atomic_load(&crashing))
+			;
+		usleep(20000); /* the checks take longer */
+		exit(0);
+	}
+	if (!strcmp(mode, "recurse") || !strcmp(mode, "term-deep")) {
+		lose();
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		if (mode[0] == 't')
+			pthread_attr_setstacksize(&attr, 16384);
+		pthread_t t;
+		pthread_create(&t, &attr, mode[0] == 'r' ? recurse_thread : deep_wait, NULL);
+		if (mode[0] == 't') {
+			sigset_t term;
+			sigemptyset(&term);
+			sigaddset(&term, SIGTERM);
+			pthread_sigmask(SIG_BLOCK, &term, NULL);
+			usleep(50000);
+			kill(getpid(), SIGTERM);
+		}
+		pthread_join(t, NULL);
+		printf("not reached\n");
+		return 0;
+	}
+	if (!strcmp(mode, "busy")) {
+		lose();
+		printf("ready\n");
+		fflush(stdout);
+		for (;;)
+			free(malloc(64));
 	}
 	if (!strcmp(mode, "twice")) {
 		lose();
