@@ -484,6 +484,10 @@ rc, stdout, err, r = checklib.run([ending, "abort"], "")
 check("abort(): the leak check and the blocks' check run, then SIGABRT ends the program",
       expect_group(r, "definitely-lost", 100, 1, "lose") + found_at_exit(r, "main") +
       ([] if rc == -6 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+rc, stdout, err, r = checklib.run([ending, "divide"], "")
+check("an integer division by zero: the checks run, then SIGFPE ends the program",
+      expect_group(r, "definitely-lost", 100, 1, "lose") +
+      ([] if rc == -8 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
 # Another thread's exit(0) during a crashed thread's checks ended the process with status 0.
 rc, stdout, err, r = checklib.run([ending, "race"], "")
 check("a crash in a thread while main calls exit(0): the checks run, the crash ends the program",

@@ -342,13 +342,13 @@ HG_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 }
 
 /* ---- signals that end the process: the checks at exit first ---- */
-/* Those whose default action ends the process and that are sent rather than raised by a
- * faulting instruction (abort() sends SIGABRT). Where the program leaves one at SIG_DFL, our
- * handler stands in: the program sees SIG_DFL, and sets anything else straight in the kernel
- * (SIG_IGN must outlive an exec, as nohup's SIGHUP does; a handler must run as the program
- * set it). */
-static const int ENDING[] = { SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGTERM, SIGPIPE, SIGALRM, SIGUSR1,
-			      SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF };
+/* Those whose default action ends the process, but SIGSEGV and SIGBUS (on_fault): sent ones
+ * (abort() sends SIGABRT), and SIGFPE and SIGILL, which a faulting instruction raises (an
+ * integer division by zero). Where the program leaves one at SIG_DFL, our handler stands in:
+ * the program sees SIG_DFL, and sets anything else straight in the kernel (SIG_IGN must
+ * outlive an exec, as nohup's SIGHUP does; a handler must run as the program set it). */
+static const int ENDING[] = { SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGABRT, SIGFPE, SIGTERM, SIGPIPE, SIGALRM,
+			      SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF };
 static uint64_t ending_ours;               /* bit sig: ours stands in; under handlers_lock */
 static struct sigaction ending_view[NSIG]; /* the SIG_DFL action the program set, as it set it */
 
@@ -362,9 +362,16 @@ static int is_ending(int sig)
 
 static void on_ending(int sig, siginfo_t *si, void *ctx)
 {
-	(void)si;
 	int saved = errno;
-	hgc_end_by_signal(sig, ctx); /* returns only when it waits for a heap call to end */
+	if ((sig == SIGFPE || sig == SIGILL) && si->si_code > 0) {
+		/* The instruction runs again when this returns, at SIG_DFL then: nothing can wait. */
+		hgc_checks_before_fault(sig, ctx);
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		sigemptyset(&dfl.sa_mask);
+		__sigaction(sig, &dfl, NULL);
+	} else {
+		hgc_end_by_signal(sig, ctx); /* returns only when it waits for a heap call to end */
+	}
 	errno = saved;
 }
 

@@ -18,6 +18,7 @@
  *              the SIGTERM the process sends itself
  *   busy       loses 100 bytes, prints "ready", then mallocs and frees without end (the test
  *              sends SIGINT twice)
+ *   divide     loses 100 bytes, then divides an integer by zero (SIGFPE)
  *   exiting    returns from main with a million blocks in use; the parent of this test sends
  *              SIGTERM while the checks at exit run (it prints "exiting" first) */
 #define _GNU_SOURCE
@@ -205,6 +206,12 @@ int main(int argc, char **argv)
 		}
 		pthread_join(t, NULL);
 		printf("not reached\n");
+		return 0;
+	}
+	if (!strcmp(mode, "divide")) {
+		lose();
+		volatile int zero = argc - 2;
+		printf("%d\n", 10 / zero);
 		return 0;
 	}
 	if (!strcmp(mode, "busy")) {
