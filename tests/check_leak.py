@@ -449,11 +449,17 @@ plain = subprocess.run([ending, "roundtrip"], capture_output=True, text=True).st
 rc, stdout, err, r = checklib.run([ending, "roundtrip"], "")
 check("SIGTERM's SIG_DFL reads back as the kernel gives it (glibc's SA_RESTORER, no SIGKILL in the mask)",
       [] if stdout == plain and "SIG_DFL 1" in plain else ["%r, plain %r" % (stdout, plain)])
+def ends_by(mode, sig, more=lambda r: []):
+    """Why ending_signals MODE did not report the 100 bytes lose() lost (and what more(report)
+    says), then die by signal sig with nothing on stdout."""
+    rc, stdout, err, r = checklib.run([ending, mode], "")
+    return (expect_group(r, "definitely-lost", 100, 1, "lose") + more(r) +
+            ([] if rc == -sig and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+
+
 # The checks run on a stack of their own: on the thread's they overflowed it (SIGSEGV, unreported).
-rc, stdout, err, r = checklib.run([ending, "small"], "")
 check("SIGTERM on a thread of a 16 KiB stack: the checks run, then the signal ends the program",
-      expect_group(r, "definitely-lost", 100, 1, "lose") +
-      ([] if rc == -15 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+      ends_by("small", 15))
 
 # ---- a crash or abort() ends the program: the checks at exit first, as valgrind runs them ----
 def found_at_exit(r, top):
@@ -468,43 +474,34 @@ def found_at_exit(r, top):
     return why + ([] if top in e["stack"][:8] else ["access stack %r lacks %s" % (e["stack"], top)])
 
 
-rc, stdout, err, r = checklib.run([ending, "segv"], "")
-faults = [e for e in r["errors"] if e["kind"] == "invalid-access"]
+def crash_reported(r):
+    faults = [e for e in r["errors"] if e["kind"] == "invalid-access"]
+    return (([] if len(faults) == 1 and faults[0]["stack"][:1] == ["crash"] else ["invalid-access: %r" % faults]) +
+            found_at_exit(r, "crash") + expect_summary(r, definitely=(100, 1)) +
+            ([] if not [g for g in r["leaks"] if g["bytes"] == 30] else ["the block crash() held is lost"]))
+
+
+def overflow_reported(r):
+    overflow = [e for e in r["errors"] if e["kind"] == "invalid-access" and "stack overflow" in (e["detail"] or "")]
+    return [] if len(overflow) == 1 else ["errors %r" % [(e["kind"], e["detail"]) for e in r["errors"]]]
+
+
 check("SIGSEGV: reported, then the leak check and the blocks' check run, then the fault ends the program",
-      ([] if len(faults) == 1 and faults[0]["stack"][:1] == ["crash"] else ["invalid-access: %r" % faults]) +
-      expect_group(r, "definitely-lost", 100, 1, "lose") + found_at_exit(r, "crash") +
-      ([] if not [g for g in r["leaks"] if g["bytes"] == 30] else ["the block crash() held is lost"]) +
-      expect_summary(r, definitely=(100, 1)) +
-      ([] if rc == -11 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
-rc, stdout, err, r = checklib.run([ending, "segv-small"], "")
+      ends_by("segv", 11, crash_reported))
 check("SIGSEGV on a thread of a 16 KiB stack: the checks run, then the fault ends the program",
-      expect_group(r, "definitely-lost", 100, 1, "lose") +
-      ([] if rc == -11 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
-rc, stdout, err, r = checklib.run([ending, "abort"], "")
+      ends_by("segv-small", 11))
 check("abort(): the leak check and the blocks' check run, then SIGABRT ends the program",
-      expect_group(r, "definitely-lost", 100, 1, "lose") + found_at_exit(r, "main") +
-      ([] if rc == -6 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
-rc, stdout, err, r = checklib.run([ending, "divide"], "")
-check("an integer division by zero: the checks run, then SIGFPE ends the program",
-      expect_group(r, "definitely-lost", 100, 1, "lose") +
-      ([] if rc == -8 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+      ends_by("abort", 6, lambda r: found_at_exit(r, "main")))
+check("an integer division by zero: the checks run, then SIGFPE ends the program", ends_by("divide", 8))
 # Another thread's exit(0) during a crashed thread's checks ended the process with status 0.
-rc, stdout, err, r = checklib.run([ending, "race"], "")
 check("a crash in a thread while main calls exit(0): the checks run, the crash ends the program",
-      expect_group(r, "definitely-lost", 100, 1, "lose") +
-      ([] if rc == -11 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+      ends_by("race", 11))
 # A thread that never allocated had no alternate stack: its stack overflow died unreported.
-rc, stdout, err, r = checklib.run([ending, "recurse"], "")
-overflow = [e for e in r["errors"] if e["kind"] == "invalid-access" and "stack overflow" in (e["detail"] or "")]
 check("a stack overflow in a thread that never allocated: reported, the checks run, SIGSEGV ends it",
-      ([] if len(overflow) == 1 else ["errors %r" % [(e["kind"], e["detail"]) for e in r["errors"]]]) +
-      expect_group(r, "definitely-lost", 100, 1, "lose") +
-      ([] if rc == -11 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+      ends_by("recurse", 11, overflow_reported))
 # The handler itself ran on the thread's stack: no room for it there, and a SIGSEGV death.
-rc, stdout, err, r = checklib.run([ending, "term-deep"], "")
 check("SIGTERM to a thread of a 16 KiB stack with 8 KiB in use: the checks run, SIGTERM ends it",
-      expect_group(r, "definitely-lost", 100, 1, "lose") + ([] if not r["errors"] else ["errors %r" % r["errors"]]) +
-      ([] if rc == -15 and stdout == "" else ["exit status %r, stdout %r" % (rc, stdout)]))
+      ends_by("term-deep", 15, lambda r: [] if not r["errors"] else ["errors %r" % r["errors"]]))
 # Ctrl-C reaches the command and the program, and the command forwards it: two SIGINTs. The
 # second, coming as the checks the first had waited for (inside malloc) started, cut them short:
 # no summary in half the runs.
