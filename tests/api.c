@@ -770,6 +770,43 @@ static void test_freed_memory_serves_under_rlimit_as(void **state)
 	child_passes(freed_memory_child);
 }
 
+/* The same with a block made last, still in use, above the freed ones (stdout's buffer, at
+ * the first printf): with backend=brk the break's top stays, and the arenas freed below it
+ * once stayed mapped too. */
+static void freed_below_a_live_block_child(void *arg)
+{
+	struct rlimit rl;
+	char *list = NULL, *p;
+
+	(void)arg;
+	CHILD_CHECK(getrlimit(RLIMIT_AS, &rl) == 0);
+	rl.rlim_cur = tu_vm_bytes() + 256 * MIB;
+	CHILD_CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+	for (size_t bytes = 0; bytes < 150 * MIB; bytes += 1000) {
+		CHILD_CHECK((p = malloc(1000)) != NULL);
+		memset(p, 1, 1000);
+		*(char **)p = list;
+		list = p;
+	}
+	char *last = malloc(3000);
+	CHILD_CHECK(last != NULL);
+	while ((p = list) != NULL) {
+		list = *(char **)p;
+		free(p);
+	}
+	char *big = malloc(200 * MIB);
+	CHILD_CHECK(big != NULL);
+	memset(big, 2, 200 * MIB);
+	free(big);
+	free(last);
+}
+
+static void test_freed_below_a_live_block_serves_under_rlimit_as(void **state)
+{
+	(void)state;
+	child_passes(freed_below_a_live_block_child);
+}
+
 /* With the address space nearly all taken, a megabyte left still serves blocks of sizes
  * the heap had no span for: less than a whole arena fits, and it once failed them all. */
 static void last_megabyte_child(void *arg)
@@ -1240,6 +1277,8 @@ static void test_glibc_extras(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* first: the heap as a fresh process has it, so that the last block lands on top */
+		cmocka_unit_test(test_freed_below_a_live_block_serves_under_rlimit_as),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_symbols_resolve_to_heapguard),
 		cmocka_unit_test(test_old_cfree),

@@ -539,10 +539,11 @@ static size_t purge_arenas(uint64_t now, int force)
 	return bytes;
 }
 
-/* Arenas from the break can only go back from its top, by lowering it: those there with every
- * slice free go, one after another. Kept for good otherwise, they left a program under an
- * address-space limit that had freed everything unable to get one large block (glibc trims
- * its heap's top too). The bytes given back. */
+/* Under an address-space limit, arenas from the break with every slice free go back: from its
+ * top by lowering it, one after another (glibc trims its heap's top too), and below a busy one
+ * (a block of stdout's buffer made last) by unmapping them, a hole the break does not mind.
+ * Kept, they left a program that had freed everything unable to get one large block. The
+ * bytes given back. */
 static size_t brk_trim(void)
 {
 	size_t bytes = 0;
@@ -559,21 +560,14 @@ static size_t brk_trim(void)
 		hg_unlock(&central_lock);
 		if (!a)
 			return bytes;
+		hg_pagemap_set(a->base, ARENA_BYTES, NULL);
 		hg_lock(&brk_lock);
-		int done = hg_os_brk_trim(a->base, ARENA_BYTES);
+		if (!hg_os_brk_trim(a->base, ARENA_BYTES))
+			hg_os_unmap(a->base, ARENA_BYTES);
 		hg_unlock(&brk_lock);
-		if (done)
-			hg_pagemap_set(a->base, ARENA_BYTES, NULL);
 		hg_lock(&central_lock);
-		if (done) {
-			meta_free_locked((struct hg_span *)a);
-		} else { /* the break moved: the arena stays */
-			a->next = nonfull;
-			nonfull = a;
-		}
+		meta_free_locked((struct hg_span *)a);
 		hg_unlock(&central_lock);
-		if (!done)
-			return bytes;
 		bytes += ARENA_BYTES;
 	}
 }

@@ -113,6 +113,13 @@ static void cache_put(struct hg_span *s, int freed, uint64_t now, struct hg_span
 
 static void large_destroy(struct hg_span *s);
 
+/* An address-space limit refused a mapping: what the heap keeps goes back first; 1 when some
+ * did. */
+static int room_made(void)
+{
+	return hg_central_purge(1) != 0;
+}
+
 static void cache_put_and_drop(struct hg_span *s, int freed)
 {
 	struct hg_span *evict, *absorbed;
@@ -181,6 +188,8 @@ static int large_resize(struct hg_span *s, size_t bytes)
 		hg_pagemap_set(old + old_bytes, bytes - old_bytes, s);
 	} else {
 		char *to = hg_os_map(bytes, HG_SLICE_BYTES);
+		if (!to && room_made())
+			to = hg_os_map(bytes, HG_SLICE_BYTES);
 		if (!to || !hg_pagemap_reserve(to, bytes)) {
 			if (to)
 				hg_os_unmap(to, bytes);
@@ -258,7 +267,7 @@ static struct hg_span *large_fresh(size_t bytes, size_t align)
 	int populate = sampled && bytes <= POPULATE_MAX_BYTES && used_whole(last, last_bytes);
 
 	char *p = hg_os_map(bytes, align);
-	if (!p && hg_central_purge(1)) /* an address-space limit: what the heap keeps goes first */
+	if (!p && room_made())
 		p = hg_os_map(bytes, align);
 	if (!p)
 		return NULL;
