@@ -642,9 +642,13 @@ static void *thread_start(void *p)
 
 HG_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-	static int (*next)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-	if (!next)
+	typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	static create_fn resolved; /* a constructor's thread may come before our init */
+	create_fn next = __atomic_load_n(&resolved, __ATOMIC_ACQUIRE);
+	if (!next) {
 		*(void **)&next = dlsym(RTLD_NEXT, "pthread_create");
+		__atomic_store_n(&resolved, next, __ATOMIC_RELEASE);
+	}
 	struct thread_start *t = malloc(sizeof *t);
 	if (!t)
 		return next(thread, attr, fn, arg);
