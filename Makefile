@@ -15,10 +15,13 @@ LIB_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -fPIC -fvisibility=hidden \
 LIB_SRCS := $(wildcard src/os/*.c src/base/*.c src/alloc/*.c src/api/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 # The checking library: the same sources built with HG_CHECK (api/ then calls the checked heap),
-# plus src/check/. It links libunwind, whose cached unwinding is ~15x faster than libgcc's.
+# plus src/check/. It links libunwind, whose cached unwinding is ~15x faster than libgcc's,
+# after libgcc_s: libunwind exports a copy of libgcc's _Unwind_* API, and loaded first it
+# served libgcc's own unwinding of a cancelled thread, with libgcc's contexts: C cleanups were
+# skipped (glibc's stdio unlocks) and the next use of the stream deadlocked.
 CHECK_SRCS := $(LIB_SRCS) $(wildcard src/check/*.c)
 CHECK_OBJS := $(CHECK_SRCS:%.c=$(BUILD)/obj-check/%.o)
-CHECK_LIBS := -l:libunwind.so.8
+CHECK_LIBS := -Wl,--push-state,--no-as-needed -lgcc_s -l:libunwind.so.8 -Wl,--pop-state
 
 CLI_SRCS := $(wildcard src/cli/*.c)
 # The command symbolizes with elfutils (libdw, libelf) and demangles with libstdc++'s

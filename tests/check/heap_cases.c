@@ -34,6 +34,16 @@ __attribute__((noinline)) static void release_last(void *p) { free(p); }
 __attribute__((noinline)) static void first_free(void *p) { free(p); }
 __attribute__((noinline)) static void second_free(void *p) { free(p); }
 __attribute__((noinline)) static void *alloc_ten(void) { return malloc(10); }
+
+static FILE *cancel_stream;
+
+static void *read_forever(void *arg)
+{
+	(void)arg;
+	for (;;)
+		getc(cancel_stream);
+	return NULL;
+}
 __attribute__((noinline)) static void *alloc_twenty(void) { return malloc(20); }
 __attribute__((noinline)) static void write_before(char *p) { p[-1] = 'x'; }
 __attribute__((noinline)) static void write_after_free(char *p) { p[8] = 1; }
@@ -527,6 +537,18 @@ int main(int argc, char **argv)
 		first_free(p);
 		second_free(p);
 		printf("survived\n");
+	} else if (!strcmp(c, "cancel-getc")) {
+		/* a thread cancelled while it waits in getc: the stream's lock goes with it */
+		int fds[2];
+		if (pipe(fds) != 0 || !(cancel_stream = fdopen(fds[0], "r")))
+			return 1;
+		pthread_t t;
+		pthread_create(&t, NULL, read_forever, NULL);
+		usleep(100000);
+		pthread_cancel(t);
+		pthread_join(t, NULL);
+		close(fds[1]);
+		printf("getc after cancel: %d\n", getc(cancel_stream));
 	} else if (!strcmp(c, "double-free-sites")) {
 		/* two blocks from two places, both freed twice by one free: one stack for both */
 		void *two[2] = { alloc_ten(), alloc_twenty() };
