@@ -735,33 +735,43 @@ static void test_enomem_under_rlimit_as(void **state)
 	child_passes(rlimit_child);
 }
 
-/* Under an address-space limit, memory freed by small blocks serves a large block: the heap
- * gives back what it keeps before a mapping fails. */
-static void freed_memory_child(void *arg)
+/* Under an address-space limit of 256 MiB more than the child holds, `bytes` (SIZE_MAX: until
+ * the limit) of 1000-byte blocks, made, freed but for a block of another size made after them
+ * when `pin` (stdout's buffer at the first printf), then one large block of `big` bytes. */
+static void freed_memory_serves(size_t bytes, int pin, size_t big)
 {
 	struct rlimit rl;
 	char *list = NULL, *p;
 
-	(void)arg;
 	CHILD_CHECK(getrlimit(RLIMIT_AS, &rl) == 0);
 	rl.rlim_cur = tu_vm_bytes() + 256 * MIB;
 	CHILD_CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
-	/* Until the limit, the blocks chained through their first word (with backend=brk, arenas
-	 * from the break, which only its top can give back: they once stayed, and the large
-	 * block below failed). */
-	while ((p = malloc(1000)) != NULL) {
+	/* The blocks chained through their first word. */
+	for (size_t made = 0; made < bytes && (p = malloc(1000)) != NULL; made += 1000) {
 		memset(p, 1, 1000);
 		*(char **)p = list;
 		list = p;
 	}
+	char *last = pin ? malloc(3000) : NULL;
+	CHILD_CHECK(!pin || last != NULL);
 	while ((p = list) != NULL) {
 		list = *(char **)p;
 		free(p);
 	}
-	char *big = malloc(128 * MIB);
-	CHILD_CHECK(big != NULL);
-	memset(big, 2, 128 * MIB);
-	free(big);
+	char *large = malloc(big);
+	CHILD_CHECK(large != NULL);
+	memset(large, 2, big);
+	free(large);
+	free(last);
+}
+
+/* Memory freed by small blocks serves a large block: the heap gives back what it keeps before
+ * a mapping fails (with backend=brk, arenas from the break, which only its top can give back:
+ * they once stayed, and the large block failed). */
+static void freed_memory_child(void *arg)
+{
+	(void)arg;
+	freed_memory_serves(SIZE_MAX, 0, 128 * MIB);
 }
 
 static void test_freed_memory_serves_under_rlimit_as(void **state)
@@ -770,35 +780,12 @@ static void test_freed_memory_serves_under_rlimit_as(void **state)
 	child_passes(freed_memory_child);
 }
 
-/* The same with a block made last, still in use, above the freed ones (stdout's buffer, at
- * the first printf): with backend=brk the break's top stays, and the arenas freed below it
- * once stayed mapped too. */
+/* The same with a block still in use made after the freed ones: with backend=brk the break's
+ * top stays, and the arenas freed below it once stayed mapped too. */
 static void freed_below_a_live_block_child(void *arg)
 {
-	struct rlimit rl;
-	char *list = NULL, *p;
-
 	(void)arg;
-	CHILD_CHECK(getrlimit(RLIMIT_AS, &rl) == 0);
-	rl.rlim_cur = tu_vm_bytes() + 256 * MIB;
-	CHILD_CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
-	for (size_t bytes = 0; bytes < 150 * MIB; bytes += 1000) {
-		CHILD_CHECK((p = malloc(1000)) != NULL);
-		memset(p, 1, 1000);
-		*(char **)p = list;
-		list = p;
-	}
-	char *last = malloc(3000);
-	CHILD_CHECK(last != NULL);
-	while ((p = list) != NULL) {
-		list = *(char **)p;
-		free(p);
-	}
-	char *big = malloc(200 * MIB);
-	CHILD_CHECK(big != NULL);
-	memset(big, 2, 200 * MIB);
-	free(big);
-	free(last);
+	freed_memory_serves(150 * MIB, 1, 200 * MIB);
 }
 
 static void test_freed_below_a_live_block_serves_under_rlimit_as(void **state)
