@@ -539,11 +539,11 @@ static size_t purge_arenas(uint64_t now, int force)
 	return bytes;
 }
 
-/* Under an address-space limit, arenas from the break with every slice free go back: from its
- * top by lowering it, one after another (glibc trims its heap's top too), and below a busy one
- * (a block of stdout's buffer made last) by unmapping them, a hole the break does not mind.
- * Kept, they left a program that had freed everything unable to get one large block. The
- * bytes given back. */
+/* When forced (malloc_trim, an address-space limit), arenas from the break with every slice
+ * free go back: from its top by lowering it, one after another (glibc trims its heap's top
+ * too), and below a busy one (a block of stdout's buffer made last) by unmapping them, a hole
+ * the break does not mind. Kept, they left a program under a limit that had freed everything
+ * unable to get one large block. The bytes given back. */
 static size_t brk_trim(void)
 {
 	size_t bytes = 0;
