@@ -1103,13 +1103,11 @@ static int scan_at_exit(const struct hgc_block *b, void *arg)
 	return s->n < EXIT_BATCH;
 }
 
-/* At exit: every live block's redzones, and every quarantined block whole, are checked. The
- * quarantine is left as it is, so that later frees let nothing out of it (the process ends;
- * giving 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
 /* The context of the code that ends the process while the checks run on a stack of their own
- * (checks_at_exit; signal: a signal interrupted it); NULL otherwise. */
+ * (checks_on_own_stack): the one a signal interrupted, or else checks_caller, saved by the
+ * switch; NULL otherwise. */
 static const ucontext_t *exit_context;
-static int exit_context_signal;
+static ucontext_t checks_ctx, checks_caller;
 
 /* Where the process ends, for damage found then: captured at the first (0 on the caller's
  * stack: hgc_report captures that one). */
@@ -1117,9 +1115,13 @@ static uint32_t exit_stack(void)
 {
 	static uint32_t id;
 	if (!id && exit_context)
-		id = hgc_stack_capture_context(exit_context, exit_context_signal);
+		id = hgc_stack_capture_context(exit_context, exit_context != &checks_caller);
 	return id;
 }
+
+/* At exit: every live block's redzones, and every quarantined block whole, are checked. The
+ * quarantine is left as it is, so that later frees let nothing out of it (the process ends;
+ * giving 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
 
 static void check_blocks_at_exit(void)
 {
@@ -1204,7 +1206,6 @@ static int checks_body(int status)
  * `uc`, the context a signal interrupted, or else from the caller's, saved by the switch.
  * Where no stack can be mapped, on the caller's. */
 #define CHECK_STACK_BYTES ((size_t)256 << 10)
-static ucontext_t checks_ctx, checks_caller;
 static int checks_status;
 
 static void checks_entry(void)
@@ -1223,7 +1224,6 @@ static int checks_on_own_stack(int status, const ucontext_t *uc, uintptr_t here)
 	makecontext(&checks_ctx, checks_entry, 0);
 	checks_status = status;
 	exit_context = uc ? uc : &checks_caller;
-	exit_context_signal = uc != NULL;
 	hgc_leak_roots(exit_context, (uintptr_t)stack, (uintptr_t)stack + CHECK_STACK_BYTES, uc ? here : 0,
 		       (uintptr_t)uc);
 	if (swapcontext(&checks_caller, &checks_ctx) < 0)
@@ -1282,10 +1282,6 @@ void hgc_exit_now(int status)
 		syscall(SYS_exit_group, status);
 }
 
-/* Whether the checks at exit may run. Not in the child of a vfork or of a clone without
- * fork's handlers (another pid than the heap's): it shares its parent's memory, which the
- * checks must not change; nor from a signal handler that interrupted this thread inside the
- * heap or a check, whose locks may be held: that is said, since no summary comes. */
 static HG_NOINLINE void say_no_checks(const char *why)
 {
 	struct hg_buf b = { .len = 0 };
@@ -1294,6 +1290,10 @@ static HG_NOINLINE void say_no_checks(const char *why)
 	hg_buf_flush(&b);
 }
 
+/* Whether the checks at exit may run. Not in the child of a vfork or of a clone without
+ * fork's handlers (another pid than the heap's): it shares its parent's memory, which the
+ * checks must not change; nor from a signal handler that interrupted this thread inside the
+ * heap or a check, whose locks may be held: that is said (why_not), since no summary comes. */
 static int checks_may_run(const char *why_not)
 {
 	if (getpid() != exit_pid)

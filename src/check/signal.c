@@ -50,6 +50,14 @@ static int has_program_handler(int i)
 	return h != SIG_DFL && h != SIG_IGN; /* an ignored fault kills all the same */
 }
 
+/* Sets sig's action to SIG_DFL in the kernel. */
+static void to_default(int sig)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigemptyset(&dfl.sa_mask);
+	__sigaction(sig, &dfl, NULL);
+}
+
 /* After the report: the program's handler, with its mask and flags, as the kernel would have
  * called it; or else the default action. */
 static void chain(int i, int sig, siginfo_t *si, void *ctx)
@@ -69,9 +77,7 @@ static void chain(int i, int sig, siginfo_t *si, void *ctx)
 		return;
 	}
 	hgc_checks_before_fault(sig, ctx);
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigemptyset(&dfl.sa_mask);
-	__sigaction(sig, &dfl, NULL);
+	to_default(sig);
 	/* A fault happens again when we return, now fatal; a signal sent by kill() must be sent
 	 * again (it stays blocked until we return). */
 	if (si->si_code <= 0)
@@ -366,9 +372,7 @@ static void on_ending(int sig, siginfo_t *si, void *ctx)
 	if ((sig == SIGFPE || sig == SIGILL) && si->si_code > 0) {
 		/* The instruction runs again when this returns, at SIG_DFL then: nothing can wait. */
 		hgc_checks_before_fault(sig, ctx);
-		struct sigaction dfl = { .sa_handler = SIG_DFL };
-		sigemptyset(&dfl.sa_mask);
-		__sigaction(sig, &dfl, NULL);
+		to_default(sig);
 	} else {
 		hgc_end_by_signal(sig, ctx); /* returns only when it waits for a heap call to end */
 	}
@@ -391,9 +395,7 @@ static int ending_install(int sig)
 
 void hgc_die_of(int sig)
 {
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigemptyset(&dfl.sa_mask);
-	__sigaction(sig, &dfl, NULL);
+	to_default(sig);
 	sigset_t one;
 	sigemptyset(&one);
 	sigaddset(&one, sig);
