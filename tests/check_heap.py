@@ -93,9 +93,9 @@ check("4000 page-aligned blocks of 100 bytes add under 6 KiB each",
       summary_is(r, 0, 0))
 
 rc, out, err, r = run([cases, "use-after-free"])
-check("write after free found at exit",
+check("write after free found at exit, its free's stack said to be that",
       expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
-                   "release_it", "at exit"))
+                   "release_it", "found at exit; the stack above is its free's, the write came after it"))
 
 rc, out, err, r = run([cases, "use-after-free-read-then-write"])
 errs = r["errors"]
@@ -199,7 +199,7 @@ rc, out, err, r = run([cases, "use-after-free-quarantine"], "leak_check=no:quara
 e = r["errors"][0] if r["errors"] else {}
 check("write after free found when the block leaves the quarantine",
       expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, None, "main",
-                   "release_it", "left the quarantine") +
+                   "release_it", "left the quarantine; the stack above is its free's") +
       ([] if err.find("churned") > err.find("ERROR: heap-use-after-free") >= 0 else
        ["reported after the program's last line, not when the block left the quarantine"]))
 

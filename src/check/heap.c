@@ -535,6 +535,10 @@ static size_t q_cost(uint64_t e)
 	return units ? units * 16 : hgc_table_room(q_core(e)) + sizeof(struct hgc_rec) + sizeof(uint64_t);
 }
 
+/* The report of damage found in a quarantined block shows its free's stack, as the write's own
+ * is not known: the detail says so. */
+#define AFTER_FREE "the stack above is its free's, the write came after it"
+
 /* Reports a write after free or into the redzones of quarantined block b, found `where`. */
 static void q_check(const struct hgc_block *b, const char *where)
 {
@@ -657,7 +661,7 @@ static void q_let_out_unlock(size_t limit)
 		if (next)
 			prefetch_bytes(next);
 		for (size_t i = 0; i < k; i++)
-			q_release(out[i], "found when the block left the quarantine");
+			q_release(out[i], "found when the block left the quarantine; " AFTER_FREE);
 		if (k < Q_RELEASE_BATCH)
 			break;
 		hg_lock(&q_lock); /* a large block may push many small ones out */
@@ -1137,7 +1141,7 @@ static void check_blocks_at_exit(void)
 		more = hgc_blocks_foreach(scan_at_exit, &scan, 1u << HGC_LIVE | 1u << HGC_QUARANTINED, &at);
 		for (unsigned i = 0; i < scan.n; i++) {
 			if (scan.bad[i].state == HGC_QUARANTINED)
-				q_check(&scan.bad[i], "found at exit");
+				q_check(&scan.bad[i], "found at exit; " AFTER_FREE);
 			else
 				check_redzones(&scan.bad[i], exit_stack(), 0, "found at exit");
 		}
