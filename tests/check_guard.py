@@ -45,7 +45,7 @@ def src(name):
 exe = {n: build(src(n)) for n in ("guard_overflow", "guard_underflow", "guard_use_after_free",
                                    "guard_wild", "guard_own_handler", "guard_many", "guard_thread",
                                    "guard_api", "guard_churn", "guard_sample", "guard_uninit", "guard_first_use", "guard_maps",
-                                   "guard_altstack", "guard_protect")}
+                                   "guard_altstack", "guard_protect", "guard_cases")}
 strcpy_null = build(os.path.join(ROOT, "examples", "unallocated-strcpy.c"))
 
 # 1. a store one past the end, onto the guard page
@@ -254,5 +254,59 @@ for label, options in (("guard_uninit", GUARD + ":guard_uninit=1"), ("guard", GU
           expect_error(r, "invalid-access", access="write", relation="inside", distance=5,
                        block_size=8192, top="store", detail="its page refused the access") +
           killed_by_segv(rc))
+
+# 17. from an audit of guard mode (each failed before its fix).
+UNINIT = GUARD + ":guard_uninit=1"
+cases = exe["guard_cases"]
+rc, out, err, r = run([cases, "fork-touching"], UNINIT, timeout=120)
+check("guard_uninit: a child forked while another thread made a slot accessible does not wait for it",
+      exited_ok(rc, err) + ([] if out == "hung=0\n" else ["stdout %r" % out]))
+
+rc, out, err, r = run([cases, "signal-first-use"], UNINIT, timeout=60)
+check("guard_uninit: a signal handler's first use of its block, during another first use, survives",
+      exited_ok(rc, err) + ([] if out == "done\n" else ["stdout %r" % out]) +
+      (["reported %r" % [(e["kind"], e["detail"]) for e in r["errors"]]] if r["errors"] else []))
+
+rc, out, err, r = run([cases, "strlen-freed"], GUARD)
+check("guard: strlen of a freed guarded string is a use after free by strlen(), then SIGSEGV, checks at exit kept",
+      expect_error(r, "heap-use-after-free", access="read", relation="inside", distance=0, block_size=16,
+                   top="main", free_top="freed_string") + killed_by_segv(rc) +
+      (["said no checks at exit"] if "no checks at exit" in err else []) +
+      ([] if r["heap_summary"] else ["no heap summary"]))
+
+rc, out, err, r = run([cases, "strchr-freed"], GUARD)
+check("guard: strchr of a freed guarded string faults as a use after free (its word before the string too)",
+      expect_error(r, "heap-use-after-free", access="read", block_size=16, free_top="freed_string") +
+      killed_by_segv(rc))
+
+for case, limit in (("sparse", 200), ("sparse-calloc", 200)):
+    rc, out, err, r = run([cases, case], GUARD)
+    m = re.fullmatch(r"sum=780 peak_mib=(\d+)\n", out)
+    check("guard: 40 blocks of 15 MiB, their ends used (%s), fill 2 MiB each: under %d MiB" % (case, limit),
+          exited_ok(rc, err) + ([] if m and int(m.group(1)) < limit else ["stdout %r" % out]) +
+          (["reported %r" % [(e["kind"], e["detail"]) for e in r["errors"]]] if r["errors"] else []))
+
+rc, out, err, r = run([cases, "syscalls"], UNINIT)
+check("guard_uninit: getrandom, socketpair, epoll_wait and getsockname fill fresh blocks",
+      exited_ok(rc, err) +
+      ([] if out == "getrandom=64 socketpair=0 epoll_wait=1 getsockname=0\n" else ["stdout %r" % out]) +
+      (["reported %r" % [(e["kind"], e["detail"]) for e in r["errors"]]] if r["errors"] else []))
+
+rc, out, err, r = run([cases, "lost"], UNINIT.replace("leak_check=no", "leak_check=full"))
+check("guard_uninit: a lost block is lost, though a first use's fault had its pointer in a register",
+      exited_ok(rc, err) +
+      ([] if r["leak_summary"].get("definitely lost") == (32, 1) and r["leak_summary"].get("indirectly lost") == (77, 1)
+       else ["leak summary %r" % r["leak_summary"]]))
+
+for kib, guarded in ((2000000, False), (4000000, True)):
+    rc, out, err, r = run(["/bin/sh", "-c", 'ulimit -v %d; exec "$0" overflow-under-limit' % kib, cases], GUARD)
+    said = "guard mode is off: no room for its region" in err
+    why = expect_error(r, "heap-buffer-overflow", access="write", relation="after", distance=0, block_size=64)
+    if guarded:
+        why += killed_by_segv(rc) + (["said off %r" % err[-300:]] if said else [])
+    else:
+        why += exited_ok(rc, err) + ([] if said else ["no line saying guard mode is off: %r" % err[-300:]])
+    check("guard under ulimit -v %d: %s" % (kib, "the region fits an eighth of it" if guarded else
+                                             "off, and a line says so; the overflow found at free"), why)
 
 sys.exit(tap.finish())

@@ -427,7 +427,9 @@ void hgc_check_access(const void *p, size_t n, int is_write, const char *func)
 	struct hgc_error e = { .kind = kind, .access = is_write ? "write" : "read", .func = func,
 			       .addr = (uintptr_t)bad, .size = n, .has_block = 1, .block = b };
 	hgc_report(&e);
-	if (is_write) /* its redzone or freed bytes are overwritten now: one report is enough */
+	/* Its redzone or freed bytes are overwritten now, or (guarded) the call's access faults
+	 * next: one report is enough. */
+	if (is_write || b.guarded)
 		hgc_mark_reported(b.core);
 }
 

@@ -146,7 +146,7 @@ int hgc_guard_touch(const void *addr) __attribute__((access(none, 1)));
 void hgc_guard_touch_range(const void *p, size_t n) __attribute__((access(none, 1)));
 /* 1 while b is a guarded block never used yet (its slot's pages are inaccessible). */
 int hgc_guard_untouched(const struct hgc_block *b);
-/* Fills a new block's redzones with HGC_REDZONE and, unless zero, its bytes with HGC_UNINIT_WORD. */
+/* Fills a new block's redzones with HGC_REDZONE and, unless zero, its bytes (its first 2 MiB) with HGC_UNINIT_WORD. */
 void hgc_fill_block(const struct hgc_block *b, int zero);
 /* Makes the slot inaccessible (it waits in the quarantine like any freed block). */
 void hgc_guard_retire(const struct hgc_block *b);
@@ -340,6 +340,9 @@ void hgc_die_of(int sig) __attribute__((noreturn));
 /* Gives the calling thread an alternate signal stack; stack.c calls it on a thread's first
  * allocation, so that a stack overflow is still reported. */
 void hgc_signal_thread_init(void);
+/* Calls fn on each alternate signal stack heapguard gave a thread: the signal frames left on
+ * them hold stale register values, which are no roots for the leak check. */
+void hgc_altstack_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
 
 /* Set once init is done; before that the interceptors pass straight through. */
 extern int hgc_ready;

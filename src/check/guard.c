@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 
+#include "base/fmt.h"
 #include "base/lock.h"
 #include "base/options.h"
 #include "check/check.h"
@@ -11,8 +12,9 @@
 
 /*
  * The guard region, reserved inaccessible at the first guarded allocation (GWP-ASan's pool,
- * with size classes). Class k owns CLASS_SPAN_BYTES of it, cut into slots of 2^k data pages,
- * each between two guard pages (a guard page serves the slots on both sides):
+ * with size classes). Class k owns 2^span_shift bytes of it (1 GiB, less under ulimit -v),
+ * cut into slots of 2^k data pages, each between two guard pages (a guard page serves the
+ * slots on both sides):
  *
  *   class base
  *   | G | slot 0: 2^k pages | G | slot 1 | G | ...  | slot n-1 | G | unused to the span's end
@@ -45,8 +47,8 @@
 #define PAGE_BYTES HG_OS_PAGE_BYTES
 #define CLASSES 13                               /* slots of 1, 2, 4 ... 4096 pages */
 #define CLASS_MAX_BYTES ((size_t)PAGE_BYTES << (CLASSES - 1)) /* 16 MiB: larger blocks are not guarded */
-#define CLASS_SPAN_SHIFT 30                      /* 1 GiB of address space per class: 13 GiB */
-#define CLASS_SPAN_BYTES ((size_t)1 << CLASS_SPAN_SHIFT)
+#define SPAN_SHIFT_MAX 30                        /* 1 GiB of address space per class: 13 GiB */
+#define SPAN_SHIFT_MIN 25                        /* 32 MiB: one slot of the largest class */
 #define CLASS_SLOTS_MAX 131072u                  /* live + quarantined + free, per class:
 						    more than live + a full default quarantine */
 #define REUSE_DEPTH 4096u                        /* released slots queued before one is reused */
@@ -73,6 +75,7 @@ struct guard_class {
 
 static struct guard_class classes[CLASSES];
 static char *region;                    /* set once, never unmapped */
+static unsigned span_shift;             /* each class's share: 2^span_shift bytes, set with region */
 static _Atomic size_t region_bytes;     /* 0 until reserved: every address is outside */
 static int region_failed;
 static hg_lock_t region_lock = HG_LOCK_INIT;
@@ -150,6 +153,11 @@ static inline int is_sampled(void)
 }
 
 /* ---- the region ---- */
+static inline char *slot_at(const struct guard_class *c, uint32_t i)
+{
+	return c->base + (size_t)i * c->stride_bytes;
+}
+
 static void fork_prepare(void)
 {
 	for (unsigned k = 0; k < CLASSES; k++)
@@ -162,10 +170,20 @@ static void fork_parent(void)
 		hg_unlock(&classes[k].lock);
 }
 
+/* A first use that another thread of the parent had under way never ends in the child, whose
+ * accesses to the slot then waited for it forever: the slot starts over, untouched. */
 static void fork_child(void)
 {
-	for (unsigned k = 0; k < CLASSES; k++)
-		hg_lock_reset(&classes[k].lock);
+	for (unsigned k = 0; k < CLASSES; k++) {
+		struct guard_class *c = &classes[k];
+		hg_lock_reset(&c->lock);
+		for (uint32_t i = 0; hg_opt.guard_uninit && i < c->fresh; i++) {
+			if (atomic_load_explicit(&c->state[i], memory_order_relaxed) != HGC_SLOT_TOUCHING)
+				continue;
+			hg_os_decommit(slot_at(c, i), c->slot_bytes);
+			atomic_store_explicit(&c->state[i], HGC_SLOT_UNTOUCHED, memory_order_relaxed);
+		}
+	}
 }
 
 /* Reserves the region and maps the slot tables; a one-time init, so the system calls under
@@ -175,13 +193,25 @@ static HG_NOINLINE int region_init(void)
 	hg_lock(&region_lock);
 	if (atomic_load(&region_bytes) || region_failed)
 		goto out;
-	size_t bytes = (size_t)CLASSES << CLASS_SPAN_SHIFT;
-	char *r = hg_os_reserve(bytes);
+	/* The reservation counts against an address-space limit (ulimit -v): it takes an eighth
+	 * of it at most. 13 GiB under a 16 GB limit left a program's malloc of 3 GB failing. */
+	size_t limit = hg_os_address_space_limit() / 8;
+	span_shift = SPAN_SHIFT_MAX;
+	while (span_shift > SPAN_SHIFT_MIN && (size_t)CLASSES << span_shift > limit)
+		span_shift--;
+	size_t bytes = (size_t)CLASSES << span_shift;
+	char *r = (size_t)CLASSES << span_shift <= limit ? hg_os_reserve(bytes) : NULL;
 	char *tables = r ? hg_os_map(TABLE_BYTES, 0) : NULL;
 	if (!tables) {
 		if (r)
 			hg_os_unmap(r, bytes);
-		region_failed = 1; /* e.g. ulimit -v: guard mode stays off */
+		region_failed = 1;
+		struct hg_buf m = { .len = 0 };
+		hg_buf_prog(&m);
+		hg_buf_str(&m, "guard mode is off: no room for its region of ");
+		hg_buf_dec(&m, bytes >> 20);
+		hg_buf_str(&m, " MiB of address space (ulimit -v?); blocks get redzones instead\n");
+		hg_buf_flush(&m);
 		goto out;
 	}
 	struct hgc_rec *all_records = (struct hgc_rec *)(void *)tables;
@@ -190,10 +220,10 @@ static HG_NOINLINE int region_init(void)
 	for (unsigned k = 0; k < CLASSES; k++) {
 		struct guard_class *c = &classes[k];
 		c->lock = (hg_lock_t)HG_LOCK_INIT;
-		c->base = r + ((size_t)k << CLASS_SPAN_SHIFT) + PAGE_BYTES;
+		c->base = r + ((size_t)k << span_shift) + PAGE_BYTES;
 		c->slot_bytes = (size_t)PAGE_BYTES << k;
 		c->stride_bytes = c->slot_bytes + PAGE_BYTES;
-		size_t fit = (CLASS_SPAN_BYTES - PAGE_BYTES) / c->stride_bytes;
+		size_t fit = (((size_t)1 << span_shift) - PAGE_BYTES) / c->stride_bytes;
 		c->capacity = fit < CLASS_SLOTS_MAX ? (uint32_t)fit : CLASS_SLOTS_MAX;
 		c->head = c->tail = NO_SLOT;
 		c->records = all_records + (size_t)k * CLASS_SLOTS_MAX;
@@ -215,11 +245,6 @@ static inline unsigned class_of(size_t bytes)
 	return pages <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(pages - 1);
 }
 
-static inline char *slot_at(const struct guard_class *c, uint32_t i)
-{
-	return c->base + (size_t)i * c->stride_bytes;
-}
-
 /* The class and index of the slot starting exactly at p; 0 when p is no slot. */
 static int slot_index(const void *p, struct guard_class **cp, uint32_t *ip)
 {
@@ -227,7 +252,7 @@ static int slot_index(const void *p, struct guard_class **cp, uint32_t *ip)
 	if (hgc_guard_place(p, &slot, &below, &above) != HGC_GUARD_IN_SLOT || slot != p)
 		return 0;
 	size_t off = (size_t)(slot - region);
-	struct guard_class *c = &classes[off >> CLASS_SPAN_SHIFT];
+	struct guard_class *c = &classes[off >> span_shift];
 	*cp = c;
 	*ip = (uint32_t)((size_t)(slot - c->base) / c->stride_bytes);
 	return 1;
@@ -445,9 +470,9 @@ enum hgc_guard_place hgc_guard_place(const void *addr, char **slot, char **below
 	size_t off = (size_t)((uintptr_t)addr - (uintptr_t)region);
 	if (likely(off >= bytes))
 		return HGC_GUARD_OUTSIDE;
-	const struct guard_class *c = &classes[off >> CLASS_SPAN_SHIFT];
+	const struct guard_class *c = &classes[off >> span_shift];
 	*slot = *below = *above = NULL;
-	size_t in_span = off & (CLASS_SPAN_BYTES - 1);
+	size_t in_span = off & (((size_t)1 << span_shift) - 1);
 	if (in_span < PAGE_BYTES) { /* the guard page before slot 0 */
 		*above = c->base;
 		return HGC_GUARD_IN_PAGE;

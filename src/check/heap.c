@@ -209,7 +209,7 @@ static void fill_block_from(const struct hgc_block *b, int zero, size_t from, si
 
 void hgc_fill_block(const struct hgc_block *b, int zero)
 {
-	fill_block_from(b, zero, 0, b->size);
+	fill_block_from(b, zero, 0, b->size > FILL_MAX ? FILL_MAX : b->size);
 }
 
 /* The first overwritten redzone byte of b (the right redzone first: overflows are the common
@@ -313,10 +313,10 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 			rec.alloc_stack = hgc_stack_capture(slot);
 		}
 	}
-	if (zero && !fresh_zero)
+	if (zero && !fresh_zero && !rec.guarded) /* a guarded slot's pages are fresh */
 		hgc_memset(rec.user, 0, n);
 	if (!untouched) /* an untouched slot is filled on its first use (hgc_guard_touch) */
-		fill_block_from(&rec, zero, copied, !rec.guarded && n > FILL_MAX ? FILL_MAX : n);
+		fill_block_from(&rec, zero, copied, n > FILL_MAX ? FILL_MAX : n);
 	if (!hgc_table_insert(&rec, at)) {
 		if (rec.guarded)
 			hgc_guard_release(&rec);

@@ -380,6 +380,14 @@ static size_t str_extent(const void *s, size_t max, size_t unit, const char *fun
 		hgc_guard_touch(s); /* measured here: a library call's use, as in hgc_check_access */
 	if (!hgc_lookup(s, &b))
 		return plain_len(s, max, unit);
+	if (b.guarded && b.state != HGC_LIVE) {
+		/* Its slot is inaccessible: the scan would fault inside the check. Reported here,
+		 * the string is measured once the check is over, where the fault ends the program
+		 * as any access to a freed guarded block does (*bad 2). */
+		hgc_check_access(s, unit, 0, func);
+		*bad = 2;
+		return 0;
+	}
 	const char *p = s, *end = b.user + b.size;
 	size_t room = p < end ? (size_t)(end - p) / unit : 0;
 	size_t lim = room < max ? room : max;
@@ -426,7 +434,7 @@ static HG_NOINLINE size_t str_check(enum str_op op, void *d, const void *s, size
 			hgc_check_access(w, nwrite, 1, func);
 	}
 	leave();
-	return len;
+	return bad == 2 ? plain_len(s, max, unit) : len;
 }
 
 /* 1 when either string may be in the heap (NULL: none). */

@@ -889,8 +889,8 @@ static void add_skip(uintptr_t lo, uintptr_t hi, void *arg)
 		f->at[f->n++] = (struct range){ lo, hi };
 }
 
-/* The skip list: the block records, the stack cache, our module, the work area, the maps
- * text. The stack cache keeps words of the program's stacks, a saved register among them: a
+/* The skip list: the block records, the stack cache, the alternate signal stacks, our module,
+ * the work area, the maps text. The stack cache keeps words of the program's stacks, a saved register among them: a
  * list's node that libstdc++ had in rbp while the nodes were made kept a lost std::list of
  * 200 strings possibly lost, where valgrind says definitely and indirectly. */
 static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
@@ -898,6 +898,7 @@ static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
 	size_t ranges = 0;
 	hgc_record_ranges(count_range, &ranges);
 	hgc_stack_cache_ranges(count_range, &ranges);
+	hgc_altstack_ranges(count_range, &ranges);
 	wk->skip_bytes = hg_align_up((ranges + 6) * sizeof(struct range), HG_OS_PAGE_BYTES);
 	wk->skip = hg_os_map(wk->skip_bytes, 0);
 	if (!wk->skip)
@@ -905,6 +906,7 @@ static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
 	struct skip_fill fill = { wk->skip, 0, ranges };
 	hgc_record_ranges(add_skip, &fill);
 	hgc_stack_cache_ranges(add_skip, &fill);
+	hgc_altstack_ranges(add_skip, &fill);
 	size_t k = fill.n;
 	wk->skip[k++] = roots_skip[0];
 	wk->skip[k++] = roots_skip[1];

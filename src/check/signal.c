@@ -24,12 +24,16 @@ extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *o
 #define ALTSTACK_BYTES (64u << 10) /* unwinding and symbolizing a report fit with room to spare */
 #define PAGE_BYTES HG_OS_PAGE_BYTES
 #define STACK_NEAR_BYTES (64u << 10) /* a fault this close to the stack pointer: stack overflow */
+#define VECTOR_BYTES 64u             /* the widest load a string function makes (AVX-512) */
 #define X86_TRAP_PF 14               /* page fault: REG_ERR holds the access */
 #define X86_PF_WRITE 2u
 #define X86_PF_FETCH 16u
 #ifndef SA_RESTORER
 #define SA_RESTORER 0x04000000 /* what glibc's sigaction adds to every action it sets (x86-64) */
 #endif
+
+/* libc's pthread_sigmask: ours (below) keeps SIGSEGV and SIGBUS deliverable. */
+static int (*next_pthread_sigmask)(int, const sigset_t *, sigset_t *);
 
 /* ---- the program's handlers: it sees its own, ours stays installed ---- */
 enum { SEGV, BUS, SIGNALS };
@@ -66,10 +70,14 @@ static void chain(int i, int sig, siginfo_t *si, void *ctx)
 		int flags = program[i].sa_flags;
 		void (*h)(int) = program[i].sa_handler;
 		void (*hi)(int, siginfo_t *, void *) = program[i].sa_sigaction;
-		sigset_t mask = program[i].sa_mask;
+		/* The mask the kernel would have set; ours blocks every signal (hgc_signal_init). */
+		sigset_t mask = ((const ucontext_t *)ctx)->uc_sigmask;
+		for (int s = 1; s < NSIG; s++)
+			if (sigismember(&program[i].sa_mask, s) == 1 || (s == sig && !(flags & SA_NODEFER)))
+				sigaddset(&mask, s);
 		if (flags & SA_RESETHAND)
 			program[i].sa_handler = SIG_DFL;
-		pthread_sigmask(SIG_BLOCK, &mask, NULL); /* the kernel restores the old mask at return */
+		next_pthread_sigmask(SIG_SETMASK, &mask, NULL); /* the kernel restores the old mask at return */
 		if (flags & SA_SIGINFO)
 			hi(sig, si, ctx);
 		else
@@ -124,12 +132,17 @@ static int block_error(uintptr_t addr, const struct hgc_block *b, struct hgc_err
 {
 	e->has_block = 1;
 	e->block = *b;
-	/* Outside a freed block's bytes, as ASan's redzone: an overflow (from the block next to
-	 * it, a guard page away), not a use of the freed one. */
-	if (addr < (uintptr_t)b->user || addr >= (uintptr_t)b->user + b->size) {
-		e->kind = "heap-buffer-overflow";
-	} else if (b->state != HGC_LIVE) {
+	/* Outside a block's bytes, as ASan's redzone: an overflow from the block next to it, not a
+	 * use of the freed one; but in a freed guarded block's slot, its neighbours a guard page
+	 * away, the vector word of a string call that holds its first or last byte is a use of it
+	 * (glibc's strchr reads from the 32 bytes before a string). */
+	int in_bytes = addr >= (uintptr_t)b->user && addr < (uintptr_t)b->user + b->size;
+	int at_bytes = b->guarded && addr >= (uintptr_t)b->core && addr < (uintptr_t)b->core + b->core_bytes &&
+		       distance(addr, b) < VECTOR_BYTES;
+	if (b->state != HGC_LIVE && (in_bytes || at_bytes)) {
 		e->kind = "heap-use-after-free";
+	} else if (!in_bytes) {
+		e->kind = "heap-buffer-overflow";
 	} else {
 		e->kind = "invalid-access";
 		hg_buf_str(d, "the block is live, yet its page refused the access");
@@ -327,8 +340,6 @@ HG_EXPORT void __longjmp_chk(jmp_buf env, int val)
  * block (a worker thread started with every signal blocked, as servers do). So the two stay
  * deliverable in every mask the program sets (stack.c's sigprocmask comes here too). The
  * cost: one sent by kill() while the program believes it blocked arrives at once. */
-static int (*next_pthread_sigmask)(int, const sigset_t *, sigset_t *);
-
 static const sigset_t *keep_faults(int how, const sigset_t *set, sigset_t *copy)
 {
 	if (!set || how == SIG_UNBLOCK)
@@ -415,8 +426,11 @@ void hgc_signal_init(void)
 	static const int SIGS[SIGNALS] = { [SEGV] = SIGSEGV, [BUS] = SIGBUS };
 	for (int i = 0; i < SIGNALS; i++) {
 		/* A handler set before ours (by a constructor that ran first) becomes the program's. */
+		/* Every signal waits while it runs: a program's handler that came in the middle of a
+		 * first use (guard_uninit) and met an untouched block of its own faulted with SIGSEGV
+		 * blocked, which killed the process unreported. */
 		struct sigaction act = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK };
-		sigemptyset(&act.sa_mask);
+		sigfillset(&act.sa_mask);
 		__sigaction(SIGS[i], &act, &program[i]);
 	}
 	for (size_t i = 0; i < sizeof ENDING / sizeof *ENDING; i++) {
@@ -566,6 +580,42 @@ static hg_lock_t altstack_lock = HG_LOCK_INIT;
 static void *altstack_free; /* stacks of exited threads, linked through their first word */
 static __thread int altstack_done;
 
+/* Every stack ever mapped, for hgc_altstack_ranges: pages of entries, newest first. */
+#define ALTSTACKS_PER_PAGE (PAGE_BYTES / sizeof(char *) - 2)
+struct altstack_page {
+	struct altstack_page *next;
+	_Atomic size_t n;
+	char *mem[ALTSTACKS_PER_PAGE];
+};
+static struct altstack_page *_Atomic altstacks;
+
+/* Under altstack_lock: lists mem; 0 when no page for the list could be mapped. */
+static int altstack_list_locked(char *mem)
+{
+	struct altstack_page *p = atomic_load_explicit(&altstacks, memory_order_relaxed);
+	if (!p || atomic_load_explicit(&p->n, memory_order_relaxed) == ALTSTACKS_PER_PAGE) {
+		struct altstack_page *fresh = hg_os_map(sizeof *fresh, 0);
+		if (!fresh)
+			return 0;
+		fresh->next = p;
+		atomic_store_explicit(&altstacks, fresh, memory_order_release);
+		p = fresh;
+	}
+	size_t n = atomic_load_explicit(&p->n, memory_order_relaxed);
+	p->mem[n] = mem;
+	atomic_store_explicit(&p->n, n + 1, memory_order_release);
+	return 1;
+}
+
+void hgc_altstack_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+{
+	for (struct altstack_page *p = atomic_load_explicit(&altstacks, memory_order_acquire); p; p = p->next) {
+		size_t n = atomic_load_explicit(&p->n, memory_order_acquire);
+		for (size_t i = 0; i < n; i++)
+			fn((uintptr_t)p->mem[i], (uintptr_t)p->mem[i] + PAGE_BYTES + ALTSTACK_BYTES, arg);
+	}
+}
+
 /* At thread exit: stop using the stack (unless the program put its own in place) and keep it
  * for the next thread. Later destructors fault on the thread's own stack, still reported. */
 static void altstack_release(void *mem)
@@ -602,8 +652,14 @@ static int altstack_install(void)
 	if (!mem) {
 		/* A guard page below: an overflow of the handler's own stack faults, not corrupts. */
 		mem = hg_os_map(PAGE_BYTES + ALTSTACK_BYTES, 0);
-		if (!mem)
+		hg_lock(&altstack_lock);
+		int listed = mem && altstack_list_locked(mem);
+		hg_unlock(&altstack_lock);
+		if (!listed) {
+			if (mem)
+				hg_os_unmap(mem, PAGE_BYTES + ALTSTACK_BYTES);
 			return 0;
+		}
 		hg_os_protect(mem, PAGE_BYTES, 0);
 	}
 	stack_t ss = { .ss_sp = mem + PAGE_BYTES, .ss_size = ALTSTACK_BYTES };

@@ -13,6 +13,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,6 +42,13 @@ static struct {
 	char *(*getcwd)(char *, size_t);
 	ssize_t (*readlink)(const char *, char *, size_t);
 	int (*pipe2)(int *, int);
+	int (*socketpair)(int, int, int, int *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+	ssize_t (*getrandom)(void *, size_t, unsigned);
 	ssize_t (*pwrite)(int, const void *, size_t, off_t);
 	ssize_t (*writev)(int, const struct iovec *, int);
 	ssize_t (*pwritev)(int, const struct iovec *, int, off_t);
@@ -69,6 +78,13 @@ void hgc_syscalls_init(void)
 	NEXT(getcwd);
 	NEXT(readlink);
 	NEXT(pipe2);
+	NEXT(socketpair);
+	NEXT(accept4);
+	NEXT(getsockname);
+	NEXT(getpeername);
+	NEXT(getsockopt);
+	NEXT(epoll_pwait);
+	NEXT(getrandom);
 	NEXT(pwrite);
 	NEXT(writev);
 	NEXT(pwritev);
@@ -314,6 +330,76 @@ HG_EXPORT int pipe2(int fds[2], int flags)
 HG_EXPORT int pipe(int fds[2])
 {
 	return do_pipe2(fds, 0, "pipe", RET);
+}
+
+HG_EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+	touch(sv, 2 * sizeof *sv, "socketpair", RET);
+	return next.socketpair ? next.socketpair(domain, type, protocol, sv)
+			       : (int)syscall(SYS_socketpair, domain, type, protocol, sv);
+}
+
+/* A socket address result: up to *len bytes at addr. */
+static void touch_addr(struct sockaddr *addr, const socklen_t *len, const char *func, const void *ret)
+{
+	if (len)
+		touch(addr, *len, func, ret);
+}
+
+HG_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	touch_addr(addr, len, "accept4", RET);
+	return next.accept4 ? next.accept4(fd, addr, len, flags) : (int)syscall(SYS_accept4, fd, addr, len, flags);
+}
+
+HG_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	touch_addr(addr, len, "accept", RET);
+	return next.accept4 ? next.accept4(fd, addr, len, 0) : (int)syscall(SYS_accept4, fd, addr, len, 0);
+}
+
+HG_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	touch_addr(addr, len, "getsockname", RET);
+	return next.getsockname ? next.getsockname(fd, addr, len) : (int)syscall(SYS_getsockname, fd, addr, len);
+}
+
+HG_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	touch_addr(addr, len, "getpeername", RET);
+	return next.getpeername ? next.getpeername(fd, addr, len) : (int)syscall(SYS_getpeername, fd, addr, len);
+}
+
+HG_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	if (len)
+		touch(val, *len, "getsockopt", RET);
+	return next.getsockopt ? next.getsockopt(fd, level, name, val, len)
+			       : (int)syscall(SYS_getsockopt, fd, level, name, val, len);
+}
+
+static int do_epoll_pwait(int ep, struct epoll_event *ev, int max, int timeout, const sigset_t *mask,
+			  const char *func, const void *ret)
+{
+	touch(ev, max > 0 ? (size_t)max * sizeof *ev : 0, func, ret);
+	return next.epoll_pwait ? next.epoll_pwait(ep, ev, max, timeout, mask)
+				: (int)syscall(SYS_epoll_pwait, ep, ev, max, timeout, mask, _NSIG / 8);
+}
+
+HG_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
+{
+	return do_epoll_pwait(ep, ev, max, timeout, NULL, "epoll_wait", RET);
+}
+
+HG_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+{
+	return do_epoll_pwait(ep, ev, max, timeout, mask, "epoll_pwait", RET);
+}
+
+HG_EXPORT ssize_t getrandom(void *buf, size_t n, unsigned flags)
+{
+	touch(buf, n, "getrandom", RET);
+	return next.getrandom ? next.getrandom(buf, n, flags) : syscall(SYS_getrandom, buf, n, flags);
 }
 
 /* ---- buffers the kernel reads: sent out, they must lie in their blocks and have been written */

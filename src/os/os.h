@@ -83,6 +83,8 @@ int hg_os_open_proc(const char *name);
  * (vm.max_map_count). */
 long hg_os_map_count(void);
 long hg_os_map_count_max(void);
+/* The address space the process may map (RLIMIT_AS, `ulimit -v`); SIZE_MAX without a limit. */
+size_t hg_os_address_space_limit(void);
 /* The main program's path into buf (NUL-terminated, "" when unknown); its length. */
 size_t hg_os_exe_path(char *buf, size_t size);
 

@@ -438,6 +438,14 @@ static long read_text(int fd, char *buf, size_t size)
 	return n;
 }
 
+size_t hg_os_address_space_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > SIZE_MAX)
+		return SIZE_MAX;
+	return (size_t)rl.rlim_cur;
+}
+
 long hg_os_map_count_max(void)
 {
 	long max = 65530; /* the kernel's default */
