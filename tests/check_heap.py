@@ -499,6 +499,10 @@ check("a program's own operator new (malloc inside) with our delete: no mismatch
       expect_error(r, "alloc-dealloc-mismatch", top="drop",
                    detail="allocated with operator new[], released with operator delete") +
       ([] if out == "news=3\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([own_new, "array"])
+check("a program's own scalar operator new: malloc's block released by delete[] is still a mismatch",
+      expect_error(r, "alloc-dealloc-mismatch", top="drop_array",
+                   detail="allocated with malloc(), released with operator delete[]"))
 rc, out, err, r = run([mismatch, "too-big"])
 big = [e for e in r["errors"] if e["kind"] == "allocation-size-too-big"]
 check("new[] of 2^48 bytes, plain and aligned: one error each, as operator new[], then bad_alloc",

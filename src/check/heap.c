@@ -793,21 +793,27 @@ struct free_ctx {
 
 /* Under the record's lock: the check and the state change are one step, so two threads
  * freeing one block see one free and one double free. */
-static int program_new_delete; /* hgc_new_delete_init */
+/* The program defines operator new or delete itself, scalar (HGC_BY_NEW) or array: its own
+ * take memory from malloc or give it to free, so malloc's blocks and that form's mix. */
+static int program_defines[HGC_BY_NEW_ARRAY + 1]; /* hgc_new_delete_init */
 
 void hgc_new_delete_init(void)
 {
-	static const char *const NAMES[] = { "_Znwm", "_Znam", "_ZdlPv", "_ZdaPv" };
-	for (size_t i = 0; i < sizeof NAMES / sizeof *NAMES; i++) {
-		void *f = dlsym(RTLD_DEFAULT, NAMES[i]);
+	static const struct {
+		const char *name;
+		enum hgc_alloc_kind kind;
+	} FORMS[] = { { "_Znwm", HGC_BY_NEW }, { "_ZdlPv", HGC_BY_NEW }, { "_Znam", HGC_BY_NEW_ARRAY },
+		      { "_ZdaPv", HGC_BY_NEW_ARRAY } };
+	for (size_t i = 0; i < sizeof FORMS / sizeof *FORMS; i++) {
+		void *f = dlsym(RTLD_DEFAULT, FORMS[i].name);
 		if (f && !hgc_is_own_pc((uintptr_t)f))
-			program_new_delete = 1;
+			program_defines[FORMS[i].kind] = 1;
 	}
 }
 
 static int kinds_agree(enum hgc_alloc_kind a, enum hgc_alloc_kind b)
 {
-	return a == b || (program_new_delete && (a == HGC_BY_MALLOC || b == HGC_BY_MALLOC));
+	return a == b || (a == HGC_BY_MALLOC && program_defines[b]) || (b == HGC_BY_MALLOC && program_defines[a]);
 }
 
 static int judge_free(struct hgc_block *b, void *arg)
