@@ -527,10 +527,27 @@ struct tracer {
 	_Atomic int go; /* the caller has let us trace it (Yama's ptrace_scope 1) */
 };
 
+/* A thread the interrupt took out of epoll_wait, sigwaitinfo, semop and the other calls that
+ * fail with EINTR after a stop (signal(7)), even with no handler run, is put back into it, as
+ * the kernel restarts the others: the syscall instruction before its rip is run again. A
+ * worker that took that EINTR for an error ended the process at its exit. */
+static void restart_interrupted(long tid, struct user_regs_struct *r)
+{
+	long word;
+	if ((long)r->orig_rax < 0 || (long)r->rax != -EINTR || r->rip < 2 ||
+	    syscall(SYS_ptrace, PTRACE_PEEKTEXT, tid, r->rip - 2, &word) != 0 || (word & 0xffff) != 0x050f)
+		return;
+	struct user_regs_struct again = *r;
+	again.rax = again.orig_rax;
+	again.rip -= 2;
+	syscall(SYS_ptrace, PTRACE_SETREGS, tid, 0, &again);
+}
+
 /* The tracer: a process of its own (a thread of ours cannot trace its siblings) on our
  * memory and our TLS, so raw system calls only. Each thread is seized, interrupted, read and
  * let go at once: a syscall it was in restarts, as no handler ran (a signal would have
- * made poll or epoll_wait fail with EINTR). A signal that stopped it instead goes back to it. */
+ * made poll fail with EINTR; restart_interrupted sees to epoll_wait and its kin). A signal
+ * that stopped it instead goes back to it. */
 static int tracer_main(void *arg)
 {
 	struct tracer *t = arg;
@@ -550,6 +567,8 @@ static int tracer_main(void *arg)
 			if (syscall(SYS_ptrace, PTRACE_GETREGS, tid, 0, &r) == 0) {
 				memcpy(t->regs[i], &r, sizeof r);
 				t->got[i] = 1;
+				if (!sig)
+					restart_interrupted(tid, &r);
 			}
 		}
 		syscall(SYS_ptrace, PTRACE_DETACH, tid, 0, sig);

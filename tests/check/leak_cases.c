@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -202,9 +204,10 @@ static void start_register_holder(void)
 	hidden = 0;
 }
 
-/* Threads waiting in poll() and in nanosleep() while the check reads their registers: their
- * calls go on as if nothing happened (a signal would have made poll fail with EINTR). */
-static int wake[2];
+/* Threads waiting in poll(), nanosleep(), epoll_wait() and sigwaitinfo() while the check
+ * reads their registers: their calls go on as if nothing happened (a signal would have made
+ * poll fail with EINTR, and a stop alone makes the last two fail so). */
+static int wake[2], wake_epoll[2];
 
 static NOINLINE void *wait_in_poll(void *arg)
 {
@@ -222,20 +225,49 @@ static NOINLINE void *wait_in_sleep(void *arg)
 	return arg;
 }
 
+static NOINLINE void *wait_in_epoll(void *arg)
+{
+	int ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = wake_epoll[0] };
+	epoll_ctl(ep, EPOLL_CTL_ADD, wake_epoll[0], &ev);
+	int r = epoll_wait(ep, &ev, 1, -1);
+	printf("epoll_wait: %s\n", r == 1 ? "woken" : r < 0 && errno == EINTR ? "EINTR" : "failed");
+	return arg;
+}
+
+static NOINLINE void *wait_in_sigwait(void *arg)
+{
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	int r = sigwaitinfo(&usr1, NULL);
+	printf("sigwaitinfo: %s\n", r == SIGUSR1 ? "woken" : r < 0 && errno == EINTR ? "EINTR" : "failed");
+	return arg;
+}
+
 static void run_waiting(void)
 {
-	pthread_t a, b;
-	if (pipe(wake) != 0)
+	pthread_t a, b, c, d;
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL); /* for sigwaitinfo, in every thread */
+	if (pipe(wake) != 0 || pipe(wake_epoll) != 0)
 		exit(3);
 	pthread_create(&a, NULL, wait_in_poll, NULL);
 	pthread_create(&b, NULL, wait_in_sleep, NULL);
+	pthread_create(&c, NULL, wait_in_epoll, NULL);
+	pthread_create(&d, NULL, wait_in_sigwait, NULL);
 	usleep(50000);
 	for (int i = 0; i < 3; i++)
 		heapguard_check_leaks();
 	pthread_join(b, NULL);
-	if (write(wake[1], "x", 1) != 1)
+	if (write(wake[1], "x", 1) != 1 || write(wake_epoll[1], "x", 1) != 1)
 		exit(3);
+	pthread_kill(d, SIGUSR1);
 	pthread_join(a, NULL);
+	pthread_join(c, NULL);
+	pthread_join(d, NULL);
 }
 
 /* Leaves the only pointer to its block in its own frames and exits: glibc keeps the stack for
