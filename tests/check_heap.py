@@ -97,6 +97,19 @@ check("write after free found at exit, its free's stack said to be that",
       expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
                    "release_it", "found at exit; the stack above is its free's, the write came after it"))
 
+# A forked child checks at its exit only the blocks on pages it no longer shares with its parent
+# (which checks the others): each subshell of a bash with a full quarantine compared all of it.
+rc, out, err, r = run([cases, "use-after-free-in-child"])
+why = expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
+                   "release_it", "found at exit")
+why += [] if len(r["pids"]) == 2 and r["errors"] and r["errors"][0]["summary"] else ["pids %r" % r["pids"]]
+check("a write by a forked child into a block its parent freed is found at the child's exit", why)
+rc, out, err, r = run([cases, "use-after-free-then-forks"])
+check("a write after free before 5 forks is found once, by the parent, not again by each child",
+      expect_error(r, "heap-use-after-free", "write", 1, None, "inside", 8, 32, "release_it", "main",
+                   "release_it", "found at exit") + ([] if err.count("ERROR SUMMARY") == 6 else
+                                                    ["%d error summaries" % err.count("ERROR SUMMARY")]))
+
 rc, out, err, r = run([cases, "use-after-free-read-then-write"])
 errs = r["errors"]
 why = summary_is(r, 2, 2)

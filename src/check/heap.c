@@ -1099,13 +1099,22 @@ size_t hgc_usable_size(const void *p)
 struct exit_scan {
 	struct hgc_block bad[EXIT_BATCH];
 	unsigned n;
+	struct hg_os_pagemap pages; /* in a forked child */
 };
+
+/* This process was forked (and has not executed since): it shares its parent's pages. */
+static int forked;
 
 static int scan_at_exit(const struct hgc_block *b, void *arg)
 {
 	struct exit_scan *s = arg;
 	size_t run;
 	if (b->guarded || b->reported) /* faulted at once, or an interceptor reported its write */
+		return 1;
+	/* A forked child checks only blocks on pages it no longer shares: the others hold its
+	 * parent's bytes, which its parent checks. Every subshell of a bash that had freed 200,000
+	 * strings compared all 256 MiB of quarantine again: 100 of them took 26 s, 1 s plain. */
+	if (forked && !hg_os_pages_own(&s->pages, b->core, b->core_bytes))
 		return 1;
 	int bad = b->state == HGC_QUARANTINED && freed_damage(b, &run);
 	if (bad || redzone_damage(b, &run))
@@ -1135,7 +1144,7 @@ static uint32_t exit_stack(void)
 
 static void check_blocks_at_exit(void)
 {
-	static struct exit_scan scan; /* static: too big for the stack of a late destructor */
+	static struct exit_scan scan = { .pages = HG_OS_PAGEMAP_INIT }; /* too big for a late destructor's stack */
 	hg_lock(&q_lock);
 	q_first = q_last = NULL;
 	q_bytes = 0;
@@ -1152,6 +1161,7 @@ static void check_blocks_at_exit(void)
 				check_redzones(&scan.bad[i], exit_stack(), 0, "found at exit");
 		}
 	} while (more);
+	hg_os_pagemap_close(&scan.pages);
 }
 
 static void print_summaries(void)
@@ -1460,6 +1470,7 @@ void hgc_fork_parent(void)
 
 void hgc_fork_child(void)
 {
+	forked = 1;
 	exit_pid = getpid();
 	atomic_store(&checks_tid, 0); /* forked while another thread checked: none here to wait for */
 	atomic_store(&checks_running, 0);

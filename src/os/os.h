@@ -44,6 +44,20 @@ unsigned hg_os_resident(const void *p, unsigned npages);
  * returns 0, and returns 0 then, else 1. */
 typedef int (*hg_os_run_fn)(char *lo, char *hi, void *arg);
 int hg_os_resident_runs(char *p, size_t bytes, hg_os_run_fn fn, void *arg);
+/* What a forked process shares with its parent, from /proc/self/pagemap, read a window of
+ * pages at a time (fd -1: not open yet, -2: unreadable). */
+struct hg_os_pagemap {
+	int fd;
+	uintptr_t first;  /* the window's first page number */
+	size_t n;         /* entries read */
+	uint64_t e[512];
+};
+#define HG_OS_PAGEMAP_INIT { -1, 0, 0, { 0 } }
+/* 0 when every page of [p, p+bytes) is still shared with the process this one forked from,
+ * copy-on-write, or not resident and not swapped: its bytes are the other's too. 1 otherwise,
+ * or when pagemap cannot tell. */
+int hg_os_pages_own(struct hg_os_pagemap *pm, const void *p, size_t bytes);
+void hg_os_pagemap_close(struct hg_os_pagemap *pm);
 /* Grows the program break by `bytes` aligned to `align`; NULL when it cannot. */
 void *hg_os_brk(size_t bytes, size_t align);
 /* Lowers the break to p when it stands at p + bytes (memory hg_os_brk gave); 0 when it does

@@ -438,6 +438,45 @@ static long read_text(int fd, char *buf, size_t size)
 	return n;
 }
 
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_EXCLUSIVE (1ull << 56) /* mapped by this process alone */
+
+int hg_os_pages_own(struct hg_os_pagemap *pm, const void *p, size_t bytes)
+{
+	if (pm->fd == -1) {
+		pm->fd = hg_os_open_proc("pagemap");
+		if (pm->fd < 0)
+			pm->fd = -2;
+	}
+	if (pm->fd < 0 || !bytes)
+		return 1;
+	uintptr_t page = (uintptr_t)p / HG_OS_PAGE_BYTES, last = ((uintptr_t)p + bytes - 1) / HG_OS_PAGE_BYTES;
+	for (; page <= last; page++) {
+		if (page < pm->first || page >= pm->first + pm->n) {
+			int saved = errno;
+			long got = syscall(SYS_pread64, pm->fd, pm->e, sizeof pm->e, (off_t)(page * sizeof *pm->e));
+			errno = saved;
+			if (got < (long)sizeof *pm->e)
+				return 1;
+			pm->first = page;
+			pm->n = (size_t)got / sizeof *pm->e;
+		}
+		uint64_t e = pm->e[page - pm->first];
+		if ((e & PM_SWAPPED) || ((e & PM_PRESENT) && (e & PM_EXCLUSIVE)))
+			return 1;
+	}
+	return 0;
+}
+
+void hg_os_pagemap_close(struct hg_os_pagemap *pm)
+{
+	if (pm->fd >= 0)
+		syscall(SYS_close, pm->fd);
+	pm->fd = -1;
+	pm->n = 0;
+}
+
 size_t hg_os_address_space_limit(void)
 {
 	struct rlimit rl;

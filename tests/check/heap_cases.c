@@ -297,6 +297,27 @@ int main(int argc, char **argv)
 		char *p = malloc(32);
 		release_it(p);
 		write_after_free(p);
+	} else if (!strcmp(c, "use-after-free-in-child")) {
+		/* freed before a fork, written by the child: found at the child's exit */
+		char *p = malloc(32);
+		release_it(p);
+		pid_t pid = fork();
+		if (pid == 0) {
+			write_after_free(p);
+			exit(0);
+		}
+		waitpid(pid, NULL, 0);
+	} else if (!strcmp(c, "use-after-free-then-forks")) {
+		/* written before 5 forks: found by the parent, not again by each child */
+		char *p = malloc(32);
+		release_it(p);
+		write_after_free(p);
+		for (int i = 0; i < 5; i++) {
+			pid_t pid = fork();
+			if (pid == 0)
+				exit(0);
+			waitpid(pid, NULL, 0);
+		}
 	} else if (!strcmp(c, "use-after-free-read-then-write")) {
 		/* two errors: the read that memcpy does at once, the store found at exit */
 		char *p = malloc(32);
