@@ -146,7 +146,8 @@ int hgc_guard_touch(const void *addr) __attribute__((access(none, 1)));
 void hgc_guard_touch_range(const void *p, size_t n) __attribute__((access(none, 1)));
 /* 1 while b is a guarded block never used yet (its slot's pages are inaccessible). */
 int hgc_guard_untouched(const struct hgc_block *b);
-/* Fills a new block's redzones with HGC_REDZONE and, unless zero, its bytes (its first 2 MiB) with HGC_UNINIT_WORD. */
+/* Fills a new block's redzones with HGC_REDZONE and, unless zero, its bytes (the first 2 MiB
+ * of them) with HGC_UNINIT_WORD. */
 void hgc_fill_block(const struct hgc_block *b, int zero);
 /* Makes the slot inaccessible (it waits in the quarantine like any freed block). */
 void hgc_guard_retire(const struct hgc_block *b);

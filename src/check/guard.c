@@ -200,7 +200,7 @@ static HG_NOINLINE int region_init(void)
 	while (span_shift > SPAN_SHIFT_MIN && (size_t)CLASSES << span_shift > limit)
 		span_shift--;
 	size_t bytes = (size_t)CLASSES << span_shift;
-	char *r = (size_t)CLASSES << span_shift <= limit ? hg_os_reserve(bytes) : NULL;
+	char *r = bytes <= limit ? hg_os_reserve(bytes) : NULL;
 	char *tables = r ? hg_os_map(TABLE_BYTES, 0) : NULL;
 	if (!tables) {
 		if (r)

@@ -791,8 +791,6 @@ struct free_ctx {
 	struct hgc_block copy;
 };
 
-/* Under the record's lock: the check and the state change are one step, so two threads
- * freeing one block see one free and one double free. */
 /* The program defines operator new or delete itself, scalar (HGC_BY_NEW) or array: its own
  * take memory from malloc or give it to free, so malloc's blocks and that form's mix. */
 static int program_defines[HGC_BY_NEW_ARRAY + 1]; /* hgc_new_delete_init */
@@ -816,6 +814,8 @@ static int kinds_agree(enum hgc_alloc_kind a, enum hgc_alloc_kind b)
 	return a == b || (a == HGC_BY_MALLOC && program_defines[b]) || (b == HGC_BY_MALLOC && program_defines[a]);
 }
 
+/* Under the record's lock: the check and the state change are one step, so two threads
+ * freeing one block see one free and one double free. */
 static int judge_free(struct hgc_block *b, void *arg)
 {
 	struct free_ctx *c = arg;

@@ -890,9 +890,10 @@ static void add_skip(uintptr_t lo, uintptr_t hi, void *arg)
 }
 
 /* The skip list: the block records, the stack cache, the alternate signal stacks, our module,
- * the work area, the maps text. The stack cache keeps words of the program's stacks, a saved register among them: a
- * list's node that libstdc++ had in rbp while the nodes were made kept a lost std::list of
- * 200 strings possibly lost, where valgrind says definitely and indirectly. */
+ * the work area, the maps text. The stack cache keeps words of the program's stacks, a saved
+ * register among them: a list's node that libstdc++ had in rbp while the nodes were made kept
+ * a lost std::list of 200 strings possibly lost, where valgrind says definitely and
+ * indirectly. */
 static void build_skips(struct work *wk, uintptr_t maps, size_t maps_bytes)
 {
 	size_t ranges = 0;

@@ -570,7 +570,7 @@ struct tracer {
  * fail with EINTR after a stop (signal(7)), even with no handler run, is put back into it, as
  * the kernel restarts the others: the syscall instruction before its rip is run again. A
  * worker that took that EINTR for an error ended the process at its exit. */
-static void restart_interrupted(long tid, struct user_regs_struct *r)
+static void restart_interrupted(long tid, const struct user_regs_struct *r)
 {
 	long word;
 	if ((long)r->orig_rax < 0 || (long)r->rax != -EINTR || r->rip < 2 ||
