@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 27
+tap_plan 28
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -167,6 +167,15 @@ tap_result checking_options_reach_the_library "$(expect 0 '^quarantine=1M:leak_c
 
 run env HEAPGUARD_OPTIONS=decay_ms=5 "$HG" --stats --backend brk /bin/sh -c 'echo "$HEAPGUARD_OPTIONS"'
 tap_result options_reach_the_library "$(expect 0 '^decay_ms=5:stats=1:backend=brk$')"
+
+# fast=1 with a checking option in HEAPGUARD_OPTIONS is the conflict it is on the command line
+# (the JSON was dropped, silently); a bare flag key sets the flag, as a bare --flag does
+run env HEAPGUARD_OPTIONS=fast=1:json="$W/x.json" "$HG" /bin/true
+why="$(expect 2 '' '--json needs the checking library')"
+run env HEAPGUARD_OPTIONS=quiet "$HG" /bin/true
+why+="$(expect 0)"
+grep -q 'ERROR SUMMARY' "$W/err" && why+="a bare quiet key left the summaries on: $(cat "$W/err")"
+tap_result environment_options_as_the_command_lines "$why"
 
 run "$HG" --stats -- /bin/ls /
 tap_result stats_from_the_program "$(expect 0 '' '^heapguard stats: allocs=[1-9][0-9]* ')"

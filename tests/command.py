@@ -1257,6 +1257,62 @@ def children_after_fork_and_exec_have_their_pids():
 
 
 @test
+def signals_sent_to_the_command_reach_the_program():
+    """SIGUSR1 and its kin went unwaited-for: they ended the command (and the program, by its
+    death signal) with no report. Each now reaches the program, once."""
+    p = subprocess.Popen([HG, "-q", "--", HELPER, "signals"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env={k: v for k, v in os.environ.items() if k != "HEAPGUARD_OPTIONS"})
+    why = [] if p.stdout.readline() == "ready\n" else ["no ready line"]
+    for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGRTMIN + 1):
+        p.send_signal(sig)
+        time.sleep(0.2)
+    try:
+        out, err = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return why + ["the program did not get all four: %r" % p.communicate()[0]]
+    why += [] if p.returncode == 0 else ["status %d: %r" % (p.returncode, err[-300:])]
+    return why + ([] if out == "USR1\nUSR2\nALRM\nRTMIN+1\n" else ["program output %r" % out])
+
+
+@test
+def a_log_file_that_is_stderr_keeps_the_programs_output():
+    """--log-file=/dev/stderr opened the file apart and emptied it after the program started:
+    what the program wrote there was gone."""
+    path = os.path.join(WORK, "both.txt")
+    with open(path, "w") as f:
+        subprocess.run([HG, "--log-file=/dev/stderr", "--", "sh", "-c",
+                        "echo program-line-1 >&2; sleep 0.2; echo program-line-2 >&2"], stderr=f, timeout=60,
+                       env={k: v for k, v in os.environ.items() if k != "HEAPGUARD_OPTIONS"})
+    with open(path) as f:
+        text = f.read()
+    why = [] if "program-line-1\nprogram-line-2\n" in text else ["the program's lines are gone: %r" % text]
+    return why + ([] if "ERROR SUMMARY" in text else ["no report in the file: %r" % text])
+
+
+@test
+def an_unchecked_program_still_names_its_children_and_counts_their_errors():
+    """A static program (unchecked) that runs checked ones: its NOT CHECKED line came alone,
+    without the STILL RUNNING line of a child that outlived it or the count of its children's
+    errors; a newline in a program's name split such lines."""
+    static = static_helper()
+    rc, out, err = run([HG, "--", static, "spawn", HELPER, "children", "/bin/true"])
+    why = [] if re.search(r"^==\d+== NOT CHECKED: \S*helper-static ran without", err, re.M) else \
+        ["no NOT CHECKED line: %r" % err[-500:]]
+    why += [] if re.search(r"^==\d+== ERROR SUMMARY: 2 errors from 2 contexts$", err, re.M) else \
+        ["no count of the children's 2 errors: %r" % err[-500:]]
+    rc, out, err = run([HG, "--", static, "spawn", HELPER, "daemon"])
+    why += [] if re.search(r"^==\d+== STILL RUNNING: \S*helper \(pid \d+\) outlived", err, re.M) else \
+        ["no STILL RUNNING line: %r" % err[-500:]]
+    odd = os.path.join(WORK, "helper\nstatic")
+    shutil.copy(static, odd)
+    rc, out, err = run([HG, "--", odd, "exit", "0"])
+    why += [] if re.search(r"^==\d+== NOT CHECKED: \S*helper\\x0astatic ran without", err, re.M) else \
+        ["a newline in the name not escaped: %r" % err[-300:]]
+    return why
+
+
+@test
 def a_process_that_outlives_the_program_reports_on_its_own():
     """A daemon's child goes on after the program and the command end: the command names it as
     still running, and its overflow, found later, is reported on its own stderr (it went into

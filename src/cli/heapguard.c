@@ -97,11 +97,14 @@ static void add_unchecked(struct hg_report *rep, int pid, const char *program, c
 	u->program = program;
 	u->executed_by = executed_by;
 	struct hg_text text = { 0 };
-	hg_text_add(&text, program);
+	hg_text_add_name(&text, program);
 	if (pid)
 		hg_text_printf(&text, " (pid %d)", pid);
-	if (executed_by)
-		hg_text_printf(&text, ", executed by %s,", executed_by);
+	if (executed_by) {
+		hg_text_add(&text, ", executed by ");
+		hg_text_add_name(&text, executed_by);
+		hg_text_add(&text, ",");
+	}
 	if (elsewhere) {
 		hg_text_add(&text, " is checked by another heapguard command, which reports it");
 		u->text = hg_intern(text.s);
@@ -216,7 +219,8 @@ static void __attribute__((noreturn)) finish(struct session *s, char **argv, int
 		failed |= hg_write_sarif(hg_settings.sarif_file, &s->report, argv, &ex) < 0;
 	if (hg_settings.xml_file)
 		failed |= hg_write_xml(hg_settings.xml_file, &s->report, argv, &ex) < 0;
-	if (s->render.out != stderr && (ferror(s->render.out) | fclose(s->render.out))) {
+	FILE *out = s->render.out;
+	if (out != stderr && (ferror(out) | (out == stdout ? fflush(out) : fclose(out)))) {
 		fprintf(stderr, "heapguard: cannot write %s: %s\n", hg_settings.log_file, strerror(errno));
 		failed = 1;
 	}
@@ -260,6 +264,25 @@ static FILE *open_report_file(const char *path, const char *what)
 	return f;
 }
 
+/* The log file; stdout or stderr when it is the file they write to (--log-file=/dev/stderr,
+ * or the same file named twice): opened apart and emptied once the program ran, it erased
+ * what the program wrote there. */
+static FILE *open_log_file(const char *path)
+{
+	FILE *f = open_report_file(path, "open log file ");
+	struct stat log, st;
+	if (!f || fstat(fileno(f), &log) != 0)
+		return f;
+	FILE *const std[] = { stderr, stdout };
+	for (size_t i = 0; i < sizeof std / sizeof *std; i++) {
+		if (fstat(fileno(std[i]), &st) == 0 && st.st_dev == log.st_dev && st.st_ino == log.st_ino) {
+			fclose(f);
+			return std[i];
+		}
+	}
+	return f;
+}
+
 static void remove_made_files(void)
 {
 	for (size_t i = 0; i < made_count; i++)
@@ -281,7 +304,7 @@ static int run_checked(char **argv)
 	static struct session s;
 	s.render = (struct hg_render_options){ .out = stderr, .quiet = hg_settings.quiet,
 					       .gen_suppressions = hg_settings.gen_suppressions };
-	if (hg_settings.log_file && !(s.render.out = open_report_file(hg_settings.log_file, "open log file ")))
+	if (hg_settings.log_file && !(s.render.out = open_log_file(hg_settings.log_file)))
 		return HG_EXIT_LAUNCHER;
 	const char *files[] = { hg_settings.json_file, hg_settings.sarif_file, hg_settings.xml_file };
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -306,7 +329,8 @@ static int run_checked(char **argv)
 		return rc;
 	}
 	struct stat st;
-	if (s.render.out != stderr && fstat(fileno(s.render.out), &st) == 0 && S_ISREG(st.st_mode) &&
+	if (s.render.out != stderr && s.render.out != stdout && fstat(fileno(s.render.out), &st) == 0 &&
+	    S_ISREG(st.st_mode) &&
 	    ftruncate(fileno(s.render.out), 0) < 0)
 		fprintf(stderr, "heapguard: cannot empty %s: %s\n", hg_settings.log_file, strerror(errno));
 	s.report.main_pid = (int)pid;

@@ -26,8 +26,11 @@ enum option_action {
 struct hg_settings hg_settings = { .trace_children = 1,
 				   .error_leak_kinds = 1 << HG_LOST_DEFINITE | 1 << HG_LOST_POSSIBLE, /* valgrind's */
 				   .leaks_count = 1 };
-static const char *checking_option; /* an option of the checking library given on the command
-				       line, named in the message when it meets --fast */
+/* An option of the checking library, named in the message when it meets --fast: given on
+ * the command line ([0]) or in HEAPGUARD_OPTIONS ([1]), which only conflicts with a fast=1 of
+ * its own (the command line's --fast overrides it). */
+static const char *checking_option[2];
+static int fast_from_env;
 static const char *guard_option;    /* --guard-side or --guard-uninit, which need --guard */
 static int guard_on, xml_no;        /* --guard=N with N > 0; --xml=no */
 
@@ -343,8 +346,8 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 		guard_option = name;
 	else if (strcmp(name, "leak-check") == 0) /* valgrind counts leaks only in a full check */
 		hg_settings.leaks_count = strcmp(value, "full") == 0 || strcmp(value, "yes") == 0;
-	if (!from_env && (opt->action == SET_COMMAND_OPTION || opt->action == SET_LIBRARY_OPTION))
-		checking_option = name;
+	if (opt->action == SET_COMMAND_OPTION || opt->action == SET_LIBRARY_OPTION)
+		checking_option[from_env] = name;
 	switch (opt->action) {
 	case SHOW_HELP:
 		print_usage(stdout);
@@ -357,6 +360,7 @@ static void apply_option(const struct option_spec *opt, const char *value, int f
 		return;
 	case SET_FAST_OPTION: /* fast=0 in HEAPGUARD_OPTIONS turns it off; --stats, --backend on */
 		hg_settings.fast = opt->choices != NULL || is_on(value);
+		fast_from_env = from_env;
 		break;
 	case SET_LIBRARY_OPTION:
 		break;
@@ -476,7 +480,7 @@ static void take_command_keys_from_env(void)
 			hg_text_printf(&kept, "%s%s", kept.len ? ":" : "", item);
 			continue;
 		}
-		int on = value && (!strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "all"));
+		int on = !value || !strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "all");
 		int off = value && (!strcmp(value, "0") || !strcmp(value, "no"));
 		if (opt->choices == NULL && value && !on && !off)
 			hg_usage_error("invalid value '%s' for %.*s in HEAPGUARD_OPTIONS (expected 1, yes, 0 or no)",
@@ -485,7 +489,7 @@ static void take_command_keys_from_env(void)
 			hg_usage_error("%.*s in HEAPGUARD_OPTIONS needs a value (%s)", klen, item,
 				       opt->choices);
 		if (opt->choices == NULL)
-			value = on ? NULL : "0"; /* a flag: as on the command line */
+			value = on ? NULL : "0"; /* a flag: as on the command line, a bare key sets it */
 		else if (strcmp(opt->choices, "yes|no") == 0 && (!strcmp(value, "1") || !strcmp(value, "0")))
 			value = value[0] == '1' ? "yes" : "no";
 		taken[ntaken].opt = opt;
@@ -561,9 +565,10 @@ int hg_parse_command_line(int argc, char **argv)
 		hg_usage_error("--xml=no and --xml-file ask for opposite things");
 	if (guard_option && !guard_on)
 		hg_usage_error("--%s needs --guard=all or --guard=N", guard_option);
-	if (hg_settings.fast && checking_option)
+	const char *conflict = checking_option[0] ? checking_option[0] : fast_from_env ? checking_option[1] : NULL;
+	if (hg_settings.fast && conflict)
 		hg_usage_error("--%s needs the checking library: it does nothing with --fast, --stats "
-			       "or --backend", checking_option);
+			       "or --backend", conflict);
 	/* two reports written to one file: the one written last would be all it holds, however
 	 * the two names spell it */
 	const char *files[] = { hg_settings.log_file, hg_settings.json_file, hg_settings.sarif_file,

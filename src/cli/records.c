@@ -28,27 +28,16 @@ static struct hg_map stacks_by_key; /* interned key -> struct hg_stack */
 
 /* A name or path with its control characters as \xNN, as the library writes them: a newline
  * in a path would end the report's line. */
-static void add_name(struct hg_text *out, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
-			hg_text_printf(out, "\\x%02x", c);
-		else
-			hg_text_addn(out, s, 1);
-	}
-}
-
 void hg_frame_text(const struct hg_frame *f, struct hg_text *out)
 {
-	add_name(out, f->function ? f->function : "??");
+	hg_text_add_name(out, f->function ? f->function : "??");
 	hg_text_add(out, " ");
 	if (f->file != NULL) {
-		add_name(out, f->file);
+		hg_text_add_name(out, f->file);
 		hg_text_printf(out, ":%u", f->line);
 	} else if (f->module != NULL) {
 		hg_text_add(out, "(");
-		add_name(out, f->module);
+		hg_text_add_name(out, f->module);
 		hg_text_printf(out, "+0x%llx)", (unsigned long long)f->offset);
 	} else
 		hg_text_printf(out, "(0x%llx)", (unsigned long long)f->pc);

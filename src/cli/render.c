@@ -157,18 +157,14 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 	hg_report_totals(rep, &tot);
 	struct hg_text t = { 0 };
 	int pid = rep->main_pid;
-	if (rep->unchecked) { /* even with --quiet: no summary of zero errors stands for it */
+	/* Also with --quiet: what they ran went unchecked, and silence would say that all was
+	 * checked. The program's own comes first, and stands for a summary of zero errors. */
+	if (rep->unchecked)
 		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid, rep->unchecked);
-		fwrite(t.s, 1, t.len, o->out);
-		fflush(o->out);
-		free(t.s);
-		return;
-	}
-	/* Children (the main one is above), also with --quiet: what they ran went unchecked, and
-	 * silence would say that all was checked. */
 	for (size_t i = 0; i < rep->not_checked.count; i++)
-		hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid,
-			       ((const struct hg_unchecked *)rep->not_checked.items[i])->text);
+		if (((const struct hg_unchecked *)rep->not_checked.items[i])->text != rep->unchecked)
+			hg_text_printf(&t, "==%d== NOT CHECKED: %s\n", pid,
+				       ((const struct hg_unchecked *)rep->not_checked.items[i])->text);
 	for (size_t i = 0; i < rep->elsewhere.count && !o->quiet; i++)
 		hg_text_printf(&t, "==%d== CHECKED ELSEWHERE: %s\n", pid,
 			       ((const struct hg_unchecked *)rep->elsewhere.items[i])->text);
@@ -176,20 +172,24 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 	 * (the library writes it to the process's stderr once it cannot write records), unless
 	 * the program executed one that another heapguard command reports. */
 	const struct hg_process *m = hg_map_get(&rep->live, (uint64_t)pid + 1);
-	if (m && !m->has_heap && !m->exec_elsewhere && !o->signal)
-		hg_text_printf(&t, "==%d== NO SUMMARY: %s ended without writing its heap summary here: "
-			       "it could not write its records (a file size or descriptor limit, a full "
-			       "disk) and reported since on its own standard error, or it ended from a "
-			       "signal handler that interrupted malloc or free (it says so there), or by a "
-			       "raw exit system call, past the checks\n", pid, m->exe ? m->exe : "the program");
+	if (m && !m->has_heap && !m->exec_elsewhere && !o->signal && !rep->unchecked) {
+		hg_text_printf(&t, "==%d== NO SUMMARY: ", pid);
+		hg_text_add_name(&t, m->exe ? m->exe : "the program");
+		hg_text_add(&t, " ended without writing its heap summary here: it could not write its "
+			    "records (a file size or descriptor limit, a full disk) and reported since on "
+			    "its own standard error, or it ended from a signal handler that interrupted "
+			    "malloc or free (it says so there), or by a raw exit system call, past the "
+			    "checks\n");
+	}
 	/* Also with --quiet: their reports come later, elsewhere. */
 	for (size_t i = 0; i < rep->running.count; i++) {
 		const struct hg_process *p = rep->running.items[i];
-		hg_text_printf(&t, "==%d== STILL RUNNING: %s (pid %d) outlived the program: it reports on "
-			       "its own standard error when it ends\n", pid,
-			       p->exec_to ? p->exec_to : p->exe ? p->exe : "?", p->pid);
+		hg_text_printf(&t, "==%d== STILL RUNNING: ", pid);
+		hg_text_add_name(&t, p->exec_to ? p->exec_to : p->exe ? p->exe : "?");
+		hg_text_printf(&t, " (pid %d) outlived the program: it reports on its own standard error "
+			       "when it ends\n", p->pid);
 	}
-	if (!o->quiet) {
+	if (!o->quiet && !(rep->unchecked && !tot.errors)) {
 		if (o->signal) {
 			const char *abbrev = sigabbrev_np(o->signal);
 			hg_text_printf(&t, "==%d== Process terminated by signal %d (SIG%s)\n", pid, o->signal,

@@ -26,10 +26,18 @@ int hg_run_start(char *const argv[], pid_t *pid)
 		fprintf(stderr, "heapguard: pipe: %s\n", strerror(errno));
 		return HG_EXIT_LAUNCHER;
 	}
-	static const int WAITED[] = { SIGCHLD, SIGINT, SIGQUIT, SIGTERM, SIGHUP };
+	/* Every signal sent to the command goes on to the program, but the ones a fault raises
+	 * (blocked, they would kill the command at once) and job control's (the command stops
+	 * with its group). SIGUSR1 used to end the command and, through the program's death
+	 * signal, the program, with no report. */
+	static const int WAITED[] = { SIGCHLD, SIGHUP,   SIGINT,    SIGQUIT, SIGABRT,  SIGUSR1, SIGUSR2,
+				      SIGALRM, SIGTERM,  SIGSTKFLT, SIGURG,  SIGXCPU,  SIGXFSZ, SIGVTALRM,
+				      SIGPROF, SIGWINCH, SIGIO,     SIGPWR };
 	sigemptyset(&waited);
 	for (size_t i = 0; i < sizeof WAITED / sizeof WAITED[0]; i++)
 		sigaddset(&waited, WAITED[i]);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(&waited, sig);
 	sigprocmask(SIG_BLOCK, &waited, &original_mask);
 	fflush(NULL);
 	pid_t command = getpid();

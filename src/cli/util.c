@@ -160,6 +160,17 @@ void hg_text_add(struct hg_text *t, const char *s)
 	hg_text_addn(t, s, strlen(s));
 }
 
+void hg_text_add_name(struct hg_text *t, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			hg_text_printf(t, "\\x%02x", c);
+		else
+			hg_text_addn(t, s, 1);
+	}
+}
+
 void hg_text_printf(struct hg_text *t, const char *fmt, ...)
 {
 	char small[256]; /* most report lines fit: one formatting pass */

@@ -44,6 +44,8 @@ struct hg_text {
 };
 void hg_text_add(struct hg_text *t, const char *s);
 void hg_text_addn(struct hg_text *t, const char *s, size_t len);
+/* s with its control characters as \xNN: a name or path that must stay on its line. */
+void hg_text_add_name(struct hg_text *t, const char *s);
 void hg_text_printf(struct hg_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Whether text matches a pattern where '*' stands for any run of characters (none included)

@@ -178,9 +178,36 @@ static int spawn(char **argv)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+/* Says "ready", then names each of SIGUSR1, SIGUSR2, SIGALRM and SIGRTMIN+1 as it comes, until
+ * all four came. */
+static volatile sig_atomic_t came;
+
+static void note(int sig)
+{
+	const char *name = sig == SIGUSR1 ? "USR1\n" : sig == SIGUSR2 ? "USR2\n" : sig == SIGALRM ? "ALRM\n" : "RTMIN+1\n";
+	if (write(1, name, strlen(name)) < 0)
+		_exit(1);
+	came++;
+}
+
+static int signals(void)
+{
+	const int sigs[] = { SIGUSR1, SIGUSR2, SIGALRM, SIGRTMIN + 1 };
+	for (int i = 0; i < 4; i++)
+		signal(sigs[i], note);
+	free(block());
+	printf("ready\n");
+	fflush(stdout);
+	while (came < 4)
+		pause();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "signals"))
+		return signals();
 	if (!strcmp(mode, "open-fd"))
 		return open_fd();
 	if (!strcmp(mode, "daemon"))
