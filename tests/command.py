@@ -1312,6 +1312,44 @@ def an_unchecked_program_still_names_its_children_and_counts_their_errors():
     return why
 
 
+PREINIT_SOURCE = r"""
+#include <stdio.h>
+#include <stdlib.h>
+static char *early;
+static void first(int argc, char **argv, char **envp)
+{
+	(void)argc, (void)argv, (void)envp;
+	early = malloc(11); /* before libc has set environ up */
+	early[0] = 'e';
+}
+__attribute__((section(".preinit_array"), used)) static void (*first_p)(int, char **, char **) = first;
+int main(void)
+{
+	char *volatile lost = malloc(7); /* LOST */
+	lost = 0;
+	printf("early %c\n", early[0]);
+	free(early);
+	return 0;
+}
+"""
+
+
+@test
+def a_malloc_in_preinit_array_reads_the_options():
+    """A program whose .preinit_array function mallocs: environ was NULL then, so the library
+    read no options and no records file: its report came in the library's own form, --quiet
+    and --error-exitcode ignored, and the command said it ran unchecked."""
+    exe = compiled("preinit", PREINIT_SOURCE)
+    rc, out, err = run([HG, "-q", "--error-exitcode=9", "--", exe])
+    line = source_line(os.path.join(WORK, "preinit.c"), "LOST")
+    why = [] if rc == 9 and out == "early e\n" else ["status %d, output %r" % (rc, out)]
+    why += [] if re.search(r"LEAK: definitely-lost: 7 bytes in 1 blocks\n==\d+==     #0 0x[0-9a-f]+ in main "
+                           r"\S*preinit.c:%d" % line, err) else ["no symbolized leak: %r" % err[-400:]]
+    why += ["said unchecked: %r" % err[-300:]] if "NOT CHECKED" in err else []
+    rc, out, err = run([HG, "-q", "--leak-check=no", "--", exe])
+    return why + ([] if rc == 0 and err == "" else ["--leak-check=no -q: status %d, stderr %r" % (rc, err[-300:])])
+
+
 @test
 def a_process_that_outlives_the_program_reports_on_its_own():
     """A daemon's child goes on after the program and the command end: the command names it as

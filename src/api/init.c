@@ -16,7 +16,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* Runs inside the first malloc slow path: nothing here may allocate. */
 static void init_once(void)
 {
-	hg_options_parse(getenv("HEAPGUARD_OPTIONS"));
+	hg_options_parse(hg_os_getenv("HEAPGUARD_OPTIONS"));
 	hg_tcache_init();
 	hg_stats_on = (int)hg_opt.stats;
 	/* Statistics print at exit, after programs like coreutils have closed stderr. */

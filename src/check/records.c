@@ -91,7 +91,7 @@ void hgc_records_check_reader(void)
 
 void hgc_records_init(void)
 {
-	const char *p = getenv(HG_RECORDS_ENV);
+	const char *p = hg_os_getenv(HG_RECORDS_ENV);
 	if (!p || !*p || p[0] != '/' || strlen(p) >= sizeof path)
 		return;
 	strcpy(path, p);

@@ -97,6 +97,9 @@ int hg_os_open_proc(const char *name);
  * (vm.max_map_count). */
 long hg_os_map_count(void);
 long hg_os_map_count_max(void);
+/* getenv, also before libc has set environ up: a program's .preinit_array functions run
+ * with environ NULL, and one that mallocs there read no options. Never allocates. */
+const char *hg_os_getenv(const char *name);
 /* The address space the process may map (RLIMIT_AS, `ulimit -v`); SIZE_MAX without a limit. */
 size_t hg_os_address_space_limit(void);
 /* The main program's path into buf (NUL-terminated, "" when unknown); its length. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <dirent.h>
@@ -475,6 +476,35 @@ void hg_os_pagemap_close(struct hg_os_pagemap *pm)
 		syscall(SYS_close, pm->fd);
 	pm->fd = -1;
 	pm->n = 0;
+}
+
+const char *hg_os_getenv(const char *name)
+{
+	if (environ)
+		return getenv(name);
+	/* The kernel's copy, read once into pages that stay (ARG_MAX bounds it; untouched pages
+	 * cost nothing). */
+	enum { ENV_MAX = 2 << 20 };
+	static char *env;
+	static long env_len;
+	if (!env) {
+		int fd = hg_os_open_proc("environ");
+		char *buf = fd >= 0 ? hg_os_map(ENV_MAX, 0) : NULL;
+		long got = 0, n = 0;
+		while (buf && got < ENV_MAX - 1 && (n = syscall(SYS_read, fd, buf + got, ENV_MAX - 1 - got)) > 0)
+			got += n;
+		if (fd >= 0)
+			syscall(SYS_close, fd);
+		if (!buf)
+			return NULL;
+		env = buf;
+		env_len = got;
+	}
+	size_t len = strlen(name);
+	for (long at = 0; at < env_len; at += (long)strlen(env + at) + 1)
+		if (strncmp(env + at, name, len) == 0 && env[at + (long)len] == '=')
+			return env + at + len + 1;
+	return NULL;
 }
 
 size_t hg_os_address_space_limit(void)
