@@ -309,4 +309,16 @@ for kib, guarded in ((2000000, False), (4000000, True)):
     check("guard under ulimit -v %d: %s" % (kib, "the region fits an eighth of it" if guarded else
                                              "off, and a line says so; the overflow found at free"), why)
 
+# A program's SIGSEGV handler ran on heapguard's alternate stack where the kernel has none to
+# run it on (a stack overflow, the program without its own): one that returned faulted again
+# forever, one that jumped out survived a crash.
+rc, out, err, r = run([cases, "stack-overflow-handled"], PLAIN, timeout=60)
+check("a stack overflow, the program's handler without a stack of its own: reported, death by SIGSEGV",
+      expect_error(r, "invalid-access", access="write", top="recurse", detail="a stack overflow") +
+      killed_by_segv(rc) + ([] if out == "" else ["stdout %r" % out]))
+rc, out, err, r = run([cases, "stack-overflow-own-stack"], PLAIN, timeout=60)
+check("a stack overflow caught on the program's own alternate stack: its handler runs, unreported",
+      exited_ok(rc, err) + ([] if out == "handled=1\n" else ["stdout %r" % out]) +
+      (["reported %r" % [e["kind"] for e in r["errors"]]] if r["errors"] else []))
+
 sys.exit(tap.finish())

@@ -64,9 +64,9 @@ static void to_default(int sig)
 
 /* After the report: the program's handler, with its mask and flags, as the kernel would have
  * called it; or else the default action. */
-static void chain(int i, int sig, siginfo_t *si, void *ctx)
+static void chain(int i, int sig, siginfo_t *si, void *ctx, int deliverable)
 {
-	if (has_program_handler(i)) {
+	if (deliverable) {
 		int flags = program[i].sa_flags;
 		void (*h)(int) = program[i].sa_handler;
 		void (*hi)(int, siginfo_t *, void *) = program[i].sa_sigaction;
@@ -181,6 +181,12 @@ static void fill_pointer_hint(const ucontext_t *uc, struct hg_buf *d)
 
 /* Fills e for the fault at si; returns 1 when it concerns heapguard's blocks (a program's
  * own handler is then called after the report; other faults are left to it alone). */
+static int near_stack_pointer(uintptr_t addr, const ucontext_t *uc)
+{
+	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	return addr + STACK_NEAR_BYTES > sp && addr < sp + STACK_NEAR_BYTES;
+}
+
 static int classify(int sig, const siginfo_t *si, const ucontext_t *uc, struct hgc_error *e, struct hg_buf *d)
 {
 	uintptr_t addr = (uintptr_t)si->si_addr;
@@ -222,10 +228,9 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc, struct h
 		return block_error(addr, &b, e, d);
 	hg_buf_str(d, "address ");
 	hg_buf_hex(d, addr);
-	uintptr_t sp = (uintptr_t)g[REG_RSP];
 	if (addr < PAGE_BYTES) {
 		hg_buf_str(d, " is in the NULL page");
-	} else if (addr + STACK_NEAR_BYTES > sp && addr < sp + STACK_NEAR_BYTES) {
+	} else if (near_stack_pointer(addr, uc)) {
 		hg_buf_str(d, " is next to the stack pointer: a stack overflow");
 	} else if (sig == SIGBUS) {
 		hg_buf_str(d, " is mapped but has no page behind it (a file truncated under its mapping?)");
@@ -262,7 +267,7 @@ static int first_use(const siginfo_t *si, const ucontext_t *uc)
 
 /* Its own frame: its 4 KiB of text are gone before chain() runs the checks at exit, on the
  * stack of a thread that may have 16 KiB in all. */
-static HG_NOINLINE void report_fault(int i, int sig, siginfo_t *si, ucontext_t *ctx)
+static HG_NOINLINE void report_fault(int sig, siginfo_t *si, ucontext_t *ctx, int deliverable)
 {
 	struct hgc_error e = { 0 };
 	struct hg_buf d = { .len = 0 };
@@ -276,22 +281,29 @@ static HG_NOINLINE void report_fault(int i, int sig, siginfo_t *si, ucontext_t *
 	 * business. A write already reported (by an interceptor, before the copy that faults
 	 * here) is said once. */
 	int said = e.has_block && e.block.reported;
-	if ((is_heap || !has_program_handler(i)) && !said)
+	if ((is_heap || !deliverable) && !said)
 		hgc_report(&e);
 }
+
+static int program_has_altstack(void);
 
 static void on_fault(int sig, siginfo_t *si, void *ctx)
 {
 	int saved = errno;
-	int i = index_of(sig);
+	int i = sig == SIGBUS ? BUS : SEGV; /* installed for these two only */
 	if (sig == SIGSEGV && si->si_code > 0 && hg_opt.guard_uninit && first_use(si, ctx)) {
 		errno = saved;
 		return;
 	}
+	/* A stack overflow's handler needs an alternate stack of the program's: without one the
+	 * kernel kills the process. Run on ours, a handler that returned faulted again forever. */
+	int deliverable = has_program_handler(i) &&
+			  !(sig == SIGSEGV && si->si_code > 0 && near_stack_pointer((uintptr_t)si->si_addr, ctx) &&
+			    !((program[i].sa_flags & SA_ONSTACK) && program_has_altstack()));
 	/* Only faults the kernel raised are reported; kill() and raise() (si_code <= 0) just pass. */
 	if (si->si_code > 0)
-		report_fault(i, sig, si, ctx);
-	chain(i, sig, si, ctx);
+		report_fault(sig, si, ctx, deliverable);
+	chain(i, sig, si, ctx, deliverable);
 	errno = saved;
 }
 
@@ -728,6 +740,19 @@ HG_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void
  * program: its pages are made accessible first. */
 static __thread stack_t program_stack = { .ss_flags = SS_DISABLE };
 static __thread int program_stack_kept; /* program_stack is only the program's view */
+
+/* This thread has an alternate stack of the program's: one it installed, or one kept as its
+ * view while ours runs its handlers. */
+static int program_has_altstack(void)
+{
+	stack_t cur;
+	if (sigaltstack_next(NULL, &cur) != 0 || (cur.ss_flags & SS_DISABLE))
+		return 0;
+	char *mine = pthread_getspecific(altstack_key);
+	if (!mine || cur.ss_sp != mine + PAGE_BYTES)
+		return 1;
+	return program_stack_kept && !(program_stack.ss_flags & SS_DISABLE);
+}
 
 HG_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 {

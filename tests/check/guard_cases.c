@@ -1,9 +1,11 @@
 /* guard_cases: guard mode's cases from an audit, one per argument: first uses that a fork or a
  * signal handler interrupts (guard_uninit), a freed guarded string handed to strlen and
  * strchr, big sparse blocks, system calls that fill fresh blocks, a lost block whose pointer a
- * first use's fault left in a register, an address-space limit. */
+ * first use's fault left in a register, an address-space limit; and (unguarded) a stack
+ * overflow that a program's handler would catch. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -155,6 +157,42 @@ static __attribute__((noinline)) void clobber_stack(void)
 	memset((char *)b, 0, sizeof b);
 }
 
+/* A stack overflow with a SIGSEGV handler of the program's: without an alternate stack of its
+ * own the kernel cannot run it and kills the process; with one (and SA_ONSTACK) it runs. */
+static sigjmp_buf overflowed;
+static volatile int handled;
+
+static void on_overflow(int sig)
+{
+	(void)sig;
+	handled++;
+	if (handled > 1000) /* run on a stack the program has not: faulting again and again */
+		_exit(3);
+	siglongjmp(overflowed, 1);
+}
+
+static __attribute__((noinline)) int recurse(int depth)
+{
+	volatile char frame[256];
+	frame[0] = (char)depth;
+	return recurse(depth + 1) + frame[0];
+}
+
+static int stack_overflow(int own_stack)
+{
+	struct sigaction sa = { .sa_handler = on_overflow };
+	if (own_stack) {
+		stack_t ss = { .ss_sp = malloc(1 << 20), .ss_size = 1 << 20 };
+		sigaltstack(&ss, NULL);
+		sa.sa_flags = SA_ONSTACK;
+	}
+	sigaction(SIGSEGV, &sa, NULL);
+	if (sigsetjmp(overflowed, 1) == 0)
+		recurse(0);
+	printf("handled=%d\n", handled);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -162,6 +200,10 @@ int main(int argc, char **argv)
 		return fork_touching();
 	if (!strcmp(c, "signal-first-use"))
 		return signal_first_use();
+	if (!strcmp(c, "stack-overflow-handled"))
+		return stack_overflow(0);
+	if (!strcmp(c, "stack-overflow-own-stack"))
+		return stack_overflow(1);
 	if (!strcmp(c, "strlen-freed"))
 		printf("%zu\n", strlen(freed_string()));
 	else if (!strcmp(c, "strchr-freed"))
