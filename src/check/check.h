@@ -341,6 +341,9 @@ void hgc_die_of(int sig) __attribute__((noreturn));
 /* Gives the calling thread an alternate signal stack; stack.c calls it on a thread's first
  * allocation, so that a stack overflow is still reported. */
 void hgc_signal_thread_init(void);
+/* The calling thread's alternate signal stack of heapguard's (NULL: none), for work that
+ * needs more stack than the one the thread runs on (stack.c); *bytes its size. */
+char *hgc_side_stack(size_t *bytes);
 /* Calls fn on each alternate signal stack heapguard gave a thread: the signal frames left on
  * them hold stale register values, which are no roots for the leak check. */
 void hgc_altstack_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);

@@ -630,8 +630,17 @@ void hgc_altstack_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void
 
 /* At thread exit: stop using the stack (unless the program put its own in place) and keep it
  * for the next thread. Later destructors fault on the thread's own stack, still reported. */
+static __thread char *thread_altstack; /* this thread's, while it has one of ours */
+
+char *hgc_side_stack(size_t *bytes)
+{
+	*bytes = ALTSTACK_BYTES;
+	return thread_altstack ? thread_altstack + PAGE_BYTES : NULL;
+}
+
 static void altstack_release(void *mem)
 {
+	thread_altstack = NULL;
 	stack_t cur;
 	if (sigaltstack_next(NULL, &cur) == 0 && cur.ss_sp == (char *)mem + PAGE_BYTES) {
 		stack_t off = { .ss_flags = SS_DISABLE };
@@ -681,6 +690,7 @@ static int altstack_install(void)
 		return 0;
 	}
 	pthread_setspecific(altstack_key, mem);
+	thread_altstack = mem;
 	return 1;
 }
 

@@ -31,6 +31,7 @@ typedef struct {
 int _ULx86_64_init_local2(unw_cursor_t *cursor, ucontext_t *uc, int flag);
 int _ULx86_64_step(unw_cursor_t *cursor);
 int _ULx86_64_get_reg(unw_cursor_t *cursor, int reg, uint64_t *value);
+int _Ux86_64_getcontext(ucontext_t *uc); /* the registers only: no system call */
 #define UNW_INIT_SIGNAL_FRAME 1
 #define UNW_REG_IP 16
 
@@ -675,6 +676,83 @@ static void cache_store(const uintptr_t *slot, const struct placement *p, uint32
 	atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
 }
 
+/* The return addresses of the stack saved in uc, at most max; how many. Inside in_capture. */
+static int unwind_context(const ucontext_t *uc, int signal_frame, uintptr_t *pcs, int max)
+{
+	unw_cursor_t cursor;
+	int n = 0;
+	if (_ULx86_64_init_local2(&cursor, (ucontext_t *)uc, signal_frame ? UNW_INIT_SIGNAL_FRAME : 0) == 0) {
+		uint64_t ip;
+		do {
+			if (_ULx86_64_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || !ip)
+				break;
+			pcs[n++] = (uintptr_t)ip;
+		} while (n < max && _ULx86_64_step(&cursor) > 0);
+	}
+	return n;
+}
+
+/* ---- a stack heapguard does not know: unwound on the thread's alternate signal stack ----
+ * A coroutine's stack (makecontext) or a -fsplit-stack segment has no known top, so libunwind
+ * unwinds it, and its ~10 KiB of frames overflowed a stack of 8 KiB that glibc's malloc (3
+ * KiB) fits in. The registers are saved here, and libunwind runs from them on the thread's
+ * alternate signal stack, as it unwinds a fault's context. */
+struct side_unwind {
+	ucontext_t uc;
+	uintptr_t pcs[MAX_DEPTH + 1 + OWN_FRAMES_MAX];
+	int n, max;
+};
+
+/* Calls fn(arg) with the stack pointer at top (16-byte aligned), then comes back. */
+void hgc_run_on_stack(char *top, void (*fn)(void *), void *arg) __attribute__((visibility("hidden")));
+__asm__(".text\n"
+	".globl hgc_run_on_stack\n"
+	".hidden hgc_run_on_stack\n"
+	".type hgc_run_on_stack, @function\n"
+	"hgc_run_on_stack:\n"
+	"	.cfi_startproc\n"
+	"	push %rbp\n"
+	"	.cfi_def_cfa_offset 16\n"
+	"	.cfi_offset %rbp, -16\n"
+	"	mov %rsp, %rbp\n"
+	"	.cfi_def_cfa_register %rbp\n"
+	"	mov %rdi, %rsp\n"
+	"	mov %rdx, %rdi\n"
+	"	call *%rsi\n"
+	"	mov %rbp, %rsp\n"
+	"	pop %rbp\n"
+	"	.cfi_def_cfa %rsp, 8\n"
+	"	ret\n"
+	"	.cfi_endproc\n"
+	".size hgc_run_on_stack, .-hgc_run_on_stack\n");
+
+static void side_unwind_run(void *arg)
+{
+	struct side_unwind *u = arg;
+	u->n = unwind_context(&u->uc, 0, u->pcs, u->max);
+}
+
+/* The stack of our caller's caller, unwound on the side stack into *pcs; -1 when there is
+ * none to run on (the thread has no alternate stack of ours, or runs on it now). */
+static HG_NOINLINE int unwind_aside(uintptr_t **pcs, int max)
+{
+	size_t bytes;
+	char *side = hgc_side_stack(&bytes);
+	char here;
+	if (!side || (&here >= side && &here < side + bytes))
+		return -1;
+	struct side_unwind *u = (struct side_unwind *)(((uintptr_t)side + bytes - sizeof *u) & ~(uintptr_t)63);
+	u->max = max;
+	u->n = 0;
+	if (_Ux86_64_getcontext(&u->uc) != 0)
+		return -1;
+	in_capture = 1;
+	hgc_run_on_stack((char *)u, side_unwind_run, u);
+	in_capture = 0;
+	*pcs = u->pcs;
+	return u->n;
+}
+
 uint32_t hgc_stack_capture(const uintptr_t *slot)
 {
 	int depth = (int)hg_opt.stack_depth;
@@ -707,8 +785,12 @@ uint32_t hgc_stack_capture(const uintptr_t *slot)
 	int store = use && !cache_cold && n <= CACHE_DEPTH;
 	if (cache_cold)
 		cache_cold--;
+	uintptr_t *aside;
+	int got_aside;
 	if (p.whole) {
 		id = depot_put(pcs, (int)n, depth);
+	} else if (!top && (got_aside = unwind_aside(&aside, depth + 1 + OWN_FRAMES_MAX)) >= 0) {
+		id = got_aside > 0 ? depot_put(aside, got_aside, depth) : 0;
 	} else {
 		if (unlikely(unwinder_hi == 1))
 			find_unwinder_extent();
@@ -735,18 +817,9 @@ uint32_t hgc_stack_capture_context(const ucontext_t *uc, int signal_frame)
 		return 0;
 	if (depth > MAX_DEPTH)
 		depth = MAX_DEPTH;
-	unw_cursor_t cursor;
 	uintptr_t pcs[MAX_DEPTH + 1 + OWN_FRAMES_MAX];
-	int n = 0;
 	in_capture = 1;
-	if (_ULx86_64_init_local2(&cursor, (ucontext_t *)uc, signal_frame ? UNW_INIT_SIGNAL_FRAME : 0) == 0) {
-		uint64_t ip;
-		do {
-			if (_ULx86_64_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || !ip)
-				break;
-			pcs[n++] = (uintptr_t)ip;
-		} while (n < depth + 1 + OWN_FRAMES_MAX && _ULx86_64_step(&cursor) > 0);
-	}
+	int n = unwind_context(uc, signal_frame, pcs, depth + 1 + OWN_FRAMES_MAX);
 	in_capture = 0;
 	return n ? depot_put(pcs, n, depth) : 0;
 }

@@ -1,6 +1,8 @@
 /* small_stacks.c — heap calls and errors on small stacks, for tests/check_heap.py:
  *   coroutine SIZE        malloc and free on a makecontext stack of SIZE bytes (a malloc'd
  *                         one, so that running past its end is an overflow of that block)
+ *   coroutine-mmap SIZE   the same on a stack mapped apart, a guard page below it (above the
+ *                         thread's: unknown to the stack cache, unwound by libunwind)
  *   coroutine-double-free the same on 8 KiB, freeing a block twice
  *   thread-double-free    a double free in a thread with a PTHREAD_STACK_MIN stack */
 #include <limits.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -43,14 +46,21 @@ int main(int argc, char **argv)
 	if (!strncmp(c, "coroutine", 9)) {
 		twice = !strcmp(c, "coroutine-double-free");
 		size_t size = argc > 2 ? strtoul(argv[2], NULL, 0) : 8192;
-		char *stack = malloc(size);
+		int mapped = !strcmp(c, "coroutine-mmap");
+		char *stack = mapped ? mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+					    -1, 0) : malloc(size);
+		if (mapped) {
+			mprotect(stack, 4096, PROT_NONE);
+			stack += 4096;
+		}
 		getcontext(&co_ctx);
 		co_ctx.uc_stack.ss_sp = stack;
 		co_ctx.uc_stack.ss_size = size;
 		co_ctx.uc_link = &main_ctx;
 		makecontext(&co_ctx, on_coroutine, 0);
 		swapcontext(&main_ctx, &co_ctx);
-		free(stack);
+		if (!mapped)
+			free(stack);
 	} else if (!strcmp(c, "thread-double-free")) {
 		pthread_attr_t attr;
 		pthread_t t;
@@ -59,7 +69,7 @@ int main(int argc, char **argv)
 		pthread_create(&t, &attr, in_small_thread, NULL);
 		pthread_join(t, NULL);
 	} else {
-		fprintf(stderr, "usage: small_stacks coroutine [SIZE]|coroutine-double-free|thread-double-free\n");
+		fprintf(stderr, "usage: small_stacks coroutine [SIZE]|coroutine-mmap SIZE|coroutine-double-free|thread-double-free\n");
 		return 2;
 	}
 	printf("ok\n");
