@@ -60,16 +60,22 @@ deps-build:
 include tests/tests.mk
 include bench/bench.mk
 
+# LD_PRELOAD splits its list at spaces and colons: a library installed under such a PREFIX
+# could not be preloaded (the command refuses it), so the install refuses it first.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
-		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 $(BUILD)/libheapguard.so $(BUILD)/libheapguard-check.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(BUILD)/libheapguard.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/heapguard.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(BUILD)/heapguard $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 man/heapguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	@case '$(PREFIX)' in *[[:space:]:]*) \
+		echo "make install: PREFIX '$(PREFIX)' has a space or a colon, which LD_PRELOAD cannot take" >&2; \
+		exit 1;; esac
+	install -d '$(DESTDIR)$(PREFIX)/lib' '$(DESTDIR)$(PREFIX)/include' '$(DESTDIR)$(PREFIX)/bin' \
+		'$(DESTDIR)$(PREFIX)/lib/pkgconfig' '$(DESTDIR)$(PREFIX)/share/man/man1'
+	install -m 755 $(BUILD)/libheapguard.so $(BUILD)/libheapguard-check.so '$(DESTDIR)$(PREFIX)/lib/'
+	install -m 644 $(BUILD)/libheapguard.a '$(DESTDIR)$(PREFIX)/lib/'
+	install -m 644 include/heapguard.h '$(DESTDIR)$(PREFIX)/include/'
+	install -m 755 $(BUILD)/heapguard '$(DESTDIR)$(PREFIX)/bin/'
+	install -m 644 man/heapguard.1 '$(DESTDIR)$(PREFIX)/share/man/man1/'
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' heapguard.pc.in \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/heapguard.pc
+		> '$(DESTDIR)$(PREFIX)/lib/pkgconfig/heapguard.pc'
+	chmod 644 '$(DESTDIR)$(PREFIX)/lib/pkgconfig/heapguard.pc'
 
 clean:
 	rm -rf $(BUILD)

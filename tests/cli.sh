@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 28
+tap_plan 29
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -183,8 +183,14 @@ tap_result stats_from_the_program "$(expect 0 '' '^heapguard stats: allocs=[1-9]
 # make install: every file in its place; bin/heapguard finds ../lib/libheapguard-check.so and
 # ../lib/libheapguard.so; pkg-config's flags build a program that links our malloc
 P=$W/prefix
-run make -s install PREFIX="$P" BUILD="$B"
+run sh -c "umask 077 && make -s install PREFIX='$P' BUILD='$B'"
 why=$(expect 0)
+[ "$(stat -c %a "$P/lib/pkgconfig/heapguard.pc" 2>/dev/null)" = 644 ] ||
+	why+="heapguard.pc's mode follows the umask: $(stat -c %a "$P/lib/pkgconfig/heapguard.pc" 2>&1)"$'\n'
+# a PREFIX that LD_PRELOAD could not take is refused, nothing written (into the tree, unquoted)
+run make -s install PREFIX="$W/a b" BUILD="$B"
+why+=$(expect 2 '' "PREFIX '$W/a b' has a space or a colon")
+[ ! -e b ] && [ ! -e "$W/a b" ] || why+="make install wrote for a PREFIX it refused"$'\n'
 for f in lib/libheapguard.so lib/libheapguard-check.so lib/libheapguard.a include/heapguard.h bin/heapguard \
 	share/man/man1/heapguard.1 lib/pkgconfig/heapguard.pc; do
 	[ -f "$P/$f" ] || why+="make install left out $f"$'\n'

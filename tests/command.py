@@ -1312,6 +1312,41 @@ def an_unchecked_program_still_names_its_children_and_counts_their_errors():
     return why
 
 
+CHECKS_ON_DEMAND_SOURCE = r"""
+#include <stdlib.h>
+#include "heapguard.h"
+static void *volatile sink;
+int main(void)
+{
+	heapguard_check_leaks();
+	sink = malloc(100);
+	sink = 0;
+	heapguard_check_leaks();
+	sink = malloc(1000);
+	sink = 0;
+	heapguard_check_leaks();
+	return 0;
+}
+"""
+
+
+@test
+def each_leak_check_on_demand_sums_up_its_own_state():
+    """Every LEAK SUMMARY of a program that calls heapguard_check_leaks() showed the counts of
+    its last check, and the JSON listed each check's leaks again."""
+    src = os.path.join(WORK, "on_demand.c")
+    with open(src, "w") as f:
+        f.write(CHECKS_ON_DEMAND_SOURCE)
+    exe = os.path.join(WORK, "on_demand")
+    subprocess.run(["gcc", "-g", "-I", os.path.join(ROOT, "include"), "-o", exe, src, "-L", BUILD,
+                    "-lheapguard", "-Wl,-rpath," + BUILD], check=True)
+    rc, _, err, doc = hg_json([exe])
+    lost = [int(m) for m in re.findall(r"LEAK SUMMARY: definitely lost: (\d+) bytes", err)]
+    why = [] if lost == [0, 100, 1100, 1100] else ["definitely lost in the summaries %r" % lost]
+    got = sorted(l.get("bytes") for l in doc.get("leaks", []))
+    return why + ([] if got == [100, 1000] else ["JSON leaks %r, expected the last check's 100 and 1000" % got])
+
+
 PREINIT_SOURCE = r"""
 #include <stdio.h>
 #include <stdlib.h>

@@ -179,7 +179,7 @@ int hg_write_json(const char *path, const struct hg_report *rep, char *const arg
 	first = 1;
 	for (size_t i = 0; i < rep->leaks.count; i++) {
 		const struct hg_leak *l = rep->leaks.items[i];
-		if (l->suppressed_by)
+		if (l->suppressed_by || l->superseded)
 			continue;
 		fputs(first ? "\n{\"kind\":" : ",\n{\"kind\":", out);
 		first = 0;

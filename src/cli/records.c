@@ -324,15 +324,40 @@ static void read_leak(struct hg_report *rep, struct hg_process *p, struct fields
 	hg_vec_push(&rep->leaks, leak);
 	int k = hg_lost_index(l.kind);
 	if (leak->suppressed_by && k >= 0) {
-		p->suppressed_lost[k][0] += l.bytes;
-		p->suppressed_lost[k][1] += l.blocks;
+		p->check_suppressed[k][0] += l.bytes;
+		p->check_suppressed[k][1] += l.blocks;
 	} else if (!leak->suppressed_by) {
 		if (k >= 0) {
-			p->shown_lost[k][0] += l.bytes;
-			p->shown_lost[k][1] += l.blocks;
+			p->check_shown[k][0] += l.bytes;
+			p->check_shown[k][1] += l.blocks;
 		}
 		add_event(rep, HG_EV_LEAK, leak);
 	}
+	memcpy(p->suppressed_lost, p->check_suppressed, sizeof p->suppressed_lost);
+	memcpy(p->shown_lost, p->check_shown, sizeof p->shown_lost);
+}
+
+/* An X record: the summary of p's leak check as it stands, its leaks closed and the earlier
+ * checks' superseded; the next check starts from zero. */
+static void end_leak_check(struct hg_report *rep, struct hg_process *p)
+{
+	struct hg_leak_summary *sum = hg_xcalloc(1, sizeof *sum);
+	sum->pid = p->pid;
+	memcpy(sum->lost, p->lost, sizeof sum->lost);
+	memcpy(sum->suppressed, p->check_suppressed, sizeof sum->suppressed);
+	for (size_t i = 0; i < rep->leaks.count; i++) {
+		struct hg_leak *l = rep->leaks.items[i];
+		if (l->pid != p->pid || l->superseded)
+			continue;
+		if (l->closed)
+			l->superseded = 1;
+		else
+			l->closed = 1;
+	}
+	memset(p->check_suppressed, 0, sizeof p->check_suppressed);
+	memset(p->check_shown, 0, sizeof p->check_shown);
+	p->has_leaks = 1;
+	add_event(rep, HG_EV_LEAK_SUMMARY, sum);
 }
 
 void hg_records_line(struct hg_report *rep, char *line)
@@ -403,10 +428,8 @@ void hg_records_line(struct hg_report *rep, char *line)
 			p->lost[i][0] = num(&fs, 2 + 2 * i);
 			p->lost[i][1] = num(&fs, 3 + 2 * i);
 		}
-		if (!fs.bad) {
-			p->has_leaks = 1;
-			add_event(rep, HG_EV_LEAK_SUMMARY, p);
-		}
+		if (!fs.bad)
+			end_leak_check(rep, p);
 		break;
 	default: /* a newer library's record: skipped, so that old commands keep working */
 		return;

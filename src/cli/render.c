@@ -84,14 +84,20 @@ static void suppression_entry(struct hg_text *t, const char *kind, const struct 
 	hg_suppression_generate(kind, s, t);
 }
 
-static void leak_summary(struct hg_text *t, const struct hg_process *p)
+static uint64_t less(uint64_t all, uint64_t hidden)
+{
+	return all > hidden ? all - hidden : 0;
+}
+
+static void leak_summary(struct hg_text *t, const struct hg_leak_summary *sum)
 {
 	uint64_t sup_bytes = 0, sup_blocks = 0;
-	hg_text_printf(t, "==%d== LEAK SUMMARY: ", p->pid);
+	hg_text_printf(t, "==%d== LEAK SUMMARY: ", sum->pid);
 	for (int k = 0; k < HG_LOST_KINDS; k++) {
-		uint64_t bytes = hg_lost_shown(p, k, 0), blocks = hg_lost_shown(p, k, 1);
-		sup_bytes += p->suppressed_lost[k][0];
-		sup_blocks += p->suppressed_lost[k][1];
+		uint64_t bytes = less(sum->lost[k][0], sum->suppressed[k][0]);
+		uint64_t blocks = less(sum->lost[k][1], sum->suppressed[k][1]);
+		sup_bytes += sum->suppressed[k][0];
+		sup_blocks += sum->suppressed[k][1];
 		hg_text_printf(t, "%s%s: %llu bytes in %llu blocks", k ? "; " : "", hg_lost_words[k],
 			       (unsigned long long)bytes, (unsigned long long)blocks);
 	}
@@ -123,7 +129,7 @@ static void event_text(struct hg_text *t, const struct hg_event *ev, const struc
 		break;
 	case HG_EV_LEAK_SUMMARY:
 		if (!o->quiet)
-			leak_summary(t, p);
+			leak_summary(t, ev->what);
 		break;
 	case HG_EV_HEAP_SUMMARY:
 		if (!o->quiet)

@@ -72,6 +72,9 @@ struct hg_leak {
 	uint64_t bytes, blocks;
 	const struct hg_stack *stack; /* where the blocks were allocated */
 	const struct hg_suppression *suppressed_by;
+	/* Its check's summary came (closed); a later check of the process came too (superseded:
+	 * the files list the last check's leaks only, as the counts are that check's). */
+	int closed, superseded;
 };
 
 enum { HG_HEAP_ALLOCS, HG_HEAP_FREES, HG_HEAP_BYTES, HG_HEAP_IN_USE_BYTES, HG_HEAP_IN_USE_BLOCKS,
@@ -99,20 +102,29 @@ struct hg_process {
 	const char *exec_to;                /* an A record: the program it executed, no P since */
 	int exec_elsewhere;                 /* ... with another heapguard command's records file */
 	uint64_t heap[HG_HEAP_FIELDS];
-	uint64_t lost[HG_LOST_KINDS][2];    /* [kind][0 bytes, 1 blocks], from the X record */
-	uint64_t suppressed_lost[HG_LOST_KINDS][2]; /* of the leak groups suppressed */
-	uint64_t shown_lost[HG_LOST_KINDS][2]; /* of the leak groups shown:
-					       bytes, blocks (for a process without X) */
+	/* [kind][0 bytes, 1 blocks] of its last leak check: from the X record; of the leak groups
+	 * suppressed; of those shown (for a process without X). A check on demand
+	 * (heapguard_check_leaks) ends with an X record of its own, and the next one starts. */
+	uint64_t lost[HG_LOST_KINDS][2];
+	uint64_t suppressed_lost[HG_LOST_KINDS][2];
+	uint64_t shown_lost[HG_LOST_KINDS][2];
+	uint64_t check_suppressed[HG_LOST_KINDS][2], check_shown[HG_LOST_KINDS][2]; /* the one going on */
 	/* Raw tables of this image, by the ids its records use. */
 	struct hg_map modules;              /* index + 1 -> interned path */
 	struct hg_map stacks;               /* stack id -> const struct hg_stack * */
 	struct hg_map contexts;             /* (stack id, kind) -> struct hg_error *, for C records */
 };
 
+/* A leak check's summary as it came: later checks of the process change its counts. */
+struct hg_leak_summary {
+	int pid;
+	uint64_t lost[HG_LOST_KINDS][2], suppressed[HG_LOST_KINDS][2];
+};
+
 enum hg_event_type { HG_EV_ERROR, HG_EV_LEAK, HG_EV_LEAK_SUMMARY, HG_EV_HEAP_SUMMARY };
 struct hg_event {
 	enum hg_event_type type;
-	void *what; /* struct hg_error *, struct hg_leak *, struct hg_process * */
+	void *what; /* struct hg_error *, struct hg_leak *, struct hg_leak_summary *, struct hg_process * */
 };
 
 /* A process whose last program ran without the checking library, or reports to another

@@ -276,7 +276,7 @@ int hg_write_sarif(const char *path, const struct hg_report *rep, char *const ar
 	}
 	for (size_t i = 0; i < rep->leaks.count; i++) {
 		const struct hg_leak *l = rep->leaks.items[i];
-		if (!l->suppressed_by)
+		if (!l->suppressed_by && !l->superseded)
 			leak_result(out, &first, l);
 	}
 	fputs("]}]}\n", out);

@@ -209,11 +209,13 @@ int hg_write_xml(const char *path, const struct hg_report *rep, char *const argv
 		unique++;
 	}
 	fputs("\n<status>\n  <state>FINISHED</state>\n</status>\n\n", out);
-	for (size_t i = 0; i < rep->leaks.count; i++)
-		records += !((const struct hg_leak *)rep->leaks.items[i])->suppressed_by;
 	for (size_t i = 0; i < rep->leaks.count; i++) {
 		const struct hg_leak *l = rep->leaks.items[i];
-		if (!l->suppressed_by)
+		records += !l->suppressed_by && !l->superseded;
+	}
+	for (size_t i = 0; i < rep->leaks.count; i++) {
+		const struct hg_leak *l = rep->leaks.items[i];
+		if (!l->suppressed_by && !l->superseded)
 			leak(out, l, unique++, ++shown, records);
 	}
 	fprintf(out, "\n<errorcounts>\n%s</errorcounts>\n\n<suppcounts>\n</suppcounts>\n\n</valgrindoutput>\n",
