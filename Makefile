@@ -47,8 +47,13 @@ $(BUILD)/libheapguard-check.so: $(CHECK_OBJS) | deps-build
 $(BUILD)/libheapguard.so: $(LIB_OBJS)
 	$(CC) -shared -o $@ $^ -pthread -Wl,-z,now -Wl,-soname,libheapguard.so
 
+# One object, its hidden symbols made local: a program's own hg_init no longer took the place
+# of ours, and a C++ program that calls only new and delete (new.o alone pulled from an
+# archive of one object per file) got glibc's malloc beside our operator new.
 $(BUILD)/libheapguard.a: $(LIB_OBJS)
-	rm -f $@ && ar rcs $@ $^
+	$(LD) -r -o $(BUILD)/heapguard-static.o $^
+	objcopy --localize-hidden $(BUILD)/heapguard-static.o
+	rm -f $@ && ar rcs $@ $(BUILD)/heapguard-static.o
 
 $(BUILD)/heapguard: $(CLI_SRCS) $(wildcard src/cli/*.h) src/check/records.h | deps-build
 	@mkdir -p $(BUILD)

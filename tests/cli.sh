@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 29
+tap_plan 30
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -202,3 +202,12 @@ why+=$(expect 0 "^$P/lib/libheapguard.so$")
 printf '#include <heapguard.h>\n#include <stdio.h>\n#include <stdlib.h>\nint main(void) { free(malloc(9)); printf("%%s\\n", heapguard_version()); return 0; }\n' >"$W/pc.c"
 run sh -c "PKG_CONFIG_PATH='$P/lib/pkgconfig' && export PKG_CONFIG_PATH && cc -o '$W/pc' '$W/pc.c' \$(pkg-config --cflags --libs heapguard) -Wl,-rpath,'$P/lib' && HEAPGUARD_OPTIONS=stats=1 '$W/pc'"
 tap_result make_install "$why$(expect 0 '^[0-9]+\.[0-9]+\.[0-9]+$' '^heapguard stats: allocs=[1-9]')"
+
+# the static archive: a C++ program calling only new[] and delete[] gets our malloc too (stdio's
+# buffer counted: 2 allocations), and one defining an hg_ name of its own keeps ours apart
+printf '#include <cstdio>\nint main() { char *p = new char[100]; p[0] = 1; delete[] p; std::puts("ok"); return 0; }\n' >"$W/new.cc"
+run sh -c "g++ -o '$W/new' '$W/new.cc' '$P/lib/libheapguard.a' -pthread && HEAPGUARD_OPTIONS=stats=1 '$W/new'"
+why=$(expect 0 '^ok$' '^heapguard stats: allocs=2 frees=1 ')
+printf '#include <stdio.h>\n#include <stdlib.h>\nint hg_init(void) { return 42; }\nint main(void) { free(malloc(10)); printf("%%d\\n", hg_init()); return 0; }\n' >"$W/clash.c"
+run sh -c "cc -o '$W/clash' '$W/clash.c' '$P/lib/libheapguard.a' -pthread && HEAPGUARD_OPTIONS=stats=1 '$W/clash'"
+tap_result static_archive_is_whole_and_private "$why$(expect 0 '^42$' '^heapguard stats: allocs=[1-9]')"
