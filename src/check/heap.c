@@ -1141,7 +1141,6 @@ static uint32_t exit_stack(void)
 /* At exit: every live block's redzones, and every quarantined block whole, are checked. The
  * quarantine is left as it is, so that later frees let nothing out of it (the process ends;
  * giving 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
-
 static void check_blocks_at_exit(void)
 {
 	static struct exit_scan scan = { .pages = HG_OS_PAGEMAP_INIT }; /* too big for a late destructor's stack */

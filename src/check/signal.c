@@ -179,14 +179,14 @@ static void fill_pointer_hint(const ucontext_t *uc, struct hg_buf *d)
 	}
 }
 
-/* Fills e for the fault at si; returns 1 when it concerns heapguard's blocks (a program's
- * own handler is then called after the report; other faults are left to it alone). */
 static int near_stack_pointer(uintptr_t addr, const ucontext_t *uc)
 {
 	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
 	return addr + STACK_NEAR_BYTES > sp && addr < sp + STACK_NEAR_BYTES;
 }
 
+/* Fills e for the fault at si; returns 1 when it concerns heapguard's blocks (a program's
+ * own handler is then called after the report; other faults are left to it alone). */
 static int classify(int sig, const siginfo_t *si, const ucontext_t *uc, struct hgc_error *e, struct hg_buf *d)
 {
 	uintptr_t addr = (uintptr_t)si->si_addr;
@@ -437,10 +437,10 @@ void hgc_signal_init(void)
 	hg_lock(&handlers_lock);
 	static const int SIGS[SIGNALS] = { [SEGV] = SIGSEGV, [BUS] = SIGBUS };
 	for (int i = 0; i < SIGNALS; i++) {
-		/* A handler set before ours (by a constructor that ran first) becomes the program's. */
-		/* Every signal waits while it runs: a program's handler that came in the middle of a
-		 * first use (guard_uninit) and met an untouched block of its own faulted with SIGSEGV
-		 * blocked, which killed the process unreported. */
+		/* A handler set before ours (by a constructor that ran first) becomes the program's.
+		 * Every signal waits while ours runs: a program's handler that came in the middle of
+		 * a first use (guard_uninit) and met an untouched block of its own faulted with
+		 * SIGSEGV blocked, which killed the process unreported. */
 		struct sigaction act = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK };
 		sigfillset(&act.sa_mask);
 		__sigaction(SIGS[i], &act, &program[i]);
@@ -628,9 +628,9 @@ void hgc_altstack_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void
 	}
 }
 
-/* At thread exit: stop using the stack (unless the program put its own in place) and keep it
- * for the next thread. Later destructors fault on the thread's own stack, still reported. */
-static __thread char *thread_altstack; /* this thread's, while it has one of ours */
+/* This thread's stack, while it has one of ours (altstack_key's value, readable before the
+ * key is made and from a signal handler). */
+static __thread char *thread_altstack;
 
 char *hgc_side_stack(size_t *bytes)
 {
@@ -638,6 +638,8 @@ char *hgc_side_stack(size_t *bytes)
 	return thread_altstack ? thread_altstack + PAGE_BYTES : NULL;
 }
 
+/* At thread exit: stop using the stack (unless the program put its own in place) and keep it
+ * for the next thread. Later destructors fault on the thread's own stack, still reported. */
 static void altstack_release(void *mem)
 {
 	thread_altstack = NULL;
@@ -662,7 +664,7 @@ static void altstack_key_create(void)
 static int altstack_install(void)
 {
 	pthread_once(&altstack_once, altstack_key_create);
-	char *mem = pthread_getspecific(altstack_key);
+	char *mem = thread_altstack;
 	if (!mem) {
 		hg_lock(&altstack_lock);
 		mem = altstack_free;
@@ -685,7 +687,7 @@ static int altstack_install(void)
 	}
 	stack_t ss = { .ss_sp = mem + PAGE_BYTES, .ss_size = ALTSTACK_BYTES };
 	if (sigaltstack_next(&ss, NULL) != 0) {
-		if (!pthread_getspecific(altstack_key))
+		if (!thread_altstack)
 			altstack_release(mem);
 		return 0;
 	}
@@ -758,8 +760,7 @@ static int program_has_altstack(void)
 	stack_t cur;
 	if (sigaltstack_next(NULL, &cur) != 0 || (cur.ss_flags & SS_DISABLE))
 		return 0;
-	char *mine = pthread_getspecific(altstack_key);
-	if (!mine || cur.ss_sp != mine + PAGE_BYTES)
+	if (!thread_altstack || cur.ss_sp != thread_altstack + PAGE_BYTES)
 		return 1;
 	return program_stack_kept && !(program_stack.ss_flags & SS_DISABLE);
 }
@@ -769,9 +770,7 @@ HG_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 	stack_t cur;
 	if (sigaltstack_next(NULL, &cur) != 0)
 		return -1;
-	pthread_once(&altstack_once, altstack_key_create);
-	char *mine = pthread_getspecific(altstack_key);
-	int ours = mine && cur.ss_sp == mine + PAGE_BYTES && !(cur.ss_flags & SS_DISABLE);
+	int ours = thread_altstack && cur.ss_sp == thread_altstack + PAGE_BYTES && !(cur.ss_flags & SS_DISABLE);
 	if (old) {
 		*old = ours ? program_stack : cur;
 		if (ours && !program_stack_kept)

@@ -699,8 +699,8 @@ static int unwind_context(const ucontext_t *uc, int signal_frame, uintptr_t *pcs
  * alternate signal stack, as it unwinds a fault's context. */
 struct side_unwind {
 	ucontext_t uc;
-	uintptr_t pcs[MAX_DEPTH + 1 + OWN_FRAMES_MAX];
-	int n, max;
+	int depth;
+	uint32_t id;
 };
 
 /* Calls fn(arg) with the stack pointer at top (16-byte aligned), then comes back. */
@@ -726,31 +726,34 @@ __asm__(".text\n"
 	"	.cfi_endproc\n"
 	".size hgc_run_on_stack, .-hgc_run_on_stack\n");
 
+/* On the side stack: the frames, and their id in the depot (a signal handler run on that
+ * stack after we leave it would write over frames left there). */
 static void side_unwind_run(void *arg)
 {
 	struct side_unwind *u = arg;
-	u->n = unwind_context(&u->uc, 0, u->pcs, u->max);
+	uintptr_t pcs[MAX_DEPTH + 1 + OWN_FRAMES_MAX];
+	int n = unwind_context(&u->uc, 0, pcs, u->depth + 1 + OWN_FRAMES_MAX);
+	u->id = n ? depot_put(pcs, n, u->depth) : 0;
 }
 
-/* The stack of our caller's caller, unwound on the side stack into *pcs; -1 when there is
- * none to run on (the thread has no alternate stack of ours, or runs on it now). */
-static HG_NOINLINE int unwind_aside(uintptr_t **pcs, int max)
+/* The stack of our caller, unwound on the side stack, into *id; 0 when there is none to run
+ * on (the thread has no alternate stack of ours, or runs on it now). */
+static HG_NOINLINE int capture_aside(int depth, uint32_t *id)
 {
 	size_t bytes;
 	char *side = hgc_side_stack(&bytes);
 	char here;
 	if (!side || (&here >= side && &here < side + bytes))
-		return -1;
+		return 0;
 	struct side_unwind *u = (struct side_unwind *)(((uintptr_t)side + bytes - sizeof *u) & ~(uintptr_t)63);
-	u->max = max;
-	u->n = 0;
+	u->depth = depth;
 	if (_Ux86_64_getcontext(&u->uc) != 0)
-		return -1;
+		return 0;
 	in_capture = 1;
 	hgc_run_on_stack((char *)u, side_unwind_run, u);
 	in_capture = 0;
-	*pcs = u->pcs;
-	return u->n;
+	*id = u->id;
+	return 1;
 }
 
 uint32_t hgc_stack_capture(const uintptr_t *slot)
@@ -785,13 +788,9 @@ uint32_t hgc_stack_capture(const uintptr_t *slot)
 	int store = use && !cache_cold && n <= CACHE_DEPTH;
 	if (cache_cold)
 		cache_cold--;
-	uintptr_t *aside;
-	int got_aside;
 	if (p.whole) {
 		id = depot_put(pcs, (int)n, depth);
-	} else if (!top && (got_aside = unwind_aside(&aside, depth + 1 + OWN_FRAMES_MAX)) >= 0) {
-		id = got_aside > 0 ? depot_put(aside, got_aside, depth) : 0;
-	} else {
+	} else if (top || !capture_aside(depth, &id)) { /* an unknown stack's is unwound aside */
 		if (unlikely(unwinder_hi == 1))
 			find_unwinder_extent();
 		void *raw[MAX_DEPTH + 1 + OWN_FRAMES_MAX];

@@ -324,27 +324,32 @@ static void read_leak(struct hg_report *rep, struct hg_process *p, struct fields
 	hg_vec_push(&rep->leaks, leak);
 	int k = hg_lost_index(l.kind);
 	if (leak->suppressed_by && k >= 0) {
-		p->check_suppressed[k][0] += l.bytes;
-		p->check_suppressed[k][1] += l.blocks;
+		p->suppressed_lost[k][0] += l.bytes;
+		p->suppressed_lost[k][1] += l.blocks;
 	} else if (!leak->suppressed_by) {
 		if (k >= 0) {
-			p->check_shown[k][0] += l.bytes;
-			p->check_shown[k][1] += l.blocks;
+			p->shown_lost[k][0] += l.bytes;
+			p->shown_lost[k][1] += l.blocks;
 		}
 		add_event(rep, HG_EV_LEAK, leak);
 	}
-	memcpy(p->suppressed_lost, p->check_suppressed, sizeof p->suppressed_lost);
-	memcpy(p->shown_lost, p->check_shown, sizeof p->shown_lost);
 }
 
-/* An X record: the summary of p's leak check as it stands, its leaks closed and the earlier
- * checks' superseded; the next check starts from zero. */
-static void end_leak_check(struct hg_report *rep, struct hg_process *p)
+/* X pid (bytes blocks) per kind: the summary of p's leak check, with its suppressed groups;
+ * its leaks closed and the earlier checks' superseded; the next check starts from zero. */
+static void end_leak_check(struct hg_report *rep, struct hg_process *p, struct fields *fs)
 {
 	struct hg_leak_summary *sum = hg_xcalloc(1, sizeof *sum);
 	sum->pid = p->pid;
-	memcpy(sum->lost, p->lost, sizeof sum->lost);
-	memcpy(sum->suppressed, p->check_suppressed, sizeof sum->suppressed);
+	for (int i = 0; i < HG_LOST_KINDS; i++) {
+		sum->lost[i][0] = num(fs, 2 + 2 * i);
+		sum->lost[i][1] = num(fs, 3 + 2 * i);
+	}
+	if (fs->bad) {
+		free(sum);
+		return;
+	}
+	memcpy(sum->suppressed, p->suppressed_lost, sizeof sum->suppressed);
 	for (size_t i = 0; i < rep->leaks.count; i++) {
 		struct hg_leak *l = rep->leaks.items[i];
 		if (l->pid != p->pid || l->superseded)
@@ -354,9 +359,9 @@ static void end_leak_check(struct hg_report *rep, struct hg_process *p)
 		else
 			l->closed = 1;
 	}
-	memset(p->check_suppressed, 0, sizeof p->check_suppressed);
-	memset(p->check_shown, 0, sizeof p->check_shown);
-	p->has_leaks = 1;
+	memset(p->suppressed_lost, 0, sizeof p->suppressed_lost);
+	memset(p->shown_lost, 0, sizeof p->shown_lost);
+	p->leak_summary = sum;
 	add_event(rep, HG_EV_LEAK_SUMMARY, sum);
 }
 
@@ -424,12 +429,7 @@ void hg_records_line(struct hg_report *rep, char *line)
 		}
 		break;
 	case 'X':
-		for (int i = 0; i < HG_LOST_KINDS; i++) {
-			p->lost[i][0] = num(&fs, 2 + 2 * i);
-			p->lost[i][1] = num(&fs, 3 + 2 * i);
-		}
-		if (!fs.bad)
-			end_leak_check(rep, p);
+		end_leak_check(rep, p, &fs);
 		break;
 	default: /* a newer library's record: skipped, so that old commands keep working */
 		return;
@@ -462,9 +462,9 @@ void hg_records_read(struct hg_reader *r, struct hg_report *rep)
 	}
 }
 
-uint64_t hg_lost_shown(const struct hg_process *p, int kind, int blocks)
+uint64_t hg_lost_shown(const struct hg_leak_summary *s, int kind, int blocks)
 {
-	uint64_t all = p->lost[kind][blocks], hidden = p->suppressed_lost[kind][blocks];
+	uint64_t all = s->lost[kind][blocks], hidden = s->suppressed[kind][blocks];
 	return all > hidden ? all - hidden : 0;
 }
 
@@ -485,7 +485,7 @@ void hg_report_totals(const struct hg_report *rep, struct hg_totals *t)
 		const struct hg_process *p = rep->processes.items[i];
 		for (int k = 0; k < HG_LOST_KINDS; k++)
 			for (int b = 0; b < 2; b++) /* ended before its leak summary: the groups it wrote */
-				t->lost[k][b] += p->has_leaks ? hg_lost_shown(p, k, b) : p->shown_lost[k][b];
+				t->lost[k][b] += p->leak_summary ? hg_lost_shown(p->leak_summary, k, b) : p->shown_lost[k][b];
 		if (p->pid == rep->main_pid && p->has_heap)
 			t->main = p;
 	}

@@ -84,18 +84,12 @@ static void suppression_entry(struct hg_text *t, const char *kind, const struct 
 	hg_suppression_generate(kind, s, t);
 }
 
-static uint64_t less(uint64_t all, uint64_t hidden)
-{
-	return all > hidden ? all - hidden : 0;
-}
-
 static void leak_summary(struct hg_text *t, const struct hg_leak_summary *sum)
 {
 	uint64_t sup_bytes = 0, sup_blocks = 0;
 	hg_text_printf(t, "==%d== LEAK SUMMARY: ", sum->pid);
 	for (int k = 0; k < HG_LOST_KINDS; k++) {
-		uint64_t bytes = less(sum->lost[k][0], sum->suppressed[k][0]);
-		uint64_t blocks = less(sum->lost[k][1], sum->suppressed[k][1]);
+		uint64_t bytes = hg_lost_shown(sum, k, 0), blocks = hg_lost_shown(sum, k, 1);
 		sup_bytes += sum->suppressed[k][0];
 		sup_blocks += sum->suppressed[k][1];
 		hg_text_printf(t, "%s%s: %llu bytes in %llu blocks", k ? "; " : "", hg_lost_words[k],

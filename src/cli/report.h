@@ -98,17 +98,17 @@ int hg_lost_index(const char *id);
 struct hg_process {
 	int pid, ppid;
 	const char *exe;
-	int has_heap, has_leaks;            /* an H, an X record arrived */
+	int has_heap;                       /* an H record arrived */
 	const char *exec_to;                /* an A record: the program it executed, no P since */
 	int exec_elsewhere;                 /* ... with another heapguard command's records file */
 	uint64_t heap[HG_HEAP_FIELDS];
-	/* [kind][0 bytes, 1 blocks] of its last leak check: from the X record; of the leak groups
-	 * suppressed; of those shown (for a process without X). A check on demand
-	 * (heapguard_check_leaks) ends with an X record of its own, and the next one starts. */
-	uint64_t lost[HG_LOST_KINDS][2];
+	/* Its last leak check's summary (the X record that ends it); NULL when none came. A check
+	 * on demand (heapguard_check_leaks) ends with one of its own, and the next one starts. */
+	const struct hg_leak_summary *leak_summary;
+	/* [kind][0 bytes, 1 blocks] of the check going on: its leak groups suppressed, and those
+	 * shown (the count of a process that ends before its summary). */
 	uint64_t suppressed_lost[HG_LOST_KINDS][2];
 	uint64_t shown_lost[HG_LOST_KINDS][2];
-	uint64_t check_suppressed[HG_LOST_KINDS][2], check_shown[HG_LOST_KINDS][2]; /* the one going on */
 	/* Raw tables of this image, by the ids its records use. */
 	struct hg_map modules;              /* index + 1 -> interned path */
 	struct hg_map stacks;               /* stack id -> const struct hg_stack * */
@@ -196,8 +196,8 @@ struct hg_totals {
 							   with a heap summary; NULL when none */
 };
 void hg_report_totals(const struct hg_report *rep, struct hg_totals *t);
-/* The bytes (blocks 0) or blocks (1) of a leak kind in p's summary, less the suppressed. */
-uint64_t hg_lost_shown(const struct hg_process *p, int kind, int blocks);
+/* The bytes (blocks 0) or blocks (1) of a leak kind in a summary, less the suppressed. */
+uint64_t hg_lost_shown(const struct hg_leak_summary *s, int kind, int blocks);
 
 /* ---- suppress.c ---- */
 /* Reads a suppressions file; on error prints "heapguard: FILE:LINE: why" and returns -1. */

@@ -428,15 +428,17 @@ long hg_os_map_count(void)
 	return lines;
 }
 
-/* The start of a small file open on fd (closed after), NUL-terminated in buf; its length, or
- * -1 when fd is -1 or the read fails. */
+/* The file open on fd (closed after), as much as fits, NUL-terminated in buf; its length, or
+ * -1 when fd is -1 or the first read fails. */
 static long read_text(int fd, char *buf, size_t size)
 {
-	long n = fd >= 0 ? syscall(SYS_read, fd, buf, size - 1) : -1;
+	long got = 0, n = fd >= 0 ? 1 : -1;
+	while (fd >= 0 && got < (long)size - 1 && (n = syscall(SYS_read, fd, buf + got, size - 1 - (size_t)got)) > 0)
+		got += n;
 	if (fd >= 0)
 		syscall(SYS_close, fd);
-	buf[n > 0 ? n : 0] = 0;
-	return n;
+	buf[got] = 0;
+	return got ? got : n < 0 ? -1 : 0;
 }
 
 #define PM_PRESENT (1ull << 63)
@@ -488,17 +490,12 @@ const char *hg_os_getenv(const char *name)
 	static char *env;
 	static long env_len;
 	if (!env) {
-		int fd = hg_os_open_proc("environ");
-		char *buf = fd >= 0 ? hg_os_map(ENV_MAX, 0) : NULL;
-		long got = 0, n = 0;
-		while (buf && got < ENV_MAX - 1 && (n = syscall(SYS_read, fd, buf + got, ENV_MAX - 1 - got)) > 0)
-			got += n;
-		if (fd >= 0)
-			syscall(SYS_close, fd);
+		char *buf = hg_os_map(ENV_MAX, 0);
 		if (!buf)
 			return NULL;
+		long n = read_text(hg_os_open_proc("environ"), buf, ENV_MAX);
+		env_len = n > 0 ? n : 0;
 		env = buf;
-		env_len = got;
 	}
 	size_t len = strlen(name);
 	for (long at = 0; at < env_len; at += (long)strlen(env + at) + 1)
