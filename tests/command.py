@@ -782,6 +782,63 @@ def valgrind_entries_match_its_first_frame_as_valgrind_does():
 
 
 @test
+def valgrind_entries_skip_only_the_reports_call():
+    # Valgrind's stack starts with the call the report was made in (malloc, strdup's malloc and
+    # strdup, strcpy); heapguard's at its caller. An entry's leading lines are skipped only up
+    # to the one naming that call: a skipped strdup line hid every leak, a strcpy line a
+    # memcpy overflow in the same function, and an ncurses.supp entry (its _nc_printf_string
+    # matched "*printf*") every leak of the program.
+    leaks = compiled("alloc_calls", "#include <stdlib.h>\n#include <string.h>\nchar *volatile g;\n"
+                     "__attribute__((noinline)) void lose_buffer(void) { g = malloc(64); g = 0; }\n"
+                     "__attribute__((noinline)) void lose_copy(void) { g = strdup(\"hello\"); g = 0; }\n"
+                     "__attribute__((noinline)) void lose_zeroed(void) { g = calloc(3, 8); g = 0; }\n"
+                     "int main(void) { lose_buffer(); lose_copy(); lose_zeroed(); return 0; }\n")
+    calls = compiled("two_overflows", "#include <stdlib.h>\n#include <string.h>\n"
+                     "__attribute__((noinline)) void work(const char *s) {\n"
+                     "  char *p = malloc(4); strcpy(p, s);\n  volatile size_t n = 12; char *q = malloc(8); memcpy(q, s, n);\n"
+                     "  free(p); free(q);\n}\nint main(void) { work(\"0123456789a\"); return 0; }\n")
+    cases = [(leaks, "Memcheck:Leak", "fun:malloc|fun:strdup|...", [64, 24]),
+             (leaks, "Memcheck:Leak", "fun:malloc|fun:_nc_doalloc|fun:_nc_printf_string", [64, 24, 6]),
+             (leaks, "Memcheck:Leak", "fun:calloc|fun:lose_zeroed", [64, 6]),
+             (leaks, "Memcheck:Leak", "fun:calloc|fun:lose_buffer", [64, 24, 6]),
+             (leaks, "Memcheck:Leak", "obj:*|fun:lose_buffer", [24, 6]),
+             (calls, "Memcheck:Addr1", "fun:strcpy|fun:work|fun:main", [8]),
+             (calls, "Memcheck:Addr1", "fun:memcpy@@GLIBC_2.14|fun:work", [4]),
+             (calls, "Memcheck:Addr1", "fun:__memcpy_chk|fun:work", [4])]
+    why = []
+    for exe, kind, frames, left in cases:
+        supp = suppressions_file("{\n  x\n  %s\n  %s\n}\n" % (kind, frames.replace("|", "\n  ")))
+        _, _, err, doc = hg_json([exe], "--suppressions=" + supp)
+        got = [l.get("bytes") for l in doc.get("leaks", []) if l.get("kind") == "definitely-lost"] \
+            if exe == leaks else [e.get("block", {}).get("size") for e in doc.get("errors", [])]
+        if got != left:
+            why.append("%s / %s: left %r, expected %r %s" % (kind, frames, got, left, err[-300:]))
+    # heapguard's own entries name the call: the strcpy one leaves the memcpy overflow (block
+    # sizes 4 and 8)
+    _, _, err, _ = hg_json([calls], "--gen-suppressions")
+    mine = [e for e in generated_entries(err) if "\n   call:strcpy\n" in e]
+    _, _, _, doc = hg_json([calls], "--suppressions=" + suppressions_file("\n".join(mine) + "\n"))
+    if len(mine) != 1 or [e.get("block", {}).get("size") for e in doc.get("errors", [])] != [8]:
+        why.append("generated strcpy entry %r left %r" % (mine, doc.get("errors")))
+    return why
+
+
+@test
+def valgrind_entries_with_an_argument_line_load():
+    # FishyValue entries name the argument on a line of their own, as Param entries do;
+    # match-leak-kinds: none is valgrind's too
+    exe = compiled("fishy", "#include <stdlib.h>\nint main(void) { volatile long n = -1; "
+                   "return malloc((size_t)n) != 0; }\n")
+    supp = suppressions_file("{\n  <insert_a_suppression_name_here>\n  Memcheck:FishyValue\n  malloc(size)\n"
+                             "  fun:malloc\n  fun:main\n}\n{\n  n\n  Memcheck:Leak\n  match-leak-kinds: none\n"
+                             "  ...\n}\n")
+    rc, _, err, doc = hg_json([exe], "--suppressions=" + supp)
+    if rc == 2 or doc.get("errors"):
+        return ["status %d, errors %r: %s" % (rc, doc.get("errors"), err[-300:])]
+    return []
+
+
+@test
 def gen_suppressions_name_only_their_function():
     # keep(int*) as a pattern would match keep(int, long) too: '*' is a wildcard there
     exe = compiled("overloads", "char *volatile sink;\n"

@@ -266,6 +266,7 @@ static int expand(const struct hgc_rec *r, char *core, size_t room, struct hgc_b
 	b->free_thread = r->free_thread;
 	b->state = (uint8_t)r->state;
 	b->kind = (uint8_t)r->kind;
+	b->call = (uint8_t)r->call;
 	b->guarded = (uint8_t)r->guarded;
 	b->reported = (uint8_t)r->reported;
 	return 1;
@@ -275,7 +276,7 @@ static void pack(const struct hgc_block *b, struct hgc_rec *r)
 {
 	*r = (struct hgc_rec){ .key = key_of(b->core), .left = (uint32_t)(b->user - b->core),
 			       .size = b->size, .state = b->state, .kind = b->kind,
-			       .guarded = b->guarded, .reported = b->reported,
+			       .call = b->call, .guarded = b->guarded, .reported = b->reported,
 			       .alloc_stack = b->alloc_stack, .free_stack = b->free_stack,
 			       .alloc_thread = b->alloc_thread, .free_thread = b->free_thread };
 }

@@ -65,6 +65,10 @@ static inline void hgc_memmove(void *d, const void *s, size_t n) { real_bcopy(s,
 
 /* How a block was allocated, so that the matching release can be checked. */
 enum hgc_alloc_kind { HGC_BY_MALLOC, HGC_BY_NEW, HGC_BY_NEW_ARRAY };
+/* The functions a block can come from, by the names the API passes as `func`: a leak's
+ * record names it, for valgrind's suppressions, whose stacks start with it (heap.c). */
+#define HGC_ALLOC_CALLS 12
+extern const char *const hgc_alloc_calls[HGC_ALLOC_CALLS];
 enum hgc_state { HGC_LIVE = 1, HGC_QUARANTINED = 2 };
 
 /* A block's record as the checker reads it: what struct hgc_rec stores, with the fields that
@@ -78,6 +82,7 @@ struct hgc_block {
 	uint32_t alloc_thread, free_thread;
 	uint8_t state;                /* enum hgc_state */
 	uint8_t kind;                 /* enum hgc_alloc_kind */
+	uint8_t call;                 /* the function it came from: hgc_alloc_calls[call] */
 	uint8_t guarded;              /* in a guard slot (guard.c) instead of the core heap */
 	uint8_t reported;             /* an overflow of it was reported: say it once */
 };
@@ -98,7 +103,7 @@ struct hgc_rec {
 	uint32_t key;                 /* core >> 4, truncated */
 	uint32_t left;                /* user - core: a redzone, or an alignment (<= HGC_ALIGN_MAX) */
 	uint64_t size : 48;           /* < 2^47: larger requests fail */
-	uint64_t state : 2, kind : 2, guarded : 1, reported : 1;
+	uint64_t state : 2, kind : 2, guarded : 1, reported : 1, call : 4;
 	uint32_t alloc_stack, free_stack;
 	uint32_t alloc_thread, free_thread;
 };
@@ -261,7 +266,7 @@ int hgc_records_on(void);
 void hgc_records_check_reader(void);
 void hgc_record_error(const struct hgc_error *e, uint32_t thread);
 void hgc_record_count(const char *kind, const char *access, uint32_t stack, uint32_t place, size_t count);
-void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack);
+void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack, const char *call);
 /* A summary record: type "H" or "X" and its n numbers (records.h). */
 void hgc_record_numbers(const char *type, const uint64_t *v, int n);
 void hgc_records_fork_child(void);

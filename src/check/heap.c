@@ -28,6 +28,21 @@
 int hgc_ready;
 
 static const char *const KIND_NAMES[] = { "malloc()", "operator new", "operator new[]" };
+
+const char *const hgc_alloc_calls[HGC_ALLOC_CALLS] = {
+	"malloc",  "calloc",  "realloc", "memalign", "aligned_alloc", "posix_memalign",
+	"valloc",  "pvalloc", "strdup",  "strndup",  "operator new",  "operator new[]",
+};
+
+/* func's index in hgc_alloc_calls (0, malloc, for one not there): a string compare for the
+ * names that start alike only. */
+static uint8_t call_of(const char *func)
+{
+	for (uint8_t i = 0; i < HGC_ALLOC_CALLS; i++)
+		if (func[0] == hgc_alloc_calls[i][0] && strcmp(func, hgc_alloc_calls[i]) == 0)
+			return i;
+	return 0;
+}
 static const char *const FREE_NAMES[] = { "free()", "operator delete", "operator delete[]" };
 
 /* ---------------- fill bytes and their checks ---------------- */
@@ -277,7 +292,8 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct hgc_block rec = { .size = n, .alloc_thread = thread, .state = HGC_LIVE, .kind = (uint8_t)kind };
+	struct hgc_block rec = { .size = n, .alloc_thread = thread, .state = HGC_LIVE, .kind = (uint8_t)kind,
+				 .call = call_of(func) };
 	struct hgc_slot at = { NULL, NULL, 0 };
 	int fresh_zero = 0, untouched = 0;
 	if (hg_opt.guard) {

@@ -93,6 +93,7 @@ struct ent {
 	uint8_t mark;     /* enum mark */
 	uint8_t fragile;  /* guarded or large: read it through process_vm_readv */
 	uint8_t new_array;/* allocated by new[]: a pointer past its count cookie is a start pointer */
+	uint8_t call;     /* hgc_alloc_calls' index */
 };
 
 struct group {
@@ -100,6 +101,7 @@ struct group {
 	size_t blocks;
 	uint32_t stack;
 	uint8_t kind;     /* enum leak_kind */
+	uint8_t call;     /* one stack, one call: taken apart all the same */
 };
 
 struct range {
@@ -210,7 +212,8 @@ static unsigned kind_of(const struct ent *e)
 
 static uint64_t ent_group_key(const void *e)
 {
-	return (uint64_t)kind_of(e) << 32 | ((const struct ent *)e)->stack;
+	const struct ent *x = e;
+	return (uint64_t)kind_of(x) << 40 | (uint64_t)x->call << 32 | x->stack;
 }
 
 /* Largest first; ties in kind order, then by stack id, so the report is stable. */
@@ -219,7 +222,9 @@ static int group_by_bytes(const void *a, const void *b)
 	const struct group *x = a, *y = b;
 	if (x->bytes != y->bytes)
 		return x->bytes > y->bytes;
-	return x->kind != y->kind ? x->kind < y->kind : x->stack < y->stack;
+	if (x->kind != y->kind)
+		return x->kind < y->kind;
+	return x->stack != y->stack ? x->stack < y->stack : x->call < y->call;
 }
 
 _Static_assert(sizeof(struct ent) % 8 == 0 && sizeof(struct group) <= sizeof(struct ent) &&
@@ -808,6 +813,7 @@ static int take(const struct hgc_block *b, void *arg)
 	e->mark = M_UNREACHED;
 	e->fragile = b->guarded || b->size >= FRAGILE_MIN_BYTES;
 	e->new_array = b->kind == HGC_BY_NEW_ARRAY;
+	e->call = b->call;
 	wk->n++;
 	return 1;
 }
@@ -1065,7 +1071,7 @@ static void put_bytes_blocks(struct hg_buf *b, size_t bytes, size_t blocks)
 	hg_buf_str(b, " blocks");
 }
 
-/* Folds the entries into groups by (kind, stack) at the front of the array, totals them, and
+/* Folds the entries into groups by (kind, stack, call) at the front of the array, totals them, and
  * sorts the groups largest first; returns how many. */
 static size_t group(struct work *wk, struct totals *t)
 {
@@ -1076,13 +1082,15 @@ static size_t group(struct work *wk, struct totals *t)
 		/* Read the entry before group ng (ng <= i) may overwrite it. */
 		unsigned kind = kind_of(&wk->ents[i]);
 		uint32_t stack = wk->ents[i].stack;
+		uint8_t call = wk->ents[i].call;
 		size_t size = wk->ents[i].size;
 		if (kind == K_COUNT)
 			break; /* the M_GONE entries sort last */
 		t->bytes[kind] += size;
 		t->blocks[kind]++;
-		if (!ng || g[ng - 1].kind != kind || g[ng - 1].stack != stack) {
-			struct group fresh = { .bytes = 0, .blocks = 0, .stack = stack, .kind = (uint8_t)kind };
+		if (!ng || g[ng - 1].kind != kind || g[ng - 1].stack != stack || g[ng - 1].call != call) {
+			struct group fresh = { .bytes = 0, .blocks = 0, .stack = stack, .kind = (uint8_t)kind,
+					       .call = call };
 			g[ng++] = fresh;
 		}
 		g[ng - 1].bytes += size;
@@ -1099,7 +1107,8 @@ static void print_groups(const struct group *g, size_t ng)
 		if (!(hg_opt.show_leak_kinds >> g[i].kind & 1) && !(g[i].kind == K_REACHABLE && hg_opt.show_reachable))
 			continue;
 		if (hgc_records_on()) { /* the command renders it */
-			hgc_record_leak(KIND_IDS[g[i].kind], g[i].bytes, g[i].blocks, g[i].stack);
+			hgc_record_leak(KIND_IDS[g[i].kind], g[i].bytes, g[i].blocks, g[i].stack,
+					hgc_alloc_calls[g[i].call]);
 			continue;
 		}
 		struct hg_buf b = { .len = 0 };

@@ -337,7 +337,7 @@ void hgc_record_count(const char *kind, const char *access, uint32_t stack, uint
 	hg_unlock(&records_lock);
 }
 
-void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack)
+void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack, const char *call)
 {
 	hg_lock(&records_lock);
 	begin_process_locked();
@@ -348,6 +348,7 @@ void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t sta
 	put_dec(&l, bytes);
 	put_dec(&l, blocks);
 	put_dec(&l, stack);
+	put_str(&l, call);
 	emit(&l);
 	hg_unlock(&records_lock);
 }

@@ -29,8 +29,9 @@
  *                                           access "-" the bytes asked for (addr 0);
  *                                           stack ids 0 = none; free-thread 0 = not freed
  *   C pid kind access stack place count     at exit: a context seen count (> 1) times
- *   L pid kind bytes blocks stack           a leak group at exit (kind: definitely-lost,
- *                                           indirectly-lost, possibly-lost, still-reachable)
+ *   L pid kind bytes blocks stack call      a leak group at exit (kind: definitely-lost,
+ *                                           indirectly-lost, possibly-lost, still-reachable;
+ *                                           call: malloc, calloc, strdup, operator new, ...)
  *   H pid allocs frees bytes-allocated in-use-bytes in-use-blocks
  *   X pid def-bytes def-blocks ind-bytes ind-blocks pos-bytes pos-blocks reach-bytes reach-blocks
  *                                           heap and leak summaries, at exit

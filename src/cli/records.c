@@ -309,18 +309,17 @@ int hg_lost_index(const char *id)
 	return -1;
 }
 
-/* L pid kind bytes blocks stack */
+/* L pid kind bytes blocks stack call */
 static void read_leak(struct hg_report *rep, struct hg_process *p, struct fields *fs)
 {
 	struct hg_leak l = { .pid = p->pid, .kind = str(fs, 2), .bytes = num(fs, 3),
-			     .blocks = num(fs, 4) };
+			     .blocks = num(fs, 4), .call = str(fs, 6) };
 	l.stack = stack_of(p, num(fs, 5));
 	if (fs->bad || l.kind == NULL)
 		return;
 	struct hg_leak *leak = hg_xmalloc(sizeof l);
 	*leak = l;
-	/* which allocation function it was is not recorded: to valgrind, each is one frame */
-	leak->suppressed_by = hg_suppression_match(l.kind, l.stack, "malloc");
+	leak->suppressed_by = hg_suppression_match(l.kind, l.stack, l.call);
 	hg_vec_push(&rep->leaks, leak);
 	int k = hg_lost_index(l.kind);
 	if (leak->suppressed_by && k >= 0) {

@@ -78,12 +78,6 @@ static void error_report(struct hg_text *t, const struct hg_error *e)
 	hg_text_add(t, "\n");
 }
 
-/* A suppression entry, unprefixed as Valgrind prints them, so that it can be copied as is. */
-static void suppression_entry(struct hg_text *t, const char *kind, const struct hg_stack *s)
-{
-	hg_suppression_generate(kind, s, t);
-}
-
 static void leak_summary(struct hg_text *t, const struct hg_leak_summary *sum)
 {
 	uint64_t sup_bytes = 0, sup_blocks = 0;
@@ -110,7 +104,7 @@ static void event_text(struct hg_text *t, const struct hg_event *ev, const struc
 	case HG_EV_ERROR:
 		error_report(t, e);
 		if (o->gen_suppressions)
-			suppression_entry(t, e->kind, e->stack);
+			hg_suppression_generate(e->kind, e->stack, e->func, t);
 		hg_text_printf(t, "==%d== \n", e->pid);
 		break;
 	case HG_EV_LEAK:
@@ -118,7 +112,7 @@ static void event_text(struct hg_text *t, const struct hg_event *ev, const struc
 			       (unsigned long long)l->bytes, (unsigned long long)l->blocks);
 		stack_lines(t, l->pid, l->stack);
 		if (o->gen_suppressions)
-			suppression_entry(t, l->kind, l->stack);
+			hg_suppression_generate(l->kind, l->stack, l->call, t);
 		hg_text_printf(t, "==%d== \n", l->pid);
 		break;
 	case HG_EV_LEAK_SUMMARY:

@@ -71,6 +71,7 @@ struct hg_leak {
 	int pid;
 	uint64_t bytes, blocks;
 	const struct hg_stack *stack; /* where the blocks were allocated */
+	const char *call;             /* the function that allocated them: malloc, strdup, ... */
 	const struct hg_suppression *suppressed_by;
 	/* Its check's summary came (closed); a later check of the process came too (superseded:
 	 * the files list the last check's leaks only, as the counts are that check's). */
@@ -211,8 +212,9 @@ const struct hg_suppression *hg_suppression_match(const char *kind, const struct
 						  const char *call);
 /* Name and use count of a suppression. */
 const char *hg_suppression_name(const struct hg_suppression *s);
-/* Appends a ready suppression entry for kind and stack. */
-void hg_suppression_generate(const char *kind, const struct hg_stack *stack, struct hg_text *out);
+/* Appends a ready suppression entry for kind, stack and call (as hg_suppression_match's). */
+void hg_suppression_generate(const char *kind, const struct hg_stack *stack, const char *call,
+			     struct hg_text *out);
 
 /* ---- render.c: the text report ---- */
 struct hg_render_options {

@@ -6,6 +6,8 @@
  *   {
  *      a name, any text
  *      heapguard:KIND            the error or leak kind, a pattern
+ *      call:PATTERN              optional: the call the report was made in (strcpy, free,
+ *                                malloc, ...), which its stack leaves out
  *      fun:PATTERN               a frame's function (demangled, or as linked)
  *      obj:PATTERN               a frame's module path
  *      src:PATTERN               a frame's FILE:LINE or FILE (its base name when PATTERN
@@ -22,11 +24,12 @@
  * stand for the heapguard kinds that report the same errors (MEMCHECK below); entries of
  * valgrind's other tools are skipped. Valgrind's stack of a report made in a call (a leak's
  * malloc, an overflow's strcpy, a double free's free) starts with that call's frames, where
- * heapguard's starts at their caller: an entry matches such a report from the line after any
- * of its leading lines that names such a function (or valgrind's preload object), and from its
- * first line only when that is "...". A call that valgrind's preload object replaces
- * (PRELOAD_CALLS) is one frame there, and a first line whose pattern matches it (obj:*, fun:*)
- * stands for it too. Where valgrind finds an error later than
+ * heapguard's starts at their caller: an entry matches such a report from the line after one
+ * of its leading lines that names the report's call, when every line before it names a frame
+ * heapguard leaves out too (HIDDEN_FUNCTIONS: libc's frames under printf, or strdup's malloc),
+ * and from its first line only when that is "...". A call that valgrind's preload object
+ * replaces (PRELOAD_CALLS) is one frame there, and a first line whose pattern matches it
+ * (obj:*, fun:*) stands for it too. Where valgrind finds an error later than
  * heapguard (never-written bytes at the write() of fclose, heapguard at the fwrite() before),
  * the stacks differ and the entry does not match. */
 #include <ctype.h>
@@ -50,6 +53,7 @@ struct hg_suppression {
 	const char *kinds[8];            /* patterns; the entry covers a kind any of them matches */
 	size_t nkinds;
 	int memcheck;                    /* valgrind's: leading lines may name hidden frames */
+	const char *call;                /* heapguard's call: line, or NULL */
 	struct frame_pattern *frames;
 	size_t count;
 };
@@ -165,7 +169,10 @@ static const char *memcheck_kind(const char *line, struct hg_suppression *s, enu
 		for (size_t k = 0; k < 4 && MEMCHECK[i].kinds[k]; k++)
 			s->kinds[s->nkinds++] = MEMCHECK[i].kinds[k];
 		s->memcheck = 1;
-		*next = strcmp(colon + 1, "Leak") == 0 ? LEAK_KINDS_LINE : strcmp(colon + 1, "Param") == 0 ? PARAM : FRAMES;
+		/* Param and FishyValue entries name the argument on the next line */
+		*next = strcmp(colon + 1, "Leak") == 0 ? LEAK_KINDS_LINE
+			: strcmp(colon + 1, "Param") == 0 || strcmp(colon + 1, "FishyValue") == 0 ? PARAM
+												 : FRAMES;
 		return NULL;
 	}
 	return "a Memcheck kind heapguard does not know";
@@ -178,6 +185,10 @@ static const char *match_leak_kinds(const char *list, struct hg_suppression *s)
 		list++;
 	if (strcmp(list, "all") == 0)
 		return NULL;
+	if (strcmp(list, "none") == 0) { /* valgrind's: the entry suppresses no leak */
+		s->nkinds = 0;
+		return NULL;
+	}
 	if (!*list)
 		return "match-leak-kinds: needs a kind";
 	int mask = hg_word_mask(HG_LEAK_WORDS, list);
@@ -238,7 +249,7 @@ int hg_suppressions_load(const char *path)
 			else
 				why = "expected 'heapguard:KIND' (or valgrind's 'Memcheck:KIND') on the line after the name";
 			break;
-		case PARAM: /* the system call's parameter, as "write(buf)": any of them here */
+		case PARAM: /* the parameter, as "write(buf)" or "malloc(size)": any of them here */
 			state = FRAMES;
 			break;
 		case SKIP: /* another tool's entry */
@@ -255,6 +266,11 @@ int hg_suppressions_load(const char *path)
 			}
 			__attribute__((fallthrough)); /* a frame line */
 		case FRAMES:
+			if (!s->memcheck && !s->call && s->count == 0 && strncmp(line, "call:", 5) == 0 &&
+			    line[5] != '\0') {
+				s->call = hg_xstrdup(line + 5);
+				break;
+			}
 			if (strcmp(line, "}") == 0) {
 				hg_vec_push(&suppressions, s);
 				state = OUTSIDE;
@@ -369,6 +385,46 @@ static int names_hidden_frame(const struct frame_pattern *fp, int any_match)
 	return 0;
 }
 
+/* name without a leading "__", a trailing "_chk" or a version ("memcpy@@GLIBC_2.14"), into
+ * buf: valgrind names the call as linked, heapguard by the function the program meant. */
+static const char *plain_name(const char *name, char *buf, size_t cap)
+{
+	if (strncmp(name, "__", 2) == 0)
+		name += 2;
+	size_t n = strcspn(name, "@");
+	if (n >= 4 && strncmp(name + n - 4, "_chk", 4) == 0)
+		n -= 4;
+	snprintf(buf, cap, "%.*s", (int)n, name);
+	return buf;
+}
+
+/* Whether a frame line names the call a report was made in (see the top): the call itself as
+ * valgrind names it, memcpy by its replacement's name (memmove), operator new and delete by
+ * any of their mangled or demangled forms, a replaced call by valgrind's preload object. */
+static int names_call(const struct frame_pattern *fp, const char *call)
+{
+	if (fp->what == MATCH_OBJ)
+		return is_preload_call(call) && names_hidden_frame(fp, 1);
+	if (fp->what != MATCH_FUN)
+		return 0;
+	static const struct {
+		const char *call, *mangled;
+	} CXX[] = { { "operator new[]", "_Zna*" }, { "operator new", "_Znw*" },
+		    { "operator delete[]", "_Zda*" }, { "operator delete", "_Zdl*" } };
+	char pbuf[256], cbuf[256];
+	const char *pat = plain_name(fp->pattern, pbuf, sizeof pbuf), *name = plain_name(call, cbuf, sizeof cbuf);
+	if (hg_glob(fp->pattern, call) || hg_glob(pat, name))
+		return 1;
+	if (strcmp(name, "memcpy") == 0 && hg_glob(pat, "memmove"))
+		return 1;
+	for (size_t i = 0; i < sizeof CXX / sizeof *CXX; i++) {
+		size_t n = strlen(CXX[i].call);
+		if (strcmp(name, CXX[i].call) == 0)
+			return hg_glob(CXX[i].mangled, pat) || (strncmp(pat, name, n) == 0 && pat[n] == '(');
+	}
+	return 0;
+}
+
 static int covers_kind(const struct hg_suppression *s, const char *kind)
 {
 	for (size_t k = 0; k < s->nkinds; k++)
@@ -384,18 +440,18 @@ const struct hg_suppression *hg_suppression_match(const char *kind, const struct
 	size_t nframes = stack ? stack->count : 0;
 	for (size_t i = 0; i < suppressions.count; i++) {
 		const struct hg_suppression *s = suppressions.items[i];
-		if (!covers_kind(s, kind))
+		if (!covers_kind(s, kind) || (s->call && (!call || !hg_glob(s->call, call))))
 			continue;
 		int from_start = !s->memcheck || !call || s->count == 0 || s->frames[0].what == MATCH_ANY_FRAMES;
 		if (from_start && frames_match(s->frames, s->count, frames, nframes))
 			return s;
-		/* A valgrind entry may also match after one of its leading lines that name frames
-		 * heapguard has not (see the top): from the line after it on. */
-		for (size_t k = 0; s->memcheck && k < s->count && k < LEAD_LINES_MAX; k++) {
-			if (s->frames[k].what == MATCH_ANY_FRAMES)
+		/* A valgrind entry may also match after a leading line that names the call, all
+		 * lines before it naming frames heapguard has not (see the top). */
+		for (size_t k = 0; s->memcheck && call && k < s->count && k < LEAD_LINES_MAX; k++) {
+			const struct frame_pattern *fp = &s->frames[k];
+			if (fp->what == MATCH_ANY_FRAMES || !names_hidden_frame(fp, k == 0 && is_preload_call(call)))
 				break;
-			if (names_hidden_frame(&s->frames[k], k == 0 && is_preload_call(call)) &&
-			    frames_match(s->frames + k + 1, s->count - k - 1, frames, nframes))
+			if (names_call(fp, call) && frames_match(s->frames + k + 1, s->count - k - 1, frames, nframes))
 				return s;
 		}
 	}
@@ -411,8 +467,10 @@ const char *hg_suppression_name(const struct hg_suppression *s)
  * different from one libc to the next: the entry stops at main. A C++ function is named as
  * linked, as valgrind does: its demangled name may hold '*' or '?', which would match others.
  * A report without frames gets a comment instead: an entry without frame lines would hide
- * every report of its kind. */
-void hg_suppression_generate(const char *kind, const struct hg_stack *stack, struct hg_text *out)
+ * every report of its kind. The call line keeps the entry to the same call: two bad calls in
+ * one function have the same stack. */
+void hg_suppression_generate(const char *kind, const struct hg_stack *stack, const char *call,
+			     struct hg_text *out)
 {
 	if (stack == NULL || stack->count == 0) {
 		hg_text_printf(out, "# no suppression entry: no stack was recorded (as with --stack-depth=0), and an "
@@ -422,6 +480,8 @@ void hg_suppression_generate(const char *kind, const struct hg_stack *stack, str
 	const struct hg_frame *first = &stack->frames[0];
 	hg_text_printf(out, "{\n   %s in %s\n   heapguard:%s\n", kind, first->function ? first->function : "??",
 		       kind);
+	if (call)
+		hg_text_printf(out, "   call:%s\n", call);
 	for (size_t i = 0; i < stack->count; i++) {
 		const struct hg_frame *f = &stack->frames[i];
 		if (f->function)
