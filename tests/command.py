@@ -620,8 +620,9 @@ def gen_suppressions_round_trip():
     r = hgreport.parse(err)
     if r["errors"] or r["error_summary"] != {"errors": 0, "contexts": 0}:
         why.append("text after suppression: %r %r" % (r["errors"], r["error_summary"]))
-    if "SUPPRESSED: %d errors" % len(before.get("errors", [])) not in err:
-        why.append("no SUPPRESSED line: " + err[-500:])
+    n = len(before.get("errors", []))
+    if "ERROR SUMMARY: 0 errors from 0 contexts (suppressed: %d from %d)" % (n, n) not in err:
+        why.append("no count of the suppressed: " + err[-500:])
     return why
 
 
@@ -820,6 +821,32 @@ def valgrind_entries_skip_only_the_reports_call():
     _, _, _, doc = hg_json([calls], "--suppressions=" + suppressions_file("\n".join(mine) + "\n"))
     if len(mine) != 1 or [e.get("block", {}).get("size") for e in doc.get("errors", [])] != [8]:
         why.append("generated strcpy entry %r left %r" % (mine, doc.get("errors")))
+    return why
+
+
+@test
+def leaks_count_in_the_error_summary_as_in_valgrind():
+    # valgrind's ERROR SUMMARY counts each leak listed of --errors-for-leak-kinds' kinds in a
+    # full check; a CI step that greps "ERROR SUMMARY: 0 errors" passed a leaking program
+    exe = compiled("three_leaks", "#include <stdlib.h>\nchar *volatile g;\n"
+                   "__attribute__((noinline)) void a(void) { g = malloc(10); g = 0; }\n"
+                   "__attribute__((noinline)) void b(void) { g = malloc(20); g = 0; }\n"
+                   "int main(void) { a(); b(); b(); g = malloc(30); return 0; }\n")
+    supp = suppressions_file("{\n  b's\n  Memcheck:Leak\n  fun:malloc\n  fun:b\n}\n")
+    # b's two calls are two stacks; main's block is still reachable
+    cases = [((), "3 errors from 3 contexts (suppressed: 0 from 0)", {"errors": 3, "contexts": 3}),
+             (("--errors-for-leak-kinds=all",), "4 errors from 4 contexts (suppressed: 0 from 0)", None),
+             (("--errors-for-leak-kinds=none",), "0 errors from 0 contexts (suppressed: 0 from 0)", None),
+             (("--leak-check=summary",), "0 errors from 0 contexts (suppressed: 0 from 0)", None),
+             (("--suppressions=" + supp,), "1 errors from 1 contexts (suppressed: 2 from 2)", None)]
+    why = []
+    for options, line, summary in cases:
+        _, _, err, doc = hg_json([exe], "--show-reachable", *options)
+        if not re.search(r"^==\d+== ERROR SUMMARY: %s$" % re.escape(line), err, re.M):
+            why.append("%s: no %r in %r" % (" ".join(options), line, err[-200:]))
+        got = {k: doc.get("summary", {}).get(k) for k in ("errors", "contexts")}
+        if summary and got != summary:
+            why.append("%s: JSON summary %r" % (" ".join(options), got))
     return why
 
 
@@ -1356,7 +1383,7 @@ def an_unchecked_program_still_names_its_children_and_counts_their_errors():
     rc, out, err = run([HG, "--", static, "spawn", HELPER, "children", "/bin/true"])
     why = [] if re.search(r"^==\d+== NOT CHECKED: \S*helper-static ran without", err, re.M) else \
         ["no NOT CHECKED line: %r" % err[-500:]]
-    why += [] if re.search(r"^==\d+== ERROR SUMMARY: 2 errors from 2 contexts$", err, re.M) else \
+    why += [] if re.search(r"^==\d+== ERROR SUMMARY: 2 errors from 2 contexts \(suppressed: 0 from 0\)$", err, re.M) else \
         ["no count of the children's 2 errors: %r" % err[-500:]]
     rc, out, err = run([HG, "--", static, "spawn", HELPER, "daemon"])
     why += [] if re.search(r"^==\d+== STILL RUNNING: \S*helper \(pid \d+\) outlived", err, re.M) else \
@@ -1764,7 +1791,7 @@ def flags_off_in_heapguard_options():
         rc, _, err = run([HG, example("double-free")], env={"HEAPGUARD_OPTIONS": options})
         if rc != 0 or not re.search(r"^==\d+== ERROR: double-free: free\(\) of 0x[0-9a-f]+ \(thread 1\)$", err, re.M):
             why.append("%s: status %d, no double-free report: %r" % (options, rc, err[-300:]))
-        elif not re.search(r"^==\d+== ERROR SUMMARY: 1 errors from 1 contexts$", err, re.M) or "{" in err:
+        elif not re.search(r"^==\d+== ERROR SUMMARY: 1 errors from 1 contexts \(suppressed: 0 from 0\)$", err, re.M) or "{" in err:
             why.append("%s: quiet or gen_suppressions still on: %r" % (options, err[-300:]))
     return why
 

@@ -17,7 +17,7 @@ The format (README, "Report format"); every line starts with "==PID== ":
   LEAK SUMMARY: definitely lost: B bytes in N blocks; indirectly lost: ...; possibly lost: ...;
                 still reachable: ...
   HEAP SUMMARY: in use at exit: B bytes in N blocks; total: A allocs, F frees, X bytes allocated
-  ERROR SUMMARY: N errors from M contexts
+  ERROR SUMMARY: N errors from M contexts (suppressed: S from T)    (the command's: leaks count)
 """
 import re
 
@@ -32,7 +32,7 @@ WHO = re.compile(r"^ +(freed|allocated) by thread (\d+):$")
 LEAK = re.compile(r"^LEAK: ([a-z-]+): (\d+) bytes in (\d+) blocks$")
 SUM_PART = re.compile(r"(definitely lost|indirectly lost|possibly lost|still reachable): (\d+) bytes in (\d+) blocks")
 HEAP_SUM = re.compile(r"^HEAP SUMMARY: in use at exit: (\d+) bytes in (\d+) blocks; total: (\d+) allocs, (\d+) frees, (\d+) bytes allocated$")
-ERR_SUM = re.compile(r"^ERROR SUMMARY: (\d+) errors from (\d+) contexts$")
+ERR_SUM = re.compile(r"^ERROR SUMMARY: (\d+) errors from (\d+) contexts(?: \(suppressed: (\d+) from (\d+)\))?$")
 
 
 def parse(text):

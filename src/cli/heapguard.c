@@ -334,6 +334,7 @@ static int run_checked(char **argv)
 	    ftruncate(fileno(s.render.out), 0) < 0)
 		fprintf(stderr, "heapguard: cannot empty %s: %s\n", hg_settings.log_file, strerror(errno));
 	s.report.main_pid = (int)pid;
+	s.report.leak_error_kinds = hg_settings.leaks_count ? hg_settings.error_leak_kinds : 0;
 	int status = hg_run_wait(pid, POLL_MS, poll_records, &s);
 	remove_records_file();
 	poll_records(&s); /* what came before the file lost its name: after, each writes its own */

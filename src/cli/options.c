@@ -158,7 +158,7 @@ static const struct option_spec OPTIONS[] = {
 	{ 0, "error-exitcode", "0-255", SET_COMMAND_OPTION, NULL, set_error_exitcode,
 	  "exit with this status when errors or leaks were reported (default 0: the program's own, as in valgrind)" },
 	{ 0, "errors-for-leak-kinds", "KINDS|all|none", SET_COMMAND_OPTION, NULL, set_errors_for_leak_kinds,
-	  "the leak kinds that count for --error-exitcode (default definite,possible, as in valgrind)" },
+	  "the leak kinds that count for --error-exitcode and in ERROR SUMMARY (default definite,possible, as in valgrind)" },
 	{ 0, "log-file", "FILE", SET_COMMAND_OPTION, NULL, set_log_file,
 	  "write the text report to FILE instead of stderr" },
 	{ 0, "json", "FILE", SET_COMMAND_OPTION, NULL, set_json,

@@ -480,6 +480,19 @@ void hg_report_totals(const struct hg_report *rep, struct hg_totals *t)
 			t->contexts++;
 		}
 	}
+	for (size_t i = 0; i < rep->leaks.count; i++) {
+		const struct hg_leak *l = rep->leaks.items[i];
+		int k = hg_lost_index(l->kind);
+		if (l->superseded || k < 0 || !(rep->leak_error_kinds >> k & 1))
+			continue;
+		if (l->suppressed_by) {
+			t->suppressed_errors++;
+			t->suppressed_contexts++;
+		} else {
+			t->errors++;
+			t->contexts++;
+		}
+	}
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		const struct hg_process *p = rep->processes.items[i];
 		for (int k = 0; k < HG_LOST_KINDS; k++)

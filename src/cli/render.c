@@ -189,12 +189,10 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 			hg_text_printf(&t, "==%d== Process terminated by signal %d (SIG%s)\n", pid, o->signal,
 				       abbrev ? abbrev : "?");
 		}
-		if (tot.suppressed_errors)
-			hg_text_printf(&t, "==%d== SUPPRESSED: %llu errors from %llu contexts\n", pid,
-				       (unsigned long long)tot.suppressed_errors,
-				       (unsigned long long)tot.suppressed_contexts);
-		hg_text_printf(&t, "==%d== ERROR SUMMARY: %llu errors from %llu contexts\n", pid,
-			       (unsigned long long)tot.errors, (unsigned long long)tot.contexts);
+		hg_text_printf(&t, "==%d== ERROR SUMMARY: %llu errors from %llu contexts (suppressed: %llu from %llu)\n",
+			       pid, (unsigned long long)tot.errors, (unsigned long long)tot.contexts,
+			       (unsigned long long)tot.suppressed_errors,
+			       (unsigned long long)tot.suppressed_contexts);
 	}
 	if (t.len)
 		fwrite(t.s, 1, t.len, o->out);

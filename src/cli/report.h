@@ -159,6 +159,8 @@ struct hg_report {
 				      daemon, a background job), or executing a program that has
 				      not loaded the library yet: it reports on its own stderr */
 	size_t bad_records;      /* lines that did not parse */
+	unsigned leak_error_kinds; /* bit k: a listed leak of kind k (HG_LOST_*) is an error
+				      context, as valgrind counts them in a full check */
 };
 
 /* ---- symbolize.c: names for module offsets (elfutils libdw) ---- */
@@ -190,7 +192,8 @@ void hg_records_line(struct hg_report *rep, char *line);
 
 /* ---- report totals (records.c) ---- */
 struct hg_totals {
-	uint64_t errors, contexts;                      /* shown (not suppressed) */
+	uint64_t errors, contexts;                      /* shown (not suppressed); a leak listed of
+							   leak_error_kinds is one of each */
 	uint64_t suppressed_errors, suppressed_contexts;
 	uint64_t lost[HG_LOST_KINDS][2];                /* shown: [kind][0 bytes, 1 blocks] */
 	const struct hg_process *main;                  /* the started process's last image
