@@ -884,7 +884,11 @@ static HG_NOINLINE void report_mismatch(const char *func, const void *p, uint32_
 		hg_buf_str(&d, FREE_NAMES[kind]);
 	}
 	d.text[d.len] = 0; /* short: never full */
-	report_bad_free("alloc-dealloc-mismatch", func, p, stack, b, d.text);
+	/* The block as this free found it: its free is the error's own stack, no freed-by one */
+	struct hgc_block live = *b;
+	live.state = HGC_LIVE;
+	live.free_stack = live.free_thread = 0;
+	report_bad_free("alloc-dealloc-mismatch", func, p, stack, &live, d.text);
 }
 
 int hgc_fill_of(uint64_t v)
