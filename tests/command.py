@@ -851,6 +851,24 @@ def leaks_count_in_the_error_summary_as_in_valgrind():
 
 
 @test
+def show_error_list_names_the_suppressions_used():
+    # valgrind's -s, which its own output suggests: a used_suppression line per entry that hid
+    # something, with its count and FILE:LINE, and the XML's suppcounts
+    import xml.etree.ElementTree as ET
+    supp = suppressions_file("# two entries\n{\n  unused\n  heapguard:double-free\n}\n"
+                             "{\n  the overflow\n  heapguard:heap-buffer-overflow\n}\n")
+    xml_path = os.path.join(WORK, "used.xml")
+    rc, _, err = run([HG, "-s", "--suppressions=" + supp, "--xml=yes", "--xml-file=" + xml_path, "--",
+                      example("heap-overflow")])
+    lines = re.findall(r"^==\d+== used_suppression: +(\d+) (.*)$", err, re.M)
+    why = [] if lines == [("2", "the overflow %s:6" % supp)] else ["used lines %r: %s" % (lines, err[-400:])]
+    pairs = [(p.findtext("count"), p.findtext("name")) for p in ET.parse(xml_path).getroot().iter("pair")]
+    why += [] if pairs == [("2", "the overflow")] else ["suppcounts %r" % pairs]
+    rc, _, err = run([HG, "--show-error-list=no", "--suppressions=" + supp, "--", example("heap-overflow")])
+    return why + ([] if rc == 0 and "used_suppression" not in err else ["--show-error-list=no: %d %r" % (rc, err[-300:])])
+
+
+@test
 def valgrind_entries_with_an_argument_line_load():
     # FishyValue entries name the argument on a line of their own, as Param entries do;
     # match-leak-kinds: none is valgrind's too

@@ -303,7 +303,8 @@ static int run_checked(char **argv)
 		return HG_EXIT_LAUNCHER;
 	static struct session s;
 	s.render = (struct hg_render_options){ .out = stderr, .quiet = hg_settings.quiet,
-					       .gen_suppressions = hg_settings.gen_suppressions };
+					       .gen_suppressions = hg_settings.gen_suppressions,
+					       .show_used = hg_settings.show_used };
 	if (hg_settings.log_file && !(s.render.out = open_log_file(hg_settings.log_file)))
 		return HG_EXIT_LAUNCHER;
 	const char *files[] = { hg_settings.json_file, hg_settings.sarif_file, hg_settings.xml_file };

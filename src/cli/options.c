@@ -113,6 +113,7 @@ static void set_xml(const char *v)
 static void set_xml_file(const char *v) { hg_settings.xml_file = file_name(v); }
 static void set_gen_suppressions(const char *v) { hg_settings.gen_suppressions = is_on(v); }
 static void set_quiet(const char *v) { hg_settings.quiet = is_on(v); }
+static void set_show_used(const char *v) { hg_settings.show_used = is_on(v); }
 static void set_trace_children(const char *v) { hg_settings.trace_children = !strcmp(v, "yes"); }
 
 /* valgrind's options that ask for what heapguard does anyway: --track-origins (it always
@@ -173,6 +174,9 @@ static const struct option_spec OPTIONS[] = {
 	  "hide the errors and leaks FILE describes (repeatable)" },
 	{ 0, "gen-suppressions", NULL, SET_COMMAND_OPTION, NULL, set_gen_suppressions,
 	  "print a suppression entry after each report (default off)" },
+	{ 's', "show-error-list", NULL, SET_COMMAND_OPTION, NULL, set_show_used,
+	  "valgrind's -s: list the suppressions used, with their counts, before ERROR SUMMARY "
+	  "(the errors are shown as they come)" },
 	{ 0, "guard", "all|N", SET_LIBRARY_OPTION, "guard", NULL,
 	  "put every block (all) or one in N against a PROT_NONE page (default 0: none)" },
 	{ 0, "guard-side", "right|left", SET_LIBRARY_OPTION, "guard_side", NULL,

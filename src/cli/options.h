@@ -10,6 +10,7 @@ struct hg_settings {
 	int error_exitcode;    /* 0: the program's own status (valgrind's default too) */
 	unsigned error_leak_kinds; /* bit k: leak kind k (report.h's HG_LOST_*) counts for it */
 	int quiet, gen_suppressions;
+	int show_used;         /* -s: list the suppressions used */
 	int trace_children;    /* 0: --trace-children=no */
 	int fast;              /* --fast, --stats or --backend: exec the fast library instead */
 	int leaks_count;       /* leaks count for --error-exitcode: the leak check is full */

@@ -145,6 +145,19 @@ void hg_render_events(const struct hg_report *rep, const struct hg_render_option
 	free(t.s);
 }
 
+struct used_line {
+	struct hg_text *t;
+	int pid;
+};
+
+/* valgrind's -s line: "used_suppression:  COUNT NAME FILE:LINE" */
+static void used_line(const char *name, const char *where, uint64_t count, void *arg)
+{
+	struct used_line *u = arg;
+	hg_text_printf(u->t, "==%d== used_suppression: %6llu %s %s\n", u->pid, (unsigned long long)count, name,
+		       where);
+}
+
 void hg_render_end(const struct hg_report *rep, const struct hg_render_options *o)
 {
 	struct hg_totals tot;
@@ -188,6 +201,10 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 			const char *abbrev = sigabbrev_np(o->signal);
 			hg_text_printf(&t, "==%d== Process terminated by signal %d (SIG%s)\n", pid, o->signal,
 				       abbrev ? abbrev : "?");
+		}
+		if (o->show_used) {
+			struct used_line u = { &t, pid };
+			hg_suppressions_used(rep, used_line, &u);
 		}
 		hg_text_printf(&t, "==%d== ERROR SUMMARY: %llu errors from %llu contexts (suppressed: %llu from %llu)\n",
 			       pid, (unsigned long long)tot.errors, (unsigned long long)tot.contexts,

@@ -215,6 +215,10 @@ const struct hg_suppression *hg_suppression_match(const char *kind, const struct
 						  const char *call);
 /* Name and use count of a suppression. */
 const char *hg_suppression_name(const struct hg_suppression *s);
+/* Calls fn for each suppression of the files that hid something in rep, in file order, with
+ * its name, its FILE:LINE and how many errors and leak records it hid. */
+void hg_suppressions_used(const struct hg_report *rep,
+			  void (*fn)(const char *name, const char *where, uint64_t count, void *arg), void *arg);
 /* Appends a ready suppression entry for kind, stack and call (as hg_suppression_match's). */
 void hg_suppression_generate(const char *kind, const struct hg_stack *stack, const char *call,
 			     struct hg_text *out);
@@ -224,6 +228,7 @@ struct hg_render_options {
 	FILE *out;
 	int quiet;           /* reports only: no summaries */
 	int gen_suppressions;
+	int show_used;       /* used_suppression lines before ERROR SUMMARY */
 	int signal;          /* the signal that ended PROGRAM, said before ERROR SUMMARY; 0: none */
 };
 /* Writes the events that arrived since the last call. */

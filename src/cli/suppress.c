@@ -33,6 +33,7 @@
  * heapguard (never-written bytes at the write() of fclose, heapguard at the fwrite() before),
  * the stacks differ and the entry does not match. */
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@ struct hg_suppression {
 	size_t nkinds;
 	int memcheck;                    /* valgrind's: leading lines may name hidden frames */
 	const char *call;                /* heapguard's call: line, or NULL */
+	const char *where;               /* FILE:LINE of its '{'; NULL for hg_suppressions_hide_kind's */
+	uint64_t uses;                   /* hg_suppressions_used's count */
 	struct frame_pattern *frames;
 	size_t count;
 };
@@ -230,6 +233,9 @@ int hg_suppressions_load(const char *path)
 			if (strcmp(line, "{") != 0)
 				why = "expected '{' to start an entry";
 			s = hg_xcalloc(1, sizeof *s);
+			char where[PATH_MAX + 16];
+			snprintf(where, sizeof where, "%s:%d", path, lineno);
+			s->where = hg_xstrdup(where);
 			state = NAME;
 			break;
 		case NAME:
@@ -461,6 +467,28 @@ const struct hg_suppression *hg_suppression_match(const char *kind, const struct
 const char *hg_suppression_name(const struct hg_suppression *s)
 {
 	return s->name;
+}
+
+void hg_suppressions_used(const struct hg_report *rep,
+			  void (*fn)(const char *name, const char *where, uint64_t count, void *arg), void *arg)
+{
+	for (size_t i = 0; i < suppressions.count; i++)
+		((struct hg_suppression *)suppressions.items[i])->uses = 0;
+	for (size_t i = 0; i < rep->errors.count; i++) {
+		const struct hg_error *e = rep->errors.items[i];
+		if (e->suppressed_by)
+			((struct hg_suppression *)e->suppressed_by)->uses += e->count;
+	}
+	for (size_t i = 0; i < rep->leaks.count; i++) {
+		const struct hg_leak *l = rep->leaks.items[i];
+		if (l->suppressed_by && !l->superseded)
+			((struct hg_suppression *)l->suppressed_by)->uses++;
+	}
+	for (size_t i = 0; i < suppressions.count; i++) {
+		const struct hg_suppression *s = suppressions.items[i];
+		if (s->uses && s->where)
+			fn(s->name, s->where, s->uses, arg);
+	}
 }
 
 /* Frames after main are the C library's start-up code, the same for every report and

@@ -178,6 +178,15 @@ static void leak(FILE *out, const struct hg_leak *l, size_t unique, size_t recor
 	fputs("</error>\n", out);
 }
 
+/* memcheck's suppcounts entry for a suppression that hid something */
+static void supp_pair(const char *name, const char *where, uint64_t count, void *arg)
+{
+	(void)where;
+	fprintf(arg, "  <pair>\n    <count>%llu</count>\n", (unsigned long long)count);
+	element(arg, "    ", "name", name);
+	fputs("  </pair>\n", arg);
+}
+
 int hg_write_xml(const char *path, const struct hg_report *rep, char *const argv[],
 		 const struct hg_exit *ex)
 {
@@ -218,8 +227,9 @@ int hg_write_xml(const char *path, const struct hg_report *rep, char *const argv
 		if (!l->suppressed_by && !l->superseded)
 			leak(out, l, unique++, ++shown, records);
 	}
-	fprintf(out, "\n<errorcounts>\n%s</errorcounts>\n\n<suppcounts>\n</suppcounts>\n\n</valgrindoutput>\n",
-		counts.s);
+	fprintf(out, "\n<errorcounts>\n%s</errorcounts>\n\n<suppcounts>\n", counts.s);
+	hg_suppressions_used(rep, supp_pair, out);
+	fputs("</suppcounts>\n\n</valgrindoutput>\n", out);
 	free(counts.s);
 	if (fclose(out) != 0) {
 		fprintf(stderr, "heapguard: cannot write %s: %s\n", path, strerror(errno));
