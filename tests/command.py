@@ -1261,6 +1261,61 @@ def lambda_body_is_a_frame_and_start_has_no_line():
     return why
 
 
+INLINED_SRC = """#include <stdlib.h>
+void *volatile sink;
+static inline __attribute__((always_inline)) void grab(int n)
+{
+	sink = malloc(n); /* INLINED-MALLOC */
+}
+__attribute__((noinline)) void outer(int n)
+{
+	grab(n); /* CALLS-GRAB */
+	sink = 0;
+}
+int main(void)
+{
+	outer(24); /* CALLS-OUTER */
+	return 0;
+}
+"""
+
+
+def inlined_leak_why(name, build, strip=()):
+    """Builds INLINED_SRC as WORK/name with the command build (compiler and flags), less the
+    sections strip; reasons why its leak's stack under heapguard is not grab (inlined into
+    outer), outer, main, each at its line."""
+    src = os.path.join(WORK, name + ".c")
+    with open(src, "w") as f:
+        f.write(INLINED_SRC)
+    exe = os.path.join(WORK, name)
+    subprocess.run(build + ["-o", exe, src], check=True)
+    for section in strip:
+        subprocess.run(["objcopy", "--remove-section", section, exe], check=True)
+    _, _, _, doc = hg_json([exe])
+    stack = next((l.get("stack", []) for l in doc.get("leaks", []) if l.get("kind") == "definitely-lost"), [])
+    why = []
+    for i, (function, marker) in enumerate((("grab", "INLINED-MALLOC"), ("outer", "CALLS-GRAB"),
+                                            ("main", "CALLS-OUTER"))):
+        why += frame_is("%s stack[%d]" % (name, i), nth(stack, i), function, src, source_line(src, marker))
+    return why
+
+
+@test
+def clang_binary_has_lines_and_inlined_frames():
+    """clang writes no .debug_aranges, from which libdw 0.188 finds a unit: its frames had a
+    function name from the symbol table only, no file, no line, no inlined frame."""
+    if shutil.which("clang") is None:
+        return "SKIP clang is not installed"
+    return (inlined_leak_why("clang_dwarf4", ["clang", "-g", "-O2", "-gdwarf-4"]) +
+            inlined_leak_why("clang_dwarf5", ["clang", "-g", "-O2", "-gdwarf-5"]))
+
+
+@test
+def unit_missing_from_aranges_has_lines_and_inlined_frames():
+    """The same program built by gcc, its .debug_aranges removed: clang's case without clang."""
+    return inlined_leak_why("no_aranges", ["gcc", "-g", "-O2"], strip=[".debug_aranges"])
+
+
 @test
 def killed_by_sigkill_still_reported():
     src = HELPER_SRC

@@ -21,7 +21,8 @@ struct module {
 	Dwfl_Module *mod;
 	uint64_t offset_base; /* dwfl address of module offset 0 */
 	struct hg_map cache; /* offset + 1 -> struct cached */
-	struct hg_map cus;   /* CU DIE offset + 1 -> struct cu_index */
+	struct hg_map cus;   /* CU DIE offset + 1 -> struct range_index of its functions */
+	struct range_index *units; /* every unit's ranges, once an address was in none by .debug_aranges */
 	struct symbol *symbols; /* the symbols addresses are named by, sorted, once one was looked up */
 	size_t nsymbols;
 	bool indexed;
@@ -41,13 +42,14 @@ struct symbol {
 
 /* The functions of one compilation unit sorted by address, so that finding the one holding an
  * address is a binary search instead of dwarf_getscopes' walk over the whole unit, which made
- * symbolizing a large program's reports quadratic. */
-struct function_range {
-	uint64_t low, high; /* [low, high) in the CU's addresses */
+ * symbolizing a large program's reports quadratic. A module's units are indexed the same way
+ * where .debug_aranges does not list them. */
+struct die_range {
+	uint64_t low, high; /* [low, high) in the DWARF's addresses */
 	Dwarf_Off die;
 };
-struct cu_index {
-	struct function_range *ranges;
+struct range_index {
+	struct die_range *ranges;
 	size_t count, cap;
 };
 
@@ -194,21 +196,21 @@ static void call_site(Dwarf_Die *cudie, Dwarf_Die *inlined, const char **file, u
 		*file = source_path(cudie, dwarf_filesrc(files, value, NULL, NULL));
 }
 
-static void add_function(struct cu_index *ix, Dwarf_Die *fn)
+static void add_ranges(struct range_index *ix, Dwarf_Die *die)
 {
 	Dwarf_Addr base, low, high;
 	ptrdiff_t off = 0;
-	while ((off = dwarf_ranges(fn, off, &base, &low, &high)) > 0) {
+	while ((off = dwarf_ranges(die, off, &base, &low, &high)) > 0) {
 		if (ix->count == ix->cap) {
 			ix->cap = ix->cap ? 2 * ix->cap : 64;
 			ix->ranges = hg_xrealloc(ix->ranges, ix->cap * sizeof *ix->ranges);
 		}
-		ix->ranges[ix->count++] = (struct function_range){ low, high, dwarf_dieoffset(fn) };
+		ix->ranges[ix->count++] = (struct die_range){ low, high, dwarf_dieoffset(die) };
 	}
 }
 
 /* Functions with code sit at the top of a unit, or inside namespaces (C++). */
-static void index_functions(struct cu_index *ix, Dwarf_Die *parent)
+static void index_functions(struct range_index *ix, Dwarf_Die *parent)
 {
 	Dwarf_Die child;
 	if (dwarf_child(parent, &child) != 0)
@@ -216,7 +218,7 @@ static void index_functions(struct cu_index *ix, Dwarf_Die *parent)
 	do {
 		int tag = dwarf_tag(&child);
 		if (tag == DW_TAG_subprogram)
-			add_function(ix, &child);
+			add_ranges(ix, &child);
 		else if (tag == DW_TAG_namespace || tag == DW_TAG_module)
 			index_functions(ix, &child);
 	} while (dwarf_siblingof(&child, &child) == 0);
@@ -224,14 +226,14 @@ static void index_functions(struct cu_index *ix, Dwarf_Die *parent)
 
 static int by_low(const void *a, const void *b)
 {
-	const struct function_range *x = a, *y = b;
+	const struct die_range *x = a, *y = b;
 	return x->low < y->low ? -1 : x->low > y->low;
 }
 
-static struct cu_index *cu_index_of(struct module *m, Dwarf_Die *cudie)
+static struct range_index *cu_index_of(struct module *m, Dwarf_Die *cudie)
 {
 	uint64_t key = dwarf_dieoffset(cudie) + 1;
-	struct cu_index *ix = hg_map_get(&m->cus, key);
+	struct range_index *ix = hg_map_get(&m->cus, key);
 	if (ix == NULL) {
 		ix = hg_xcalloc(1, sizeof *ix);
 		index_functions(ix, cudie);
@@ -241,8 +243,8 @@ static struct cu_index *cu_index_of(struct module *m, Dwarf_Die *cudie)
 	return ix;
 }
 
-/* The DIE of the function holding pc, or 0 when the index has none. */
-static int function_at(struct cu_index *ix, Dwarf *dbg, uint64_t pc, Dwarf_Die *out)
+/* The DIE (function or unit) whose range holds pc, or 0 when the index has none. */
+static int die_at(struct range_index *ix, Dwarf *dbg, uint64_t pc, Dwarf_Die *out)
 {
 	size_t lo = 0, hi = ix->count;
 	while (lo < hi) { /* the last range starting at or before pc */
@@ -257,6 +259,30 @@ static int function_at(struct cu_index *ix, Dwarf *dbg, uint64_t pc, Dwarf_Die *
 		if (pc < ix->ranges[i].high)
 			return dwarf_offdie(dbg, ix->ranges[i].die, out) != NULL;
 	return 0;
+}
+
+/* The unit holding dwfl address a, or NULL; *bias: dwfl addresses less the DWARF's. libdw
+ * 0.188 finds units by .debug_aranges alone, which clang does not write: a unit it does not
+ * name is looked for in the units' own ranges, indexed once per module. */
+static Dwarf_Die *unit_at(struct module *m, uint64_t a, Dwarf_Addr *bias, Dwarf_Die *mem)
+{
+	Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, a, bias);
+	/* libdw answers with the unit before a when none covers a: _start, right after a program's
+	 * last function, was at a line of std_thread.h. */
+	if (cudie != NULL && dwarf_haspc(cudie, a - *bias) > 0)
+		return cudie;
+	Dwarf *dbg = dwfl_module_getdwarf(m->mod, bias);
+	if (dbg == NULL)
+		return NULL;
+	if (m->units == NULL) {
+		m->units = hg_xcalloc(1, sizeof *m->units);
+		Dwarf_CU *cu = NULL;
+		Dwarf_Die unit;
+		while (dwarf_get_units(dbg, cu, &cu, NULL, NULL, &unit, NULL) == 0)
+			add_ranges(m->units, &unit);
+		qsort(m->units->ranges, m->units->count, sizeof *m->units->ranges, by_low);
+	}
+	return die_at(m->units, dbg, a - *bias, mem) ? mem : NULL;
 }
 
 /* dwarf_getscopes' answer, for a function the index missed (one nested in a type, say). */
@@ -285,7 +311,7 @@ static int scopes_at(struct module *m, Dwarf_Die *cudie, uint64_t pc, Dwarf_Die 
 	int n = 0;
 	if (dbg == NULL)
 		return 0;
-	if (!function_at(cu_index_of(m, cudie), dbg, pc, &path[n++]))
+	if (!die_at(cu_index_of(m, cudie), dbg, pc, &path[n++]))
 		return scopes_by_walk(cudie, pc, scopes);
 	/* Down through the blocks and inlined calls that hold pc. */
 	for (int found = 1; found && n < MAX_INLINED;) {
@@ -427,17 +453,14 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 	size_t n = 0;
 	const char *file = NULL;
 	unsigned line = 0;
-	Dwfl_Line *l = dwfl_module_getsrc(m->mod, a);
-	int lineno = 0;
 	Dwarf_Addr bias = 0;
-	Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, a, &bias);
-	/* libdw answers with the unit before a when none covers a, and with its last line: _start,
-	 * right after a program's last function, was at a line of std_thread.h. */
-	if (cudie != NULL && dwarf_haspc(cudie, a - bias) <= 0)
-		cudie = NULL;
-	if (l != NULL && cudie != NULL) {
-		file = source_path(cudie, dwfl_lineinfo(l, NULL, &lineno, NULL, NULL, NULL));
-		line = lineno > 0 ? (unsigned)lineno : 0;
+	Dwarf_Die unit;
+	Dwarf_Die *cudie = unit_at(m, a, &bias, &unit);
+	Dwarf_Line *l = cudie != NULL ? dwarf_getsrc_die(cudie, a - bias) : NULL;
+	int lineno = 0;
+	if (l != NULL) {
+		file = source_path(cudie, dwarf_linesrc(l, NULL, NULL));
+		line = dwarf_lineno(l, &lineno) == 0 && lineno > 0 ? (unsigned)lineno : 0;
 	}
 	Dwarf_Die scopes[MAX_INLINED];
 	int nscopes = cudie ? scopes_at(m, cudie, a - bias, scopes) : 0;
