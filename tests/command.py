@@ -1785,6 +1785,105 @@ def chdir_still_reported():
     return why + fields("block", e.get("block", {}), {"size": 8, "offset": 8})
 
 
+PLUGIN_SRC = """#include <stdlib.h>
+void *volatile plug_sink;
+__attribute__((noinline)) void plug_leak(void)
+{
+	plug_sink = malloc(40); /* PLUGIN-MALLOC */
+	plug_sink = 0;
+}
+"""
+DECOY_SRC = "void decoy(char *p) { for (int i = 0; i < 4096; i++) p[i] = (char)(i * i); }\n"
+PLUGIN_HOST_SRC = """#include <dlfcn.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	(void)argc;
+	if (chdir(argv[1]) != 0)
+		return 2;
+	void *plugin = dlopen("./libplug.so.1", RTLD_NOW);
+	if (!plugin) {
+		fprintf(stderr, "%s\\n", dlerror());
+		return 3;
+	}
+	((void (*)(void))dlsym(plugin, "plug_leak"))(); /* CALLS-PLUGIN */
+	return 0;
+}
+"""
+
+
+def plugin_leak():
+    """Builds libplug.so.1.0.0 (soname libplug.so.1, and a link of that name to it) into
+    WORK/plugins, and a program that changes into that directory and dlopens ./libplug.so.1;
+    runs it under heapguard from WORK/elsewhere, which holds another ./libplug.so.1. Returns
+    (doc, the real plugin's path, its source, the program's source)."""
+    plugins, elsewhere = os.path.join(WORK, "plugins"), os.path.join(WORK, "elsewhere")
+    real = os.path.join(plugins, "libplug.so.1.0.0")
+    if not os.path.exists(real):
+        for d, name, text in ((plugins, "plug.c", PLUGIN_SRC), (elsewhere, "decoy.c", DECOY_SRC)):
+            os.makedirs(d)
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+        subprocess.run(["gcc", "-g", "-O0", "-shared", "-fPIC", "-Wl,-soname,libplug.so.1", "-o", real,
+                        os.path.join(plugins, "plug.c")], check=True)
+        os.symlink("libplug.so.1.0.0", os.path.join(plugins, "libplug.so.1"))
+        subprocess.run(["gcc", "-O0", "-shared", "-fPIC", "-o", os.path.join(elsewhere, "libplug.so.1"),
+                        os.path.join(elsewhere, "decoy.c")], check=True)
+    host = compiled("plugin_host", PLUGIN_HOST_SRC)
+    path = os.path.join(WORK, "plugin.json")
+    run([HG, "--json=" + path, "--", host, plugins], cwd=elsewhere)
+    with open(path) as f:
+        return json.load(f), real, os.path.join(plugins, "plug.c"), host + ".c"
+
+
+def plugin_stack(doc):
+    return next((l.get("stack", []) for l in doc.get("leaks", []) if l.get("bytes") == 40), [])
+
+
+@test
+def plugin_dlopened_by_a_relative_path_after_chdir():
+    """A plugin dlopened as ./libplug.so.1 after a chdir: the command read ./libplug.so.1 in its
+    own directory, another file, and named the plugin's frames from that file's functions."""
+    doc, _, plug_src, host_src = plugin_leak()
+    stack = plugin_stack(doc)
+    return (frame_is("stack[0]", nth(stack, 0), "plug_leak", plug_src, source_line(plug_src, "PLUGIN-MALLOC")) +
+            frame_is("stack[1]", nth(stack, 1), "main", host_src, source_line(host_src, "CALLS-PLUGIN")))
+
+
+@test
+def modules_are_named_by_the_files_mapped():
+    """A module is named by the file mapped, as valgrind names it and as its suppressions'
+    obj: lines match: the plugin opened through its soname link by libplug.so.1.0.0, libc by its
+    real path (/usr/lib/x86_64-linux-gnu/libc.so.6 on a merged /usr, not ld.so's /lib/...)."""
+    doc, real, _, _ = plugin_leak()
+    stack = plugin_stack(doc)
+    why = [] if nth(stack, 0) and stack[0].get("module") == real else \
+        ["stack[0] %r, expected the module %s" % (nth(stack, 0), real)]
+    libc = [f.get("module") for f in stack if f.get("function") == "__libc_start_main"]
+    if not libc or libc[0] != os.path.realpath(libc[0]):
+        why.append("libc's frames are in %r, expected its real path" % libc)
+    return why
+
+
+@test
+def program_started_by_the_dynamic_loader():
+    """`heapguard -- ld.so PROG`: ld.so names the program "" in its link map as always, but
+    /proc/self/exe is ld.so: the program's frames were named from ld.so's functions, by the
+    command and by the library preloaded alone."""
+    found = re.search(r"interpreter: ([^\]]+)\]", run(["readelf", "-l", HELPER])[1])
+    if not found:
+        return ["no interpreter in %s" % HELPER]
+    _, _, _, doc = hg_json([found.group(1), HELPER, "chdir"])
+    e = one_error(doc, "heap-buffer-overflow") or {}
+    why = frame_is("stack[0]", nth(e.get("stack"), 0), "overflow", HELPER_SRC, source_line(HELPER_SRC, "ERROR-OVERFLOW"))
+    _, _, err = run([found.group(1), HELPER, "chdir"],
+                    env={"LD_PRELOAD": os.path.join(BUILD, "libheapguard-check.so")})
+    if not re.search(r"#0 0x[0-9a-f]+ in overflow \(" + re.escape(HELPER) + r"\+0x", err):
+        why.append("preloaded alone, the first frame is not overflow in %s: %r" % (HELPER, err))
+    return why
+
+
 @test
 def stdout_identical_to_a_plain_run():
     rc1, plain, _ = run([HELPER, "stdout"])

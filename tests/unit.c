@@ -1,7 +1,11 @@
 /* unit.c — unit tests of internal modules: the size-class table, the central heap's decay, the
- * options parser, the formatter, the frame sizes read from call frame information. */
+ * options parser, the formatter, the frame sizes read from call frame information, the files
+ * named in /proc/self/maps. */
 #include "util.h"
 
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -293,6 +297,42 @@ static void test_cfi_frame_offsets(void **state)
 	assert_int_equal(hgc_frame_rule((uintptr_t)&callee_ra), 0); /* data, not code */
 }
 
+/* ---- os_linux.c: the file mapped at an address ---- */
+/* A file mapped through a link is named by its real path (a newline in it, which maps writes
+ * \012, unescaped), from anywhere in its mapping, also once removed (without maps'
+ * " (deleted)"); an anonymous mapping, or a line longer than the buffer, names none. */
+static void test_os_mapped_path(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/hg-unit-XXXXXX", file[PATH_MAX], link[PATH_MAX], real[PATH_MAX];
+	static char page[2 * HG_OS_PAGE_BYTES];
+	char buf[HG_OS_MAPS_LINE_BYTES], tiny[16];
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof file, "%s/mapped\nfile", dir);
+	snprintf(link, sizeof link, "%s/link", dir);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(page, 1, sizeof page, f), sizeof page);
+	fclose(f);
+	assert_int_equal(symlink("mapped\nfile", link), 0);
+	assert_non_null(realpath(file, real));
+	size_t bytes;
+	const char *p = hg_os_map_file(link, &bytes);
+	assert_non_null(p);
+	assert_int_equal(hg_os_mapped_path((uintptr_t)p, buf, sizeof buf), strlen(real));
+	assert_string_equal(buf, real);
+	assert_int_equal(hg_os_mapped_path((uintptr_t)p + HG_OS_PAGE_BYTES + 5, tiny, sizeof tiny), 0);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(unlink(file), 0);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(hg_os_mapped_path((uintptr_t)p + HG_OS_PAGE_BYTES + 5, buf, sizeof buf), strlen(real));
+	assert_string_equal(buf, real);
+	char *anon = hg_os_map(HG_OS_PAGE_BYTES, 0);
+	assert_int_equal(hg_os_mapped_path((uintptr_t)anon, buf, sizeof buf), 0);
+	hg_os_unmap(anon, HG_OS_PAGE_BYTES);
+	hg_os_unmap((void *)p, bytes);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_fmt_numbers),
 		cmocka_unit_test(test_fmt_bounded),
 		cmocka_unit_test(test_cfi_frame_offsets),
+		cmocka_unit_test(test_os_mapped_path),
 	};
 	tu_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* symbols.c — names for return addresses without the command: the module from ld.so's
- * _dl_find_object, and its functions from its file's .symtab (or .dynsym), sorted. */
+ * _dl_find_object, its file from /proc/self/maps, and its functions from that file's .symtab
+ * (or .dynsym), sorted. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elf.h>
@@ -27,26 +28,35 @@ _Static_assert(sizeof(struct fn) % 8 == 0, "hgc_sort moves whole words");
 struct module {
 	uintptr_t bias;            /* l_addr: symbol values + bias = addresses */
 	uintptr_t base;            /* its first mapping's start, dladdr's dli_fbase: offsets count from it */
-	const char *path;
+	const char *name;          /* ld.so's (l_name), by which the module is known again */
+	const char *path;          /* the file mapped at base: reports name it, symbols come from it */
 	const struct fn *fns;      /* sorted by value; NULL when none could be read */
 	size_t nfns;
 	const char *strs;
 	int tried;
 };
 
-/* Indexes stay with the (bias, path) they were given to, for the process's life: the records
+/* Indexes stay with the (bias, name) they were given to, for the process's life: the records
  * for the command name modules by index. */
 static struct module modules[HGC_MAX_MODULES];
 static unsigned nmodules;
 static hg_lock_t sym_lock = HG_LOCK_INIT;
-static char exe_path[4096];
+static char path_buf[HG_OS_MAPS_LINE_BYTES]; /* under sym_lock */
 
-/* The path of the main program: ld.so names it "" in its link map. */
-static const char *main_path(void)
+/* The file mapped at base, a module's first mapping, as /proc/self/maps names it: its real,
+ * absolute path. ld.so's name for the module is the path it was opened by: relative to a
+ * directory the program may have left since ("./libplug.so"), through links where valgrind and
+ * its suppressions' obj: lines name the file itself, and "" for the program, which
+ * /proc/self/exe is not when ld.so was run as a command (ld.so PROG). That name, or
+ * /proc/self/exe for "", stands where maps names none (the vdso; no /proc). */
+static const char *module_path(uintptr_t base, const char *name)
 {
-	if (!exe_path[0])
-		hg_os_exe_path(exe_path, sizeof exe_path);
-	return exe_path;
+	if (hg_os_mapped_path(base, path_buf, sizeof path_buf))
+		return path_buf;
+	if (name[0])
+		return name;
+	hg_os_exe_path(path_buf, sizeof path_buf);
+	return path_buf;
 }
 
 /* A copy of path that outlives its module: ld.so frees the name at dlclose, and the records
@@ -102,17 +112,21 @@ static struct module *module_at(uintptr_t addr)
 	if (_dl_find_object((void *)addr, &obj) != 0 || !obj.dlfo_link_map)
 		return NULL;
 	const struct link_map *lm = obj.dlfo_link_map;
-	const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : main_path();
+	const char *name = lm->l_name ? lm->l_name : "";
 	for (unsigned i = 0; i < nmodules; i++)
-		if (modules[i].bias == lm->l_addr && !strcmp(modules[i].path, path))
+		if (modules[i].bias == lm->l_addr && !strcmp(modules[i].name, name))
 			return &modules[i];
+	if (nmodules == HGC_MAX_MODULES)
+		return NULL;
 	struct base_query q = { lm, (uintptr_t)obj.dlfo_map_start };
 	dl_iterate_phdr(find_base, &q);
-	if (nmodules == HGC_MAX_MODULES || !(path = keep_path(path)))
+	const char *path = module_path(q.base, name);
+	if (!(name = keep_path(name)) || !(path = strcmp(path, name) ? keep_path(path) : name))
 		return NULL;
 	struct module *m = &modules[nmodules++];
 	m->bias = lm->l_addr;
 	m->base = q.base;
+	m->name = name;
 	m->path = path;
 	return m;
 }

@@ -104,6 +104,12 @@ const char *hg_os_getenv(const char *name);
 size_t hg_os_address_space_limit(void);
 /* The main program's path into buf (NUL-terminated, "" when unknown); its length. */
 size_t hg_os_exe_path(char *buf, size_t size);
+/* The path of the file mapped at addr, as /proc/self/maps names it (absolute, links resolved,
+ * without a " (deleted)" suffix, a newline unescaped), into buf (NUL-terminated); its length,
+ * 0 when addr is in no mapping of a file or its line does not fit. buf is the scratch the lines
+ * are read into: HG_OS_MAPS_LINE_BYTES holds any. */
+#define HG_OS_MAPS_LINE_BYTES 8192u
+size_t hg_os_mapped_path(uintptr_t addr, char *buf, size_t size);
 
 /* This process's threads (from /proc/self/task), up to max of them into tids; how many. */
 size_t hg_os_threads(int *tids, size_t max);

@@ -541,6 +541,87 @@ size_t hg_os_exe_path(char *buf, size_t size)
 	return n > 0 ? (size_t)n : 0;
 }
 
+static const char *parse_hex(const char *s, const char *end, uintptr_t *v)
+{
+	for (*v = 0; s < end; s++) {
+		unsigned c = (unsigned char)*s | 0x20, d = c - '0' < 10 ? c - '0' : c - 'a' < 6 ? c - 'a' + 10 : 16;
+		if (d == 16)
+			break;
+		*v = *v << 4 | d;
+	}
+	return s;
+}
+
+/* The path on the maps line [line, eol) ("start-end perms offset device inode path") when its
+ * mapping holds addr and is a file's: where it starts, its length in *len; NULL when not.
+ * *past: the mapping starts above addr. */
+static const char *maps_line_path(const char *line, const char *eol, uintptr_t addr, size_t *len, int *past)
+{
+	static const char deleted[] = " (deleted)";
+	uintptr_t start, end;
+	const char *s = parse_hex(line, eol, &start);
+	s = parse_hex(s + (s < eol), eol, &end); /* past the '-' */
+	*past = start > addr;
+	if (addr < start || addr >= end)
+		return NULL;
+	for (int field = 0; field < 4; field++) {
+		while (s < eol && *s == ' ')
+			s++;
+		while (s < eol && *s != ' ')
+			s++;
+	}
+	while (s < eol && *s == ' ')
+		s++;
+	size_t n = (size_t)(eol - s), tail = sizeof deleted - 1;
+	if (n > tail && memcmp(eol - tail, deleted, tail) == 0)
+		n -= tail;
+	*len = n;
+	return n && *s == '/' ? s : NULL;
+}
+
+/* Reads maps in buf-sized pieces, line by line: a process at vm.max_map_count has megabytes of
+ * them, and no allocation is allowed here. Lines come in address order: the search stops at the
+ * first mapping above addr. Raw calls: the checker interposes read. */
+size_t hg_os_mapped_path(uintptr_t addr, char *buf, size_t size)
+{
+	int saved = errno, fd = hg_os_open_proc("maps"), past = 0;
+	size_t at = 0, have = 0, len = 0;
+	while (fd >= 0 && !past && !len) {
+		size_t eol = at;
+		while (eol < have && buf[eol] != '\n')
+			eol++;
+		if (eol == have) { /* no whole line left: the rest to the front, then more after it */
+			memmove(buf, buf + at, have - at);
+			have -= at;
+			at = 0;
+			long n = have < size ? syscall(SYS_read, fd, buf + have, size - have) : 0;
+			if (n <= 0)
+				break; /* the end, or a line longer than buf */
+			have += (size_t)n;
+			continue;
+		}
+		size_t n;
+		const char *path = maps_line_path(buf + at, buf + eol, addr, &n, &past);
+		/* To the front, ending before eol: room for the NUL. The kernel writes a newline in
+		 * a name as \012 (a backslash as itself: a name holding "\012" reads as a newline). */
+		if (path != NULL) {
+			for (size_t i = 0; i < n; i++)
+				if (n - i >= 4 && memcmp(path + i, "\\012", 4) == 0) {
+					buf[len++] = '\n';
+					i += 3;
+				} else {
+					buf[len++] = path[i];
+				}
+			buf[len] = 0;
+		}
+		at = eol + 1;
+	}
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	errno = saved;
+	return len;
+}
+
 const void *hg_os_map_file(const char *path, size_t *bytes)
 {
 	int saved = errno;
