@@ -869,6 +869,16 @@ def show_error_list_names_the_suppressions_used():
 
 
 @test
+def a_bad_realloc_is_a_realloc_access():
+    # the JSON's access names the call, as the README's list of values has it
+    exe = compiled("bad_realloc", "#include <stdlib.h>\nint main(void) { char *volatile p = malloc(16);\n"
+                   "  volatile int k = 4; void *volatile q = realloc(p + k, 100); free(p); free(p); return q != 0; }\n")
+    _, _, err, doc = hg_json([exe])
+    got = [(e.get("kind"), e.get("access")) for e in doc.get("errors", [])]
+    return [] if got == [("invalid-free", "realloc"), ("double-free", "free")] else ["errors %r" % got]
+
+
+@test
 def valgrind_entries_with_an_argument_line_load():
     # FishyValue entries name the argument on a line of their own, as Param entries do;
     # match-leak-kinds: none is valgrind's too

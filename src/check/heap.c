@@ -853,8 +853,8 @@ static int judge_free(struct hgc_block *b, void *arg)
 static void report_bad_free(const char *kind, const char *func, const void *p, uint32_t stack,
 			    const struct hgc_block *b, const char *detail)
 {
-	struct hgc_error e = { .kind = kind, .access = "free", .func = func, .addr = (uintptr_t)p,
-			       .stack = stack, .place = b ? b->alloc_stack : 0, .detail = detail };
+	struct hgc_error e = { .kind = kind, .access = strcmp(func, "realloc") ? "free" : "realloc", .func = func,
+			       .addr = (uintptr_t)p, .stack = stack, .place = b ? b->alloc_stack : 0, .detail = detail };
 	if (b) {
 		e.has_block = 1;
 		e.block = *b;
