@@ -879,6 +879,35 @@ def a_bad_realloc_is_a_realloc_access():
 
 
 @test
+def valgrind_entries_match_the_names_valgrind_gives():
+    # valgrind names a libc function by its exported symbol (getdelim, asprintf), where libc6-dbg's
+    # debug information says __GI___getdelim and ___asprintf, and an inlined C++ call by its
+    # DW_AT_name (leakv), where heapguard shows leakv(): their entries hid nothing
+    c = compiled("libc_leaks", "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stdlib.h>\n"
+                 "__attribute__((noinline)) void gl(void) { char *l = 0; size_t n = 0;\n"
+                 "  FILE *f = fopen(\"/etc/passwd\", \"r\"); getline(&l, &n, f); fclose(f); l = 0; }\n"
+                 "__attribute__((noinline)) void as(void) { char *s; asprintf(&s, \"%d\", 42); s = 0; }\n"
+                 "int main(void) { gl(); as(); return 0; }\n")
+    cxx = compiled("inlined_leak", "#include <vector>\n"
+                   "std::vector<int> *leakv() { auto *v = new std::vector<int>; v->resize(100); return v; }\n"
+                   "__attribute__((noinline)) void lose() { std::vector<int> *v = leakv(); v = nullptr; }\n"
+                   "int main() { lose(); return 0; }\n", "g++", "-O2")
+    cases = [(c, "fun:malloc|fun:getdelim|fun:gl|fun:main", 1), (c, "fun:malloc|fun:getline|fun:gl", 0),
+             (c, "fun:malloc|fun:__vasprintf_internal|fun:asprintf|fun:as|fun:main", 1),
+             (cxx, "fun:_Znwm|fun:leakv|fun:_Z4losev|fun:main", 1), (cxx, "fun:_Znwm|fun:lose", 0)]
+    why = []
+    for exe, frames, hides in cases:
+        supp = suppressions_file("{\n  x\n  Memcheck:Leak\n  match-leak-kinds: definite\n  %s\n}\n"
+                                 % frames.replace("|", "\n  "))
+        _, _, err, doc = hg_json([exe], "--suppressions=" + supp)
+        m = re.search(r"ERROR SUMMARY: .*\(suppressed: (\d+) from", err)
+        used = int(m.group(1)) if m else -1
+        if used != hides:
+            why.append("%s: hid %d, expected %d: %s" % (frames, used, hides, err[-300:]))
+    return why
+
+
+@test
 def valgrind_entries_with_an_argument_line_load():
     # FishyValue entries name the argument on a line of their own, as Param entries do;
     # match-leak-kinds: none is valgrind's too

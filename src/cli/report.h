@@ -28,6 +28,10 @@ struct hg_frame {
 	uint64_t offset;      /* pc - the module's load address */
 	const char *function; /* demangled name; NULL when unknown */
 	const char *linkage;  /* the name as linked (a C++ mangled name) when it differs, else NULL */
+	const char *alias;    /* the name valgrind gives it when it differs, else NULL: an inlined
+				 call's DW_AT_name (C++: unqualified), or of the symbols at the
+				 function's start the one with the fewest leading underscores
+				 (getdelim for glibc's __GI___getdelim); suppressions match it too */
 	const char *file;     /* source file; NULL when unknown (no debug information) */
 	unsigned line;        /* source line; 0 when unknown */
 	int inlined;          /* 1: code inlined into the next frame, at the same pc */

@@ -316,7 +316,7 @@ static int frame_matches(const struct frame_pattern *fp, const struct hg_frame *
 	switch (fp->what) {
 	case MATCH_FUN:
 		return hg_glob(fp->pattern, f->function ? f->function : "??") ||
-		       (f->linkage && hg_glob(fp->pattern, f->linkage));
+		       (f->linkage && hg_glob(fp->pattern, f->linkage)) || (f->alias && hg_glob(fp->pattern, f->alias));
 	case MATCH_OBJ:
 		return hg_glob(fp->pattern, f->module ? f->module : "?");
 	case MATCH_SRC: {

@@ -129,22 +129,28 @@ static const char *names(const char *linked, const char **linkage)
 	return plain;
 }
 
+/* Whether a, not NULL, is another name than b. */
+static bool differs(const char *a, const char *b)
+{
+	return a != NULL && (b == NULL || strcmp(a, b) != 0);
+}
+
 /* A DIE's name: the demangled linkage name (which qualifies C++ names), else DW_AT_name;
  * both looked for through DW_AT_abstract_origin and DW_AT_specification. *linkage: the
- * mangled name, when there is one. */
-static const char *die_name(Dwarf_Die *die, const char **linkage)
+ * mangled name, when there is one; *plain: DW_AT_name, when it differs from both. */
+static const char *die_name(Dwarf_Die *die, const char **linkage, const char **plain)
 {
 	Dwarf_Attribute attr;
-	const char *s = NULL;
+	const char *s = NULL, *name = NULL;
 	*linkage = NULL;
+	if (dwarf_attr_integrate(die, DW_AT_name, &attr))
+		name = hg_intern(dwarf_formstring(&attr));
 	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
 	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
 		s = dwarf_formstring(&attr);
-	if (s != NULL)
-		return names(s, linkage);
-	if (dwarf_attr_integrate(die, DW_AT_name, &attr))
-		s = dwarf_formstring(&attr);
-	return hg_intern(s);
+	const char *shown = s != NULL ? names(s, linkage) : name;
+	*plain = differs(name, shown) && differs(name, *linkage) ? name : NULL;
+	return shown;
 }
 
 /* An absolute path for a source file name: relative ones are relative to the CU's directory. */
@@ -438,6 +444,37 @@ static const char *symbol_name(struct module *m, uint64_t a)
 	return name != none ? name : NULL;
 }
 
+/* Of the sized symbols starting where the one holding dwfl address a starts, the name valgrind
+ * shows: the fewest leading underscores, then the most global, then the shortest (an exported
+ * getdelim over __getdelim and glibc's internal __GI___getdelim, which its debug information
+ * names). NULL when no sized symbol holds a. */
+static const char *valgrind_name(struct module *m, uint64_t a)
+{
+	const struct symbol *best = NULL;
+	size_t lo = 0, hi = m->nsymbols;
+	while (lo < hi) { /* the first symbol starting after a */
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->symbols[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint64_t start = 0;
+	for (size_t i = lo, seen = 0; i-- > 0 && seen < 64; seen++) {
+		const struct symbol *s = &m->symbols[i];
+		if (a - s->addr >= s->size)
+			continue;
+		if (best != NULL && s->addr != start)
+			break;
+		start = s->addr;
+		size_t u = strspn(s->name, "_"), bu = best ? strspn(best->name, "_") : 0;
+		if (best == NULL || u < bu || (u == bu && (s->bind > best->bind ||
+							   (s->bind == best->bind && strlen(s->name) < strlen(best->name)))))
+			best = s;
+	}
+	return best != NULL ? best->name : NULL;
+}
+
 /* The frames at dwfl address a: one per inlined call around it, then the function. libc's
  * start code, which calls main, is named from the symbol table alone: a name is all a reader
  * wants of it (valgrind hides those frames), and its source line would open libc's DWARF,
@@ -445,7 +482,7 @@ static const char *symbol_name(struct module *m, uint64_t a)
  * python3 run. */
 static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 {
-	const char *sym = symbol_name(m, a), *linkage = NULL;
+	const char *sym = symbol_name(m, a), *linkage = NULL, *plain = NULL;
 	if (sym && strncmp(sym, "__libc_start", 12) == 0) {
 		out[0] = (struct hg_frame){ .function = names(sym, &linkage), .linkage = linkage };
 		return 1;
@@ -467,7 +504,7 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 	const char *function = NULL;
 	for (int i = 0; i < nscopes; i++) {
 		if (i == nscopes - 1) { /* the function itself */
-			function = die_name(&scopes[i], &linkage);
+			function = die_name(&scopes[i], &linkage, &plain);
 			/* GCC gives no linkage name to a function templated on a lambda or a local
 			 * type: its DW_AT_name lacks class and namespace (make<main()::<lambda()> >),
 			 * and valgrind's suppressions name it mangled. The symbol table's serves. */
@@ -476,15 +513,19 @@ static size_t lookup(struct module *m, uint64_t a, struct hg_frame *out)
 			break;
 		}
 		if (!artificial(&scopes[i])) {
-			const char *inlined = die_name(&scopes[i], &linkage);
-			out[n++] = (struct hg_frame){ .function = inlined, .linkage = linkage, .file = file,
-						      .line = line, .inlined = 1 };
+			const char *inlined = die_name(&scopes[i], &linkage, &plain);
+			out[n++] = (struct hg_frame){ .function = inlined, .linkage = linkage, .alias = plain,
+						      .file = file, .line = line, .inlined = 1 };
 		}
 		call_site(cudie, &scopes[i], &file, &line);
 	}
 	if (function == NULL) /* no debug information: the symbol table, or nothing */
 		function = sym ? names(sym, &linkage) : NULL;
-	out[n++] = (struct hg_frame){ .function = function, .linkage = linkage, .file = file, .line = line };
+	const char *alias = valgrind_name(m, a);
+	if (!differs(alias, function) || !differs(alias, linkage))
+		alias = NULL;
+	out[n++] = (struct hg_frame){ .function = function, .linkage = linkage, .alias = alias, .file = file,
+				      .line = line };
 	return n;
 }
 
