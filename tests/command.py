@@ -2082,6 +2082,38 @@ int main(int argc, char **argv)
 
 
 @test
+def damage_found_at_a_crash_is_shown_at_the_crash_line():
+    # The checks before a crash find a redzone store; its stack is the crash's, whose first
+    # frame is the faulting instruction: looked up one byte before, it got the line before
+    exe = compiled("crash_line", r"""
+#include <stdlib.h>
+int other;
+__attribute__((noipa)) void f(int *p, int *q)
+{
+	q[0] = 5;
+	p[0] = 1; /* CRASH */
+}
+char *volatile keep;
+int main(void)
+{
+	volatile int at = 12;
+	char *b = malloc(10);
+	b[at] = 1;
+	keep = b;
+	int *volatile np = 0;
+	f(np, &other);
+	return 0;
+}
+""", opt="-O2")
+    src = os.path.join(WORK, "crash_line.c")
+    _, _, _, doc = hg_json([exe])
+    e = one_error(doc, "heap-buffer-overflow")
+    if e is None:
+        return ["no heap-buffer-overflow: %r" % doc.get("errors")]
+    return frame_is("overflow stack[0]", nth(e.get("stack"), 0), "f", src, source_line(src, "CRASH"))
+
+
+@test
 def guard_side_left_catches_underflow():
     rc, _, _, doc = hg_json([HELPER, "underflow"], "--guard=all", "--guard-side=left")
     e = one_error(doc, "heap-buffer-overflow")

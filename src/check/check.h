@@ -241,6 +241,9 @@ struct hgc_error {
 	struct hgc_block block; /* the block it concerns, when has_block */
 	const char *detail;    /* one more line, or NULL */
 	int fault;             /* raised by a fault (signal.c) */
+	int interrupted;       /* `stack` starts at an instruction a signal interrupted, not at a
+				  return address: the command looks it up as it is, not the call
+				  before it */
 	const ucontext_t *context; /* a fault's: `stack` is captured from it, on the report's
 				      own stack (a thread of 16 KiB has no room for libunwind) */
 };

@@ -245,7 +245,8 @@ static const unsigned char *redzone_damage(const struct hgc_block *b, size_t *ru
 }
 
 /* Reports a write into a redzone, found where `where` says; 1 when there was one. */
-static int check_redzones(const struct hgc_block *b, uint32_t stack, uint32_t thread, const char *where)
+static int check_redzones(const struct hgc_block *b, uint32_t stack, uint32_t thread, int interrupted,
+			  const char *where)
 {
 	size_t run;
 	const unsigned char *bad = redzone_damage(b, &run);
@@ -255,7 +256,7 @@ static int check_redzones(const struct hgc_block *b, uint32_t stack, uint32_t th
 		return 1;
 	struct hgc_error e = { .kind = "heap-buffer-overflow", .access = "write", .addr = (uintptr_t)bad,
 			       .size = run, .stack = stack, .thread = thread, .place = b->alloc_stack,
-			       .has_block = 1, .block = *b, .detail = where };
+			       .has_block = 1, .block = *b, .detail = where, .interrupted = interrupted };
 	hgc_report(&e);
 	hgc_mark_reported(b->core);
 	return 1;
@@ -569,7 +570,7 @@ static void q_check(const struct hgc_block *b, const char *where)
 			.has_block = 1, .block = *b, .detail = where };
 		hgc_report(&e);
 	}
-	check_redzones(b, b->free_stack, b->free_thread, where);
+	check_redzones(b, b->free_stack, b->free_thread, 0, where);
 }
 
 /* The block at core leaves the quarantine: checked, then its memory goes back to the
@@ -962,7 +963,7 @@ static int free_checked_body(void *p, enum hgc_alloc_kind kind, size_t sized, co
 	if (unlikely(hg_stats_on)) /* while its core is still the allocator's block */
 		hg_stats_checked(c.copy.core, 0, c.copy.size);
 	if (!hgc_guard_untouched(&c.copy)) /* never used: nothing to check */
-		check_redzones(&c.copy, c.stack, 0, "found when the block was freed");
+		check_redzones(&c.copy, c.stack, 0, 0, "found when the block was freed");
 	size_t share = c.copy.guarded ? at.room : heap_share(at.room);
 	if (!c.copy.guarded && share + sizeof(struct hgc_rec) + sizeof(uint64_t) > hg_opt.quarantine) {
 		/* More than the whole quarantine holds: it could only push every other block out
@@ -1148,13 +1149,19 @@ static int scan_at_exit(const struct hgc_block *b, void *arg)
 static const ucontext_t *exit_context;
 static ucontext_t checks_ctx, checks_caller;
 
+/* The process ends in a signal (a crash, abort): its stack starts at the instruction. */
+static int exit_interrupted(void)
+{
+	return exit_context && exit_context != &checks_caller;
+}
+
 /* Where the process ends, for damage found then: captured at the first (0 on the caller's
  * stack: hgc_report captures that one). */
 static uint32_t exit_stack(void)
 {
 	static uint32_t id;
 	if (!id && exit_context)
-		id = hgc_stack_capture_context(exit_context, exit_context != &checks_caller);
+		id = hgc_stack_capture_context(exit_context, exit_interrupted());
 	return id;
 }
 
@@ -1177,7 +1184,7 @@ static void check_blocks_at_exit(void)
 			if (scan.bad[i].state == HGC_QUARANTINED)
 				q_check(&scan.bad[i], "found at exit; " AFTER_FREE);
 			else
-				check_redzones(&scan.bad[i], exit_stack(), 0, "found at exit");
+				check_redzones(&scan.bad[i], exit_stack(), 0, exit_interrupted(), "found at exit");
 		}
 	} while (more);
 	hg_os_pagemap_close(&scan.pages);

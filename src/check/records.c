@@ -309,7 +309,7 @@ void hgc_record_error(const struct hgc_error *e, uint32_t thread)
 	put_dec(&l, e->stack);
 	put_dec(&l, e->place);
 	put_str(&l, e->detail);
-	put_dec(&l, (uint64_t)e->has_block | (e->context ? 2 : 0)); /* 2: a fault's stack */
+	put_dec(&l, (uint64_t)e->has_block | (e->context || e->interrupted ? 2 : 0)); /* 2: a fault's stack */
 	if (e->has_block) {
 		put_hex(&l, (uintptr_t)b->user);
 		put_dec(&l, b->size);
