@@ -593,6 +593,34 @@ def sarif_fault_message_as_the_text_says_it():
     return why
 
 
+@test
+def sarif_fingerprints_survive_moves_and_edits():
+    # code-scanning tools follow a result by its partialFingerprints: the same bug must keep
+    # it when the binary runs from elsewhere or lines above it change, and bugs differ, two
+    # of one kind in one function too
+    src = "#include <stdlib.h>\n#include <string.h>\n%s" \
+          "__attribute__((noinline)) void fill(char *p, const char *s) { strcpy(p, s); strcpy(p + 1, s); }\n" \
+          "int main(void) { char *p = malloc(4); fill(p, \"toolong\"); free(p); free(p); return 0; }\n"
+    first = compiled("fp_first", src % "")
+    shifted = compiled("fp_shifted", src % "/* a comment\n   of two lines */\n")
+    moved_dir = os.path.join(WORK, "elsewhere")
+    os.makedirs(moved_dir, exist_ok=True)
+    moved = os.path.join(moved_dir, "fp_first")
+    shutil.copy(first, moved)
+    prints = []
+    for exe in (first, shifted, moved):
+        path = os.path.join(WORK, "fp.sarif")
+        run([HG, "--sarif=" + path, exe])
+        with open(path) as f:
+            results = (json.load(f).get("runs") or [{}])[0].get("results", [])
+        prints.append([(r.get("ruleId"), list(r.get("partialFingerprints", {}).values())) for r in results])
+    kinds = [k for k, _ in prints[0]]
+    why = [] if kinds == ["heap-buffer-overflow"] * 2 + ["double-free"] else ["results %r" % prints[0]]
+    why += [] if prints[0] == prints[1] == prints[2] else ["fingerprints moved: %r" % prints]
+    fps = [fp[0] for _, fp in prints[0] if fp]
+    return why + ([] if len(set(fps)) == 3 else ["three bugs (two alike in one function), fingerprints %r" % fps])
+
+
 # ---------------------------------------------------------------- suppressions
 
 def suppressions_file(text):

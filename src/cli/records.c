@@ -70,7 +70,6 @@ const struct hg_stack *hg_stack_intern(const struct hg_frame *frames, size_t cou
 		s->count = count;
 		s->frames = hg_xmalloc(count * sizeof *frames);
 		memcpy(s->frames, frames, count * sizeof *frames);
-		s->key = hg_intern(text.s);
 		hg_map_put(&stacks_by_key, (uintptr_t)k, s);
 	}
 	free(text.s);

@@ -40,7 +40,6 @@ struct hg_frame {
 struct hg_stack {
 	size_t count;
 	struct hg_frame *frames; /* innermost first */
-	const char *key;         /* its text, "function file:line" or "module+0xoff" per frame: SARIF's fingerprint */
 };
 
 struct hg_suppression; /* suppress.c */

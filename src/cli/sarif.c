@@ -127,6 +127,36 @@ static void stack_object(FILE *out, const struct hg_stack *s, const char *messag
 	fputs("]}", out);
 }
 
+/* What lets code-scanning tools follow one result from run to run: its kind and its stack's
+ * functions down to main, by linkage name (a module's base name where none is known), and
+ * for results alike so far, how many came before it. No lines, paths or offsets: hashed
+ * whole, they changed with every edit above the line, every build directory and every libc
+ * update. */
+static struct hg_map prints_seen; /* fingerprint -> results with it so far */
+
+static uint64_t fingerprint(const char *kind, const struct hg_stack *s)
+{
+	struct hg_text t = { 0 };
+	hg_text_add(&t, kind);
+	for (size_t i = 0; s && i < s->count; i++) {
+		const struct hg_frame *f = &s->frames[i];
+		const char *name = f->linkage ? f->linkage : f->function, *slash;
+		if (name == NULL && f->module)
+			name = (slash = strrchr(f->module, '/')) ? slash + 1 : f->module;
+		hg_text_printf(&t, "\n%s", name ? name : "?");
+		if (f->function && strcmp(f->function, "main") == 0)
+			break;
+	}
+	uint64_t h = hg_hash_bytes(t.s, t.len) | 1, before = (uintptr_t)hg_map_get(&prints_seen, h);
+	hg_map_put(&prints_seen, h, (void *)(uintptr_t)(before + 1));
+	if (before) {
+		uint64_t pair[2] = { h, before };
+		h = hg_hash_bytes(pair, sizeof pair);
+	}
+	free(t.s);
+	return h;
+}
+
 /* One result. stacks[0] locates it; the others are related locations (free, allocation). */
 static void result(FILE *out, int *first, const char *kind, const char *message, uint64_t count,
 		   int pid, const struct hg_stack *const stacks[3], const char *const names[3])
@@ -158,9 +188,8 @@ static void result(FILE *out, int *first, const char *kind, const char *message,
 			fprintf(out, "%s", n++ ? "," : "");
 			stack_object(out, stacks[i], names[i]);
 		}
-	/* The stack's identity lets code-scanning tools follow one result from run to run. */
-	fprintf(out, "],\"partialFingerprints\":{\"heapguardContext/v1\":\"%016llx\"}",
-		(unsigned long long)hg_hash_bytes(stacks[0] ? stacks[0]->key : "", stacks[0] ? strlen(stacks[0]->key) : 0));
+	fprintf(out, "],\"partialFingerprints\":{\"heapguardContext/v2\":\"%016llx\"}",
+		(unsigned long long)fingerprint(kind, stacks[0]));
 	fprintf(out, ",\"properties\":{\"count\":%llu,\"pid\":%d}}", (unsigned long long)count, pid);
 }
 
