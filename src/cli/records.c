@@ -471,10 +471,10 @@ void hg_report_totals(const struct hg_report *rep, struct hg_totals *t)
 	*t = (struct hg_totals){ 0 };
 	for (size_t i = 0; i < rep->errors.count; i++) {
 		const struct hg_error *e = rep->errors.items[i];
-		if (e->suppressed_by) {
+		if (e->suppressed_by && hg_suppression_counts(e->suppressed_by)) {
 			t->suppressed_errors += e->count;
 			t->suppressed_contexts++;
-		} else {
+		} else if (!e->suppressed_by) {
 			t->errors += e->count;
 			t->contexts++;
 		}

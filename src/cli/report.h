@@ -216,8 +216,11 @@ void hg_suppressions_hide_kind(const char *kind);
  * call, a leak's allocation function); NULL for none. */
 const struct hg_suppression *hg_suppression_match(const char *kind, const struct hg_stack *stack,
 						  const char *call);
-/* Name and use count of a suppression. */
+/* Name of a suppression. */
 const char *hg_suppression_name(const struct hg_suppression *s);
+/* Whether what s hides counts as suppressed: it comes from a file, not from an option that
+ * turns a check off (--undef-value-errors=no: valgrind then finds nothing to suppress). */
+int hg_suppression_counts(const struct hg_suppression *s);
 /* Calls fn for each suppression of the files that hid something in rep, in file order, with
  * its name, its FILE:LINE and how many errors and leak records it hid. */
 void hg_suppressions_used(const struct hg_report *rep,

@@ -469,6 +469,11 @@ const char *hg_suppression_name(const struct hg_suppression *s)
 	return s->name;
 }
 
+int hg_suppression_counts(const struct hg_suppression *s)
+{
+	return s->where != NULL;
+}
+
 void hg_suppressions_used(const struct hg_report *rep,
 			  void (*fn)(const char *name, const char *where, uint64_t count, void *arg), void *arg)
 {
