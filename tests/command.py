@@ -1025,6 +1025,11 @@ def valgrind_xml():
     counts = [(p.findtext("count"), p.findtext("unique")) for p in root.findall("errorcounts/pair")]
     if counts != [("1", "0x0"), ("1", "0x1")]:
         why.append("errorcounts %r" % counts)
+    # the protocol's status has the time since the start, DD:HH:MM:SS.mmm
+    status = [(st.findtext("state"), st.findtext("time")) for st in root.findall("status")]
+    if [st for st, _ in status] != ["RUNNING", "FINISHED"] or \
+            not all(re.match(r"^\d\d:\d\d:\d\d:\d\d\.\d\d\d $", t or "") for _, t in status):
+        why.append("status %r" % status)
     _, root = doc([example("double-free")])
     e = root.find("error")
     if e is None or e.findtext("kind") != "InvalidFree" or len(e.findall("stack")) != 3 or \

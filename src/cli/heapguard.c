@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 
 /* What the wait loop's poll needs. */
 struct session {
+	struct timespec start; /* when the program was started, for the XML's times */
 	struct hg_reader reader;
 	struct hg_report report;
 	struct hg_render_options render;
@@ -210,8 +212,11 @@ static void __attribute__((noreturn)) finish(struct session *s, char **argv, int
 	hg_render_end(&s->report, &s->render);
 	if (s->report.bad_records)
 		fprintf(stderr, "heapguard: %zu records could not be read\n", s->report.bad_records);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	struct hg_exit ex = { .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-			      .code = WIFEXITED(status) ? WEXITSTATUS(status) : 0 };
+			      .code = WIFEXITED(status) ? WEXITSTATUS(status) : 0,
+			      .ms = (uint64_t)((now.tv_sec - s->start.tv_sec) * 1000 + (now.tv_nsec - s->start.tv_nsec) / 1000000) };
 	int failed = 0;
 	if (hg_settings.json_file)
 		failed |= hg_write_json(hg_settings.json_file, &s->report, argv, &ex) < 0;
@@ -323,6 +328,7 @@ static int run_checked(char **argv)
 		return HG_EXIT_LAUNCHER;
 	}
 	pid_t pid;
+	clock_gettime(CLOCK_MONOTONIC, &s.start);
 	int rc = hg_run_start(argv, &pid);
 	if (rc != 0) {
 		remove_records_file();

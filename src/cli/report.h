@@ -246,6 +246,7 @@ void hg_render_end(const struct hg_report *rep, const struct hg_render_options *
 struct hg_exit {
 	int signal; /* the signal that killed the program, or 0 */
 	int code;   /* its exit status when signal is 0 */
+	uint64_t ms; /* how long it ran */
 };
 /* Each returns 0, or -1 after saying why on stderr. */
 int hg_write_json(const char *path, const struct hg_report *rep, char *const argv[],

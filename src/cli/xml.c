@@ -178,6 +178,15 @@ static void leak(FILE *out, const struct hg_leak *l, size_t unique, size_t recor
 	fputs("</error>\n", out);
 }
 
+/* The protocol's status: the state, and the time since the start as DD:HH:MM:SS.mmm. */
+static void status(FILE *out, const char *state, uint64_t ms)
+{
+	uint64_t s = ms / 1000;
+	fprintf(out, "<status>\n  <state>%s</state>\n  <time>%02llu:%02llu:%02llu:%02llu.%03llu </time>\n</status>\n\n",
+		state, (unsigned long long)(s / 86400), (unsigned long long)(s / 3600 % 24),
+		(unsigned long long)(s / 60 % 60), (unsigned long long)(s % 60), (unsigned long long)(ms % 1000));
+}
+
 /* memcheck's suppcounts entry for a suppression that hid something */
 static void supp_pair(const char *name, const char *where, uint64_t count, void *arg)
 {
@@ -190,7 +199,6 @@ static void supp_pair(const char *name, const char *where, uint64_t count, void 
 int hg_write_xml(const char *path, const struct hg_report *rep, char *const argv[],
 		 const struct hg_exit *ex)
 {
-	(void)ex;
 	FILE *out = fopen(path, "w");
 	if (out == NULL) {
 		fprintf(stderr, "heapguard: cannot write %s: %s\n", path, strerror(errno));
@@ -204,7 +212,8 @@ int hg_write_xml(const char *path, const struct hg_report *rep, char *const argv
 		(int)getpid());
 	for (int i = 0; argv[i]; i++)
 		element(out, "    ", i ? "arg" : "exe", argv[i]);
-	fputs("  </argv>\n</args>\n\n<status>\n  <state>RUNNING</state>\n</status>\n\n", out);
+	fputs("  </argv>\n</args>\n\n", out);
+	status(out, "RUNNING", 0);
 	size_t unique = 0, shown = 0, records = 0;
 	struct hg_text counts = { 0 };
 	hg_text_add(&counts, "");
@@ -217,7 +226,8 @@ int hg_write_xml(const char *path, const struct hg_report *rep, char *const argv
 			       (unsigned long long)e->count, unique);
 		unique++;
 	}
-	fputs("\n<status>\n  <state>FINISHED</state>\n</status>\n\n", out);
+	fputc('\n', out);
+	status(out, "FINISHED", ex->ms);
 	for (size_t i = 0; i < rep->leaks.count; i++) {
 		const struct hg_leak *l = rep->leaks.items[i];
 		records += !l->suppressed_by && !l->superseded;
