@@ -2147,6 +2147,48 @@ int main(void)
 
 
 @test
+def functions_defined_in_functions_keep_their_inlined_calls():
+    # a local class's method and a GCC nested function: the index of a unit's functions
+    # skipped them, so the call inlined into them was lost and its line shown as theirs
+    cxx = compiled("local_class", """#include <cstdlib>
+static inline __attribute__((always_inline)) int *mk(int n) { return new int[n]; } // MK
+int *volatile keep;
+int main(int argc, char **argv) {
+	struct Local {
+		__attribute__((noinline, noclone)) static void go(int n) { keep = mk(n); } // GO
+	};
+	Local::go(argc + 3);
+	keep = nullptr;
+	return 0;
+}
+""", "g++", "-O2")
+    c = compiled("nested_function", """#include <stdlib.h>
+static inline __attribute__((always_inline)) char *mk(int n) { return malloc(n); } /* MK */
+char *volatile keep;
+int main(int argc, char **argv) {
+	__attribute__((noinline)) void inner(int n) { keep = mk(n); } /* INNER */
+	inner(argc + 3);
+	keep = 0;
+	return 0;
+}
+""", opt="-O2")
+    why = []
+    for exe, src, outer in ((cxx, "local_class.cc", "main::Local::go(int)"), (c, "nested_function.c", "inner")):
+        path = os.path.join(WORK, src)
+        _, _, _, doc = hg_json([exe])
+        leak = next((l for l in doc.get("leaks", []) if l.get("kind") == "definitely-lost"), None)
+        if leak is None:
+            why.append("%s: no leak %r" % (src, doc.get("leaks")))
+            continue
+        stack = leak.get("stack", [])
+        why += frame_is(src + " #0", nth(stack, 0), "mk", path, source_line(path, "MK"))
+        got = nth(stack, 1) or {}
+        if not (got.get("function") or "").startswith(outer) or got.get("line") != source_line(path, "GO" if exe == cxx else "INNER"):
+            why.append("%s #1: %r" % (src, got))
+    return why
+
+
+@test
 def guard_side_left_catches_underflow():
     rc, _, _, doc = hg_json([HELPER, "underflow"], "--guard=all", "--guard-side=left")
     e = one_error(doc, "heap-buffer-overflow")

@@ -215,7 +215,9 @@ static void add_ranges(struct range_index *ix, Dwarf_Die *die)
 	}
 }
 
-/* Functions with code sit at the top of a unit, or inside namespaces (C++). */
+/* Functions with code sit at the top of a unit, inside namespaces (C++), or inside what a
+ * function defines: a local class's methods, a lambda's in a template, a GCC nested
+ * function (looked for in the functions' blocks and types, not in their inlined calls). */
 static void index_functions(struct range_index *ix, Dwarf_Die *parent)
 {
 	Dwarf_Die child;
@@ -225,7 +227,9 @@ static void index_functions(struct range_index *ix, Dwarf_Die *parent)
 		int tag = dwarf_tag(&child);
 		if (tag == DW_TAG_subprogram)
 			add_ranges(ix, &child);
-		else if (tag == DW_TAG_namespace || tag == DW_TAG_module)
+		if (tag == DW_TAG_subprogram || tag == DW_TAG_namespace || tag == DW_TAG_module ||
+		    tag == DW_TAG_lexical_block || tag == DW_TAG_structure_type || tag == DW_TAG_class_type ||
+		    tag == DW_TAG_union_type)
 			index_functions(ix, &child);
 	} while (dwarf_siblingof(&child, &child) == 0);
 }
