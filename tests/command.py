@@ -2189,6 +2189,31 @@ int main(int argc, char **argv) {
 
 
 @test
+def code_the_linker_discarded_names_no_frame():
+    """lld --gc-sections writes a dropped function's DWARF addresses as from 0: trusted, its
+    6,000 lines named every frame below them, _start included, as that function's."""
+    if shutil.which("ld.lld") is None:
+        return "SKIP lld is not installed"
+    big = os.path.join(WORK, "discarded.c")
+    with open(big, "w") as f:
+        f.write("long unused_big(long x) {\n  long s = 0;\n" +
+                "".join("  s += x * %d; x ^= s >> 3;\n" % (i + 1) for i in range(3000)) +
+                "  return s;\n}\nint used(int x) { return x + 1; }\n")
+    main = os.path.join(WORK, "discarded_main.c")
+    with open(main, "w") as f:
+        f.write("#include <stdlib.h>\nint used(int);\nvoid *volatile keep;\n"
+                "int main(void) { keep = malloc(used(20)); keep = 0; return 0; }\n")
+    exe = os.path.join(WORK, "discarded")
+    subprocess.run(["gcc", "-g", "-O2", "-ffunction-sections", "-fuse-ld=lld", "-Wl,--gc-sections", "-o", exe,
+                    main, big], check=True)
+    _, _, _, doc = hg_json([exe])
+    leak = next((l for l in doc.get("leaks", []) if l.get("kind") == "definitely-lost"), None)
+    names = [f.get("function") for f in (leak or {}).get("stack", [])]
+    return [] if names and names[0] == "main" and names[-1] == "_start" and "unused_big" not in names else \
+        ["frames %r" % names]
+
+
+@test
 def guard_side_left_catches_underflow():
     rc, _, _, doc = hg_json([HELPER, "underflow"], "--guard=all", "--guard-side=left")
     e = one_error(doc, "heap-buffer-overflow")

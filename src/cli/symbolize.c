@@ -202,11 +202,27 @@ static void call_site(Dwarf_Die *cudie, Dwarf_Die *inlined, const char **file, u
 		*file = source_path(cudie, dwarf_filesrc(files, value, NULL, NULL));
 }
 
+/* Whether one of die's ranges holds pc. One that starts at 0 is code the linker discarded:
+ * lld's --gc-sections writes a dropped function's DWARF addresses as from 0, and code never
+ * sits at 0 in a linked module (its ELF header does). Trusted, such a function of 6,000
+ * lines took every frame below it as its own (_start was named unused_big a.c:270). */
+static bool covers(Dwarf_Die *die, uint64_t pc)
+{
+	Dwarf_Addr base, low, high;
+	ptrdiff_t off = 0;
+	while ((off = dwarf_ranges(die, off, &base, &low, &high)) > 0)
+		if (low != 0 && low <= pc && pc < high)
+			return true;
+	return false;
+}
+
 static void add_ranges(struct range_index *ix, Dwarf_Die *die)
 {
 	Dwarf_Addr base, low, high;
 	ptrdiff_t off = 0;
 	while ((off = dwarf_ranges(die, off, &base, &low, &high)) > 0) {
+		if (low == 0)
+			continue; /* discarded (see covers) */
 		if (ix->count == ix->cap) {
 			ix->cap = ix->cap ? 2 * ix->cap : 64;
 			ix->ranges = hg_xrealloc(ix->ranges, ix->cap * sizeof *ix->ranges);
@@ -279,7 +295,7 @@ static Dwarf_Die *unit_at(struct module *m, uint64_t a, Dwarf_Addr *bias, Dwarf_
 	Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, a, bias);
 	/* libdw answers with the unit before a when none covers a: _start, right after a program's
 	 * last function, was at a line of std_thread.h. */
-	if (cudie != NULL && dwarf_haspc(cudie, a - *bias) > 0)
+	if (cudie != NULL && covers(cudie, a - *bias))
 		return cudie;
 	Dwarf *dbg = dwfl_module_getdwarf(m->mod, bias);
 	if (dbg == NULL)
