@@ -603,7 +603,7 @@ def sarif_fingerprints_survive_moves_and_edits():
           "int main(void) { char *p = malloc(4); fill(p, \"toolong\"); free(p); free(p); return 0; }\n"
     first = compiled("fp_first", src % "")
     shifted = compiled("fp_shifted", src % "/* a comment\n   of two lines */\n")
-    moved_dir = os.path.join(WORK, "elsewhere")
+    moved_dir = os.path.join(WORK, "fp_moved")
     os.makedirs(moved_dir, exist_ok=True)
     moved = os.path.join(moved_dir, "fp_first")
     shutil.copy(first, moved)
@@ -1894,7 +1894,7 @@ def plugin_leak():
     real = os.path.join(plugins, "libplug.so.1.0.0")
     if not os.path.exists(real):
         for d, name, text in ((plugins, "plug.c", PLUGIN_SRC), (elsewhere, "decoy.c", DECOY_SRC)):
-            os.makedirs(d)
+            os.makedirs(d, exist_ok=True)
             with open(os.path.join(d, name), "w") as f:
                 f.write(text)
         subprocess.run(["gcc", "-g", "-O0", "-shared", "-fPIC", "-Wl,-soname,libplug.so.1", "-o", real,
