@@ -34,10 +34,12 @@ const char *const hgc_alloc_calls[HGC_ALLOC_CALLS] = {
 	"valloc",  "pvalloc", "strdup",  "strndup",  "operator new",  "operator new[]",
 };
 
-/* func's index in hgc_alloc_calls (0, malloc, for one not there): a string compare for the
- * names that start alike only. */
+/* func's index in hgc_alloc_calls (0, malloc, for one not there). The linker merges equal
+ * string constants, so the pointer usually tells; the strings decide. */
 static uint8_t call_of(const char *func)
 {
+	if (likely(func == hgc_alloc_calls[0]))
+		return 0;
 	for (uint8_t i = 0; i < HGC_ALLOC_CALLS; i++)
 		if (func[0] == hgc_alloc_calls[i][0] && strcmp(func, hgc_alloc_calls[i]) == 0)
 			return i;
