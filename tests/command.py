@@ -1074,6 +1074,12 @@ def bad_suppressions_file_is_usage_error():
     supp = suppressions_file("{\n  name\n  heapguard:heap-overflow\n  ...\n}\n")
     rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])
     why += [] if rc == 2 and "%s:3: 'heapguard:' names no kind" % supp in err else ["typo kind: %d %r" % (rc, err)]
+    # sizes valgrind has not, and a Param entry without its argument line (its first frame
+    # line was taken for it, and the entry matched more than it says), as valgrind rejects them
+    for body, line in (("Memcheck:Addr3\n  fun:main", 3), ("Memcheck:Param\n  fun:write\n  fun:main", 4)):
+        supp = suppressions_file("{\n  name\n  %s\n}\n" % body)
+        rc, _, err = run([HG, "--suppressions=" + supp, example("clean")])
+        why += [] if rc == 2 and "%s:%d:" % (supp, line) in err else ["%r: %d %r" % (body, rc, err)]
     # a tool line with an empty tool name is a mistake, not another tool's entry
     for line in (":Leak", "Memcheck,:Leak"):
         supp = suppressions_file("{\n  name\n  %s\n  fun:main\n}\n" % line)

@@ -166,6 +166,11 @@ static const char *memcheck_kind(const char *line, struct hg_suppression *s, enu
 	}
 	if (!ours)
 		return NULL;
+	/* AddrN and ValueN: the sizes valgrind has */
+	const char *size = !strncmp(colon + 1, "Addr", 4) ? colon + 5 : !strncmp(colon + 1, "Value", 5) ? colon + 6 : NULL;
+	if (size && strcmp(size, "1") && strcmp(size, "2") && strcmp(size, "4") && strcmp(size, "8") &&
+	    strcmp(size, "16") && strcmp(size, "32"))
+		return "a Memcheck kind heapguard does not know";
 	for (size_t i = 0; i < sizeof MEMCHECK / sizeof MEMCHECK[0]; i++) {
 		if (!hg_glob(MEMCHECK[i].memcheck, colon + 1))
 			continue;
@@ -257,6 +262,10 @@ int hg_suppressions_load(const char *path)
 			break;
 		case PARAM: /* the parameter, as "write(buf)" or "malloc(size)": any of them here */
 			state = FRAMES;
+			if (strcmp(line, "}") == 0 || strcmp(line, "...") == 0 ||
+			    (strlen(line) > 4 && (!strncmp(line, "fun:", 4) || !strncmp(line, "obj:", 4) ||
+						  !strncmp(line, "src:", 4))))
+				why = "expected the argument line after Memcheck:Param or FishyValue (as write(buf))";
 			break;
 		case SKIP: /* another tool's entry */
 			if (strcmp(line, "}") == 0) {
