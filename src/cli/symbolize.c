@@ -416,6 +416,20 @@ static unsigned section_of(struct module *m, uint64_t a)
 	return SHN_ABS;
 }
 
+/* The index of the first symbol starting after dwfl address a. */
+static size_t symbols_after(const struct module *m, uint64_t a)
+{
+	size_t lo = 0, hi = m->nsymbols;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->symbols[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The name of the symbol at dwfl address a, as dwfl_module_addrname chooses it: of the sized
  * symbols holding a, the one starting last, then the most global, then the shortest. Symbols
  * starting between it and a are few; past a few dozen, libdwfl decides. When none holds a,
@@ -427,14 +441,7 @@ static const char *symbol_name(struct module *m, uint64_t a)
 	static const char none[] = "";
 	if (!m->indexed)
 		index_symbols(m);
-	size_t lo = 0, hi = m->nsymbols;
-	while (lo < hi) { /* the first symbol starting after a */
-		size_t mid = lo + (hi - lo) / 2;
-		if (m->symbols[mid].addr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = symbols_after(m, a);
 	if (lo == 0)
 		return NULL; /* no symbol starts at or below a */
 	if (m->symbols[lo - 1].reach > a) { /* a sized symbol holds a */
@@ -470,15 +477,10 @@ static const char *symbol_name(struct module *m, uint64_t a)
  * names). NULL when no sized symbol holds a. */
 static const char *valgrind_name(struct module *m, uint64_t a)
 {
+	if (!m->indexed)
+		index_symbols(m);
 	const struct symbol *best = NULL;
-	size_t lo = 0, hi = m->nsymbols;
-	while (lo < hi) { /* the first symbol starting after a */
-		size_t mid = lo + (hi - lo) / 2;
-		if (m->symbols[mid].addr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = symbols_after(m, a);
 	uint64_t start = 0;
 	for (size_t i = lo, seen = 0; i-- > 0 && seen < 64; seen++) {
 		const struct symbol *s = &m->symbols[i];
