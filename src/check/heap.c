@@ -28,6 +28,7 @@
 int hgc_ready;
 
 static const char *const KIND_NAMES[] = { "malloc()", "operator new", "operator new[]" };
+static const char *const FREE_NAMES[] = { "free()", "operator delete", "operator delete[]" };
 
 const char *const hgc_alloc_calls[HGC_ALLOC_CALLS] = {
 	"malloc",  "calloc",  "realloc", "memalign", "aligned_alloc", "posix_memalign",
@@ -45,7 +46,6 @@ static uint8_t call_of(const char *func)
 			return i;
 	return 0;
 }
-static const char *const FREE_NAMES[] = { "free()", "operator delete", "operator delete[]" };
 
 /* ---------------- fill bytes and their checks ---------------- */
 

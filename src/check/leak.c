@@ -101,7 +101,7 @@ struct group {
 	size_t blocks;
 	uint32_t stack;
 	uint8_t kind;     /* enum leak_kind */
-	uint8_t call;     /* one stack, one call: taken apart all the same */
+	uint8_t call;     /* hgc_alloc_calls' index (a stack calls one function: a safeguard) */
 };
 
 struct range {
