@@ -33,8 +33,8 @@
  * heapguard (never-written bytes at the write() of fclose, heapguard at the fwrite() before),
  * the stacks differ and the entry does not match. */
 #include <ctype.h>
-#include <limits.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -510,7 +510,7 @@ void hg_suppressions_used(const struct hg_report *rep,
  * linked, as valgrind does: its demangled name may hold '*' or '?', which would match others.
  * A report without frames gets a comment instead: an entry without frame lines would hide
  * every report of its kind. The call line keeps the entry to the same call: two bad calls in
- * one function have the same stack. */
+ * one function have the same frame lines. */
 void hg_suppression_generate(const char *kind, const struct hg_stack *stack, const char *call,
 			     struct hg_text *out)
 {
