@@ -1167,6 +1167,47 @@ static uint32_t exit_stack(void)
 	return id;
 }
 
+/* Whether some thread is freeing the block at user now (free_checked's slots). */
+static int being_freed(const char *user)
+{
+	for (unsigned i = 0; i < FREEING_SLOTS; i++)
+		if (atomic_load_explicit(&freeing[i].p, memory_order_acquire) == (uintptr_t)user)
+			return 1;
+	return 0;
+}
+
+struct recheck {
+	const struct hgc_block *was;
+	int bad;
+};
+
+/* Under the record's lock: b is still the block found damaged, and still is. */
+static int recheck_damage(struct hgc_block *b, void *arg)
+{
+	struct recheck *r = arg;
+	size_t run;
+	r->bad = b && b->state == r->was->state && b->user == r->was->user && b->size == r->was->size &&
+		 b->alloc_stack == r->was->alloc_stack && b->free_stack == r->was->free_stack &&
+		 ((b->state == HGC_QUARANTINED && freed_damage(b, &run)) || redzone_damage(b, &run));
+	return 0;
+}
+
+/* Other threads run on while the checks at exit do (a detached thread's loop, a thread's
+ * exit()): a block found damaged may have been in a free between its record saying freed and
+ * its poison being whole (or its release, past the quarantine's size), or may have left the
+ * quarantine and come back as another block since. It is reported when no thread frees it now
+ * and its record, under its lock, still shows the same block and the damage: 30 % of runs of
+ * 8 threads allocating in a loop while main returned, with --quarantine=0, reported false
+ * writes after free. */
+static int still_damaged(const struct hgc_block *b)
+{
+	if (being_freed(b->user))
+		return 0;
+	struct recheck r = { b, 0 };
+	hgc_table_update(hgc_table_find(b->core), recheck_damage, &r);
+	return r.bad;
+}
+
 /* At exit: every live block's redzones, and every quarantined block whole, are checked. The
  * quarantine is left as it is, so that later frees let nothing out of it (the process ends;
  * giving 256 MiB of blocks back one by one took 5-10 % of a malloc-bound program's run). */
@@ -1183,6 +1224,8 @@ static void check_blocks_at_exit(void)
 		scan.n = 0;
 		more = hgc_blocks_foreach(scan_at_exit, &scan, 1u << HGC_LIVE | 1u << HGC_QUARANTINED, &at);
 		for (unsigned i = 0; i < scan.n; i++) {
+			if (!still_damaged(&scan.bad[i]))
+				continue;
 			if (scan.bad[i].state == HGC_QUARANTINED)
 				q_check(&scan.bad[i], "found at exit; " AFTER_FREE);
 			else

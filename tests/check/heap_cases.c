@@ -239,6 +239,20 @@ static void *release_and_wait(void *p)
 	return NULL;
 }
 
+/* Allocates, fills and frees blocks of 16 B-5 KB forever. */
+static void *churn_forever(void *arg)
+{
+	unsigned s = (unsigned)(uintptr_t)arg;
+	for (;;) {
+		s = s * 1103515245u + 12345u;
+		size_t n = (s >> 16) % 5000 + 16;
+		char *p = malloc(n);
+		memset(p, 1, n);
+		free(p);
+	}
+	return NULL;
+}
+
 static void *churn(void *arg)
 {
 	void **slots = calloc(64, sizeof *slots);
@@ -747,6 +761,14 @@ int main(int argc, char **argv)
 			return 3;
 		write_after_free(p);
 		exit(0); /* the thread still waits */
+	} else if (!strcmp(c, "exit-while-threads-free")) {
+		/* main returns while 8 detached threads go on allocating and freeing */
+		for (uintptr_t i = 0; i < 8; i++) {
+			pthread_t t;
+			if (pthread_create(&t, NULL, churn_forever, (void *)i) || pthread_detach(t))
+				return 3;
+		}
+		usleep(50000);
 	} else if (!strcmp(c, "fork-threads-freed")) {
 		/* The child inherits a thread's batch of frees, not the thread; its own new thread
 		 * may get that thread's stack, and frees there, before the child's exit check. */
