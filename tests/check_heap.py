@@ -496,6 +496,13 @@ check("fork after another thread freed; the child's threads free, then it exits 
       ([] if out == "child=5\n" and rc == 0 else [rc, out, err[-500:]]) +
       ([] if "ERROR" not in err.replace("ERROR SUMMARY: 0 errors", "") else [err[-500:]]))
 
+# libunwind's reads and the report's writes are cancellation points: the thread was cancelled
+# inside the report, its lock held, and main's report waited for ever
+rc, out, err, r = run([cases, "cancel-pending-report"])
+check("a double free in a thread with a cancel pending is reported, and then main's",
+      ([] if out == "joined\n" and rc == 0 else ["rc %s out %r %s" % (rc, out, err[-400:])]) +
+      ([] if [e["kind"] for e in r["errors"]] == ["double-free", "double-free"] else ["errors %r" % r["errors"]]))
+
 # The checks at exit meet blocks other threads are freeing (their records say freed before
 # their poison is whole) or reusing: 30 % of these runs reported false writes after free.
 false = []

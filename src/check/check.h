@@ -2,6 +2,7 @@
 #ifndef HG_CHECK_H
 #define HG_CHECK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <ucontext.h>
@@ -62,6 +63,21 @@ extern HG_HIDDEN void *(*hgc_real_memset)(void *, int, size_t);
 static inline void hgc_memset(void *d, int c, size_t n) { hgc_real_memset(d, c, n); }
 static inline void hgc_memcpy(void *d, const void *s, size_t n) { real_mempcpy(d, s, n); }
 static inline void hgc_memmove(void *d, const void *s, size_t n) { real_bcopy(s, d, n); }
+
+/* heapguard's own work (a report, a record, libunwind's reads) must not become a
+ * cancellation point: a thread with a cancel pending that reported an error was cancelled in
+ * it, its locks held, and every later report waited for ever. Off while that work runs. */
+static inline int hgc_cancel_off(void)
+{
+	int old;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	return old;
+}
+
+static inline void hgc_cancel_restore(int old)
+{
+	pthread_setcancelstate(old, NULL);
+}
 
 /* How a block was allocated, so that the matching release can be checked. */
 enum hgc_alloc_kind { HGC_BY_MALLOC, HGC_BY_NEW, HGC_BY_NEW_ARRAY };

@@ -1276,11 +1276,12 @@ size_t hgc_leak_check(int at_exit)
 		return 0;
 	if (detail == 0)
 		detail = 2; /* leak_check=no turns off the check at exit only */
-	int saved = errno;
+	int saved = errno, cs = hgc_cancel_off(); /* it reads, writes and waits for its tracer */
 	check_lock();
 	checking_tid = (pid_t)syscall(SYS_gettid);
 	size_t lost = check_with_registers(detail, at_exit && hg_opt.quiet, at_exit);
 	check_unlock();
+	hgc_cancel_restore(cs);
 	errno = saved;
 	return lost;
 }

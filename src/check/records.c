@@ -25,6 +25,21 @@ static pid_t written_pid;   /* the process the "already written" sets below belo
 static uint64_t modules_written[HGC_MAX_MODULES / 64];
 static uint64_t *stacks_written; /* bitmap by stack id, mapped at init */
 static hg_lock_t records_lock = HG_LOCK_INIT;
+
+/* The lock, with the thread's cancellation off while it is held: a write is a cancellation
+ * point, and a thread cancelled in one held the lock for ever (the next record waited). */
+static int records_lock_take(void)
+{
+	int cs = hgc_cancel_off();
+	hg_lock(&records_lock);
+	return cs;
+}
+
+static void records_lock_give(int cs)
+{
+	hg_unlock(&records_lock);
+	hgc_cancel_restore(cs);
+}
 /* No high descriptor to be had (RLIMIT_NOFILE under 216): the file is opened for each write
  * and closed after, so that the program does not find a number it counts on taken (under
  * `ulimit -n 4` its open() of a file failed). */
@@ -83,10 +98,10 @@ void hgc_records_check_reader(void)
 {
 	if (!records_on)
 		return;
-	hg_lock(&records_lock);
+	int cs = records_lock_take();
 	records_on = reader_there_locked();
 	done_locked();
-	hg_unlock(&records_lock);
+	records_lock_give(cs);
 }
 
 void hgc_records_init(void)
@@ -102,9 +117,9 @@ void hgc_records_init(void)
 	/* The P record at load, not with the first report: the command tells a process that
 	 * was checked and reported nothing from one that the library never ran in. */
 	if (records_on) {
-		hg_lock(&records_lock);
+		int cs = records_lock_take();
 		begin_process_locked();
-		hg_unlock(&records_lock);
+		records_lock_give(cs);
 	}
 }
 
@@ -291,7 +306,7 @@ static void write_stack_locked(uint32_t id)
 void hgc_record_error(const struct hgc_error *e, uint32_t thread)
 {
 	const struct hgc_block *b = &e->block;
-	hg_lock(&records_lock);
+	int cs = records_lock_take();
 	begin_process_locked();
 	write_stack_locked(e->stack);
 	if (e->has_block) {
@@ -319,12 +334,12 @@ void hgc_record_error(const struct hgc_error *e, uint32_t thread)
 		put_dec(&l, b->free_stack);
 	}
 	emit(&l);
-	hg_unlock(&records_lock);
+	records_lock_give(cs);
 }
 
 void hgc_record_count(const char *kind, const char *access, uint32_t stack, uint32_t place, size_t count)
 {
-	hg_lock(&records_lock);
+	int cs = records_lock_take();
 	begin_process_locked();
 	struct hg_buf l;
 	start(&l, "C");
@@ -334,12 +349,12 @@ void hgc_record_count(const char *kind, const char *access, uint32_t stack, uint
 	put_dec(&l, place);
 	put_dec(&l, count);
 	emit(&l);
-	hg_unlock(&records_lock);
+	records_lock_give(cs);
 }
 
 void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t stack, const char *call)
 {
-	hg_lock(&records_lock);
+	int cs = records_lock_take();
 	begin_process_locked();
 	write_stack_locked(stack);
 	struct hg_buf l;
@@ -350,32 +365,34 @@ void hgc_record_leak(const char *kind, size_t bytes, size_t blocks, uint32_t sta
 	put_dec(&l, stack);
 	put_str(&l, call);
 	emit(&l);
-	hg_unlock(&records_lock);
+	records_lock_give(cs);
 }
 
 /* n numbers after the type and pid: the H and X summaries. */
 void hgc_record_numbers(const char *type, const uint64_t *v, int n)
 {
-	hg_lock(&records_lock);
+	int cs = records_lock_take();
 	begin_process_locked();
 	struct hg_buf l;
 	start(&l, type);
 	for (int i = 0; i < n; i++)
 		put_dec(&l, v[i]);
 	emit(&l);
-	hg_unlock(&records_lock);
+	records_lock_give(cs);
 }
 
 /* The lock, for the exec and spawn records: a signal handler may exec while its thread
  * writes a record. Never waits long: the record is then left out, and the program goes
  * unmentioned rather than the process hanging. */
-static int lock_briefly(void)
+static int lock_briefly(int *cs)
 {
+	*cs = hgc_cancel_off();
 	for (int i = 0; i < 1000; i++) {
 		if (hg_trylock(&records_lock))
 			return 1;
 		sched_yield();
 	}
+	hgc_cancel_restore(*cs);
 	return 0;
 }
 
@@ -401,7 +418,8 @@ void hgc_record_exec(const char *program, char *const envp[])
 	exe[0] = 0;
 	if (program)
 		hg_os_exe_path(exe, sizeof exe);
-	if (!lock_briefly())
+	int cs;
+	if (!lock_briefly(&cs))
 		return;
 	struct hg_buf l;
 	start(&l, "A");
@@ -409,12 +427,13 @@ void hgc_record_exec(const char *program, char *const envp[])
 	put_str(&l, exe);
 	put_dec(&l, program && records_elsewhere(envp));
 	emit(&l);
-	hg_unlock(&records_lock);
+	records_lock_give(cs);
 }
 
 void hgc_record_spawn(int child, const char *program, char *const envp[])
 {
-	if (!records_on || !hg_opt.trace_children || !lock_briefly())
+	int cs;
+	if (!records_on || !hg_opt.trace_children || !lock_briefly(&cs))
 		return;
 	begin_process_locked();
 	struct hg_buf l;
@@ -423,7 +442,7 @@ void hgc_record_spawn(int child, const char *program, char *const envp[])
 	put_str(&l, program);
 	put_dec(&l, records_elsewhere(envp));
 	emit(&l);
-	hg_unlock(&records_lock);
+	records_lock_give(cs);
 }
 
 /* The child's P record at once, not with its first report: the command then knows of a
@@ -433,7 +452,7 @@ void hgc_records_fork_child(void)
 	hg_lock_reset(&records_lock);
 	if (!records_on)
 		return;
-	hg_lock(&records_lock);
+	int cs = records_lock_take();
 	begin_process_locked();
-	hg_unlock(&records_lock);
+	records_lock_give(cs);
 }

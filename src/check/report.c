@@ -276,6 +276,7 @@ void hgc_report(struct hgc_error *e)
 	if (e->fault && e->has_block && e->block.core == last_intercepted)
 		return;
 	last_intercepted = e->has_block && e->func ? e->block.core : NULL;
+	int cs = hgc_cancel_off();
 	if (!e->stack && !e->context)
 		e->stack = hgc_stack_capture(NULL);
 	uint32_t expected = 0;
@@ -292,6 +293,7 @@ void hgc_report(struct hgc_error *e)
 	report_thread = thread;
 	run_on_report_stack();
 	atomic_store(&reporter, 0);
+	hgc_cancel_restore(cs);
 	if (hg_opt.abort_on_error) {
 		hgc_no_checks_at_exit();
 		abort();

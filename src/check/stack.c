@@ -403,9 +403,11 @@ HG_INLINE int unwind(void **raw, int depth)
 	 * unwind again only when there were more of them. */
 	int own = OWN_FRAMES_USUAL, n, skip;
 	for (;;) {
+		int cs = hgc_cancel_off(); /* libunwind reads and writes a pipe to test addresses */
 		in_capture = 1;
 		n = unw_backtrace(raw, depth + own);
 		in_capture = 0;
+		hgc_cancel_restore(cs);
 		skip = 0;
 		while (skip < n && hgc_is_own_pc((uintptr_t)raw[skip]))
 			skip++;
@@ -749,9 +751,11 @@ static HG_NOINLINE int capture_aside(int depth, uint32_t *id)
 	u->depth = depth;
 	if (_Ux86_64_getcontext(&u->uc) != 0)
 		return 0;
+	int cs = hgc_cancel_off();
 	in_capture = 1;
 	hgc_run_on_stack((char *)u, side_unwind_run, u);
 	in_capture = 0;
+	hgc_cancel_restore(cs);
 	*id = u->id;
 	return 1;
 }
@@ -817,9 +821,11 @@ uint32_t hgc_stack_capture_context(const ucontext_t *uc, int signal_frame)
 	if (depth > MAX_DEPTH)
 		depth = MAX_DEPTH;
 	uintptr_t pcs[MAX_DEPTH + 1 + OWN_FRAMES_MAX];
+	int cs = hgc_cancel_off();
 	in_capture = 1;
 	int n = unwind_context(uc, signal_frame, pcs, depth + 1 + OWN_FRAMES_MAX);
 	in_capture = 0;
+	hgc_cancel_restore(cs);
 	return n ? depot_put(pcs, n, depth) : 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -237,6 +238,19 @@ static void *release_and_wait(void *p)
 	for (;;)
 		pause();
 	return NULL;
+}
+
+static atomic_int cancel_go;
+
+/* Frees its block twice once main says go, a cancel pending since before. */
+static void *free_twice_when_told(void *arg)
+{
+	char *p = malloc(32);
+	while (!atomic_load(&cancel_go))
+		;
+	release_it(p);
+	release_it(p);
+	return arg;
 }
 
 /* Allocates, fills and frees blocks of 16 B-5 KB forever. */
@@ -761,6 +775,17 @@ int main(int argc, char **argv)
 			return 3;
 		write_after_free(p);
 		exit(0); /* the thread still waits */
+	} else if (!strcmp(c, "cancel-pending-report")) {
+		/* the double free is reported in a thread with a cancel pending, then one in main */
+		pthread_t t;
+		if (pthread_create(&t, NULL, free_twice_when_told, NULL) || pthread_cancel(t))
+			return 3;
+		atomic_store(&cancel_go, 1);
+		pthread_join(t, NULL);
+		char *y = malloc(10);
+		release_it(y);
+		release_it(y);
+		printf("joined\n");
 	} else if (!strcmp(c, "exit-while-threads-free")) {
 		/* main returns while 8 detached threads go on allocating and freeing */
 		for (uintptr_t i = 0; i < 8; i++) {
