@@ -212,41 +212,53 @@ static int span_remote_full(struct hg_span *s)
  * owner has not collected since the last sweep came by, for FULL spans whose every block
  * other threads freed: their owner holds no block of them and has them on no list, so with
  * its list held (sweeping) they can be released from here. */
+static void sweep_cache(struct hg_tcache *self, struct hg_tcache *o)
+{
+	uint32_t collects = atomic_load_explicit(&o->collects, memory_order_relaxed);
+	int busy_owner = collects != o->collects_swept;
+	o->collects_swept = collects;
+	if (o == self || busy_owner || !atomic_load_explicit(&o->remote_head, memory_order_relaxed) ||
+	    atomic_exchange_explicit(&o->sweeping, 1, memory_order_acquire))
+		return;
+	struct hg_span *s = atomic_exchange_explicit(&o->remote_head, NULL, memory_order_acquire);
+	struct hg_span *keep = NULL, *tail = NULL;
+	while (s) {
+		struct hg_span_remote *r = hg_span_remote(s);
+		struct hg_span *next = r->next;
+		if (span_remote_full(s) && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == HG_SPAN_FULL &&
+		    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s && span_retire(s, 1)) {
+			hg_span_release(s, 0);
+		} else {
+			r->next = keep;
+			keep = s;
+			tail = tail ? tail : s;
+		}
+		s = next;
+	}
+	if (keep) {
+		struct hg_span *head = atomic_load_explicit(&o->remote_head, memory_order_relaxed);
+		do
+			hg_span_remote(tail)->next = head;
+		while (!atomic_compare_exchange_weak_explicit(&o->remote_head, &head, keep, memory_order_release,
+							      memory_order_relaxed));
+	}
+	atomic_store_explicit(&o->sweeping, 0, memory_order_release);
+}
+
+/* A sweep visits SWEEP_CACHES caches, from where the last one stopped (the list's head after
+ * its end): every cache that ever was stays listed, and after 10,000 threads had run at once
+ * each new span walked them all (a loop of 64 KiB mallocs took 2.2 s, 0.4 s under glibc). */
+#define SWEEP_CACHES 32
+static struct hg_tcache *sweep_next; /* under reclaim_busy; NULL: the head */
+
 static void reclaim_freed_spans(struct hg_tcache *self)
 {
 	if (atomic_exchange_explicit(&reclaim_busy, 1, memory_order_acquire))
 		return;
-	for (struct hg_tcache *o = __atomic_load_n(&tc_all, __ATOMIC_ACQUIRE); o; o = o->all_next) {
-		uint32_t collects = atomic_load_explicit(&o->collects, memory_order_relaxed);
-		int busy_owner = collects != o->collects_swept;
-		o->collects_swept = collects;
-		if (o == self || busy_owner || !atomic_load_explicit(&o->remote_head, memory_order_relaxed) ||
-		    atomic_exchange_explicit(&o->sweeping, 1, memory_order_acquire))
-			continue;
-		struct hg_span *s = atomic_exchange_explicit(&o->remote_head, NULL, memory_order_acquire);
-		struct hg_span *keep = NULL, *tail = NULL;
-		while (s) {
-			struct hg_span_remote *r = hg_span_remote(s);
-			struct hg_span *next = r->next;
-			if (span_remote_full(s) && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == HG_SPAN_FULL &&
-			    __atomic_load_n(&o->last, __ATOMIC_RELAXED) != s && span_retire(s, 1)) {
-				hg_span_release(s, 0);
-			} else {
-				r->next = keep;
-				keep = s;
-				tail = tail ? tail : s;
-			}
-			s = next;
-		}
-		if (keep) {
-			struct hg_span *head = atomic_load_explicit(&o->remote_head, memory_order_relaxed);
-			do
-				hg_span_remote(tail)->next = head;
-			while (!atomic_compare_exchange_weak_explicit(&o->remote_head, &head, keep,
-								      memory_order_release, memory_order_relaxed));
-		}
-		atomic_store_explicit(&o->sweeping, 0, memory_order_release);
-	}
+	struct hg_tcache *o = sweep_next ? sweep_next : __atomic_load_n(&tc_all, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < SWEEP_CACHES && o; i++, o = o->all_next)
+		sweep_cache(self, o);
+	sweep_next = o;
 	atomic_store_explicit(&reclaim_busy, 0, memory_order_release);
 }
 
