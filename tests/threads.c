@@ -781,6 +781,49 @@ static void test_allocation_in_thread_destructor(void **state)
 	assert_int_equal(atomic_load(&late_allocations), 200);
 }
 
+/* A destructor that allocates, and sets its key again, every round: glibc stops after its
+ * last round, and the cache the thread took then had no exit to hand it back (3000 threads
+ * kept 14 MiB, and every new span walked them all). */
+static pthread_key_t every_round_key;
+
+static void every_round_destructor(void *value)
+{
+	free(value);
+	pthread_setspecific(every_round_key, malloc(64));
+}
+
+static void *thread_with_every_round_allocation(void *arg)
+{
+	(void)arg;
+	pthread_setspecific(every_round_key, malloc(32));
+	return NULL;
+}
+
+static void run_every_round_threads(int count)
+{
+	pthread_t t;
+
+	for (int i = 0; i < count; i++) {
+		assert_int_equal(pthread_create(&t, NULL, thread_with_every_round_allocation, NULL), 0);
+		pthread_join(t, NULL);
+	}
+}
+
+static void test_allocation_in_the_last_destructor_round(void **state)
+{
+	size_t warm, after;
+
+	(void)state;
+	assert_int_equal(pthread_key_create(&every_round_key, every_round_destructor), 0);
+	run_every_round_threads(200);
+	warm = tu_rss_bytes();
+	run_every_round_threads(3000);
+	after = tu_rss_bytes();
+	pthread_key_delete(every_round_key);
+	CHECK(after < warm + 4 * MIB, "RSS after 200 threads %zu KiB, after 3000 more %zu KiB", warm >> 10,
+	      after >> 10);
+}
+
 static atomic_int stop_hammering;
 
 static void *hammer(void *arg)
@@ -879,6 +922,7 @@ int main(void)
 		cmocka_unit_test(test_thread_churn_memory_bounded),
 		cmocka_unit_test(test_exited_threads_memory_returns_without_trim),
 		cmocka_unit_test(test_allocation_in_thread_destructor),
+		cmocka_unit_test(test_allocation_in_the_last_destructor_round),
 		cmocka_unit_test(test_fork_while_threads_allocate),
 	};
 

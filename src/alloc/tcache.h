@@ -18,6 +18,10 @@ struct hg_tcache {
 	struct hg_tcache *all_next;         /* every tcache ever made, for fork */
 	struct hg_tcache *pool_next;        /* abandoned tcaches waiting for a new thread */
 	_Atomic int pooled;                 /* 1 while in the pool: other threads' frees collect */
+	int32_t orphan_tid;                 /* taken after its thread's exit ran (a key destructor
+					       that allocates in glibc's last round): that thread,
+					       until its end is seen (tcache.c); 0 otherwise */
+	struct hg_tcache *orphan_next;
 };
 
 extern HG_HIDDEN struct hg_span hg_empty_span;

@@ -111,6 +111,10 @@ size_t hg_os_exe_path(char *buf, size_t size);
 #define HG_OS_MAPS_LINE_BYTES 8192u
 size_t hg_os_mapped_path(uintptr_t addr, char *buf, size_t size);
 
+/* The calling thread's id (gettid). */
+int hg_os_thread_id(void);
+/* Whether thread tid of this process has ended (errno kept). */
+int hg_os_thread_gone(int tid);
 /* This process's threads (from /proc/self/task), up to max of them into tids; how many. */
 size_t hg_os_threads(int *tids, size_t max);
 /* The general registers of the threads tids[0..n) of this process (not the caller's) into

@@ -640,6 +640,18 @@ const void *hg_os_map_file(const char *path, size_t *bytes)
 	return p;
 }
 
+int hg_os_thread_id(void)
+{
+	return (int)syscall(SYS_gettid);
+}
+
+int hg_os_thread_gone(int tid)
+{
+	int saved = errno, gone = syscall(SYS_tgkill, getpid(), tid, 0) < 0 && errno == ESRCH;
+	errno = saved;
+	return gone;
+}
+
 size_t hg_os_threads(int *tids, size_t max)
 {
 	int saved = errno;
