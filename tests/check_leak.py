@@ -75,6 +75,14 @@ check("leak groups print largest first",
       [] if [l["bytes"] for l in r["leaks"]] == sorted([l["bytes"] for l in r["leaks"]], reverse=True)
       else ["order %s" % [l["bytes"] for l in r["leaks"]]])
 
+# As valgrind counts its leaks there: each group that counts for error_exitcode (definitely or
+# indirectly lost, preloaded alone) is one error and context, in a full check only
+summaries = [run([cases, "indirect"], o)[2]["error_summary"] for o in ("", "leak_check=summary")]
+summaries.append(run([cases, "possible"])[2]["error_summary"])
+check("ERROR SUMMARY counts the lost groups of a full check, as errors",
+      [] if summaries == [{"errors": 2, "contexts": 2}, {"errors": 0, "contexts": 0}, {"errors": 0, "contexts": 0}]
+      else ["summaries (full, summary, possibly lost only) %r" % summaries])
+
 rc, err, r = run([cases, "indirect"], "show_leak_kinds=indirect")
 check("show_leak_kinds=indirect lists the indirect group only; the summary counts both",
       expect_group(r, "indirectly-lost", 72, 3, "alloc_node") + no_group(r, "definitely-lost") +

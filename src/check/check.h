@@ -337,6 +337,9 @@ void hgc_new_delete_init(void);
 /* The conservative scan from the roots; prints the leak report. Returns bytes definitely and
  * indirectly lost. */
 size_t hgc_leak_check(int at_exit);
+/* The leak groups the last full check found that count as errors (definitely or indirectly
+ * lost). */
+size_t hgc_leak_error_contexts(void);
 /* For the checks run on a stack of their own (heap.c): this thread's stack is scanned from
  * uc's stack pointer and its registers are roots; [lo, hi) and [lo2, hi2) are not (that stack,
  * a signal handler's frames). NULL: the caller's own again. */

@@ -1262,9 +1262,9 @@ static void print_summaries(void)
 	hg_buf_str(&b, " bytes allocated\n");
 	hgc_line_start(&b);
 	hg_buf_str(&b, "ERROR SUMMARY: ");
-	hg_buf_dec(&b, errors);
+	hg_buf_dec(&b, errors + hgc_leak_error_contexts());
 	hg_buf_str(&b, " errors from ");
-	hg_buf_dec(&b, contexts);
+	hg_buf_dec(&b, contexts + hgc_leak_error_contexts());
 	hg_buf_str(&b, " contexts\n");
 	hg_buf_flush(&b);
 }

@@ -1100,6 +1100,16 @@ static size_t group(struct work *wk, struct totals *t)
 	return ng;
 }
 
+/* The groups of definitely or indirectly lost blocks the last full check listed: the leaks
+ * that count for error_exitcode, each an error context in ERROR SUMMARY, as valgrind counts
+ * its leaks there (through the command, --errors-for-leak-kinds says which). */
+static size_t lost_groups;
+
+size_t hgc_leak_error_contexts(void)
+{
+	return lost_groups;
+}
+
 static void print_groups(const struct group *g, size_t ng)
 {
 	for (size_t i = 0; i < ng; i++) {
@@ -1204,8 +1214,13 @@ static HG_NOINLINE size_t run_check(unsigned detail, int quiet, uintptr_t sp)
 	size_t ng = group(&wk, &t);
 	size_t lost = t.bytes[K_DEFINITE] + t.bytes[K_INDIRECT];
 	int found = lost || t.blocks[K_POSSIBLE];
-	if (detail >= 2)
-		print_groups((const struct group *)(void *)wk.ents, ng);
+	lost_groups = 0;
+	if (detail >= 2) {
+		const struct group *g = (const struct group *)(void *)wk.ents;
+		print_groups(g, ng);
+		for (size_t i = 0; i < ng; i++)
+			lost_groups += g[i].kind == K_DEFINITE || g[i].kind == K_INDIRECT;
+	}
 	if (!quiet || found)
 		print_summary(&t);
 	work_free(&wk);
@@ -1272,8 +1287,10 @@ void hgc_leak_roots(const ucontext_t *uc, uintptr_t lo, uintptr_t hi, uintptr_t 
 size_t hgc_leak_check(int at_exit)
 {
 	unsigned detail = (unsigned)hg_opt.leak_check;
-	if (at_exit && detail == 0)
+	if (at_exit && detail == 0) {
+		lost_groups = 0; /* an earlier check on demand counts for nothing at exit */
 		return 0;
+	}
 	if (detail == 0)
 		detail = 2; /* leak_check=no turns off the check at exit only */
 	int saved = errno, cs = hgc_cancel_off(); /* it reads, writes and waits for its tracer */
