@@ -1350,7 +1350,7 @@ static int checks_at_exit(int status, const ucontext_t *uc, int sig)
 	volatile char here = 0; /* a signal handler's frames, from here up to uc, are no roots */
 	if (!hgc_ready)
 		return status;
-	pid_t self = (pid_t)syscall(SYS_gettid);
+	pid_t self = (pid_t)hg_os_thread_id();
 	if (atomic_exchange(&exit_checked, 1)) {
 		pid_t owner = atomic_load(&checks_tid);
 		if (owner && owner != self)
@@ -1433,7 +1433,7 @@ __thread int hgc_ending_signal;
 void hgc_end_by_signal(int sig, const ucontext_t *uc)
 {
 	if (hgc_in_heap || hgc_intercept_busy() ||
-	    (atomic_load(&checks_running) && atomic_load(&checks_tid) == (pid_t)syscall(SYS_gettid))) {
+	    (atomic_load(&checks_running) && atomic_load(&checks_tid) == (pid_t)hg_os_thread_id())) {
 		hgc_ending_signal = sig;
 		return;
 	}

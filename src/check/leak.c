@@ -576,23 +576,6 @@ static char *read_maps(size_t *len, size_t *map_bytes)
 	return NULL;
 }
 
-static const char *parse_hex(const char *s, const char *end, uintptr_t *v)
-{
-	uintptr_t x = 0;
-	for (; s < end; s++) {
-		unsigned c = (unsigned char)*s, d;
-		if (c - '0' < 10)
-			d = c - '0';
-		else if ((c | 0x20) - 'a' < 6)
-			d = (c | 0x20) - 'a' + 10;
-		else
-			break;
-		x = x << 4 | d;
-	}
-	*v = x;
-	return s;
-}
-
 /* Private read-write mappings that are anonymous: no path, or a bracketed name ([heap],
  * [stack], [anon:...]). File mappings are the modules' (scanned from their headers) or data
  * files; device mappings are never read. */
@@ -628,7 +611,7 @@ static long tid_offset(void)
 	const uintptr_t *w = (const uintptr_t *)self;
 	if (w[0] != (uintptr_t)self || w[2] != (uintptr_t)self)
 		return -1;
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+	pid_t tid = (pid_t)hg_os_thread_id();
 	for (long off = 24; off < 4096; off += 4) {
 		pid_t v;
 		__builtin_memcpy(&v, self + off, sizeof v);
@@ -778,21 +761,10 @@ static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t s
 		const char *eol = p;
 		while (eol < end && *eol != '\n')
 			eol++;
-		uintptr_t lo, hi;
-		const char *q = parse_hex(p, eol, &lo);
-		if (q < eol && *q == '-')
-			q = parse_hex(q + 1, eol, &hi);
-		else
-			hi = lo;
-		const char *perms = q + 1, *path = perms;
-		for (int field = 0; field < 4 && path < eol; field++) { /* perms offset dev inode */
-			while (path < eol && *path != ' ')
-				path++;
-			while (path < eol && *path == ' ')
-				path++;
-		}
-		if (perms + 4 <= eol && lo < hi && is_anon_rw(perms, path, eol) && !is_guard_region(lo))
-			scan_anon(wk, lo, hi, sp, tid_off, tls);
+		struct hg_os_maps_line m;
+		hg_os_maps_line(p, eol, &m);
+		if (m.perms + 4 <= eol && m.lo < m.hi && is_anon_rw(m.perms, m.path, eol) && !is_guard_region(m.lo))
+			scan_anon(wk, m.lo, m.hi, sp, tid_off, tls);
 		p = eol + 1;
 	}
 }
@@ -1295,7 +1267,7 @@ size_t hgc_leak_check(int at_exit)
 		detail = 2; /* leak_check=no turns off the check at exit only */
 	int saved = errno, cs = hgc_cancel_off(); /* it reads, writes and waits for its tracer */
 	check_lock();
-	checking_tid = (pid_t)syscall(SYS_gettid);
+	checking_tid = (pid_t)hg_os_thread_id();
 	size_t lost = check_with_registers(detail, at_exit && hg_opt.quiet, at_exit);
 	check_unlock();
 	hgc_cancel_restore(cs);

@@ -466,31 +466,30 @@ uint64_t hg_lost_shown(const struct hg_leak_summary *s, int kind, int blocks)
 	return all > hidden ? all - hidden : 0;
 }
 
+/* One context of count errors, shown or hidden by `by`. */
+static void tally(struct hg_totals *t, const struct hg_suppression *by, uint64_t count)
+{
+	if (!by) {
+		t->errors += count;
+		t->contexts++;
+	} else if (hg_suppression_counts(by)) {
+		t->suppressed_errors += count;
+		t->suppressed_contexts++;
+	}
+}
+
 void hg_report_totals(const struct hg_report *rep, struct hg_totals *t)
 {
 	*t = (struct hg_totals){ 0 };
 	for (size_t i = 0; i < rep->errors.count; i++) {
 		const struct hg_error *e = rep->errors.items[i];
-		if (e->suppressed_by && hg_suppression_counts(e->suppressed_by)) {
-			t->suppressed_errors += e->count;
-			t->suppressed_contexts++;
-		} else if (!e->suppressed_by) {
-			t->errors += e->count;
-			t->contexts++;
-		}
+		tally(t, e->suppressed_by, e->count);
 	}
 	for (size_t i = 0; i < rep->leaks.count; i++) {
 		const struct hg_leak *l = rep->leaks.items[i];
 		int k = hg_lost_index(l->kind);
-		if (l->superseded || k < 0 || !(rep->leak_error_kinds >> k & 1))
-			continue;
-		if (l->suppressed_by) {
-			t->suppressed_errors++;
-			t->suppressed_contexts++;
-		} else {
-			t->errors++;
-			t->contexts++;
-		}
+		if (!l->superseded && k >= 0 && (rep->leak_error_kinds >> k & 1))
+			tally(t, l->suppressed_by, 1);
 	}
 	for (size_t i = 0; i < rep->processes.count; i++) {
 		const struct hg_process *p = rep->processes.items[i];

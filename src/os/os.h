@@ -109,6 +109,13 @@ size_t hg_os_exe_path(char *buf, size_t size);
  * 0 when addr is in no mapping of a file or its line does not fit. buf is the scratch the lines
  * are read into: HG_OS_MAPS_LINE_BYTES holds any. */
 #define HG_OS_MAPS_LINE_BYTES 8192u
+/* A /proc/self/maps line [line, eol) ("lo-hi perms offset device inode path"): its range,
+ * where its permissions begin, and where its path begins (eol when it has none). */
+struct hg_os_maps_line {
+	uintptr_t lo, hi;
+	const char *perms, *path;
+};
+void hg_os_maps_line(const char *line, const char *eol, struct hg_os_maps_line *out);
 size_t hg_os_mapped_path(uintptr_t addr, char *buf, size_t size);
 
 /* The calling thread's id (gettid). */

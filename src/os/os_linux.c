@@ -552,31 +552,38 @@ static const char *parse_hex(const char *s, const char *end, uintptr_t *v)
 	return s;
 }
 
-/* The path on the maps line [line, eol) ("start-end perms offset device inode path") when its
- * mapping holds addr and is a file's: where it starts, its length in *len; NULL when not.
- * *past: the mapping starts above addr. */
+void hg_os_maps_line(const char *line, const char *eol, struct hg_os_maps_line *out)
+{
+	const char *q = parse_hex(line, eol, &out->lo);
+	if (q < eol && *q == '-')
+		q = parse_hex(q + 1, eol, &out->hi);
+	else
+		out->hi = out->lo;
+	const char *path = out->perms = q + 1;
+	for (int field = 0; field < 4 && path < eol; field++) { /* perms offset dev inode */
+		while (path < eol && *path != ' ')
+			path++;
+		while (path < eol && *path == ' ')
+			path++;
+	}
+	out->path = path < eol ? path : eol;
+}
+
+/* The path on the maps line [line, eol) when its mapping holds addr and is a file's: where it
+ * starts, its length in *len; NULL when not. *past: the mapping starts above addr. */
 static const char *maps_line_path(const char *line, const char *eol, uintptr_t addr, size_t *len, int *past)
 {
 	static const char deleted[] = " (deleted)";
-	uintptr_t start, end;
-	const char *s = parse_hex(line, eol, &start);
-	s = parse_hex(s + (s < eol), eol, &end); /* past the '-' */
-	*past = start > addr;
-	if (addr < start || addr >= end)
+	struct hg_os_maps_line m;
+	hg_os_maps_line(line, eol, &m);
+	*past = m.lo > addr;
+	if (addr < m.lo || addr >= m.hi)
 		return NULL;
-	for (int field = 0; field < 4; field++) {
-		while (s < eol && *s == ' ')
-			s++;
-		while (s < eol && *s != ' ')
-			s++;
-	}
-	while (s < eol && *s == ' ')
-		s++;
-	size_t n = (size_t)(eol - s), tail = sizeof deleted - 1;
+	size_t n = (size_t)(eol - m.path), tail = sizeof deleted - 1;
 	if (n > tail && memcmp(eol - tail, deleted, tail) == 0)
 		n -= tail;
 	*len = n;
-	return n && *s == '/' ? s : NULL;
+	return n && *m.path == '/' ? m.path : NULL;
 }
 
 /* Reads maps in buf-sized pieces, line by line: a process at vm.max_map_count has megabytes of
