@@ -64,6 +64,12 @@ def quarantine_growth(case):
 cases = build(src("heap_cases.c"), ("-fno-builtin", "-pthread"))
 mismatch = build(src("heap_mismatch.cc"), ("-fno-builtin", "-pthread"), compiler="g++")
 own_new = build(src("heap_own_new.cc"), ("-fno-builtin",), compiler="g++")
+lib_new_so = os.path.join(OUT, "libheap_lib_new.so")
+subprocess.run(["g++", "-g", "-O2", "-DLIB", "-fPIC", "-shared", "-Wl,-Bsymbolic", "-o", lib_new_so,
+                src("heap_lib_new.cc")], check=True)
+lib_new = os.path.join(OUT, "heap_lib_new")
+subprocess.run(["g++", "-g", "-O0", "-o", lib_new, src("heap_lib_new.cc"), lib_new_so, "-Wl,-rpath," + OUT],
+               check=True)
 
 rc, out, err, r = run([cases, "overflow"])
 check("overflow found at free: offset, size, stacks",
@@ -541,6 +547,14 @@ rc, out, err, r = run([own_new, "array"])
 check("a program's own scalar operator new: malloc's block released by delete[] is still a mismatch",
       expect_error(r, "alloc-dealloc-mismatch", top="drop_array",
                    detail="allocated with malloc(), released with operator delete[]"))
+rc, out, err, r = run([lib_new])
+check("a library's own operator new and delete (malloc and free inside, bound to its calls) and ours "
+      "take each other's blocks: no mismatch",
+      summary_is(r, 0, 0) + ([] if out == "7\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([lib_new, "array"])
+check("that library's new[] of 4 ints released with the program's sized delete of one: still a mismatch",
+      expect_error(r, "alloc-dealloc-mismatch", top="drop", block_size=16,
+                   detail="bytes, released with operator delete for 4 bytes"))
 rc, out, err, r = run([mismatch, "too-big"])
 big = [e for e in r["errors"] if e["kind"] == "allocation-size-too-big"]
 check("new[] of 2^48 bytes, plain and aligned: one error each, as operator new[], then bad_alloc",

@@ -20,6 +20,7 @@
 #include "base/options.h"
 #include "check/check.h"
 #include "check/guard.h"
+#include "check/symbols.h"
 #include "check/table.h"
 #include "os/os.h"
 
@@ -853,6 +854,29 @@ static int judge_free(struct hgc_block *b, void *arg)
 	return kinds_agree(b->kind, c->kind) && (!c->sized || c->sized == b->size) ? FREE_OK : FREE_MISMATCH;
 }
 
+/* The form of a malloc or free that another module's own C++ operator made, as the first frame
+ * of its stack shows (stack: a block's allocation, or this free), else kind as it came. Such a
+ * module binds its calls to its operators, which call malloc and free, while the program's
+ * reach ours: libLLVM.so, rustc's, links its C++ runtime in, and rust-lld deleted blocks that
+ * libLLVM's operator new made (13 reports of one link; valgrind, which replaces no operator
+ * there, sees malloc and free on both sides). Asked only of a mismatch: it names code. */
+static enum hgc_alloc_kind through_operator(enum hgc_alloc_kind kind, uint32_t stack)
+{
+	uintptr_t ra;
+	if (kind != HGC_BY_MALLOC || hgc_stack_get(stack, &ra, 1) != 1)
+		return kind;
+	switch (hgc_cxx_operator(ra)) {
+	case HGC_OP_NEW:
+	case HGC_OP_DELETE:
+		return HGC_BY_NEW;
+	case HGC_OP_NEW_ARRAY:
+	case HGC_OP_DELETE_ARRAY:
+		return HGC_BY_NEW_ARRAY;
+	default:
+		return kind;
+	}
+}
+
 static void report_bad_free(const char *kind, const char *func, const void *p, uint32_t stack,
 			    const struct hgc_block *b, const char *detail)
 {
@@ -958,9 +982,18 @@ static int free_checked_body(void *p, enum hgc_alloc_kind kind, size_t sized, co
 	case FREE_DOUBLE:
 		report_bad_free("double-free", func, p, c.stack, &c.copy, NULL);
 		return 0;
-	case FREE_MISMATCH:
-		report_mismatch(func, p, c.stack, &c.copy, kind, sized);
+	case FREE_MISMATCH: {
+		struct hgc_block made = c.copy;
+		made.kind = (uint8_t)through_operator(made.kind, made.alloc_stack);
+		enum hgc_alloc_kind by = through_operator(kind, c.stack);
+		/* Such operators tail-call each other (new[] jumps to new, delete[] to delete), so
+		 * their array and scalar forms cannot be told apart: both are C++'s. */
+		int foreign = made.kind != c.copy.kind || by != kind;
+		int agree = kinds_agree(made.kind, by) || (foreign && made.kind != HGC_BY_MALLOC && by != HGC_BY_MALLOC);
+		if (!agree || (sized && sized != made.size))
+			report_mismatch(func, p, c.stack, &made, by, sized);
 		break;
+	}
 	}
 	if (unlikely(hg_stats_on)) /* while its core is still the allocator's block */
 		hg_stats_checked(c.copy.core, 0, c.copy.size);

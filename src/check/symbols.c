@@ -230,6 +230,41 @@ void hgc_symbolize(uintptr_t pc, struct hgc_symbol *out)
 	hg_unlock(&sym_lock);
 }
 
+static enum hgc_cxx_op op_named(const char *name)
+{
+	static const char CODES[][3] = { [HGC_OP_NEW] = "nw", [HGC_OP_NEW_ARRAY] = "na", [HGC_OP_DELETE] = "dl",
+					 [HGC_OP_DELETE_ARRAY] = "da" };
+	for (unsigned op = HGC_OP_NEW; name && !strncmp(name, "_Z", 2) && op <= HGC_OP_DELETE_ARRAY; op++)
+		if (!strncmp(name + 2, CODES[op], 2))
+			return (enum hgc_cxx_op)op;
+	return HGC_OP_NONE;
+}
+
+/* The name of the function holding addr; NULL when unknown. Under sym_lock. */
+static const char *function_named(uintptr_t addr)
+{
+	struct module *m = module_at(addr);
+	if (m && !m->tried)
+		load_functions(m);
+	return m && m->fns ? function_at(m, addr) : NULL;
+}
+
+enum hgc_cxx_op hgc_cxx_operator(uintptr_t ra)
+{
+	hg_lock(&sym_lock);
+	enum hgc_cxx_op op = op_named(function_named(ra - 1));
+	/* A direct call (e8 rel32) ends at ra; its target needs no read, only a name. The five
+	 * bytes lie on ra's page, which is mapped, unless ra is that close to its start. */
+	const unsigned char *c = (const unsigned char *)ra;
+	if (!op && (ra & (HG_OS_PAGE_BYTES - 1)) >= 5 && c[-5] == 0xe8) {
+		int32_t rel;
+		memcpy(&rel, c - 4, sizeof rel);
+		op = op_named(function_named(ra + (uintptr_t)(intptr_t)rel));
+	}
+	hg_unlock(&sym_lock);
+	return op;
+}
+
 int hgc_module_of(uintptr_t pc, uintptr_t *offset, const char **path)
 {
 	hg_lock(&sym_lock);
