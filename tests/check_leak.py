@@ -120,6 +120,13 @@ check("reachable from a heap block reachable from a global",
 check("reachable from TLS (__thread)", expect_group(r, "still-reachable", 170, 1, "keep_tls") +
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
 
+rc, err, r = run([cases, "file-maps"], "show_reachable=1")
+check("reachable from a file's private and shared mappings and from shared anonymous memory",
+      expect_group(r, "still-reachable", 1010, 1, "keep_in_maps") +
+      expect_group(r, "still-reachable", 1020, 1, "keep_in_maps") +
+      expect_group(r, "still-reachable", 1030, 1, "keep_in_maps") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+
 rc, err, r = run([cases, "thread"], "show_reachable=1")
 check("reachable from another thread's stack while main exits",
       expect_group(r, "still-reachable", 190, 1, "hold_in_thread") +

@@ -577,13 +577,33 @@ static char *read_maps(size_t *len, size_t *map_bytes)
 }
 
 /* Private read-write mappings that are anonymous: no path, or a bracketed name ([heap],
- * [stack], [anon:...]). File mappings are the modules' (scanned from their headers) or data
- * files; device mappings are never read. */
+ * [stack], [anon:...]). */
 static int is_anon_rw(const char *perms, const char *path, const char *eol)
 {
 	if (perms[0] != 'r' || perms[1] != 'w' || perms[3] != 'p')
 		return 0;
 	return path == eol || *path == '[';
+}
+
+/* A loop: the string functions are the library's checking ones (check.h). */
+static int starts(const char *s, const char *eol, const char *prefix)
+{
+	for (; *prefix; s++, prefix++)
+		if (s == eol || *s != *prefix)
+			return 0;
+	return 1;
+}
+
+/* The other read-write mappings that valgrind reads as roots too: a file's, private or shared
+ * (the JVM maps its class-data archive so, and keeps blocks from there: 92 of them looked lost
+ * in `java -version`), and shared anonymous memory (/dev/zero, /SYSV..., /memfd:...). The
+ * modules' own are read again, a few pages. Never a device's, which a read may change or hang
+ * on, nor an anon_inode's (io_uring's rings, perf's buffers). */
+static int is_file_rw(const char *perms, const char *path, const char *eol)
+{
+	if (perms[0] != 'r' || perms[1] != 'w' || path == eol || *path != '/')
+		return 0;
+	return !starts(path, eol, "/dev/") || starts(path, eol, "/dev/zero") || starts(path, eol, "/dev/shm/");
 }
 
 /* Live guard slots are blocks, scanned as such. */
@@ -750,8 +770,9 @@ static void scan_anon(struct work *wk, uintptr_t lo, uintptr_t hi, uintptr_t sp,
 	}
 }
 
-/* Scans every anonymous read-write mapping but exited threads' stacks; the calling thread's
- * stack from sp up only. */
+/* Scans every anonymous read-write mapping but exited threads' stacks, the calling thread's
+ * stack from sp up only; then the files' (is_file_rw): through process_vm_readv, which fails
+ * where a page lies past the file's end, a read in place would end in SIGBUS. */
 static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t sp)
 {
 	long tid_off = tid_offset();
@@ -765,6 +786,8 @@ static void scan_maps(struct work *wk, const char *text, size_t len, uintptr_t s
 		hg_os_maps_line(p, eol, &m);
 		if (m.perms + 4 <= eol && m.lo < m.hi && is_anon_rw(m.perms, m.path, eol) && !is_guard_region(m.lo))
 			scan_anon(wk, m.lo, m.hi, sp, tid_off, tls);
+		else if (m.perms + 4 <= eol && m.lo < m.hi && is_file_rw(m.perms, m.path, eol) && !vm_read_broken)
+			scan_root(wk, m.lo, m.hi);
 		p = eol + 1;
 	}
 }

@@ -118,6 +118,25 @@ static NOINLINE void keep_global(void)
 	global_ptr = malloc(130);
 }
 
+/* Blocks whose only pointers lie in mappings of a file, private and shared (the JVM maps its
+ * class-data archive writable and keeps blocks from there), and in shared anonymous memory. */
+static NOINLINE void keep_in_maps(void)
+{
+	char path[] = "/tmp/hg-leak-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0 || unlink(path) || ftruncate(fd, 4096))
+		exit(3);
+	void **priv = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	void **shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void **anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (priv == MAP_FAILED || shared == MAP_FAILED || anon == MAP_FAILED)
+		exit(3);
+	close(fd);
+	priv[1] = malloc(1010);
+	shared[2] = malloc(1020);
+	anon[3] = malloc(1030);
+}
+
 static NOINLINE void keep_held(void **holder)
 {
 	holder[0] = malloc(150);
@@ -465,6 +484,9 @@ int main(int argc, char **argv)
 		keep_global();
 		keep_holder();
 		keep_tls();
+	} else if (!strcmp(c, "file-maps")) {
+		keep_in_maps();
+		scrub_stack();
 	} else if (!strcmp(c, "thread")) {
 		pthread_t t;
 		pthread_create(&t, NULL, hold_in_thread, NULL);
