@@ -351,6 +351,10 @@ check("leak_heuristics without multipleinheritance: only the object through its 
 rc, err, r = run([heur, "heuristics"], "guard=1")
 check("guard=1: the same blocks in guard slots, read through process_vm_readv, are reachable",
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
+rc, err, r = run([heur, "own-array-new"], "show_reachable=1")
+check("a new[] array from a class's own operator new[] over malloc, kept past its count, is reachable",
+      expect_group(r, "still-reachable", 8 + 12 * 64, 1, "_ZN8OwnArraynaEm") +
+      expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))
 rc, err, r = run([heur, "make-shared"])
 check("a std::make_shared block kept by a raw pointer to its object is no leak",
       expect_summary(r, definitely=(0, 0), indirectly=(0, 0), possibly=(0, 0)))

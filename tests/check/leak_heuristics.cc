@@ -21,15 +21,26 @@ struct Counted { ~Counted() {} long v[3] = {}; };
 
 struct Shared { virtual ~Shared() {} long v[20] = {}; };
 
+// The same from a class's own operator new[] over malloc (ICU's objects in node are so):
+// the block is malloc's to the checker, the layout new[]'s.
+struct OwnArray {
+	~OwnArray() {}
+	static void *operator new[](size_t n) { return malloc(n); }
+	static void operator delete[](void *p) { free(p); }
+	long v[8] = {};
+};
+
 static Right *keep_second_base;
 static Counted *keep_array;
 static char *keep_length64, *keep_not_length64;
 static char *keep_cow_string, *keep_not_cow_string;
 static long *keep_plain_interior;
 static Shared *keep_shared_object;
+static OwnArray *keep_own_array;
 
 CASE void keep_both(void) { keep_second_base = new Both; }
 CASE void keep_counted(void) { keep_array = new Counted[5]; }
+CASE void keep_own_array_new(void) { keep_own_array = new OwnArray[12]; }
 
 // length64: the start plus an 8-byte header holding the length of the rest (sqlite).
 CASE char *alloc_length64(size_t n, size_t header)
@@ -83,6 +94,8 @@ int main(int argc, char **argv)
 		keep_not_length64 = alloc_length64(40, 41);                        // header is not the length
 		keep_not_cow_string = alloc_cow_string(10, 30, 3 * 8 + 30 + 9);  // capacity does not fit
 		keep_interior_only();                                             // no vtable at either place
+	} else if (!strcmp(c, "own-array-new")) {
+		keep_own_array_new();
 	} else if (!strcmp(c, "make-shared")) {
 		keep_make_shared();
 	}
