@@ -519,6 +519,28 @@ for attempt in range(20):
             false.append("quarantine=%s, run %d: status %d %s" % (quarantine, attempt, rc, err[-300:]))
 check("main returns while detached threads allocate and free: no report (40 runs)", false[:2])
 
+# Blocks over 2 MiB move by their pages on realloc; their old place stays inaccessible.
+rc, out, err, r = run([cases, "realloc-pages"])
+check("realloc of a block over 2 MiB, 980 steps of 64 KiB to 64 MiB then down and up: it moves each time, "
+      "its bytes kept", summary_is(r, 0, 0) + ([] if out == "kept\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "realloc-stale"])
+check("a write through the old pointer of a block realloc moved by its pages: reported at once, with its stacks; "
+      "the read after it goes on, on zeros",
+      expect_error(r, "heap-use-after-free", "write", None, None, "inside", 100, 3 << 20, "stale_write",
+                   "big_make", "big_grow", "realloc moved the block") +
+      ([] if out == "went on, read 0, kept 1\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "realloc-pages-free-old"])
+check("the old pointer of a block realloc moved by its pages, freed: a double free, with the block's stacks",
+      expect_error(r, "double-free", None, None, "free", None, None, 3 << 20, "release_it", "big_make",
+                   "big_grow", "realloc moved the block before") +
+      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "realloc-pages-overflow"])
+check("a block grown and shrunk by its pages keeps redzones at its new end: a write past it found at free",
+      expect_error(r, "heap-buffer-overflow", "write", 1, None, "after", 0, 3 << 20, "release_it", "big_grow"))
+rc, out, err, r = run([cases, "realloc-pages-limit"])
+check("the same growth under an address-space limit 160 MiB above the process: the old places give way",
+      summary_is(r, 0, 0) + ([] if out == "kept\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+
 rc, out, err, r = run([cases, "errno"])
 check("free keeps errno", [] if out == "errno=1234\n" else [out])
 

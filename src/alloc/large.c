@@ -165,6 +165,34 @@ static void large_destroy(struct hg_span *s)
 	hg_meta_free(s);
 }
 
+/* Moves a large span's pages onto a new mapping of `bytes` (no copy), which s then describes
+ * but for its size; the old range is left unmapped. 0 (block unchanged) when the OS refuses. */
+static int large_relocate(struct hg_span *s, size_t bytes)
+{
+	char *old = s->start;
+	size_t old_bytes = s->bytes;
+	char *to = hg_os_map(bytes, HG_SLICE_BYTES);
+	if (!to && room_made())
+		to = hg_os_map(bytes, HG_SLICE_BYTES);
+	if (!to || !hg_pagemap_reserve(to, bytes)) {
+		if (to)
+			hg_os_unmap(to, bytes);
+		return 0;
+	}
+	hg_pagemap_set(old, old_bytes, NULL);
+	if (!hg_os_move(old, old_bytes, bytes, to)) {
+		hg_pagemap_set(old, old_bytes, s);
+		hg_os_unmap(to, bytes);
+		return 0;
+	}
+	hg_pagemap_set(to, bytes, s);
+	s->start = to;
+	hg_lock(&large_lock);
+	remember_freed_locked(old); /* realloc freed it */
+	hg_unlock(&large_lock);
+	return 1;
+}
+
 /* Resizes a large span's mapping to `bytes`, moving its pages if it cannot grow in place;
  * 0 (block unchanged) when the OS refuses. Page-map entries of a range are cleared before
  * the range leaves our hands: once unmapped, another thread may get it and register it. */
@@ -186,26 +214,8 @@ static int large_resize(struct hg_span *s, size_t bytes)
 			return 0;
 		}
 		hg_pagemap_set(old + old_bytes, bytes - old_bytes, s);
-	} else {
-		char *to = hg_os_map(bytes, HG_SLICE_BYTES);
-		if (!to && room_made())
-			to = hg_os_map(bytes, HG_SLICE_BYTES);
-		if (!to || !hg_pagemap_reserve(to, bytes)) {
-			if (to)
-				hg_os_unmap(to, bytes);
-			return 0;
-		}
-		hg_pagemap_set(old, old_bytes, NULL);
-		if (!hg_os_move(old, old_bytes, bytes, to)) {
-			hg_pagemap_set(old, old_bytes, s);
-			hg_os_unmap(to, bytes);
-			return 0;
-		}
-		hg_pagemap_set(to, bytes, s);
-		s->start = to;
-		hg_lock(&large_lock);
-		remember_freed_locked(old); /* realloc freed it */
-		hg_unlock(&large_lock);
+	} else if (!large_relocate(s, bytes)) {
+		return 0;
 	}
 	s->bytes = bytes;
 	if (s->large_request > bytes)
@@ -407,6 +417,16 @@ void *hg_large_realloc(struct hg_span *s, size_t n)
 	if (!large_resize(s, bytes))
 		return large_move(s, n);
 	s->large_request = s->bytes;
+	return s->start;
+}
+
+void *hg_large_relocate(struct hg_span *s, size_t n)
+{
+	size_t bytes = hg_align_up(n, HG_SLICE_BYTES);
+	if (s->arena || n > PTRDIFF_MAX - HG_SLICE_BYTES || bytes <= HG_MEDIUM_MAX_BYTES || !large_relocate(s, bytes))
+		return NULL;
+	s->bytes = bytes;
+	s->large_request = bytes;
 	return s->start;
 }
 

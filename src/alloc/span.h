@@ -207,6 +207,10 @@ int hg_large_has_cached(size_t bytes);
  * holds them; NULL when it has no block that large. */
 char *hg_large_take_cached(size_t bytes);
 void *hg_large_realloc(struct hg_span *s, size_t n);
+/* Moves the block of s, a mapping of its own (over 2 MiB), to a new place n bytes long by
+ * its pages, never copying: the checker's realloc, whose block must change address. The old
+ * range is left unmapped; NULL (block unchanged) when it is no such block or the OS refuses. */
+void *hg_large_relocate(struct hg_span *s, size_t n);
 size_t hg_large_purge(uint64_t now_ms, int force);
 void hg_large_fork_prepare(void);
 void hg_large_fork_parent(void);

@@ -128,6 +128,10 @@ struct hgc_rec {
 /* Copies the record of the block (live or quarantined) whose extent [core, core+core_bytes)
  * holds addr into *out; 0 when addr is in no block heapguard handed out. */
 int hgc_lookup(const void *addr, struct hgc_block *out);
+/* A fault at addr in the old place of a block that realloc moved by its pages (heap.c): 2 the
+ * first time, with *b the block as its move freed it (the place reads as zeros from then on),
+ * 1 after that, 0 when addr is in no such place. */
+int hgc_vacated_use(const void *addr, struct hgc_block *b);
 /* Checks an access of n bytes at p made by an intercepted function `func` (is_write: 1 for a
  * store); reports heap-buffer-overflow or heap-use-after-free when it leaves a live block or
  * touches a freed one. Accesses outside the heap are not its business. */

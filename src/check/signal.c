@@ -265,6 +265,25 @@ static int first_use(const siginfo_t *si, const ucontext_t *uc)
 	return 1;
 }
 
+/* A read or write through a stale pointer into the old place of a block that realloc moved by
+ * its pages: reported the first time, as block_error tells it (a use after free, or past
+ * the old block's end), then the access is retried on the zeros now there. */
+static int stale_use(const siginfo_t *si, const ucontext_t *uc)
+{
+	struct hgc_block b;
+	int use = hgc_vacated_use(si->si_addr, &b);
+	if (use == 2) {
+		struct hgc_error e = { .addr = (uintptr_t)si->si_addr, .fault = 1, .context = uc };
+		struct hg_buf d = { .len = 0 };
+		const greg_t *g = uc->uc_mcontext.gregs;
+		e.access = g[REG_TRAPNO] == X86_TRAP_PF && (g[REG_ERR] & X86_PF_WRITE) ? "write" : "read";
+		block_error(e.addr, &b, &e, &d);
+		e.detail = "realloc moved the block; its old place reads as zeros from now on";
+		hgc_report(&e);
+	}
+	return use != 0;
+}
+
 /* Its own frame: its 4 KiB of text are gone before chain() runs the checks at exit, on the
  * stack of a thread that may have 16 KiB in all. */
 static HG_NOINLINE void report_fault(int sig, siginfo_t *si, ucontext_t *ctx, int deliverable)
@@ -292,6 +311,10 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 	int saved = errno;
 	int i = sig == SIGBUS ? BUS : SEGV; /* installed for these two only */
 	if (sig == SIGSEGV && si->si_code > 0 && hg_opt.guard_uninit && first_use(si, ctx)) {
+		errno = saved;
+		return;
+	}
+	if (sig == SIGSEGV && si->si_code == SEGV_ACCERR && stale_use(si, ctx)) {
 		errno = saved;
 		return;
 	}

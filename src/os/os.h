@@ -72,6 +72,11 @@ void *hg_os_reserve(size_t bytes);
 /* Makes whole pages read-write (writable 1) or inaccessible (0); 0 on failure (e.g. ENOMEM
  * when the split would pass vm.max_map_count). errno is preserved. */
 int hg_os_protect(void *p, size_t bytes, int writable);
+/* An inaccessible, uncommitted mapping at p, only where nothing is mapped now (another thread
+ * may have taken the range meanwhile); 0 when it could not be made there. */
+int hg_os_reserve_at(void *p, size_t bytes);
+/* Gives back a reservation (hg_os_reserve, hg_os_reserve_at), whatever its pages became. */
+void hg_os_unreserve(void *p, size_t bytes);
 /* Swaps whole pages for fresh inaccessible ones in one call: their memory goes back to the
  * kernel and a later hg_os_protect(.., 1) finds them zeroed. */
 void hg_os_decommit(void *p, size_t bytes);

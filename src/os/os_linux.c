@@ -256,6 +256,23 @@ int hg_os_protect(void *p, size_t bytes, int writable)
 	return ok;
 }
 
+int hg_os_reserve_at(void *p, size_t bytes)
+{
+	int saved = errno;
+	void *r = mmap(p, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (r != MAP_FAILED && r != p) /* a kernel before 4.17 takes the flag for a hint */
+		munmap(r, bytes);
+	errno = saved;
+	return r == p;
+}
+
+void hg_os_unreserve(void *p, size_t bytes)
+{
+	int saved = errno;
+	munmap(p, bytes);
+	errno = saved;
+}
+
 void hg_os_decommit(void *p, size_t bytes)
 {
 	/* Same flags as hg_os_reserve, so the new pages merge back into the reservation's

@@ -282,6 +282,48 @@ static void *churn(void *arg)
 	return NULL;
 }
 
+/* Blocks over 2 MiB that realloc moves by their pages (heap.c): their bytes, and their old
+ * place for a stale pointer. */
+static unsigned char pattern_at(size_t i) { return (unsigned char)(i * 7 + (i >> 12)); }
+
+__attribute__((noinline)) static unsigned char *big_make(size_t n)
+{
+	unsigned char *p = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		p[i] = pattern_at(i);
+	return p;
+}
+__attribute__((noinline)) static unsigned char *big_grow(unsigned char *p, size_t n) { return realloc(p, n); }
+__attribute__((noinline)) static void stale_write(volatile unsigned char *p) { p[100] = 'z'; }
+__attribute__((noinline)) static int stale_read(volatile unsigned char *p) { return p[200]; }
+
+/* Grows a block from 3 MiB by 64 KiB steps to `to` bytes, checking every step's address
+ * moves and the bytes stay; shrinks it to 3 MiB and grows it once more. 0 when all held. */
+static int big_realloc_steps(size_t to)
+{
+	size_t len = 3 << 20;
+	unsigned char *p = big_make(len);
+	for (; len < to; len += 64 << 10) {
+		unsigned char *q = big_grow(p, len + (64 << 10));
+		if (!q || q == p) {
+			printf("step at %zu: %s\n", len, q ? "did not move" : "failed");
+			return 1;
+		}
+		for (size_t i = len; i < len + (64 << 10); i++)
+			q[i] = pattern_at(i);
+		p = q;
+	}
+	p = big_grow(p, 3 << 20);
+	p = big_grow(p, 5 << 20);
+	for (size_t i = 0; i < (3u << 20); i += 509)
+		if (p[i] != pattern_at(i)) {
+			printf("byte %zu lost\n", i);
+			return 1;
+		}
+	free(p);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -518,6 +560,45 @@ int main(int argc, char **argv)
 			free(p);
 		}
 		printf("done\n");
+	} else if (!strcmp(c, "realloc-pages")) {
+		if (big_realloc_steps(64 << 20) == 0)
+			printf("kept\n");
+	} else if (!strcmp(c, "realloc-stale")) {
+		/* A 3 MiB block moved by realloc; then a write and a read through the old pointer. */
+		unsigned char *p = big_make(3 << 20);
+		unsigned char *q = big_grow(p, 4 << 20);
+		stale_write(p);
+		int v = stale_read(p);
+		printf("went on, read %d, kept %d\n", v, q[100] == pattern_at(100));
+		free(q);
+	} else if (!strcmp(c, "realloc-pages-free-old")) {
+		/* The old pointer of a block realloc moved by its pages, freed: a double free. */
+		unsigned char *p = big_make(3 << 20);
+		unsigned char *q = big_grow(p, 4 << 20);
+		release_it(p);
+		release_last(q);
+		printf("went on\n");
+	} else if (!strcmp(c, "realloc-pages-overflow")) {
+		/* Grown to 4 MiB, shrunk to 3 MiB, then one byte written past the end. */
+		unsigned char *q = big_grow(big_grow(big_make(3 << 20), 4 << 20), 3 << 20);
+		q[3 << 20] = 1;
+		release_it(q);
+	} else if (!strcmp(c, "realloc-pages-limit")) {
+		/* The same growth under an address-space limit 160 MiB above what the process maps
+		 * now: the old places kept inaccessible must give way. */
+		FILE *f = fopen("/proc/self/status", "r");
+		char line[256];
+		unsigned long vm_kb = 0;
+		while (f && fgets(line, sizeof line, f))
+			if (sscanf(line, "VmSize: %lu kB", &vm_kb) == 1)
+				break;
+		if (f)
+			fclose(f);
+		struct rlimit lim = { (vm_kb << 10) + (160ul << 20), (vm_kb << 10) + (160ul << 20) };
+		if (!vm_kb || setrlimit(RLIMIT_AS, &lim) != 0)
+			return 2;
+		if (big_realloc_steps(64 << 20) == 0)
+			printf("kept\n");
 	} else if (!strcmp(c, "holes")) {
 		/* 1000 blocks of 50 KB, each in a 64 KiB span; every other one freed leaves 32 MiB
 		 * of one-span holes, too short for the 300 blocks of 100 KB (two slices each) that
