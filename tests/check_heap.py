@@ -67,6 +67,8 @@ own_new = build(src("heap_own_new.cc"), ("-fno-builtin",), compiler="g++")
 lib_new_so = os.path.join(OUT, "libheap_lib_new.so")
 subprocess.run(["g++", "-g", "-O2", "-DLIB", "-fPIC", "-shared", "-Wl,-Bsymbolic", "-o", lib_new_so,
                 src("heap_lib_new.cc")], check=True)
+plug_so = os.path.join(OUT, "libheap_plug.so")
+subprocess.run(["g++", "-g", "-O2", "-DPLUG", "-fPIC", "-shared", "-o", plug_so, src("heap_lib_new.cc")], check=True)
 lib_new = os.path.join(OUT, "heap_lib_new")
 subprocess.run(["g++", "-g", "-O0", "-o", lib_new, src("heap_lib_new.cc"), lib_new_so, "-Wl,-rpath," + OUT],
                check=True)
@@ -534,6 +536,22 @@ check("the old pointer of a block realloc moved by its pages, freed: a double fr
       expect_error(r, "double-free", None, None, "free", None, None, 3 << 20, "release_it", "big_make",
                    "big_grow", "realloc moved the block before") +
       ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "realloc-pages-free-old"], "leak_check=no:quarantine=0")
+check("with --quarantine=0 (no old place kept), that free is still a double free",
+      expect_error(r, "double-free", None, None, "free", top="release_it", detail="freed before, not kept") +
+      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "realloc-stale-syscall"])
+check("read() into the old place of a block realloc moved: reported by read(), and the call goes on",
+      expect_error(r, "heap-use-after-free", "write", 10, "read", "inside", 0, 3 << 20, None, "big_make", "big_grow") +
+      ([] if out == "read 10\n" and rc == 0 else ["rc %r out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "realloc-stale-jump"])
+check("a call through the old pointer of a block realloc moved: one report, then the fault ends the process",
+      expect_error(r, "heap-use-after-free", None, None, None, "inside", 0, 3 << 20, None, "big_make", "big_grow") +
+      ([] if rc == -11 and out == "" else ["rc %r out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "trim-after-decay"], "leak_check=no:quarantine=0:decay_ms=100")
+kb = [int(x) for x in out.split()] if len(out.split()) == 2 else [0, 0]
+check("arenas freed whole go back after decay and malloc_trim in check mode (their huge pages whole)",
+      [] if kb[0] - kb[1] >= 16384 else ["address space %r KiB before, after" % kb])
 rc, out, err, r = run([cases, "realloc-pages-overflow"])
 check("a block grown and shrunk by its pages keeps redzones at its new end: a write past it found at free",
       expect_error(r, "heap-buffer-overflow", "write", 1, None, "after", 0, 3 << 20, "release_it", "big_grow"))
@@ -577,6 +595,10 @@ rc, out, err, r = run([lib_new, "array"])
 check("that library's new[] of 4 ints released with the program's sized delete of one: still a mismatch",
       expect_error(r, "alloc-dealloc-mismatch", top="drop", block_size=16,
                    detail="bytes, released with operator delete for 4 bytes"))
+rc, out, err, r = run([lib_new, "dlclosed", plug_so])
+check("a plugin's malloc'd block deleted after its dlclose: the mismatch reported, no hang on its unloaded code",
+      expect_error(r, "alloc-dealloc-mismatch", top="main", detail="allocated with malloc(), released with operator delete") +
+      ([] if out == "survived\n" and rc == 0 else ["rc %r out %r" % (rc, out)]))
 rc, out, err, r = run([mismatch, "too-big"])
 big = [e for e in r["errors"] if e["kind"] == "allocation-size-too-big"]
 check("new[] of 2^48 bytes, plain and aligned: one error each, as operator new[], then bad_alloc",

@@ -486,9 +486,9 @@ static unsigned purge_collect_locked(struct purge_job *jobs, unsigned max, uint6
 			continue;
 		}
 		uint64_t due = force || !hg_opt.decay_ms ? a->dirty_mask : a->aged_mask;
-		int whole = a->free_mask == ~0ull && due == a->dirty_mask && !a->from_brk;
-		if (a->huge && !whole)
-			due = huge_page_purge(due, a->free_mask);
+		if (a->huge)
+			due = huge_page_purge(due, a->free_mask); /* may add clean slices */
+		int whole = a->free_mask == ~0ull && !(a->dirty_mask & ~due) && !a->from_brk;
 		a->aged_mask = a->dirty_mask & ~due;
 		a->aged_ms = now;
 		if (!due) {

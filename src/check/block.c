@@ -410,7 +410,9 @@ void hgc_check_access(const void *p, size_t n, int is_write, const char *func)
 			return;
 		if (!(expand(&r, at.key, at.room, &b) && a < b.core + b.core_bytes) && !hgc_lookup(last, &b))
 			return;
-	} else if (!hgc_lookup(last, &b)) {
+	} else if (!hgc_lookup(last, &b) &&
+		   !(unlikely(atomic_load_explicit(&hgc_vacated_live, memory_order_relaxed)) &&
+		     hgc_vacated_use(a, &b) == 2)) { /* the old place of a block realloc moved: open now */
 		return;
 	}
 	const char *bad;

@@ -2,6 +2,7 @@
 #ifndef HG_CHECK_H
 #define HG_CHECK_H
 
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -132,6 +133,17 @@ int hgc_lookup(const void *addr, struct hgc_block *out);
  * first time, with *b the block as its move freed it (the place reads as zeros from then on),
  * 1 after that, 0 when addr is in no such place. */
 int hgc_vacated_use(const void *addr, struct hgc_block *b);
+/* The same place's block, whether or not it was used since; 0 when addr is in none. */
+int hgc_vacated_block(const void *addr, struct hgc_block *b);
+extern HG_HIDDEN _Atomic unsigned hgc_vacated_live;
+extern HG_HIDDEN _Atomic uintptr_t hgc_vacated_lo, hgc_vacated_hi;
+/* 1 when [a, z] may touch such a place: a test for the interceptors' filter. */
+static inline int hgc_vacated_near(uintptr_t a, uintptr_t z)
+{
+	return unlikely(atomic_load_explicit(&hgc_vacated_live, memory_order_relaxed)) &&
+	       a < atomic_load_explicit(&hgc_vacated_hi, memory_order_relaxed) &&
+	       z >= atomic_load_explicit(&hgc_vacated_lo, memory_order_relaxed);
+}
 /* Checks an access of n bytes at p made by an intercepted function `func` (is_write: 1 for a
  * store); reports heap-buffer-overflow or heap-use-after-free when it leaves a live block or
  * touches a freed one. Accesses outside the heap are not its business. */

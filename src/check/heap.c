@@ -976,7 +976,8 @@ static int free_judged(void *p, enum hgc_alloc_kind kind, size_t sized, const ch
 		if (vacated_at(p, &moved) && (const char *)p == moved.user)
 			report_bad_free("double-free", func, p, c.stack, &moved,
 					"realloc moved the block before: this is its old place");
-		else if (at.rec && (const char *)p == at.key + HGC_REDZONE_BYTES)
+		else if ((at.rec && (const char *)p == at.key + HGC_REDZONE_BYTES) ||
+			 hg_large_freed_start((const char *)p - HGC_REDZONE_BYTES))
 			report_bad_free("double-free", func, p, c.stack, NULL,
 					"the address is where a block began that was freed before, not kept "
 					"in the quarantine (--quarantine=0, or a block larger than it): its "
@@ -1120,16 +1121,36 @@ static int copy_run(char *lo, char *hi, void *arg)
  * zeros and the program goes on. */
 #define VACATED_MAX 64
 struct vacated {
-	_Atomic uintptr_t lo; /* 0: none */
+	_Atomic uintptr_t lo;   /* 0: none */
 	uintptr_t hi;
-	struct hgc_block b;   /* the block as its move freed it */
-	_Atomic int open;     /* VACATED_CLOSED, then _OPENING and _OPEN after its report, or _GONE */
+	struct hgc_block b;     /* the block as its move freed it */
+	_Atomic uint32_t state; /* its fill's number << 2 | a VACATED_ state: a use that found
+				   the entry opens the range only if it was not refilled since */
 };
-enum { VACATED_CLOSED, VACATED_OPENING, VACATED_GONE, VACATED_OPEN };
+enum { VACATED_CLOSED, VACATED_OPENING, VACATED_OPEN, VACATED_GONE };
+#define VACATED_STATE(w) ((w) & 3u)
 static struct vacated vacated[VACATED_MAX];
 static unsigned vacated_next; /* the oldest entry: the next to go; under vacated_lock */
 static size_t vacated_bytes;
+static uint32_t vacated_fills;
 static hg_lock_t vacated_lock = HG_LOCK_INIT;
+HG_HIDDEN _Atomic unsigned hgc_vacated_live; /* entries filled: 0 spares the lookups */
+HG_HIDDEN _Atomic uintptr_t hgc_vacated_lo = UINTPTR_MAX, hgc_vacated_hi; /* their span */
+
+/* The span of the entries' ranges, anew. Under vacated_lock. */
+static void vacated_bounds_locked(void)
+{
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	for (unsigned i = 0; i < VACATED_MAX; i++) {
+		uintptr_t l = atomic_load_explicit(&vacated[i].lo, memory_order_relaxed);
+		if (l && l < lo)
+			lo = l;
+		if (l && vacated[i].hi > hi)
+			hi = vacated[i].hi;
+	}
+	atomic_store_explicit(&hgc_vacated_lo, lo, memory_order_relaxed);
+	atomic_store_explicit(&hgc_vacated_hi, hi, memory_order_relaxed);
+}
 
 /* Gives back the oldest range. Under vacated_lock. */
 static void vacated_evict_locked(void)
@@ -1140,13 +1161,13 @@ static void vacated_evict_locked(void)
 	if (!lo)
 		return;
 	atomic_store_explicit(&v->lo, 0, memory_order_release);
-	/* A fault handler opening the range finishes before it goes: its mprotect must not
-	 * meet a mapping that came there since. */
-	if (atomic_exchange_explicit(&v->open, VACATED_GONE, memory_order_acq_rel) == VACATED_OPENING)
-		while (atomic_load_explicit(&v->open, memory_order_acquire) != VACATED_OPEN)
-			__builtin_ia32_pause();
+	atomic_fetch_sub_explicit(&hgc_vacated_live, 1, memory_order_relaxed);
 	vacated_bytes -= v->hi - lo;
-	hg_os_unreserve((void *)lo, v->hi - lo);
+	uint32_t was = atomic_exchange_explicit(&v->state, VACATED_GONE, memory_order_acq_rel);
+	/* A fault handler opening it (its mprotect, or a fork that cut it short) keeps the range:
+	 * unmapped, another mapping could come there before that mprotect. */
+	if (VACATED_STATE(was) != VACATED_OPENING)
+		hg_os_unreserve((void *)lo, v->hi - lo);
 }
 
 /* Every range back: address space an allocation needs (ulimit -v). */
@@ -1156,6 +1177,7 @@ static size_t vacated_give_back(void)
 	size_t bytes = vacated_bytes;
 	for (unsigned i = 0; i < VACATED_MAX; i++)
 		vacated_evict_locked();
+	vacated_bounds_locked();
 	hg_unlock(&vacated_lock);
 	return bytes;
 }
@@ -1174,47 +1196,70 @@ static void vacate(char *lo, size_t bytes, const struct hgc_block *b)
 	if (!atomic_load_explicit(&v->lo, memory_order_relaxed)) {
 		v->hi = (uintptr_t)lo + bytes;
 		v->b = *b;
-		atomic_store_explicit(&v->open, VACATED_CLOSED, memory_order_relaxed);
+		atomic_store_explicit(&v->state, ++vacated_fills << 2 | VACATED_CLOSED, memory_order_release);
 		atomic_store_explicit(&v->lo, (uintptr_t)lo, memory_order_release);
+		atomic_fetch_add_explicit(&hgc_vacated_live, 1, memory_order_relaxed);
 		vacated_bytes += bytes;
 		vacated_next = (vacated_next + 1) % VACATED_MAX;
 		lo = NULL;
 	}
+	vacated_bounds_locked();
 	hg_unlock(&vacated_lock);
 	if (lo) /* no entry left: cannot happen, the loop frees one */
 		hg_os_unreserve(lo, bytes);
 }
 
-/* The entry whose range holds addr, with *b its block; NULL when none. Lock-free: a fault
- * handler asks. */
-static struct vacated *vacated_at(const void *addr, struct hgc_block *b)
+/* The entry whose range holds addr, with *b its block, *lo and *hi its range and *state its
+ * state word as they were together; NULL when none. Lock-free: a fault handler asks. */
+static struct vacated *vacated_find(const void *addr, struct hgc_block *b, uintptr_t *lo, uintptr_t *hi,
+				    uint32_t *state)
 {
 	uintptr_t a = (uintptr_t)addr;
-	for (unsigned i = 0; i < VACATED_MAX; i++) {
+	for (unsigned i = 0; i < VACATED_MAX && atomic_load_explicit(&hgc_vacated_live, memory_order_relaxed); i++) {
 		struct vacated *v = &vacated[i];
-		uintptr_t lo = atomic_load_explicit(&v->lo, memory_order_acquire);
-		if (!lo || a < lo || a >= v->hi)
+		*state = atomic_load_explicit(&v->state, memory_order_acquire);
+		*lo = atomic_load_explicit(&v->lo, memory_order_acquire);
+		*hi = v->hi;
+		if (!*lo || a < *lo || a >= *hi || VACATED_STATE(*state) == VACATED_GONE)
 			continue;
 		*b = v->b;
-		if (atomic_load_explicit(&v->lo, memory_order_acquire) == lo)
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&v->state, memory_order_relaxed) >> 2 == *state >> 2 &&
+		    atomic_load_explicit(&v->lo, memory_order_relaxed) == *lo)
 			return v;
 	}
 	return NULL;
 }
 
+static struct vacated *vacated_at(const void *addr, struct hgc_block *b)
+{
+	uintptr_t lo, hi;
+	uint32_t state;
+	return vacated_find(addr, b, &lo, &hi, &state);
+}
+
 int hgc_vacated_use(const void *addr, struct hgc_block *b)
 {
-	struct vacated *v = vacated_at(addr, b);
-	int was = VACATED_CLOSED;
-	if (!v)
-		return 0;
-	uintptr_t lo = atomic_load_explicit(&v->lo, memory_order_acquire), hi = v->hi;
-	if (!lo || !atomic_compare_exchange_strong_explicit(&v->open, &was, VACATED_OPENING, memory_order_acq_rel,
-							     memory_order_acquire))
-		return was == VACATED_GONE || !lo ? 0 : 1; /* opened by another thread: retried */
-	hg_os_protect((void *)lo, hi - lo, 1); /* zeros from now on; the entry still gives it back */
-	atomic_store_explicit(&v->open, VACATED_OPEN, memory_order_release);
-	return 2;
+	uintptr_t lo, hi;
+	uint32_t was;
+	struct vacated *v = vacated_find(addr, b, &lo, &hi, &was);
+	if (!v || VACATED_STATE(was) == VACATED_OPEN)
+		return 0; /* open and faulting still: not a use the zeros can serve (a jump there) */
+	if (VACATED_STATE(was) == VACATED_OPENING)
+		return 1; /* another thread opens it: retried */
+	uint32_t fill = was >> 2;
+	if (!atomic_compare_exchange_strong_explicit(&v->state, &was, (was & ~3u) | VACATED_OPENING,
+						     memory_order_acq_rel, memory_order_acquire))
+		return was >> 2 == fill && (VACATED_STATE(was) == VACATED_OPENING || VACATED_STATE(was) == VACATED_OPEN);
+	/* Zeros from now on; the entry still gives the range back when it goes. */
+	int opened = hg_os_protect((void *)lo, hi - lo, 1);
+	atomic_store_explicit(&v->state, (was & ~3u) | VACATED_OPEN, memory_order_release);
+	return opened ? 2 : 0;
+}
+
+int hgc_vacated_block(const void *addr, struct hgc_block *b)
+{
+	return vacated_at(addr, b) != NULL;
 }
 
 /* Moves live block b (p) to n bytes by its pages when it has a mapping of its own and keeps
@@ -1231,12 +1276,19 @@ static void *realloc_by_pages(const struct hgc_block *b, size_t n, const uintptr
 	struct free_ctx c;
 	struct hgc_slot at;
 	*done = 1;
-	if (!free_judged(b->user, HGC_BY_MALLOC, 0, "realloc", slot, &c, &at))
-		return NULL;
+	/* Freed in its record, not yet taken out: a fork or the checks at exit meanwhile must
+	 * not read its unpoisoned bytes as written after a free (free_checked's slots). */
+	_Atomic uintptr_t *mine = &freeing[hgc_thread_id() % FREEING_SLOTS].p;
+	atomic_store_explicit(mine, (uintptr_t)b->user, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	int live = free_judged(b->user, HGC_BY_MALLOC, 0, "realloc", slot, &c, &at);
 	char *old = c.copy.core;
 	size_t old_bytes = s->bytes;
 	struct hgc_block gone;
-	int had = hgc_table_take(old, &gone);
+	int had = live && hgc_table_take(old, &gone);
+	atomic_store_explicit(mine, 0, memory_order_release);
+	if (!live)
+		return NULL;
 	char *core = hg_large_relocate(s, total);
 	if (!core && q_give_back()) /* an address-space limit: the old places kept go first */
 		core = hg_large_relocate(s, total);
@@ -1245,6 +1297,7 @@ static void *realloc_by_pages(const struct hgc_block *b, size_t n, const uintptr
 		if (had) {
 			gone.state = HGC_LIVE;
 			gone.free_stack = gone.free_thread = 0;
+			gone.kind = HGC_BY_MALLOC; /* a mismatch was reported: not twice */
 			hgc_table_insert(&gone, (struct hgc_slot){ NULL, NULL, 0 });
 		}
 		return NULL;
@@ -1254,10 +1307,11 @@ static void *realloc_by_pages(const struct hgc_block *b, size_t n, const uintptr
 				.call = call_of("realloc") };
 	nb.core_bytes = hgc_core_bytes(left, n, hg_usable_size(core));
 	if (n > c.copy.size) {
-		/* The old redzone and slack lie inside the block now: zero, then the fill up to
+		/* The old redzone and the rest of the old mapping (a cached one may hold an older
+		 * block's bytes there) lie inside the block now: zero, then the fill up to
 		 * FILL_MAX; past the old mapping the pages are fresh zeros already. */
-		size_t was_end = c.copy.core_bytes - left, from = c.copy.size;
-		hgc_memset(nb.user + from, 0, (n < was_end ? n : was_end) - from);
+		size_t was_end = old_bytes - left, from = c.copy.size;
+		hg_os_zero(nb.user + from, (n < was_end ? n : was_end) - from);
 		fill_block_from(&nb, 0, from, n < FILL_MAX ? n : FILL_MAX);
 	} else {
 		fill_block_from(&nb, 1, 0, 0); /* the redzones only */
@@ -1780,5 +1834,10 @@ void hgc_fork_child(void)
 	hgc_records_fork_child();
 	hg_lock_reset(&q_lock);
 	hg_lock_reset(&vacated_lock);
+	for (unsigned i = 0; i < VACATED_MAX; i++) { /* a handler's opening the fork cut short */
+		uint32_t w = atomic_load_explicit(&vacated[i].state, memory_order_relaxed);
+		if (VACATED_STATE(w) == VACATED_OPENING)
+			atomic_store_explicit(&vacated[i].state, (w & ~3u) | VACATED_CLOSED, memory_order_relaxed);
+	}
 	repoison_freeing();
 }

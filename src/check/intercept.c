@@ -275,7 +275,7 @@ static HG_NOINLINE int in_guard_slot(uintptr_t a, uintptr_t z)
 HG_INLINE int may_be_heap(const void *p, size_t n)
 {
 	uintptr_t a = (uintptr_t)p, z = a + n - 1;
-	if (hg_pagemap_get(a) || (((a ^ z) >> HG_SLICE_SHIFT) && hg_pagemap_get(z)))
+	if (hg_pagemap_get(a) || (((a ^ z) >> HG_SLICE_SHIFT) && hg_pagemap_get(z)) || hgc_vacated_near(a, z))
 		return 1;
 	return unlikely(hg_opt.guard != 0) && in_guard_slot(a, z);
 }

@@ -253,10 +253,11 @@ enum hgc_cxx_op hgc_cxx_operator(uintptr_t ra)
 {
 	hg_lock(&sym_lock);
 	enum hgc_cxx_op op = op_named(function_named(ra - 1));
-	/* A direct call (e8 rel32) ends at ra; its target needs no read, only a name. The five
-	 * bytes lie on ra's page, which is mapped, unless ra is that close to its start. */
+	/* A direct call (e8 rel32) ends at ra; its target needs no read, only a name. Its five
+	 * bytes are read only where a module is loaded now (an allocation's stack may be from
+	 * one closed since) and on ra's own page. */
 	const unsigned char *c = (const unsigned char *)ra;
-	if (!op && (ra & (HG_OS_PAGE_BYTES - 1)) >= 5 && c[-5] == 0xe8) {
+	if (!op && (ra & (HG_OS_PAGE_BYTES - 1)) >= 5 && module_at(ra - 1) && c[-5] == 0xe8) {
 		int32_t rel;
 		memcpy(&rel, c - 4, sizeof rel);
 		op = op_named(function_named(ra + (uintptr_t)(intptr_t)rel));

@@ -282,6 +282,19 @@ static void *churn(void *arg)
 	return NULL;
 }
 
+static long vm_size_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
 /* Blocks over 2 MiB that realloc moves by their pages (heap.c): their bytes, and their old
  * place for a stale pointer. */
 static unsigned char pattern_at(size_t i) { return (unsigned char)(i * 7 + (i >> 12)); }
@@ -578,6 +591,46 @@ int main(int argc, char **argv)
 		release_it(p);
 		release_last(q);
 		printf("went on\n");
+	} else if (!strcmp(c, "realloc-stale-syscall")) {
+		/* read() into the old place of a moved block: reported, and the call goes on. */
+		unsigned char *p = big_make(3 << 20);
+		unsigned char *q = big_grow(p, 4 << 20);
+		int fds[2];
+		if (pipe(fds) || write(fds[1], "0123456789", 10) != 10)
+			return 2;
+		ssize_t got = read(fds[0], p, 10);
+		printf("read %zd\n", got);
+		free(q);
+	} else if (!strcmp(c, "realloc-stale-jump")) {
+		/* A call through the old pointer: reported once, then the fault ends the process. */
+		unsigned char *p = big_make(3 << 20);
+		big_grow(p, 4 << 20);
+		alarm(20);
+		((void (*)(void))p)();
+		printf("returned\n");
+	} else if (!strcmp(c, "trim-after-decay")) {
+		/* Run with quarantine=0:decay_ms=100. 48 blocks of 300 KiB freed in two halves, the
+		 * first half aged by one look of the purge before the second: the arenas they filled
+		 * are all free, and go back (unmapped) by the looks that follow and malloc_trim. The
+		 * address space before the frees and after goes to stdout, in KiB. */
+		static char *b[48], *keep[6];
+		for (int i = 0; i < 48; i++)
+			memset(b[i] = malloc(300 << 10), 1, 300 << 10);
+		for (int i = 0; i < 6; i++)
+			memset(keep[i] = malloc(300 << 10), 1, 4096);
+		long before = vm_size_kb();
+		for (int i = 0; i < 48; i += 2)
+			free(b[i]);
+		usleep(20000);
+		free(keep[0]); /* a look: the first half ages */
+		for (int i = 1; i < 48; i += 2)
+			free(b[i]);
+		for (int k = 1; k < 6; k++) {
+			usleep(110000);
+			free(keep[k]);
+		}
+		malloc_trim(0);
+		printf("%ld %ld\n", before, vm_size_kb());
 	} else if (!strcmp(c, "realloc-pages-overflow")) {
 		/* Grown to 4 MiB, shrunk to 3 MiB, then one byte written past the end. */
 		unsigned char *q = big_grow(big_grow(big_make(3 << 20), 4 << 20), 3 << 20);

@@ -2,12 +2,16 @@
 // -Bsymbolic) with its own operator new and delete over malloc and free, bound to its own
 // calls as libLLVM.so binds its; and a program whose new and delete are the checker's. Blocks
 // cross between the two forms both ways: no mismatch. With "array", the library's new[]
-// released by the program's scalar delete still is one.
+// released by the program's scalar delete still is one. With -DPLUG, a plugin for "dlclosed".
 #include <cstdio>
+#include <dlfcn.h>
 #include <cstdlib>
 #include <new>
 
-#ifdef LIB
+#ifdef PLUG
+// A plugin whose block outlives it: its allocation stack names code unloaded since.
+extern "C" void *plug_make() { return std::malloc(100); }
+#elif defined LIB
 void *operator new(std::size_t n)
 {
 	void *p = std::malloc(n ? n : 1);
@@ -36,8 +40,19 @@ void lib_drop(int *p);
 
 __attribute__((noinline)) static void drop(int *p) { delete p; }
 
-int main(int argc, char **)
+int main(int argc, char **argv)
 {
+	if (argc > 2) { // "dlclosed" PLUGIN: its malloc'd block deleted after dlclose
+		void *h = dlopen(argv[2], RTLD_NOW);
+		void *(*make)() = h ? reinterpret_cast<void *(*)()>(dlsym(h, "plug_make")) : nullptr;
+		if (!make)
+			return 2;
+		char *p = static_cast<char *>(make());
+		dlclose(h);
+		delete p; // should be free
+		std::printf("survived\n");
+		return 0;
+	}
 	if (argc > 1) {
 		drop(lib_make_array()); // should be delete[]
 		return 0;
