@@ -603,12 +603,14 @@ static int starts(const char *s, const char *eol, const char *prefix)
  * (the JVM maps its class-data archive so, and keeps blocks from there: 92 of them looked lost
  * in `java -version`), and shared anonymous memory (/dev/zero, /SYSV..., /memfd:...). The
  * modules' own are read again, a few pages. Never a device's, which a read may change or hang
- * on, nor an anon_inode's (io_uring's rings, perf's buffers). */
+ * on (memory files under /dev/shm and /dev/hugepages are read), nor an anon_inode's (io_uring's
+ * rings, perf's buffers). */
 static int is_file_rw(const char *perms, const char *path, const char *eol)
 {
 	if (perms[0] != 'r' || perms[1] != 'w' || path == eol || *path != '/')
 		return 0;
-	return !starts(path, eol, "/dev/") || starts(path, eol, "/dev/zero") || starts(path, eol, "/dev/shm/");
+	return !starts(path, eol, "/dev/") || starts(path, eol, "/dev/zero") || starts(path, eol, "/dev/shm/") ||
+	       starts(path, eol, "/dev/hugepages/");
 }
 
 /* Live guard slots are blocks, scanned as such. */
