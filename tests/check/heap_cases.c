@@ -295,6 +295,14 @@ static long vm_size_kb(void)
 	return kb;
 }
 
+/* Sets an address-space limit `extra` bytes above what the process maps now; 0 on failure. */
+static int limit_address_space(unsigned long extra)
+{
+	long kb = vm_size_kb();
+	struct rlimit lim = { ((unsigned long)kb << 10) + extra, ((unsigned long)kb << 10) + extra };
+	return kb > 0 && setrlimit(RLIMIT_AS, &lim) == 0;
+}
+
 /* Blocks over 2 MiB that realloc moves by their pages (heap.c): their bytes, and their old
  * place for a stale pointer. */
 static unsigned char pattern_at(size_t i) { return (unsigned char)(i * 7 + (i >> 12)); }
@@ -552,16 +560,7 @@ int main(int argc, char **argv)
 		/* Under an address-space limit 160 MiB above what the process maps now, 600 blocks
 		 * of 1 MiB come and go: plainly they need 1 MiB, the default quarantine would hold
 		 * 256 MiB of them. Prints "done" when every malloc succeeded. */
-		FILE *f = fopen("/proc/self/status", "r");
-		char line[256];
-		unsigned long vm_kb = 0;
-		while (f && fgets(line, sizeof line, f))
-			if (sscanf(line, "VmSize: %lu kB", &vm_kb) == 1)
-				break;
-		if (f)
-			fclose(f);
-		struct rlimit lim = { (vm_kb << 10) + (160ul << 20), (vm_kb << 10) + (160ul << 20) };
-		if (!vm_kb || setrlimit(RLIMIT_AS, &lim) != 0)
+		if (!limit_address_space(160ul << 20))
 			return 2;
 		for (int i = 0; i < 600; i++) {
 			char *p = malloc(1 << 20);
@@ -639,16 +638,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c, "realloc-pages-limit")) {
 		/* The same growth under an address-space limit 160 MiB above what the process maps
 		 * now: the old places kept inaccessible must give way. */
-		FILE *f = fopen("/proc/self/status", "r");
-		char line[256];
-		unsigned long vm_kb = 0;
-		while (f && fgets(line, sizeof line, f))
-			if (sscanf(line, "VmSize: %lu kB", &vm_kb) == 1)
-				break;
-		if (f)
-			fclose(f);
-		struct rlimit lim = { (vm_kb << 10) + (160ul << 20), (vm_kb << 10) + (160ul << 20) };
-		if (!vm_kb || setrlimit(RLIMIT_AS, &lim) != 0)
+		if (!limit_address_space(160ul << 20))
 			return 2;
 		if (big_realloc_steps(64 << 20) == 0)
 			printf("kept\n");
