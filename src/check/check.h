@@ -129,9 +129,10 @@ struct hgc_rec {
 /* Copies the record of the block (live or quarantined) whose extent [core, core+core_bytes)
  * holds addr into *out; 0 when addr is in no block heapguard handed out. */
 int hgc_lookup(const void *addr, struct hgc_block *out);
-/* A fault at addr in the old place of a block that realloc moved by its pages (heap.c): 2 the
- * first time, with *b the block as its move freed it (the place reads as zeros from then on),
- * 1 after that, 0 when addr is in no such place. */
+/* A use of addr in the old place of a block that realloc moved by its pages (heap.c): 2 when
+ * this use opened the place (*b: the block as its move freed it; the place reads as zeros from
+ * then on), 1 when another thread is opening it (retry), 0 when addr is in no such place or
+ * the place is open already or could not be opened (a fault there then is no use zeros serve). */
 int hgc_vacated_use(const void *addr, struct hgc_block *b);
 /* The same place's block, whether or not it was used since; 0 when addr is in none. */
 int hgc_vacated_block(const void *addr, struct hgc_block *b);
