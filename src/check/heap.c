@@ -1114,7 +1114,7 @@ static int copy_run(char *lo, char *hi, void *arg)
 
 /* Such a block (over 2 MiB) moves by its pages (hg_large_relocate), never copied: a buffer
  * grown by realloc 64 KiB at a time was copied, poisoned and checked whole at every step (to
- * 16 MiB: 10 s, 0.44 s so, 0.15 s plain; valgrind is quadratic there too). Its old range is kept
+ * 16 MiB: 8.2 s, 0.22 s so, 0.15 s plain; valgrind 18 s). Its old range is kept
  * reserved and inaccessible while the ranges so kept fit in the quarantine's budget (address
  * space only): a read or write through a stale pointer faults at once and is reported as a
  * use after free, with the block's stacks (stale_use in signal.c); the range then reads as
