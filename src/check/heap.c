@@ -703,8 +703,6 @@ static void q_queue(const uint64_t *e, uint32_t n)
 }
 
 static size_t vacated_give_back(void);
-struct vacated;
-static struct vacated *vacated_at(const void *addr, struct hgc_block *b);
 
 /* The heap has no memory left for a block: every block the quarantine holds is checked and
  * goes back to the allocator, and free memory to the kernel, the old places of moved blocks
@@ -973,7 +971,7 @@ static int free_judged(void *p, enum hgc_alloc_kind kind, size_t sized, const ch
 		/* Where a block's bytes began in a slot of the heap that holds none now: a block
 		 * freed there before, whose record went back with it, no quarantine holding it. */
 		struct hgc_block moved;
-		if (vacated_at(p, &moved) && (const char *)p == moved.user)
+		if (hgc_vacated_block(p, &moved) && (const char *)p == moved.user)
 			report_bad_free("double-free", func, p, c.stack, &moved,
 					"realloc moved the block before: this is its old place");
 		else if ((at.rec && (const char *)p == at.key + HGC_REDZONE_BYTES) ||
@@ -1231,13 +1229,6 @@ static struct vacated *vacated_find(const void *addr, struct hgc_block *b, uintp
 	return NULL;
 }
 
-static struct vacated *vacated_at(const void *addr, struct hgc_block *b)
-{
-	uintptr_t lo, hi;
-	uint32_t state;
-	return vacated_find(addr, b, &lo, &hi, &state);
-}
-
 int hgc_vacated_use(const void *addr, struct hgc_block *b)
 {
 	uintptr_t lo, hi;
@@ -1259,7 +1250,9 @@ int hgc_vacated_use(const void *addr, struct hgc_block *b)
 
 int hgc_vacated_block(const void *addr, struct hgc_block *b)
 {
-	return vacated_at(addr, b) != NULL;
+	uintptr_t lo, hi;
+	uint32_t state;
+	return vacated_find(addr, b, &lo, &hi, &state) != NULL;
 }
 
 /* Moves live block b (p) to n bytes by its pages when it has a mapping of its own and keeps
@@ -1324,7 +1317,7 @@ static void *realloc_by_pages(const struct hgc_block *b, size_t n, const uintptr
 }
 
 /* Always moves the block, as valgrind does, so that a stale pointer to the old one lands in
- * the quarantine and is caught. */
+ * the quarantine (over 2 MiB: in the old place kept, realloc_by_pages) and is caught. */
 static void *realloc_checked(void *p, size_t n, const uintptr_t *slot)
 {
 	struct hgc_block b;

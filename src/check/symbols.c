@@ -213,6 +213,15 @@ static const char *function_at(const struct module *m, uintptr_t addr)
 	return best ? m->strs + best->name : NULL;
 }
 
+/* The name of the function of module m (NULL: none) holding addr; NULL when unknown. Under
+ * sym_lock. */
+static const char *function_named(struct module *m, uintptr_t addr)
+{
+	if (m && !m->tried)
+		load_functions(m);
+	return m && m->fns ? function_at(m, addr) : NULL;
+}
+
 void hgc_symbolize(uintptr_t pc, struct hgc_symbol *out)
 {
 	memset(out, 0, sizeof *out);
@@ -222,10 +231,7 @@ void hgc_symbolize(uintptr_t pc, struct hgc_symbol *out)
 	if (m) {
 		out->module = m->path;
 		out->offset = pc - m->base;
-		if (!m->tried)
-			load_functions(m);
-		if (m->fns)
-			out->function = function_at(m, pc - 1);
+		out->function = function_named(m, pc - 1);
 	}
 	hg_unlock(&sym_lock);
 }
@@ -240,27 +246,20 @@ static enum hgc_cxx_op op_named(const char *name)
 	return HGC_OP_NONE;
 }
 
-/* The name of the function holding addr; NULL when unknown. Under sym_lock. */
-static const char *function_named(uintptr_t addr)
-{
-	struct module *m = module_at(addr);
-	if (m && !m->tried)
-		load_functions(m);
-	return m && m->fns ? function_at(m, addr) : NULL;
-}
-
 enum hgc_cxx_op hgc_cxx_operator(uintptr_t ra)
 {
 	hg_lock(&sym_lock);
-	enum hgc_cxx_op op = op_named(function_named(ra - 1));
+	struct module *m = module_at(ra - 1);
+	enum hgc_cxx_op op = op_named(function_named(m, ra - 1));
 	/* A direct call (e8 rel32) ends at ra; its target needs no read, only a name. Its five
 	 * bytes are read only where a module is loaded now (an allocation's stack may be from
 	 * one closed since) and on ra's own page. */
 	const unsigned char *c = (const unsigned char *)ra;
-	if (!op && (ra & (HG_OS_PAGE_BYTES - 1)) >= 5 && module_at(ra - 1) && c[-5] == 0xe8) {
+	if (!op && m && (ra & (HG_OS_PAGE_BYTES - 1)) >= 5 && c[-5] == 0xe8) {
 		int32_t rel;
 		memcpy(&rel, c - 4, sizeof rel);
-		op = op_named(function_named(ra + (uintptr_t)(intptr_t)rel));
+		uintptr_t to = ra + (uintptr_t)(intptr_t)rel;
+		op = op_named(function_named(module_at(to), to));
 	}
 	hg_unlock(&sym_lock);
 	return op;
