@@ -229,8 +229,10 @@ check("write after free found when the block leaves the quarantine",
 rc, out, err, r = run([cases, "use-after-free-quarantine"], "leak_check=no:quarantine=0")
 check("quarantine=0: a freed block goes back at once", summary_is(r, 0, 0))
 
-rc, out, err, r = run([cases, "use-after-free-huge"], "leak_check=no:quarantine=64M")
-check("write after free into a 40 MiB block found when it leaves the quarantine",
+# Blocks over 2 MiB keep the quarantine's way in guard mode (sampled: these are too large for
+# a guard slot): their free poisons them, and a write is found when they leave.
+rc, out, err, r = run([cases, "use-after-free-huge"], "leak_check=no:quarantine=64M:guard=100000")
+check("guard mode: write after free into a 40 MiB block found when it leaves the quarantine",
       expect_error(r, "heap-use-after-free", "write", 2, None, "inside", 9000, 40 << 20, None, "main",
                    "release_it", "left the quarantine") +
       ([] if err.find("churned") > err.find("ERROR: heap-use-after-free") >= 0 else
@@ -250,9 +252,9 @@ check_clean_and_small("a 512 MiB buffer the program writes 8 MiB of: its first 2
 # its byte whether its page was untouched (no poison there: zero, and the write) or written.
 for case, at, size, what in (("sparse-untouched-after-free", (56 << 20) + 100, 1, "a page it never touched"),
                              ("sparse-written-after-free", (32 << 20) + 5, 1, "a page it wrote, of a zero")):
-    rc, out, err, r = run([cases, case], "leak_check=no:quarantine=128M")
+    rc, out, err, r = run([cases, case], "leak_check=no:quarantine=128M:guard=100000")
     kib = last_number(out)
-    check("a 64 MiB buffer written in 1 MiB and freed: a write after free into %s is found at its byte, "
+    check("guard mode: a 64 MiB buffer written in 1 MiB and freed: a write after free into %s is found at its byte, "
           "and the free poisoned the resident pages only" % what,
           expect_error(r, "heap-use-after-free", "write", size, None, "inside", at, 64 << 20, None,
                        "sparse_after_free",
@@ -548,6 +550,37 @@ rc, out, err, r = run([cases, "realloc-stale-jump"])
 check("a call through the old pointer of a block realloc moved: one report, then the fault ends the process",
       expect_error(r, "heap-use-after-free", None, None, None, "inside", 0, 3 << 20, None, "big_make", "big_grow") +
       ([] if rc == -11 and out == "" else ["rc %r out %r" % (rc, out)]))
+# Freed blocks over 2 MiB move by their pages too: their place is kept inaccessible, and the
+# pages go to the next large block. A stale read was not seen at all, a write only at exit.
+rc, out, err, r = run([cases, "big-free-stale"])
+check("a read through the pointer of a freed 8 MiB block: reported at once, with its stacks; the write "
+      "after it goes on, on zeros",
+      expect_error(r, "heap-use-after-free", "read", None, None, "inside", 200, 8 << 20, "stale_read",
+                   "big_make", "release_it", "the block was freed") +
+      ([] if out == "went on, read 0\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "big-free-stale-write"])
+check("a write through the pointer of a freed 8 MiB block: reported at once, at the write",
+      expect_error(r, "heap-use-after-free", "write", None, None, "inside", 100, 8 << 20, "stale_write",
+                   "big_make", "release_it", "the block was freed") +
+      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "big-free-twice"])
+check("an 8 MiB block freed twice: a double free, with its allocation and first free",
+      expect_error(r, "double-free", None, None, "free", None, None, 8 << 20, "release_last", "big_make",
+                   "release_it") +
+      ([] if "realloc" not in (r["errors"][0]["detail"] or "") else ["detail names realloc"]) +
+      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "big-free-memcpy"])
+check("memcpy from a freed 8 MiB block: reported by memcpy, and the call goes on",
+      expect_error(r, "heap-use-after-free", "read", 4, "memcpy", "inside", 4096, 8 << 20, "read_freed",
+                   "big_make", "release_it") +
+      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+rc, out, err, r = run([cases, "big-free-churn"])
+kib = last_number(out)
+check("200 blocks of 8 MiB written and freed hold no memory back (the quarantine held 256 MiB of them); "
+      "the next one's first 2 MiB hold the pattern, its redzone catches a write past its end",
+      expect_error(r, "heap-buffer-overflow", "write", 1, None, "after", 0, 8 << 20, "release_it", "main") +
+      ([] if out.startswith("pattern=1\n") and 0 < kib < 64 << 10 else ["out %r" % out]))
+
 rc, out, err, r = run([cases, "trim-after-decay"], "leak_check=no:quarantine=0:decay_ms=100")
 kb = [int(x) for x in out.split()] if len(out.split()) == 2 else [0, 0]
 check("arenas freed whole go back after decay and malloc_trim in check mode (their huge pages whole)",

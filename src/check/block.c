@@ -412,7 +412,7 @@ void hgc_check_access(const void *p, size_t n, int is_write, const char *func)
 			return;
 	} else if (!hgc_lookup(last, &b) &&
 		   !(unlikely(atomic_load_explicit(&hgc_vacated_live, memory_order_relaxed)) &&
-		     hgc_vacated_use(a, &b) == 2)) { /* the old place of a block realloc moved: open now */
+		     hgc_vacated_use(a, &b, NULL) == 2)) { /* a moved or freed block's place: open now */
 		return;
 	}
 	const char *bad;

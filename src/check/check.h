@@ -129,13 +129,14 @@ struct hgc_rec {
 /* Copies the record of the block (live or quarantined) whose extent [core, core+core_bytes)
  * holds addr into *out; 0 when addr is in no block heapguard handed out. */
 int hgc_lookup(const void *addr, struct hgc_block *out);
-/* A use of addr in the old place of a block that realloc moved by its pages (heap.c): 2 when
- * this use opened the place (*b: the block as its move freed it; the place reads as zeros from
- * then on), 1 when another thread is opening it (retry), 0 when addr is in no such place or
- * the place is open already or could not be opened (a fault there then is no use zeros serve). */
-int hgc_vacated_use(const void *addr, struct hgc_block *b);
+/* A use of addr in the old place of a block that realloc moved by its pages, or of a freed
+ * block that had a mapping of its own (heap.c): 2 when this use opened the place (*b: the
+ * block as its move or free freed it, *freed unless NULL: 1 for a free; the place reads as
+ * zeros from then on), 1 when another thread is opening it (retry), 0 when addr is in no such place or the
+ * place is open already or could not be opened (a fault there then is no use zeros serve). */
+int hgc_vacated_use(const void *addr, struct hgc_block *b, int *freed);
 /* The same place's block, whether or not it was used since; 0 when addr is in none. */
-int hgc_vacated_block(const void *addr, struct hgc_block *b);
+int hgc_vacated_block(const void *addr, struct hgc_block *b, int *freed);
 extern HG_HIDDEN _Atomic unsigned hgc_vacated_live;
 extern HG_HIDDEN _Atomic uintptr_t hgc_vacated_lo, hgc_vacated_hi;
 /* 1 when [a, z] may touch such a place: a test for the interceptors' filter. */

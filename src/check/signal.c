@@ -224,7 +224,7 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc, struct h
 	case HGC_GUARD_OUTSIDE:
 		break;
 	}
-	if (hgc_lookup(si->si_addr, &b) || hgc_vacated_block(si->si_addr, &b))
+	if (hgc_lookup(si->si_addr, &b) || hgc_vacated_block(si->si_addr, &b, NULL))
 		return block_error(addr, &b, e, d);
 	hg_buf_str(d, "address ");
 	hg_buf_hex(d, addr);
@@ -266,21 +266,24 @@ static int first_use(const siginfo_t *si, const ucontext_t *uc)
 }
 
 /* A read or write through a stale pointer into the old place of a block that realloc moved by
- * its pages: reported the first time, as block_error tells it (a use after free, or past
- * the old block's end), then the access is retried on the zeros now there. */
+ * its pages, or of a freed one that had a mapping of its own: reported the first time, as
+ * block_error tells it (a use after free, or past the old block's end), then the access is
+ * retried on the zeros now there. */
 static int stale_use(const siginfo_t *si, const ucontext_t *uc)
 {
 	struct hgc_block b;
 	const greg_t *g = uc->uc_mcontext.gregs;
 	if (g[REG_TRAPNO] == X86_TRAP_PF && (g[REG_ERR] & X86_PF_FETCH))
 		return 0; /* a jump through the pointer: no zeros serve it (classify reports it) */
-	int use = hgc_vacated_use(si->si_addr, &b);
+	int freed;
+	int use = hgc_vacated_use(si->si_addr, &b, &freed);
 	if (use == 2) {
 		struct hgc_error e = { .addr = (uintptr_t)si->si_addr, .fault = 1, .context = uc };
 		struct hg_buf d = { .len = 0 };
 		e.access = g[REG_TRAPNO] == X86_TRAP_PF && (g[REG_ERR] & X86_PF_WRITE) ? "write" : "read";
 		block_error(e.addr, &b, &e, &d);
-		e.detail = "realloc moved the block; its old place reads as zeros from now on";
+		e.detail = freed ? "the block was freed; its place reads as zeros from now on"
+				 : "realloc moved the block; its old place reads as zeros from now on";
 		hgc_report(&e);
 	}
 	return use != 0;

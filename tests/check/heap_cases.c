@@ -607,6 +607,49 @@ int main(int argc, char **argv)
 		alarm(20);
 		((void (*)(void))p)();
 		printf("returned\n");
+	} else if (!strcmp(c, "big-free-stale")) {
+		/* An 8 MiB block freed (its pages move on, its place is kept inaccessible); then a
+		 * read and a write through the stale pointer. */
+		unsigned char *p = big_make(8 << 20);
+		release_it(p);
+		int v = stale_read(p);
+		stale_write(p);
+		printf("went on, read %d\n", v);
+	} else if (!strcmp(c, "big-free-stale-write")) {
+		unsigned char *p = big_make(8 << 20);
+		release_it(p);
+		stale_write(p);
+		printf("went on\n");
+	} else if (!strcmp(c, "big-free-twice")) {
+		unsigned char *p = big_make(8 << 20);
+		release_it(p);
+		release_last(p);
+		printf("went on\n");
+	} else if (!strcmp(c, "big-free-memcpy")) {
+		/* An intercepted call reading a freed 8 MiB block. */
+		unsigned char *p = big_make(8 << 20);
+		release_it(p);
+		read_freed((char *)p + 4096);
+		printf("went on\n");
+	} else if (!strcmp(c, "big-free-churn")) {
+		/* 200 blocks of 8 MiB written whole and freed, one at a time, then one more whose
+		 * first 2 MiB must hold the never-written pattern (the pages it gets held an older
+		 * block's bytes) and whose redzone still catches a write past its end. stdout gets
+		 * what the pattern check found and the peak resident kilobytes. */
+		size_t n = 8 << 20;
+		for (int i = 0; i < 200; i++) {
+			unsigned char *p = malloc(n);
+			memset(p, 'a' + i % 26, n);
+			free(p);
+		}
+		unsigned char *q = malloc(n);
+		int pattern = 1;
+		for (size_t i = 0; i < (2u << 20); i += 4093)
+			pattern &= q[i] == UNINIT_BYTE(i);
+		printf("pattern=%d\n", pattern);
+		q[n] = 1;
+		release_it(q);
+		print_peak_kb();
 	} else if (!strcmp(c, "trim-after-decay")) {
 		/* Run with quarantine=0:decay_ms=100. 48 blocks of 300 KiB freed in two halves, the
 		 * first half aged by one look of the purge before the second: the arenas they filled
