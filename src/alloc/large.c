@@ -171,9 +171,9 @@ static int large_relocate(struct hg_span *s, size_t bytes)
 {
 	char *old = s->start;
 	size_t old_bytes = s->bytes;
-	char *to = hg_os_map(bytes, HG_SLICE_BYTES);
+	char *to = hg_os_map_like(bytes, old);
 	if (!to && room_made())
-		to = hg_os_map(bytes, HG_SLICE_BYTES);
+		to = hg_os_map_like(bytes, old);
 	if (!to || !hg_pagemap_reserve(to, bytes)) {
 		if (to)
 			hg_os_unmap(to, bytes);
@@ -276,6 +276,8 @@ static struct hg_span *large_fresh(size_t bytes, size_t align)
 	hg_unlock(&large_lock);
 	int populate = sampled && bytes <= POPULATE_MAX_BYTES && used_whole(last, last_bytes);
 
+	if (hg_arena_huge_pages && align < HG_OS_HUGE_PAGE_BYTES)
+		align = HG_OS_HUGE_PAGE_BYTES; /* check mode: see large_bytes */
 	char *p = hg_os_map(bytes, align);
 	if (!p && room_made())
 		p = hg_os_map(bytes, align);
@@ -300,13 +302,24 @@ static struct hg_span *large_fresh(size_t bytes, size_t align)
 	return s;
 }
 
+/* The mapping's length for a block of n bytes: whole slices. In check mode, past the medium
+ * sizes, whole huge pages from a huge-page boundary (large_fresh; address space only, no huge
+ * pages): the checker moves a block's pages at its free and its realloc (heap.c), and the
+ * kernel then moves whole page tables instead of each entry, of which this VM makes the next
+ * touch cost ~5-9 us a page. */
+static size_t large_bytes(size_t n)
+{
+	size_t bytes = n ? hg_align_up(n, HG_SLICE_BYTES) : HG_SLICE_BYTES;
+	return hg_arena_huge_pages && bytes > HG_MEDIUM_MAX_BYTES ? hg_align_up(bytes, HG_OS_HUGE_PAGE_BYTES) : bytes;
+}
+
 void *hg_large_alloc(size_t n, size_t align, int zero)
 {
 	if (n > PTRDIFF_MAX - HG_SLICE_BYTES) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	size_t bytes = n ? hg_align_up(n, HG_SLICE_BYTES) : HG_SLICE_BYTES;
+	size_t bytes = large_bytes(n);
 	if (align <= HG_SLICE_BYTES && bytes <= HG_MEDIUM_MAX_BYTES) {
 		struct hg_span *m = hg_medium_new(bytes);
 		if (!m) {
@@ -408,7 +421,7 @@ void *hg_large_realloc(struct hg_span *s, size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	size_t bytes = hg_align_up(n, HG_SLICE_BYTES);
+	size_t bytes = large_bytes(n);
 	if (s->arena) {
 		if (bytes <= s->bytes || (bytes <= HG_MEDIUM_MAX_BYTES && hg_medium_grow(s, bytes)))
 			return s->start;
@@ -422,7 +435,7 @@ void *hg_large_realloc(struct hg_span *s, size_t n)
 
 void *hg_large_relocate(struct hg_span *s, size_t n)
 {
-	size_t bytes = hg_align_up(n, HG_SLICE_BYTES);
+	size_t bytes = large_bytes(n);
 	if (s->arena || n > PTRDIFF_MAX - HG_SLICE_BYTES || bytes <= HG_MEDIUM_MAX_BYTES || !large_relocate(s, bytes))
 		return NULL;
 	s->bytes = bytes;

@@ -26,25 +26,35 @@
 static _Atomic size_t mapped_bytes;
 #define PRIVATE_FDS 16 /* the descriptors at the top that hg_os_private_fd hands out */
 
-void *hg_os_map(size_t bytes, size_t align)
+/* A fresh mapping of `bytes` at an address that is `phase` (page-aligned) modulo `modulus` (a
+ * power of two, at least a page): the kernel gives page alignment only, so it over-maps by
+ * modulus - page and trims both ends. */
+static void *map_phased(size_t bytes, size_t modulus, uintptr_t phase)
 {
-	if (align < HG_OS_PAGE_BYTES)
-		align = HG_OS_PAGE_BYTES;
-	/* Over-map by align - page and trim both ends: the kernel gives page alignment only. */
-	size_t slack = align - HG_OS_PAGE_BYTES;
+	size_t slack = modulus - HG_OS_PAGE_BYTES;
 	if (bytes + slack < bytes)
 		return NULL;
 	char *raw = mmap(NULL, bytes + slack, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED)
 		return NULL;
-	char *p = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	char *p = raw + ((phase - (uintptr_t)raw) & (modulus - 1));
 	if (p > raw)
 		munmap(raw, (size_t)(p - raw));
 	if (p + bytes < raw + bytes + slack)
 		munmap(p + bytes, (size_t)(raw + bytes + slack - (p + bytes)));
 	atomic_fetch_add_explicit(&mapped_bytes, bytes, memory_order_relaxed);
 	return p;
+}
+
+void *hg_os_map(size_t bytes, size_t align)
+{
+	return map_phased(bytes, align < HG_OS_PAGE_BYTES ? HG_OS_PAGE_BYTES : align, 0);
+}
+
+void *hg_os_map_like(size_t bytes, const void *from)
+{
+	return map_phased(bytes, HG_OS_HUGE_PAGE_BYTES, (uintptr_t)from & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1));
 }
 
 void hg_os_unmap(void *p, size_t bytes)
