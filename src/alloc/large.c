@@ -315,6 +315,12 @@ static size_t large_bytes(size_t n)
 
 void *hg_large_alloc(size_t n, size_t align, int zero)
 {
+	return hg_large_alloc_zero_from(n, align, zero ? 0 : SIZE_MAX);
+}
+
+void *hg_large_alloc_zero_from(size_t n, size_t align, size_t from)
+{
+	int zero = from < n;
 	if (n > PTRDIFF_MAX - HG_SLICE_BYTES) {
 		errno = ENOMEM;
 		return NULL;
@@ -327,7 +333,7 @@ void *hg_large_alloc(size_t n, size_t align, int zero)
 			return NULL;
 		}
 		if (zero)
-			hg_os_zero(m->start, n); /* slices freed earlier may still hold data */
+			hg_os_zero(m->start + from, n - from); /* slices freed earlier may still hold data */
 		m->state = HG_SPAN_LARGE;
 		return m->start;
 	}
@@ -336,8 +342,9 @@ void *hg_large_alloc(size_t n, size_t align, int zero)
 	struct hg_span *s = cache_take(bytes, align);
 	if (s) {
 		/* large_request bounds what the last user may have written; the rest is fresh zero */
-		if (zero)
-			hg_os_zero(s->start, n < s->large_request ? n : s->large_request);
+		size_t dirty = n < s->large_request ? n : s->large_request;
+		if (zero && from < dirty)
+			hg_os_zero(s->start + from, dirty - from);
 	} else if (!(s = large_fresh(bytes, align))) {
 		errno = ENOMEM;
 		return NULL;

@@ -197,6 +197,10 @@ void hg_central_fork_child(void);
 
 /* ---- large blocks (large.c) ---- */
 void *hg_large_alloc(size_t n, size_t align, int zero);
+/* The same, where only the bytes from `from` on must read as zero (the checker fills the
+ * ones before: zeroing them too, of a cached block used in part, gave its resident pages
+ * back, which the fill then faulted in again). */
+void *hg_large_alloc_zero_from(size_t n, size_t align, size_t from);
 /* Frees the large block s starts with; any other p (inside it, or freed) ends the process. */
 void hg_large_free(struct hg_span *s, const void *p, const char *func);
 /* Was p the start of one of the last 256 mapped blocks freed? */

@@ -270,12 +270,12 @@ static int check_redzones(const struct hgc_block *b, uint32_t stack, uint32_t th
 static int q_give_back(void);
 
 /* The allocator's block for a checked block of `total` bytes; *fresh_zero set when it comes
- * zeroed from fresh pages. */
-static inline char *core_alloc(size_t total, size_t align, int zero, int *fresh_zero)
+ * zeroed (from its byte zero_from on) from fresh pages. */
+static inline char *core_alloc(size_t total, size_t align, int zero, size_t zero_from, int *fresh_zero)
 {
 	if (zero && total > HG_SMALL_MAX_BYTES) {
 		*fresh_zero = 1; /* fresh pages: no memset touching them all */
-		return hg_large_alloc(total, align > HGC_REDZONE_BYTES ? align : 0, 1);
+		return hg_large_alloc_zero_from(total, align > HGC_REDZONE_BYTES ? align : 0, zero_from);
 	}
 	return align > HGC_REDZONE_BYTES ? hg_alloc_aligned(align, total) : hg_alloc(total);
 }
@@ -316,9 +316,10 @@ static void *alloc_block(size_t n, size_t align, int zero, size_t copied, enum h
 		 * alignment into it: 128 KiB for 100 bytes aligned to 64 KiB, 8 KiB to 4 KiB. */
 		size_t core_align = total <= HG_SMALL_MAX_BYTES ? 0 : align;
 		int zeroed = zero || n > FILL_MAX; /* past FILL_MAX it must read as zero */
-		char *core = core_alloc(total, core_align, zeroed, &fresh_zero);
+		size_t zero_from = zero ? 0 : left + FILL_MAX; /* before it: the fill's */
+		char *core = core_alloc(total, core_align, zeroed, zero_from, &fresh_zero);
 		if (unlikely(!core) && q_give_back())
-			core = core_alloc(total, core_align, zeroed, &fresh_zero);
+			core = core_alloc(total, core_align, zeroed, zero_from, &fresh_zero);
 		if (!core) {
 			errno = ENOMEM;
 			return NULL;
