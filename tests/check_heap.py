@@ -286,6 +286,10 @@ rc, out, err, r = run([cases, "address-limit"], "leak_check=no")
 check("under an address-space limit, a malloc that finds no memory empties the quarantine first",
       ([] if rc == 0 and out.strip() == "done" else ["status %d, stdout %r" % (rc, out[-200:])]) +
       (["errors: %r" % r["errors"]] if r["errors"] else []))
+rc, out, err, r = run([cases, "address-limit-big"], "leak_check=no")
+check("the same with blocks of 8 MiB, whose free moves their pages and keeps their place",
+      ([] if rc == 0 and out.strip() == "done" else ["status %d, stdout %r" % (rc, out[-200:])]) +
+      (["errors: %r" % r["errors"]] if r["errors"] else []))
 
 # The checking library's own tables take address space as they fill: the stack depot's table
 # of stacks by id, mapped whole (32 MiB), could not be had under a 40 MB limit, and every

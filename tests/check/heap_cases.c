@@ -572,6 +572,27 @@ int main(int argc, char **argv)
 			free(p);
 		}
 		printf("done\n");
+	} else if (!strcmp(c, "address-limit-big")) {
+		/* The same with 300 blocks of 8 MiB, each freed by its pages (a new mapping for
+		 * them, its old place kept), then 12 of them live at once: 96 MiB. */
+		if (!limit_address_space(160ul << 20))
+			return 2;
+		static char *live[12];
+		for (int i = 0; i < 300 + 12; i++) {
+			char *p = malloc(8 << 20);
+			if (!p) {
+				printf("malloc %d failed\n", i);
+				return 1;
+			}
+			memset(p, i, 8 << 20);
+			if (i < 300)
+				free(p);
+			else
+				live[i - 300] = p;
+		}
+		for (int i = 0; i < 12; i++)
+			free(live[i]);
+		printf("done\n");
 	} else if (!strcmp(c, "realloc-pages")) {
 		if (big_realloc_steps(64 << 20) == 0)
 			printf("kept\n");
