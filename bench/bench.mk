@@ -30,7 +30,7 @@ ONLY ?=
 # The checkers' table: the slow tools are why it has its own default; RUNS= on the command line sets both.
 BENCH_CHECK_PKGS := valgrind electric-fence duma
 # The C workloads of bench/check.py, rebuilt with AddressSanitizer.
-BENCH_ASAN_PROGS := churn random realloc larson tree
+BENCH_ASAN_PROGS := churn random realloc larson tree calloc_large
 BENCH_CHECK_GCC_FUNCTIONS := 20
 CHECK_RUNS ?= $(if $(filter command line,$(origin RUNS)),$(RUNS),3)
 CHECK_TIMEOUT ?= 120

@@ -36,6 +36,8 @@ SCALED = [
     ("larson-4t", "{bin}/larson 4 8000 20000 4"),
     ("tree", "{bin}/tree 18 2"),
     ("realloc", "{bin}/realloc 1 65536 65536"),
+    ("calloc-large", "{bin}/calloc_large 60 8"),
+    ("calloc-dense", "{bin}/calloc_large 30 8 4096"),
     ("python", f"{run.PYTHON} {{bench}}/churn.py 1"),
     ("python-malloc", f"{run.PYTHON} {{bench}}/churn.py 1"),
     # big-check.c: bench/gen_big_c.py with fewer functions than run.py's big.c (bench.mk).
