@@ -33,6 +33,11 @@ def summary_is(r, errors, contexts):
     return [] if s == {"errors": errors, "contexts": contexts} else ["error summary %r" % s]
 
 
+def ended(rc, out, want_out, want_rc=0):
+    """The reasons a case's exit status and stdout differ from the expected ones."""
+    return [] if rc == want_rc and out == want_out else ["rc %r out %r" % (rc, out)]
+
+
 def last_number(out):
     """The number a case printed last on stdout (resident KiB), 0 when none."""
     return int(out.split()[-1]) if out.split() else 0
@@ -336,19 +341,19 @@ check("mallinfo2 counts the bytes in use in check mode",
 rc, out, err, r = run([cases, "double-free"])
 check("double free: three stacks, program goes on",
       expect_error(r, "double-free", None, 0, "free", "inside", 0, 24, "second_free", "main", "first_free") +
-      ([] if out == "survived\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "survived\n"))
 
 # Linked in, libunwind's copy of libgcc's _Unwind_* API served libgcc's own unwinding of a
 # cancelled thread: glibc's cleanup that unlocks the stream was skipped, and main hung on it.
 rc, out, err, r = checklib.run([cases, "cancel-getc"], "leak_check=no", timeout=20)
 check("a thread cancelled while it waits in getc leaves the stream usable",
-      [] if rc == 0 and out == "getc after cancel: -1\n" else ["rc %r out %r" % (rc, out)])
+      ended(rc, out, "getc after cancel: -1\n"))
 rc, out, err, r = run([cases, "double-free-sites"])
 check("double frees from one stack of blocks from two places: two contexts, both shown",
       ([] if [(e["kind"], (e["block"] or {}).get("size"), e["alloc_stack"][:1]) for e in r["errors"]] ==
        [("double-free", 10, ["alloc_ten"]), ("double-free", 20, ["alloc_twenty"])] else
        ["errors %r" % [(e["kind"], e["block"], e["alloc_stack"][:1]) for e in r["errors"]]]) +
-      summary_is(r, 2, 2) + ([] if out == "survived\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      summary_is(r, 2, 2) + ended(rc, out, "survived\n"))
 
 # With no quarantine the block's record goes back with it at the first free: the second is
 # still a double free (it was "not in any block heapguard allocated"), without its stacks.
@@ -360,7 +365,7 @@ small = build(src("small_stacks.c"))
 for size in ("6144", "8192"):
     rc, out, err, r = run([small, "coroutine", size])
     check("malloc and free on a coroutine's %s-byte stack: no report" % size,
-          ([] if rc == 0 and out == "ok\n" else ["rc %d out %r" % (rc, out)]) +
+          ended(rc, out, "ok\n") +
           (["errors %r" % r["errors"]] if r["errors"] else []))
 # On a stack mapped apart, above the thread's, libunwind ran on it and took 10 KiB: a stack of
 # 8 KiB overflowed into its guard page. It now runs on the thread's alternate signal stack.
@@ -373,7 +378,7 @@ rc, out, err, r = run([small, "coroutine-double-free"])
 check("a double free on a coroutine's 8 KiB stack is reported, the coroutine named",
       expect_error(r, "double-free", func="free", top="free_twice") +
       ([] if r["errors"] and "on_coroutine" in r["errors"][0]["stack"][:2] else ["stack %r" % (r["errors"][:1],)]) +
-      ([] if rc == 0 and out == "ok\n" else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "ok\n"))
 rc, out, err, r = run([small, "thread-double-free"])
 check("a double free in a thread with a PTHREAD_STACK_MIN stack is reported",
       expect_error(r, "double-free", func="free", top="free_twice") +
@@ -386,15 +391,15 @@ with open(taken) as f:
 check("preloaded: the program's own file on the library's copy of stderr gets no report, stderr does",
       expect_error(r, "double-free", func="free", top="second_free") +
       ([] if held == "payload\n" else ["the program's file holds %r" % held[:200]]) +
-      ([] if rc == 0 and out == "survived\n" else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "survived\n"))
 rc, out, err, r = run([cases, "double-free-fds", "closed"])
 check("preloaded: every descriptor past 2 closed (closefrom(3)), reports still reach stderr",
       expect_error(r, "double-free", func="free", top="second_free") +
-      ([] if rc == 0 and out == "survived\n" else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "survived\n"))
 rc, out, err, r = run([cases, "double-free"], "leak_check=no:quarantine=0")
 check("double free with quarantine=0: still a double free, where the block began",
       expect_error(r, "double-free", func="free", top="second_free", detail="freed before") +
-      ([] if out == "survived\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "survived\n"))
 
 rc, out, err, r = run([cases, "double-free-threads"])
 e = r["errors"][0] if r["errors"] else {}
@@ -530,54 +535,52 @@ check("main returns while detached threads allocate and free: no report (40 runs
 # Blocks over 2 MiB move by their pages on realloc; their old place stays inaccessible.
 rc, out, err, r = run([cases, "realloc-pages"])
 check("realloc of a block over 2 MiB, 980 steps of 64 KiB to 64 MiB then down and up: it moves each time, "
-      "its bytes kept", summary_is(r, 0, 0) + ([] if out == "kept\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
-rc, out, err, r = run([cases, "realloc-stale"])
-check("a write through the old pointer of a block realloc moved by its pages: reported at once, with its stacks; "
-      "the read after it goes on, on zeros",
-      expect_error(r, "heap-use-after-free", "write", None, None, "inside", 100, 3 << 20, "stale_write",
-                   "big_make", "big_grow", "realloc moved the block") +
-      ([] if out == "went on, read 0, kept 1\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
-rc, out, err, r = run([cases, "realloc-pages-free-old"])
-check("the old pointer of a block realloc moved by its pages, freed: a double free, with the block's stacks",
-      expect_error(r, "double-free", None, None, "free", None, None, 3 << 20, "release_it", "big_make",
-                   "big_grow", "realloc moved the block before") +
-      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      "its bytes kept", summary_is(r, 0, 0) + ended(rc, out, "kept\n"))
+# A stale pointer into the place of a block over 2 MiB that realloc moved or free freed (its
+# pages moved on, its place kept inaccessible): reported at once, with the block's stacks.
+# Before free did so, a stale read of such a block was not seen at all, a write only at exit.
+for case, name, want, stdout in (
+        ("realloc-stale", "a write through the old pointer of a block realloc moved by its pages: reported at "
+         "once, with its stacks; the read after it goes on, on zeros",
+         ("heap-use-after-free", "write", None, None, "inside", 100, 3 << 20, "stale_write", "big_make",
+          "big_grow", "realloc moved the block"), "went on, read 0, kept 1\n"),
+        ("realloc-pages-free-old", "the old pointer of a block realloc moved by its pages, freed: a double free, "
+         "with the block's stacks",
+         ("double-free", None, None, "free", None, None, 3 << 20, "release_it", "big_make", "big_grow",
+          "realloc moved the block before"), "went on\n"),
+        ("big-free-stale", "a read through the pointer of a freed 8 MiB block: reported at once, with its "
+         "stacks; the write after it goes on, on zeros",
+         ("heap-use-after-free", "read", None, None, "inside", 200, 8 << 20, "stale_read", "big_make",
+          "release_it", "the block was freed"), "went on, read 0\n"),
+        ("big-free-stale-write", "a write through the pointer of a freed 8 MiB block: reported at once, at the "
+         "write",
+         ("heap-use-after-free", "write", None, None, "inside", 100, 8 << 20, "stale_write", "big_make",
+          "release_it", "the block was freed"), "went on\n")):
+    rc, out, err, r = run([cases, case])
+    check(name, expect_error(r, *want) + ended(rc, out, stdout))
 rc, out, err, r = run([cases, "realloc-pages-free-old"], "leak_check=no:quarantine=0")
 check("with --quarantine=0 (no old place kept), that free is still a double free",
       expect_error(r, "double-free", None, None, "free", top="release_it", detail="freed before, not kept") +
-      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "went on\n"))
 rc, out, err, r = run([cases, "realloc-stale-syscall"])
 check("read() into the old place of a block realloc moved: reported by read(), and the call goes on",
       expect_error(r, "heap-use-after-free", "write", 10, "read", "inside", 0, 3 << 20, None, "big_make", "big_grow") +
-      ([] if out == "read 10\n" and rc == 0 else ["rc %r out %r" % (rc, out)]))
+      ended(rc, out, "read 10\n"))
 rc, out, err, r = run([cases, "realloc-stale-jump"])
 check("a call through the old pointer of a block realloc moved: one report, then the fault ends the process",
       expect_error(r, "heap-use-after-free", None, None, None, "inside", 0, 3 << 20, None, "big_make", "big_grow") +
-      ([] if rc == -11 and out == "" else ["rc %r out %r" % (rc, out)]))
-# Freed blocks over 2 MiB move by their pages too: their place is kept inaccessible, and the
-# pages go to the next large block. A stale read was not seen at all, a write only at exit.
-rc, out, err, r = run([cases, "big-free-stale"])
-check("a read through the pointer of a freed 8 MiB block: reported at once, with its stacks; the write "
-      "after it goes on, on zeros",
-      expect_error(r, "heap-use-after-free", "read", None, None, "inside", 200, 8 << 20, "stale_read",
-                   "big_make", "release_it", "the block was freed") +
-      ([] if out == "went on, read 0\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
-rc, out, err, r = run([cases, "big-free-stale-write"])
-check("a write through the pointer of a freed 8 MiB block: reported at once, at the write",
-      expect_error(r, "heap-use-after-free", "write", None, None, "inside", 100, 8 << 20, "stale_write",
-                   "big_make", "release_it", "the block was freed") +
-      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "", -11))
 rc, out, err, r = run([cases, "big-free-twice"])
 check("an 8 MiB block freed twice: a double free, with its allocation and first free",
       expect_error(r, "double-free", None, None, "free", None, None, 8 << 20, "release_last", "big_make",
                    "release_it") +
       ([] if "realloc" not in (r["errors"][0]["detail"] or "") else ["detail names realloc"]) +
-      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "went on\n"))
 rc, out, err, r = run([cases, "big-free-memcpy"])
 check("memcpy from a freed 8 MiB block: reported by memcpy, and the call goes on",
       expect_error(r, "heap-use-after-free", "read", 4, "memcpy", "inside", 4096, 8 << 20, "read_freed",
                    "big_make", "release_it") +
-      ([] if out == "went on\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "went on\n"))
 rc, out, err, r = run([cases, "big-free-churn"])
 kib = last_number(out)
 check("200 blocks of 8 MiB written and freed hold no memory back (the quarantine held 256 MiB of them); "
@@ -594,7 +597,7 @@ check("a block grown and shrunk by its pages keeps redzones at its new end: a wr
       expect_error(r, "heap-buffer-overflow", "write", 1, None, "after", 0, 3 << 20, "release_it", "big_grow"))
 rc, out, err, r = run([cases, "realloc-pages-limit"])
 check("the same growth under an address-space limit 160 MiB above the process: the old places give way",
-      summary_is(r, 0, 0) + ([] if out == "kept\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      summary_is(r, 0, 0) + ended(rc, out, "kept\n"))
 
 rc, out, err, r = run([cases, "errno"])
 check("free keeps errno", [] if out == "errno=1234\n" else [out])
@@ -619,7 +622,7 @@ rc, out, err, r = run([own_new])
 check("a program's own operator new (malloc inside) with our delete: no mismatch; new[] with delete still one",
       expect_error(r, "alloc-dealloc-mismatch", top="drop",
                    detail="allocated with operator new[], released with operator delete") +
-      ([] if out == "news=3\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      ended(rc, out, "news=3\n"))
 rc, out, err, r = run([own_new, "array"])
 check("a program's own scalar operator new: malloc's block released by delete[] is still a mismatch",
       expect_error(r, "alloc-dealloc-mismatch", top="drop_array",
@@ -627,7 +630,7 @@ check("a program's own scalar operator new: malloc's block released by delete[] 
 rc, out, err, r = run([lib_new])
 check("a library's own operator new and delete (malloc and free inside, bound to its calls) and ours "
       "take each other's blocks: no mismatch",
-      summary_is(r, 0, 0) + ([] if out == "7\n" and rc == 0 else ["rc %d out %r" % (rc, out)]))
+      summary_is(r, 0, 0) + ended(rc, out, "7\n"))
 rc, out, err, r = run([lib_new, "array"])
 check("that library's new[] of 4 ints released with the program's sized delete of one: still a mismatch",
       expect_error(r, "alloc-dealloc-mismatch", top="drop", block_size=16,
@@ -635,7 +638,7 @@ check("that library's new[] of 4 ints released with the program's sized delete o
 rc, out, err, r = run([lib_new, "dlclosed", plug_so])
 check("a plugin's malloc'd block deleted after its dlclose: the mismatch reported, no hang on its unloaded code",
       expect_error(r, "alloc-dealloc-mismatch", top="main", detail="allocated with malloc(), released with operator delete") +
-      ([] if out == "survived\n" and rc == 0 else ["rc %r out %r" % (rc, out)]))
+      ended(rc, out, "survived\n"))
 rc, out, err, r = run([mismatch, "too-big"])
 big = [e for e in r["errors"] if e["kind"] == "allocation-size-too-big"]
 check("new[] of 2^48 bytes, plain and aligned: one error each, as operator new[], then bad_alloc",
@@ -651,7 +654,7 @@ check("error_exitcode=23 after an error", [] if rc == 23 else ["rc %d" % rc])
 rc, out, err, r = run([cases, "clean"], "leak_check=no:error_exitcode=23")
 check("error_exitcode keeps a clean program's status", [] if rc == 0 and out == "fine\n" else ["rc %d" % rc])
 rc, out, err, r = run([cases, "double-free"], "leak_check=no:abort_on_error=1")
-check("abort_on_error stops at the first report", [] if rc == -6 and out == "" else ["rc %d out %r" % (rc, out)])
+check("abort_on_error stops at the first report", ended(rc, out, "", -6))
 rc, out, err, r = run([cases, "clean"], "leak_check=no:quiet=1")
 check("quiet: nothing printed for a clean run", [] if err == "" and out == "fine\n" else [err])
 rc, out, err, r = run([cases, "double-free"], "leak_check=no:stack_depth=0")
