@@ -291,6 +291,9 @@ rc, out, err, r = run([cases, "address-limit"], "leak_check=no")
 check("under an address-space limit, a malloc that finds no memory empties the quarantine first",
       ([] if rc == 0 and out.strip() == "done" else ["status %d, stdout %r" % (rc, out[-200:])]) +
       (["errors: %r" % r["errors"]] if r["errors"] else []))
+rc, out, err, r = run([cases, "address-limit-2m"], "leak_check=no")
+check("100 blocks of 2 MiB and a byte live under a limit 300 MiB above the process (their mappings "
+      "are not rounded to 4 MiB)", ended(rc, out, "done\n") + summary_is(r, 0, 0))
 rc, out, err, r = run([cases, "address-limit-big"], "leak_check=no")
 check("the same with blocks of 8 MiB, whose free moves their pages and keeps their place",
       ([] if rc == 0 and out.strip() == "done" else ["status %d, stdout %r" % (rc, out[-200:])]) +
@@ -570,6 +573,17 @@ rc, out, err, r = run([cases, "realloc-stale-jump"])
 check("a call through the old pointer of a block realloc moved: one report, then the fault ends the process",
       expect_error(r, "heap-use-after-free", None, None, None, "inside", 0, 3 << 20, None, "big_make", "big_grow") +
       ended(rc, out, "", -11))
+# The place a free keeps is never unmapped on the way (the kernel's MREMAP_DONTUNMAP): another
+# thread's mapping came there in the moment, and a stale pointer reached its memory.
+rc, out, err, r = run([cases, "big-free-others-map"], "leak_check=no:quarantine=1G")
+check("8 MiB blocks freed while two threads map their own: their places never become another's block",
+      summary_is(r, 0, 0) + ended(rc, out, "another's 0\n"))
+rc, out, err, r = run([cases, "big-free-together"])
+bare = [e for e in r["errors"] if e["kind"] != "double-free" or "first_free" not in (e["free_stack"] or []) +
+        (e["stack"] or []) or "second_free" not in (e["free_stack"] or []) + (e["stack"] or [])]
+check("two threads freeing one 8 MiB block at once: 100 double frees, each with both frees' stacks",
+      summary_is(r, 100, len(r["errors"])) + ["%s: %s" % (e["kind"], e["detail"]) for e in bare[:2]] +
+      ended(rc, out, "done\n"))
 rc, out, err, r = run([cases, "big-free-twice"])
 check("an 8 MiB block freed twice: a double free, with its allocation and first free",
       expect_error(r, "double-free", None, None, "free", None, None, 8 << 20, "release_last", "big_make",

@@ -215,6 +215,10 @@ void *hg_large_realloc(struct hg_span *s, size_t n);
  * its pages, never copying: the checker's realloc, whose block must change address. The old
  * range is left unmapped; NULL (block unchanged) when it is no such block or the OS refuses. */
 void *hg_large_relocate(struct hg_span *s, size_t n);
+/* Moves the block of s, a mapping of its own, to a new place as long by its pages, and leaves
+ * the old range reserved and inaccessible (hg_os_unreserve gives it back): the checker's free,
+ * which keeps the place. NULL (nothing changed) when the OS refuses. */
+char *hg_large_move_keep(struct hg_span *s);
 size_t hg_large_purge(uint64_t now_ms, int force);
 void hg_large_fork_prepare(void);
 void hg_large_fork_parent(void);

@@ -139,7 +139,8 @@ int hgc_vacated_use(const void *addr, struct hgc_block *b, int *freed);
 int hgc_vacated_block(const void *addr, struct hgc_block *b, int *freed);
 extern HG_HIDDEN _Atomic unsigned hgc_vacated_live;
 extern HG_HIDDEN _Atomic uintptr_t hgc_vacated_lo, hgc_vacated_hi;
-/* 1 when [a, z] may touch such a place: a test for the interceptors' filter. */
+/* 1 when [a, z] may touch such a place: a test for the interceptors' filter, for accesses too
+ * long to have an end in one (the page map names the places). */
 static inline int hgc_vacated_near(uintptr_t a, uintptr_t z)
 {
 	return unlikely(atomic_load_explicit(&hgc_vacated_live, memory_order_relaxed)) &&

@@ -271,11 +271,14 @@ static HG_NOINLINE int in_guard_slot(uintptr_t a, uintptr_t z)
 }
 
 /* 1 when [p, p+n) may touch a block heapguard handed out: the page map names a span for its
- * first or last byte, or one of them lies in a guard slot (outside the page map). n > 0. */
+ * first or last byte (or a kept place of a block that moved or was freed, heap.c), one of them
+ * lies in a guard slot (outside the page map), or it spans whole slices around a kept place.
+ * n > 0. */
 HG_INLINE int may_be_heap(const void *p, size_t n)
 {
 	uintptr_t a = (uintptr_t)p, z = a + n - 1;
-	if (hg_pagemap_get(a) || (((a ^ z) >> HG_SLICE_SHIFT) && hg_pagemap_get(z)) || hgc_vacated_near(a, z))
+	if (hg_pagemap_get(a) || (((a ^ z) >> HG_SLICE_SHIFT) && hg_pagemap_get(z)) ||
+	    (n > HG_SLICE_BYTES && hgc_vacated_near(a, z)))
 		return 1;
 	return unlikely(hg_opt.guard != 0) && in_guard_slot(a, z);
 }

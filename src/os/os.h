@@ -21,6 +21,11 @@ void *hg_os_map_like(size_t bytes, const void *from);
 /* Moves a mapping's pages (no copy) onto `to`, a mapping of new_bytes made by hg_os_map or
  * hg_os_map_like, which it replaces; the tail beyond old_bytes reads as zero. 0 on failure. */
 int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to);
+/* Moves the pages of [p, p + bytes) onto `to`, a mapping as long, and leaves the range at p
+ * mapped, empty and inaccessible (a reservation, for hg_os_unreserve): unmapped, it could be
+ * another thread's mapping before the checker kept the place of the block that was there. 0
+ * on failure, nothing changed (Linux before 5.7 cannot). */
+int hg_os_move_keep(void *p, size_t bytes, void *to);
 /* Zeroes [p, p+bytes) of an anonymous mapping by clearing only its resident pages: the
  * others read as zero already, and touching them would fault them in. */
 void hg_os_zero(void *p, size_t bytes);

@@ -74,6 +74,22 @@ int hg_os_resize(void *p, size_t old_bytes, size_t new_bytes)
 	return 1;
 }
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7; older headers lack it */
+#endif
+
+int hg_os_move_keep(void *p, size_t bytes, void *to)
+{
+	int saved = errno;
+	int moved = mremap(p, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) != MAP_FAILED;
+	if (moved) {
+		mprotect(p, bytes, PROT_NONE);
+		atomic_fetch_sub_explicit(&mapped_bytes, bytes, memory_order_relaxed);
+	}
+	errno = saved;
+	return moved;
+}
+
 int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to)
 {
 	if (mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED)

@@ -8,10 +8,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -301,6 +304,47 @@ static int limit_address_space(unsigned long extra)
 	long kb = vm_size_kb();
 	struct rlimit lim = { ((unsigned long)kb << 10) + extra, ((unsigned long)kb << 10) + extra };
 	return kb > 0 && setrlimit(RLIMIT_AS, &lim) == 0;
+}
+
+/* Another thread's blocks of 8 MiB, mapped and freed until big_churn_stop, one for each of
+ * main's rounds (big_round): never so many that the places main's frees keep are pushed out. */
+static atomic_int big_churn_stop, big_round;
+static void *churn_big(void *arg)
+{
+	(void)arg;
+	for (int seen = 0, now; !atomic_load(&big_churn_stop); seen = now) {
+		while ((now = atomic_load(&big_round)) <= seen && !atomic_load(&big_churn_stop))
+			sched_yield();
+		char *q = malloc(8 << 20);
+		memset(q, 'B', 64);
+		sink = q;
+		for (volatile int k = 0; k < 20000; k++) /* held a while: its mapping meets the frees */
+			;
+		free(q);
+	}
+	return NULL;
+}
+
+/* The byte at a, -1 when it cannot be read (process_vm_readv: no fault, nothing the checker
+ * sees). */
+static int peek_byte(const char *a)
+{
+	unsigned char c;
+	struct iovec local = { &c, 1 }, remote = { (void *)a, 1 };
+	return syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0) == 1 ? c : -1;
+}
+
+static pthread_barrier_t both;
+static char *volatile shared_block;
+static void *free_shared(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 100; i++) {
+		pthread_barrier_wait(&both);
+		second_free(shared_block);
+		pthread_barrier_wait(&both);
+	}
+	return NULL;
 }
 
 /* Blocks over 2 MiB that realloc moves by their pages (heap.c): their bytes, and their old
@@ -671,6 +715,57 @@ int main(int argc, char **argv)
 		q[n] = 1;
 		release_it(q);
 		print_peak_kb();
+	} else if (!strcmp(c, "big-free-others-map")) {
+		/* 2,000 blocks of 8 MiB freed while two threads map and free their own: the
+		 * places of the last three freed never hold another's block (its first bytes 'B';
+		 * read with process_vm_readv, which faults nowhere; run with a quarantine of 1G, so
+		 * that only the 64 places kept at most push one out). stdout: how many reads found
+		 * another's block. */
+		pthread_t t[2];
+		atomic_store(&big_churn_stop, 0);
+		for (int k = 0; k < 2; k++)
+			pthread_create(&t[k], NULL, churn_big, NULL);
+		char *old[3] = { NULL, NULL, NULL };
+		long readable = 0;
+		for (int i = 0; i < 2000; i++) {
+			atomic_fetch_add(&big_round, 1);
+			char *p = malloc(8 << 20);
+			p[0] = 1;
+			free(p);
+			old[2] = old[1], old[1] = old[0], old[0] = p;
+			for (int k = 0; k < 3; k++)
+				readable += old[k] && peek_byte(old[k]) == 'B';
+		}
+		atomic_store(&big_churn_stop, 1);
+		for (int k = 0; k < 2; k++)
+			pthread_join(t[k], NULL);
+		printf("another's %ld\n", readable);
+	} else if (!strcmp(c, "big-free-together")) {
+		/* Two threads free one 8 MiB block at the same moment, 100 times. */
+		pthread_t t;
+		pthread_barrier_init(&both, NULL, 2);
+		pthread_create(&t, NULL, free_shared, NULL);
+		for (int i = 0; i < 100; i++) {
+			shared_block = malloc(8 << 20);
+			shared_block[0] = 1;
+			pthread_barrier_wait(&both);
+			first_free(shared_block);
+			pthread_barrier_wait(&both);
+		}
+		pthread_join(t, NULL);
+		printf("done\n");
+	} else if (!strcmp(c, "address-limit-2m")) {
+		/* 100 blocks of 2 MiB and a byte, live at once, under an address-space limit 300 MiB
+		 * above the process: plainly 200 MiB. */
+		if (!limit_address_space(300ul << 20))
+			return 2;
+		static char *b[100];
+		for (int i = 0; i < 100; i++)
+			if (!(b[i] = malloc((2u << 20) + 1))) {
+				printf("malloc %d failed\n", i);
+				return 1;
+			}
+		printf("done\n");
 	} else if (!strcmp(c, "trim-after-decay")) {
 		/* Run with quarantine=0:decay_ms=100. 48 blocks of 300 KiB freed in two halves, the
 		 * first half aged by one look of the purge before the second: the arenas they filled
