@@ -132,8 +132,9 @@ int hgc_lookup(const void *addr, struct hgc_block *out);
 /* A use of addr in the old place of a block that realloc moved by its pages, or of a freed
  * block that had a mapping of its own (heap.c): 2 when this use opened the place (*b: the
  * block as its move or free freed it, *freed unless NULL: 1 for a free; the place reads as
- * zeros from then on), 1 when another thread is opening it (retry), 0 when addr is in no such place or the
- * place is open already or could not be opened (a fault there then is no use zeros serve). */
+ * zeros from then on), 1 when another thread is opening it (retry), 0 when addr is in no such
+ * place or the place is open already or could not be opened (a fault there then is no use
+ * zeros serve). */
 int hgc_vacated_use(const void *addr, struct hgc_block *b, int *freed);
 /* The same place's block, whether or not it was used since; 0 when addr is in none. */
 int hgc_vacated_block(const void *addr, struct hgc_block *b, int *freed);

@@ -1209,17 +1209,14 @@ static size_t vacated_give_back(void)
 	return bytes;
 }
 
-/* Keeps [lo, lo + bytes), the place b had (freed: by free, which left it reserved; else moved by
- * realloc, which left it unmapped), inaccessible. */
+/* Keeps [lo, lo + bytes), reserved and inaccessible, the place of b (freed: by free, else moved
+ * by realloc), within the budget; gives it back when it is too large for that. */
 static void vacate(char *lo, size_t bytes, const struct hgc_block *b, int freed)
 {
 	if (bytes > hg_opt.quarantine) {
-		if (freed)
-			hg_os_unreserve(lo, bytes);
+		hg_os_unreserve(lo, bytes);
 		return; /* a stale pointer then meets whatever comes there */
 	}
-	if (!freed && !hg_os_reserve_at(lo, bytes))
-		return; /* realloc's place was taken meanwhile */
 	hg_lock(&vacated_lock);
 	for (unsigned i = 0; i < VACATED_MAX && (vacated_bytes + bytes > hg_opt.quarantine ||
 						 atomic_load_explicit(&vacated[vacated_next].lo, memory_order_relaxed));
@@ -1352,7 +1349,8 @@ static void *realloc_by_pages(const struct hgc_block *b, size_t n, const uintptr
 	hgc_table_insert(&nb, (struct hgc_slot){ NULL, NULL, 0 });
 	if (unlikely(hg_stats_on))
 		hg_stats_checked(core, 1, n);
-	vacate(old, old_bytes, &c.copy, 0);
+	if (hg_os_reserve_at(old, old_bytes)) /* else another mapping came there meanwhile */
+		vacate(old, old_bytes, &c.copy, 0);
 	return nb.user;
 }
 
