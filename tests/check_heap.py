@@ -555,6 +555,10 @@ for case, name, want, stdout in (
          "stacks; the write after it goes on, on zeros",
          ("heap-use-after-free", "read", None, None, "inside", 200, 8 << 20, "stale_read", "big_make",
           "release_it", "the block was freed"), "went on, read 0\n"),
+        ("big-free-many", "70 blocks of 3 MiB freed: the places of the last 64 stay kept (the 65th once "
+         "gave back all the others), a read through the oldest of them reported",
+         ("heap-use-after-free", "read", None, None, "inside", 200, 3 << 20, "stale_read", "big_make",
+          "release_it", "the block was freed"), "read 0, kept 64\n"),
         ("big-free-stale-write", "a write through the pointer of a freed 8 MiB block: reported at once, at the "
          "write",
          ("heap-use-after-free", "write", None, None, "inside", 100, 8 << 20, "stale_write", "big_make",

@@ -1178,12 +1178,10 @@ static void vacated_bounds_locked(void)
 	atomic_store_explicit(&hgc_vacated_hi, hi, memory_order_relaxed);
 }
 
-/* Gives back the oldest range. Under vacated_lock. */
-static void vacated_evict_locked(void)
+/* Gives back v's range, if any. Under vacated_lock. */
+static void vacated_evict_locked(struct vacated *v)
 {
-	struct vacated *v = &vacated[vacated_next];
 	uintptr_t lo = atomic_load_explicit(&v->lo, memory_order_relaxed);
-	vacated_next = (vacated_next + 1) % VACATED_MAX;
 	if (!lo)
 		return;
 	atomic_store_explicit(&v->lo, 0, memory_order_release);
@@ -1203,7 +1201,7 @@ static size_t vacated_give_back(void)
 	hg_lock(&vacated_lock);
 	size_t bytes = vacated_bytes;
 	for (unsigned i = 0; i < VACATED_MAX; i++)
-		vacated_evict_locked();
+		vacated_evict_locked(&vacated[i]);
 	vacated_bounds_locked();
 	hg_unlock(&vacated_lock);
 	return bytes;
@@ -1218,27 +1216,22 @@ static void vacate(char *lo, size_t bytes, const struct hgc_block *b, int freed)
 		return; /* a stale pointer then meets whatever comes there */
 	}
 	hg_lock(&vacated_lock);
-	for (unsigned i = 0; i < VACATED_MAX && (vacated_bytes + bytes > hg_opt.quarantine ||
-						 atomic_load_explicit(&vacated[vacated_next].lo, memory_order_relaxed));
-	     i++)
-		vacated_evict_locked();
+	/* The oldest go: the entry to fill, and those after it while the budget needs. (Testing
+	 * the entry after each one given back gave back all 64 once the table was full.) */
+	for (unsigned i = 0; i < VACATED_MAX && (i == 0 || vacated_bytes + bytes > hg_opt.quarantine); i++)
+		vacated_evict_locked(&vacated[(vacated_next + i) % VACATED_MAX]);
 	struct vacated *v = &vacated[vacated_next];
-	if (!atomic_load_explicit(&v->lo, memory_order_relaxed)) {
-		v->hi = (uintptr_t)lo + bytes;
-		v->b = *b;
-		v->freed = freed;
-		atomic_store_explicit(&v->state, ++vacated_fills << 2 | VACATED_CLOSED, memory_order_release);
-		atomic_store_explicit(&v->lo, (uintptr_t)lo, memory_order_release);
-		atomic_fetch_add_explicit(&hgc_vacated_live, 1, memory_order_relaxed);
-		hg_pagemap_set(lo, bytes, &vacated_span);
-		vacated_bytes += bytes;
-		vacated_next = (vacated_next + 1) % VACATED_MAX;
-		lo = NULL;
-	}
+	vacated_next = (vacated_next + 1) % VACATED_MAX;
+	v->hi = (uintptr_t)lo + bytes;
+	v->b = *b;
+	v->freed = freed;
+	atomic_store_explicit(&v->state, ++vacated_fills << 2 | VACATED_CLOSED, memory_order_release);
+	atomic_store_explicit(&v->lo, (uintptr_t)lo, memory_order_release);
+	atomic_fetch_add_explicit(&hgc_vacated_live, 1, memory_order_relaxed);
+	hg_pagemap_set(lo, bytes, &vacated_span);
+	vacated_bytes += bytes;
 	vacated_bounds_locked();
 	hg_unlock(&vacated_lock);
-	if (lo) /* no entry left: cannot happen, the loop frees one */
-		hg_os_unreserve(lo, bytes);
 }
 
 /* The entry whose range holds addr, with *b its block, *freed (unless NULL) how it went, *lo
