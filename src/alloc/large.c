@@ -14,7 +14,7 @@
 #define CACHE_MAX_BYTES (96 * HG_MiB)
 
 /* Freed mappings, kept resident for reuse like a page heap: a request takes the best fit
- * and leaves the rest cached; a freed block merges with cached neighbours. */
+ * and leaves the rest cached; a freed block merges with cached neighbours of its mapping. */
 static hg_lock_t large_lock = HG_LOCK_INIT;
 static struct hg_span *cache_head, *cache_tail; /* newest first */
 static unsigned cache_blocks;
@@ -71,7 +71,7 @@ static struct hg_span *cache_merge_locked(struct hg_span *s)
 	struct hg_span *absorbed = NULL;
 	for (struct hg_span *c = cache_head, *next; c; c = next) {
 		next = c->next;
-		if (c->start + c->bytes != s->start && s->start + s->bytes != c->start)
+		if ((c->start + c->bytes != s->start && s->start + s->bytes != c->start) || c->mapping != s->mapping)
 			continue;
 		cache_unlink_locked(c);
 		if (c->start < s->start)
@@ -150,6 +150,7 @@ static struct hg_span *cache_take(size_t bytes, size_t align)
 	struct hg_span *tail = best && best->bytes > bytes ? hg_meta_new() : NULL;
 	if (tail) {
 		hg_span_init_block(tail, best->start + bytes, best->bytes - bytes, NULL);
+		tail->mapping = best->mapping;
 		tail->large_request = best->large_request > bytes ? best->large_request - bytes : 0;
 		best->bytes = bytes;
 		cache_put_and_drop(tail, 0);
@@ -166,8 +167,8 @@ static void large_destroy(struct hg_span *s)
 }
 
 /* Moves a large span's pages onto a new mapping of `bytes` (no copy), which s then describes
- * but for its size; the old range is left unmapped, or when `keep` (bytes the same) reserved
- * and inaccessible (hg_os_move_keep). 0 (block unchanged) when the OS refuses. */
+ * but for its size; the old range is left unmapped, or when `keep` reserved and inaccessible
+ * (hg_os_move_keep). 0 (block unchanged) when the OS refuses. */
 static int large_relocate(struct hg_span *s, size_t bytes, int keep)
 {
 	char *old = s->start;
@@ -181,13 +182,13 @@ static int large_relocate(struct hg_span *s, size_t bytes, int keep)
 		return 0;
 	}
 	hg_pagemap_set(old, old_bytes, NULL);
-	if (!(keep ? hg_os_move_keep(old, old_bytes, to) : hg_os_move(old, old_bytes, bytes, to))) {
+	if (!(keep ? hg_os_move_keep(old, old_bytes, bytes, to) : hg_os_move(old, old_bytes, bytes, to))) {
 		hg_pagemap_set(old, old_bytes, s);
 		hg_os_unmap(to, bytes);
 		return 0;
 	}
 	hg_pagemap_set(to, bytes, s);
-	s->start = to;
+	s->start = s->mapping = to;
 	hg_lock(&large_lock);
 	remember_freed_locked(old); /* realloc freed it */
 	hg_unlock(&large_lock);
@@ -292,6 +293,7 @@ static struct hg_span *large_fresh(size_t bytes, size_t align)
 		return NULL;
 	}
 	hg_span_init_block(s, p, bytes, NULL);
+	s->mapping = p;
 	if (populate)
 		populate_but_probes(p, bytes);
 	if (sampled) {
@@ -446,7 +448,7 @@ void *hg_large_realloc(struct hg_span *s, size_t n)
 void *hg_large_relocate(struct hg_span *s, size_t n)
 {
 	size_t bytes = large_bytes(n);
-	if (s->arena || n > PTRDIFF_MAX - HG_SLICE_BYTES || bytes <= HG_MEDIUM_MAX_BYTES || !large_relocate(s, bytes, 0))
+	if (s->arena || n > PTRDIFF_MAX - HG_SLICE_BYTES || bytes <= HG_MEDIUM_MAX_BYTES || !large_relocate(s, bytes, 1))
 		return NULL;
 	s->bytes = bytes;
 	s->large_request = bytes;

@@ -69,8 +69,13 @@ struct hg_span {
 	int32_t settle_live;     /* free() calls hg_span_settle once live drops to this: 0 when
 				    AVAIL (empty: release), the refill mark when FULL, never when
 				    CUR; one predictable branch instead of tests on the state */
-	size_t limit;            /* extended * size: a free below it on the thread's last span
-				    needs no other range test (tcache.h) */
+	union {
+		size_t limit;    /* small: extended * size: a free below it on the thread's last
+				    span needs no other range test (tcache.h) */
+		char *mapping;   /* large: where the mapping its range lies in began, one to the
+				    kernel: mremap resizes or moves no range across two, so the
+				    cache merges neighbours of one mapping only */
+	};
 	struct hg_span_remote *remote; /* small spans: what other threads write (past bits[]) */
 
 	size_t bytes;            /* extent: slices * 64 KiB, or the large mapping's length */
@@ -213,11 +218,10 @@ char *hg_large_take_cached(size_t bytes);
 void *hg_large_realloc(struct hg_span *s, size_t n);
 /* Moves the block of s, a mapping of its own (over 2 MiB), to a new place n bytes long by
  * its pages, never copying: the checker's realloc, whose block must change address. The old
- * range is left unmapped; NULL (block unchanged) when it is no such block or the OS refuses. */
+ * range is left reserved and inaccessible (hg_os_unreserve gives it back), as the checker keeps
+ * it; NULL (block unchanged) when it is no such block or the OS refuses. */
 void *hg_large_relocate(struct hg_span *s, size_t n);
-/* Moves the block of s, a mapping of its own, to a new place as long by its pages, and leaves
- * the old range reserved and inaccessible (hg_os_unreserve gives it back): the checker's free,
- * which keeps the place. NULL (nothing changed) when the OS refuses. */
+/* The same to a place as long: the checker's free, which keeps the place. */
 char *hg_large_move_keep(struct hg_span *s);
 size_t hg_large_purge(uint64_t now_ms, int force);
 void hg_large_fork_prepare(void);

@@ -1286,15 +1286,16 @@ int hgc_vacated_block(const void *addr, struct hgc_block *b, int *freed)
 }
 
 /* Moves live block b (p) to n bytes by its pages when it has a mapping of its own and keeps
- * one; NULL with *done 0 when it has not (or the OS refused the move: nothing changed), NULL
- * with *done 1 when the free of p found an error, which it reported. */
+ * one; NULL with *done 0 when it has not, or the kernel cannot keep its old place (Linux before
+ * 5.7: copied then), or the OS refused the move (nothing changed); NULL with *done 1 when the
+ * free of p found an error, which it reported. */
 static void *realloc_by_pages(const struct hgc_block *b, size_t n, const uintptr_t *slot, int *done)
 {
 	struct hg_span *s = hg_pagemap_get((uintptr_t)b->core);
 	size_t left = (size_t)(b->user - b->core), total = left + n + HGC_REDZONE_BYTES;
 	*done = 0;
 	if (hg_opt.guard || b->guarded || !s || s->owner != HG_OWNER_LARGE || s->arena || s->start != b->core ||
-	    n > MAX_REQUEST_BYTES || total <= HG_MEDIUM_MAX_BYTES)
+	    n > MAX_REQUEST_BYTES || total <= HG_MEDIUM_MAX_BYTES || !hg_os_keeps())
 		return NULL;
 	struct free_ctx c;
 	struct hgc_slot at;
@@ -1342,8 +1343,7 @@ static void *realloc_by_pages(const struct hgc_block *b, size_t n, const uintptr
 	hgc_table_insert(&nb, (struct hgc_slot){ NULL, NULL, 0 });
 	if (unlikely(hg_stats_on))
 		hg_stats_checked(core, 1, n);
-	if (hg_os_reserve_at(old, old_bytes)) /* else another mapping came there meanwhile */
-		vacate(old, old_bytes, &c.copy, 0);
+	vacate(old, old_bytes, &c.copy, 0);
 	return nb.user;
 }
 
@@ -1358,7 +1358,7 @@ static int free_by_pages(const struct hgc_block *b)
 {
 	struct hg_span *s = hg_pagemap_get((uintptr_t)b->core);
 	if (hg_opt.guard || !s || s->owner != HG_OWNER_LARGE || s->arena || s->start != b->core ||
-	    s->bytes <= HG_MEDIUM_MAX_BYTES || s->bytes > hg_opt.quarantine)
+	    s->bytes <= HG_MEDIUM_MAX_BYTES || s->bytes > hg_opt.quarantine || !hg_os_keeps())
 		return 0;
 	size_t bytes = s->bytes;
 	/* The record goes first: a child forked from here on finds no block to poison again

@@ -21,11 +21,12 @@ void *hg_os_map_like(size_t bytes, const void *from);
 /* Moves a mapping's pages (no copy) onto `to`, a mapping of new_bytes made by hg_os_map or
  * hg_os_map_like, which it replaces; the tail beyond old_bytes reads as zero. 0 on failure. */
 int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to);
-/* Moves the pages of [p, p + bytes) onto `to`, a mapping as long, and leaves the range at p
- * mapped, empty and inaccessible (a reservation, for hg_os_unreserve): unmapped, it could be
- * another thread's mapping before the checker kept the place of the block that was there. 0
- * on failure, nothing changed (Linux before 5.7 cannot). */
-int hg_os_move_keep(void *p, size_t bytes, void *to);
+/* As hg_os_move, but leaves the range at p mapped, empty and inaccessible (a reservation, for
+ * hg_os_unreserve): unmapped, it could be another thread's mapping before the checker kept the
+ * place of the block that was there. 0 on failure, nothing changed (Linux before 5.7 cannot). */
+int hg_os_move_keep(void *p, size_t old_bytes, size_t new_bytes, void *to);
+/* 0 once the kernel refused hg_os_move_keep's move (Linux before 5.7), which fails from then on. */
+int hg_os_keeps(void);
 /* Zeroes [p, p+bytes) of an anonymous mapping by clearing only its resident pages: the
  * others read as zero already, and touching them would fault them in. */
 void hg_os_zero(void *p, size_t bytes);
@@ -82,10 +83,7 @@ void *hg_os_reserve(size_t bytes);
 /* Makes whole pages read-write (writable 1) or inaccessible (0); 0 on failure (e.g. ENOMEM
  * when the split would pass vm.max_map_count). errno is preserved. */
 int hg_os_protect(void *p, size_t bytes, int writable);
-/* An inaccessible, uncommitted mapping at p, only where nothing is mapped now (another thread
- * may have taken the range meanwhile); 0 when it could not be made there. */
-int hg_os_reserve_at(void *p, size_t bytes);
-/* Gives back a reservation (hg_os_reserve, hg_os_reserve_at), whatever its pages became. */
+/* Gives back a reservation (hg_os_reserve, hg_os_move_keep), whatever its pages became. */
 void hg_os_unreserve(void *p, size_t bytes);
 /* Swaps whole pages for fresh inaccessible ones in one call: their memory goes back to the
  * kernel and a later hg_os_protect(.., 1) finds them zeroed. */

@@ -78,13 +78,40 @@ int hg_os_resize(void *p, size_t old_bytes, size_t new_bytes)
 #define MREMAP_DONTUNMAP 4 /* Linux 5.7; older headers lack it */
 #endif
 
-int hg_os_move_keep(void *p, size_t bytes, void *to)
+/* The kernel moves and keeps no more than it had, and the rest of a larger `to` would stay a
+ * mapping of its own, which the pages moved never merge with (the next move of the block, one
+ * mapping at most, failed). So a block that grows moves twice: kept, onto a place as long,
+ * then grown onto `to` by hg_os_move, each move by whole page tables (map_phased). */
+static int keep_refused; /* the kernel has no MREMAP_DONTUNMAP */
+
+int hg_os_keeps(void)
 {
+	return !__atomic_load_n(&keep_refused, __ATOMIC_RELAXED);
+}
+
+int hg_os_move_keep(void *p, size_t old_bytes, size_t new_bytes, void *to)
+{
+	if (!hg_os_keeps())
+		return 0;
 	int saved = errno;
-	int moved = mremap(p, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) != MAP_FAILED;
+	size_t moving = old_bytes < new_bytes ? old_bytes : new_bytes;
+	char *via = new_bytes > old_bytes ? map_phased(old_bytes, HG_OS_HUGE_PAGE_BYTES,
+						     (uintptr_t)p & ~(uintptr_t)(HG_OS_PAGE_BYTES - 1)) : to;
+	int moved = via && mremap(p, moving, moving, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, via) != MAP_FAILED;
+	if (via && !moved && errno == EINVAL)
+		__atomic_store_n(&keep_refused, 1, __ATOMIC_RELAXED);
+	if (moved && via != to && !hg_os_move(via, old_bytes, new_bytes, to)) {
+		mremap(via, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, p); /* back: as it was */
+		atomic_fetch_sub_explicit(&mapped_bytes, old_bytes, memory_order_relaxed);
+		moved = 0;
+	} else if (!moved && via && via != to) {
+		hg_os_unmap(via, old_bytes);
+	}
 	if (moved) {
-		mprotect(p, bytes, PROT_NONE);
-		atomic_fetch_sub_explicit(&mapped_bytes, bytes, memory_order_relaxed);
+		if (old_bytes > moving) /* a shrink: the tail's pages stayed behind */
+			madvise((char *)p + moving, old_bytes - moving, MADV_DONTNEED);
+		mprotect(p, old_bytes, PROT_NONE);
+		atomic_fetch_sub_explicit(&mapped_bytes, old_bytes, memory_order_relaxed);
 	}
 	errno = saved;
 	return moved;
@@ -280,16 +307,6 @@ int hg_os_protect(void *p, size_t bytes, int writable)
 	int ok = mprotect(p, bytes, writable ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
 	errno = saved;
 	return ok;
-}
-
-int hg_os_reserve_at(void *p, size_t bytes)
-{
-	int saved = errno;
-	void *r = mmap(p, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-	if (r != MAP_FAILED && r != p) /* a kernel before 4.17 takes the flag for a hint */
-		munmap(r, bytes);
-	errno = saved;
-	return r == p;
 }
 
 void hg_os_unreserve(void *p, size_t bytes)

@@ -731,26 +731,33 @@ int main(int argc, char **argv)
 		q[n] = 1;
 		release_it(q);
 		print_peak_kb();
-	} else if (!strcmp(c, "big-free-others-map")) {
-		/* 2,000 blocks of 8 MiB freed while two threads map and free their own: the
-		 * places of the last three freed never hold another's block (its first bytes 'B';
-		 * read with process_vm_readv, which faults nowhere; run with a quarantine of 1G, so
-		 * that only the 64 places kept at most push one out). stdout: how many reads found
-		 * another's block. */
+	} else if (!strcmp(c, "big-free-others-map") || !strcmp(c, "big-realloc-others-map")) {
+		/* 2,000 blocks of 8 MiB freed (or 1,000 moved by realloc, then freed: three sizes
+		 * keep the cache of mappings short of fitting blocks, and the fresh pages cost) while
+		 * two threads map and free their own: the last three places left never hold
+		 * another's block (its first bytes 'B'; read with process_vm_readv, which faults
+		 * nowhere; run with a quarantine of 1G, so that only the 64 places kept at most push
+		 * one out). stdout: how many reads found another's block. */
+		int by_realloc = c[4] == 'r', rounds = by_realloc ? 1000 : 2000;
 		pthread_t t[2];
 		atomic_store(&big_churn_stop, 0);
 		for (int k = 0; k < 2; k++)
 			pthread_create(&t[k], NULL, churn_big, NULL);
 		char *old[3] = { NULL, NULL, NULL };
 		long readable = 0;
-		for (int i = 0; i < 2000; i++) {
+		for (int i = 0; i < rounds; i++) {
 			atomic_fetch_add(&big_round, 1);
-			char *p = malloc(8 << 20);
+			char *p = malloc(8 << 20), *left = p;
 			p[0] = 1;
-			free(p);
-			old[2] = old[1], old[1] = old[0], old[0] = p;
+			if (by_realloc) /* larger and smaller in turn */
+				p = realloc(p, i % 2 ? (8 << 20) + (1 << 20) : (7 << 20));
+			else
+				free(p);
+			old[2] = old[1], old[1] = old[0], old[0] = left;
 			for (int k = 0; k < 3; k++)
 				readable += old[k] && peek_byte(old[k]) == 'B';
+			if (by_realloc)
+				free(p);
 		}
 		atomic_store(&big_churn_stop, 1);
 		for (int k = 0; k < 2; k++)
