@@ -28,7 +28,7 @@ CLI_SRCS := $(wildcard src/cli/*.c)
 # __cxa_demangle; it reads check/records.h, the contract with the library.
 CLI_LIBS := -ldw -lelf -lstdc++
 
-.PHONY: all test demo bench install clean deps-build deps-test deps-bench
+.PHONY: all test demo bench install uninstall clean deps-build deps-test deps-bench
 all: $(BUILD)/libheapguard.so $(BUILD)/libheapguard.a $(BUILD)/libheapguard-check.so $(BUILD)/heapguard
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/*.h)
@@ -81,6 +81,13 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' heapguard.pc.in \
 		> '$(DESTDIR)$(PREFIX)/lib/pkgconfig/heapguard.pc'
 	chmod 644 '$(DESTDIR)$(PREFIX)/lib/pkgconfig/heapguard.pc'
+
+# The files install put there; the directories stay, as automake's uninstall leaves them.
+uninstall:
+	rm -f '$(DESTDIR)$(PREFIX)'/lib/libheapguard.so '$(DESTDIR)$(PREFIX)'/lib/libheapguard-check.so \
+		'$(DESTDIR)$(PREFIX)'/lib/libheapguard.a '$(DESTDIR)$(PREFIX)'/include/heapguard.h \
+		'$(DESTDIR)$(PREFIX)'/bin/heapguard '$(DESTDIR)$(PREFIX)'/share/man/man1/heapguard.1 \
+		'$(DESTDIR)$(PREFIX)'/lib/pkgconfig/heapguard.pc
 
 clean:
 	rm -rf $(BUILD)

@@ -27,7 +27,7 @@ expect() {
 	printf '%s' "$why"
 }
 
-tap_plan 30
+tap_plan 31
 
 run "$HG" --help
 tap_result help "$(expect 0 '^Usage: heapguard \[OPTIONS\] \[--\] PROGRAM' && expect 0 '--backend=mmap\|brk' && expect 0 '--json=FILE' && expect 0 '--trace-children=yes\|no')"
@@ -211,3 +211,11 @@ why=$(expect 0 '^ok$' '^heapguard stats: allocs=2 frees=1 ')
 printf '#include <stdio.h>\n#include <stdlib.h>\nint hg_init(void) { return 42; }\nint main(void) { free(malloc(10)); printf("%%d\\n", hg_init()); return 0; }\n' >"$W/clash.c"
 run sh -c "cc -o '$W/clash' '$W/clash.c' '$P/lib/libheapguard.a' -pthread && HEAPGUARD_OPTIONS=stats=1 '$W/clash'"
 tap_result static_archive_is_whole_and_private "$why$(expect 0 '^42$' '^heapguard stats: allocs=[1-9]')"
+
+# make uninstall takes back every file install put there, and only those
+touch "$P/bin/other-tool"
+run make -s uninstall PREFIX="$P"
+why=$(expect 0)
+left=$(cd "$P" && find . -type f | sort | tr '\n' ' ')
+[ "$left" = "./bin/other-tool " ] || why+="left after uninstall: $left"$'\n'
+tap_result make_uninstall "$why"
