@@ -14,7 +14,7 @@
 #define CACHE_MAX_BYTES (96 * HG_MiB)
 
 /* Freed mappings, kept resident for reuse like a page heap: a request takes the best fit
- * and leaves the rest cached; a freed block merges with cached neighbours of its mapping. */
+ * and leaves the rest cached; a freed block merges with cached neighbours (span.h: moved). */
 static hg_lock_t large_lock = HG_LOCK_INIT;
 static struct hg_span *cache_head, *cache_tail; /* newest first */
 static unsigned cache_blocks;
@@ -71,7 +71,7 @@ static struct hg_span *cache_merge_locked(struct hg_span *s)
 	struct hg_span *absorbed = NULL;
 	for (struct hg_span *c = cache_head, *next; c; c = next) {
 		next = c->next;
-		if ((c->start + c->bytes != s->start && s->start + s->bytes != c->start) || c->mapping != s->mapping)
+		if ((c->start + c->bytes != s->start && s->start + s->bytes != c->start) || c->moved != s->moved)
 			continue;
 		cache_unlink_locked(c);
 		if (c->start < s->start)
@@ -150,7 +150,7 @@ static struct hg_span *cache_take(size_t bytes, size_t align)
 	struct hg_span *tail = best && best->bytes > bytes ? hg_meta_new() : NULL;
 	if (tail) {
 		hg_span_init_block(tail, best->start + bytes, best->bytes - bytes, NULL);
-		tail->mapping = best->mapping;
+		tail->moved = best->moved;
 		tail->large_request = best->large_request > bytes ? best->large_request - bytes : 0;
 		best->bytes = bytes;
 		cache_put_and_drop(tail, 0);
@@ -182,13 +182,15 @@ static int large_relocate(struct hg_span *s, size_t bytes, int keep)
 		return 0;
 	}
 	hg_pagemap_set(old, old_bytes, NULL);
-	if (!(keep ? hg_os_move_keep(old, old_bytes, bytes, to) : hg_os_move(old, old_bytes, bytes, to))) {
+	if (keep ? !hg_os_move_keep(old, old_bytes, bytes, to) : !hg_os_move(old, old_bytes, bytes, to)) {
 		hg_pagemap_set(old, old_bytes, s);
-		hg_os_unmap(to, bytes);
+		if (!keep) /* hg_os_move_keep unmapped it: in part, where it lost its tail */
+			hg_os_unmap(to, bytes);
 		return 0;
 	}
 	hg_pagemap_set(to, bytes, s);
-	s->start = s->mapping = to;
+	s->moved += (uintptr_t)to - (uintptr_t)old;
+	s->start = to;
 	hg_lock(&large_lock);
 	remember_freed_locked(old); /* realloc freed it */
 	hg_unlock(&large_lock);
@@ -293,7 +295,6 @@ static struct hg_span *large_fresh(size_t bytes, size_t align)
 		return NULL;
 	}
 	hg_span_init_block(s, p, bytes, NULL);
-	s->mapping = p;
 	if (populate)
 		populate_but_probes(p, bytes);
 	if (sampled) {

@@ -72,9 +72,11 @@ struct hg_span {
 	union {
 		size_t limit;    /* small: extended * size: a free below it on the thread's last
 				    span needs no other range test (tcache.h) */
-		char *mapping;   /* large: where the mapping its range lies in began, one to the
-				    kernel: mremap resizes or moves no range across two, so the
-				    cache merges neighbours of one mapping only */
+		uintptr_t moved; /* large: how far mremap moved its pages from where they were
+				    mapped (wrapping). mremap resizes or moves no range across two
+				    of the kernel's mappings, which merge where their pages moved
+				    as far (page offsets that continue): the cache merges only
+				    neighbours that did */
 	};
 	struct hg_span_remote *remote; /* small spans: what other threads write (past bits[]) */
 

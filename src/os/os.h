@@ -23,7 +23,8 @@ void *hg_os_map_like(size_t bytes, const void *from);
 int hg_os_move(void *p, size_t old_bytes, size_t new_bytes, void *to);
 /* As hg_os_move, but leaves the range at p mapped, empty and inaccessible (a reservation, for
  * hg_os_unreserve): unmapped, it could be another thread's mapping before the checker kept the
- * place of the block that was there. 0 on failure, nothing changed (Linux before 5.7 cannot). */
+ * place of the block that was there. 0 on failure: the block as it was, `to` unmapped (Linux
+ * before 5.7 cannot). */
 int hg_os_move_keep(void *p, size_t old_bytes, size_t new_bytes, void *to);
 /* 0 once the kernel refused hg_os_move_keep's move (Linux before 5.7), which fails from then on. */
 int hg_os_keeps(void);
