@@ -616,6 +616,33 @@ static void test_calloc_zeroes_reused_memory(void **state)
 	}
 }
 
+/* A malloc larger than every freed mapping grows one (its pages serve the new block): the block
+ * is writable whole, and a calloc that gets those pages next reads zeros. */
+static void test_grown_mapping_then_calloc(void **state)
+{
+	static const size_t sizes[] = {3 * MIB, 5 * MIB, 8 * MIB, 13 * MIB};
+
+	(void)state;
+	for (int round = 0; round < 4; round++) {
+		for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+			char *a = malloc(sizes[i]);
+			CHECK(a != NULL, "malloc(%zu) failed", sizes[i]);
+			memset(a, 0xa5, malloc_usable_size(a));
+			free(a);
+			char *b = malloc(sizes[i] + MIB);
+			CHECK(b != NULL, "malloc(%zu) failed", sizes[i] + MIB);
+			memset(b, 0x5a, malloc_usable_size(b));
+			free(b);
+			char *z = calloc(1, sizes[i] + MIB / 2);
+			CHECK(z != NULL, "calloc(%zu) failed", sizes[i] + MIB / 2);
+			size_t bad = tu_first_nonzero(z, sizes[i] + MIB / 2);
+			CHECK(bad == sizes[i] + MIB / 2, "calloc(%zu), round %d: byte %zu is 0x%02x", sizes[i] + MIB / 2,
+			      round, bad, (unsigned char)z[bad]);
+			free(z);
+		}
+	}
+}
+
 /* Many small blocks dirtied and freed at once, then handed back by calloc from the same spans. */
 static void test_calloc_zeroes_many_small(void **state)
 {
@@ -1289,6 +1316,7 @@ int main(void)
 		cmocka_unit_test(test_realloc_keeps_contents),
 		cmocka_unit_test(test_realloc_chains),
 		cmocka_unit_test(test_calloc_zeroes_reused_memory),
+		cmocka_unit_test(test_grown_mapping_then_calloc),
 		cmocka_unit_test(test_calloc_zeroes_many_small),
 		cmocka_unit_test(test_enomem_under_rlimit_as),
 		cmocka_unit_test(test_free_preserves_errno),
