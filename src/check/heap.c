@@ -1272,9 +1272,14 @@ int hgc_vacated_use(const void *addr, struct hgc_block *b, int *freed)
 	if (!atomic_compare_exchange_strong_explicit(&v->state, &was, (was & ~3u) | VACATED_OPENING,
 						     memory_order_acq_rel, memory_order_acquire))
 		return was >> 2 == fill && (VACATED_STATE(was) == VACATED_OPENING || VACATED_STATE(was) == VACATED_OPEN);
-	/* Zeros from now on; the entry still gives the range back when it goes. */
+	/* Zeros from now on; the entry still gives the range back when it goes. One that went
+	 * meanwhile left the range mapped for this access (vacated_evict_locked), and may hold
+	 * another place now, whose state this must not touch: that place's next use then read as
+	 * open, and the fault killed the process. The range stays this access's, for good. */
 	int opened = hg_os_protect((void *)lo, hi - lo, 1);
-	atomic_store_explicit(&v->state, (was & ~3u) | VACATED_OPEN, memory_order_release);
+	uint32_t opening = (was & ~3u) | VACATED_OPENING;
+	atomic_compare_exchange_strong_explicit(&v->state, &opening, (was & ~3u) | VACATED_OPEN,
+						memory_order_release, memory_order_relaxed);
 	return opened ? 2 : 0;
 }
 

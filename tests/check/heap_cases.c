@@ -744,7 +744,7 @@ int main(int argc, char **argv)
 		for (int k = 0; k < 2; k++)
 			pthread_create(&t[k], NULL, churn_big, NULL);
 		char *old[3] = { NULL, NULL, NULL };
-		long readable = 0;
+		long readable = 0, open = 0;
 		for (int i = 0; i < rounds; i++) {
 			atomic_fetch_add(&big_round, 1);
 			char *p = malloc(8 << 20), *left = p;
@@ -754,6 +754,7 @@ int main(int argc, char **argv)
 			else
 				free(p);
 			old[2] = old[1], old[1] = old[0], old[0] = left;
+			open += peek_byte(left) != -1; /* kept inaccessible, not left as it was */
 			for (int k = 0; k < 3; k++)
 				readable += old[k] && peek_byte(old[k]) == 'B';
 			if (by_realloc)
@@ -762,7 +763,7 @@ int main(int argc, char **argv)
 		atomic_store(&big_churn_stop, 1);
 		for (int k = 0; k < 2; k++)
 			pthread_join(t[k], NULL);
-		printf("another's %ld\n", readable);
+		printf("another's %ld, open %ld\n", readable, open);
 	} else if (!strcmp(c, "big-free-together")) {
 		/* Two threads free one 8 MiB block at the same moment, 100 times. */
 		pthread_t t;
