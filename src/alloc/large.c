@@ -463,10 +463,10 @@ void *hg_large_realloc(struct hg_span *s, size_t n)
 	return s->start;
 }
 
-void *hg_large_relocate(struct hg_span *s, size_t n)
+void *hg_large_relocate(struct hg_span *s, size_t n, int keep)
 {
 	size_t bytes = large_bytes(n);
-	if (s->arena || n > PTRDIFF_MAX - HG_SLICE_BYTES || bytes <= HG_MEDIUM_MAX_BYTES || !large_relocate(s, bytes, 1))
+	if (s->arena || n > PTRDIFF_MAX - HG_SLICE_BYTES || bytes <= HG_MEDIUM_MAX_BYTES || !large_relocate(s, bytes, keep))
 		return NULL;
 	s->bytes = bytes;
 	s->large_request = bytes;

@@ -220,9 +220,9 @@ char *hg_large_take_cached(size_t bytes);
 void *hg_large_realloc(struct hg_span *s, size_t n);
 /* Moves the block of s, a mapping of its own (over 2 MiB), to a new place n bytes long by
  * its pages, never copying: the checker's realloc, whose block must change address. The old
- * range is left reserved and inaccessible (hg_os_unreserve gives it back), as the checker keeps
- * it; NULL (block unchanged) when it is no such block or the OS refuses. */
-void *hg_large_relocate(struct hg_span *s, size_t n);
+ * range is left unmapped, or with `keep` reserved and inaccessible (hg_os_unreserve gives it
+ * back); NULL (block unchanged) when it is no such block or the OS refuses. */
+void *hg_large_relocate(struct hg_span *s, size_t n, int keep);
 /* The same to a place as long: the checker's free, which keeps the place. */
 char *hg_large_move_keep(struct hg_span *s);
 size_t hg_large_purge(uint64_t now_ms, int force);

@@ -641,6 +641,18 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c, "realloc-pages")) {
 		if (big_realloc_steps(64 << 20) == 0)
 			printf("kept\n");
+	} else if (!strcmp(c, "realloc-big-quarantine")) {
+		/* A block of 100 bytes freed (its thread's batch pushed on into the quarantine), a
+		 * block of 3 MiB realloc'd to 5 MiB, then a write into the small one: found as it
+		 * leaves the quarantine, at exit, unless the realloc emptied it. */
+		unsigned char *big = big_make(3 << 20), *small = malloc(100);
+		release_it(small);
+		for (int i = 0; i < 200; i++)
+			free(malloc(100));
+		big = big_grow(big, 5 << 20);
+		small[0] = 7;
+		free(big);
+		printf("done\n");
 	} else if (!strcmp(c, "realloc-stale")) {
 		/* A 3 MiB block moved by realloc; then a write and a read through the old pointer. */
 		unsigned char *p = big_make(3 << 20);
@@ -737,7 +749,8 @@ int main(int argc, char **argv)
 		 * two threads map and free their own: the last three places left never hold
 		 * another's block (its first bytes 'B'; read with process_vm_readv, which faults
 		 * nowhere; run with a quarantine of 1G, so that only the 64 places kept at most push
-		 * one out). stdout: how many reads found another's block. */
+		 * one out). stdout: how many reads found another's block, and how many places could
+		 * still be read just after the block left (none: each is kept inaccessible). */
 		int by_realloc = c[4] == 'r', rounds = by_realloc ? 1000 : 2000;
 		pthread_t t[2];
 		atomic_store(&big_churn_stop, 0);
