@@ -67,7 +67,7 @@ component api-static 120 "$T/api-static"
 component api-backend-brk 120 env LD_PRELOAD="$LIB" HEAPGUARD_OPTIONS=backend=brk "$T/api"
 component threads 180 env LD_PRELOAD="$LIB" "$T/threads"
 component threads-backend-brk 180 env LD_PRELOAD="$LIB" HEAPGUARD_OPTIONS=backend=brk "$T/threads"
-component fork-children 60 env LD_PRELOAD="$LIB" "$T/fork_children" 300 1
+component fork-children 120 env LD_PRELOAD="$LIB" "$T/fork_children" 300 1
 component death 60 env LD_PRELOAD="$LIB" "$T/death"
 component stress 120 env LD_PRELOAD="$LIB" "$T/stress"
 component stress-backend-brk 120 env LD_PRELOAD="$LIB" HEAPGUARD_OPTIONS=backend=brk "$T/stress"
