@@ -335,6 +335,16 @@ check("stats=1 with guard pages: the guarded blocks have their row",
       [] if guarded and int(guarded.group(1)) >= 101 and int(guarded.group(2)) >= 100
       else ["no guarded row of 101 blocks in %r" % err[-600:]])
 
+# A realloc of a block over 2 MiB refused under an address-space limit: the block stays live, and
+# stats=1 counts it so (its free was counted, and the block was in use at exit by one less).
+rc, out, err, r = run([cases, "stats-realloc-refused"], "leak_check=no:stats=1")
+total = re.search(r"heapguard stats: allocs=(\d+) frees=(\d+) ", err)
+live = re.search(r"in use at exit: \d+ bytes in (\d+) blocks", err)
+check("stats=1: a realloc refused under ulimit -v leaves the counts of blocks in use right",
+      ([] if total and live and int(total.group(1)) - int(total.group(2)) == int(live.group(1)) else
+       ["stats %r, in use %r" % (total and total.groups(), live and live.group(1))]) +
+      ended(rc, out, "refused 1\n"))
+
 # mallinfo2's uordblks in check mode: the bytes of live blocks, which the checker counts anyway.
 rc, out, err, r = run([cases, "mallinfo"])
 used = [int(x) for x in out.split()]

@@ -1325,8 +1325,10 @@ static void *realloc_by_pages(const struct hgc_block *b, size_t n, const uintptr
 		core = hg_large_relocate(s, total, keep = 0);
 	if (!core && q_give_back()) /* an address-space limit: the old places kept go first */
 		core = hg_large_relocate(s, total, keep);
-	if (!core) { /* the block stays as it was: live again (its free and this are counted) */
+	if (!core) { /* the block stays as it was: live again, and counted so (stats=1) */
 		*done = 0;
+		if (unlikely(hg_stats_on))
+			hg_stats_checked(old, 1, c.copy.size);
 		if (had) {
 			gone.state = HGC_LIVE;
 			gone.free_stack = gone.free_thread = 0;

@@ -858,6 +858,15 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 100; i++)
 			free(blocks[i]);
 		blocks[0] = calloc(10, 10);
+	} else if (!strcmp(c, "stats-realloc-refused")) {
+		/* A block of 3 MiB that realloc cannot move to 200 MiB under an address-space
+		 * limit: NULL, the block as it was, then freed. */
+		unsigned char *p = big_make(3 << 20);
+		if (!limit_address_space(50ul << 20))
+			return 1;
+		unsigned char *q = realloc(p, 200 << 20);
+		printf("refused %d\n", q == NULL);
+		release_it(q ? q : p);
 	} else if (!strcmp(c, "mallinfo")) {
 		/* mallinfo2's bytes in use, before and after a block of 100000 bytes. */
 		size_t before = mallinfo2().uordblks;
