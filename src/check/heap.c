@@ -1323,6 +1323,8 @@ static void *realloc_by_pages(const struct hgc_block *b, size_t n, const uintptr
 	char *core = hg_large_relocate(s, total, keep);
 	if (!core && keep && !hg_os_keeps())
 		core = hg_large_relocate(s, total, keep = 0);
+	if (!core) /* another thread's mapping came where it was to grow (hg_os_move_keep) */
+		core = hg_large_relocate(s, total, keep);
 	if (!core && q_give_back()) /* an address-space limit: the old places kept go first */
 		core = hg_large_relocate(s, total, keep);
 	if (!core) { /* the block stays as it was: live again, and counted so (stats=1) */

@@ -90,7 +90,7 @@ int hg_os_keeps(void)
  * mapping at most, failed). So `to` is cut to the pages' length, they move, and it grows back
  * in place: one move of the page tables (moving onto a place as long, then growing onto `to`,
  * took two: a block grown by realloc 64 KiB at a time, 21 % more time). Only when another
- * mapping came into that tail meanwhile do the pages go back, and the move fails. */
+ * thread's mapping came into that tail meanwhile do the pages go back, and the move fails. */
 int hg_os_move_keep(void *p, size_t old_bytes, size_t new_bytes, void *to)
 {
 	if (!hg_os_keeps()) {
@@ -106,7 +106,13 @@ int hg_os_move_keep(void *p, size_t old_bytes, size_t new_bytes, void *to)
 	if (!moved && errno == EINVAL)
 		__atomic_store_n(&keep_refused, 1, __ATOMIC_RELAXED);
 	if (moved && grow && mremap(to, old_bytes, new_bytes, 0) == MAP_FAILED) {
-		mremap(to, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, p); /* back: as it was */
+		/* Back as it was; copied where even that move is refused (near vm.max_map_count):
+		 * the range at p is mapped still, and the block's bytes must not stay behind. */
+		if (mremap(to, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED) {
+			for (size_t i = 0; i < old_bytes / sizeof(uint64_t); i++)
+				((uint64_t *)p)[i] = ((const uint64_t *)to)[i];
+			munmap(to, old_bytes);
+		}
 		moved = 0;
 	} else if (!moved) {
 		munmap(to, moving);

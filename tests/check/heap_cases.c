@@ -326,6 +326,24 @@ static void *churn_big(void *arg)
 	return NULL;
 }
 
+/* Maps and unmaps 64 ranges of 256 KiB (each written) until big_churn_stop. */
+static void *map_small(void *arg)
+{
+	(void)arg;
+	void *m[64];
+	while (!atomic_load(&big_churn_stop)) {
+		for (int i = 0; i < 64; i++) {
+			m[i] = mmap(NULL, 256 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (m[i] != MAP_FAILED)
+				*(char *)m[i] = 1;
+		}
+		for (int i = 0; i < 64; i++)
+			if (m[i] != MAP_FAILED)
+				munmap(m[i], 256 << 10);
+	}
+	return NULL;
+}
+
 /* The byte at a, -1 when it cannot be read (process_vm_readv: no fault, nothing the checker
  * sees). */
 static int peek_byte(const char *a)
@@ -641,6 +659,31 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c, "realloc-pages")) {
 		if (big_realloc_steps(64 << 20) == 0)
 			printf("kept\n");
+	} else if (!strcmp(c, "big-realloc-hole")) {
+		/* A block grown by realloc 64 KiB at a time from 3 to 40 MiB while another thread
+		 * maps and unmaps 256 KiB at a time: its mappings now and then come where the block
+		 * was to grow. stdout: the steps that found a byte changed. */
+		pthread_t t;
+		atomic_store(&big_churn_stop, 0);
+		pthread_create(&t, NULL, map_small, NULL);
+		long bad = 0;
+		size_t n = 3 << 20;
+		unsigned char *p = malloc(n);
+		for (size_t o = 0; o < n; o += 4096)
+			p[o] = (unsigned char)(o >> 12);
+		for (; n < (40u << 20); n += 64 << 10) {
+			p = realloc(p, n + (64 << 10));
+			size_t o = 0;
+			while (o < n && p[o] == (unsigned char)(o >> 12))
+				o += 4096;
+			bad += o < n;
+			for (o = n; o < n + (64 << 10); o += 4096)
+				p[o] = (unsigned char)(o >> 12);
+		}
+		free(p);
+		atomic_store(&big_churn_stop, 1);
+		pthread_join(t, NULL);
+		printf("bad %ld\n", bad);
 	} else if (!strcmp(c, "realloc-big-quarantine")) {
 		/* A block of 100 bytes freed (its thread's batch pushed on into the quarantine), a
 		 * block of 3 MiB realloc'd to 5 MiB, then a write into the small one: found as it
