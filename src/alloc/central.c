@@ -99,12 +99,17 @@ static struct hg_span *meta_new_locked(unsigned size)
 	size_t bytes = offsetof(struct hg_span, bits) +
 		       (size ? words + hg_align_up(sizeof(struct hg_span_remote) + words, HG_META_ALIGN) : 0);
 	if (meta_cursor + bytes > meta_end) {
-		/* A system call under the lock, but only once per 800-2000 records. */
-		char *chunk = hg_os_map(META_CHUNK_BYTES, HG_OS_PAGE_BYTES);
+		/* A system call under the lock, but only once per 800-2000 records. Near an
+		 * address-space limit, a smaller chunk, as arenas get (arena_partial): with half a
+		 * megabyte left, a new size's span had its slices and no record. */
+		size_t chunk_bytes = META_CHUNK_BYTES;
+		char *chunk = hg_os_map(chunk_bytes, HG_OS_PAGE_BYTES);
+		while (!chunk && chunk_bytes / 2 >= bytes && chunk_bytes > HG_OS_PAGE_BYTES)
+			chunk = hg_os_map(chunk_bytes /= 2, HG_OS_PAGE_BYTES);
 		if (!chunk)
 			return NULL;
 		meta_cursor = chunk;
-		meta_end = chunk + META_CHUNK_BYTES;
+		meta_end = chunk + chunk_bytes;
 	}
 	s = (struct hg_span *)meta_cursor;
 	meta_cursor += bytes;
